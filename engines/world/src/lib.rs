@@ -1,0 +1,1 @@
+//! Director–Actor world: semantic voxel Director (procedural town) and the Gaussian Actor.

@@ -1,0 +1,96 @@
+//! A set of 3D Gaussians, structure of arrays, in *activated* units (what a renderer consumes).
+//!
+//! Invariants (checked by [`Gaussians::validate`]): all arrays have `len()` entries except `sh`, which has
+//! `len() * sh_coeffs_per_gaussian(sh_degree)`; `sh_degree <= 3`.
+
+use glam::{Quat, Vec3};
+
+/// Number of SH coefficients per colour channel for a degree: (d + 1)².
+pub const fn sh_coeffs_per_gaussian(sh_degree: u8) -> usize {
+    (sh_degree as usize + 1) * (sh_degree as usize + 1)
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gaussians {
+    /// 0..=3.
+    pub sh_degree: u8,
+    /// Stable identities (an actor keeps them across ticks; a loaded scene numbers them 0..N).
+    pub ids: Vec<u64>,
+    /// Means in the world frame, metres.
+    pub means: Vec<Vec3>,
+    /// Linear standard deviations along the local axes (already `exp`-ed), metres.
+    pub scales: Vec<Vec3>,
+    /// Unit rotation quaternions (local → world). On disk the order is (w, x, y, z) = rot_0..3.
+    pub rotations: Vec<Quat>,
+    /// Opacities in [0, 1] (already sigmoid-ed).
+    pub opacities: Vec<f32>,
+    /// SH coefficients, per Gaussian contiguous, coefficient-major: `sh[i * K + k] = [r, g, b]` with
+    /// `K = (sh_degree + 1)²`; `k = 0` is the DC term (colour = 0.5 + C0 · sh[.., 0] + …).
+    pub sh: Vec<[f32; 3]>,
+}
+
+impl Gaussians {
+    pub fn new(sh_degree: u8) -> Self {
+        Self { sh_degree, ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.means.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.means.is_empty()
+    }
+
+    pub fn coeffs_per_gaussian(&self) -> usize {
+        sh_coeffs_per_gaussian(self.sh_degree)
+    }
+
+    /// SH coefficients of Gaussian `i`.
+    pub fn sh_of(&self, i: usize) -> &[[f32; 3]] {
+        let k = self.coeffs_per_gaussian();
+        &self.sh[i * k..(i + 1) * k]
+    }
+
+    /// Appends one Gaussian; `sh` must hold `coeffs_per_gaussian()` coefficients.
+    pub fn push(&mut self, id: u64, mean: Vec3, scale: Vec3, rotation: Quat, opacity: f32, sh: &[[f32; 3]]) {
+        debug_assert_eq!(sh.len(), self.coeffs_per_gaussian());
+        self.ids.push(id);
+        self.means.push(mean);
+        self.scales.push(scale);
+        self.rotations.push(rotation);
+        self.opacities.push(opacity);
+        self.sh.extend_from_slice(sh);
+    }
+
+    /// Checks the array-length invariants and the SH degree.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sh_degree > 3 {
+            return Err(format!("sh_degree: expected 0..=3, found {}", self.sh_degree));
+        }
+        let n = self.len();
+        for (name, len) in [
+            ("ids", self.ids.len()),
+            ("scales", self.scales.len()),
+            ("rotations", self.rotations.len()),
+            ("opacities", self.opacities.len()),
+        ] {
+            if len != n {
+                return Err(format!("{name}: expected {n} entries (one per mean), found {len}"));
+            }
+        }
+        let expected = n * self.coeffs_per_gaussian();
+        if self.sh.len() != expected {
+            return Err(format!("sh: expected {expected} coefficients, found {}", self.sh.len()));
+        }
+        Ok(())
+    }
+}
+
+/// SH degree-0 constant: colour = 0.5 + C0 · dc.
+pub const SH_C0: f32 = 0.282_094_8;
+
+/// DC coefficient that renders as `rgb` (in [0, 1]) at SH degree 0.
+pub fn rgb_to_sh_dc(rgb: [f32; 3]) -> [f32; 3] {
+    rgb.map(|c| (c - 0.5) / SH_C0)
+}

@@ -1,0 +1,1 @@
+//! 3D Gaussian splatting: CPU rasterizer and scene I/O (.ply, .splat).
