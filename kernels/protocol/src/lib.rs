@@ -14,3 +14,9 @@ pub use geometry::{
     Intrinsics,
 };
 pub use glam;
+
+pub mod messages;
+pub use messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, VehicleControl};
+
+#[cfg(feature = "dora")]
+pub mod arrow_io;

@@ -1,0 +1,312 @@
+//! The Arrow form of the messages (feature `dora`): what crosses dora's shared memory.
+//!
+//! * Small messages (actions, poses) are one-row `StructArray`s; their schemas are [`action_schema`] and
+//!   [`pose_schema`]. Decoders name the missing or mistyped field.
+//! * Image frames are a flat `UInt8` payload (written in place into the shared-memory sample with
+//!   `send_output_raw`, so the pixels are never copied) plus a [`FrameHeader`] in the metadata parameters.
+
+use std::sync::Arc;
+
+use dora_node_api::arrow_v59::array::{
+    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, StringArray, StructArray, UInt16Array,
+    UInt32Array, UInt64Array, UInt8Array,
+};
+use dora_node_api::arrow_v59::datatypes::{DataType, Field, Fields, Float32Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+use dora_node_api::{MetadataParameters, Parameter};
+
+use crate::messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, VehicleControl};
+
+/// Error decoding a message: names the field and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}: field `{field}`: {expected}")]
+pub struct DecodeError {
+    pub message: &'static str,
+    pub field: String,
+    pub expected: String,
+}
+
+fn err(message: &'static str, field: &str, expected: impl Into<String>) -> DecodeError {
+    DecodeError { message, field: field.to_string(), expected: expected.into() }
+}
+
+fn mat_type() -> DataType {
+    DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), 16)
+}
+
+fn meta_fields() -> Vec<Field> {
+    vec![
+        Field::new("agent_id", DataType::UInt32, false),
+        Field::new("tick", DataType::UInt64, false),
+        Field::new("sim_time_ns", DataType::UInt64, false),
+    ]
+}
+
+/// Schema of an action message.
+pub fn action_schema() -> Fields {
+    let mut f = meta_fields();
+    f.extend([
+        Field::new("keys", DataType::UInt16, false),
+        Field::new("label", DataType::UInt8, true),
+        Field::new("world_from_camera", mat_type(), true),
+        Field::new("throttle", DataType::Float32, true),
+        Field::new("steer", DataType::Float32, true),
+        Field::new("brake", DataType::Float32, true),
+    ]);
+    f.into()
+}
+
+/// Schema of a stamped pose message.
+pub fn pose_schema() -> Fields {
+    let mut f = meta_fields();
+    f.extend([Field::new("frame_id", DataType::Utf8, false), Field::new("world_from_frame", mat_type(), false)]);
+    f.into()
+}
+
+fn flatten(m: &[[f32; 4]; 4]) -> Vec<f32> {
+    m.iter().flatten().copied().collect()
+}
+
+fn mat_array(m: Option<&[[f32; 4]; 4]>) -> ArrayRef {
+    let values = Float32Array::from(m.map(flatten).unwrap_or_else(|| vec![0.0; 16]));
+    let field = Arc::new(Field::new("item", DataType::Float32, false));
+    let nulls = m.is_none().then(|| vec![false].into());
+    Arc::new(FixedSizeListArray::new(field, 16, Arc::new(values), nulls))
+}
+
+fn meta_arrays(meta: &ChunkMeta) -> Vec<ArrayRef> {
+    vec![
+        Arc::new(UInt32Array::from(vec![meta.agent_id])),
+        Arc::new(UInt64Array::from(vec![meta.tick])),
+        Arc::new(UInt64Array::from(vec![meta.sim_time_ns])),
+    ]
+}
+
+pub fn encode_action(a: &Action) -> StructArray {
+    let mut cols = meta_arrays(&a.meta);
+    let c = a.control;
+    cols.extend([
+        Arc::new(UInt16Array::from(vec![a.keys.0])) as ArrayRef,
+        Arc::new(UInt8Array::from(vec![a.label])),
+        mat_array(a.world_from_camera.as_ref()),
+        Arc::new(Float32Array::from(vec![c.map(|c| c.throttle)])),
+        Arc::new(Float32Array::from(vec![c.map(|c| c.steer)])),
+        Arc::new(Float32Array::from(vec![c.map(|c| c.brake)])),
+    ]);
+    StructArray::new(action_schema(), cols, None)
+}
+
+pub fn encode_pose(p: &StampedPose) -> StructArray {
+    let mut cols = meta_arrays(&p.meta);
+    cols.push(Arc::new(StringArray::from(vec![p.frame_id.as_str()])));
+    cols.push(mat_array(Some(&p.world_from_frame)));
+    StructArray::new(pose_schema(), cols, None)
+}
+
+struct Row<'a> {
+    message: &'static str,
+    s: &'a StructArray,
+}
+
+impl<'a> Row<'a> {
+    fn new(message: &'static str, array: &'a dyn Array) -> Result<Self, DecodeError> {
+        let s = array.as_struct_opt().ok_or_else(|| err(message, "<root>", format!("a struct array, found {}", array.data_type())))?;
+        if s.len() != 1 {
+            return Err(err(message, "<root>", format!("exactly one row, found {}", s.len())));
+        }
+        Ok(Self { message, s })
+    }
+
+    fn col(&self, name: &str) -> Result<&'a ArrayRef, DecodeError> {
+        self.s.column_by_name(name).ok_or_else(|| err(self.message, name, "present"))
+    }
+
+    fn prim<T: dora_node_api::arrow_v59::datatypes::ArrowPrimitiveType>(&self, name: &str) -> Result<Option<T::Native>, DecodeError> {
+        let c = self.col(name)?;
+        let a = c.as_primitive_opt::<T>().ok_or_else(|| err(self.message, name, format!("type {}, found {}", T::DATA_TYPE, c.data_type())))?;
+        Ok(a.is_valid(0).then(|| a.value(0)))
+    }
+
+    fn req<T: dora_node_api::arrow_v59::datatypes::ArrowPrimitiveType>(&self, name: &str) -> Result<T::Native, DecodeError> {
+        self.prim::<T>(name)?.ok_or_else(|| err(self.message, name, "a value, found null"))
+    }
+
+    fn mat(&self, name: &str) -> Result<Option<[[f32; 4]; 4]>, DecodeError> {
+        let c = self.col(name)?;
+        let l = c.as_fixed_size_list_opt().ok_or_else(|| err(self.message, name, "a fixed-size list of 16 float32"))?;
+        if !l.is_valid(0) {
+            return Ok(None);
+        }
+        let v = l.value(0);
+        let v = v.as_primitive_opt::<Float32Type>().filter(|v| v.len() == 16).ok_or_else(|| err(self.message, name, "16 float32 values"))?;
+        let mut m = [[0.0f32; 4]; 4];
+        for (i, x) in v.values().iter().enumerate() {
+            if !x.is_finite() {
+                return Err(err(self.message, name, format!("finite values, found {x} at index {i}")));
+            }
+            m[i / 4][i % 4] = *x;
+        }
+        Ok(Some(m))
+    }
+
+    fn meta(&self) -> Result<ChunkMeta, DecodeError> {
+        Ok(ChunkMeta {
+            agent_id: self.req::<UInt32Type>("agent_id")?,
+            tick: self.req::<UInt64Type>("tick")?,
+            sim_time_ns: self.req::<UInt64Type>("sim_time_ns")?,
+        })
+    }
+}
+
+pub fn decode_action(array: &dyn Array) -> Result<Action, DecodeError> {
+    let r = Row::new("action", array)?;
+    let keys = Keys(r.req::<UInt16Type>("keys")?);
+    if !keys.is_valid() {
+        return Err(err("action", "keys", format!("a bit set of the 8 known keys, found {:#x}", keys.0)));
+    }
+    let label = r.prim::<UInt8Type>("label")?;
+    if let Some(l) = label.filter(|l| *l > 80) {
+        return Err(err("action", "label", format!("0..=80, found {l}")));
+    }
+    let throttle = r.prim::<Float32Type>("throttle")?;
+    let control = match throttle {
+        Some(throttle) => {
+            let c = VehicleControl {
+                throttle,
+                steer: r.req::<Float32Type>("steer")?,
+                brake: r.req::<Float32Type>("brake")?,
+            };
+            c.validate().map_err(|e| err("action", "control", e))?;
+            Some(c)
+        }
+        None => None,
+    };
+    Ok(Action { meta: r.meta()?, keys, label, world_from_camera: r.mat("world_from_camera")?, control })
+}
+
+pub fn decode_pose(array: &dyn Array) -> Result<StampedPose, DecodeError> {
+    let r = Row::new("pose", array)?;
+    let frame_id = r.col("frame_id")?;
+    let frame_id = frame_id.as_string_opt::<i32>().ok_or_else(|| err("pose", "frame_id", "utf8"))?.value(0).to_string();
+    let world_from_frame = r.mat("world_from_frame")?.ok_or_else(|| err("pose", "world_from_frame", "a value, found null"))?;
+    Ok(StampedPose { meta: r.meta()?, frame_id, world_from_frame })
+}
+
+/// Writes a frame header into dora metadata parameters.
+pub fn frame_header_to_params(h: &FrameHeader) -> MetadataParameters {
+    let mut p = MetadataParameters::new();
+    p.insert("agent_id".into(), Parameter::Integer(h.meta.agent_id as i64));
+    p.insert("tick".into(), Parameter::Integer(h.meta.tick as i64));
+    p.insert("sim_time_ns".into(), Parameter::Integer(h.meta.sim_time_ns as i64));
+    p.insert("camera".into(), Parameter::String(h.camera.clone()));
+    p.insert("width".into(), Parameter::Integer(h.width as i64));
+    p.insert("height".into(), Parameter::Integer(h.height as i64));
+    p.insert("encoding".into(), Parameter::String(h.encoding.name().into()));
+    p.insert("intrinsics".into(), Parameter::ListFloat(h.intrinsics.iter().map(|v| *v as f64).collect()));
+    p.insert("camera_from_world".into(), Parameter::ListFloat(flatten(&h.camera_from_world).iter().map(|v| *v as f64).collect()));
+    p
+}
+
+fn int_param(p: &MetadataParameters, name: &str) -> Result<i64, DecodeError> {
+    match p.get(name) {
+        Some(Parameter::Integer(v)) => Ok(*v),
+        _ => Err(err("frame", name, "an integer metadata parameter")),
+    }
+}
+
+fn floats_param(p: &MetadataParameters, name: &str, n: usize) -> Result<Vec<f32>, DecodeError> {
+    match p.get(name) {
+        Some(Parameter::ListFloat(v)) if v.len() == n && v.iter().all(|x| x.is_finite()) => Ok(v.iter().map(|x| *x as f32).collect()),
+        _ => Err(err("frame", name, format!("a list of {n} finite floats"))),
+    }
+}
+
+/// Reads a frame header from dora metadata parameters and checks it against the payload length.
+pub fn frame_header_from_params(p: &MetadataParameters, payload_len: usize) -> Result<FrameHeader, DecodeError> {
+    let camera = match p.get("camera") {
+        Some(Parameter::String(s)) => s.clone(),
+        _ => return Err(err("frame", "camera", "a string metadata parameter")),
+    };
+    let encoding = match p.get("encoding") {
+        Some(Parameter::String(s)) => Encoding::from_name(s).ok_or_else(|| err("frame", "encoding", format!("rgb8 or rgb32f, found {s}")))?,
+        _ => return Err(err("frame", "encoding", "a string metadata parameter")),
+    };
+    let dim = |name: &str| -> Result<u32, DecodeError> {
+        let v = int_param(p, name)?;
+        u32::try_from(v).ok().filter(|v| (1..=16384).contains(v)).ok_or_else(|| err("frame", name, format!("1..=16384, found {v}")))
+    };
+    let intr = floats_param(p, "intrinsics", 4)?;
+    let cfw = floats_param(p, "camera_from_world", 16)?;
+    let mut m = [[0.0f32; 4]; 4];
+    for (i, x) in cfw.iter().enumerate() {
+        m[i / 4][i % 4] = *x;
+    }
+    let h = FrameHeader {
+        meta: ChunkMeta {
+            agent_id: int_param(p, "agent_id")? as u32,
+            tick: int_param(p, "tick")? as u64,
+            sim_time_ns: int_param(p, "sim_time_ns")? as u64,
+        },
+        camera,
+        width: dim("width")?,
+        height: dim("height")?,
+        encoding,
+        intrinsics: [intr[0], intr[1], intr[2], intr[3]],
+        camera_from_world: m,
+    };
+    if h.payload_len() != payload_len {
+        return Err(err("frame", "<payload>", format!("{} bytes for {}×{} {}, found {payload_len}", h.payload_len(), h.width, h.height, h.encoding.name())));
+    }
+    Ok(h)
+}
+
+/// The bytes of a `UInt8` payload, borrowed from the received Arrow buffer (no copy).
+pub fn payload_bytes(array: &dyn Array) -> Result<&[u8], DecodeError> {
+    array
+        .as_primitive_opt::<UInt8Type>()
+        .map(|a| a.values().as_ref())
+        .ok_or_else(|| err("frame", "<payload>", format!("a UInt8 array, found {}", array.data_type())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_round_trip() {
+        let a = Action {
+            meta: ChunkMeta { agent_id: 2, tick: 7, sim_time_ns: 700 },
+            keys: Keys::W.union(Keys::RIGHT),
+            label: Some(10),
+            world_from_camera: Some([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 0.0, 1.0]]),
+            control: Some(VehicleControl { throttle: 0.5, steer: -0.2, brake: 0.0 }),
+        };
+        assert_eq!(decode_action(&encode_action(&a)).unwrap(), a);
+        let b = Action { control: None, world_from_camera: None, label: None, ..a };
+        assert_eq!(decode_action(&encode_action(&b)).unwrap(), b);
+    }
+
+    #[test]
+    fn pose_round_trip_and_wrong_type_names_field() {
+        let p = StampedPose { meta: ChunkMeta::default(), frame_id: "base_link".into(), world_from_frame: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]] };
+        assert_eq!(decode_pose(&encode_pose(&p)).unwrap(), p);
+        let e = decode_action(&encode_pose(&p)).unwrap_err().to_string();
+        assert!(e.contains("keys"), "{e}");
+    }
+
+    #[test]
+    fn frame_header_round_trip_and_size_check() {
+        let h = FrameHeader {
+            meta: ChunkMeta { agent_id: 0, tick: 3, sim_time_ns: 1 },
+            camera: "front".into(),
+            width: 4,
+            height: 2,
+            encoding: Encoding::Rgb8,
+            intrinsics: [2.0, 2.0, 2.0, 1.0],
+            camera_from_world: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+        };
+        let p = frame_header_to_params(&h);
+        assert_eq!(frame_header_from_params(&p, 24).unwrap(), h);
+        let e = frame_header_from_params(&p, 23).unwrap_err().to_string();
+        assert!(e.contains("24 bytes"), "{e}");
+    }
+}

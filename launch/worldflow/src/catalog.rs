@@ -1,0 +1,113 @@
+//! The catalogue of worldflow's node kinds: their binary, their typed ports and their settings.
+//!
+//! A graph names a node kind by its `path` (the binary name, e.g. `worldflow-sensors`). The validator uses the
+//! port types to reject an output feeding an input of another message type, and the settings list to reject
+//! unknown `env:` keys. Nodes that are not in the catalogue (user binaries) are checked for wiring only.
+
+/// The message type carried by a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgType {
+    /// A `dora/timer/...` tick (no payload of interest).
+    Tick,
+    /// `Action` (keys / label / pose / vehicle control).
+    Action,
+    /// `StampedPose`.
+    Pose,
+    /// Image frame (RGB8 or RGB f32) with a `FrameHeader`.
+    Frame,
+    /// Camera-attention PRoPE matrices (P and P⁻¹ per frame).
+    Prope,
+    /// 6-channel ray map packed on the latent grid.
+    RayMap,
+    /// Semantic voxel grid + flow field from the Director.
+    WorldState,
+    /// A Gaussian set (full or dynamic part).
+    Gaussians,
+    /// Per-node timing records.
+    Timing,
+    /// Latent chunk (DiT output / VAE input).
+    Latent,
+    /// Memory context set (chunk indices with reframed positions).
+    Context,
+}
+
+impl MsgType {
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgType::Tick => "tick",
+            MsgType::Action => "action",
+            MsgType::Pose => "pose",
+            MsgType::Frame => "frame",
+            MsgType::Prope => "prope",
+            MsgType::RayMap => "raymap",
+            MsgType::WorldState => "world-state",
+            MsgType::Gaussians => "gaussians",
+            MsgType::Timing => "timing",
+            MsgType::Latent => "latent",
+            MsgType::Context => "context",
+        }
+    }
+}
+
+/// Inputs a node kind accepts.
+pub enum Inputs {
+    /// Exactly these names with these types; each may be left unconnected unless `required`.
+    Fixed(&'static [(&'static str, MsgType, bool)]),
+    /// Any input name, as long as the type is one of these (e.g. the recorder).
+    AnyOf(&'static [MsgType]),
+}
+
+pub struct NodeKind {
+    /// Binary name, used as `path:` in graphs.
+    pub binary: &'static str,
+    /// Cargo package that builds it.
+    pub package: &'static str,
+    pub inputs: Inputs,
+    pub outputs: &'static [(&'static str, MsgType)],
+    /// `env:` keys it understands.
+    pub settings: &'static [&'static str],
+}
+
+use MsgType::*;
+
+pub const NODE_KINDS: &[NodeKind] = &[
+    NodeKind {
+        binary: "worldflow-sensors",
+        package: "worldflow-sensors",
+        inputs: Inputs::Fixed(&[("tick", Tick, true)]),
+        outputs: &[("action", Action)],
+        settings: &["SOURCE", "SCRIPT", "TRAJECTORY", "RECORDING", "DT_SECS", "AGENT_ID", "MAX_TICKS", "LOOP"],
+    },
+    NodeKind {
+        binary: "worldflow-action-encoder",
+        package: "worldflow-action-encoder",
+        inputs: Inputs::Fixed(&[("action", Action, true)]),
+        outputs: &[("pose", Pose), ("action", Action), ("prope", Prope), ("raymap", RayMap)],
+        settings: &["STEP_M", "STEP_DEG", "START_POSE", "RAYMAP_WIDTH", "RAYMAP_HEIGHT", "FOV_X_DEG", "WHEELBASE_M"],
+    },
+    NodeKind {
+        binary: "worldflow-recorder",
+        package: "worldflow-recorder",
+        inputs: Inputs::AnyOf(&[Frame, Pose, Action, Timing]),
+        outputs: &[],
+        settings: &["OUT_DIR", "VIDEO"],
+    },
+];
+
+pub fn find(binary: &str) -> Option<&'static NodeKind> {
+    NODE_KINDS.iter().find(|k| k.binary == binary)
+}
+
+impl NodeKind {
+    pub fn output_type(&self, name: &str) -> Option<MsgType> {
+        self.outputs.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    /// The accepted types of input `name`, or `None` if the kind has no such input.
+    pub fn input_types(&self, name: &str) -> Option<Vec<MsgType>> {
+        match &self.inputs {
+            Inputs::Fixed(list) => list.iter().find(|(n, _, _)| *n == name).map(|(_, t, _)| vec![*t]),
+            Inputs::AnyOf(types) => Some(types.to_vec()),
+        }
+    }
+}

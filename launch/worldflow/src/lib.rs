@@ -1,0 +1,8 @@
+//! The worldflow launcher as a library: graph validation, mermaid printing and running graphs on the
+//! embedded dora runtime. The `worldflow` binary is a thin CLI over it; the end-to-end tests use it directly.
+
+pub mod catalog;
+pub mod mermaid;
+pub mod run;
+pub mod validate;
+pub mod yaml_tree;

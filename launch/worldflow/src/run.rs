@@ -1,0 +1,182 @@
+//! `worldflow run`: validate a graph, find (or build) the worldflow node binaries it names, and run it on the
+//! dora daemon embedded in this binary — the same in-process local run that `dora run` performs, with no
+//! coordinator and no separately installed dora CLI.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use dora_daemon::{flume, Daemon, LogDestination, RunDataflowOptions};
+use dora_message::descriptor::{Descriptor, EnvValue};
+use dora_message::SessionId;
+
+use crate::catalog;
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub stop_after: Option<Duration>,
+    /// Exported to the nodes as `WORLDFLOW_OUT_DIR` (the recorder writes there).
+    pub out_dir: Option<PathBuf>,
+    /// Print node log lines (stdout/stderr of the nodes) as they come.
+    pub print_logs: bool,
+}
+
+/// Parses `10`, `10s`, `500ms`, `2m`, `1.5s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = t.strip_suffix('s') {
+        (v, 1.0)
+    } else if let Some(v) = t.strip_suffix('m') {
+        (v, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(Duration::from_secs_f64(v * scale)),
+        _ => Err(format!("`{text}`: expected a positive duration like 10s, 500ms or 2m")),
+    }
+}
+
+/// Directory holding the worldflow binaries next to this executable (`target/<profile>`; test binaries live
+/// one level deeper in `deps/`).
+fn binary_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(dir) = std::env::var("WORLDFLOW_BIN_DIR") {
+        dirs.push(PathBuf::from(dir));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            dirs.push(dir.to_path_buf());
+            if dir.file_name().is_some_and(|n| n == "deps") {
+                if let Some(parent) = dir.parent() {
+                    dirs.push(parent.to_path_buf());
+                }
+            }
+        }
+    }
+    dirs
+}
+
+fn find_binary(name: &str, extra_dir: Option<&Path>) -> Option<PathBuf> {
+    extra_dir.map(Path::to_path_buf).into_iter().chain(binary_dirs()).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The workspace root above `start`, if this is a worldflow checkout.
+fn workspace_root(start: &Path) -> Option<PathBuf> {
+    let mut dir = start.canonicalize().ok()?;
+    loop {
+        if dir.join("Cargo.toml").is_file() && dir.join("nodes").is_dir() && dir.join("launch").is_dir() {
+            return Some(dir);
+        }
+        dir = dir.parent()?.to_path_buf();
+    }
+}
+
+/// Finds the binaries of the worldflow nodes a graph uses; builds the missing ones with cargo when run from a
+/// checkout. Returns node path → absolute binary.
+pub fn resolve_binaries(graph_path: &Path, paths: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let kinds: Vec<&catalog::NodeKind> = paths.iter().filter_map(|p| catalog::find(p)).collect();
+    let missing: Vec<&catalog::NodeKind> = kinds.iter().copied().filter(|k| find_binary(k.binary, None).is_none()).collect();
+    let mut built_dir = None;
+    if !missing.is_empty() {
+        let root = workspace_root(graph_path.parent().unwrap_or(Path::new(".")))
+            .or_else(|| workspace_root(Path::new(".")))
+            .with_context(|| {
+                let names: Vec<&str> = missing.iter().map(|k| k.binary).collect();
+                format!("node binaries not found next to the launcher ({}), and no worldflow checkout to build them in", names.join(", "))
+            })?;
+        let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(&root).args(["build", "--release"]);
+        for k in &missing {
+            cmd.args(["-p", k.package]);
+        }
+        eprintln!("worldflow: building node binaries: {}", missing.iter().map(|k| k.package).collect::<Vec<_>>().join(", "));
+        let status = cmd.status().context("running cargo to build the node binaries")?;
+        if !status.success() {
+            bail!("cargo build of the node binaries failed ({status})");
+        }
+        // Cargo's target dir may differ from the launcher's: look there too.
+        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+        built_dir = Some(target.join("release"));
+    }
+    kinds
+        .iter()
+        .map(|k| {
+            find_binary(k.binary, built_dir.as_deref())
+                .map(|p| (k.binary.to_string(), p))
+                .with_context(|| format!("node binary `{}` still not found after building", k.binary))
+        })
+        .collect()
+}
+
+/// Runs a graph to completion (or until `stop_after`). Errors if any node failed.
+pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> {
+    let graph = crate::validate::validate_file(graph_path).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+    let text = std::fs::read_to_string(graph_path)?;
+    let mut descriptor: Descriptor = serde_yaml::from_str(&text).with_context(|| format!("{}: dora descriptor", graph_path.display()))?;
+    let paths: Vec<String> = graph.nodes.iter().filter_map(|n| n.path.clone()).collect();
+    let binaries = resolve_binaries(graph_path, &paths)?;
+    for node in descriptor.nodes.iter_mut() {
+        if let Some(path) = node.path.as_ref() {
+            if let Some((_, bin)) = binaries.iter().find(|(name, _)| name == path) {
+                node.path = Some(bin.display().to_string());
+            }
+        }
+    }
+    if let Some(out) = &options.out_dir {
+        std::fs::create_dir_all(out).with_context(|| format!("creating output directory {}", out.display()))?;
+        let out = out.canonicalize()?;
+        descriptor
+            .env
+            .get_or_insert_with(Default::default)
+            .insert("WORLDFLOW_OUT_DIR".into(), EnvValue::String(out.display().to_string()));
+    }
+    let graph_path = graph_path.canonicalize()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+    let (log_tx, log_rx) = flume::bounded(256);
+    let print_logs = options.print_logs;
+    let printer = std::thread::Builder::new().name("worldflow-log".into()).spawn(move || {
+        for m in log_rx {
+            let m: dora_message::common::LogMessage = m;
+            if print_logs || matches!(m.level, dora_message::common::LogLevelOrStdout::LogLevel(l) if l <= dora_message::common::LogLevel::Warn) {
+                let node = m.node_id.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "daemon".into());
+                eprintln!("[{node}] {}", m.message.trim_end());
+            }
+        }
+    })?;
+    let stop_after = options.stop_after;
+    let handle = rt.spawn(async move {
+        Daemon::run_dataflow_with(
+            None,
+            &graph_path,
+            None,
+            None,
+            SessionId::generate(),
+            false,
+            LogDestination::Channel { sender: log_tx },
+            None,
+            stop_after,
+            false,
+            None,
+            Some(descriptor),
+            RunDataflowOptions::default(),
+        )
+        .await
+    });
+    let result = rt.block_on(handle);
+    rt.shutdown_timeout(Duration::from_secs(10));
+    let _ = printer.join();
+    let result = result.context("the dora daemon task panicked")?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let failed: Vec<String> = result
+        .node_results
+        .iter()
+        .filter_map(|(id, r)| r.as_ref().err().map(|e| format!("node `{id}` failed: {e}")))
+        .collect();
+    if !failed.is_empty() {
+        bail!("{}", failed.join("\n"));
+    }
+    Ok(())
+}

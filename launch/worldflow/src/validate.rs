@@ -1,0 +1,297 @@
+//! `worldflow validate`: static checks of a dataflow file before anything runs.
+//!
+//! Checks, each reported as `file:line:column: message`: YAML syntax; unknown keys (root, node, input);
+//! duplicate or missing node ids; inputs whose source node or output does not exist (dangling); required
+//! inputs left unconnected; unknown `env:` settings of worldflow nodes; message-type mismatches between an
+//! output and the input it feeds; and finally dora's own descriptor parser, so that what passes here runs.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::{self, MsgType};
+use crate::yaml_tree::{self, Node, Pos, Value};
+
+const ROOT_KEYS: &[&str] =
+    &["nodes", "env", "deploy", "debug", "health_check_interval", "strict_types", "exit_when_nodes_finish", "type_rules"];
+const NODE_KEYS: &[&str] = &[
+    "id", "name", "description", "path", "args", "env", "build", "git", "branch", "tag", "rev", "inputs", "outputs",
+    "input_types", "output_types", "output_framing", "output_metadata", "restart_policy", "max_restarts",
+    "restart_delay", "health_check_timeout", "cpu_affinity", "shared_memory_pool_size", "deploy", "send_stdout_as",
+    "send_logs_as", "min_log_level", "max_log_size", "max_rotated_files",
+];
+const INPUT_KEYS: &[&str] = &["source", "queue_size", "queue_policy", "input_timeout"];
+
+/// Where an input's messages come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Timer(String),
+    Node { node: String, output: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphInput {
+    pub name: String,
+    pub source: Source,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct GraphNode {
+    pub id: String,
+    pub path: Option<String>,
+    pub inputs: Vec<GraphInput>,
+    pub outputs: Vec<String>,
+    pub pos: Pos,
+}
+
+/// The wiring of a graph, as far as validation understood it.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub nodes: Vec<GraphNode>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub pos: Pos,
+    pub message: String,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, pos: Pos, message: impl Into<String>) {
+        self.diags.push(Diagnostic { pos, message: message.into() });
+    }
+
+    fn check_keys(&mut self, map: &Node, allowed: &[&str], what: &str) {
+        if let Some(entries) = map.as_map() {
+            for (k, _) in entries {
+                let key = k.as_str().unwrap_or("");
+                if !allowed.contains(&key) {
+                    self.error(k.pos, format!("unknown {what} key `{key}` (expected one of: {})", allowed.join(", ")));
+                }
+            }
+        }
+    }
+
+    fn parse_source(&mut self, text: &str, pos: Pos) -> Option<Source> {
+        if let Some(rest) = text.strip_prefix("dora/") {
+            let parts: Vec<&str> = rest.split('/').collect();
+            let ok = parts.len() == 3
+                && parts[0] == "timer"
+                && ["secs", "millis", "hz"].contains(&parts[1])
+                && parts[2].parse::<u64>().map(|v| v > 0).unwrap_or(false);
+            if !ok {
+                self.error(pos, format!("input source `{text}`: expected a timer like `dora/timer/millis/100` or `dora/timer/hz/24`"));
+                return None;
+            }
+            return Some(Source::Timer(text.to_string()));
+        }
+        match text.split_once('/') {
+            Some((node, output)) if !node.is_empty() && !output.is_empty() && !output.contains('/') => {
+                Some(Source::Node { node: node.into(), output: output.into() })
+            }
+            _ => {
+                self.error(pos, format!("input source `{text}`: expected `<node id>/<output id>`"));
+                None
+            }
+        }
+    }
+
+    fn node(&mut self, n: &Node) -> Option<GraphNode> {
+        if n.as_map().is_none() {
+            self.error(n.pos, format!("expected a node (a map with `id:` and `path:`), found {}", n.kind()));
+            return None;
+        }
+        self.check_keys(n, NODE_KEYS, "node");
+        let id = match n.get("id").and_then(Node::as_str) {
+            Some(id) if !id.is_empty() && !id.contains('/') => id.to_string(),
+            Some(id) => {
+                self.error(n.get("id").unwrap().pos, format!("node id `{id}`: expected a non-empty name without `/`"));
+                return None;
+            }
+            None => {
+                self.error(n.pos, "node without `id:`");
+                return None;
+            }
+        };
+        let path = n.get("path").and_then(Node::as_str).map(str::to_string);
+        if n.get("path").is_none() && n.get("build").is_none() {
+            self.error(n.pos, format!("node `{id}`: missing `path:` (a worldflow node binary such as `worldflow-sensors`, or an executable)"));
+        }
+        let mut outputs = Vec::new();
+        if let Some(o) = n.get("outputs") {
+            match o.as_seq() {
+                Some(items) => {
+                    for item in items {
+                        match item.as_str() {
+                            Some(s) => outputs.push(s.to_string()),
+                            None => self.error(item.pos, format!("node `{id}`: outputs must be names, found {}", item.kind())),
+                        }
+                    }
+                }
+                None => self.error(o.pos, format!("node `{id}`: `outputs:` must be a list of names")),
+            }
+        }
+        let mut inputs = Vec::new();
+        if let Some(i) = n.get("inputs") {
+            match i.as_map() {
+                Some(entries) => {
+                    for (k, v) in entries {
+                        let name = k.as_str().unwrap_or("").to_string();
+                        let (text, pos) = match &v.value {
+                            Value::Scalar(s) => (s.clone(), v.pos),
+                            Value::Map(_) => {
+                                self.check_keys(v, INPUT_KEYS, "input");
+                                if let Some(policy) = v.get("queue_policy") {
+                                    if !matches!(policy.as_str(), Some("drop_oldest") | Some("backpressure")) {
+                                        self.error(policy.pos, "queue_policy: expected `drop_oldest` or `backpressure`");
+                                    }
+                                }
+                                if let Some(q) = v.get("queue_size") {
+                                    if q.as_str().and_then(|s| s.parse::<usize>().ok()).filter(|q| *q > 0).is_none() {
+                                        self.error(q.pos, "queue_size: expected a positive integer (queues are bounded)");
+                                    }
+                                }
+                                match v.get("source").and_then(Node::as_str) {
+                                    Some(s) => (s.to_string(), v.get("source").unwrap().pos),
+                                    None => {
+                                        self.error(v.pos, format!("input `{name}` of node `{id}`: missing `source:`"));
+                                        continue;
+                                    }
+                                }
+                            }
+                            Value::Seq(_) => {
+                                self.error(v.pos, format!("input `{name}` of node `{id}`: expected `node/output` or a map with `source:`"));
+                                continue;
+                            }
+                        };
+                        if let Some(source) = self.parse_source(&text, pos) {
+                            inputs.push(GraphInput { name, source, pos });
+                        }
+                    }
+                }
+                None => self.error(i.pos, format!("node `{id}`: `inputs:` must be a map of input name to source")),
+            }
+        }
+        if let (Some(kind), Some(env)) = (path.as_deref().and_then(catalog::find), n.get("env")) {
+            if let Some(entries) = env.as_map() {
+                for (k, _) in entries {
+                    let key = k.as_str().unwrap_or("");
+                    if !kind.settings.contains(&key) {
+                        self.error(k.pos, format!("node `{id}` ({}): unknown setting `{key}` (expected one of: {})", kind.binary, kind.settings.join(", ")));
+                    }
+                }
+            }
+        }
+        Some(GraphNode { id, path, inputs, outputs, pos: n.pos })
+    }
+
+    fn wiring(&mut self, graph: &Graph) {
+        let mut by_id: BTreeMap<&str, &GraphNode> = BTreeMap::new();
+        for n in &graph.nodes {
+            if by_id.insert(&n.id, n).is_some() {
+                self.error(n.pos, format!("duplicate node id `{}`", n.id));
+            }
+        }
+        for n in &graph.nodes {
+            let kind = n.path.as_deref().and_then(catalog::find);
+            if let Some(kind) = kind {
+                for o in &n.outputs {
+                    if kind.output_type(o).is_none() {
+                        let known: Vec<&str> = kind.outputs.iter().map(|(n, _)| *n).collect();
+                        self.error(n.pos, format!("node `{}` ({}) has no output `{o}` (it has: {})", n.id, kind.binary, known.join(", ")));
+                    }
+                }
+                if let catalog::Inputs::Fixed(list) = &kind.inputs {
+                    for (name, _, required) in list.iter() {
+                        if *required && !n.inputs.iter().any(|i| i.name == *name) {
+                            self.error(n.pos, format!("node `{}` ({}): required input `{name}` is not connected", n.id, kind.binary));
+                        }
+                    }
+                }
+            }
+            for input in &n.inputs {
+                let accepted = match kind {
+                    Some(k) => match k.input_types(&input.name) {
+                        Some(t) => Some(t),
+                        None => {
+                            self.error(input.pos, format!("node `{}` ({}) has no input `{}`", n.id, k.binary, input.name));
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                let source_type = match &input.source {
+                    Source::Timer(_) => Some(MsgType::Tick),
+                    Source::Node { node, output } => match by_id.get(node.as_str()) {
+                        None => {
+                            self.error(input.pos, format!("input `{}` of node `{}` is dangling: no node `{node}` in this graph", input.name, n.id));
+                            continue;
+                        }
+                        Some(src) => {
+                            if !src.outputs.iter().any(|o| o == output) {
+                                self.error(input.pos, format!("input `{}` of node `{}` is dangling: node `{node}` declares no output `{output}` (outputs: {})", input.name, n.id, src.outputs.join(", ")));
+                                continue;
+                            }
+                            src.path.as_deref().and_then(catalog::find).and_then(|k| k.output_type(output))
+                        }
+                    },
+                };
+                if let (Some(accepted), Some(t)) = (accepted, source_type) {
+                    if !accepted.contains(&t) {
+                        let names: Vec<&str> = accepted.iter().map(|t| t.name()).collect();
+                        self.error(input.pos, format!("type mismatch: input `{}` of node `{}` expects {} but its source sends {}", input.name, n.id, names.join(" or "), t.name()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Validates graph text; `file` names it in the messages. Returns the wiring, or every error found.
+pub fn validate_text(text: &str, file: &str) -> Result<Graph, Vec<String>> {
+    let root = yaml_tree::parse(text).map_err(|e| vec![format!("{file}:{}:{}: invalid YAML: {}", e.line, e.column, e.message)])?;
+    let mut c = Checker { file, diags: Vec::new() };
+    let mut graph = Graph::default();
+    if root.as_map().is_none() {
+        c.error(root.pos, format!("expected a map with `nodes:` at the top, found {}", root.kind()));
+    } else {
+        c.check_keys(&root, ROOT_KEYS, "top-level");
+        match root.get("nodes") {
+            None => c.error(root.pos, "missing `nodes:`"),
+            Some(nodes) => match nodes.as_seq() {
+                Some([]) => c.error(nodes.pos, "`nodes:` is empty"),
+                Some(items) => graph.nodes = items.iter().filter_map(|n| c.node(n)).collect(),
+                None => c.error(nodes.pos, "`nodes:` must be a list"),
+            },
+        }
+        if c.diags.is_empty() {
+            c.wiring(&graph);
+        }
+    }
+    if c.diags.is_empty() {
+        // Last word to dora's own parser: what passes here must be accepted by the runtime.
+        if let Err(e) = serde_yaml::from_str::<dora_message::descriptor::Descriptor>(text) {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            c.error(Pos { line, column }, format!("dora rejects the descriptor: {e}"));
+        }
+    }
+    if c.diags.is_empty() {
+        Ok(graph)
+    } else {
+        let file = c.file;
+        let mut diags = c.diags;
+        diags.sort_by_key(|d| (d.pos.line, d.pos.column));
+        Err(diags.into_iter().map(|d| format!("{file}:{}:{}: {}", d.pos.line, d.pos.column, d.message)).collect())
+    }
+}
+
+/// Reads and validates a graph file.
+pub fn validate_file(path: &std::path::Path) -> Result<Graph, Vec<String>> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
+    validate_text(&text, &shown)
+}

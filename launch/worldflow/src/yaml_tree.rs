@@ -1,0 +1,164 @@
+//! A YAML document as a tree whose every node knows its line and column, so that graph errors can name
+//! `file:line:column`. Only what dataflow files use: maps, sequences, scalars (anchors are rejected).
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// 1-based position in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub pos: Pos,
+    pub value: Value,
+}
+
+impl Node {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` in a map, with the key node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Scalar(_) => "a scalar",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a map",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+fn pos(m: Marker) -> Pos {
+    Pos { line: m.line(), column: m.col() + 1 }
+}
+
+enum Frame {
+    Seq(Pos, Vec<Node>),
+    Map(Pos, Vec<(Node, Node)>, Option<Node>),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    error: Option<ParseError>,
+}
+
+impl Builder {
+    fn push_value(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq(_, items)) => items.push(node),
+            Some(Frame::Map(_, entries, key)) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        match ev {
+            Event::Scalar(s, _, anchor, _) => {
+                if anchor != 0 {
+                    self.error = Some(ParseError { line: pos(mark).line, column: pos(mark).column, message: "YAML anchors are not supported in dataflow files".into() });
+                    return;
+                }
+                self.push_value(Node { pos: pos(mark), value: Value::Scalar(s) })
+            }
+            Event::Alias(_) => {
+                self.error = Some(ParseError { line: pos(mark).line, column: pos(mark).column, message: "YAML aliases are not supported in dataflow files".into() })
+            }
+            Event::SequenceStart(_, _) => self.stack.push(Frame::Seq(pos(mark), Vec::new())),
+            Event::MappingStart(_, _) => self.stack.push(Frame::Map(pos(mark), Vec::new(), None)),
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(p, items)) = self.stack.pop() {
+                    self.push_value(Node { pos: p, value: Value::Seq(items) });
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(p, entries, _)) = self.stack.pop() {
+                    self.push_value(Node { pos: p, value: Value::Map(entries) });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Parses one YAML document. An empty document is an error.
+pub fn parse(text: &str) -> Result<Node, ParseError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser
+        .load(&mut builder, false)
+        .map_err(|e| ParseError { line: e.marker().line(), column: e.marker().col() + 1, message: e.info().to_string() })?;
+    if let Some(e) = builder.error {
+        return Err(e);
+    }
+    builder.root.ok_or(ParseError { line: 1, column: 1, message: "empty document: expected a map with `nodes:`".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let n = parse("nodes:\n  - id: a\n    path: x\n").unwrap();
+        let nodes = n.get("nodes").unwrap().as_seq().unwrap();
+        let id = nodes[0].get("id").unwrap();
+        assert_eq!(id.as_str(), Some("a"));
+        assert_eq!(id.pos, Pos { line: 2, column: 9 });
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse("nodes:\n  - id: [a\n").unwrap_err();
+        assert!(e.line >= 2, "{e}");
+    }
+}

@@ -1,0 +1,177 @@
+//! **action-encoder** node: turns each tick's action into the dual action representation.
+//!
+//! Keys become poses (`dual::apply_keys`, `STEP_M` / `STEP_DEG` per tick), poses become the 81-way label
+//! (`dual::pose_label`); a pose-driven action gets the keys its label stands for. Per tick it emits the dual
+//! `action`, the camera `pose`, the PRoPE matrices (`prope`: P then P⁻¹, 32 floats row-major) and the ray map
+//! (`raymap`: `[6, H/8, W/8]`, see `camera_enc`). Vehicle controls pass through unchanged in `action` (the
+//! Director integrates the car's dynamics).
+
+pub mod camera_enc;
+pub mod dual;
+
+use anyhow::Context;
+use dora_node_api::arrow_v59::array::Float32Array;
+use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
+use glam::{Mat4, Vec3};
+use worldflow_protocol::arrow_io::{decode_action, encode_action, encode_pose};
+use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, Intrinsics, Keys, StampedPose};
+
+/// Settings from the node's `env:`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub step: dual::KeyStep,
+    pub start: Mat4,
+    pub raymap_size: (u32, u32),
+    pub intrinsics: Intrinsics,
+}
+
+fn env_f32(name: &str, default: f32) -> anyhow::Result<f32> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.trim().parse::<f32>().ok().filter(|x| x.is_finite()).with_context(|| format!("setting {name}=`{v}`: expected a finite number")),
+        _ => Ok(default),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let start = match std::env::var("START_POSE") {
+            Ok(v) if !v.is_empty() => {
+                let nums: Result<Vec<f32>, _> = v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::parse).collect();
+                let nums = nums.ok().filter(|n| n.len() == 16).context("setting START_POSE: expected 16 numbers (a row-major camera-to-world 4×4)")?;
+                let mut rows = [[0.0; 4]; 4];
+                for (i, x) in nums.iter().enumerate() {
+                    rows[i / 4][i % 4] = *x;
+                }
+                let m = mat4_from_rows(&rows);
+                validate_rigid(&m, "START_POSE").map_err(|e| anyhow::anyhow!("setting {e}"))?;
+                m
+            }
+            _ => Mat4::IDENTITY,
+        };
+        let w = env_f32("RAYMAP_WIDTH", 640.0)? as u32;
+        let h = env_f32("RAYMAP_HEIGHT", 352.0)? as u32;
+        if w < 8 || h < 8 || w > 8192 || h > 8192 {
+            anyhow::bail!("settings RAYMAP_WIDTH/RAYMAP_HEIGHT: expected 8..=8192 pixels, found {w}×{h}");
+        }
+        let fov = env_f32("FOV_X_DEG", 90.0)?;
+        if !(1.0..179.0).contains(&fov) {
+            anyhow::bail!("setting FOV_X_DEG=`{fov}`: expected 1..179 degrees");
+        }
+        let step_m = env_f32("STEP_M", dual::DEFAULT_STEP_M)?;
+        let step_deg = env_f32("STEP_DEG", dual::DEFAULT_STEP_DEG)?;
+        Ok(Self {
+            step: dual::KeyStep { step_m, step_rad: step_deg.to_radians() },
+            start,
+            raymap_size: (w, h),
+            intrinsics: Intrinsics::from_fov_x(w, h, fov.to_radians()),
+        })
+    }
+}
+
+/// The encoder's state: the current camera pose of the agent.
+pub struct Encoder {
+    pub settings: Settings,
+    world_from_camera: Mat4,
+}
+
+impl Encoder {
+    pub fn new(settings: Settings) -> Self {
+        let world_from_camera = settings.start;
+        Self { settings, world_from_camera }
+    }
+
+    /// Completes an action into its dual form and advances the pose.
+    pub fn encode(&mut self, action: &Action) -> Result<Action, String> {
+        let prev = self.world_from_camera;
+        let next = match action.world_from_camera {
+            Some(rows) => {
+                let m = mat4_from_rows(&rows);
+                validate_rigid(&m, "world_from_camera").map_err(|e| format!("tick {}: {e}", action.meta.tick))?;
+                m
+            }
+            None => dual::apply_keys(prev, action.keys, self.settings.step),
+        };
+        // The first pose-driven tick has no predecessor: its label is "no motion".
+        let label = if action.world_from_camera.is_some() && action.meta.tick == 0 { 0 } else { dual::pose_label(&prev, &next) };
+        self.world_from_camera = next;
+        let keys = if action.world_from_camera.is_some() { dual::label_keys(label) } else { action.keys };
+        Ok(Action { meta: action.meta, keys, label: Some(label), world_from_camera: Some(mat4_to_rows(&next)), control: action.control })
+    }
+
+    pub fn world_from_camera(&self) -> Mat4 {
+        self.world_from_camera
+    }
+}
+
+fn tick_params(action: &Action) -> MetadataParameters {
+    let mut p = MetadataParameters::new();
+    p.insert("agent_id".into(), Parameter::Integer(action.meta.agent_id as i64));
+    p.insert("tick".into(), Parameter::Integer(action.meta.tick as i64));
+    p.insert("sim_time_ns".into(), Parameter::Integer(action.meta.sim_time_ns as i64));
+    p
+}
+
+pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
+    let mut encoder = Encoder::new(Settings::from_env()?);
+    let (w, h) = encoder.settings.raymap_size;
+    while let Some(event) = events.recv() {
+        match event {
+            Event::Input { id, data, .. } if id.as_str() == "action" => {
+                let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
+                let dual = encoder.encode(&action).map_err(|e| anyhow::anyhow!("input `action`: {e}"))?;
+                let c2w = encoder.world_from_camera();
+                let params = tick_params(&dual);
+                node.send_output("action".to_owned().into(), params.clone(), encode_action(&dual)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let pose = StampedPose { meta: dual.meta, frame_id: "camera".into(), world_from_frame: mat4_to_rows(&c2w) };
+                node.send_output("pose".to_owned().into(), params.clone(), encode_pose(&pose)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (p, p_inv) = camera_enc::prope_matrices(&encoder.settings.intrinsics, &rigid_inverse(&c2w));
+                let mut prope: Vec<f32> = p.transpose().to_cols_array().to_vec();
+                prope.extend(p_inv.transpose().to_cols_array());
+                node.send_output("prope".to_owned().into(), params.clone(), Float32Array::from(prope)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let map = camera_enc::ray_map(&encoder.settings.intrinsics, &c2w, w, h, 8, Vec3::ZERO);
+                let mut rp = params;
+                rp.insert("shape".into(), Parameter::ListInt(vec![6, (h / 8) as i64, (w / 8) as i64]));
+                node.send_output("raymap".to_owned().into(), rp, Float32Array::from(map)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            Event::Stop(_) => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings { step: dual::KeyStep::default(), start: Mat4::IDENTITY, raymap_size: (64, 32), intrinsics: Intrinsics::from_fov_x(64, 32, 1.5) }
+    }
+
+    #[test]
+    fn keys_become_poses_and_labels() {
+        let mut e = Encoder::new(settings());
+        let mut a = Action { keys: Keys::W, ..Default::default() };
+        let d = e.encode(&a).unwrap();
+        assert_eq!(d.label, Some(9));
+        assert_eq!(d.world_from_camera.unwrap()[2][3], 0.08);
+        a.meta.tick = 1;
+        a.keys = Keys::RIGHT;
+        assert_eq!(e.encode(&a).unwrap().label, Some(1));
+    }
+
+    #[test]
+    fn poses_become_labels_and_keys_and_bad_poses_are_rejected() {
+        let mut e = Encoder::new(settings());
+        let p0 = Action { world_from_camera: Some(mat4_to_rows(&Mat4::IDENTITY)), ..Default::default() };
+        assert_eq!(e.encode(&p0).unwrap().label, Some(0));
+        let mut p1 = p0.clone();
+        p1.meta.tick = 1;
+        p1.world_from_camera = Some(mat4_to_rows(&Mat4::from_translation(Vec3::new(0.0, 0.0, -0.5))));
+        let d = e.encode(&p1).unwrap();
+        assert_eq!((d.label, d.keys), (Some(18), Keys::S));
+        let mut bad = p1.clone();
+        bad.world_from_camera = Some([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
+        assert!(e.encode(&bad).unwrap_err().contains("tick 1"));
+    }
+}

@@ -1,0 +1,151 @@
+//! **recorder** node: writes what a run produced, complete up to the last frame.
+//!
+//! Inputs are typed by their Arrow data: `UInt8` / `Float32` payloads with a frame header are image frames,
+//! one-row structs with `keys` are actions, with `frame_id` poses. Output directory: `OUT_DIR`, else the
+//! launcher's `WORLDFLOW_OUT_DIR`, else `out/`.
+//!
+//! ```text
+//! OUT/frames/agent<A>_<camera>/<tick>.png   one PNG per frame
+//! OUT/frames.jsonl    per frame: agent, camera, tick, file, action-to-frame latency, zero-copy flag
+//! OUT/poses.jsonl     StampedPose records       OUT/actions.jsonl   Action records
+//! OUT/report.json     counts, frames/s, latency p50/p99, zero-copy count (written at the end)
+//! ```
+
+pub mod mapping;
+pub mod report;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use dora_node_api::arrow_v59::array::{Array, AsArray};
+use dora_node_api::arrow_v59::datatypes::{DataType, Float32Type};
+use dora_node_api::{DoraNode, Event, EventStream};
+use worldflow_protocol::arrow_io::{decode_action, decode_pose, frame_header_from_params, payload_bytes};
+use worldflow_protocol::Encoding;
+
+use report::{FrameRecord, Report};
+use writer::JsonLines;
+
+pub fn out_dir() -> PathBuf {
+    std::env::var("OUT_DIR")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| std::env::var("WORLDFLOW_OUT_DIR").ok().filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("out"))
+}
+
+pub struct Recorder {
+    out: PathBuf,
+    poses: JsonLines,
+    actions: JsonLines,
+    frames: JsonLines,
+    /// Send time of the first action seen for (agent, tick): the start of action-to-frame latency.
+    action_sent: BTreeMap<(u32, u64), SystemTime>,
+    report: Report,
+    rgb8: Vec<u8>,
+}
+
+impl Recorder {
+    pub fn create(out: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(out.join("frames")).with_context(|| format!("creating {}", out.display()))?;
+        Ok(Self {
+            poses: JsonLines::create(&out.join("poses.jsonl"))?,
+            actions: JsonLines::create(&out.join("actions.jsonl"))?,
+            frames: JsonLines::create(&out.join("frames.jsonl"))?,
+            out,
+            action_sent: BTreeMap::new(),
+            report: Report::default(),
+            rgb8: Vec::new(),
+        })
+    }
+
+    pub fn on_input(&mut self, input: &str, params: &dora_node_api::MetadataParameters, sent: SystemTime, array: &dyn Array) -> anyhow::Result<()> {
+        let now = SystemTime::now();
+        match array.data_type() {
+            DataType::Struct(fields) if fields.iter().any(|f| f.name() == "keys") => {
+                let a = decode_action(array).with_context(|| format!("input `{input}`"))?;
+                self.action_sent.entry((a.meta.agent_id, a.meta.tick)).or_insert(sent);
+                self.actions.write(&a)?;
+            }
+            DataType::Struct(fields) if fields.iter().any(|f| f.name() == "frame_id") => {
+                let p = decode_pose(array).with_context(|| format!("input `{input}`"))?;
+                self.poses.write(&p)?;
+            }
+            DataType::UInt8 | DataType::Float32 => {
+                let bytes_len = array.len() * if *array.data_type() == DataType::Float32 { 4 } else { 1 };
+                let h = frame_header_from_params(params, bytes_len).with_context(|| format!("input `{input}`"))?;
+                let (ptr, ok) = match h.encoding {
+                    Encoding::Rgb8 => {
+                        let bytes = payload_bytes(array)?;
+                        (bytes.as_ptr() as usize, true)
+                    }
+                    Encoding::Rgb32F => {
+                        let values = array.as_primitive_opt::<Float32Type>().context("rgb32f frame must be a Float32 array")?;
+                        writer::float_to_rgb8(values.values(), &mut self.rgb8);
+                        (values.values().as_ptr() as usize, true)
+                    }
+                };
+                let zero_copy = ok && mapping::is_shared_memory(ptr);
+                let dir = self.out.join("frames").join(format!("agent{}_{}", h.meta.agent_id, h.camera));
+                std::fs::create_dir_all(&dir)?;
+                let file = dir.join(format!("{:06}.png", h.meta.tick));
+                match h.encoding {
+                    Encoding::Rgb8 => writer::write_png_rgb8(&file, h.width, h.height, payload_bytes(array)?)?,
+                    Encoding::Rgb32F => writer::write_png_rgb8(&file, h.width, h.height, &self.rgb8)?,
+                }
+                let latency_ms = self
+                    .action_sent
+                    .get(&(h.meta.agent_id, h.meta.tick))
+                    .and_then(|t| now.duration_since(*t).ok())
+                    .map(|d| d.as_secs_f64() * 1e3);
+                let record = FrameRecord {
+                    agent_id: h.meta.agent_id,
+                    camera: h.camera.clone(),
+                    tick: h.meta.tick,
+                    sim_time_ns: h.meta.sim_time_ns,
+                    file: file.strip_prefix(&self.out).unwrap_or(&file).display().to_string(),
+                    latency_ms,
+                    zero_copy,
+                };
+                self.frames.write(&record)?;
+                self.report.add(&record, now);
+                // Keep the latency map bounded: ticks older than the frame just written are done.
+                let key = (h.meta.agent_id, h.meta.tick.saturating_sub(64));
+                self.action_sent = self.action_sent.split_off(&key);
+            }
+            other => anyhow::bail!("input `{input}`: cannot record Arrow type {other} (expected a frame, pose or action)"),
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        self.report.write(&self.out.join("report.json"))
+    }
+}
+
+pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
+    let mut rec = Recorder::create(out_dir())?;
+    let result = (|| {
+        while let Some(event) = events.recv() {
+            match event {
+                Event::Input { id, metadata, data } => {
+                    let sent = metadata.timestamp().get_time().to_system_time();
+                    rec.on_input(id.as_str(), &metadata.parameters, sent, data.as_array().as_ref())?;
+                    if rec.report.frames % 50 == 1 {
+                        rec.finish()?;
+                    }
+                }
+                Event::Stop(_) => break,
+                _ => {}
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })();
+    // The report is written whatever happened, so a failed run still says how far it got.
+    rec.finish()?;
+    result
+}

@@ -1,0 +1,38 @@
+//! Helpers shared by the end-to-end tests in `tests/tests/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
+}
+
+/// A fresh output directory under the target dir, unique per test.
+pub fn out_dir(name: &str) -> PathBuf {
+    let dir = workspace_root().join("target").join("e2e-out").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a graph on the embedded dora runtime.
+pub fn run_graph(graph: &Path, out: &Path, stop_after: Option<Duration>) -> anyhow::Result<()> {
+    worldflow::run::run_graph(graph, &worldflow::run::RunOptions { stop_after, out_dir: Some(out.to_path_buf()), print_logs: false })
+}
+
+/// Parses every line of a JSON Lines file; panics (failing the test) on a partial or invalid line.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(text.is_empty() || text.ends_with('\n'), "{}: last line is incomplete", path.display());
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad line {l:?}: {e}", path.display()))).collect()
+}
+
+/// Decodes a PNG fully; returns (width, height, RGB bytes).
+pub fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))));
+    let mut reader = decoder.read_info().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
