@@ -1,0 +1,1 @@
+//! WorldPlay-style context memory retrieval.

@@ -1,0 +1,181 @@
+//! Decoder building blocks (Wan2.1 `ResidualBlock`, `AttentionBlock`, `Resample`) and the per-stream
+//! state they carry between calls.
+//!
+//! State rules (these are what make streaming decode equal to whole-clip decode):
+//! * every 3×3×3 causal conv and every `time_conv` owns one [`ConvCache`] slot (last 2 input frames);
+//! * `upsample3d` passes the very first frame of the stream through without its `time_conv` (upstream
+//!   marks its cache `'Rep'`); every later frame goes through `time_conv` (causal, zero-padded before the
+//!   second frame, i.e. frame 0 is never in its window) and becomes two frames: output channels `0..C`
+//!   then `C..2C`.
+
+use crate::conv::{CausalConv3d, ConvCache};
+use crate::ops::{rms_norm_frame, spatial_attention, upsample2x};
+use crate::tensor::Video;
+use crate::weights::WeightLoader;
+
+/// Caches of one decode stream.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamState {
+    pub caches: Vec<ConvCache>,
+    /// Whether at least one latent has been decoded (the upsample3d first-frame rule).
+    pub started: bool,
+}
+
+/// Hands out cache slots while the network is built.
+#[derive(Default)]
+pub(crate) struct SlotCounter(pub usize);
+
+impl SlotCounter {
+    pub(crate) fn next_slot(&mut self) -> usize {
+        self.0 += 1;
+        self.0 - 1
+    }
+}
+
+/// Loads a conv: weight `[cout, cin, kt, k, k]` (or `[cout, cin, k, k]` when `conv2d`) and bias `[cout]`.
+pub(crate) fn load_conv(
+    wl: &mut WeightLoader<'_>,
+    prefix: &str,
+    cin: usize,
+    cout: usize,
+    kt: usize,
+    k: usize,
+    conv2d: bool,
+) -> CausalConv3d {
+    let shape: Vec<usize> = if conv2d { vec![cout, cin, k, k] } else { vec![cout, cin, kt, k, k] };
+    let w = wl.get(&format!("{prefix}.weight"), &shape);
+    let b = wl.get(&format!("{prefix}.bias"), &[cout]);
+    CausalConv3d::new(cin, cout, kt, k, &w, b)
+}
+
+/// RMS norm scale `gamma` stored as `[c, 1, 1, 1]` (video) or `[c, 1, 1]` (image) upstream.
+pub(crate) fn load_gamma(wl: &mut WeightLoader<'_>, name: &str, c: usize, image: bool) -> Vec<f32> {
+    let shape: &[usize] = if image { &[c, 1, 1] } else { &[c, 1, 1, 1] };
+    wl.get(name, shape)
+}
+
+pub(crate) fn norm_video(x: &mut Video, gamma: &[f32], silu: bool) {
+    let (c, hw) = (x.c, x.h * x.w);
+    for t in 0..x.t {
+        rms_norm_frame(x.frame_mut(t), c, hw, gamma, silu);
+    }
+}
+
+fn no_cache() -> ConvCache {
+    ConvCache::default()
+}
+
+pub(crate) struct ResidualBlock {
+    norm1: Vec<f32>,
+    conv1: CausalConv3d,
+    slot1: usize,
+    norm2: Vec<f32>,
+    conv2: CausalConv3d,
+    slot2: usize,
+    shortcut: Option<CausalConv3d>,
+}
+
+impl ResidualBlock {
+    pub(crate) fn load(wl: &mut WeightLoader<'_>, slots: &mut SlotCounter, prefix: &str, cin: usize, cout: usize) -> Self {
+        let norm1 = load_gamma(wl, &format!("{prefix}.residual.0.gamma"), cin, false);
+        let conv1 = load_conv(wl, &format!("{prefix}.residual.2"), cin, cout, 3, 3, false);
+        let norm2 = load_gamma(wl, &format!("{prefix}.residual.3.gamma"), cout, false);
+        let conv2 = load_conv(wl, &format!("{prefix}.residual.6"), cout, cout, 3, 3, false);
+        let shortcut =
+            (cin != cout).then(|| load_conv(wl, &format!("{prefix}.shortcut"), cin, cout, 1, 1, false));
+        Self { norm1, conv1, slot1: slots.next_slot(), norm2, conv2, slot2: slots.next_slot(), shortcut }
+    }
+
+    pub(crate) fn forward(&self, x: Video, st: &mut StreamState) -> Video {
+        let h = match &self.shortcut {
+            Some(s) => s.forward(&x, &mut no_cache()),
+            None => x.clone(),
+        };
+        let mut y = x;
+        norm_video(&mut y, &self.norm1, true);
+        let mut y = self.conv1.forward(&y, &mut st.caches[self.slot1]);
+        norm_video(&mut y, &self.norm2, true);
+        let mut y = self.conv2.forward(&y, &mut st.caches[self.slot2]);
+        for (a, b) in y.data.iter_mut().zip(&h.data) {
+            *a += b;
+        }
+        y
+    }
+}
+
+pub(crate) struct AttentionBlock {
+    norm: Vec<f32>,
+    to_qkv: CausalConv3d,
+    proj: CausalConv3d,
+}
+
+impl AttentionBlock {
+    pub(crate) fn load(wl: &mut WeightLoader<'_>, prefix: &str, c: usize) -> Self {
+        let norm = load_gamma(wl, &format!("{prefix}.norm.gamma"), c, true);
+        let to_qkv = load_conv(wl, &format!("{prefix}.to_qkv"), c, 3 * c, 1, 1, true);
+        let proj = load_conv(wl, &format!("{prefix}.proj"), c, c, 1, 1, true);
+        Self { norm, to_qkv, proj }
+    }
+
+    /// Per-frame single-head attention over pixels, residual.
+    pub(crate) fn forward(&self, x: Video) -> Video {
+        let mut y = x.clone();
+        norm_video(&mut y, &self.norm, false);
+        let qkv = self.to_qkv.forward(&y, &mut no_cache());
+        let (c, hw) = (x.c, x.h * x.w);
+        for t in 0..x.t {
+            let a = spatial_attention(qkv.frame(t), c, hw);
+            y.frame_mut(t).copy_from_slice(&a);
+        }
+        let mut out = self.proj.forward(&y, &mut no_cache());
+        for (a, b) in out.data.iter_mut().zip(&x.data) {
+            *a += b;
+        }
+        out
+    }
+}
+
+pub(crate) struct Resample {
+    /// `upsample3d`: `time_conv` (C → 2C, kernel 3×1×1) and its cache slot.
+    time_conv: Option<(CausalConv3d, usize)>,
+    /// 2× nearest upsampling then Conv2d 3×3 (C → C/2).
+    conv: CausalConv3d,
+}
+
+impl Resample {
+    pub(crate) fn load(wl: &mut WeightLoader<'_>, slots: &mut SlotCounter, prefix: &str, c: usize, time: bool) -> Self {
+        let conv = load_conv(wl, &format!("{prefix}.resample.1"), c, c / 2, 1, 3, true);
+        let time_conv = time.then(|| {
+            let tc = load_conv(wl, &format!("{prefix}.time_conv"), c, 2 * c, 3, 1, false);
+            (tc, slots.next_slot())
+        });
+        Self { time_conv, conv }
+    }
+
+    pub(crate) fn forward(&self, x: Video, st: &mut StreamState) -> Video {
+        let x = match &self.time_conv {
+            None => x,
+            Some((tc, slot)) => {
+                let skip = usize::from(!st.started).min(x.t);
+                let y = tc.forward(&x.frames(skip, x.t), &mut st.caches[*slot]);
+                let c = x.c;
+                let hw = x.h * x.w;
+                let mut out = Video::zeros(skip + 2 * y.t, c, x.h, x.w);
+                for t in 0..skip {
+                    out.frame_mut(t).copy_from_slice(x.frame(t));
+                }
+                for t in 0..y.t {
+                    let f = y.frame(t);
+                    out.frame_mut(skip + 2 * t).copy_from_slice(&f[..c * hw]);
+                    out.frame_mut(skip + 2 * t + 1).copy_from_slice(&f[c * hw..]);
+                }
+                out
+            }
+        };
+        let mut up = Video::zeros(x.t, x.c, 2 * x.h, 2 * x.w);
+        for t in 0..x.t {
+            up.frame_mut(t).copy_from_slice(&upsample2x(x.frame(t), x.c, x.h, x.w));
+        }
+        self.conv.forward(&up, &mut no_cache())
+    }
+}

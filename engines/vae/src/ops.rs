@@ -1,0 +1,298 @@
+//! Numeric kernels on single frames `[C, H·W]`: GEMM wrapper, RMS norm (+SiLU), 2× nearest upsampling,
+//! spatial single-head attention. All f32; no allocation beyond the returned buffers.
+
+use gemm::Parallelism;
+
+/// Problems smaller than this many multiply-adds run single-threaded (threading overhead dominates).
+const PARALLEL_FLOPS: usize = 1 << 22;
+
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]` with explicit row strides and unit column strides
+/// (`lhs_rs`, `rhs_rs`, `dst_rs` in elements). `accumulate = false` overwrites `dst`.
+///
+/// The slices are checked to cover every element the strides reach, so the unsafe call cannot read or
+/// write out of bounds.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * dst_rs..r * dst_rs + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    assert!((m - 1) * dst_rs + n <= dst.len(), "matmul: dst too small");
+    assert!((m - 1) * lhs_rs + k <= lhs.len(), "matmul: lhs too small");
+    assert!((k - 1) * rhs_rs + n <= rhs.len(), "matmul: rhs too small");
+    let par = if m * n * k >= PARALLEL_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
+    // SAFETY: the asserts above bound every index the (row stride, unit column stride) layouts reach.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            1,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// Same as [`matmul`] with a transposed left operand: `dst[m×n] = lhsᵀ · rhs` where `lhs` is `[k×m]`
+/// stored with row stride `lhs_rs` (used for attention scores `qᵀk`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_lhs_t(
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!((m - 1) * dst_rs + n <= dst.len());
+    assert!((k - 1) * lhs_rs + m <= lhs.len());
+    assert!((k - 1) * rhs_rs + n <= rhs.len());
+    let par = if m * n * k >= PARALLEL_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
+    // SAFETY: bounds asserted above; lhs element (i, p) lives at p * lhs_rs + i.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_rs as isize,
+            1,
+            rhs.as_ptr(),
+            1,
+            rhs_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// Same as [`matmul`] with a transposed right operand: `dst[m×n] = lhs · rhsᵀ`, `rhs` is `[n×k]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_rhs_t(
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!((m - 1) * dst_rs + n <= dst.len());
+    assert!((m - 1) * lhs_rs + k <= lhs.len());
+    assert!((n - 1) * rhs_rs + k <= rhs.len());
+    let par = if m * n * k >= PARALLEL_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
+    // SAFETY: bounds asserted above; rhs element (p, j) lives at j * rhs_rs + p.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_rs as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+#[inline]
+pub(crate) fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// Wan's `RMS_norm` over channels of one frame `[C, HW]`, in place:
+/// `x / max(‖x‖₂, 1e-12) · √C · γ_c` (PyTorch `F.normalize` semantics), optionally followed by SiLU.
+pub(crate) fn rms_norm_frame(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], apply_silu: bool) {
+    let mut sumsq = vec![0.0f32; hw];
+    for ci in 0..c {
+        for (s, v) in sumsq.iter_mut().zip(&x[ci * hw..(ci + 1) * hw]) {
+            *s += v * v;
+        }
+    }
+    let scale = (c as f32).sqrt();
+    for s in sumsq.iter_mut() {
+        *s = scale / s.sqrt().max(1e-12);
+    }
+    for ci in 0..c {
+        let g = gamma[ci];
+        for (v, s) in x[ci * hw..(ci + 1) * hw].iter_mut().zip(&sumsq) {
+            let y = *v * s * g;
+            *v = if apply_silu { silu(y) } else { y };
+        }
+    }
+}
+
+/// 2× nearest upsampling of one frame `[C, H, W]` → `[C, 2H, 2W]` (`nearest-exact` and `nearest`
+/// coincide for an integer factor: output pixel i reads input i / 2).
+pub(crate) fn upsample2x(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let (h2, w2) = (2 * h, 2 * w);
+    let mut out = vec![0.0f32; c * h2 * w2];
+    for ci in 0..c {
+        let src = &x[ci * h * w..(ci + 1) * h * w];
+        let dst = &mut out[ci * h2 * w2..(ci + 1) * h2 * w2];
+        for y in 0..h2 {
+            let srow = &src[(y / 2) * w..(y / 2 + 1) * w];
+            let drow = &mut dst[y * w2..(y + 1) * w2];
+            for (xo, d) in drow.iter_mut().enumerate() {
+                *d = srow[xo / 2];
+            }
+        }
+    }
+    out
+}
+
+/// Single-head softmax attention over the pixels of one frame.
+/// `qkv` is `[3C, HW]` (q, k, v stacked on channels); returns `[C, HW]`.
+/// Scores are computed in row blocks so memory stays `O(block · HW)`.
+pub(crate) fn spatial_attention(qkv: &[f32], c: usize, hw: usize) -> Vec<f32> {
+    let q = &qkv[..c * hw];
+    let k = &qkv[c * hw..2 * c * hw];
+    let v = &qkv[2 * c * hw..3 * c * hw];
+    let scale = 1.0 / (c as f32).sqrt();
+    let block = hw.clamp(1, 1024);
+    let mut out = vec![0.0f32; c * hw];
+    let mut scores = vec![0.0f32; block * hw];
+    let mut start = 0;
+    while start < hw {
+        let rows = block.min(hw - start);
+        // scores[i, j] = Σ_c q[c, start+i] k[c, j]
+        matmul_lhs_t(&mut scores, hw, &q[start..], hw, k, hw, rows, hw, c);
+        for row in scores[..rows * hw].chunks_mut(hw) {
+            let mut mx = f32::NEG_INFINITY;
+            for s in row.iter_mut() {
+                *s *= scale;
+                mx = mx.max(*s);
+            }
+            let mut sum = 0.0f32;
+            for s in row.iter_mut() {
+                *s = (*s - mx).exp();
+                sum += *s;
+            }
+            let inv = 1.0 / sum;
+            for s in row.iter_mut() {
+                *s *= inv;
+            }
+        }
+        // out[c, start+i] = Σ_j v[c, j] P[i, j]
+        let mut tmp = vec![0.0f32; c * rows];
+        matmul_rhs_t(&mut tmp, rows, v, hw, &scores, hw, c, rows, hw);
+        for ci in 0..c {
+            out[ci * hw + start..ci * hw + start + rows].copy_from_slice(&tmp[ci * rows..(ci + 1) * rows]);
+        }
+        start += rows;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_matches_naive() {
+        let (m, n, k) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32).sin()).collect();
+        let mut d = vec![1.0f32; m * n];
+        matmul(&mut d, n, &a, k, &b, n, m, n, k, true);
+        for i in 0..m {
+            for j in 0..n {
+                let e: f32 = 1.0 + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();
+                assert!((d[i * n + j] - e).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn attention_uniform_values() {
+        // All values equal per channel ⇒ output equals that value regardless of scores.
+        let (c, hw) = (2, 5);
+        let mut qkv = vec![0.0f32; 3 * c * hw];
+        for (i, x) in qkv[..2 * c * hw].iter_mut().enumerate() {
+            *x = (i as f32 * 0.37).cos();
+        }
+        for j in 0..hw {
+            qkv[2 * c * hw + j] = 3.0;
+            qkv[2 * c * hw + hw + j] = -1.0;
+        }
+        let out = spatial_attention(&qkv, c, hw);
+        for j in 0..hw {
+            assert!((out[j] - 3.0).abs() < 1e-5);
+            assert!((out[hw + j] + 1.0).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn rms_norm_unit_rms() {
+        let (c, hw) = (4, 3);
+        let mut x: Vec<f32> = (0..c * hw).map(|i| i as f32 - 5.0).collect();
+        rms_norm_frame(&mut x, c, hw, &[1.0; 4], false);
+        for p in 0..hw {
+            let ms: f32 = (0..c).map(|ci| x[ci * hw + p].powi(2)).sum::<f32>() / c as f32;
+            assert!((ms - 1.0).abs() < 1e-5);
+        }
+    }
+}
