@@ -1,1 +1,16 @@
 //! Wan2.1-family diffusion transformer: chunk-wise causal generation with KV cache.
+
+mod attention;
+mod config;
+mod error;
+mod ops;
+mod rope;
+mod tensor;
+mod weights;
+
+pub use attention::{attention, attention_naive, PackedKv};
+pub use config::Config;
+pub use error::{DitError, Result};
+pub use rope::{apply_rope, Rope3d, RopeTable};
+pub use tensor::{load_safetensors, parse_safetensors, save_safetensors, serialize_safetensors, Tensor, TensorMap};
+pub use weights::{expected_shapes, random_weights, validate, zero_init_control_branches, Rng};

@@ -1,0 +1,28 @@
+//! Errors of the DiT engine. Every variant names the file, tensor or field at fault.
+
+use std::path::PathBuf;
+
+/// Anything that can go wrong loading, validating or running a DiT.
+#[derive(Debug, thiserror::Error)]
+pub enum DitError {
+    #[error("reading {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("parsing config {path}: {source}")]
+    Config { path: PathBuf, source: serde_json::Error },
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
+    #[error("safetensors file {path}: {message}")]
+    Safetensors { path: String, message: String },
+    #[error("tensor `{name}` in {path}: unsupported dtype {dtype} (expected F32, F16 or BF16)")]
+    Dtype { path: String, name: String, dtype: String },
+    #[error("weights do not match the config:\n{0}")]
+    WeightMismatch(String),
+    #[error("input `{name}`: {message}")]
+    BadInput { name: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, DitError>;
+
+pub(crate) fn bad_input(name: &str, message: impl Into<String>) -> DitError {
+    DitError::BadInput { name: name.to_string(), message: message.into() }
+}

@@ -1,0 +1,142 @@
+//! Checkpoint key names and shapes (the public Wan2.1 `WanModel` state dict), validation with an
+//! error that lists every missing, unexpected and mis-shaped tensor, and seeded random weights.
+//!
+//! Extra keys of this crate (absent from upstream checkpoints):
+//! - `action_embedding.{0,2}.{weight,bias}`: sinusoidal(label) → Linear(freq_dim, dim) → SiLU →
+//!   Linear(dim, dim), added to the time embedding (`action_classes` set);
+//! - `blocks.{i}.self_attn.prope_o.{weight,bias}`: output projection of the PRoPE camera branch
+//!   (`camera_attention` on).
+
+use crate::config::Config;
+use crate::error::{DitError, Result};
+use crate::tensor::{Tensor, TensorMap};
+
+/// Every tensor the config needs, with its shape, in checkpoint order.
+pub fn expected_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
+    let (d, [pt, ph, pw]) = (cfg.dim, cfg.patch_size);
+    let mut v: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut lin = |v: &mut Vec<(String, Vec<usize>)>, name: &str, out: usize, inp: usize| {
+        v.push((format!("{name}.weight"), vec![out, inp]));
+        v.push((format!("{name}.bias"), vec![out]));
+    };
+    v.push(("patch_embedding.weight".into(), vec![d, cfg.in_dim, pt, ph, pw]));
+    v.push(("patch_embedding.bias".into(), vec![d]));
+    lin(&mut v, "text_embedding.0", d, cfg.text_dim);
+    lin(&mut v, "text_embedding.2", d, d);
+    lin(&mut v, "time_embedding.0", d, cfg.freq_dim);
+    lin(&mut v, "time_embedding.2", d, d);
+    lin(&mut v, "time_projection.1", 6 * d, d);
+    for i in 0..cfg.num_layers {
+        let b = format!("blocks.{i}");
+        v.push((format!("{b}.modulation"), vec![1, 6, d]));
+        for attn in ["self_attn", "cross_attn"] {
+            for p in ["q", "k", "v", "o"] {
+                lin(&mut v, &format!("{b}.{attn}.{p}"), d, d);
+            }
+            if cfg.qk_norm {
+                v.push((format!("{b}.{attn}.norm_q.weight"), vec![d]));
+                v.push((format!("{b}.{attn}.norm_k.weight"), vec![d]));
+            }
+            if attn == "self_attn" && cfg.camera_attention {
+                lin(&mut v, &format!("{b}.self_attn.prope_o"), d, d);
+            }
+        }
+        if cfg.cross_attn_norm {
+            v.push((format!("{b}.norm3.weight"), vec![d]));
+            v.push((format!("{b}.norm3.bias"), vec![d]));
+        }
+        lin(&mut v, &format!("{b}.ffn.0"), cfg.ffn_dim, d);
+        lin(&mut v, &format!("{b}.ffn.2"), d, cfg.ffn_dim);
+    }
+    v.push(("head.modulation".into(), vec![1, 2, d]));
+    lin(&mut v, "head.head", cfg.head_features(), d);
+    if cfg.action_classes.is_some() {
+        lin(&mut v, "action_embedding.0", d, cfg.freq_dim);
+        lin(&mut v, "action_embedding.2", d, d);
+    }
+    v
+}
+
+/// Checks names and shapes; the error lists every problem, one per line.
+pub fn validate(cfg: &Config, tensors: &TensorMap) -> Result<()> {
+    let expected = expected_shapes(cfg);
+    let mut problems = Vec::new();
+    for (name, shape) in &expected {
+        match tensors.get(name) {
+            None => problems.push(format!("  missing tensor `{name}` (expected shape {shape:?})")),
+            Some(t) if &t.shape != shape => problems.push(format!(
+                "  tensor `{name}` has shape {:?}, expected {shape:?}",
+                t.shape
+            )),
+            _ => {}
+        }
+    }
+    let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    for name in tensors.keys() {
+        if !known.contains(name.as_str()) {
+            problems.push(format!("  unexpected tensor `{name}`"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DitError::WeightMismatch(problems.join("\n")))
+    }
+}
+
+/// SplitMix64 + Box–Muller: a small, portable, seeded normal generator.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in (0, 1].
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+    pub fn normal(&mut self) -> f32 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+    pub fn normal_vec(&mut self, n: usize, std: f32) -> Vec<f32> {
+        (0..n).map(|_| self.normal() * std).collect()
+    }
+}
+
+/// Seeded random weights for every expected tensor: N(0, std²) everywhere except norm scales
+/// (`norm_q`, `norm_k`, `norm3.weight`) = 1 + 0.1·N(0, 1). Control branches are random too so
+/// that tests exercise them; see [`zero_init_control_branches`] for the training initialisation.
+pub fn random_weights(cfg: &Config, seed: u64, std: f32) -> TensorMap {
+    let mut rng = Rng::new(seed);
+    let mut out = TensorMap::new();
+    for (name, shape) in expected_shapes(cfg) {
+        let n = shape.iter().product();
+        let data = if name.contains("norm_q") || name.contains("norm_k") || name.ends_with("norm3.weight") {
+            rng.normal_vec(n, 0.1).into_iter().map(|x| 1.0 + x).collect()
+        } else {
+            rng.normal_vec(n, std)
+        };
+        out.insert(name, Tensor { shape, data });
+    }
+    out
+}
+
+/// Zeroes the last layer of the action embedder and the PRoPE output projections: the
+/// initialisation used when fine-tuning these branches onto a pretrained model (the model then
+/// behaves exactly like the base model).
+pub fn zero_init_control_branches(tensors: &mut TensorMap) {
+    for (name, t) in tensors.iter_mut() {
+        if name.starts_with("action_embedding.2.") || name.contains(".prope_o.") {
+            t.data.iter_mut().for_each(|x| *x = 0.0);
+        }
+    }
+}
