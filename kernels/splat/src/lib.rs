@@ -1,1 +1,42 @@
-//! 3D Gaussian splatting: CPU rasterizer and scene I/O (.ply, .splat).
+//! 3D Gaussian splatting: a CPU rasterizer and scene I/O (.ply, .splat, point clouds, .npy/.npz).
+//!
+//! The rasterizer reproduces the original 3DGS (Inria) forward pass ([`Compat::Inria`], the default) or
+//! gsplat 1.5's ([`Compat::Gsplat`]); see `docs` in [`options`] for the pixel convention and every
+//! difference between the two. Entry points:
+//!
+//! * [`Renderer::render`] — the optimised path (rayon over tile rows, SIMD-friendly blending, buffers reused
+//!   between frames so steady state does not allocate).
+//! * [`render_naive`] — the straightforward scalar port, kept for comparison and tests.
+//! * [`load_scene`] — `.ply` / `.splat` / `.npz` (point cloud) by extension; [`write_npy_f32`] for images.
+//!
+//! Invariants: rendering never panics on degenerate Gaussians (they are dropped and counted in
+//! [`RenderStats`]), never writes NaN pixels, and is bit-identical across runs and rayon thread counts.
+
+mod bin;
+mod blend;
+mod error;
+mod image;
+mod init;
+mod naive;
+mod npy;
+mod npz;
+mod options;
+mod ply;
+mod project;
+mod renderer;
+mod scene;
+mod sh;
+mod sort;
+mod splat_file;
+
+pub use error::SplatError;
+pub use image::Image;
+pub use init::{gaussians_from_point_cloud, knn_rms_distance, PointCloudInit};
+pub use naive::render_naive;
+pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
+pub use npz::{read_npz, GardenScene};
+pub use options::{Compat, RenderOptions, TILE_SIZE};
+pub use ply::{read_ply, read_ply_bytes, write_ply, write_ply_bytes};
+pub use renderer::{RenderStats, Renderer};
+pub use scene::load_scene;
+pub use splat_file::{read_splat, read_splat_bytes};

@@ -1,0 +1,21 @@
+//! The crate's error type. Every message names the file (or input) and the field, property or vertex.
+
+#[derive(Debug, thiserror::Error)]
+pub enum SplatError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: cannot write: {source}")]
+    Write { path: String, source: std::io::Error },
+    /// A malformed file; `message` says what was expected and what was found, and where.
+    #[error("{path}: {message}")]
+    Format { path: String, message: String },
+    /// Input that cannot be rendered (inconsistent array lengths, invalid camera).
+    #[error("invalid {what}: {message}")]
+    InvalidInput { what: &'static str, message: String },
+}
+
+impl SplatError {
+    pub(crate) fn format(path: &str, message: impl Into<String>) -> Self {
+        SplatError::Format { path: path.to_string(), message: message.into() }
+    }
+}

@@ -1,0 +1,318 @@
+//! Per-Gaussian preprocessing: view transform, near cull, EWA projection with 0.3 px² dilation, conic,
+//! screen extent and tile rectangle, SH colour.
+//!
+//! Invariants of a [`Splat2D`] returned as [`Projected::Visible`]: every field is finite, the conic is
+//! positive definite (`a > 0`, `a·c − b² > 0`), `opacity ∈ [1/255, ∞)` after the Mip factor, colour ≥ 0,
+//! `depth > 0`, and the tile rectangle is non-empty and inside the tile grid. Guards are written so that
+//! NaN fails them (`!(x > 0)` rather than `x <= 0`).
+
+use glam::{Quat, Vec3};
+use worldflow_protocol::{Camera, Gaussians};
+
+use crate::options::{
+    Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, TILE_SIZE,
+};
+use crate::sh::eval_sh;
+
+/// A projected Gaussian, ready to blend.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Splat2D {
+    /// Mean in pixels, worldflow convention (pixel centres at `u + 0.5`).
+    pub mean_x: f32,
+    pub mean_y: f32,
+    /// Inverse of the dilated 2D covariance: `power = −½(a·dx² + c·dy²) − b·dx·dy`.
+    pub conic_a: f32,
+    pub conic_b: f32,
+    pub conic_c: f32,
+    /// Opacity (times the Mip factor when antialiased).
+    pub opacity: f32,
+    pub color: [f32; 3],
+    /// View-space z, metres (sort key).
+    pub depth_m: f32,
+    /// Half-extents in pixels of the region where `α ≥ 1/255` can hold (slightly padded).
+    pub alpha_ext_x: f32,
+    pub alpha_ext_y: f32,
+    /// Tile rectangle `[x0, x1) × [y0, y1)` in tile units.
+    pub tile_x0: u32,
+    pub tile_y0: u32,
+    pub tile_x1: u32,
+    pub tile_y1: u32,
+}
+
+/// Outcome of projecting one Gaussian.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Projected {
+    Visible(Splat2D),
+    /// Legitimately not drawn (behind the near plane, off screen, too transparent).
+    Culled,
+    /// Degenerate input (non-finite values, zero quaternion, non-positive scale) or numerics that
+    /// overflowed; dropped and counted.
+    Invalid,
+}
+
+/// Camera-derived constants shared by every Gaussian of a frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProjectCtx {
+    /// Rows of the rotation part of `camera_from_world`, and its translation.
+    rot: [[f32; 3]; 3],
+    trans: [f32; 3],
+    fx: f32,
+    fy: f32,
+    cx: f32,
+    cy: f32,
+    lim_x_pos: f32,
+    lim_x_neg: f32,
+    lim_y_pos: f32,
+    lim_y_neg: f32,
+    camera_centre_world: Vec3,
+    width: f32,
+    height: f32,
+    pub tiles_x: u32,
+    pub tiles_y: u32,
+    compat: Compat,
+    antialiased: bool,
+    pub sh_degree: u8,
+}
+
+impl ProjectCtx {
+    pub fn new(camera: &Camera, compat: Compat, antialiased: bool, sh_degree: u8) -> Self {
+        let m = camera.camera_from_world;
+        let row = |r: usize| [m.col(0)[r], m.col(1)[r], m.col(2)[r]];
+        let k = camera.intrinsics;
+        let (w, h) = (camera.width as f32, camera.height as f32);
+        let tan_fov_x = 0.5 * w / k.fx;
+        let tan_fov_y = 0.5 * h / k.fy;
+        Self {
+            rot: [row(0), row(1), row(2)],
+            trans: [m.w_axis.x, m.w_axis.y, m.w_axis.z],
+            fx: k.fx,
+            fy: k.fy,
+            cx: k.cx,
+            cy: k.cy,
+            lim_x_pos: (w - k.cx) / k.fx + 0.3 * tan_fov_x,
+            lim_x_neg: k.cx / k.fx + 0.3 * tan_fov_x,
+            lim_y_pos: (h - k.cy) / k.fy + 0.3 * tan_fov_y,
+            lim_y_neg: k.cy / k.fy + 0.3 * tan_fov_y,
+            camera_centre_world: camera.centre_in_world(),
+            width: w,
+            height: h,
+            tiles_x: camera.width.div_ceil(TILE_SIZE),
+            tiles_y: camera.height.div_ceil(TILE_SIZE),
+            compat,
+            antialiased,
+            sh_degree,
+        }
+    }
+
+    /// Projects Gaussian `i` of `g` (whose SH stride is `g.coeffs_per_gaussian()`).
+    pub fn project(&self, g: &Gaussians, i: usize) -> Projected {
+        let mean = g.means[i];
+        let scale = g.scales[i];
+        let q = g.rotations[i];
+        let opacity = g.opacities[i];
+        if !(mean.is_finite() && scale.is_finite() && opacity.is_finite()) {
+            return Projected::Invalid;
+        }
+        if !(scale.x > 0.0 && scale.y > 0.0 && scale.z > 0.0) {
+            return Projected::Invalid;
+        }
+        let qn2 = q.length_squared();
+        if !(qn2 > 0.0 && qn2.is_finite()) {
+            return Projected::Invalid;
+        }
+
+        // View-space mean.
+        let r = &self.rot;
+        let tx = r[0][0] * mean.x + r[0][1] * mean.y + r[0][2] * mean.z + self.trans[0];
+        let ty = r[1][0] * mean.x + r[1][1] * mean.y + r[1][2] * mean.z + self.trans[1];
+        let tz = r[2][0] * mean.x + r[2][1] * mean.y + r[2][2] * mean.z + self.trans[2];
+        if !(tx.is_finite() && ty.is_finite() && tz.is_finite()) {
+            return Projected::Invalid;
+        }
+        let in_depth_range = match self.compat {
+            Compat::Inria => tz > INRIA_NEAR_Z,
+            Compat::Gsplat => tz >= GSPLAT_NEAR_Z && tz <= GSPLAT_FAR_Z,
+        };
+        if !in_depth_range {
+            return Projected::Culled;
+        }
+
+        // Opacity below 1/255 can never reach the α threshold: exact cull in both modes.
+        if !(opacity >= ALPHA_MIN) {
+            return Projected::Culled;
+        }
+
+        let cov3 = covariance_3d(q, scale);
+        let (cov_a, cov_b, cov_c) = match self.covariance_2d(tx, ty, tz, &cov3) {
+            Some(c) => c,
+            None => return Projected::Invalid,
+        };
+        let det_orig = cov_a * cov_c - cov_b * cov_b;
+        let a = cov_a + DILATION_PX2;
+        let c = cov_c + DILATION_PX2;
+        let b = cov_b;
+        let det = a * c - b * b;
+        if !(det > 0.0 && det.is_finite()) {
+            return Projected::Invalid;
+        }
+        let det_inv = 1.0 / det;
+        let conic_a = c * det_inv;
+        let conic_b = -b * det_inv;
+        let conic_c = a * det_inv;
+        if !(conic_a.is_finite() && conic_b.is_finite() && conic_c.is_finite()) {
+            return Projected::Invalid;
+        }
+
+        let opacity = if self.antialiased { opacity * (det_orig / det).max(0.0).sqrt() } else { opacity };
+        if !(opacity >= ALPHA_MIN) {
+            return Projected::Culled;
+        }
+
+        let mean_x = self.fx * tx / tz + self.cx;
+        let mean_y = self.fy * ty / tz + self.cy;
+        if !(mean_x.is_finite() && mean_y.is_finite()) {
+            return Projected::Invalid;
+        }
+
+        let rect = match self.compat {
+            Compat::Inria => self.inria_rect(mean_x, mean_y, a, b, c, det),
+            Compat::Gsplat => self.gsplat_rect(mean_x, mean_y, a, c, opacity),
+        };
+        let Some([tile_x0, tile_y0, tile_x1, tile_y1]) = rect else {
+            return Projected::Culled;
+        };
+
+        // Colour: SH along the world-space viewing direction, +0.5, clamped at ≥ 0.
+        let k = g.coeffs_per_gaussian();
+        let dir = (mean - self.camera_centre_world).normalize();
+        let sh = eval_sh(self.sh_degree, &g.sh[i * k..(i + 1) * k], dir);
+        let color = sh.map(|v| (v + 0.5).max(0.0));
+        if !color.iter().all(|v| v.is_finite()) {
+            return Projected::Invalid;
+        }
+
+        // Region where opacity·exp(power) ≥ 1/255: dᵀ·conic·d ≤ 2·ln(255·o); its bounding box has
+        // half-extents √(2·ln(255·o)·Σ'ᵢᵢ). Padded so rounding never excludes a contributing pixel.
+        let two_l = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
+        let alpha_ext_x = (two_l * a).sqrt() * 1.001 + 0.01;
+        let alpha_ext_y = (two_l * c).sqrt() * 1.001 + 0.01;
+
+        Projected::Visible(Splat2D {
+            mean_x,
+            mean_y,
+            conic_a,
+            conic_b,
+            conic_c,
+            opacity,
+            color,
+            depth_m: tz,
+            alpha_ext_x,
+            alpha_ext_y,
+            tile_x0,
+            tile_y0,
+            tile_x1,
+            tile_y1,
+        })
+    }
+
+    /// `J·W·Σ·Wᵀ·Jᵀ` (undilated) as `(Σ'00, Σ'01, Σ'11)`, with the tangent clamp applied to J.
+    fn covariance_2d(&self, tx: f32, ty: f32, tz: f32, cov3: &[[f32; 3]; 3]) -> Option<(f32, f32, f32)> {
+        let txtz = (tx / tz).clamp(-self.lim_x_neg, self.lim_x_pos);
+        let tytz = (ty / tz).clamp(-self.lim_y_neg, self.lim_y_pos);
+        let cx = txtz * tz;
+        let cy = tytz * tz;
+        let j00 = self.fx / tz;
+        let j02 = -self.fx * cx / (tz * tz);
+        let j11 = self.fy / tz;
+        let j12 = -self.fy * cy / (tz * tz);
+        let r = &self.rot;
+        // T = J·W (2×3).
+        let t0 = [j00 * r[0][0] + j02 * r[2][0], j00 * r[0][1] + j02 * r[2][1], j00 * r[0][2] + j02 * r[2][2]];
+        let t1 = [j11 * r[1][0] + j12 * r[2][0], j11 * r[1][1] + j12 * r[2][1], j11 * r[1][2] + j12 * r[2][2]];
+        let mul = |t: &[f32; 3]| -> [f32; 3] {
+            [
+                cov3[0][0] * t[0] + cov3[0][1] * t[1] + cov3[0][2] * t[2],
+                cov3[1][0] * t[0] + cov3[1][1] * t[1] + cov3[1][2] * t[2],
+                cov3[2][0] * t[0] + cov3[2][1] * t[1] + cov3[2][2] * t[2],
+            ]
+        };
+        let s0 = mul(&t0);
+        let s1 = mul(&t1);
+        let a = t0[0] * s0[0] + t0[1] * s0[1] + t0[2] * s0[2];
+        let b = t0[0] * s1[0] + t0[1] * s1[1] + t0[2] * s1[2];
+        let c = t1[0] * s1[0] + t1[1] * s1[1] + t1[2] * s1[2];
+        (a.is_finite() && b.is_finite() && c.is_finite()).then_some((a, b, c))
+    }
+
+    /// Inria's `getRect` with the 3σ radius, in Inria pixel coordinates (our mean − 0.5).
+    fn inria_rect(&self, mean_x: f32, mean_y: f32, a: f32, b: f32, c: f32, det: f32) -> Option<[u32; 4]> {
+        let _ = b;
+        let mid = 0.5 * (a + c);
+        let lambda_max = mid + (mid * mid - det).max(0.1).sqrt();
+        let radius = (3.0 * lambda_max.sqrt()).ceil();
+        if !radius.is_finite() {
+            return None;
+        }
+        let (px, py) = (mean_x - 0.5, mean_y - 0.5);
+        let ts = TILE_SIZE as f32;
+        // Float → int truncation as in C (`as` saturates, NaN → 0), then clamp to [0, grid].
+        let clamp = |v: f32, n: u32| -> u32 { (v as i64).clamp(0, n as i64) as u32 };
+        let x0 = clamp((px - radius) / ts, self.tiles_x);
+        let y0 = clamp((py - radius) / ts, self.tiles_y);
+        let x1 = clamp((px + radius + ts - 1.0) / ts, self.tiles_x);
+        let y1 = clamp((py + radius + ts - 1.0) / ts, self.tiles_y);
+        (x1 > x0 && y1 > y0).then_some([x0, y0, x1, y1])
+    }
+
+    /// gsplat 1.5's opacity-aware per-axis radius, image-overlap test and tile range.
+    fn gsplat_rect(&self, mean_x: f32, mean_y: f32, a: f32, c: f32, opacity: f32) -> Option<[u32; 4]> {
+        let extend = 3.33f32.min((2.0 * (opacity / ALPHA_MIN).ln()).sqrt());
+        let radius_x = (extend * a.sqrt()).ceil();
+        let radius_y = (extend * c.sqrt()).ceil();
+        if !(radius_x > 0.0 || radius_y > 0.0) {
+            return None;
+        }
+        if mean_x + radius_x <= 0.0
+            || mean_x - radius_x >= self.width
+            || mean_y + radius_y <= 0.0
+            || mean_y - radius_y >= self.height
+        {
+            return None;
+        }
+        let ts = TILE_SIZE as f32;
+        let (tile_x, tile_y) = (mean_x / ts, mean_y / ts);
+        let (trx, try_) = (radius_x / ts, radius_y / ts);
+        let clamp = |v: f32, n: u32| -> u32 { (v.max(0.0) as i64).min(n as i64) as u32 };
+        let x0 = clamp((tile_x - trx).floor(), self.tiles_x);
+        let x1 = clamp((tile_x + trx).ceil(), self.tiles_x);
+        let y0 = clamp((tile_y - try_).floor(), self.tiles_y);
+        let y1 = clamp((tile_y + try_).ceil(), self.tiles_y);
+        (x1 > x0 && y1 > y0).then_some([x0, y0, x1, y1])
+    }
+}
+
+/// `Σ = R·S·Sᵀ·Rᵀ` from a (not necessarily unit, but non-zero) quaternion and linear scales.
+fn covariance_3d(q: Quat, scale: Vec3) -> [[f32; 3]; 3] {
+    let q = q.normalize();
+    let (w, x, y, z) = (q.w, q.x, q.y, q.z);
+    let r = [
+        [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
+        [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],
+        [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), 1.0 - 2.0 * (x * x + y * y)],
+    ];
+    let s = [scale.x, scale.y, scale.z];
+    // M = R·S (column j scaled by s_j); Σ = M·Mᵀ.
+    let mut m = [[0.0f32; 3]; 3];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = r[i][j] * s[j];
+        }
+    }
+    let mut cov = [[0.0f32; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            cov[i][j] = m[i][0] * m[j][0] + m[i][1] * m[j][1] + m[i][2] * m[j][2];
+        }
+    }
+    cov
+}

@@ -1,0 +1,164 @@
+//! The optimised renderer: parallel projection, radix sort by depth, counting-sort binning into 16×16
+//! tiles, parallel blending over tile rows.
+//!
+//! Invariants: all scratch buffers live in [`Renderer`] and are reused, so a steady-state frame (same
+//! scene size and image size) performs no allocation; the result does not depend on the rayon thread
+//! count (every float is computed by exactly one task, in a fixed order).
+
+use rayon::prelude::*;
+use worldflow_protocol::{Camera, Gaussians};
+
+use crate::bin::bin_tiles;
+use crate::blend::{blend_tile, SplatBlend, TileFrame};
+use crate::error::SplatError;
+use crate::image::Image;
+use crate::options::{RenderOptions, TILE_SIZE};
+use crate::project::{ProjectCtx, Projected, Splat2D};
+use crate::sort::radix_sort_pairs;
+
+/// Counts of one frame. `input == invalid + culled + visible`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderStats {
+    pub input: usize,
+    /// Degenerate Gaussians dropped (non-finite values, zero quaternion, non-positive scale, overflow).
+    pub invalid: usize,
+    /// Legitimately not drawn (near plane, off screen, opacity < 1/255).
+    pub culled: usize,
+    pub visible: usize,
+    /// Sum over tiles of the Gaussians binned into them.
+    pub tile_instances: usize,
+}
+
+const STATUS_VISIBLE: u8 = 0;
+const STATUS_CULLED: u8 = 1;
+const STATUS_INVALID: u8 = 2;
+const PROJECT_CHUNK: usize = 2048;
+
+/// A reusable renderer: create once, call [`Renderer::render`] every frame.
+#[derive(Debug, Default)]
+pub struct Renderer {
+    options: RenderOptions,
+    projected: Vec<Splat2D>,
+    status: Vec<u8>,
+    depth_keys: Vec<u32>,
+    order: Vec<u32>,
+    scratch_keys: Vec<u32>,
+    scratch_order: Vec<u32>,
+    sorted_rects: Vec<[u32; 4]>,
+    sorted_splats: Vec<SplatBlend>,
+    tile_offsets: Vec<u32>,
+    tile_list: Vec<u32>,
+}
+
+/// Checks what cannot be rendered at all; returns the SH degree to use.
+pub(crate) fn validate_inputs(g: &Gaussians, camera: &Camera, options: &RenderOptions) -> Result<u8, SplatError> {
+    g.validate().map_err(|message| SplatError::InvalidInput { what: "Gaussians", message })?;
+    camera.validate().map_err(|e| SplatError::InvalidInput { what: "camera", message: e.to_string() })?;
+    if !options.background.iter().all(|v| v.is_finite()) {
+        return Err(SplatError::InvalidInput {
+            what: "render options",
+            message: format!("background: expected finite values, found {:?}", options.background),
+        });
+    }
+    if g.len() > u32::MAX as usize - 1 {
+        return Err(SplatError::InvalidInput { what: "Gaussians", message: format!("{} is too many", g.len()) });
+    }
+    Ok(options.sh_degree.unwrap_or(g.sh_degree).min(g.sh_degree))
+}
+
+impl Renderer {
+    pub fn new(options: RenderOptions) -> Self {
+        Self { options, ..Default::default() }
+    }
+
+    pub fn options(&self) -> &RenderOptions {
+        &self.options
+    }
+
+    pub fn set_options(&mut self, options: RenderOptions) {
+        self.options = options;
+    }
+
+    /// Renders `gaussians` seen by `camera` into `image` (resized to the camera's size).
+    pub fn render(&mut self, gaussians: &Gaussians, camera: &Camera, image: &mut Image) -> Result<RenderStats, SplatError> {
+        let sh_degree = validate_inputs(gaussians, camera, &self.options)?;
+        let opts = self.options;
+        let ctx = ProjectCtx::new(camera, opts.compat, opts.antialiased, sh_degree);
+        let n = gaussians.len();
+
+        // 1. Project every Gaussian (parallel, each writes only its own slot).
+        self.projected.resize(n, Splat2D::default());
+        self.status.resize(n, STATUS_CULLED);
+        self.projected.par_chunks_mut(PROJECT_CHUNK).zip(self.status.par_chunks_mut(PROJECT_CHUNK)).enumerate().for_each(
+            |(chunk, (out, status))| {
+                let base = chunk * PROJECT_CHUNK;
+                for (j, (o, st)) in out.iter_mut().zip(status.iter_mut()).enumerate() {
+                    *st = match ctx.project(gaussians, base + j) {
+                        Projected::Visible(s) => {
+                            *o = s;
+                            STATUS_VISIBLE
+                        }
+                        Projected::Culled => STATUS_CULLED,
+                        Projected::Invalid => STATUS_INVALID,
+                    };
+                }
+            },
+        );
+
+        // 2. Visible Gaussians in index order, then a stable sort by depth (positive f32 bits sort as u32).
+        let mut stats = RenderStats { input: n, ..Default::default() };
+        self.depth_keys.clear();
+        self.order.clear();
+        for (i, &st) in self.status.iter().enumerate() {
+            match st {
+                STATUS_VISIBLE => {
+                    self.depth_keys.push(self.projected[i].depth_m.to_bits());
+                    self.order.push(i as u32);
+                }
+                STATUS_CULLED => stats.culled += 1,
+                _ => stats.invalid += 1,
+            }
+        }
+        stats.visible = self.order.len();
+        radix_sort_pairs(&mut self.depth_keys, &mut self.order, &mut self.scratch_keys, &mut self.scratch_order);
+
+        // 3. Gather blend data in depth order, bin into tiles.
+        self.sorted_rects.clear();
+        self.sorted_splats.clear();
+        for &i in &self.order {
+            let s = &self.projected[i as usize];
+            self.sorted_rects.push([s.tile_x0, s.tile_y0, s.tile_x1, s.tile_y1]);
+            self.sorted_splats.push(SplatBlend {
+                mean_x: s.mean_x,
+                mean_y: s.mean_y,
+                conic_a: s.conic_a,
+                conic_b: s.conic_b,
+                conic_c: s.conic_c,
+                opacity: s.opacity,
+                color: s.color,
+                alpha_ext_x: s.alpha_ext_x,
+                alpha_ext_y: s.alpha_ext_y,
+                _pad: 0.0,
+            });
+        }
+        let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;
+        bin_tiles(&self.sorted_rects, ctx.tiles_x, n_tiles, &mut self.tile_offsets, &mut self.tile_list);
+        stats.tile_instances = self.tile_list.len();
+
+        // 4. Blend, parallel over tile rows (each owns a disjoint band of the image).
+        image.resize(camera.width, camera.height);
+        let frame =
+            TileFrame { width: camera.width, height: camera.height, params: opts.compat.params(), background: opts.background };
+        let band = TILE_SIZE as usize * camera.width as usize * 3;
+        let (offsets, list, splats) = (&self.tile_offsets, &self.tile_list, &self.sorted_splats);
+        let tiles_x = ctx.tiles_x;
+        image.data.par_chunks_mut(band).enumerate().for_each(|(tile_y, out)| {
+            for tile_x in 0..tiles_x {
+                let t = tile_y * tiles_x as usize + tile_x as usize;
+                let tile_list = &list[offsets[t] as usize..offsets[t + 1] as usize];
+                blend_tile(&frame, tile_x, tile_y as u32, tile_list, splats, out);
+            }
+        });
+        Ok(stats)
+    }
+}
