@@ -31,6 +31,7 @@ macro_rules! simd_fn {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use simd_fn;
 
 #[inline]

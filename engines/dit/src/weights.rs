@@ -15,7 +15,7 @@ use crate::tensor::{Tensor, TensorMap};
 pub fn expected_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     let (d, [pt, ph, pw]) = (cfg.dim, cfg.patch_size);
     let mut v: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut lin = |v: &mut Vec<(String, Vec<usize>)>, name: &str, out: usize, inp: usize| {
+    let lin = |v: &mut Vec<(String, Vec<usize>)>, name: &str, out: usize, inp: usize| {
         v.push((format!("{name}.weight"), vec![out, inp]));
         v.push((format!("{name}.bias"), vec![out]));
     };
