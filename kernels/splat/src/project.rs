@@ -186,10 +186,11 @@ impl ProjectCtx {
         let k = g.coeffs_per_gaussian();
         let dir = (mean - self.camera_centre_world).normalize();
         let sh = eval_sh(self.sh_degree, &g.sh[i * k..(i + 1) * k], dir);
-        let color = sh.map(|v| (v + 0.5).max(0.0));
-        if !color.iter().all(|v| v.is_finite()) {
+        // Checked before the clamp: `f32::max` would turn NaN into 0.
+        if !sh.iter().all(|v| v.is_finite()) {
             return Projected::Invalid;
         }
+        let color = sh.map(|v| (v + 0.5).max(0.0));
 
         // Region where opacity·exp(power) ≥ 1/255: dᵀ·conic·d ≤ 2·ln(255·o); its bounding box has
         // half-extents √(2·ln(255·o)·Σ'ᵢᵢ). Padded so rounding never excludes a contributing pixel.
