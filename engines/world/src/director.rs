@@ -1,0 +1,381 @@
+//! The Director: owns the semantic world state and evolves it tick by tick.
+//!
+//! [`Director`] is the seam a learned voxel-diffusion Director plugs into: it gets the tick length and the
+//! ego agents' states, and answers with a [`DirectorOutput`] — the grid as sparse changes, the flow field
+//! `F_{t−1→t}` and, for convenience, the rigid bodies. [`ProceduralDirector`] is the built-in seeded town.
+//!
+//! Invariants of every output: `changes` ascending by index, applying them to the previous grid gives
+//! [`Director::grid`]; `bodies` ascending by id; the flow is sampled at positions of tick `t − 1` and
+//! covers the interval `dt_secs`. The procedural Director is a pure function of (scenario, seed, the
+//! sequence of `step` inputs): no clock, no hash-map iteration.
+
+use glam::{Mat3, Mat4, Quat, UVec3, Vec2, Vec3};
+
+use crate::flow::{FlowCell, FlowField};
+use crate::grid::{CellChange, GridSpec, SemanticClass, SemanticGrid};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::town::Town;
+use crate::traffic::{Obstacle, Traffic};
+
+/// The flow is defined in a band this many cells wide around each moving body, so that trilinear sampling
+/// anywhere in the body (and half a cell around it) only reads defined corners — see [`crate::flow`].
+pub const FLOW_BAND_CELLS: f32 = 2.0;
+/// Longest tick a Director accepts, seconds.
+pub const MAX_DT_SECS: f32 = 1.0;
+
+/// The state of one ego agent as the Director sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EgoState {
+    /// Index of the ego in the scenario's `egos`.
+    pub index: u32,
+    /// Base frame: x forward, y left, z up; origin on the ground under the centre of the ego.
+    pub world_from_base: Mat4,
+    pub speed_mps: f32,
+    /// Half of (length, width, height) of the ego's body, metres (a car: about (2.25, 0.9, 0.75)).
+    pub half_extent_m: Vec3,
+}
+
+/// A rigid body of the world (a vehicle, …).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RigidBody {
+    pub id: u64,
+    pub class: SemanticClass,
+    /// Body frame: origin at the centre of the box, x forward, y left, z up.
+    pub world_from_body: Mat4,
+    /// Half extents of the box along body x, y, z, metres.
+    pub half_extent_m: Vec3,
+    /// Velocity of the body origin (world frame, m/s) at this tick.
+    pub velocity_mps: Vec3,
+    /// Angular velocity (world frame, rad/s) at this tick.
+    pub angular_velocity_rps: Vec3,
+    /// Seeded appearance key in [0, 1) (paint colour, …).
+    pub appearance_key: f32,
+}
+
+impl RigidBody {
+    /// Whether a world point lies in the body's box grown by `margin_m` on every side.
+    pub fn contains(&self, p: Vec3, margin_m: f32) -> bool {
+        let local = crate::rigid_inverse_affine(&self.world_from_body).transform_point3(p);
+        (local.abs() - self.half_extent_m - Vec3::splat(margin_m)).max_element() <= 0.0
+    }
+}
+
+/// What a Director produces per tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirectorOutput {
+    /// Ticks since reset (0 = the state right after reset).
+    pub tick: u64,
+    pub time_secs: f64,
+    /// Length of the interval this output covers (0 at reset).
+    pub dt_secs: f32,
+    /// Cells whose class changed since the previous output (at reset: since the static town), ascending.
+    pub changes: Vec<CellChange>,
+    /// `F_{t−1→t}` (empty at reset).
+    pub flow: FlowField,
+    /// Rigid bodies at this tick, ascending id.
+    pub bodies: Vec<RigidBody>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DirectorError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("{field}: {message}")]
+    InvalidInput { field: String, message: String },
+}
+
+/// A world-state generator. Implementations: [`ProceduralDirector`]; a learned voxel Director later.
+pub trait Director {
+    /// Restarts the world from a seed; returns the tick-0 output (bodies, the dynamic cells as changes).
+    fn reset(&mut self, seed: u64) -> Result<DirectorOutput, DirectorError>;
+    /// Advances the world by `dt_secs` (in (0, [`MAX_DT_SECS`]]) given the ego agents' current states.
+    fn step(&mut self, dt_secs: f32, egos: &[EgoState]) -> Result<DirectorOutput, DirectorError>;
+    /// The current full grid (static town + dynamic cells).
+    fn grid(&self) -> &SemanticGrid;
+}
+
+/// The built-in seeded procedural town with lane-following traffic.
+#[derive(Debug, Clone)]
+pub struct ProceduralDirector {
+    scenario: Scenario,
+    seed: u64,
+    town: Town,
+    grid: SemanticGrid,
+    traffic: Traffic,
+    tick: u64,
+    time_secs: f64,
+    /// Cells currently holding a dynamic class, ascending.
+    dynamic_cells: Vec<u32>,
+}
+
+impl ProceduralDirector {
+    /// Validates the scenario, builds the town for `scenario.seed` and places traffic. Errors name the field.
+    pub fn new(scenario: &Scenario) -> Result<Self, DirectorError> {
+        let (director, _) = Self::new_with_output(scenario)?;
+        Ok(director)
+    }
+
+    /// Like [`ProceduralDirector::new`], also returning the tick-0 output.
+    pub fn new_with_output(scenario: &Scenario) -> Result<(Self, DirectorOutput), DirectorError> {
+        let (director, out) = Self::build(scenario, scenario.seed)?;
+        Ok((director, out))
+    }
+
+    fn build(scenario: &Scenario, seed: u64) -> Result<(Self, DirectorOutput), DirectorError> {
+        let town = Town::generate(scenario, seed)?;
+        check_ego_spawns(scenario, &town)?;
+        let traffic = Traffic::spawn(scenario, &town, seed)?;
+        let mut d = Self {
+            scenario: scenario.clone(),
+            seed,
+            grid: town.grid.clone(),
+            town,
+            traffic,
+            tick: 0,
+            time_secs: 0.0,
+            dynamic_cells: Vec::new(),
+        };
+        let bodies = d.bodies();
+        let changes = d.update_dynamic_cells(&bodies);
+        let flow = FlowField::empty(*d.grid.spec());
+        Ok((d, DirectorOutput { tick: 0, time_secs: 0.0, dt_secs: 0.0, changes, flow, bodies }))
+    }
+
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The static town (no vehicles).
+    pub fn town(&self) -> &Town {
+        &self.town
+    }
+
+    pub fn static_grid(&self) -> &SemanticGrid {
+        &self.town.grid
+    }
+
+    pub fn traffic(&self) -> &Traffic {
+        &self.traffic
+    }
+
+    /// Rigid bodies of the current state, ascending id.
+    pub fn bodies(&self) -> Vec<RigidBody> {
+        self.traffic
+            .vehicles
+            .iter()
+            .map(|v| {
+                let p = self.traffic.path_pose(v);
+                RigidBody {
+                    id: v.id,
+                    class: SemanticClass::Vehicle,
+                    world_from_body: self.traffic.world_from_body(v),
+                    half_extent_m: v.half_extent_m(),
+                    velocity_mps: (p.heading * v.speed_mps).extend(0.0),
+                    angular_velocity_rps: Vec3::Z * (v.speed_mps * p.curvature_per_m),
+                    appearance_key: crate::traffic::paint_key(self.seed, v.id),
+                }
+            })
+            .collect()
+    }
+
+    /// Rasterises bodies (cells whose centre is inside a box, only over empty static cells), applies the
+    /// difference to the grid and returns it, ascending.
+    fn update_dynamic_cells(&mut self, bodies: &[RigidBody]) -> Vec<CellChange> {
+        let spec = *self.grid.spec();
+        let mut cells: Vec<(u32, SemanticClass)> = Vec::new();
+        for b in bodies {
+            for_cells_in_box(&spec, b, 0.0, |index, _| {
+                if self.town.grid.get_index(index).is_empty() {
+                    cells.push((index, b.class));
+                }
+            });
+        }
+        cells.sort_unstable();
+        cells.dedup_by_key(|c| c.0);
+        let mut changes = Vec::new();
+        let (mut a, mut b) = (0, 0);
+        let old = &self.dynamic_cells;
+        while a < old.len() || b < cells.len() {
+            let next_old = old.get(a).copied().unwrap_or(u32::MAX);
+            let next_new = cells.get(b).map_or(u32::MAX, |c| c.0);
+            if next_old < next_new {
+                changes.push(CellChange { index: next_old, class: self.town.grid.get_index(next_old) });
+                a += 1;
+            } else if next_new < next_old {
+                changes.push(CellChange { index: next_new, class: cells[b].1 });
+                b += 1;
+            } else {
+                if self.grid.get_index(next_new) != cells[b].1 {
+                    changes.push(CellChange { index: next_new, class: cells[b].1 });
+                }
+                a += 1;
+                b += 1;
+            }
+        }
+        for c in &changes {
+            self.grid.set_index(c.index, c.class);
+        }
+        self.dynamic_cells = cells.into_iter().map(|c| c.0).collect();
+        changes
+    }
+}
+
+/// Calls `f(index, local_position)` for every grid cell whose centre lies in the body box grown by `margin_m`.
+fn for_cells_in_box(spec: &GridSpec, body: &RigidBody, margin_m: f32, mut f: impl FnMut(u32, Vec3)) {
+    let half = body.half_extent_m + Vec3::splat(margin_m);
+    let rot = Mat3::from_mat4(body.world_from_body);
+    let centre = body.world_from_body.w_axis.truncate();
+    let world_half = rot.x_axis.abs() * half.x + rot.y_axis.abs() * half.y + rot.z_axis.abs() * half.z;
+    let lo = spec.cell_coords_signed(centre - world_half).max(glam::IVec3::ZERO);
+    let hi = spec.cell_coords_signed(centre + world_half).min(spec.dims.as_ivec3() - glam::IVec3::ONE);
+    let rot_t = rot.transpose();
+    for k in lo.z..=hi.z {
+        for j in lo.y..=hi.y {
+            for i in lo.x..=hi.x {
+                let c = UVec3::new(i as u32, j as u32, k as u32);
+                let local = rot_t * (spec.centre_of(c) - centre);
+                if (local.abs() - half).max_element() <= 0.0 {
+                    f(spec.index(c), local);
+                }
+            }
+        }
+    }
+}
+
+/// The constant twist that carries `old` to `new` in `dt_secs` (planar: yaw about z), as a flow field
+/// `v(x) = v_c + ω × (x − c_old)`. With `θ = Δyaw`, the centre moves by `V(θ)·v_c·dt` where
+/// `V(θ) = sinc(θ/2)·R(θ/2)`, so `v_c = R(−θ/2)·d / (dt·sinc(θ/2))`.
+fn twist(old: &Mat4, new: &Mat4, dt_secs: f32) -> (Vec3, Vec3) {
+    let yaw = |m: &Mat4| m.x_axis.y.atan2(m.x_axis.x);
+    let mut dyaw = yaw(new) - yaw(old);
+    dyaw = (dyaw + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI;
+    let d = (new.w_axis - old.w_axis).truncate();
+    let half = 0.5 * dyaw;
+    let sinc = if half.abs() < 1e-4 { 1.0 - half * half / 6.0 } else { half.sin() / half };
+    let d_xy = Vec2::from_angle(-half).rotate(d.truncate()) / sinc;
+    let v_c = Vec3::new(d_xy.x, d_xy.y, d.z) / dt_secs;
+    (v_c, Vec3::Z * (dyaw / dt_secs))
+}
+
+fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioError> {
+    for (i, e) in scenario.egos.iter().enumerate() {
+        let field = format!("egos[{i}]");
+        let p = Vec3::new(e.x_m, e.y_m, e.z_m + 0.5 * scenario.cell_size_m);
+        let class = town.grid.class_at(p);
+        if !class.is_empty() {
+            return Err(ScenarioError::invalid(
+                format!("{field}.x_m/y_m"),
+                format!("spawn ({}, {}, {}) is inside a {} cell", e.x_m, e.y_m, e.z_m, class.name()),
+            ));
+        }
+        if e.kind == crate::scenario::EgoKind::Car && !town.on_road(Vec2::new(e.x_m, e.y_m)) {
+            let ground = town.grid.class_at(Vec3::new(e.x_m, e.y_m, -0.5 * scenario.cell_size_m));
+            return Err(ScenarioError::invalid(
+                format!("{field}.x_m/y_m"),
+                format!("a car ego must start on a road; ({}, {}) is on {}", e.x_m, e.y_m, ground.name()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_finite_mat(m: &Mat4) -> bool {
+    m.to_cols_array().iter().all(|v| v.is_finite())
+}
+
+impl Director for ProceduralDirector {
+    fn reset(&mut self, seed: u64) -> Result<DirectorOutput, DirectorError> {
+        let (d, out) = Self::build(&self.scenario, seed)?;
+        *self = d;
+        Ok(out)
+    }
+
+    fn step(&mut self, dt_secs: f32, egos: &[EgoState]) -> Result<DirectorOutput, DirectorError> {
+        if !(dt_secs.is_finite() && dt_secs > 0.0 && dt_secs <= MAX_DT_SECS) {
+            return Err(DirectorError::InvalidInput {
+                field: "dt_secs".into(),
+                message: format!("expected a tick length in (0, {MAX_DT_SECS}] seconds, found {dt_secs}"),
+            });
+        }
+        let mut obstacles = Vec::with_capacity(egos.len());
+        for (k, e) in egos.iter().enumerate() {
+            if !check_finite_mat(&e.world_from_base) || !e.speed_mps.is_finite() || !e.half_extent_m.is_finite() {
+                return Err(DirectorError::InvalidInput {
+                    field: format!("egos[{k}]"),
+                    message: "expected finite pose, speed and extent".into(),
+                });
+            }
+            let heading = e.world_from_base.x_axis.truncate().truncate().normalize_or(Vec2::X);
+            obstacles.push(Obstacle {
+                position_m: e.world_from_base.w_axis.truncate().truncate(),
+                heading,
+                speed_mps: e.speed_mps,
+                half_length_m: e.half_extent_m.x.abs(),
+                half_width_m: e.half_extent_m.y.abs(),
+            });
+        }
+        let old_bodies = self.bodies();
+        self.traffic.step(dt_secs, &obstacles);
+        let bodies = self.bodies();
+        // Flow F_{t−1→t}: the twist of each body, on cells around its *old* box; a cell near two bodies
+        // goes to the one whose box is nearer (ties: lower id).
+        let spec = *self.grid.spec();
+        let band = FLOW_BAND_CELLS * spec.cell_size_m;
+        let mut candidates: Vec<(u32, f32, u64, Vec3)> = Vec::new();
+        for (old, new) in old_bodies.iter().zip(&bodies) {
+            let (v_c, omega) = twist(&old.world_from_body, &new.world_from_body, dt_secs);
+            let centre = old.world_from_body.w_axis.truncate();
+            for_cells_in_box(&spec, old, band, |index, local| {
+                let outside = (local.abs() - old.half_extent_m).max(Vec3::ZERO).length();
+                let x = spec.centre_of(spec.coords(index));
+                candidates.push((index, outside, old.id, v_c + omega.cross(x - centre)));
+            });
+        }
+        candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        candidates.dedup_by_key(|c| c.0);
+        let flow_cells = candidates.into_iter().map(|(index, _, _, velocity_mps)| FlowCell { index, velocity_mps }).collect();
+        let flow = FlowField::new(spec, flow_cells).map_err(|m| DirectorError::InvalidInput { field: "flow".into(), message: m })?;
+        let changes = self.update_dynamic_cells(&bodies);
+        self.tick += 1;
+        self.time_secs += dt_secs as f64;
+        Ok(DirectorOutput { tick: self.tick, time_secs: self.time_secs, dt_secs, changes, flow, bodies })
+    }
+
+    fn grid(&self) -> &SemanticGrid {
+        &self.grid
+    }
+}
+
+/// Quaternion of a body pose (helper for callers that want it).
+pub fn body_rotation(world_from_body: &Mat4) -> Quat {
+    Quat::from_mat3(&Mat3::from_mat4(*world_from_body)).normalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twist_reproduces_the_pose_change_exactly() {
+        let old = Mat4::from_rotation_translation(Quat::from_rotation_z(0.3), Vec3::new(10.0, 5.0, 0.75));
+        let new = Mat4::from_rotation_translation(Quat::from_rotation_z(0.55), Vec3::new(10.4, 5.2, 0.75));
+        let dt = 0.05;
+        let (v_c, omega) = twist(&old, &new, dt);
+        // Integrate the steady field finely: a point of the body must land where the new pose puts it.
+        let local = Vec3::new(2.0, -0.8, 0.3);
+        let mut x = old.transform_point3(local);
+        let c_old = old.w_axis.truncate();
+        let n = 2000;
+        for _ in 0..n {
+            let v = |p: Vec3| v_c + omega.cross(p - c_old);
+            let h = dt / n as f32;
+            let mid = x + 0.5 * h * v(x);
+            x += h * v(mid);
+        }
+        assert!((x - new.transform_point3(local)).length() < 1e-4, "{x}");
+    }
+}

@@ -1,0 +1,177 @@
+//! Camera rigs: cameras mounted on an ego's base, as `world_from_camera` (OpenCV axes) given the base pose.
+//!
+//! A mount is a position in the base frame (x forward, y left, z up, metres), a yaw (degrees, 0 = looking
+//! along base +x, 90 = left) and a pitch (degrees, positive = up). The camera's optical axis z is that
+//! direction, x (right) is horizontal, y points down. [`Rig::standard`] is the 4-camera ego rig:
+//! front/left/rear/right, 90° horizontal FOV each, 1.6 m above the base.
+
+use glam::{Mat4, Vec3};
+use serde::{Deserialize, Serialize};
+use worldflow_protocol::{Camera, Intrinsics};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RigError {
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: String, line: usize, column: usize, message: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+/// One camera of a rig.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RigCamera {
+    pub name: String,
+    /// Mount position in the base frame, metres.
+    pub position_m: [f32; 3],
+    #[serde(default)]
+    pub yaw_deg: f32,
+    #[serde(default)]
+    pub pitch_deg: f32,
+    pub width: u32,
+    pub height: u32,
+    pub fov_x_deg: f32,
+}
+
+/// A rig: cameras in a fixed order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rig {
+    pub cameras: Vec<RigCamera>,
+}
+
+/// Mount height of the standard rig, metres.
+pub const STANDARD_MOUNT_HEIGHT_M: f32 = 1.6;
+
+impl Rig {
+    /// Front, left, rear, right; 90° horizontal FOV; `width × height` each; 1.6 m above the base.
+    pub fn standard(width: u32, height: u32) -> Self {
+        let cam = |name: &str, yaw_deg: f32| RigCamera {
+            name: name.into(),
+            position_m: [0.0, 0.0, STANDARD_MOUNT_HEIGHT_M],
+            yaw_deg,
+            pitch_deg: 0.0,
+            width,
+            height,
+            fov_x_deg: 90.0,
+        };
+        Self { cameras: vec![cam("front", 0.0), cam("left", 90.0), cam("rear", 180.0), cam("right", -90.0)] }
+    }
+
+    pub fn from_yaml_str(text: &str, path: &str) -> Result<Self, RigError> {
+        let rig: Rig = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            RigError::Parse { path: path.into(), line, column, message: e.to_string() }
+        })?;
+        rig.validate()?;
+        Ok(rig)
+    }
+
+    pub fn validate(&self) -> Result<(), RigError> {
+        let bad = |field: String, message: String| Err(RigError::Invalid { field, message });
+        if self.cameras.is_empty() || self.cameras.len() > 16 {
+            return bad("cameras".into(), format!("expected 1..=16 cameras, found {}", self.cameras.len()));
+        }
+        for (i, c) in self.cameras.iter().enumerate() {
+            let f = |name: &str| format!("cameras[{i}].{name}");
+            if c.name.trim().is_empty() || self.cameras[..i].iter().any(|o| o.name == c.name) {
+                return bad(f("name"), format!("expected a unique non-empty name, found {:?}", c.name));
+            }
+            if c.position_m.iter().any(|v| !v.is_finite() || v.abs() > 100.0) {
+                return bad(f("position_m"), format!("expected finite metres within ±100, found {:?}", c.position_m));
+            }
+            if !(c.yaw_deg.is_finite() && c.yaw_deg.abs() <= 360.0) {
+                return bad(f("yaw_deg"), format!("expected degrees in [−360, 360], found {}", c.yaw_deg));
+            }
+            if !(c.pitch_deg.is_finite() && c.pitch_deg.abs() <= 89.0) {
+                return bad(f("pitch_deg"), format!("expected degrees in [−89, 89], found {}", c.pitch_deg));
+            }
+            if !(1..=16384).contains(&c.width) || !(1..=16384).contains(&c.height) {
+                return bad(f("width/height"), format!("expected 1..=16384 pixels, found {}×{}", c.width, c.height));
+            }
+            if !(c.fov_x_deg.is_finite() && c.fov_x_deg > 1.0 && c.fov_x_deg < 179.0) {
+                return bad(f("fov_x_deg"), format!("expected degrees in (1, 179), found {}", c.fov_x_deg));
+            }
+        }
+        Ok(())
+    }
+
+    /// `base_from_camera` of camera `i` (OpenCV axes).
+    pub fn base_from_camera(&self, i: usize) -> Option<Mat4> {
+        let c = self.cameras.get(i)?;
+        let (yaw, pitch) = (c.yaw_deg.to_radians(), c.pitch_deg.to_radians());
+        let forward = Vec3::new(pitch.cos() * yaw.cos(), pitch.cos() * yaw.sin(), pitch.sin());
+        let right = Vec3::new(yaw.sin(), -yaw.cos(), 0.0);
+        let down = forward.cross(right);
+        Some(Mat4::from_cols(right.extend(0.0), down.extend(0.0), forward.extend(0.0), Vec3::from(c.position_m).extend(1.0)))
+    }
+
+    /// `world_from_camera` of camera `i` for a base pose.
+    pub fn world_from_camera(&self, i: usize, world_from_base: &Mat4) -> Option<Mat4> {
+        Some(*world_from_base * self.base_from_camera(i)?)
+    }
+
+    /// All cameras (intrinsics from the horizontal FOV, centred principal point) for a base pose.
+    pub fn cameras(&self, world_from_base: &Mat4) -> Vec<Camera> {
+        (0..self.cameras.len())
+            .filter_map(|i| {
+                let c = &self.cameras[i];
+                let world_from_camera = self.world_from_camera(i, world_from_base)?;
+                Some(Camera {
+                    width: c.width,
+                    height: c.height,
+                    intrinsics: Intrinsics::from_fov_x(c.width, c.height, c.fov_x_deg.to_radians()),
+                    camera_from_world: worldflow_protocol::rigid_inverse(&world_from_camera),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::Quat;
+
+    #[test]
+    fn front_camera_looks_along_base_x_with_opencv_axes() {
+        let rig = Rig::standard(320, 240);
+        rig.validate().unwrap();
+        let world_from_base = Mat4::from_rotation_translation(Quat::from_rotation_z(0.5), Vec3::new(3.0, 4.0, 0.0));
+        let front = rig.world_from_camera(0, &world_from_base).unwrap();
+        worldflow_protocol::validate_rigid(&front, "front").unwrap();
+        let base_x = world_from_base.x_axis.truncate();
+        assert!((front.z_axis.truncate() - base_x).length() < 1e-6, "optical axis = base +x");
+        assert!((front.y_axis.truncate() + Vec3::Z).length() < 1e-6, "image y = world down");
+        assert!((front.x_axis.truncate() + world_from_base.y_axis.truncate()).length() < 1e-6, "image x = base right");
+        assert!((front.w_axis.truncate() - Vec3::new(3.0, 4.0, 1.6)).length() < 1e-6);
+        // Same as the protocol's look-at.
+        let look = worldflow_protocol::world_from_camera_look_at(Vec3::new(3.0, 4.0, 1.6), Vec3::new(3.0, 4.0, 1.6) + base_x, Vec3::Z);
+        assert!((look - front).to_cols_array().iter().all(|v| v.abs() < 1e-6));
+    }
+
+    #[test]
+    fn standard_rig_covers_four_directions() {
+        let rig = Rig::standard(64, 48);
+        let axes: Vec<Vec3> = (0..4).map(|i| rig.world_from_camera(i, &Mat4::IDENTITY).unwrap().z_axis.truncate()).collect();
+        for (axis, expected) in axes.iter().zip([Vec3::X, Vec3::Y, -Vec3::X, -Vec3::Y]) {
+            assert!((*axis - expected).length() < 1e-6, "{axis} vs {expected}");
+        }
+        let cams = rig.cameras(&Mat4::IDENTITY);
+        assert_eq!(cams.len(), 4);
+        for c in &cams {
+            c.validate().unwrap();
+            assert!((c.intrinsics.fx - 32.0).abs() < 1e-4); // 90° over 64 px: fx = 32
+        }
+    }
+
+    #[test]
+    fn bad_rig_fields_are_named() {
+        let err = Rig::from_yaml_str("cameras: [{name: a, position_m: [0,0,1], width: 10, height: 10, fov_x_deg: 200}]", "r.yaml")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("cameras[0].fov_x_deg"), "{err}");
+        let err = Rig::from_yaml_str("cameras: [{name: a, position_m: [0,0,1], width: 10, height: 10, fov_x_deg: 90, roll_deg: 1}]", "r.yaml")
+            .unwrap_err();
+        assert!(err.to_string().contains("roll_deg"), "{err}");
+    }
+}

@@ -1,0 +1,505 @@
+//! Background traffic: vehicles that follow lanes, turn at intersections, keep their distance (IDM) and stop
+//! for ego agents ahead of them.
+//!
+//! Kinematics: a vehicle is a rigid body on a path made of *pieces* — the straight lane of a road edge, then
+//! a manoeuvre inside the next intersection (straight across, or a quarter circle for a left/right turn),
+//! then the next lane… Position, heading and curvature come from the piece and the arc length `s_m`; the
+//! speed is integrated from the IDM acceleration.
+//!
+//! Invariants: right-hand traffic, lane centres `road_width/4` right of the centre line; every vehicle has its
+//! own splitmix64 stream (seeded from (seed, id)), accelerations are computed from the state at the start of
+//! the tick for all vehicles and then applied (no dependence on update order); a vehicle never advances
+//! further than its gap to the obstacle ahead (no overlap with a leader or an ego in its lane); speeds ≥ 0.
+
+use glam::{Mat4, Quat, Vec2, Vec3};
+
+use crate::rng::{hash_keys, unit_f32, SplitMix64};
+use crate::scenario::{EgoKind, Scenario, ScenarioError, TrafficConfig};
+use crate::town::Town;
+
+/// Spacing of spawn slots along a lane, metres (longest vehicle + a gap).
+pub const SPAWN_SPACING_M: f32 = 8.0;
+/// Slots closer than this to a car ego's spawn stay free, metres.
+const EGO_CLEARANCE_M: f32 = 12.0;
+/// Hard braking limit, m/s².
+const MAX_DECEL_MPS2: f32 = 9.0;
+
+/// Axis directions of the road grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Dir {
+    East,
+    North,
+    West,
+    South,
+}
+
+impl Dir {
+    pub const ALL: [Dir; 4] = [Dir::East, Dir::North, Dir::West, Dir::South];
+
+    pub fn vec(self) -> Vec2 {
+        match self {
+            Dir::East => Vec2::X,
+            Dir::North => Vec2::Y,
+            Dir::West => -Vec2::X,
+            Dir::South => -Vec2::Y,
+        }
+    }
+
+    /// Unit vector to the right of travel (z up).
+    pub fn right(self) -> Vec2 {
+        let d = self.vec();
+        Vec2::new(d.y, -d.x)
+    }
+
+    fn left_turn(self) -> Dir {
+        Dir::ALL[(self as usize + 1) % 4]
+    }
+
+    fn right_turn(self) -> Dir {
+        Dir::ALL[(self as usize + 3) % 4]
+    }
+}
+
+/// A piece of a vehicle's path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Piece {
+    /// The straight lane of the road edge leaving node `from` in direction `dir` (intersections excluded).
+    Lane { from: (u32, u32), dir: Dir },
+    /// Crossing node `node`, entering heading `dir_in`, leaving heading `dir_out`.
+    Turn { node: (u32, u32), dir_in: Dir, dir_out: Dir },
+}
+
+/// Pose of a point on a piece.
+#[derive(Debug, Clone, Copy)]
+pub struct PathPose {
+    pub position_m: Vec2,
+    /// Unit heading.
+    pub heading: Vec2,
+    /// Signed curvature (1/m, positive = turning left).
+    pub curvature_per_m: f32,
+}
+
+/// Road geometry needed to follow lanes.
+#[derive(Debug, Clone, Copy)]
+pub struct Roads {
+    blocks: (u32, u32),
+    half_road_m: f32,
+    lane_offset_m: f32,
+    pitch_m: f32,
+}
+
+impl Roads {
+    pub fn new(town: &Town) -> Self {
+        Self {
+            blocks: town.blocks,
+            half_road_m: 0.5 * town.road_width_m,
+            lane_offset_m: town.lane_offset_m(),
+            pitch_m: town.pitch_m,
+        }
+    }
+
+    fn node_m(&self, n: (u32, u32)) -> Vec2 {
+        Vec2::new(self.half_road_m + n.0 as f32 * self.pitch_m, self.half_road_m + n.1 as f32 * self.pitch_m)
+    }
+
+    /// The neighbour of node `n` in direction `d`, if on the map.
+    pub fn neighbour(&self, n: (u32, u32), d: Dir) -> Option<(u32, u32)> {
+        let (i, j) = (n.0 as i64, n.1 as i64);
+        let (i, j) = match d {
+            Dir::East => (i + 1, j),
+            Dir::North => (i, j + 1),
+            Dir::West => (i - 1, j),
+            Dir::South => (i, j - 1),
+        };
+        (i >= 0 && j >= 0 && i <= self.blocks.0 as i64 && j <= self.blocks.1 as i64).then_some((i as u32, j as u32))
+    }
+
+    /// All directed lanes, in a fixed order (node row-major, then direction).
+    pub fn lanes(&self) -> Vec<Piece> {
+        let mut out = Vec::new();
+        for j in 0..=self.blocks.1 {
+            for i in 0..=self.blocks.0 {
+                for d in Dir::ALL {
+                    if self.neighbour((i, j), d).is_some() {
+                        out.push(Piece::Lane { from: (i, j), dir: d });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn turn_geometry(&self, node: (u32, u32), dir_in: Dir, dir_out: Dir) -> (Vec2, Vec2, Vec2) {
+        let c = self.node_m(node);
+        let p_in = c + dir_in.right() * self.lane_offset_m - dir_in.vec() * self.half_road_m;
+        let p_out = c + dir_out.right() * self.lane_offset_m + dir_out.vec() * self.half_road_m;
+        (p_in, p_out, p_in + dir_out.vec() * (p_out - p_in).dot(dir_out.vec()))
+    }
+
+    pub fn length_m(&self, piece: &Piece) -> f32 {
+        match *piece {
+            Piece::Lane { .. } => self.pitch_m - 2.0 * self.half_road_m,
+            Piece::Turn { node, dir_in, dir_out } => {
+                if dir_in == dir_out {
+                    2.0 * self.half_road_m
+                } else {
+                    let (p_in, _, centre) = self.turn_geometry(node, dir_in, dir_out);
+                    (p_in - centre).length() * std::f32::consts::FRAC_PI_2
+                }
+            }
+        }
+    }
+
+    pub fn pose(&self, piece: &Piece, s_m: f32) -> PathPose {
+        match *piece {
+            Piece::Lane { from, dir } => {
+                let start = self.node_m(from) + dir.vec() * self.half_road_m + dir.right() * self.lane_offset_m;
+                PathPose { position_m: start + dir.vec() * s_m, heading: dir.vec(), curvature_per_m: 0.0 }
+            }
+            Piece::Turn { node, dir_in, dir_out } => {
+                let (p_in, p_out, centre) = self.turn_geometry(node, dir_in, dir_out);
+                if dir_in == dir_out {
+                    return PathPose { position_m: p_in + dir_in.vec() * s_m, heading: dir_in.vec(), curvature_per_m: 0.0 };
+                }
+                let a = p_in - centre;
+                let b = p_out - centre;
+                let r = a.length();
+                let theta = (s_m / r).clamp(0.0, std::f32::consts::FRAC_PI_2);
+                let (sin, cos) = theta.sin_cos();
+                let left = dir_in.vec().perp_dot(dir_out.vec()) > 0.0;
+                PathPose {
+                    position_m: centre + a * cos + b * sin,
+                    heading: ((b * cos - a * sin) / r).normalize(),
+                    curvature_per_m: if left { 1.0 / r } else { -1.0 / r },
+                }
+            }
+        }
+    }
+}
+
+/// Vehicle body types (dimensions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VehicleKind {
+    Compact,
+    Sedan,
+    Van,
+}
+
+impl VehicleKind {
+    /// Half extents (length, width, height)/2, metres.
+    pub fn half_extent_m(self) -> Vec3 {
+        match self {
+            VehicleKind::Compact => Vec3::new(1.9, 0.85, 0.72),
+            VehicleKind::Sedan => Vec3::new(2.25, 0.9, 0.75),
+            VehicleKind::Van => Vec3::new(2.6, 1.0, 1.1),
+        }
+    }
+}
+
+/// One background vehicle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vehicle {
+    pub id: u64,
+    pub kind: VehicleKind,
+    pub piece: Piece,
+    pub s_m: f32,
+    pub speed_mps: f32,
+    /// Direction to leave the next intersection in (while on a lane).
+    next_dir: Dir,
+    desired_speed_mps: f32,
+    rng: SplitMix64,
+}
+
+impl Vehicle {
+    pub fn half_extent_m(&self) -> Vec3 {
+        self.kind.half_extent_m()
+    }
+}
+
+/// An obstacle as traffic sees it (another vehicle or an ego).
+#[derive(Debug, Clone, Copy)]
+pub struct Obstacle {
+    pub position_m: Vec2,
+    pub heading: Vec2,
+    pub speed_mps: f32,
+    pub half_length_m: f32,
+    pub half_width_m: f32,
+}
+
+/// All background vehicles.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    roads: Roads,
+    config: TrafficConfig,
+    lane_width_m: f32,
+    pub vehicles: Vec<Vehicle>,
+}
+
+impl Traffic {
+    /// Places `scenario.vehicles` vehicles on free lane slots (seeded), away from car egos.
+    pub fn spawn(scenario: &Scenario, town: &Town, seed: u64) -> Result<Self, ScenarioError> {
+        let roads = Roads::new(town);
+        let lane_len = roads.length_m(&Piece::Lane { from: (0, 0), dir: Dir::East });
+        let per_lane = (lane_len / SPAWN_SPACING_M).floor() as u32;
+        let egos: Vec<Vec2> =
+            scenario.egos.iter().filter(|e| e.kind == EgoKind::Car).map(|e| Vec2::new(e.x_m, e.y_m)).collect();
+        let mut slots = Vec::new();
+        let mut total = 0usize;
+        for lane in roads.lanes() {
+            for k in 0..per_lane {
+                let s = (k as f32 + 0.5) * lane_len / per_lane as f32;
+                total += 1;
+                let p = roads.pose(&lane, s).position_m;
+                if egos.iter().all(|e| e.distance(p) > EGO_CLEARANCE_M) {
+                    slots.push((lane, s));
+                }
+            }
+        }
+        let n = scenario.vehicles as usize;
+        if n > slots.len() {
+            return Err(ScenarioError::invalid(
+                "vehicles",
+                format!(
+                    "{n} vehicles exceed the lane capacity of this town: {} free slots ({total} lane slots of {SPAWN_SPACING_M} m, minus those within {EGO_CLEARANCE_M} m of car egos)",
+                    slots.len()
+                ),
+            ));
+        }
+        // Partial Fisher–Yates: the first n of a seeded permutation, then back in slot order (ids follow it).
+        let mut order: Vec<usize> = (0..slots.len()).collect();
+        let mut rng = SplitMix64::new(hash_keys(&[seed, 3]));
+        for i in 0..n {
+            let j = i + rng.below((order.len() - i) as u64) as usize;
+            order.swap(i, j);
+        }
+        let mut chosen = order[..n].to_vec();
+        chosen.sort_unstable();
+        let config = scenario.traffic.clone();
+        let vehicles = chosen
+            .iter()
+            .enumerate()
+            .map(|(id, &slot)| {
+                let (piece, s_m) = slots[slot];
+                let mut rng = SplitMix64::derive(seed, id as u64);
+                let u = rng.next_f32();
+                let kind = if u < 0.2 {
+                    VehicleKind::Compact
+                } else if u < 0.85 {
+                    VehicleKind::Sedan
+                } else {
+                    VehicleKind::Van
+                };
+                let desired_speed_mps = config.desired_speed_mps * rng.range_f32(0.85, 1.1);
+                let mut v = Vehicle {
+                    id: id as u64,
+                    kind,
+                    piece,
+                    s_m,
+                    speed_mps: 0.5 * desired_speed_mps,
+                    next_dir: Dir::East,
+                    desired_speed_mps,
+                    rng,
+                };
+                v.next_dir = choose_exit(&roads, &mut v.rng, &piece);
+                v
+            })
+            .collect();
+        Ok(Self { roads, lane_width_m: 2.0 * town.lane_offset_m(), config, vehicles })
+    }
+
+    pub fn roads(&self) -> &Roads {
+        &self.roads
+    }
+
+    pub fn path_pose(&self, v: &Vehicle) -> PathPose {
+        self.roads.pose(&v.piece, v.s_m)
+    }
+
+    /// `world_from_body` of a vehicle: body origin at the centre of its box, x forward, z up.
+    pub fn world_from_body(&self, v: &Vehicle) -> Mat4 {
+        let p = self.path_pose(v);
+        let yaw = p.heading.y.atan2(p.heading.x);
+        Mat4::from_rotation_translation(Quat::from_rotation_z(yaw), p.position_m.extend(v.half_extent_m().z))
+    }
+
+    fn obstacle(&self, v: &Vehicle) -> Obstacle {
+        let p = self.path_pose(v);
+        let e = v.half_extent_m();
+        Obstacle { position_m: p.position_m, heading: p.heading, speed_mps: v.speed_mps, half_length_m: e.x, half_width_m: e.y }
+    }
+
+    /// Advances every vehicle by `dt_secs`; `egos` are obstacles vehicles yield to.
+    pub fn step(&mut self, dt_secs: f32, egos: &[Obstacle]) {
+        let obstacles: Vec<Obstacle> = self.vehicles.iter().map(|v| self.obstacle(v)).collect();
+        let band_m = 0.5 * self.lane_width_m;
+        let plans: Vec<(f32, Option<f32>)> = self
+            .vehicles
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let me = &obstacles[i];
+                // Nearest obstacle ahead in the lane: (gap, speed along my heading).
+                let mut leader: Option<(f32, f32)> = None;
+                let mut consider = |o: &Obstacle, band: f32, lookahead: f32| {
+                    let rel = o.position_m - me.position_m;
+                    let lon = rel.dot(me.heading);
+                    let lat = rel.perp_dot(me.heading).abs();
+                    if lon > 0.0 && lon <= lookahead && lat < band {
+                        let gap = lon - me.half_length_m - o.half_length_m;
+                        let speed = (o.speed_mps * o.heading.dot(me.heading)).max(0.0);
+                        if leader.is_none_or(|(g, _)| gap < g) {
+                            leader = Some((gap, speed));
+                        }
+                    }
+                };
+                for (j, o) in obstacles.iter().enumerate() {
+                    // Same-direction vehicles only: crossing traffic is not a leader.
+                    if j != i && o.heading.dot(me.heading) > 0.3 {
+                        consider(o, band_m, 60.0);
+                    }
+                }
+                for e in egos {
+                    consider(e, band_m + 0.5 * e.half_width_m, self.config.ego_lookahead_m + me.half_length_m + e.half_length_m);
+                }
+                let v0 = self.desired_speed(v);
+                (self.idm(v.speed_mps, v0, leader), leader.map(|(g, _)| g))
+            })
+            .collect();
+        for (v, (accel, gap)) in self.vehicles.iter_mut().zip(plans) {
+            let v_new = (v.speed_mps + accel * dt_secs).max(0.0);
+            let mut ds = 0.5 * (v.speed_mps + v_new) * dt_secs;
+            let mut speed = v_new;
+            if let Some(gap) = gap {
+                let allowed = (gap - 0.5).max(0.0);
+                if ds > allowed {
+                    ds = allowed;
+                    speed = speed.min(allowed / dt_secs);
+                }
+            }
+            v.speed_mps = speed;
+            advance(&self.roads, v, ds);
+        }
+    }
+
+    /// Desired speed: slower inside turns and when approaching one.
+    fn desired_speed(&self, v: &Vehicle) -> f32 {
+        let turn = self.config.turn_speed_mps.min(v.desired_speed_mps);
+        match v.piece {
+            Piece::Turn { dir_in, dir_out, .. } if dir_in != dir_out => turn,
+            Piece::Lane { dir, .. } if v.next_dir != dir => {
+                let to_go = (self.roads.length_m(&v.piece) - v.s_m).max(0.0);
+                (turn * turn + 2.0 * self.config.comfortable_decel_mps2 * to_go).sqrt().min(v.desired_speed_mps)
+            }
+            _ => v.desired_speed_mps,
+        }
+    }
+
+    /// Intelligent Driver Model acceleration (Treiber et al. 2000), clamped to the hard braking limit.
+    fn idm(&self, v: f32, v0: f32, leader: Option<(f32, f32)>) -> f32 {
+        let c = &self.config;
+        let free = 1.0 - (v / v0.max(0.1)).powi(4);
+        let interaction = match leader {
+            None => 0.0,
+            Some((gap, v_lead)) => {
+                let s_star = c.min_gap_m
+                    + (v * c.time_headway_secs + v * (v - v_lead) / (2.0 * (c.max_accel_mps2 * c.comfortable_decel_mps2).sqrt()))
+                        .max(0.0);
+                (s_star / gap.max(0.1)).powi(2)
+            }
+        };
+        (c.max_accel_mps2 * (free - interaction)).clamp(-MAX_DECEL_MPS2, c.max_accel_mps2)
+    }
+}
+
+/// Picks the exit at the end of a lane: straight 1/2, left 1/4, right 1/4 among those that exist.
+fn choose_exit(roads: &Roads, rng: &mut SplitMix64, piece: &Piece) -> Dir {
+    let (node, dir) = match *piece {
+        Piece::Lane { from, dir } => (roads.neighbour(from, dir).unwrap_or(from), dir),
+        Piece::Turn { node, dir_out, .. } => (node, dir_out),
+    };
+    let options = [(dir, 2u64), (dir.left_turn(), 1), (dir.right_turn(), 1)];
+    let total: u64 = options.iter().filter(|(d, _)| roads.neighbour(node, *d).is_some()).map(|(_, w)| w).sum();
+    let mut pick = rng.below(total.max(1));
+    for (d, w) in options {
+        if roads.neighbour(node, d).is_none() {
+            continue;
+        }
+        if pick < w {
+            return d;
+        }
+        pick -= w;
+    }
+    // Unreachable on a grid with ≥ 1 block (every node has ≥ 2 neighbours); turning back is the safe answer.
+    Dir::ALL[(dir as usize + 2) % 4]
+}
+
+/// Moves a vehicle `ds` metres along its path, switching pieces at their ends.
+fn advance(roads: &Roads, v: &mut Vehicle, ds: f32) {
+    v.s_m += ds;
+    // Bounded: a tick never crosses more than a few pieces.
+    for _ in 0..16 {
+        let len = roads.length_m(&v.piece);
+        if v.s_m < len {
+            return;
+        }
+        v.s_m -= len;
+        v.piece = match v.piece {
+            Piece::Lane { from, dir } => {
+                let node = roads.neighbour(from, dir).unwrap_or(from);
+                Piece::Turn { node, dir_in: dir, dir_out: v.next_dir }
+            }
+            Piece::Turn { node, dir_out, .. } => {
+                let lane = Piece::Lane { from: node, dir: dir_out };
+                v.next_dir = choose_exit(roads, &mut v.rng, &lane);
+                lane
+            }
+        };
+    }
+    v.s_m = v.s_m.min(roads.length_m(&v.piece));
+}
+
+/// Deterministic per-vehicle colour key.
+pub fn paint_key(seed: u64, id: u64) -> f32 {
+    unit_f32(hash_keys(&[seed, 4, id]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roads() -> Roads {
+        let s = Scenario::default();
+        Roads::new(&Town::generate(&s, 1).unwrap())
+    }
+
+    #[test]
+    fn pieces_are_continuous_in_position_and_heading() {
+        let r = roads();
+        for d_in in Dir::ALL {
+            for d_out in [d_in, d_in.left_turn(), d_in.right_turn()] {
+                let node = (1, 1);
+                let from = r.neighbour(node, Dir::ALL[(d_in as usize + 2) % 4]).unwrap();
+                let lane_in = Piece::Lane { from, dir: d_in };
+                let turn = Piece::Turn { node, dir_in: d_in, dir_out: d_out };
+                let lane_out = Piece::Lane { from: node, dir: d_out };
+                let a = r.pose(&lane_in, r.length_m(&lane_in));
+                let b = r.pose(&turn, 0.0);
+                let c = r.pose(&turn, r.length_m(&turn));
+                let e = r.pose(&lane_out, 0.0);
+                assert!(a.position_m.distance(b.position_m) < 1e-4, "{d_in:?}->{d_out:?}");
+                assert!(a.heading.distance(b.heading) < 1e-4);
+                assert!(c.position_m.distance(e.position_m) < 1e-4, "{d_in:?}->{d_out:?}");
+                assert!(c.heading.distance(e.heading) < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn right_turns_are_tighter_than_left_turns() {
+        let r = roads();
+        let right = r.pose(&Piece::Turn { node: (1, 1), dir_in: Dir::East, dir_out: Dir::South }, 0.1);
+        let left = r.pose(&Piece::Turn { node: (1, 1), dir_in: Dir::East, dir_out: Dir::North }, 0.1);
+        assert!(right.curvature_per_m < 0.0 && left.curvature_per_m > 0.0);
+        assert!(right.curvature_per_m.abs() > left.curvature_per_m.abs());
+    }
+}
