@@ -20,3 +20,11 @@ pub use model::{sinusoidal_embedding, FrameCond, LayerKv, PastKv, SeqRequest, Te
 pub use prope::{Camera, Mat4};
 mod check;
 pub use check::{check_forward, CheckReport};
+mod cache;
+mod generator;
+mod guidance;
+mod sampler;
+pub use cache::{CachedFrame, KvCache};
+pub use generator::{Branch, CachePolicy, ChunkControls, ChunkGenerator, GenConfig};
+pub use guidance::Guidance;
+pub use sampler::{euler_step, predict_x0, renoise, shift_sigma, sigmas_from_timesteps, uniform_sigmas, SamplerKind};
