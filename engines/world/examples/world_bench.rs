@@ -9,6 +9,23 @@ use std::time::Instant;
 
 use worldflow_world::{Actor, ActorConfig, BicycleEgo, BicycleParams, Director, ProceduralDirector, Scenario, VehicleControl};
 
+/// On-CPU time of this thread in ns (Linux `/proc/thread-self/schedstat`), robust to other load on the machine.
+fn cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `f`, returning its result, wall ms and on-CPU ms (wall when unavailable).
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let (c0, t0) = (cpu_ns(), Instant::now());
+    let r = f();
+    let wall = t0.elapsed().as_secs_f64() * 1e3;
+    let cpu = match (c0, cpu_ns()) {
+        (Some(a), Some(b)) => (b - a) as f64 * 1e-6,
+        _ => wall,
+    };
+    (r, wall, cpu)
+}
+
 fn stats(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let mean = v.iter().sum::<f64>() / v.len() as f64;
@@ -51,30 +68,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spawn = &scenario.egos.first();
     let mut ego = spawn.map(|e| BicycleEgo::new(BicycleParams::default(), e.x_m, e.y_m, e.yaw_deg.to_radians())).transpose()?;
     let control = VehicleControl { throttle: 0.3, steer: 0.0, brake: 0.0 };
-    let (mut td, mut ta) = (Vec::new(), Vec::new());
+    let (mut td, mut ta, mut td_cpu, mut ta_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut spawned, mut removed, mut advected) = (0, 0, 0);
     for _ in 0..ticks {
         let egos: Vec<_> = ego.as_mut().map(|e| e.step(&control, dt).map(|_| e.state(0))).transpose()?.into_iter().collect();
-        let t = Instant::now();
-        let out = director.step(dt, &egos)?;
-        td.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        let s = actor.step(director.grid(), &out)?;
-        ta.push(t.elapsed().as_secs_f64() * 1e3);
+        let (out, wall, cpu) = timed(|| director.step(dt, &egos));
+        let out = out?;
+        td.push(wall);
+        td_cpu.push(cpu);
+        let (s, wall, cpu) = timed(|| actor.step(director.grid(), &out));
+        let s = s?;
+        ta.push(wall);
+        ta_cpu.push(cpu);
         spawned += s.spawned;
         removed += s.removed;
         advected += s.advected;
     }
-    let t = Instant::now();
-    let copy = actor.gaussians().clone();
-    let copy_ms = t.elapsed().as_secs_f64() * 1e3;
-    let actor_mean = ta.iter().sum::<f64>() / ta.len() as f64;
+    let (copy, _, copy_ms) = timed(|| actor.gaussians().clone());
+    let actor_mean = ta_cpu.iter().sum::<f64>() / ta_cpu.len() as f64;
     println!("{ticks} ticks of {dt:.4} s:");
-    println!("  director.step: {}", stats(td));
-    println!("  actor.step:    {}", stats(ta));
+    println!("  director.step wall: {}", stats(td));
+    println!("  director.step cpu:  {}", stats(td_cpu));
+    println!("  actor.step wall:    {}", stats(ta));
+    println!("  actor.step cpu:     {}", stats(ta_cpu));
     println!("  per tick: {} advected on average; {spawned} spawned, {removed} removed in total", advected / ticks.max(1));
     println!(
-        "  ratio actor.step / clone of all {} Gaussians ({copy_ms:.3} ms): {:.3}",
+        "  ratio actor.step cpu / clone of all {} Gaussians ({copy_ms:.3} ms cpu): {:.3}",
         copy.len(),
         actor_mean / copy_ms.max(1e-9)
     );

@@ -261,6 +261,31 @@ fn twist(old: &Mat4, new: &Mat4, dt_secs: f32) -> (Vec3, Vec3) {
     (v_c, Vec3::Z * (dyaw / dt_secs))
 }
 
+/// The flow `F_{t−1→t}` of rigid bodies moving from `old` to `new` poses in `dt_secs` (pairs of the same
+/// body): each body's constant twist ([`twist`]), defined on the cells within [`FLOW_BAND_CELLS`] of its
+/// *old* box; a cell near two bodies goes to the one whose box is nearer (ties: lower id). Usable by any
+/// Director that knows its bodies.
+pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f32) -> Result<FlowField, String> {
+    if !(dt_secs.is_finite() && dt_secs > 0.0) {
+        return Err(format!("dt_secs: expected > 0, found {dt_secs}"));
+    }
+    let band = FLOW_BAND_CELLS * spec.cell_size_m;
+    let mut candidates: Vec<(u32, f32, u64, Vec3)> = Vec::new();
+    for (old, new) in moves {
+        let (v_c, omega) = twist(&old.world_from_body, &new.world_from_body, dt_secs);
+        let centre = old.world_from_body.w_axis.truncate();
+        for_cells_in_box(spec, old, band, |index, local| {
+            let outside = (local.abs() - old.half_extent_m).max(Vec3::ZERO).length();
+            let x = spec.centre_of(spec.coords(index));
+            candidates.push((index, outside, old.id, v_c + omega.cross(x - centre)));
+        });
+    }
+    candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    candidates.dedup_by_key(|c| c.0);
+    let cells = candidates.into_iter().map(|(index, _, _, velocity_mps)| FlowCell { index, velocity_mps }).collect();
+    FlowField::new(*spec, cells)
+}
+
 fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioError> {
     for (i, e) in scenario.egos.iter().enumerate() {
         let field = format!("egos[{i}]");
@@ -321,24 +346,9 @@ impl Director for ProceduralDirector {
         let old_bodies = self.bodies();
         self.traffic.step(dt_secs, &obstacles);
         let bodies = self.bodies();
-        // Flow F_{t−1→t}: the twist of each body, on cells around its *old* box; a cell near two bodies
-        // goes to the one whose box is nearer (ties: lower id).
-        let spec = *self.grid.spec();
-        let band = FLOW_BAND_CELLS * spec.cell_size_m;
-        let mut candidates: Vec<(u32, f32, u64, Vec3)> = Vec::new();
-        for (old, new) in old_bodies.iter().zip(&bodies) {
-            let (v_c, omega) = twist(&old.world_from_body, &new.world_from_body, dt_secs);
-            let centre = old.world_from_body.w_axis.truncate();
-            for_cells_in_box(&spec, old, band, |index, local| {
-                let outside = (local.abs() - old.half_extent_m).max(Vec3::ZERO).length();
-                let x = spec.centre_of(spec.coords(index));
-                candidates.push((index, outside, old.id, v_c + omega.cross(x - centre)));
-            });
-        }
-        candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-        candidates.dedup_by_key(|c| c.0);
-        let flow_cells = candidates.into_iter().map(|(index, _, _, velocity_mps)| FlowCell { index, velocity_mps }).collect();
-        let flow = FlowField::new(spec, flow_cells).map_err(|m| DirectorError::InvalidInput { field: "flow".into(), message: m })?;
+        let moves: Vec<(RigidBody, RigidBody)> = old_bodies.into_iter().zip(bodies.iter().copied()).collect();
+        let flow = rigid_flow(self.grid.spec(), &moves, dt_secs)
+            .map_err(|m| DirectorError::InvalidInput { field: "flow".into(), message: m })?;
         let changes = self.update_dynamic_cells(&bodies);
         self.tick += 1;
         self.time_secs += dt_secs as f64;

@@ -78,115 +78,174 @@ impl FlowField {
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
     }
+}
 
-    /// Velocity at a cell, if defined.
-    #[inline]
-    pub fn cell_velocity(&self, c: IVec3) -> Option<Vec3> {
-        let u = self.spec.checked(c)?;
-        let k = *self.lookup.get(&self.spec.index(u))?;
-        Some(self.cells[k as usize].velocity_mps)
-    }
+/// Anything that can answer "velocity of cell c" on a grid gets trilinear sampling for free.
+pub trait FlowSampler {
+    fn grid_spec(&self) -> &GridSpec;
+    /// Velocity at a cell (signed coordinates; out of range or undefined → `None`).
+    fn cell_velocity(&self, c: IVec3) -> Option<Vec3>;
+    /// Whether no cell is defined.
+    fn is_undefined(&self) -> bool;
 
     /// Trilinear sample at a world point over the defined corners (`None` if none is defined).
-    pub fn sample(&self, p: Vec3) -> Option<Vec3> {
+    fn sample(&self, p: Vec3) -> Option<Vec3> {
         self.sample_with_jacobian(p).map(|(v, _)| v)
     }
 
     /// Trilinear sample and its spatial Jacobian `∂v/∂x` (column j = ∂v/∂x_j, in 1/s).
     ///
     /// With renormalised weights `w̃_c = w_c / W` over the defined corners, `∂w̃_c = (∂w_c − w̃_c ∂W) / W`.
-    pub fn sample_with_jacobian(&self, p: Vec3) -> Option<(Vec3, Mat3)> {
-        if self.cells.is_empty() {
+    fn sample_with_jacobian(&self, p: Vec3) -> Option<(Vec3, Mat3)> {
+        if self.is_undefined() {
             return None;
         }
-        let u = (p - self.spec.origin_m) / self.spec.cell_size_m - Vec3::splat(0.5);
+        let (base, f) = self.locate(p);
+        self.interpolate(&self.corners(base), f)
+    }
+
+    /// The trilinear stencil of `p`: base cell (lower corner of the 8) and fractional position in it.
+    #[inline]
+    fn locate(&self, p: Vec3) -> (IVec3, Vec3) {
+        let spec = self.grid_spec();
+        let u = (p - spec.origin_m) / spec.cell_size_m - Vec3::splat(0.5);
         let base = u.floor();
-        let f = u - base;
-        let b = base.as_ivec3();
-        let inv_h = 1.0 / self.spec.cell_size_m;
-        let mut w_sum = 0.0f32;
-        let mut dw_sum = Vec3::ZERO;
-        let mut v_sum = Vec3::ZERO;
-        // Σ v_c ⊗ ∂w_c, as three columns (∂/∂x, ∂/∂y, ∂/∂z).
-        let mut dv = [Vec3::ZERO; 3];
-        for corner in 0..8u32 {
+        (base.as_ivec3(), u - base)
+    }
+
+    /// Velocities at the 8 corners of a stencil (bit 0 = +x, bit 1 = +y, bit 2 = +z).
+    #[inline]
+    fn corners(&self, base: IVec3) -> [Option<Vec3>; 8] {
+        std::array::from_fn(|corner| {
             let o = IVec3::new((corner & 1) as i32, ((corner >> 1) & 1) as i32, ((corner >> 2) & 1) as i32);
-            let Some(v) = self.cell_velocity(b + o) else { continue };
-            let wx = if o.x == 1 { f.x } else { 1.0 - f.x };
-            let wy = if o.y == 1 { f.y } else { 1.0 - f.y };
-            let wz = if o.z == 1 { f.z } else { 1.0 - f.z };
-            let sx = if o.x == 1 { inv_h } else { -inv_h };
-            let sy = if o.y == 1 { inv_h } else { -inv_h };
-            let sz = if o.z == 1 { inv_h } else { -inv_h };
-            let w = wx * wy * wz;
-            let dw = Vec3::new(sx * wy * wz, wx * sy * wz, wx * wy * sz);
-            w_sum += w;
-            dw_sum += dw;
-            v_sum += v * w;
-            dv[0] += v * dw.x;
-            dv[1] += v * dw.y;
-            dv[2] += v * dw.z;
-        }
-        if w_sum <= 1e-6 {
-            return None;
-        }
-        let v = v_sum / w_sum;
-        let jac = Mat3::from_cols(
-            (dv[0] - v * dw_sum.x) / w_sum,
-            (dv[1] - v * dw_sum.y) / w_sum,
-            (dv[2] - v * dw_sum.z) / w_sum,
-        );
-        Some((v, jac))
+            self.cell_velocity(base + o)
+        })
+    }
+
+    /// Renormalised trilinear interpolation (and Jacobian) of corner velocities at fractional position `f`.
+    fn interpolate(&self, corners: &[Option<Vec3>; 8], f: Vec3) -> Option<(Vec3, Mat3)> {
+        interpolate(self.grid_spec().cell_size_m, corners, f)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use glam::UVec3;
-
-    fn affine_field(spec: GridSpec, a: Mat3, t: Vec3) -> FlowField {
-        let cells = (0..spec.cell_count() as u32)
-            .map(|index| FlowCell { index, velocity_mps: a * spec.centre_of(spec.coords(index)) + t })
-            .collect();
-        FlowField::new(spec, cells).unwrap()
+impl FlowSampler for FlowField {
+    fn grid_spec(&self) -> &GridSpec {
+        &self.spec
     }
 
-    #[test]
-    fn trilinear_is_exact_for_affine_fields_with_jacobian() {
-        let spec = GridSpec::new(Vec3::new(-2.0, -2.0, -2.0), 0.5, UVec3::new(8, 8, 8)).unwrap();
-        let a = Mat3::from_cols(Vec3::new(0.1, 0.7, -0.2), Vec3::new(-0.7, 0.05, 0.3), Vec3::new(0.0, 0.2, -0.1));
-        let t = Vec3::new(3.0, -1.0, 0.5);
-        let field = affine_field(spec, a, t);
-        for p in [Vec3::ZERO, Vec3::new(0.3, -0.77, 0.41), Vec3::new(-1.2, 1.1, 0.9)] {
-            let (v, j) = field.sample_with_jacobian(p).unwrap();
-            assert!((v - (a * p + t)).length() < 1e-5, "{v} vs {}", a * p + t);
-            let err = (j - a).to_cols_array().iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            assert!(err < 1e-4, "jacobian error {err}");
-        }
+    #[inline]
+    fn cell_velocity(&self, c: IVec3) -> Option<Vec3> {
+        let u = self.spec.checked(c)?;
+        let k = *self.lookup.get(&self.spec.index(u))?;
+        Some(self.cells[k as usize].velocity_mps)
     }
 
-    #[test]
-    fn renormalised_weights_keep_constant_fields_exact_at_edges() {
-        let spec = GridSpec::new(Vec3::ZERO, 1.0, UVec3::new(6, 6, 6)).unwrap();
-        let v0 = Vec3::new(1.0, 2.0, 0.0);
-        let cells = vec![
-            FlowCell { index: spec.index(UVec3::new(2, 2, 2)), velocity_mps: v0 },
-            FlowCell { index: spec.index(UVec3::new(3, 2, 2)), velocity_mps: v0 },
-        ];
-        let field = FlowField::new(spec, cells).unwrap();
-        let (v, j) = field.sample_with_jacobian(Vec3::new(3.2, 2.9, 2.6)).unwrap();
-        assert!((v - v0).length() < 1e-6);
-        assert!(j.to_cols_array().iter().all(|x| x.abs() < 1e-5));
-        assert_eq!(field.sample(Vec3::new(0.2, 0.2, 0.2)), None);
-    }
-
-    #[test]
-    fn unsorted_or_bad_cells_are_rejected() {
-        let spec = GridSpec::new(Vec3::ZERO, 1.0, UVec3::new(2, 2, 2)).unwrap();
-        let c = |index, x| FlowCell { index, velocity_mps: Vec3::new(x, 0.0, 0.0) };
-        assert!(FlowField::new(spec, vec![c(3, 0.0), c(1, 0.0)]).is_err());
-        assert!(FlowField::new(spec, vec![c(8, 0.0)]).is_err());
-        assert!(FlowField::new(spec, vec![c(1, f32::NAN)]).is_err());
+    fn is_undefined(&self) -> bool {
+        self.cells.is_empty()
     }
 }
+
+/// Grids up to this many cells get a dense index in [`DenseFlowIndex`] (4 bytes per cell).
+pub const DENSE_INDEX_MAX_CELLS: usize = 32 * 1024 * 1024;
+
+/// A reusable dense cell → flow-entry index (a sampling accelerator): binding a field fills only its
+/// cells and unbinding clears them, so a tick costs O(flow cells), not O(grid). Falls back to the field's
+/// hash map for grids larger than [`DENSE_INDEX_MAX_CELLS`].
+#[derive(Debug, Clone, Default)]
+pub struct DenseFlowIndex {
+    slots: Vec<u32>,
+}
+
+impl DenseFlowIndex {
+    pub fn new(spec: &GridSpec) -> Self {
+        let n = spec.cell_count();
+        Self { slots: if n <= DENSE_INDEX_MAX_CELLS { vec![u32::MAX; n] } else { Vec::new() } }
+    }
+
+    /// Binds a field for fast sampling; the binding clears the index when dropped.
+    pub fn bind<'a>(&'a mut self, flow: &'a FlowField) -> BoundFlow<'a> {
+        let dense = self.slots.len() == flow.spec.cell_count();
+        if dense {
+            for (k, c) in flow.cells.iter().enumerate() {
+                self.slots[c.index as usize] = k as u32;
+            }
+        }
+        BoundFlow { slots: &mut self.slots, flow, dense }
+    }
+}
+
+/// A [`FlowField`] bound to a [`DenseFlowIndex`].
+#[derive(Debug)]
+pub struct BoundFlow<'a> {
+    slots: &'a mut Vec<u32>,
+    flow: &'a FlowField,
+    dense: bool,
+}
+
+impl Drop for BoundFlow<'_> {
+    fn drop(&mut self) {
+        if self.dense {
+            for c in &self.flow.cells {
+                self.slots[c.index as usize] = u32::MAX;
+            }
+        }
+    }
+}
+
+impl FlowSampler for BoundFlow<'_> {
+    fn grid_spec(&self) -> &GridSpec {
+        &self.flow.spec
+    }
+
+    #[inline]
+    fn cell_velocity(&self, c: IVec3) -> Option<Vec3> {
+        if !self.dense {
+            return self.flow.cell_velocity(c);
+        }
+        let u = self.flow.spec.checked(c)?;
+        let k = self.slots[self.flow.spec.index(u) as usize];
+        (k != u32::MAX).then(|| self.flow.cells[k as usize].velocity_mps)
+    }
+
+    fn is_undefined(&self) -> bool {
+        self.flow.cells.is_empty()
+    }
+}
+
+fn interpolate(cell_size_m: f32, corners: &[Option<Vec3>; 8], f: Vec3) -> Option<(Vec3, Mat3)> {
+    let inv_h = 1.0 / cell_size_m;
+    let mut w_sum = 0.0f32;
+    let mut dw_sum = Vec3::ZERO;
+    let mut v_sum = Vec3::ZERO;
+    // Σ v_c ⊗ ∂w_c, as three columns (∂/∂x, ∂/∂y, ∂/∂z).
+    let mut dv = [Vec3::ZERO; 3];
+    for (corner, v) in corners.iter().enumerate() {
+        let Some(v) = *v else { continue };
+        let (ox, oy, oz) = (corner & 1 == 1, corner & 2 == 2, corner & 4 == 4);
+        let wx = if ox { f.x } else { 1.0 - f.x };
+        let wy = if oy { f.y } else { 1.0 - f.y };
+        let wz = if oz { f.z } else { 1.0 - f.z };
+        let sx = if ox { inv_h } else { -inv_h };
+        let sy = if oy { inv_h } else { -inv_h };
+        let sz = if oz { inv_h } else { -inv_h };
+        let w = wx * wy * wz;
+        let dw = Vec3::new(sx * wy * wz, wx * sy * wz, wx * wy * sz);
+        w_sum += w;
+        dw_sum += dw;
+        v_sum += v * w;
+        dv[0] += v * dw.x;
+        dv[1] += v * dw.y;
+        dv[2] += v * dw.z;
+    }
+    if w_sum <= 1e-6 {
+        return None;
+    }
+    let v = v_sum / w_sum;
+    let jac = Mat3::from_cols(
+        (dv[0] - v * dw_sum.x) / w_sum,
+        (dv[1] - v * dw_sum.y) / w_sum,
+        (dv[2] - v * dw_sum.z) / w_sum,
+    );
+    Some((v, jac))
+}
+

@@ -27,11 +27,11 @@ mod trajectory;
 
 pub use actor::{covariance, Actor, ActorConfig, ActorError, ActorStats, CovarianceUpdate, DYNAMIC_ID_BASE};
 pub use director::{
-    body_rotation, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody, FLOW_BAND_CELLS,
+    body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody, FLOW_BAND_CELLS,
     MAX_DT_SECS,
 };
 pub use ego::{BicycleEgo, BicycleParams, EgoError, FreeCameraEgo, PoseDelta, VehicleControl};
-pub use flow::{FlowCell, FlowField};
+pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowField, FlowSampler};
 pub use grid::{CellChange, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};
 pub use metrics::{psnr, ssim, MetricsError, RgbImage};
 pub use rig::{Rig, RigCamera, RigError};

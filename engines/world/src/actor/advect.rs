@@ -10,7 +10,7 @@
 
 use glam::{Mat3, Quat, Vec3};
 
-use crate::flow::FlowField;
+use crate::flow::FlowSampler;
 
 /// How covariances follow the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -34,10 +34,15 @@ pub struct Advected {
 }
 
 /// Advects one Gaussian; `None` when the flow is undefined at its mean (it does not move).
-pub fn advect(flow: &FlowField, dt: f32, mean: Vec3, scale: Vec3, rotation: Quat, mode: CovarianceUpdate) -> Option<Advected> {
-    let v1 = flow.sample(mean)?;
+pub fn advect(flow: &impl FlowSampler, dt: f32, mean: Vec3, scale: Vec3, rotation: Quat, mode: CovarianceUpdate) -> Option<Advected> {
+    // The midpoint usually stays in the same stencil: fetch the 8 corners once then.
+    let (base, f) = flow.locate(mean);
+    let corners = flow.corners(base);
+    let (v1, _) = flow.interpolate(&corners, f)?;
     let mid = mean + 0.5 * dt * v1;
-    let (v2, jac) = flow.sample_with_jacobian(mid).unwrap_or((v1, Mat3::ZERO));
+    let (base_mid, f_mid) = flow.locate(mid);
+    let sampled = if base_mid == base { flow.interpolate(&corners, f_mid) } else { flow.sample_with_jacobian(mid) };
+    let (v2, jac) = sampled.unwrap_or((v1, Mat3::ZERO));
     let new_mean = mean + dt * v2;
     let omega = 0.5
         * Vec3::new(jac.y_axis.z - jac.z_axis.y, jac.z_axis.x - jac.x_axis.z, jac.x_axis.y - jac.y_axis.x);

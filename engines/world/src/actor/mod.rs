@@ -24,6 +24,7 @@ pub use advect::CovarianceUpdate;
 
 use crate::appearance::{dynamic_cell_splats, rotate_sh1, static_splats, vehicle_template, Splat};
 use crate::director::{DirectorOutput, RigidBody};
+use crate::flow::DenseFlowIndex;
 use crate::grid::{GridSpec, SemanticGrid};
 use crate::rng::CellBuildHasher;
 
@@ -107,6 +108,7 @@ pub struct Actor {
     known_bodies: Vec<u64>,
     next_id: u64,
     tick: u64,
+    flow_index: DenseFlowIndex,
 }
 
 impl Actor {
@@ -140,6 +142,7 @@ impl Actor {
             known_bodies: Vec::new(),
             next_id: DYNAMIC_ID_BASE,
             tick: 0,
+            flow_index: DenseFlowIndex::new(grid.spec()),
         })
     }
 
@@ -187,9 +190,10 @@ impl Actor {
         let dt = out.dt_secs;
 
         // 1. Advect.
-        if dt > 0.0 && !out.flow.is_empty() {
+        if dt > 0.0 && !out.flow.is_empty() && !self.dynamic.is_empty() {
+            let flow = self.flow_index.bind(&out.flow);
             for d in &mut self.dynamic {
-                if let Some(a) = advect::advect(&out.flow, dt, d.mean, d.scale, d.rotation, self.config.covariance_update) {
+                if let Some(a) = advect::advect(&flow, dt, d.mean, d.scale, d.rotation, self.config.covariance_update) {
                     d.mean = a.mean;
                     d.scale = a.scale;
                     d.rotation = a.rotation;
@@ -203,10 +207,19 @@ impl Actor {
         let body_of = |id: u64| out.bodies.binary_search_by_key(&id, |b| b.id).ok().map(|i| &out.bodies[i]);
         let w = self.config.refine_rigid_weight;
         if w > 0.0 {
+            let body_rots: Vec<Quat> = out.bodies.iter().map(|b| crate::director::body_rotation(&b.world_from_body)).collect();
+            let mut cached: Option<(u64, usize)> = None;
             for d in &mut self.dynamic {
                 if let Origin::Body { body_id, local_mean, local_rotation, local_sh1 } = d.origin {
-                    if let Some(body) = body_of(body_id) {
-                        let body_rot = crate::director::body_rotation(&body.world_from_body);
+                    // Gaussians of one body are contiguous: cache the last lookup.
+                    let slot = match cached {
+                        Some((id, k)) if id == body_id => Some(k),
+                        _ => out.bodies.binary_search_by_key(&body_id, |b| b.id).ok(),
+                    };
+                    if let Some(k) = slot {
+                        cached = Some((body_id, k));
+                        let body = &out.bodies[k];
+                        let body_rot = body_rots[k];
                         let target_mean = body.world_from_body.transform_point3(local_mean);
                         let target_rot = (body_rot * local_rotation).normalize();
                         if w >= 1.0 {
