@@ -70,20 +70,26 @@ pub(crate) fn blend_tile(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u3
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { blend_tile_avx2(frame, tile_x, tile_y, list, splats, out) };
+            unsafe { avx2::blend_tile(frame, tile_x, tile_y, list, splats, out) };
             return;
         }
     }
     blend_tile_impl(frame, tile_x, tile_y, list, splats, out);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn blend_tile_avx2(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], splats: &[SplatBlend], out: &mut [f32]) {
-    blend_tile_impl(frame, tile_x, tile_y, list, splats, out);
+/// Rows and 8-pixel groups (tile-local, inclusive) whose pixel centres may lie in `s`'s α box.
+#[inline(always)]
+fn splat_span(s: &SplatBlend, x0: usize, y0: usize, rows: usize, cols: usize) -> Option<(usize, usize, usize, usize)> {
+    let fy0 = (s.mean_y - s.alpha_ext_y - 0.5 - y0 as f32).ceil().max(0.0);
+    let fy1 = (s.mean_y + s.alpha_ext_y - 0.5 - y0 as f32).floor().min(rows as f32 - 1.0);
+    let fx0 = (s.mean_x - s.alpha_ext_x - 0.5 - x0 as f32).ceil().max(0.0);
+    let fx1 = (s.mean_x + s.alpha_ext_x - 0.5 - x0 as f32).floor().min(cols as f32 - 1.0);
+    if !(fy1 >= fy0 && fx1 >= fx0) {
+        return None;
+    }
+    Some((fy0 as usize, fy1 as usize, fx0 as usize / LANES, fx1 as usize / LANES))
 }
 
-#[inline(always)]
 fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], splats: &[SplatBlend], out: &mut [f32]) {
     let ts = TILE_SIZE as usize;
     let x0 = (tile_x * TILE_SIZE) as usize;
@@ -112,23 +118,15 @@ fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], sp
 
     for &idx in list {
         let s = splats[idx as usize];
-        // Pixel rows/cols (tile-local, inclusive) whose centres lie inside the α bounding box.
-        let fy0 = (s.mean_y - s.alpha_ext_y - 0.5 - y0 as f32).ceil().max(0.0);
-        let fy1 = (s.mean_y + s.alpha_ext_y - 0.5 - y0 as f32).floor().min(rows as f32 - 1.0);
-        let fx0 = (s.mean_x - s.alpha_ext_x - 0.5 - x0 as f32).ceil().max(0.0);
-        let fx1 = (s.mean_x + s.alpha_ext_x - 0.5 - x0 as f32).floor().min(cols as f32 - 1.0);
-        if !(fy1 >= fy0 && fx1 >= fx0) {
-            continue;
-        }
-        let (r0, r1) = (fy0 as usize, fy1 as usize);
-        let (g0, g1) = (fx0 as usize / LANES, fx1 as usize / LANES);
+        let Some((r0, r1, g0, g1)) = splat_span(&s, x0, y0, rows, cols) else { continue };
         let mut stopped = 0u32;
         for row in r0..=r1 {
             let dy = s.mean_y - ((y0 + row) as f32 + 0.5);
+            let cdd = s.conic_c * dy * dy;
             for gc in g0..=g1 {
                 let g = row * GROUPS_PER_ROW + gc;
                 for (l, x) in lane_x.iter_mut().enumerate() {
-                    *x = (x0 + gc * LANES + l) as f32 + 0.5;
+                    *x = (x0 + gc * LANES) as f32 + (l as f32 + 0.5);
                 }
                 let t = &mut trans[g];
                 let cr = &mut acc_r[g];
@@ -138,7 +136,7 @@ fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], sp
                 let mut stopped_here = 0u32;
                 for l in 0..LANES {
                     let dx = s.mean_x - lane_x[l];
-                    let power = -0.5 * (s.conic_a * dx * dx + s.conic_c * dy * dy) - s.conic_b * dx * dy;
+                    let power = -0.5 * (s.conic_a * dx * dx + cdd) - s.conic_b * dx * dy;
                     let alpha = (s.opacity * exp_neg(power)).min(alpha_max);
                     let valid = power <= 0.0 && alpha >= ALPHA_MIN && lv[l] != 0.0;
                     let test_t = t[l] * (1.0 - alpha);
@@ -161,6 +159,24 @@ fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], sp
         }
     }
 
+    write_tile(frame, x0, rows, cols, &trans, &acc_r, &acc_g, &acc_b, out);
+}
+
+/// Writes `C + T·background` for the tile's in-image pixels.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn write_tile(
+    frame: &TileFrame,
+    x0: usize,
+    rows: usize,
+    cols: usize,
+    trans: &[[f32; LANES]; GROUPS],
+    acc_r: &[[f32; LANES]; GROUPS],
+    acc_g: &[[f32; LANES]; GROUPS],
+    acc_b: &[[f32; LANES]; GROUPS],
+    out: &mut [f32],
+) {
+    let w = frame.width as usize;
     let bg = frame.background;
     for row in 0..rows {
         let line = &mut out[row * w * 3..(row + 1) * w * 3];
@@ -173,6 +189,148 @@ fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], sp
             line[o + 1] = acc_g[g][l] + t * bg[1];
             line[o + 2] = acc_b[g][l] + t * bg[2];
         }
+    }
+}
+
+/// The same kernel with explicit AVX2 intrinsics. Every lane performs exactly the scalar kernel's
+/// operations in the same order (no FMA), so both produce bit-identical images.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{splat_span, write_tile, SplatBlend, TileFrame, GROUPS, GROUPS_PER_ROW, LANES};
+    use crate::options::{ALPHA_MIN, TILE_SIZE, T_STOP};
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn blend_tile(
+        frame: &TileFrame,
+        tile_x: u32,
+        tile_y: u32,
+        list: &[u32],
+        splats: &[SplatBlend],
+        out: &mut [f32],
+    ) {
+        let ts = TILE_SIZE as usize;
+        let x0 = (tile_x * TILE_SIZE) as usize;
+        let y0 = (tile_y * TILE_SIZE) as usize;
+        let cols = (frame.width as usize - x0).min(ts);
+        let rows = (frame.height as usize - y0).min(ts);
+
+        let mut trans = [[1.0f32; LANES]; GROUPS];
+        let mut acc_r = [[0.0f32; LANES]; GROUPS];
+        let mut acc_g = [[0.0f32; LANES]; GROUPS];
+        let mut acc_b = [[0.0f32; LANES]; GROUPS];
+        // All-ones bits while the pixel accumulates, zero once stopped (or outside the image).
+        let mut live = [[0u32; LANES]; GROUPS];
+        for (g, lane_live) in live.iter_mut().enumerate() {
+            let row = g / GROUPS_PER_ROW;
+            let col0 = (g % GROUPS_PER_ROW) * LANES;
+            for (l, v) in lane_live.iter_mut().enumerate() {
+                *v = if row < rows && col0 + l < cols { u32::MAX } else { 0 };
+            }
+        }
+        let mut live_count = (rows * cols) as u32;
+
+        let offsets = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
+        let alpha_max = _mm256_set1_ps(frame.params.alpha_max);
+        let alpha_min = _mm256_set1_ps(ALPHA_MIN);
+        let t_stop = _mm256_set1_ps(T_STOP);
+        let one = _mm256_set1_ps(1.0);
+        let zero = _mm256_setzero_ps();
+        let minus_half = _mm256_set1_ps(-0.5);
+        let inclusive = frame.params.stop_inclusive;
+
+        for &idx in list {
+            let s = splats[idx as usize];
+            let Some((r0, r1, g0, g1)) = splat_span(&s, x0, y0, rows, cols) else { continue };
+            let mean_x = _mm256_set1_ps(s.mean_x);
+            let ca = _mm256_set1_ps(s.conic_a);
+            let cb = _mm256_set1_ps(s.conic_b);
+            let opacity = _mm256_set1_ps(s.opacity);
+            let (col_r, col_g, col_b) =
+                (_mm256_set1_ps(s.color[0]), _mm256_set1_ps(s.color[1]), _mm256_set1_ps(s.color[2]));
+            let mut stopped = 0u32;
+            for row in r0..=r1 {
+                let dy_s = s.mean_y - ((y0 + row) as f32 + 0.5);
+                let dy = _mm256_set1_ps(dy_s);
+                let cdd = _mm256_set1_ps(s.conic_c * dy_s * dy_s);
+                for gc in g0..=g1 {
+                    let g = row * GROUPS_PER_ROW + gc;
+                    let px = _mm256_add_ps(_mm256_set1_ps((x0 + gc * LANES) as f32), offsets);
+                    let dx = _mm256_sub_ps(mean_x, px);
+                    let adx2 = _mm256_mul_ps(_mm256_mul_ps(ca, dx), dx);
+                    let bdxdy = _mm256_mul_ps(_mm256_mul_ps(cb, dx), dy);
+                    let power = _mm256_sub_ps(_mm256_mul_ps(minus_half, _mm256_add_ps(adx2, cdd)), bdxdy);
+                    let alpha = _mm256_min_ps(_mm256_mul_ps(opacity, exp_neg(power)), alpha_max);
+                    // SAFETY (all loads/stores below): 8-lane arrays, unaligned access allowed.
+                    let lv = unsafe { _mm256_loadu_ps(live[g].as_ptr() as *const f32) };
+                    let valid = _mm256_and_ps(
+                        _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min)),
+                        lv,
+                    );
+                    if _mm256_movemask_ps(valid) == 0 {
+                        continue;
+                    }
+                    let t = unsafe { _mm256_loadu_ps(trans[g].as_ptr()) };
+                    let test_t = _mm256_mul_ps(t, _mm256_sub_ps(one, alpha));
+                    let stop = if inclusive {
+                        _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, t_stop)
+                    } else {
+                        _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, t_stop)
+                    };
+                    let add = _mm256_andnot_ps(stop, valid);
+                    let stop_now = _mm256_and_ps(stop, valid);
+                    blend_channel(&mut acc_r[g], col_r, alpha, t, add);
+                    blend_channel(&mut acc_g[g], col_g, alpha, t, add);
+                    blend_channel(&mut acc_b[g], col_b, alpha, t, add);
+                    unsafe {
+                        _mm256_storeu_ps(trans[g].as_mut_ptr(), _mm256_blendv_ps(t, test_t, add));
+                        _mm256_storeu_ps(live[g].as_mut_ptr() as *mut f32, _mm256_andnot_ps(stop_now, lv));
+                    }
+                    stopped += (_mm256_movemask_ps(stop_now) as u32).count_ones();
+                }
+            }
+            live_count -= stopped;
+            if live_count == 0 {
+                break;
+            }
+        }
+        write_tile(frame, x0, rows, cols, &trans, &acc_r, &acc_g, &acc_b, out);
+    }
+
+    /// `acc += (col·α)·T` on the lanes selected by `add`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn blend_channel(acc: &mut [f32; LANES], col: __m256, alpha: __m256, t: __m256, add: __m256) {
+        // SAFETY: an 8-lane array, unaligned access allowed.
+        unsafe {
+            let a = _mm256_loadu_ps(acc.as_ptr());
+            let sum = _mm256_add_ps(a, _mm256_mul_ps(_mm256_mul_ps(col, alpha), t));
+            _mm256_storeu_ps(acc.as_mut_ptr(), _mm256_blendv_ps(a, sum, add));
+        }
+    }
+
+    /// Lane-wise [`super::exp_neg`], operation for operation.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn exp_neg(x: __m256) -> __m256 {
+        let magic = _mm256_set1_ps(12_582_912.0);
+        let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
+        let k = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), magic), magic);
+        let r = _mm256_sub_ps(
+            _mm256_sub_ps(x, _mm256_mul_ps(k, _mm256_set1_ps(0.693_359_4))),
+            _mm256_mul_ps(k, _mm256_set1_ps(-2.121_944_4e-4)),
+        );
+        let mut p = _mm256_set1_ps(1.987_569_1e-4);
+        for c in [1.398_199_9e-3f32, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+            p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
+        }
+        let e = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0));
+        let k_int = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(k, magic)), _mm256_set1_epi32(0x4B40_0000));
+        let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(k_int, _mm256_set1_epi32(127))));
+        _mm256_mul_ps(e, scale)
     }
 }
 
@@ -192,5 +350,60 @@ mod tests {
         }
         assert!(worst < 3e-7, "max relative error {worst}");
         assert_eq!(exp_neg(0.0), 1.0);
+    }
+
+    /// The AVX2 kernel and the portable kernel must agree bit for bit (no FMA, same operation order).
+    #[test]
+    fn avx2_kernel_is_bit_identical_to_portable_kernel() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx2") {
+                println!("no AVX2 on this CPU: nothing to compare");
+                return;
+            }
+            let mut state = 99u32;
+            let mut rnd = move || {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 8) as f32 / (1u32 << 24) as f32
+            };
+            let splats: Vec<SplatBlend> = (0..400)
+                .map(|_| {
+                    let (a, c) = (0.05 + rnd() * 0.5, 0.05 + rnd() * 0.5);
+                    let b = (rnd() - 0.5) * (a * c).sqrt();
+                    SplatBlend {
+                        mean_x: 16.0 + rnd() * 24.0,
+                        mean_y: 16.0 + rnd() * 20.0,
+                        conic_a: a,
+                        conic_b: b,
+                        conic_c: c,
+                        opacity: 0.02 + rnd() * 0.98,
+                        color: [rnd(), rnd() * 2.0, rnd()],
+                        alpha_ext_x: 4.0 + rnd() * 8.0,
+                        alpha_ext_y: 4.0 + rnd() * 8.0,
+                        _pad: 0.0,
+                    }
+                })
+                .collect();
+            let list: Vec<u32> = (0..splats.len() as u32).collect();
+            for inclusive in [false, true] {
+                let frame = TileFrame {
+                    width: 45,
+                    height: 37,
+                    params: CompatParams { alpha_max: if inclusive { 0.999 } else { 0.99 }, stop_inclusive: inclusive },
+                    background: [0.1, 0.2, 0.3],
+                };
+                for (tx, ty) in [(1u32, 1u32), (2, 2)] {
+                    let band = 16 * 45 * 3;
+                    let mut a = vec![0.0f32; band];
+                    let mut b = vec![0.0f32; band];
+                    blend_tile_impl(&frame, tx, ty, &list, &splats, &mut a);
+                    // SAFETY: AVX2 support checked above.
+                    unsafe { avx2::blend_tile(&frame, tx, ty, &list, &splats, &mut b) };
+                    assert!(a.iter().any(|&v| v != 0.0));
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&a), bits(&b), "tile ({tx}, {ty}), inclusive {inclusive}");
+                }
+            }
+        }
     }
 }
