@@ -70,3 +70,24 @@ fn a_bad_setting_fails_with_a_clear_error() {
     let err = run_graph(&workspace_root().join("tests/fixtures/bad-script.yml"), &out, Some(Duration::from_secs(30))).unwrap_err().to_string();
     assert!(err.contains("sensors"), "names the node: {err}");
 }
+
+#[test]
+fn preview_graph_renders_frames_through_shared_memory() {
+    let out = out_dir("preview");
+    run_graph(&workspace_root().join("graphs/preview.yml"), &out, Some(Duration::from_secs(60))).unwrap();
+    let frames = read_jsonl(&out.join("frames.jsonl"));
+    assert!(frames.len() >= 20, "expected most of the 44 ticks rendered, got {}", frames.len());
+    // Zero-copy: the recorder found every frame's pixels inside a shared-memory mapping, i.e. it read the
+    // renderer's sample in place rather than a copy on its heap.
+    let zero_copy = frames.iter().filter(|f| f["zero_copy"].as_bool() == Some(true)).count();
+    assert_eq!(zero_copy, frames.len(), "frames that were copied instead of shared: {}", frames.len() - zero_copy);
+    let (w, h, rgb) = worldflow_tests::read_png(&out.join(frames[0]["file"].as_str().unwrap()));
+    assert_eq!((w, h), (320, 192));
+    // Sky on top (the background), ground below: the image is not uniform.
+    let top = &rgb[..(w as usize * 3)];
+    let bottom = &rgb[rgb.len() - w as usize * 3..];
+    assert_ne!(top, bottom, "expected sky above and ground below");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["frames"].as_u64().unwrap() as usize, frames.len());
+    assert!(report["latency_ms_p50"].as_f64().is_some(), "latency measured");
+}

@@ -310,3 +310,278 @@ mod tests {
         assert!(e.contains("24 bytes"), "{e}");
     }
 }
+
+pub mod world {
+    //! Arrow form of [`crate::world_state::WorldDelta`]: one row whose columns are lists (changes, flow cells,
+    //! bodies are each a list of equal-length columns).
+
+    use std::sync::Arc;
+
+    use dora_node_api::arrow_v59::array::{Array, ArrayRef, AsArray, Float32Array, ListArray, StructArray, UInt32Array, UInt64Array, UInt8Array};
+    use dora_node_api::arrow_v59::buffer::OffsetBuffer;
+    use dora_node_api::arrow_v59::datatypes::{DataType, Field, Fields, Float32Type, UInt32Type, UInt64Type, UInt8Type};
+
+    use super::{err, DecodeError};
+    use crate::messages::ChunkMeta;
+    use crate::world_state::{BodyRecord, WorldDelta};
+
+    const COLUMNS: &[(&str, DataType)] = &[
+        ("change_index", DataType::UInt32),
+        ("change_class", DataType::UInt8),
+        ("flow_index", DataType::UInt32),
+        ("flow_velocity_mps", DataType::Float32),
+        ("body_id", DataType::UInt64),
+        ("body_class", DataType::UInt8),
+        ("body_world_from_body", DataType::Float32),
+        ("body_half_extent_m", DataType::Float32),
+        ("body_velocity_mps", DataType::Float32),
+        ("body_angular_velocity_rps", DataType::Float32),
+        ("body_appearance_key", DataType::Float32),
+    ];
+
+    fn list(values: ArrayRef) -> ArrayRef {
+        let field = Arc::new(Field::new("item", values.data_type().clone(), false));
+        Arc::new(ListArray::new(field, OffsetBuffer::from_lengths([values.len()]), values, None))
+    }
+
+    /// Schema: agent_id/tick/sim_time_ns, dt_secs, then one list column per entry of the delta's tables.
+    pub fn schema() -> Fields {
+        let mut f = vec![
+            Field::new("agent_id", DataType::UInt32, false),
+            Field::new("tick", DataType::UInt64, false),
+            Field::new("sim_time_ns", DataType::UInt64, false),
+            Field::new("dt_secs", DataType::Float32, false),
+        ];
+        for (name, t) in COLUMNS {
+            f.push(Field::new(*name, DataType::List(Arc::new(Field::new("item", t.clone(), false))), false));
+        }
+        f.into()
+    }
+
+    pub fn encode(d: &WorldDelta) -> StructArray {
+        let flat = |f: &dyn Fn(&BodyRecord) -> Vec<f32>| -> ArrayRef { list(Arc::new(Float32Array::from(d.bodies.iter().flat_map(f).collect::<Vec<_>>()))) };
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(UInt32Array::from(vec![d.meta.agent_id])),
+            Arc::new(UInt64Array::from(vec![d.meta.tick])),
+            Arc::new(UInt64Array::from(vec![d.meta.sim_time_ns])),
+            Arc::new(Float32Array::from(vec![d.dt_secs])),
+            list(Arc::new(UInt32Array::from(d.changes.iter().map(|c| c.0).collect::<Vec<_>>()))),
+            list(Arc::new(UInt8Array::from(d.changes.iter().map(|c| c.1).collect::<Vec<_>>()))),
+            list(Arc::new(UInt32Array::from(d.flow.iter().map(|c| c.0).collect::<Vec<_>>()))),
+            list(Arc::new(Float32Array::from(d.flow.iter().flat_map(|c| c.1).collect::<Vec<_>>()))),
+            list(Arc::new(UInt64Array::from(d.bodies.iter().map(|b| b.id).collect::<Vec<_>>()))),
+            list(Arc::new(UInt8Array::from(d.bodies.iter().map(|b| b.class).collect::<Vec<_>>()))),
+            flat(&|b| b.world_from_body.iter().flatten().copied().collect()),
+            flat(&|b| b.half_extent_m.to_vec()),
+            flat(&|b| b.velocity_mps.to_vec()),
+            flat(&|b| b.angular_velocity_rps.to_vec()),
+            flat(&|b| vec![b.appearance_key]),
+        ];
+        StructArray::new(schema(), cols, None)
+    }
+
+    pub fn decode(array: &dyn Array) -> Result<WorldDelta, DecodeError> {
+        const M: &str = "world-delta";
+        let s = array.as_struct_opt().filter(|s| s.len() == 1).ok_or_else(|| err(M, "<root>", "a one-row struct array"))?;
+        let col = |name: &str| s.column_by_name(name).ok_or_else(|| err(M, name, "present"));
+        let scalar_u64 = |name: &str| -> Result<u64, DecodeError> {
+            col(name)?.as_primitive_opt::<UInt64Type>().map(|a| a.value(0)).ok_or_else(|| err(M, name, "uint64"))
+        };
+        let items = |name: &str| -> Result<ArrayRef, DecodeError> {
+            Ok(col(name)?.as_list_opt::<i32>().ok_or_else(|| err(M, name, "a list"))?.value(0))
+        };
+        let u32s = |name: &str| -> Result<Vec<u32>, DecodeError> { Ok(items(name)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| err(M, name, "list<uint32>"))?.values().to_vec()) };
+        let u8s = |name: &str| -> Result<Vec<u8>, DecodeError> { Ok(items(name)?.as_primitive_opt::<UInt8Type>().ok_or_else(|| err(M, name, "list<uint8>"))?.values().to_vec()) };
+        let u64s = |name: &str| -> Result<Vec<u64>, DecodeError> { Ok(items(name)?.as_primitive_opt::<UInt64Type>().ok_or_else(|| err(M, name, "list<uint64>"))?.values().to_vec()) };
+        let f32s = |name: &str, per: usize, n: usize| -> Result<Vec<f32>, DecodeError> {
+            let v = items(name)?.as_primitive_opt::<Float32Type>().ok_or_else(|| err(M, name, "list<float32>"))?.values().to_vec();
+            if v.len() != per * n || v.iter().any(|x| !x.is_finite()) {
+                return Err(err(M, name, format!("{} finite values ({per} per entry), found {}", per * n, v.len())));
+            }
+            Ok(v)
+        };
+        let change_index = u32s("change_index")?;
+        let change_class = u8s("change_class")?;
+        if change_index.len() != change_class.len() {
+            return Err(err(M, "change_class", format!("{} entries like change_index, found {}", change_index.len(), change_class.len())));
+        }
+        let flow_index = u32s("flow_index")?;
+        let flow_v = f32s("flow_velocity_mps", 3, flow_index.len())?;
+        let ids = u64s("body_id")?;
+        let n = ids.len();
+        let classes = u8s("body_class")?;
+        if classes.len() != n {
+            return Err(err(M, "body_class", format!("{n} entries like body_id, found {}", classes.len())));
+        }
+        let pose = f32s("body_world_from_body", 16, n)?;
+        let ext = f32s("body_half_extent_m", 3, n)?;
+        let vel = f32s("body_velocity_mps", 3, n)?;
+        let ang = f32s("body_angular_velocity_rps", 3, n)?;
+        let key = f32s("body_appearance_key", 1, n)?;
+        let v3 = |v: &[f32], i: usize| [v[3 * i], v[3 * i + 1], v[3 * i + 2]];
+        let bodies = (0..n)
+            .map(|i| {
+                let mut m = [[0.0; 4]; 4];
+                for k in 0..16 {
+                    m[k / 4][k % 4] = pose[16 * i + k];
+                }
+                BodyRecord { id: ids[i], class: classes[i], world_from_body: m, half_extent_m: v3(&ext, i), velocity_mps: v3(&vel, i), angular_velocity_rps: v3(&ang, i), appearance_key: key[i] }
+            })
+            .collect();
+        let dt_secs = col("dt_secs")?.as_primitive_opt::<Float32Type>().map(|a| a.value(0)).ok_or_else(|| err(M, "dt_secs", "float32"))?;
+        Ok(WorldDelta {
+            meta: ChunkMeta {
+                agent_id: col("agent_id")?.as_primitive_opt::<UInt32Type>().map(|a| a.value(0)).ok_or_else(|| err(M, "agent_id", "uint32"))?,
+                tick: scalar_u64("tick")?,
+                sim_time_ns: scalar_u64("sim_time_ns")?,
+            },
+            dt_secs,
+            changes: change_index.into_iter().zip(change_class).collect(),
+            flow: flow_index.iter().enumerate().map(|(i, idx)| (*idx, v3(&flow_v, i))).collect(),
+            bodies,
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn world_delta_round_trip() {
+            let d = WorldDelta {
+                meta: ChunkMeta { agent_id: 0, tick: 5, sim_time_ns: 500 },
+                dt_secs: 0.1,
+                changes: vec![(3, 8), (9, 0)],
+                flow: vec![(3, [1.0, 0.0, 0.0]), (4, [0.5, 0.5, 0.0])],
+                bodies: vec![BodyRecord {
+                    id: 7,
+                    class: 8,
+                    world_from_body: [[1.0, 0.0, 0.0, 2.0], [0.0, 1.0, 0.0, 3.0], [0.0, 0.0, 1.0, 0.5], [0.0, 0.0, 0.0, 1.0]],
+                    half_extent_m: [2.0, 0.9, 0.7],
+                    velocity_mps: [5.0, 0.0, 0.0],
+                    angular_velocity_rps: [0.0, 0.0, 0.1],
+                    appearance_key: 0.25,
+                }],
+            };
+            assert_eq!(decode(&encode(&d)).unwrap(), d);
+            assert_eq!(decode(&encode(&WorldDelta::default())).unwrap(), WorldDelta::default());
+        }
+    }
+}
+
+pub mod gaussians {
+    //! A Gaussian set on the wire: a flat little-endian payload written in place into the shared-memory sample
+    //! (`send_output_raw`) plus metadata parameters `count`, `sh_degree`, `part` (`static` or `dynamic`) and
+    //! `version`. Payload: `count` u64 ids, then per Gaussian `3 mean + 3 scale + 4 rotation (w x y z) +
+    //! 1 opacity + 3·(d+1)² SH` f32.
+
+    use dora_node_api::{MetadataParameters, Parameter};
+    use glam::{Quat, Vec3};
+
+    use super::{err, DecodeError};
+    use crate::gaussians::{sh_coeffs_per_gaussian, Gaussians};
+
+    /// Which part of the actor's set a message carries: `Static` replaces the static set (sent when it
+    /// changes), `Dynamic` replaces the moving Gaussians (sent every tick).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Part {
+        Static,
+        Dynamic,
+    }
+
+    fn floats_per(sh_degree: u8) -> usize {
+        11 + 3 * sh_coeffs_per_gaussian(sh_degree)
+    }
+
+    pub fn payload_len(g: &Gaussians) -> usize {
+        g.len() * (8 + 4 * floats_per(g.sh_degree))
+    }
+
+    pub fn params(g: &Gaussians, part: Part, version: u64, tick: u64) -> MetadataParameters {
+        let mut p = MetadataParameters::new();
+        p.insert("count".into(), Parameter::Integer(g.len() as i64));
+        p.insert("sh_degree".into(), Parameter::Integer(g.sh_degree as i64));
+        p.insert("part".into(), Parameter::String(match part { Part::Static => "static", Part::Dynamic => "dynamic" }.into()));
+        p.insert("version".into(), Parameter::Integer(version as i64));
+        p.insert("tick".into(), Parameter::Integer(tick as i64));
+        p
+    }
+
+    /// Writes `g` into `out` (exactly `payload_len(g)` bytes).
+    pub fn encode_into(g: &Gaussians, out: &mut [u8]) {
+        let n = g.len();
+        let (ids, rest) = out.split_at_mut(8 * n);
+        for (dst, id) in ids.chunks_exact_mut(8).zip(&g.ids) {
+            dst.copy_from_slice(&id.to_le_bytes());
+        }
+        let k = g.coeffs_per_gaussian();
+        let mut w = rest.chunks_exact_mut(4);
+        let mut put = |v: f32| w.next().expect("payload sized by payload_len").copy_from_slice(&v.to_le_bytes());
+        for i in 0..n {
+            let (m, s, q) = (g.means[i], g.scales[i], g.rotations[i]);
+            for v in [m.x, m.y, m.z, s.x, s.y, s.z, q.w, q.x, q.y, q.z, g.opacities[i]] {
+                put(v);
+            }
+            for c in &g.sh[i * k..(i + 1) * k] {
+                for v in c {
+                    put(*v);
+                }
+            }
+        }
+    }
+
+    fn int(p: &MetadataParameters, name: &str) -> Result<i64, DecodeError> {
+        match p.get(name) {
+            Some(Parameter::Integer(v)) => Ok(*v),
+            _ => Err(err("gaussians", name, "an integer metadata parameter")),
+        }
+    }
+
+    /// Reads a set; checks the payload size against `count` and `sh_degree`.
+    pub fn decode(bytes: &[u8], p: &MetadataParameters) -> Result<(Part, u64, Gaussians), DecodeError> {
+        let count = usize::try_from(int(p, "count")?).map_err(|_| err("gaussians", "count", "a non-negative count"))?;
+        let deg = u8::try_from(int(p, "sh_degree")?).ok().filter(|d| *d <= 3).ok_or_else(|| err("gaussians", "sh_degree", "0..=3"))?;
+        let part = match p.get("part") {
+            Some(Parameter::String(s)) if s == "static" => Part::Static,
+            Some(Parameter::String(s)) if s == "dynamic" => Part::Dynamic,
+            _ => return Err(err("gaussians", "part", "`static` or `dynamic`")),
+        };
+        let version = int(p, "version")? as u64;
+        let per = floats_per(deg);
+        let expected = count * (8 + 4 * per);
+        if bytes.len() != expected {
+            return Err(err("gaussians", "<payload>", format!("{expected} bytes for {count} Gaussians of SH degree {deg}, found {}", bytes.len())));
+        }
+        let (ids, rest) = bytes.split_at(8 * count);
+        let mut g = Gaussians::new(deg);
+        g.ids = ids.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).collect();
+        let f: Vec<f32> = rest.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let k = sh_coeffs_per_gaussian(deg);
+        g.means.reserve(count);
+        for r in f.chunks_exact(per) {
+            g.means.push(Vec3::new(r[0], r[1], r[2]));
+            g.scales.push(Vec3::new(r[3], r[4], r[5]));
+            g.rotations.push(Quat::from_xyzw(r[7], r[8], r[9], r[6]));
+            g.opacities.push(r[10]);
+            g.sh.extend((0..k).map(|c| [r[11 + 3 * c], r[12 + 3 * c], r[13 + 3 * c]]));
+        }
+        Ok((part, version, g))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trip() {
+            let mut g = Gaussians::new(1);
+            g.push(42, Vec3::new(1.0, 2.0, 3.0), Vec3::splat(0.5), Quat::from_rotation_z(0.3), 0.7, &[[0.1, 0.2, 0.3], [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]);
+            let mut buf = vec![0u8; payload_len(&g)];
+            encode_into(&g, &mut buf);
+            let (part, version, back) = decode(&buf, &params(&g, Part::Dynamic, 3, 0)).unwrap();
+            assert_eq!((part, version), (Part::Dynamic, 3));
+            assert_eq!(back, g);
+            assert!(decode(&buf[1..], &params(&g, Part::Dynamic, 3, 0)).is_err());
+        }
+    }
+}

@@ -20,3 +20,6 @@ pub use messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, 
 
 #[cfg(feature = "dora")]
 pub mod arrow_io;
+
+pub mod world_state;
+pub use world_state::{BodyRecord, WorldDelta};

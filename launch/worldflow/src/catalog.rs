@@ -92,6 +92,13 @@ pub const NODE_KINDS: &[NodeKind] = &[
         outputs: &[],
         settings: &["OUT_DIR", "VIDEO"],
     },
+    NodeKind {
+        binary: "worldflow-splat-renderer",
+        package: "worldflow-splat-renderer",
+        inputs: Inputs::Fixed(&[("pose", Pose, true), ("gaussians", Gaussians, false)]),
+        outputs: &[("frame", Frame)],
+        settings: &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "CAMERA_HEIGHT_M", "COMPAT", "BACKGROUND"],
+    },
 ];
 
 pub fn find(binary: &str) -> Option<&'static NodeKind> {
