@@ -263,8 +263,9 @@ fn twist(old: &Mat4, new: &Mat4, dt_secs: f32) -> (Vec3, Vec3) {
 
 /// The flow `F_{t−1→t}` of rigid bodies moving from `old` to `new` poses in `dt_secs` (pairs of the same
 /// body): each body's constant twist ([`twist`]), defined on the cells within [`FLOW_BAND_CELLS`] of its
-/// *old* box; a cell near two bodies goes to the one whose box is nearer (ties: lower id). Usable by any
-/// Director that knows its bodies.
+/// *old* box, labelled with the body's id. A cell near several bodies holds one entry per body, the nearer
+/// box first (ties: lower id) — see the motion layers of [`crate::flow`]. Usable by any Director that knows
+/// its bodies.
 pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f32) -> Result<FlowField, String> {
     if !(dt_secs.is_finite() && dt_secs > 0.0) {
         return Err(format!("dt_secs: expected > 0, found {dt_secs}"));
@@ -281,8 +282,10 @@ pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f3
         });
     }
     candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-    candidates.dedup_by_key(|c| c.0);
-    let cells = candidates.into_iter().map(|(index, _, _, velocity_mps)| FlowCell { index, velocity_mps }).collect();
+    let cells = candidates
+        .into_iter()
+        .map(|(index, _, body, velocity_mps)| FlowCell { index, velocity_mps, body_id: Some(body) })
+        .collect();
     FlowField::new(*spec, cells)
 }
 

@@ -7,8 +7,15 @@
 //! neighbourhood (rigid motion) the interpolation is then exact wherever all 8 corners are defined, which is
 //! why the procedural Director defines the flow in a band of cells around each moving body.
 //!
-//! Invariant: `cells` is sorted by strictly increasing index (checked by [`FlowField::new`]); lookups go
-//! through a hash map that is never iterated, so nothing depends on hash order.
+//! **Motion layers.** Where two bodies are close their bands overlap, and one velocity per cell would smear
+//! one body's motion into the other's (cars passing in opposite lanes 1.7 m apart move 20 m/s relative to
+//! each other). So a cell may hold several entries, each labelled with the body it belongs to (an instance
+//! label, which a learned Director can produce too); sampling *for* a body uses only its entries, sampling
+//! without a label uses the first (the Director's best guess: the nearest body).
+//!
+//! Invariant: `cells` is sorted by non-decreasing index; within one index the labels are distinct and the
+//! first entry is the unlabelled answer (checked by [`FlowField::new`]). Lookups go through a hash map that
+//! is never iterated, so nothing depends on hash order.
 
 use std::collections::HashMap;
 
@@ -18,11 +25,14 @@ use serde::{Deserialize, Serialize};
 use crate::grid::GridSpec;
 use crate::rng::CellBuildHasher;
 
-/// The velocity of one cell.
+/// The velocity of one cell (for one body, when labelled).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FlowCell {
     pub index: u32,
     pub velocity_mps: Vec3,
+    /// The rigid body (instance) this velocity belongs to, if known.
+    #[serde(default)]
+    pub body_id: Option<u64>,
 }
 
 /// Sparse per-cell velocities with trilinear sampling (see the module header).
@@ -45,9 +55,11 @@ impl FlowField {
         Self { spec, cells: Vec::new(), lookup: HashMap::default() }
     }
 
-    /// Builds a field; `cells` must be sorted by strictly increasing index, in range, with finite velocities.
+    /// Builds a field; `cells` must be sorted by non-decreasing index, in range, with finite velocities and
+    /// distinct labels within a cell (see the module header).
     pub fn new(spec: GridSpec, cells: Vec<FlowCell>) -> Result<Self, String> {
         let n = spec.cell_count() as u64;
+        let mut group_start = 0;
         for (k, c) in cells.iter().enumerate() {
             if c.index as u64 >= n {
                 return Err(format!("flow cell {k}: index {} outside the grid of {n} cells", c.index));
@@ -55,15 +67,31 @@ impl FlowField {
             if !c.velocity_mps.is_finite() {
                 return Err(format!("flow cell {k}: velocity must be finite, found {}", c.velocity_mps));
             }
-            if k > 0 && cells[k - 1].index >= c.index {
-                return Err(format!("flow cell {k}: indices must be strictly increasing"));
+            if k > 0 && cells[k - 1].index > c.index {
+                return Err(format!("flow cell {k}: indices must be non-decreasing"));
+            }
+            if k > 0 && cells[k - 1].index != c.index {
+                group_start = k;
+            }
+            if cells[group_start..k].iter().any(|o| o.body_id == c.body_id) {
+                return Err(format!("flow cell {k}: cell {} has two entries labelled {:?}", c.index, c.body_id));
             }
         }
         let mut lookup = HashMap::with_capacity_and_hasher(cells.len(), CellBuildHasher::default());
         for (k, c) in cells.iter().enumerate() {
-            lookup.insert(c.index, k as u32);
+            lookup.entry(c.index).or_insert(k as u32);
         }
         Ok(Self { spec, cells, lookup })
+    }
+
+    /// The entry for `body` (or the first entry when `body` is `None`) among those starting at `first`.
+    #[inline]
+    fn pick(&self, first: usize, body: Option<u64>) -> Option<Vec3> {
+        let index = self.cells[first].index;
+        if body.is_none() {
+            return Some(self.cells[first].velocity_mps);
+        }
+        self.cells[first..].iter().take_while(|c| c.index == index).find(|c| c.body_id == body).map(|c| c.velocity_mps)
     }
 
     pub fn spec(&self) -> &GridSpec {
@@ -83,25 +111,35 @@ impl FlowField {
 /// Anything that can answer "velocity of cell c" on a grid gets trilinear sampling for free.
 pub trait FlowSampler {
     fn grid_spec(&self) -> &GridSpec;
-    /// Velocity at a cell (signed coordinates; out of range or undefined → `None`).
-    fn cell_velocity(&self, c: IVec3) -> Option<Vec3>;
+    /// Velocity at a cell for `body` (`None`: the first entry); out of range or undefined → `None`.
+    fn cell_velocity_for(&self, c: IVec3, body: Option<u64>) -> Option<Vec3>;
     /// Whether no cell is defined.
     fn is_undefined(&self) -> bool;
 
-    /// Trilinear sample at a world point over the defined corners (`None` if none is defined).
-    fn sample(&self, p: Vec3) -> Option<Vec3> {
-        self.sample_with_jacobian(p).map(|(v, _)| v)
+    /// Velocity at a cell, unlabelled.
+    fn cell_velocity(&self, c: IVec3) -> Option<Vec3> {
+        self.cell_velocity_for(c, None)
     }
 
-    /// Trilinear sample and its spatial Jacobian `∂v/∂x` (column j = ∂v/∂x_j, in 1/s).
+    /// Trilinear sample at a world point over the defined corners (`None` if none is defined), unlabelled.
+    fn sample(&self, p: Vec3) -> Option<Vec3> {
+        self.sample_with_jacobian_for(p, None).map(|(v, _)| v)
+    }
+
+    /// Trilinear sample and its spatial Jacobian, unlabelled.
+    fn sample_with_jacobian(&self, p: Vec3) -> Option<(Vec3, Mat3)> {
+        self.sample_with_jacobian_for(p, None)
+    }
+
+    /// Trilinear sample of `body`'s motion layer and its spatial Jacobian `∂v/∂x` (column j = ∂v/∂x_j, 1/s).
     ///
     /// With renormalised weights `w̃_c = w_c / W` over the defined corners, `∂w̃_c = (∂w_c − w̃_c ∂W) / W`.
-    fn sample_with_jacobian(&self, p: Vec3) -> Option<(Vec3, Mat3)> {
+    fn sample_with_jacobian_for(&self, p: Vec3, body: Option<u64>) -> Option<(Vec3, Mat3)> {
         if self.is_undefined() {
             return None;
         }
         let (base, f) = self.locate(p);
-        self.interpolate(&self.corners(base), f)
+        self.interpolate(&self.corners(base, body), f)
     }
 
     /// The trilinear stencil of `p`: base cell (lower corner of the 8) and fractional position in it.
@@ -115,10 +153,10 @@ pub trait FlowSampler {
 
     /// Velocities at the 8 corners of a stencil (bit 0 = +x, bit 1 = +y, bit 2 = +z).
     #[inline]
-    fn corners(&self, base: IVec3) -> [Option<Vec3>; 8] {
+    fn corners(&self, base: IVec3, body: Option<u64>) -> [Option<Vec3>; 8] {
         std::array::from_fn(|corner| {
             let o = IVec3::new((corner & 1) as i32, ((corner >> 1) & 1) as i32, ((corner >> 2) & 1) as i32);
-            self.cell_velocity(base + o)
+            self.cell_velocity_for(base + o, body)
         })
     }
 
@@ -134,10 +172,10 @@ impl FlowSampler for FlowField {
     }
 
     #[inline]
-    fn cell_velocity(&self, c: IVec3) -> Option<Vec3> {
+    fn cell_velocity_for(&self, c: IVec3, body: Option<u64>) -> Option<Vec3> {
         let u = self.spec.checked(c)?;
         let k = *self.lookup.get(&self.spec.index(u))?;
-        Some(self.cells[k as usize].velocity_mps)
+        self.pick(k as usize, body)
     }
 
     fn is_undefined(&self) -> bool {
@@ -166,8 +204,8 @@ impl DenseFlowIndex {
     pub fn bind<'a>(&'a mut self, flow: &'a FlowField) -> BoundFlow<'a> {
         let dense = self.slots.len() == flow.spec.cell_count();
         if dense {
-            for (k, c) in flow.cells.iter().enumerate() {
-                self.slots[c.index as usize] = k as u32;
+            for (k, c) in flow.cells.iter().enumerate().rev() {
+                self.slots[c.index as usize] = k as u32; // ends at the first entry of each cell
             }
         }
         BoundFlow { slots: &mut self.slots, flow, dense }
@@ -198,13 +236,16 @@ impl FlowSampler for BoundFlow<'_> {
     }
 
     #[inline]
-    fn cell_velocity(&self, c: IVec3) -> Option<Vec3> {
+    fn cell_velocity_for(&self, c: IVec3, body: Option<u64>) -> Option<Vec3> {
         if !self.dense {
-            return self.flow.cell_velocity(c);
+            return self.flow.cell_velocity_for(c, body);
         }
         let u = self.flow.spec.checked(c)?;
         let k = self.slots[self.flow.spec.index(u) as usize];
-        (k != u32::MAX).then(|| self.flow.cells[k as usize].velocity_mps)
+        if k == u32::MAX {
+            return None;
+        }
+        self.flow.pick(k as usize, body)
     }
 
     fn is_undefined(&self) -> bool {

@@ -34,14 +34,22 @@ pub struct Advected {
 }
 
 /// Advects one Gaussian; `None` when the flow is undefined at its mean (it does not move).
-pub fn advect(flow: &impl FlowSampler, dt: f32, mean: Vec3, scale: Vec3, rotation: Quat, mode: CovarianceUpdate) -> Option<Advected> {
+pub fn advect(
+    flow: &impl FlowSampler,
+    body: Option<u64>,
+    dt: f32,
+    mean: Vec3,
+    scale: Vec3,
+    rotation: Quat,
+    mode: CovarianceUpdate,
+) -> Option<Advected> {
     // The midpoint usually stays in the same stencil: fetch the 8 corners once then.
     let (base, f) = flow.locate(mean);
-    let corners = flow.corners(base);
+    let corners = flow.corners(base, body);
     let (v1, _) = flow.interpolate(&corners, f)?;
     let mid = mean + 0.5 * dt * v1;
     let (base_mid, f_mid) = flow.locate(mid);
-    let sampled = if base_mid == base { flow.interpolate(&corners, f_mid) } else { flow.sample_with_jacobian(mid) };
+    let sampled = if base_mid == base { flow.interpolate(&corners, f_mid) } else { flow.sample_with_jacobian_for(mid, body) };
     let (v2, jac) = sampled.unwrap_or((v1, Mat3::ZERO));
     let new_mean = mean + dt * v2;
     let omega = 0.5
@@ -146,12 +154,12 @@ mod tests {
         let spec = GridSpec::new(Vec3::splat(-4.0), 1.0, glam::UVec3::splat(8)).unwrap();
         let j = Mat3::from_cols(Vec3::new(0.5, 0.1, 0.0), Vec3::new(-0.2, 0.3, 0.0), Vec3::new(0.0, 0.0, -0.1));
         let cells = (0..spec.cell_count() as u32)
-            .map(|index| FlowCell { index, velocity_mps: j * spec.centre_of(spec.coords(index)) })
+            .map(|index| FlowCell { index, velocity_mps: j * spec.centre_of(spec.coords(index)), body_id: None })
             .collect();
         let flow = FlowField::new(spec, cells).unwrap();
         let (scale, rot) = (Vec3::new(0.3, 0.1, 0.02), Quat::from_rotation_x(0.3));
         let dt = 0.1;
-        let out = advect(&flow, dt, Vec3::new(0.2, 0.1, 0.0), scale, rot, CovarianceUpdate::FullJacobian).unwrap();
+        let out = advect(&flow, None, dt, Vec3::new(0.2, 0.1, 0.0), scale, rot, CovarianceUpdate::FullJacobian).unwrap();
         let a = Mat3::IDENTITY + j * dt;
         let r = Mat3::from_quat(rot);
         let expected = a * r * Mat3::from_diagonal(scale * scale) * r.transpose() * a.transpose();

@@ -193,7 +193,11 @@ impl Actor {
         if dt > 0.0 && !out.flow.is_empty() && !self.dynamic.is_empty() {
             let flow = self.flow_index.bind(&out.flow);
             for d in &mut self.dynamic {
-                if let Some(a) = advect::advect(&flow, dt, d.mean, d.scale, d.rotation, self.config.covariance_update) {
+                let body = match d.origin {
+                    Origin::Body { body_id, .. } => Some(body_id),
+                    Origin::Cell => None,
+                };
+                if let Some(a) = advect::advect(&flow, body, dt, d.mean, d.scale, d.rotation, self.config.covariance_update) {
                     d.mean = a.mean;
                     d.scale = a.scale;
                     d.rotation = a.rotation;
