@@ -87,9 +87,9 @@ fn flow_moves_each_body_exactly_from_its_old_to_its_new_pose() {
                 let v2 = out.flow.sample_with_jacobian_for(x + 0.5 * h * v1, Some(old.id)).unwrap().0;
                 x += h * v2;
             }
-            // Exact up to f32 rounding (positions ~100 m, ulp 8e-6 m, 64 steps).
+            // Exact up to f32 rounding: positions up to 160 m (ulp 1.5e-5 m), 64 sub-steps of additions.
             let err = (x - new.world_from_body.w_axis.truncate()).length();
-            assert!(err < 2e-4, "body {}: {err} m", old.id);
+            assert!(err < 1e-3, "body {}: {err} m", old.id);
         }
         prev = out.bodies;
     }
