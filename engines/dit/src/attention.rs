@@ -207,20 +207,29 @@ fn tile_impl<const FMA: bool>(
                 let valid = li.saturating_sub(kb).min(bk16);
                 s[valid..].fill(f32::NEG_INFINITY);
             }
-            let mut mx = f32::NEG_INFINITY;
-            for &x in s.iter() {
-                mx = mx.max(x);
+            // Lane-wise reductions (8 independent accumulators) so that LLVM vectorises them.
+            let mut m8 = [f32::NEG_INFINITY; 8];
+            for c in s.chunks_exact(8) {
+                for j in 0..8 {
+                    m8[j] = m8[j].max(c[j]);
+                }
             }
+            let mx = m8.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
             let m_new = ws.m[i].max(mx);
             if m_new == f32::NEG_INFINITY {
                 continue; // every key so far masked for this row (padding rows only)
             }
             let alpha = exp_approx(ws.m[i] - m_new);
-            let mut sum = 0.0f32;
             for x in s.iter_mut() {
                 *x = exp_approx(*x - m_new);
-                sum += *x;
             }
+            let mut s8 = [0.0f32; 8];
+            for c in s.chunks_exact(8) {
+                for j in 0..8 {
+                    s8[j] += c[j];
+                }
+            }
+            let sum: f32 = s8.iter().sum();
             ws.l[i] = ws.l[i] * alpha + sum;
             ws.m[i] = m_new;
             if alpha != 1.0 {

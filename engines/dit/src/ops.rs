@@ -65,6 +65,21 @@ pub fn exp_approx(x: f32) -> f32 {
     }
 }
 
+/// Σ f(x) with 8 independent lane accumulators (vectorisable; summation order differs from a
+/// sequential sum by f32 rounding only).
+#[inline(always)]
+pub fn sum8(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for j in 0..8 {
+            acc[j] += f(c[j]);
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
 /// GELU with the tanh approximation, as x·σ(2u) = 0.5·x·(1 + tanh(u)).
 #[inline(always)]
 fn gelu_tanh(x: f32) -> f32 {
@@ -86,8 +101,8 @@ simd_fn! {
     /// `out ← LayerNorm(x)·(1 + scale) + shift` (no affine; biased variance).
     pub fn layernorm_modulate_row(x: &[f32], shift: &[f32], scale: &[f32], eps: f32, out: &mut [f32]) {
         let n = x.len() as f32;
-        let mean = x.iter().sum::<f32>() / n;
-        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let mean = sum8(x, |v| v) / n;
+        let var = sum8(x, |v| (v - mean) * (v - mean)) / n;
         let inv = 1.0 / (var + eps).sqrt();
         for i in 0..x.len() {
             out[i] = (x[i] - mean) * inv * (1.0 + scale[i]) + shift[i];
@@ -99,8 +114,8 @@ simd_fn! {
     /// `out ← LayerNorm(x)·weight + bias` (affine LayerNorm).
     pub fn layernorm_affine_row(x: &[f32], weight: &[f32], bias: &[f32], eps: f32, out: &mut [f32]) {
         let n = x.len() as f32;
-        let mean = x.iter().sum::<f32>() / n;
-        let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+        let mean = sum8(x, |v| v) / n;
+        let var = sum8(x, |v| (v - mean) * (v - mean)) / n;
         let inv = 1.0 / (var + eps).sqrt();
         for i in 0..x.len() {
             out[i] = (x[i] - mean) * inv * weight[i] + bias[i];
@@ -111,7 +126,7 @@ simd_fn! {
 simd_fn! {
     /// `x ← x·rsqrt(mean(x²) + eps)·weight` in place.
     pub fn rmsnorm_row(x: &mut [f32], weight: &[f32], eps: f32) {
-        let ms = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+        let ms = sum8(x, |v| v * v) / x.len() as f32;
         let inv = 1.0 / (ms + eps).sqrt();
         for i in 0..x.len() {
             x[i] = x[i] * inv * weight[i];
