@@ -4,7 +4,7 @@
 //! gets `n × n` flat discs (n = `face_subdivisions`) with seeded jitter of position and colour. Buildings get a
 //! colour per connected footprint and a window grid (every 3 m; glass has an SH degree-1 term so it is
 //! darker head-on and lighter at grazing angles); lane markings add a thin white stripe along the road;
-//! vegetation is volumetric (a few round blobs per surface cell). Vehicles come from a template in their body
+//! vegetation is volumetric (a few round blobs per surface cell), trunks are one thin spindle per cell. Vehicles come from a template in their body
 //! frame (body, cabin with glass, wheels, lights; paint from the body's appearance key).
 //!
 //! Invariants: every value is a pure function of (cell index or body template index, seed) through hashes —
@@ -101,6 +101,12 @@ pub fn static_splats(grid: &SemanticGrid, seed: u64, face_subdivisions: u32, mut
                     let s = cs * (0.28 + 0.12 * unit_f32(key(80 + b)));
                     emit(splat(centre + offset * 0.3 * cs, Vec3::new(s, 0.8 * s, 0.65 * s), rot, 0.85, base + tint, Vec3::ZERO));
                 }
+            }
+            SemanticClass::TreeTrunk => {
+                // A trunk is thinner than a cell: one vertical spindle per cell, at the centre.
+                let rgb = class_colour(class, unit_f32(key(0)), 0);
+                let r = (0.15f32).min(0.3 * cs);
+                emit(splat(centre, Vec3::new(r, r, 0.6 * cs), Quat::IDENTITY, 0.98, rgb, Vec3::ZERO));
             }
             _ => {
                 for (f, &dir) in FACES.iter().enumerate() {

@@ -164,6 +164,22 @@ pub trait FlowSampler {
     fn interpolate(&self, corners: &[Option<Vec3>; 8], f: Vec3) -> Option<(Vec3, Mat3)> {
         interpolate(self.grid_spec().cell_size_m, corners, f)
     }
+
+    /// Like [`FlowSampler::interpolate`], the value only (cheaper).
+    fn interpolate_value(&self, corners: &[Option<Vec3>; 8], f: Vec3) -> Option<Vec3> {
+        let mut w_sum = 0.0f32;
+        let mut v_sum = Vec3::ZERO;
+        for (corner, v) in corners.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let wx = if corner & 1 == 1 { f.x } else { 1.0 - f.x };
+            let wy = if corner & 2 == 2 { f.y } else { 1.0 - f.y };
+            let wz = if corner & 4 == 4 { f.z } else { 1.0 - f.z };
+            let w = wx * wy * wz;
+            w_sum += w;
+            v_sum += v * w;
+        }
+        (w_sum > 1e-6).then(|| v_sum / w_sum)
+    }
 }
 
 impl FlowSampler for FlowField {

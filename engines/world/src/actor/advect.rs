@@ -8,7 +8,7 @@
 //!
 //! Invariants: outputs are finite when inputs are; rotations stay unit; scales stay > 0 (floored at 1e-6).
 
-use glam::{Mat3, Quat, Vec3};
+use glam::{IVec3, Mat3, Quat, Vec3};
 
 use crate::flow::FlowSampler;
 
@@ -33,9 +33,35 @@ pub struct Advected {
     pub delta_rotation: Quat,
 }
 
+/// A small direct-mapped cache of trilinear stencils (8 corner velocities) for one flow field: Gaussians of
+/// one body share few stencils, and fetching corners is the cost of advection (random memory reads).
+pub struct CornerCache<'a, S: FlowSampler> {
+    flow: &'a S,
+    keys: Vec<(IVec3, Option<u64>)>,
+    values: Vec<[Option<Vec3>; 8]>,
+}
+
+const CACHE_SLOTS: usize = 1024;
+
+impl<'a, S: FlowSampler> CornerCache<'a, S> {
+    pub fn new(flow: &'a S) -> Self {
+        Self { flow, keys: vec![(IVec3::MIN, None); CACHE_SLOTS], values: vec![[None; 8]; CACHE_SLOTS] }
+    }
+
+    fn corners(&mut self, base: IVec3, body: Option<u64>) -> [Option<Vec3>; 8] {
+        let h = crate::rng::hash_keys(&[base.x as u64, base.y as u64, base.z as u64, body.map_or(u64::MAX, |b| b)]);
+        let slot = (h as usize) & (CACHE_SLOTS - 1);
+        if self.keys[slot] != (base, body) {
+            self.keys[slot] = (base, body);
+            self.values[slot] = self.flow.corners(base, body);
+        }
+        self.values[slot]
+    }
+}
+
 /// Advects one Gaussian; `None` when the flow is undefined at its mean (it does not move).
-pub fn advect(
-    flow: &impl FlowSampler,
+pub fn advect<S: FlowSampler>(
+    cache: &mut CornerCache<'_, S>,
     body: Option<u64>,
     dt: f32,
     mean: Vec3,
@@ -44,12 +70,14 @@ pub fn advect(
     mode: CovarianceUpdate,
 ) -> Option<Advected> {
     // The midpoint usually stays in the same stencil: fetch the 8 corners once then.
+    let flow = cache.flow;
     let (base, f) = flow.locate(mean);
-    let corners = flow.corners(base, body);
-    let (v1, _) = flow.interpolate(&corners, f)?;
+    let corners = cache.corners(base, body);
+    let v1 = flow.interpolate_value(&corners, f)?;
     let mid = mean + 0.5 * dt * v1;
     let (base_mid, f_mid) = flow.locate(mid);
-    let sampled = if base_mid == base { flow.interpolate(&corners, f_mid) } else { flow.sample_with_jacobian_for(mid, body) };
+    let corners_mid = if base_mid == base { corners } else { cache.corners(base_mid, body) };
+    let sampled = flow.interpolate(&corners_mid, f_mid);
     let (v2, jac) = sampled.unwrap_or((v1, Mat3::ZERO));
     let new_mean = mean + dt * v2;
     let omega = 0.5
@@ -159,7 +187,7 @@ mod tests {
         let flow = FlowField::new(spec, cells).unwrap();
         let (scale, rot) = (Vec3::new(0.3, 0.1, 0.02), Quat::from_rotation_x(0.3));
         let dt = 0.1;
-        let out = advect(&flow, None, dt, Vec3::new(0.2, 0.1, 0.0), scale, rot, CovarianceUpdate::FullJacobian).unwrap();
+        let out = advect(&mut CornerCache::new(&flow), None, dt, Vec3::new(0.2, 0.1, 0.0), scale, rot, CovarianceUpdate::FullJacobian).unwrap();
         let a = Mat3::IDENTITY + j * dt;
         let r = Mat3::from_quat(rot);
         let expected = a * r * Mat3::from_diagonal(scale * scale) * r.transpose() * a.transpose();

@@ -192,12 +192,13 @@ impl Actor {
         // 1. Advect.
         if dt > 0.0 && !out.flow.is_empty() && !self.dynamic.is_empty() {
             let flow = self.flow_index.bind(&out.flow);
+            let mut cache = advect::CornerCache::new(&flow);
             for d in &mut self.dynamic {
                 let body = match d.origin {
                     Origin::Body { body_id, .. } => Some(body_id),
                     Origin::Cell => None,
                 };
-                if let Some(a) = advect::advect(&flow, body, dt, d.mean, d.scale, d.rotation, self.config.covariance_update) {
+                if let Some(a) = advect::advect(&mut cache, body, dt, d.mean, d.scale, d.rotation, self.config.covariance_update) {
                     d.mean = a.mean;
                     d.scale = a.scale;
                     d.rotation = a.rotation;
