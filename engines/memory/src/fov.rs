@@ -39,7 +39,7 @@ pub struct FovConfig {
 
 impl Default for FovConfig {
     fn default() -> Self {
-        Self { radius: 8.0, half_yaw_deg: 30.0, half_pitch_deg: 17.5, n_points: 50_000, seed: 0x5EED_F0F }
+        Self { radius: 8.0, half_yaw_deg: 30.0, half_pitch_deg: 17.5, n_points: 50_000, seed: 0x05EE_DF0F }
     }
 }
 

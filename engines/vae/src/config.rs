@@ -119,7 +119,7 @@ impl VaeConfig {
                 return Err(cfg_err(field, "contains non-finite values"));
             }
         }
-        if self.latents_std.iter().any(|s| *s == 0.0) {
+        if self.latents_std.contains(&0.0) {
             return Err(cfg_err("latents_std", "contains a zero"));
         }
         Ok(())
