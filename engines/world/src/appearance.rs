@@ -17,7 +17,6 @@ use worldflow_protocol::rgb_to_sh_dc;
 use crate::grid::{SemanticClass, SemanticGrid};
 use crate::rng::{hash_keys, signed_f32, unit_f32};
 
-
 /// One Gaussian before it gets an id (SH always stored at degree 1: DC + 3 band-1 coefficients).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Splat {
@@ -55,7 +54,13 @@ pub fn rotate_sh1(sh: &mut [[f32; 3]; 4], r: Quat) {
 fn splat(mean: Vec3, scale: Vec3, rotation: Quat, opacity: f32, rgb: Vec3, view_gradient: Vec3) -> Splat {
     let rgb = rgb.clamp(Vec3::splat(0.0), Vec3::splat(1.0));
     let sh1 = sh1_from_gradient([view_gradient; 3]);
-    Splat { mean, scale, rotation, opacity, sh: [rgb_to_sh_dc(rgb.to_array()), sh1[0], sh1[1], sh1[2]] }
+    Splat {
+        mean,
+        scale,
+        rotation,
+        opacity,
+        sh: [rgb_to_sh_dc(rgb.to_array()), sh1[0], sh1[1], sh1[2]],
+    }
 }
 
 /// Unit quaternion whose local z is `normal` (local x = `t1`).
@@ -74,7 +79,14 @@ pub fn static_splats(grid: &SemanticGrid, seed: u64, face_subdivisions: u32, mut
     let cs = spec.cell_size_m;
     let labels = building_labels(grid);
     let open = |c: IVec3, dir: IVec3| -> bool {
-        let class = grid.get_or(c + dir, if dir.z > 0 { SemanticClass::Empty } else { SemanticClass::Road });
+        let class = grid.get_or(
+            c + dir,
+            if dir.z > 0 {
+                SemanticClass::Empty
+            } else {
+                SemanticClass::Road
+            },
+        );
         class.is_empty() || class.is_dynamic()
     };
     let n = face_subdivisions.max(1);
@@ -95,25 +107,63 @@ pub fn static_splats(grid: &SemanticGrid, seed: u64, face_subdivisions: u32, mut
                 // Volumetric foliage: 3 blobs per surface cell.
                 let base = Vec3::new(0.16, 0.36, 0.12) * (0.8 + 0.4 * unit_f32(key(0)));
                 for b in 0..3u64 {
-                    let offset = Vec3::new(signed_f32(key(10 + b)), signed_f32(key(20 + b)), signed_f32(key(30 + b)));
+                    let offset = Vec3::new(
+                        signed_f32(key(10 + b)),
+                        signed_f32(key(20 + b)),
+                        signed_f32(key(30 + b)),
+                    );
                     let tint = Vec3::new(signed_f32(key(40 + b)), signed_f32(key(50 + b)), 0.0) * 0.05;
-                    let rot = Quat::from_euler(glam::EulerRot::ZYX, 6.3 * unit_f32(key(60 + b)), 1.0 * signed_f32(key(70 + b)), 0.0);
+                    let rot = Quat::from_euler(
+                        glam::EulerRot::ZYX,
+                        6.3 * unit_f32(key(60 + b)),
+                        1.0 * signed_f32(key(70 + b)),
+                        0.0,
+                    );
                     let s = cs * (0.28 + 0.12 * unit_f32(key(80 + b)));
-                    emit(splat(centre + offset * 0.3 * cs, Vec3::new(s, 0.8 * s, 0.65 * s), rot, 0.85, base + tint, Vec3::ZERO));
+                    emit(splat(
+                        centre + offset * 0.3 * cs,
+                        Vec3::new(s, 0.8 * s, 0.65 * s),
+                        rot,
+                        0.85,
+                        base + tint,
+                        Vec3::ZERO,
+                    ));
                 }
             }
             SemanticClass::TreeTrunk => {
                 // A trunk is thinner than a cell: one vertical spindle per cell, at the centre.
                 let rgb = class_colour(class, unit_f32(key(0)), 0);
                 let r = (0.15f32).min(0.3 * cs);
-                emit(splat(centre, Vec3::new(r, r, 0.6 * cs), Quat::IDENTITY, 0.98, rgb, Vec3::ZERO));
+                emit(splat(
+                    centre,
+                    Vec3::new(r, r, 0.6 * cs),
+                    Quat::IDENTITY,
+                    0.98,
+                    rgb,
+                    Vec3::ZERO,
+                ));
             }
             _ => {
                 for (f, &dir) in FACES.iter().enumerate() {
                     if dir.z < 0 || !open(ci, dir) {
                         continue;
                     }
-                    face_splats(&FaceCtx { class, cell: c, centre, cs, dir, n, label: labels_at(&labels, spec.dims, c), seed, index, face: f as u64 }, grid, &mut emit);
+                    face_splats(
+                        &FaceCtx {
+                            class,
+                            cell: c,
+                            centre,
+                            cs,
+                            dir,
+                            n,
+                            label: labels_at(&labels, spec.dims, c),
+                            seed,
+                            index,
+                            face: f as u64,
+                        },
+                        grid,
+                        &mut emit,
+                    );
                 }
             }
         }
@@ -144,12 +194,20 @@ fn class_colour(class: SemanticClass, cell_noise: f32, label_key: u64) -> Vec3 {
         SemanticClass::Grass => Vec3::new(0.28, 0.48, 0.18) * (0.85 + 0.3 * cell_noise),
         SemanticClass::TreeTrunk => Vec3::new(0.33, 0.24, 0.15) * (0.9 + 0.2 * cell_noise),
         SemanticClass::Building => {
-            const FACADES: [[f32; 3]; 6] =
-                [[0.78, 0.74, 0.66], [0.62, 0.40, 0.32], [0.70, 0.70, 0.72], [0.85, 0.80, 0.62], [0.50, 0.52, 0.55], [0.74, 0.60, 0.48]];
+            const FACADES: [[f32; 3]; 6] = [
+                [0.78, 0.74, 0.66],
+                [0.62, 0.40, 0.32],
+                [0.70, 0.70, 0.72],
+                [0.85, 0.80, 0.62],
+                [0.50, 0.52, 0.55],
+                [0.74, 0.60, 0.48],
+            ];
             let f = FACADES[(label_key % FACADES.len() as u64) as usize];
             Vec3::from(f) * (0.95 + 0.08 * cell_noise)
         }
-        SemanticClass::Roof => Vec3::new(0.42, 0.40, 0.38) * (0.85 + 0.25 * unit_f32(label_key)) * (0.95 + 0.1 * cell_noise),
+        SemanticClass::Roof => {
+            Vec3::new(0.42, 0.40, 0.38) * (0.85 + 0.25 * unit_f32(label_key)) * (0.95 + 0.1 * cell_noise)
+        }
         _ => Vec3::splat(0.5),
     }
 }
@@ -187,15 +245,30 @@ fn face_splats(f: &FaceCtx, grid: &SemanticGrid, emit: &mut impl FnMut(Splat)) {
     if f.class == SemanticClass::LaneMarking && f.dir == IVec3::Z {
         // Stripe along the road: the axis along which neighbouring cells are markings too.
         let c = f.cell.as_ivec3();
-        let count = |d: IVec3| (-2..=2).filter(|&s| s != 0 && grid.get_or(c + d * s, SemanticClass::Empty) == SemanticClass::LaneMarking).count();
+        let count = |d: IVec3| {
+            (-2..=2)
+                .filter(|&s| s != 0 && grid.get_or(c + d * s, SemanticClass::Empty) == SemanticClass::LaneMarking)
+                .count()
+        };
         let along_x = count(IVec3::X) >= count(IVec3::Y);
-        let (q, len) = if along_x { (Quat::IDENTITY, Vec2::X) } else { (Quat::from_rotation_z(std::f32::consts::FRAC_PI_2), Vec2::Y) };
+        let (q, len) = if along_x {
+            (Quat::IDENTITY, Vec2::X)
+        } else {
+            (Quat::from_rotation_z(std::f32::consts::FRAC_PI_2), Vec2::Y)
+        };
         let _ = len;
         for s in 0..f.n {
             let off = ((s as f32 + 0.5) / f.n as f32 - 0.5) * f.cs;
             let along = if along_x { Vec3::X } else { Vec3::Y };
             let mean = face_centre + along * off + Vec3::Z * 0.01;
-            emit(splat(mean, Vec3::new(0.6 * step, 0.06, thin), q, 0.95, Vec3::new(0.92, 0.92, 0.86), Vec3::ZERO));
+            emit(splat(
+                mean,
+                Vec3::new(0.6 * step, 0.06, thin),
+                q,
+                0.95,
+                Vec3::new(0.92, 0.92, 0.86),
+                Vec3::ZERO,
+            ));
         }
     }
 }
@@ -206,7 +279,11 @@ pub fn building_labels(grid: &SemanticGrid) -> Vec<u32> {
     let dims = grid.spec().dims;
     let n = (dims.x * dims.y) as usize;
     let is_building = |i: u32, j: u32| {
-        dims.z > 1 && matches!(grid.get(UVec3::new(i, j, 1)), SemanticClass::Building | SemanticClass::Roof)
+        dims.z > 1
+            && matches!(
+                grid.get(UVec3::new(i, j, 1)),
+                SemanticClass::Building | SemanticClass::Roof
+            )
     };
     let mut labels = vec![u32::MAX; n];
     let mut stack = Vec::new();
@@ -247,7 +324,14 @@ pub fn dynamic_cell_splats(class: SemanticClass, centre: Vec3, cs: f32, seed: u6
     (0..2u64)
         .map(|b| {
             let offset = Vec3::new(signed_f32(key(b)), signed_f32(key(10 + b)), signed_f32(key(20 + b))) * 0.2 * cs;
-            splat(centre + offset, Vec3::splat(0.4 * cs), Quat::IDENTITY, 0.9, rgb, Vec3::ZERO)
+            splat(
+                centre + offset,
+                Vec3::splat(0.4 * cs),
+                Quat::IDENTITY,
+                0.9,
+                rgb,
+                Vec3::ZERO,
+            )
         })
         .collect()
 }
@@ -265,7 +349,14 @@ const PAINTS: [[f32; 3]; 8] = [
 
 /// Samples the visible faces of a box `[lo, hi]` (body frame) at spacing about `step_m`, calling
 /// `colour(point, normal) -> (rgb, view_gradient)`.
-fn box_surface(lo: Vec3, hi: Vec3, step_m: f32, skip_bottom: bool, out: &mut Vec<Splat>, colour: &dyn Fn(Vec3, Vec3) -> (Vec3, Vec3)) {
+fn box_surface(
+    lo: Vec3,
+    hi: Vec3,
+    step_m: f32,
+    skip_bottom: bool,
+    out: &mut Vec<Splat>,
+    colour: &dyn Fn(Vec3, Vec3) -> (Vec3, Vec3),
+) {
     for &dir in &FACES {
         if skip_bottom && dir == IVec3::NEG_Z {
             continue;
@@ -275,7 +366,10 @@ fn box_surface(lo: Vec3, hi: Vec3, step_m: f32, skip_bottom: bool, out: &mut Vec
         let centre = 0.5 * (lo + hi) + normal * (0.5 * (hi - lo)).dot(normal.abs());
         let size = hi - lo;
         let (e1, e2) = (size.dot(t1.abs()), size.dot(t2.abs()));
-        let (n1, n2) = (((e1 / step_m).round() as u32).max(1), ((e2 / step_m).round() as u32).max(1));
+        let (n1, n2) = (
+            ((e1 / step_m).round() as u32).max(1),
+            ((e2 / step_m).round() as u32).max(1),
+        );
         let (s1, s2) = (e1 / n1 as f32, e2 / n2 as f32);
         for a in 0..n1 {
             for b in 0..n2 {
@@ -299,9 +393,20 @@ pub fn vehicle_template(half_extent_m: Vec3, appearance_key: f32) -> Vec<Splat> 
     let belt = -e.z + clearance + if is_van { 0.45 } else { 0.55 } * (2.0 * e.z - clearance);
     let mut out = Vec::with_capacity(400);
     // Lower body.
-    box_surface(Vec3::new(-e.x, -e.y, -e.z + clearance), Vec3::new(e.x, e.y, belt), 0.3, true, &mut out, &|_, n| (paint, n * sheen));
+    box_surface(
+        Vec3::new(-e.x, -e.y, -e.z + clearance),
+        Vec3::new(e.x, e.y, belt),
+        0.3,
+        true,
+        &mut out,
+        &|_, n| (paint, n * sheen),
+    );
     // Cabin: glass on the sides/front/back with paint pillars, painted roof.
-    let (c0, c1) = if is_van { (-e.x, 0.55 * e.x) } else { (-0.6 * e.x, 0.3 * e.x) };
+    let (c0, c1) = if is_van {
+        (-e.x, 0.55 * e.x)
+    } else {
+        (-0.6 * e.x, 0.3 * e.x)
+    };
     let cabin_lo = Vec3::new(c0, -0.9 * e.y, belt);
     let cabin_hi = Vec3::new(c1, 0.9 * e.y, e.z);
     box_surface(cabin_lo, cabin_hi, 0.3, true, &mut out, &|p, n| {
@@ -318,7 +423,14 @@ pub fn vehicle_template(half_extent_m: Vec3, appearance_key: f32) -> Vec<Splat> 
             let normal = Vec3::Y * side;
             let (_, _, rot) = face_frame(normal);
             let mean = Vec3::new(x, side * (e.y + 0.01), -e.z + wheel_r);
-            out.push(splat(mean, Vec3::new(0.55 * wheel_r, 0.55 * wheel_r, 0.03), rot, 0.99, Vec3::splat(0.05), Vec3::ZERO));
+            out.push(splat(
+                mean,
+                Vec3::new(0.55 * wheel_r, 0.55 * wheel_r, 0.03),
+                rot,
+                0.99,
+                Vec3::splat(0.05),
+                Vec3::ZERO,
+            ));
         }
     }
     // Lights: white in front, red at the back.
@@ -327,8 +439,22 @@ pub fn vehicle_template(half_extent_m: Vec3, appearance_key: f32) -> Vec<Splat> 
         let y = side * 0.65 * e.y;
         let (_, _, front) = face_frame(Vec3::X);
         let (_, _, back) = face_frame(Vec3::NEG_X);
-        out.push(splat(Vec3::new(e.x + 0.02, y, light_z), Vec3::new(0.1, 0.12, 0.02), front, 0.99, Vec3::new(1.0, 0.97, 0.85), Vec3::ZERO));
-        out.push(splat(Vec3::new(-e.x - 0.02, y, light_z), Vec3::new(0.1, 0.12, 0.02), back, 0.99, Vec3::new(0.85, 0.05, 0.05), Vec3::ZERO));
+        out.push(splat(
+            Vec3::new(e.x + 0.02, y, light_z),
+            Vec3::new(0.1, 0.12, 0.02),
+            front,
+            0.99,
+            Vec3::new(1.0, 0.97, 0.85),
+            Vec3::ZERO,
+        ));
+        out.push(splat(
+            Vec3::new(-e.x - 0.02, y, light_z),
+            Vec3::new(0.1, 0.12, 0.02),
+            back,
+            0.99,
+            Vec3::new(0.85, 0.05, 0.05),
+            Vec3::ZERO,
+        ));
     }
     out
 }
@@ -339,7 +465,11 @@ mod tests {
 
     #[test]
     fn sh1_gradient_round_trips_and_rotates_like_a_vector() {
-        let g = [Vec3::new(0.1, -0.2, 0.3), Vec3::new(0.0, 0.5, -0.1), Vec3::new(0.2, 0.2, 0.2)];
+        let g = [
+            Vec3::new(0.1, -0.2, 0.3),
+            Vec3::new(0.0, 0.5, -0.1),
+            Vec3::new(0.2, 0.2, 0.2),
+        ];
         let sh1 = sh1_from_gradient(g);
         assert_eq!(gradient_from_sh1(&sh1), g);
         let r = Quat::from_rotation_z(0.7);

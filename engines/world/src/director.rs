@@ -138,7 +138,17 @@ impl ProceduralDirector {
         let bodies = d.bodies();
         let changes = d.update_dynamic_cells(&bodies);
         let flow = FlowField::empty(*d.grid.spec());
-        Ok((d, DirectorOutput { tick: 0, time_secs: 0.0, dt_secs: 0.0, changes, flow, bodies }))
+        Ok((
+            d,
+            DirectorOutput {
+                tick: 0,
+                time_secs: 0.0,
+                dt_secs: 0.0,
+                changes,
+                flow,
+                bodies,
+            },
+        ))
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -203,14 +213,23 @@ impl ProceduralDirector {
             let next_old = old.get(a).copied().unwrap_or(u32::MAX);
             let next_new = cells.get(b).map_or(u32::MAX, |c| c.0);
             if next_old < next_new {
-                changes.push(CellChange { index: next_old, class: self.town.grid.get_index(next_old) });
+                changes.push(CellChange {
+                    index: next_old,
+                    class: self.town.grid.get_index(next_old),
+                });
                 a += 1;
             } else if next_new < next_old {
-                changes.push(CellChange { index: next_new, class: cells[b].1 });
+                changes.push(CellChange {
+                    index: next_new,
+                    class: cells[b].1,
+                });
                 b += 1;
             } else {
                 if self.grid.get_index(next_new) != cells[b].1 {
-                    changes.push(CellChange { index: next_new, class: cells[b].1 });
+                    changes.push(CellChange {
+                        index: next_new,
+                        class: cells[b].1,
+                    });
                 }
                 a += 1;
                 b += 1;
@@ -231,7 +250,9 @@ fn for_cells_in_box(spec: &GridSpec, body: &RigidBody, margin_m: f32, mut f: imp
     let centre = body.world_from_body.w_axis.truncate();
     let world_half = rot.x_axis.abs() * half.x + rot.y_axis.abs() * half.y + rot.z_axis.abs() * half.z;
     let lo = spec.cell_coords_signed(centre - world_half).max(glam::IVec3::ZERO);
-    let hi = spec.cell_coords_signed(centre + world_half).min(spec.dims.as_ivec3() - glam::IVec3::ONE);
+    let hi = spec
+        .cell_coords_signed(centre + world_half)
+        .min(spec.dims.as_ivec3() - glam::IVec3::ONE);
     let rot_t = rot.transpose();
     for k in lo.z..=hi.z {
         for j in lo.y..=hi.y {
@@ -255,7 +276,11 @@ fn twist(old: &Mat4, new: &Mat4, dt_secs: f32) -> (Vec3, Vec3) {
     dyaw = (dyaw + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI;
     let d = (new.w_axis - old.w_axis).truncate();
     let half = 0.5 * dyaw;
-    let sinc = if half.abs() < 1e-4 { 1.0 - half * half / 6.0 } else { half.sin() / half };
+    let sinc = if half.abs() < 1e-4 {
+        1.0 - half * half / 6.0
+    } else {
+        half.sin() / half
+    };
     let d_xy = Vec2::from_angle(-half).rotate(d.truncate()) / sinc;
     let v_c = Vec3::new(d_xy.x, d_xy.y, d.z) / dt_secs;
     (v_c, Vec3::Z * (dyaw / dt_secs))
@@ -284,7 +309,11 @@ pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f3
     candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
     let cells = candidates
         .into_iter()
-        .map(|(index, _, body, velocity_mps)| FlowCell { index, velocity_mps, body_id: Some(body) })
+        .map(|(index, _, body, velocity_mps)| FlowCell {
+            index,
+            velocity_mps,
+            body_id: Some(body),
+        })
         .collect();
     FlowField::new(*spec, cells)
 }
@@ -297,14 +326,25 @@ fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioErro
         if !class.is_empty() {
             return Err(ScenarioError::invalid(
                 format!("{field}.x_m/y_m"),
-                format!("spawn ({}, {}, {}) is inside a {} cell", e.x_m, e.y_m, e.z_m, class.name()),
+                format!(
+                    "spawn ({}, {}, {}) is inside a {} cell",
+                    e.x_m,
+                    e.y_m,
+                    e.z_m,
+                    class.name()
+                ),
             ));
         }
         if e.kind == crate::scenario::EgoKind::Car && !town.on_road(Vec2::new(e.x_m, e.y_m)) {
             let ground = town.grid.class_at(Vec3::new(e.x_m, e.y_m, -0.5 * scenario.cell_size_m));
             return Err(ScenarioError::invalid(
                 format!("{field}.x_m/y_m"),
-                format!("a car ego must start on a road; ({}, {}) is on {}", e.x_m, e.y_m, ground.name()),
+                format!(
+                    "a car ego must start on a road; ({}, {}) is on {}",
+                    e.x_m,
+                    e.y_m,
+                    ground.name()
+                ),
             ));
         }
     }
@@ -350,12 +390,21 @@ impl Director for ProceduralDirector {
         self.traffic.step(dt_secs, &obstacles);
         let bodies = self.bodies();
         let moves: Vec<(RigidBody, RigidBody)> = old_bodies.into_iter().zip(bodies.iter().copied()).collect();
-        let flow = rigid_flow(self.grid.spec(), &moves, dt_secs)
-            .map_err(|m| DirectorError::InvalidInput { field: "flow".into(), message: m })?;
+        let flow = rigid_flow(self.grid.spec(), &moves, dt_secs).map_err(|m| DirectorError::InvalidInput {
+            field: "flow".into(),
+            message: m,
+        })?;
         let changes = self.update_dynamic_cells(&bodies);
         self.tick += 1;
         self.time_secs += dt_secs as f64;
-        Ok(DirectorOutput { tick: self.tick, time_secs: self.time_secs, dt_secs, changes, flow, bodies })
+        Ok(DirectorOutput {
+            tick: self.tick,
+            time_secs: self.time_secs,
+            dt_secs,
+            changes,
+            flow,
+            bodies,
+        })
     }
 
     fn grid(&self) -> &SemanticGrid {

@@ -14,14 +14,22 @@ use crate::director::EgoState;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EgoError {
     #[error("{field}: expected {expected}, found {found}")]
-    OutOfRange { field: String, expected: String, found: f32 },
+    OutOfRange {
+        field: String,
+        expected: String,
+        found: f32,
+    },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
 }
 
 fn check(field: &str, v: f32, lo: f32, hi: f32) -> Result<(), EgoError> {
     if !(v.is_finite() && v >= lo && v <= hi) {
-        return Err(EgoError::OutOfRange { field: field.into(), expected: format!("a value in [{lo}, {hi}]"), found: v });
+        return Err(EgoError::OutOfRange {
+            field: field.into(),
+            expected: format!("a value in [{lo}, {hi}]"),
+            found: v,
+        });
     }
     Ok(())
 }
@@ -89,7 +97,11 @@ impl BicycleParams {
 
 fn check_dt(dt_secs: f32) -> Result<(), EgoError> {
     if !(dt_secs.is_finite() && dt_secs > 0.0 && dt_secs <= 1.0) {
-        return Err(EgoError::OutOfRange { field: "dt_secs".into(), expected: "a tick in (0, 1] seconds".into(), found: dt_secs });
+        return Err(EgoError::OutOfRange {
+            field: "dt_secs".into(),
+            expected: "a tick in (0, 1] seconds".into(),
+            found: dt_secs,
+        });
     }
     Ok(())
 }
@@ -113,7 +125,12 @@ impl BicycleEgo {
         }
         let heading = Vec2::from_angle(yaw_rad);
         let rear_axle_m = Vec2::new(x_m, y_m) - heading * (0.5 * params.wheelbase_m);
-        Ok(Self { params, rear_axle_m, yaw_rad, speed_mps: 0.0 })
+        Ok(Self {
+            params,
+            rear_axle_m,
+            yaw_rad,
+            speed_mps: 0.0,
+        })
     }
 
     pub fn params(&self) -> &BicycleParams {
@@ -139,7 +156,8 @@ impl BicycleEgo {
         control.validate()?;
         check_dt(dt_secs)?;
         let p = &self.params;
-        let accel = control.throttle * p.max_accel_mps2 - control.brake * p.max_brake_mps2 - p.drag_per_sec * self.speed_mps;
+        let accel =
+            control.throttle * p.max_accel_mps2 - control.brake * p.max_brake_mps2 - p.drag_per_sec * self.speed_mps;
         let v0 = self.speed_mps;
         let v1 = (v0 + accel * dt_secs).clamp(0.0, p.max_speed_mps);
         let distance = 0.5 * (v0 + v1) * dt_secs;
@@ -155,7 +173,8 @@ impl BicycleEgo {
             Vec2::new(r * dyaw.sin(), r * (1.0 - dyaw.cos())).rotate(heading)
         };
         self.rear_axle_m += moved;
-        self.yaw_rad = (self.yaw_rad + dyaw + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI;
+        self.yaw_rad =
+            (self.yaw_rad + dyaw + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI;
         self.speed_mps = v1;
         Ok(self.world_from_base())
     }
@@ -201,9 +220,16 @@ const MAX_PITCH_RAD: f32 = 89.0 * std::f32::consts::PI / 180.0;
 impl FreeCameraEgo {
     pub fn new(position_m: Vec3, yaw_rad: f32) -> Result<Self, EgoError> {
         if !position_m.is_finite() || !yaw_rad.is_finite() {
-            return Err(EgoError::Invalid { field: "position_m/yaw_rad".into(), message: "expected finite values".into() });
+            return Err(EgoError::Invalid {
+                field: "position_m/yaw_rad".into(),
+                message: "expected finite values".into(),
+            });
         }
-        Ok(Self { position_m, yaw_rad, pitch_rad: 0.0 })
+        Ok(Self {
+            position_m,
+            yaw_rad,
+            pitch_rad: 0.0,
+        })
     }
 
     /// Applies a delta: rotate (yaw, then pitch, clamped), then translate in the new yaw frame (up = world z).
@@ -217,7 +243,8 @@ impl FreeCameraEgo {
         ] {
             check(field, v, -1000.0, 1000.0)?;
         }
-        self.yaw_rad = (self.yaw_rad + delta.yaw_deg.to_radians() + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU)
+        self.yaw_rad = (self.yaw_rad + delta.yaw_deg.to_radians() + std::f32::consts::PI)
+            .rem_euclid(std::f32::consts::TAU)
             - std::f32::consts::PI;
         self.pitch_rad = (self.pitch_rad + delta.pitch_deg.to_radians()).clamp(-MAX_PITCH_RAD, MAX_PITCH_RAD);
         let heading = Vec2::from_angle(self.yaw_rad);
@@ -233,7 +260,12 @@ impl FreeCameraEgo {
     }
 
     pub fn state(&self, index: u32) -> EgoState {
-        EgoState { index, world_from_base: self.world_from_base(), speed_mps: 0.0, half_extent_m: Vec3::splat(0.3) }
+        EgoState {
+            index,
+            world_from_base: self.world_from_base(),
+            speed_mps: 0.0,
+            half_extent_m: Vec3::splat(0.3),
+        }
     }
 }
 
@@ -252,12 +284,28 @@ mod tests {
     #[test]
     fn throttle_accelerates_along_heading_and_brake_stops() {
         let mut ego = BicycleEgo::new(BicycleParams::default(), 10.0, 20.0, std::f32::consts::FRAC_PI_2).unwrap();
-        let pose = straight(&mut ego, VehicleControl { throttle: 1.0, steer: 0.0, brake: 0.0 }, 40);
+        let pose = straight(
+            &mut ego,
+            VehicleControl {
+                throttle: 1.0,
+                steer: 0.0,
+                brake: 0.0,
+            },
+            40,
+        );
         let v = ego.speed_mps();
         assert!(v > 5.0 && v < 6.1, "{v}"); // ≈ 3 m/s² for 2 s minus drag
         let p = pose.w_axis.truncate();
         assert!((p.x - 10.0).abs() < 1e-3 && p.y > 25.0, "{p}"); // moved north only
-        straight(&mut ego, VehicleControl { throttle: 0.0, steer: 0.0, brake: 1.0 }, 40);
+        straight(
+            &mut ego,
+            VehicleControl {
+                throttle: 0.0,
+                steer: 0.0,
+                brake: 1.0,
+            },
+            40,
+        );
         assert_eq!(ego.speed_mps(), 0.0);
     }
 
@@ -266,7 +314,11 @@ mod tests {
         let params = BicycleParams::default();
         let mut ego = BicycleEgo::new(params.clone(), 0.0, 0.0, 0.0).unwrap();
         ego.set_speed_mps(5.0).unwrap();
-        let control = VehicleControl { throttle: 0.0, steer: 0.5, brake: 0.0 };
+        let control = VehicleControl {
+            throttle: 0.0,
+            steer: 0.5,
+            brake: 0.0,
+        };
         // Rear axle traces a circle of radius L / tan δ around a fixed centre to its left.
         let r = params.wheelbase_m / (0.5 * params.max_steer_deg.to_radians()).tan();
         let rear = |e: &BicycleEgo| {
@@ -285,9 +337,27 @@ mod tests {
     #[test]
     fn bad_controls_name_the_field() {
         let mut ego = BicycleEgo::new(BicycleParams::default(), 0.0, 0.0, 0.0).unwrap();
-        let err = ego.step(&VehicleControl { throttle: 1.5, steer: 0.0, brake: 0.0 }, 0.05).unwrap_err();
+        let err = ego
+            .step(
+                &VehicleControl {
+                    throttle: 1.5,
+                    steer: 0.0,
+                    brake: 0.0,
+                },
+                0.05,
+            )
+            .unwrap_err();
         assert!(err.to_string().starts_with("throttle"), "{err}");
-        let err = ego.step(&VehicleControl { throttle: 0.0, steer: f32::NAN, brake: 0.0 }, 0.05).unwrap_err();
+        let err = ego
+            .step(
+                &VehicleControl {
+                    throttle: 0.0,
+                    steer: f32::NAN,
+                    brake: 0.0,
+                },
+                0.05,
+            )
+            .unwrap_err();
         assert!(err.to_string().starts_with("steer"), "{err}");
         let err = ego.step(&VehicleControl::default(), -1.0).unwrap_err();
         assert!(err.to_string().starts_with("dt_secs"), "{err}");
@@ -296,9 +366,20 @@ mod tests {
     #[test]
     fn free_camera_moves_in_its_yaw_frame_and_pitch_is_clamped() {
         let mut cam = FreeCameraEgo::new(Vec3::new(1.0, 2.0, 10.0), 0.0).unwrap();
-        let pose = cam.apply(&PoseDelta { yaw_deg: 90.0, forward_m: 2.0, ..Default::default() }).unwrap();
+        let pose = cam
+            .apply(&PoseDelta {
+                yaw_deg: 90.0,
+                forward_m: 2.0,
+                ..Default::default()
+            })
+            .unwrap();
         assert!((pose.w_axis.truncate() - Vec3::new(1.0, 4.0, 10.0)).length() < 1e-5);
-        let pose = cam.apply(&PoseDelta { pitch_deg: 500.0, ..Default::default() }).unwrap();
+        let pose = cam
+            .apply(&PoseDelta {
+                pitch_deg: 500.0,
+                ..Default::default()
+            })
+            .unwrap();
         worldflow_protocol::validate_rigid(&pose, "pose").unwrap();
         assert!(pose.x_axis.z > 0.99); // looking (almost) straight up, never past it
     }

@@ -27,8 +27,8 @@ mod trajectory;
 
 pub use actor::{covariance, Actor, ActorConfig, ActorError, ActorStats, CovarianceUpdate, DYNAMIC_ID_BASE};
 pub use director::{
-    body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody, FLOW_BAND_CELLS,
-    MAX_DT_SECS,
+    body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody,
+    FLOW_BAND_CELLS, MAX_DT_SECS,
 };
 pub use ego::{BicycleEgo, BicycleParams, EgoError, FreeCameraEgo, PoseDelta, VehicleControl};
 pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowField, FlowSampler};

@@ -58,8 +58,8 @@ impl Town {
         let (ex, ey) = scenario.extent_m();
         let nz = 1 + (t.max_building_height_m / cs).ceil() as u32 + 3;
         let dims = UVec3::new((ex / cs).ceil() as u32, (ey / cs).ceil() as u32, nz);
-        let spec = GridSpec::new(Vec3::new(0.0, 0.0, -cs), cs, dims)
-            .map_err(|m| ScenarioError::invalid("cell_size_m", m))?;
+        let spec =
+            GridSpec::new(Vec3::new(0.0, 0.0, -cs), cs, dims).map_err(|m| ScenarioError::invalid("cell_size_m", m))?;
         let mut town = Town {
             grid: SemanticGrid::new_empty(spec),
             blocks: (t.blocks_x, t.blocks_y),
@@ -140,10 +140,13 @@ impl Town {
                             let max_m = lot_max - Vec2::new(m(4), m(5));
                             // Taller towards the town centre, with jitter.
                             let closeness = 1.0 - ((lot_min + lot_max) * 0.5 - centre).length() / max_r;
-                            let f = (0.25 * unit_f32(key(6)) + 0.75 * closeness * unit_f32(key(7)).sqrt()).clamp(0.0, 1.0);
+                            let f =
+                                (0.25 * unit_f32(key(6)) + 0.75 * closeness * unit_f32(key(7)).sqrt()).clamp(0.0, 1.0);
                             let height_m =
                                 t.min_building_height_m + f * (t.max_building_height_m - t.min_building_height_m);
-                            if max_m.x - min_m.x >= 2.0 * scenario.cell_size_m && max_m.y - min_m.y >= 2.0 * scenario.cell_size_m {
+                            if max_m.x - min_m.x >= 2.0 * scenario.cell_size_m
+                                && max_m.y - min_m.y >= 2.0 * scenario.cell_size_m
+                            {
                                 self.buildings.push(Building { min_m, max_m, height_m });
                             }
                         }
@@ -232,7 +235,11 @@ impl Town {
                 for i in i0..i1 {
                     self.grid.set(UVec3::new(i, j, 0), SemanticClass::Sidewalk);
                     for k in 1..=top {
-                        let class = if k == top { SemanticClass::Roof } else { SemanticClass::Building };
+                        let class = if k == top {
+                            SemanticClass::Roof
+                        } else {
+                            SemanticClass::Building
+                        };
                         self.grid.set(UVec3::new(i, j, k), class);
                     }
                 }
@@ -241,7 +248,9 @@ impl Town {
         self.buildings = buildings;
         // Trees: trunk column, then an ellipsoidal canopy; never overwrite buildings.
         for tree in &self.trees {
-            let Some(base) = spec.cell_of(tree.base_m.extend(0.5 * cs)) else { continue };
+            let Some(base) = spec.cell_of(tree.base_m.extend(0.5 * cs)) else {
+                continue;
+            };
             let trunk_top = ((tree.trunk_height_m / cs).round() as u32).clamp(1, dims.z - 2);
             for k in 1..=trunk_top {
                 let c = UVec3::new(base.x, base.y, k);
@@ -249,11 +258,17 @@ impl Town {
                     self.grid.set(c, SemanticClass::TreeTrunk);
                 }
             }
-            let centre = Vec3::new(tree.base_m.x, tree.base_m.y, tree.trunk_height_m + 0.6 * tree.canopy_radius_m);
+            let centre = Vec3::new(
+                tree.base_m.x,
+                tree.base_m.y,
+                tree.trunk_height_m + 0.6 * tree.canopy_radius_m,
+            );
             let r = tree.canopy_radius_m;
             let radii = Vec3::new(r, r, 0.85 * r);
             let lo = spec.cell_coords_signed(centre - radii).max(glam::IVec3::ZERO);
-            let hi = spec.cell_coords_signed(centre + radii).min(dims.as_ivec3() - glam::IVec3::ONE);
+            let hi = spec
+                .cell_coords_signed(centre + radii)
+                .min(dims.as_ivec3() - glam::IVec3::ONE);
             for k in lo.z..=hi.z {
                 for j in lo.y..=hi.y {
                     for i in lo.x..=hi.x {

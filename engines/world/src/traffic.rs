@@ -66,7 +66,11 @@ pub enum Piece {
     /// The straight lane of the road edge leaving node `from` in direction `dir` (intersections excluded).
     Lane { from: (u32, u32), dir: Dir },
     /// Crossing node `node`, entering heading `dir_in`, leaving heading `dir_out`.
-    Turn { node: (u32, u32), dir_in: Dir, dir_out: Dir },
+    Turn {
+        node: (u32, u32),
+        dir_in: Dir,
+        dir_out: Dir,
+    },
 }
 
 /// Pose of a point on a piece.
@@ -99,7 +103,10 @@ impl Roads {
     }
 
     fn node_m(&self, n: (u32, u32)) -> Vec2 {
-        Vec2::new(self.half_road_m + n.0 as f32 * self.pitch_m, self.half_road_m + n.1 as f32 * self.pitch_m)
+        Vec2::new(
+            self.half_road_m + n.0 as f32 * self.pitch_m,
+            self.half_road_m + n.1 as f32 * self.pitch_m,
+        )
     }
 
     /// The neighbour of node `n` in direction `d`, if on the map.
@@ -154,12 +161,20 @@ impl Roads {
         match *piece {
             Piece::Lane { from, dir } => {
                 let start = self.node_m(from) + dir.vec() * self.half_road_m + dir.right() * self.lane_offset_m;
-                PathPose { position_m: start + dir.vec() * s_m, heading: dir.vec(), curvature_per_m: 0.0 }
+                PathPose {
+                    position_m: start + dir.vec() * s_m,
+                    heading: dir.vec(),
+                    curvature_per_m: 0.0,
+                }
             }
             Piece::Turn { node, dir_in, dir_out } => {
                 let (p_in, p_out, centre) = self.turn_geometry(node, dir_in, dir_out);
                 if dir_in == dir_out {
-                    return PathPose { position_m: p_in + dir_in.vec() * s_m, heading: dir_in.vec(), curvature_per_m: 0.0 };
+                    return PathPose {
+                        position_m: p_in + dir_in.vec() * s_m,
+                        heading: dir_in.vec(),
+                        curvature_per_m: 0.0,
+                    };
                 }
                 let a = p_in - centre;
                 let b = p_out - centre;
@@ -239,10 +254,17 @@ impl Traffic {
     /// Places `scenario.vehicles` vehicles on free lane slots (seeded), away from car egos.
     pub fn spawn(scenario: &Scenario, town: &Town, seed: u64) -> Result<Self, ScenarioError> {
         let roads = Roads::new(town);
-        let lane_len = roads.length_m(&Piece::Lane { from: (0, 0), dir: Dir::East });
+        let lane_len = roads.length_m(&Piece::Lane {
+            from: (0, 0),
+            dir: Dir::East,
+        });
         let per_lane = (lane_len / SPAWN_SPACING_M).floor() as u32;
-        let egos: Vec<Vec2> =
-            scenario.egos.iter().filter(|e| e.kind == EgoKind::Car).map(|e| Vec2::new(e.x_m, e.y_m)).collect();
+        let egos: Vec<Vec2> = scenario
+            .egos
+            .iter()
+            .filter(|e| e.kind == EgoKind::Car)
+            .map(|e| Vec2::new(e.x_m, e.y_m))
+            .collect();
         let mut slots = Vec::new();
         let mut total = 0usize;
         for lane in roads.lanes() {
@@ -304,7 +326,12 @@ impl Traffic {
                 v
             })
             .collect();
-        Ok(Self { roads, lane_width_m: 2.0 * town.lane_offset_m(), config, vehicles })
+        Ok(Self {
+            roads,
+            lane_width_m: 2.0 * town.lane_offset_m(),
+            config,
+            vehicles,
+        })
     }
 
     pub fn roads(&self) -> &Roads {
@@ -325,7 +352,13 @@ impl Traffic {
     fn obstacle(&self, v: &Vehicle) -> Obstacle {
         let p = self.path_pose(v);
         let e = v.half_extent_m();
-        Obstacle { position_m: p.position_m, heading: p.heading, speed_mps: v.speed_mps, half_length_m: e.x, half_width_m: e.y }
+        Obstacle {
+            position_m: p.position_m,
+            heading: p.heading,
+            speed_mps: v.speed_mps,
+            half_length_m: e.x,
+            half_width_m: e.y,
+        }
     }
 
     /// Advances every vehicle by `dt_secs`; `egos` are obstacles vehicles yield to.
@@ -359,7 +392,11 @@ impl Traffic {
                     }
                 }
                 for e in egos {
-                    consider(e, band_m + 0.5 * e.half_width_m, self.config.ego_lookahead_m + me.half_length_m + e.half_length_m);
+                    consider(
+                        e,
+                        band_m + 0.5 * e.half_width_m,
+                        self.config.ego_lookahead_m + me.half_length_m + e.half_length_m,
+                    );
                 }
                 let v0 = self.desired_speed(v);
                 (self.idm(v.speed_mps, v0, leader), leader.map(|(g, _)| g))
@@ -388,7 +425,9 @@ impl Traffic {
             Piece::Turn { dir_in, dir_out, .. } if dir_in != dir_out => turn,
             Piece::Lane { dir, .. } if v.next_dir != dir => {
                 let to_go = (self.roads.length_m(&v.piece) - v.s_m).max(0.0);
-                (turn * turn + 2.0 * self.config.comfortable_decel_mps2 * to_go).sqrt().min(v.desired_speed_mps)
+                (turn * turn + 2.0 * self.config.comfortable_decel_mps2 * to_go)
+                    .sqrt()
+                    .min(v.desired_speed_mps)
             }
             _ => v.desired_speed_mps,
         }
@@ -402,8 +441,9 @@ impl Traffic {
             None => 0.0,
             Some((gap, v_lead)) => {
                 let s_star = c.min_gap_m
-                    + (v * c.time_headway_secs + v * (v - v_lead) / (2.0 * (c.max_accel_mps2 * c.comfortable_decel_mps2).sqrt()))
-                        .max(0.0);
+                    + (v * c.time_headway_secs
+                        + v * (v - v_lead) / (2.0 * (c.max_accel_mps2 * c.comfortable_decel_mps2).sqrt()))
+                    .max(0.0);
                 (s_star / gap.max(0.1)).powi(2)
             }
         };
@@ -418,7 +458,11 @@ fn choose_exit(roads: &Roads, rng: &mut SplitMix64, piece: &Piece) -> Dir {
         Piece::Turn { node, dir_out, .. } => (node, dir_out),
     };
     let options = [(dir, 2u64), (dir.left_turn(), 1), (dir.right_turn(), 1)];
-    let total: u64 = options.iter().filter(|(d, _)| roads.neighbour(node, *d).is_some()).map(|(_, w)| w).sum();
+    let total: u64 = options
+        .iter()
+        .filter(|(d, _)| roads.neighbour(node, *d).is_some())
+        .map(|(_, w)| w)
+        .sum();
     let mut pick = rng.below(total.max(1));
     for (d, w) in options {
         if roads.neighbour(node, d).is_none() {
@@ -446,10 +490,17 @@ fn advance(roads: &Roads, v: &mut Vehicle, ds: f32) {
         v.piece = match v.piece {
             Piece::Lane { from, dir } => {
                 let node = roads.neighbour(from, dir).unwrap_or(from);
-                Piece::Turn { node, dir_in: dir, dir_out: v.next_dir }
+                Piece::Turn {
+                    node,
+                    dir_in: dir,
+                    dir_out: v.next_dir,
+                }
             }
             Piece::Turn { node, dir_out, .. } => {
-                let lane = Piece::Lane { from: node, dir: dir_out };
+                let lane = Piece::Lane {
+                    from: node,
+                    dir: dir_out,
+                };
                 v.next_dir = choose_exit(roads, &mut v.rng, &lane);
                 lane
             }
@@ -480,7 +531,11 @@ mod tests {
                 let node = (1, 1);
                 let from = r.neighbour(node, Dir::ALL[(d_in as usize + 2) % 4]).unwrap();
                 let lane_in = Piece::Lane { from, dir: d_in };
-                let turn = Piece::Turn { node, dir_in: d_in, dir_out: d_out };
+                let turn = Piece::Turn {
+                    node,
+                    dir_in: d_in,
+                    dir_out: d_out,
+                };
                 let lane_out = Piece::Lane { from: node, dir: d_out };
                 let a = r.pose(&lane_in, r.length_m(&lane_in));
                 let b = r.pose(&turn, 0.0);
@@ -497,8 +552,22 @@ mod tests {
     #[test]
     fn right_turns_are_tighter_than_left_turns() {
         let r = roads();
-        let right = r.pose(&Piece::Turn { node: (1, 1), dir_in: Dir::East, dir_out: Dir::South }, 0.1);
-        let left = r.pose(&Piece::Turn { node: (1, 1), dir_in: Dir::East, dir_out: Dir::North }, 0.1);
+        let right = r.pose(
+            &Piece::Turn {
+                node: (1, 1),
+                dir_in: Dir::East,
+                dir_out: Dir::South,
+            },
+            0.1,
+        );
+        let left = r.pose(
+            &Piece::Turn {
+                node: (1, 1),
+                dir_in: Dir::East,
+                dir_out: Dir::North,
+            },
+            0.1,
+        );
         assert!(right.curvature_per_m < 0.0 && left.curvature_per_m > 0.0);
         assert!(right.curvature_per_m.abs() > left.curvature_per_m.abs());
     }

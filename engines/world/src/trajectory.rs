@@ -43,7 +43,16 @@ pub struct LoopTrajectory {
 
 /// Builds an out-and-back trajectory; errors name the bad field.
 pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
-    let finite = [spec.start_x_m, spec.start_y_m, spec.start_z_m, spec.start_yaw_deg, spec.straight_m, spec.turn_deg, spec.turn_radius_m, spec.step_m];
+    let finite = [
+        spec.start_x_m,
+        spec.start_y_m,
+        spec.start_z_m,
+        spec.start_yaw_deg,
+        spec.straight_m,
+        spec.turn_deg,
+        spec.turn_radius_m,
+        spec.step_m,
+    ];
     if finite.iter().any(|v| !v.is_finite()) {
         return Err("loop: all fields must be finite numbers".into());
     }
@@ -51,15 +60,21 @@ pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
         return Err(format!("straight_m: expected ≥ 0, found {}", spec.straight_m));
     }
     if spec.turn_deg.abs() > 360.0 {
-        return Err(format!("turn_deg: expected degrees in [−360, 360], found {}", spec.turn_deg));
+        return Err(format!(
+            "turn_deg: expected degrees in [−360, 360], found {}",
+            spec.turn_deg
+        ));
     }
-    if spec.turn_deg != 0.0 && !(spec.turn_radius_m > 0.1) {
+    if spec.turn_deg != 0.0 && spec.turn_radius_m <= 0.1 {
         return Err(format!("turn_radius_m: expected > 0.1 m, found {}", spec.turn_radius_m));
     }
     let arc_m = spec.turn_deg.to_radians().abs() * spec.turn_radius_m;
     let total = spec.straight_m + arc_m;
-    if !(spec.step_m > 0.0) || total / spec.step_m > 100_000.0 {
-        return Err(format!("step_m: expected > 0 with at most 100000 poses, found {}", spec.step_m));
+    if spec.step_m <= 0.0 || total / spec.step_m > 100_000.0 {
+        return Err(format!(
+            "step_m: expected > 0 with at most 100000 poses, found {}",
+            spec.step_m
+        ));
     }
     if total <= 0.0 {
         return Err("straight_m/turn_deg: the outward path has zero length".into());
@@ -84,7 +99,11 @@ pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
     let back: Vec<Mat4> = poses[..n - 1].iter().rev().copied().collect();
     poses.extend(back);
     let pairs = (0..n - 1).map(|j| (n - 2 - j, n + j)).collect();
-    Ok(LoopTrajectory { poses, outward_len: n, pairs })
+    Ok(LoopTrajectory {
+        poses,
+        outward_len: n,
+        pairs,
+    })
 }
 
 #[cfg(test)]
@@ -123,7 +142,16 @@ mod tests {
 
     #[test]
     fn bad_specs_name_fields() {
-        let mut spec = LoopSpec { start_x_m: 0.0, start_y_m: 0.0, start_z_m: 0.0, start_yaw_deg: 0.0, straight_m: 10.0, turn_deg: 0.0, turn_radius_m: 10.0, step_m: 0.0 };
+        let mut spec = LoopSpec {
+            start_x_m: 0.0,
+            start_y_m: 0.0,
+            start_z_m: 0.0,
+            start_yaw_deg: 0.0,
+            straight_m: 10.0,
+            turn_deg: 0.0,
+            turn_radius_m: 10.0,
+            step_m: 0.0,
+        };
         assert!(out_and_back(&spec).unwrap_err().starts_with("step_m"));
         spec.step_m = 1.0;
         spec.straight_m = -1.0;

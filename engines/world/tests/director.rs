@@ -52,7 +52,10 @@ fn changes_applied_to_the_previous_grid_give_the_current_grid() {
     let mut moved = 0;
     for _ in 0..48 {
         let out = d.step(DT, &[]).unwrap();
-        assert!(out.changes.windows(2).all(|w| w[0].index < w[1].index), "changes ascending");
+        assert!(
+            out.changes.windows(2).all(|w| w[0].index < w[1].index),
+            "changes ascending"
+        );
         assert!(out.bodies.windows(2).all(|w| w[0].id < w[1].id), "bodies ascending");
         moved += out.changes.len();
         mirror.apply(&out.changes).unwrap();
@@ -84,7 +87,11 @@ fn flow_moves_each_body_exactly_from_its_old_to_its_new_pose() {
             for _ in 0..n {
                 let h = DT / n as f32;
                 let v1 = out.flow.sample_with_jacobian_for(x, Some(old.id)).unwrap().0;
-                let v2 = out.flow.sample_with_jacobian_for(x + 0.5 * h * v1, Some(old.id)).unwrap().0;
+                let v2 = out
+                    .flow
+                    .sample_with_jacobian_for(x + 0.5 * h * v1, Some(old.id))
+                    .unwrap()
+                    .0;
                 x += h * v2;
             }
             // Exact up to f32 rounding: positions up to 160 m (ulp 1.5e-5 m), 64 sub-steps of additions.
@@ -96,12 +103,21 @@ fn flow_moves_each_body_exactly_from_its_old_to_its_new_pose() {
 }
 
 fn ego_state(pose: Mat4) -> EgoState {
-    EgoState { index: 0, world_from_base: pose, speed_mps: 0.0, half_extent_m: Vec3::new(2.25, 0.9, 0.75) }
+    EgoState {
+        index: 0,
+        world_from_base: pose,
+        speed_mps: 0.0,
+        half_extent_m: Vec3::new(2.25, 0.9, 0.75),
+    }
 }
 
 #[test]
 fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
-    let s = Scenario { vehicles: 1, egos: vec![], ..Scenario::default() };
+    let s = Scenario {
+        vehicles: 1,
+        egos: vec![],
+        ..Scenario::default()
+    };
     let (mut with_ego, out0) = ProceduralDirector::new_with_output(&s).unwrap();
     let mut without = with_ego.clone();
     let car = out0.bodies[0];
@@ -109,7 +125,10 @@ fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
     let start = car.world_from_body.w_axis.truncate();
     // An ego 15 m ahead of the car, in its lane, facing the same way, standing still.
     let ego_pos = Vec3::new(start.x, start.y, 0.0) + heading * 15.0;
-    let ego = ego_state(Mat4::from_rotation_translation(Quat::from_rotation_z(heading.y.atan2(heading.x)), ego_pos));
+    let ego = ego_state(Mat4::from_rotation_translation(
+        Quat::from_rotation_z(heading.y.atan2(heading.x)),
+        ego_pos,
+    ));
     let mut last = out0.clone();
     for _ in 0..(10.0 / DT) as usize {
         last = with_ego.step(DT, &[ego]).unwrap();
@@ -118,12 +137,20 @@ fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
     let car_now = last.bodies[0];
     let p = car_now.world_from_body.w_axis.truncate();
     let gap = (ego_pos - p).dot(heading) - car.half_extent_m.x - 2.25;
-    assert!(with_ego.traffic().vehicles[0].speed_mps < 0.05, "still moving at {}", with_ego.traffic().vehicles[0].speed_mps);
+    assert!(
+        with_ego.traffic().vehicles[0].speed_mps < 0.05,
+        "still moving at {}",
+        with_ego.traffic().vehicles[0].speed_mps
+    );
     assert!(gap > 0.0 && gap < 6.0, "stopped with a gap of {gap} m");
     // Without the ego the same car drives on.
     let free = without.traffic().vehicles[0].clone();
     let p_free = without.traffic().world_from_body(&free).w_axis.truncate();
-    assert!(p_free.distance(start) > 30.0, "free car moved only {} m", p_free.distance(start));
+    assert!(
+        p_free.distance(start) > 30.0,
+        "free car moved only {} m",
+        p_free.distance(start)
+    );
 }
 
 #[test]
@@ -134,27 +161,74 @@ fn impossible_scenarios_are_errors_naming_the_field() {
     let centre = 0.5 * (b.min_m + b.max_m);
     let cases: Vec<(Scenario, &str, &str)> = vec![
         (
-            Scenario { egos: vec![EgoSpawn { name: "a".into(), kind: EgoKind::Car, x_m: centre.x, y_m: centre.y, z_m: 0.0, yaw_deg: 0.0 }], ..base.clone() },
+            Scenario {
+                egos: vec![EgoSpawn {
+                    name: "a".into(),
+                    kind: EgoKind::Car,
+                    x_m: centre.x,
+                    y_m: centre.y,
+                    z_m: 0.0,
+                    yaw_deg: 0.0,
+                }],
+                ..base.clone()
+            },
             "egos[0].x_m/y_m",
             "inside a building",
         ),
         (
-            Scenario { egos: vec![EgoSpawn { name: "a".into(), kind: EgoKind::FreeCamera, x_m: centre.x, y_m: centre.y, z_m: 2.0, yaw_deg: 0.0 }], ..base.clone() },
+            Scenario {
+                egos: vec![EgoSpawn {
+                    name: "a".into(),
+                    kind: EgoKind::FreeCamera,
+                    x_m: centre.x,
+                    y_m: centre.y,
+                    z_m: 2.0,
+                    yaw_deg: 0.0,
+                }],
+                ..base.clone()
+            },
             "egos[0].x_m/y_m",
             "inside a building",
         ),
         (
             // On a sidewalk corner of the first block: not a road.
-            Scenario { egos: vec![EgoSpawn { name: "a".into(), kind: EgoKind::Car, x_m: 8.0, y_m: 8.0, z_m: 0.0, yaw_deg: 0.0 }], ..base.clone() },
+            Scenario {
+                egos: vec![EgoSpawn {
+                    name: "a".into(),
+                    kind: EgoKind::Car,
+                    x_m: 8.0,
+                    y_m: 8.0,
+                    z_m: 0.0,
+                    yaw_deg: 0.0,
+                }],
+                ..base.clone()
+            },
             "egos[0].x_m/y_m",
             "must start on a road",
         ),
         (
-            Scenario { egos: vec![EgoSpawn { name: "a".into(), kind: EgoKind::Car, x_m: 5.0, y_m: 1e4, z_m: 0.0, yaw_deg: 0.0 }], ..base.clone() },
+            Scenario {
+                egos: vec![EgoSpawn {
+                    name: "a".into(),
+                    kind: EgoKind::Car,
+                    x_m: 5.0,
+                    y_m: 1e4,
+                    z_m: 0.0,
+                    yaw_deg: 0.0,
+                }],
+                ..base.clone()
+            },
             "egos[0].y_m",
             "off the map",
         ),
-        (Scenario { vehicles: 5000, ..base.clone() }, "vehicles", "lane capacity"),
+        (
+            Scenario {
+                vehicles: 5000,
+                ..base.clone()
+            },
+            "vehicles",
+            "lane capacity",
+        ),
     ];
     for (scenario, field, words) in cases {
         let err = ProceduralDirector::new(&scenario).unwrap_err();
@@ -163,7 +237,17 @@ fn impossible_scenarios_are_errors_naming_the_field() {
         assert!(text.contains(words), "expected {words:?}: {text}");
     }
     // A free camera above the roofs is fine.
-    let sky = Scenario { egos: vec![EgoSpawn { name: "a".into(), kind: EgoKind::FreeCamera, x_m: centre.x, y_m: centre.y, z_m: 60.0, yaw_deg: 0.0 }], ..base };
+    let sky = Scenario {
+        egos: vec![EgoSpawn {
+            name: "a".into(),
+            kind: EgoKind::FreeCamera,
+            x_m: centre.x,
+            y_m: centre.y,
+            z_m: 60.0,
+            yaw_deg: 0.0,
+        }],
+        ..base
+    };
     ProceduralDirector::new(&sky).unwrap();
 }
 

@@ -45,11 +45,20 @@ const CACHE_SLOTS: usize = 1024;
 
 impl<'a, S: FlowSampler> CornerCache<'a, S> {
     pub fn new(flow: &'a S) -> Self {
-        Self { flow, keys: vec![(IVec3::MIN, None); CACHE_SLOTS], values: vec![[None; 8]; CACHE_SLOTS] }
+        Self {
+            flow,
+            keys: vec![(IVec3::MIN, None); CACHE_SLOTS],
+            values: vec![[None; 8]; CACHE_SLOTS],
+        }
     }
 
     fn corners(&mut self, base: IVec3, body: Option<u64>) -> [Option<Vec3>; 8] {
-        let h = crate::rng::hash_keys(&[base.x as u64, base.y as u64, base.z as u64, body.map_or(u64::MAX, |b| b)]);
+        let h = crate::rng::hash_keys(&[
+            base.x as u64,
+            base.y as u64,
+            base.z as u64,
+            body.map_or(u64::MAX, |b| b),
+        ]);
         let slot = (h as usize) & (CACHE_SLOTS - 1);
         if self.keys[slot] != (base, body) {
             self.keys[slot] = (base, body);
@@ -76,12 +85,20 @@ pub fn advect<S: FlowSampler>(
     let v1 = flow.interpolate_value(&corners, f)?;
     let mid = mean + 0.5 * dt * v1;
     let (base_mid, f_mid) = flow.locate(mid);
-    let corners_mid = if base_mid == base { corners } else { cache.corners(base_mid, body) };
+    let corners_mid = if base_mid == base {
+        corners
+    } else {
+        cache.corners(base_mid, body)
+    };
     let sampled = flow.interpolate(&corners_mid, f_mid);
     let (v2, jac) = sampled.unwrap_or((v1, Mat3::ZERO));
     let new_mean = mean + dt * v2;
     let omega = 0.5
-        * Vec3::new(jac.y_axis.z - jac.z_axis.y, jac.z_axis.x - jac.x_axis.z, jac.x_axis.y - jac.y_axis.x);
+        * Vec3::new(
+            jac.y_axis.z - jac.z_axis.y,
+            jac.z_axis.x - jac.x_axis.z,
+            jac.x_axis.y - jac.y_axis.x,
+        );
     let delta_rotation = Quat::from_scaled_axis(omega * dt);
     let (scale, rotation) = match mode {
         CovarianceUpdate::RigidPart => (scale, (delta_rotation * rotation).normalize()),
@@ -95,7 +112,12 @@ pub fn advect<S: FlowSampler>(
             (scale, rotation_from_basis(vectors, rotation))
         }
     };
-    Some(Advected { mean: new_mean, scale, rotation, delta_rotation })
+    Some(Advected {
+        mean: new_mean,
+        scale,
+        rotation,
+        delta_rotation,
+    })
 }
 
 /// Eigenvalues and eigenvectors (columns) of a symmetric 3×3 matrix, cyclic Jacobi.
@@ -118,18 +140,14 @@ pub fn symmetric_eigen(m: Mat3) -> (Vec3, Mat3) {
             let c = 1.0 / (t * t + 1.0).sqrt();
             let s = t * c;
             // A ← Jᵀ A J for the rotation J in the (p, q) plane.
-            for k in 0..3 {
-                let akp = a[k][p];
-                let akq = a[k][q];
-                a[k][p] = c * akp - s * akq;
-                a[k][q] = s * akp + c * akq;
+            for row in &mut a {
+                let (akp, akq) = (row[p], row[q]);
+                row[p] = c * akp - s * akq;
+                row[q] = s * akp + c * akq;
             }
-            for k in 0..3 {
-                let apk = a[p][k];
-                let aqk = a[q][k];
-                a[p][k] = c * apk - s * aqk;
-                a[q][k] = s * apk + c * aqk;
-            }
+            let (row_p, row_q) = (a[p], a[q]);
+            a[p] = std::array::from_fn(|k| c * row_p[k] - s * row_q[k]);
+            a[q] = std::array::from_fn(|k| s * row_p[k] + c * row_q[k]);
             for row in &mut v {
                 let vp = row[p];
                 let vq = row[q];
@@ -180,20 +198,40 @@ mod tests {
         use crate::flow::{FlowCell, FlowField};
         use crate::grid::GridSpec;
         let spec = GridSpec::new(Vec3::splat(-4.0), 1.0, glam::UVec3::splat(8)).unwrap();
-        let j = Mat3::from_cols(Vec3::new(0.5, 0.1, 0.0), Vec3::new(-0.2, 0.3, 0.0), Vec3::new(0.0, 0.0, -0.1));
+        let j = Mat3::from_cols(
+            Vec3::new(0.5, 0.1, 0.0),
+            Vec3::new(-0.2, 0.3, 0.0),
+            Vec3::new(0.0, 0.0, -0.1),
+        );
         let cells = (0..spec.cell_count() as u32)
-            .map(|index| FlowCell { index, velocity_mps: j * spec.centre_of(spec.coords(index)), body_id: None })
+            .map(|index| FlowCell {
+                index,
+                velocity_mps: j * spec.centre_of(spec.coords(index)),
+                body_id: None,
+            })
             .collect();
         let flow = FlowField::new(spec, cells).unwrap();
         let (scale, rot) = (Vec3::new(0.3, 0.1, 0.02), Quat::from_rotation_x(0.3));
         let dt = 0.1;
-        let out = advect(&mut CornerCache::new(&flow), None, dt, Vec3::new(0.2, 0.1, 0.0), scale, rot, CovarianceUpdate::FullJacobian).unwrap();
+        let out = advect(
+            &mut CornerCache::new(&flow),
+            None,
+            dt,
+            Vec3::new(0.2, 0.1, 0.0),
+            scale,
+            rot,
+            CovarianceUpdate::FullJacobian,
+        )
+        .unwrap();
         let a = Mat3::IDENTITY + j * dt;
         let r = Mat3::from_quat(rot);
         let expected = a * r * Mat3::from_diagonal(scale * scale) * r.transpose() * a.transpose();
         let r2 = Mat3::from_quat(out.rotation);
         let got = r2 * Mat3::from_diagonal(out.scale * out.scale) * r2.transpose();
-        let err = (got - expected).to_cols_array().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let err = (got - expected)
+            .to_cols_array()
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(err < 1e-6, "{err}");
     }
 }
