@@ -28,7 +28,9 @@ pub(crate) struct SplatBlend {
     pub color: [f32; 3],
     pub alpha_ext_x: f32,
     pub alpha_ext_y: f32,
-    pub _pad: f32,
+    /// `2·ln(255·opacity)·1.002`: a pixel can contribute only if `a·dx² + 2b·dx·dy + c·dy² ≤ two_l`
+    /// (padded so float rounding never excludes one).
+    pub two_l: f32,
 }
 
 /// What the kernel needs about the frame.
@@ -40,7 +42,8 @@ pub(crate) struct TileFrame {
     pub background: [f32; 3],
 }
 
-/// `e^x` for `x ≤ 0` (inputs below −87 return ~e^−87): Cody–Waite reduction and the Cephes `expf`
+/// `e^x` for `x ≤ 0`; inputs below −60 return `e^−60` (≈ 8.8e−27: any α from it is far below 1/255,
+/// and the clamp keeps every product normal — denormals cost microcode assists of ~100 cycles): Cody–Waite reduction and the Cephes `expf`
 /// polynomial. Pure float/int arithmetic so that it vectorises.
 #[inline(always)]
 pub(crate) fn exp_neg(x: f32) -> f32 {
@@ -48,7 +51,7 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.max(-87.0);
+    let x = x.max(-60.0);
     let k = (x * LOG2E + MAGIC) - MAGIC;
     let r = x - k * LN2_HI - k * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
@@ -56,9 +59,9 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let e = p * (r * r) + r + 1.0;
-    // k ∈ [−126, 0]: build 2^k from its exponent bits (k + 127 ∈ [1, 127]).
+    // k ∈ [−87, 0]: build 2^k from its exponent bits.
     let k_int = (k + MAGIC).to_bits() as i32 - 0x4B40_0000;
     e * f32::from_bits(((k_int + 127) as u32) << 23)
 }
@@ -88,6 +91,26 @@ fn splat_span(s: &SplatBlend, x0: usize, y0: usize, rows: usize, cols: usize) ->
         return None;
     }
     Some((fy0 as usize, fy1 as usize, fx0 as usize / LANES, fx1 as usize / LANES))
+}
+
+/// The 8-pixel groups `[g0, g1]` of tile-local row `row` (pixel-centre offset `dy = mean_y − y`) that
+/// intersect the ellipse `a·dx² + 2b·dx·dy + c·dy² ≤ two_l`, clipped to `[gmin, gmax]`; `None` if none.
+#[inline(always)]
+fn row_groups(s: &SplatBlend, dy: f32, x0: usize, gmin: usize, gmax: usize) -> Option<(usize, usize)> {
+    let bdy = s.conic_b * dy;
+    let disc = bdy * bdy - s.conic_a * (s.conic_c * dy * dy - s.two_l);
+    if !(disc >= 0.0) {
+        return None;
+    }
+    let half = disc.sqrt() / s.conic_a * 1.001 + 0.05;
+    let centre = s.mean_x + bdy / s.conic_a; // px where dx = −b·dy/a
+    let lo = ((centre - half - 0.5 - x0 as f32).ceil().max(0.0) as usize / LANES).max(gmin);
+    let hi_f = (centre + half - 0.5 - x0 as f32).floor();
+    if !(hi_f >= 0.0) {
+        return None;
+    }
+    let hi = (hi_f as usize / LANES).min(gmax);
+    (lo <= hi).then_some((lo, hi))
 }
 
 fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], splats: &[SplatBlend], out: &mut [f32]) {
@@ -123,7 +146,8 @@ fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], sp
         for row in r0..=r1 {
             let dy = s.mean_y - ((y0 + row) as f32 + 0.5);
             let cdd = s.conic_c * dy * dy;
-            for gc in g0..=g1 {
+            let Some((ga, gb)) = row_groups(&s, dy, x0, g0, g1) else { continue };
+            for gc in ga..=gb {
                 let g = row * GROUPS_PER_ROW + gc;
                 for (l, x) in lane_x.iter_mut().enumerate() {
                     *x = (x0 + gc * LANES) as f32 + (l as f32 + 0.5);
@@ -198,7 +222,7 @@ fn write_tile(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{splat_span, write_tile, SplatBlend, TileFrame, GROUPS, GROUPS_PER_ROW, LANES};
+    use super::{row_groups, splat_span, write_tile, SplatBlend, TileFrame, GROUPS, GROUPS_PER_ROW, LANES};
     use crate::options::{ALPHA_MIN, TILE_SIZE, T_STOP};
 
     /// # Safety
@@ -242,7 +266,11 @@ mod avx2 {
         let minus_half = _mm256_set1_ps(-0.5);
         let inclusive = frame.params.stop_inclusive;
 
-        for &idx in list {
+        for (i, &idx) in list.iter().enumerate() {
+            if let Some(&ahead) = list.get(i + 8) {
+                // SAFETY: prefetch is a hint; the address is inside `splats`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(splats.as_ptr().add(ahead as usize) as *const i8) };
+            }
             let s = splats[idx as usize];
             let Some((r0, r1, g0, g1)) = splat_span(&s, x0, y0, rows, cols) else { continue };
             let mean_x = _mm256_set1_ps(s.mean_x);
@@ -256,7 +284,8 @@ mod avx2 {
                 let dy_s = s.mean_y - ((y0 + row) as f32 + 0.5);
                 let dy = _mm256_set1_ps(dy_s);
                 let cdd = _mm256_set1_ps(s.conic_c * dy_s * dy_s);
-                for gc in g0..=g1 {
+                let Some((ga, gb)) = row_groups(&s, dy_s, x0, g0, g1) else { continue };
+                for gc in ga..=gb {
                     let g = row * GROUPS_PER_ROW + gc;
                     let px = _mm256_add_ps(_mm256_set1_ps((x0 + gc * LANES) as f32), offsets);
                     let dx = _mm256_sub_ps(mean_x, px);
@@ -317,14 +346,14 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     fn exp_neg(x: __m256) -> __m256 {
         let magic = _mm256_set1_ps(12_582_912.0);
-        let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
+        let x = _mm256_max_ps(x, _mm256_set1_ps(-60.0));
         let k = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), magic), magic);
         let r = _mm256_sub_ps(
             _mm256_sub_ps(x, _mm256_mul_ps(k, _mm256_set1_ps(0.693_359_4))),
             _mm256_mul_ps(k, _mm256_set1_ps(-2.121_944_4e-4)),
         );
         let mut p = _mm256_set1_ps(1.987_569_1e-4);
-        for c in [1.398_199_9e-3f32, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+        for c in [1.398_199_9e-3f32, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
             p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
         }
         let e = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0));
@@ -342,7 +371,7 @@ mod tests {
     fn exp_neg_is_accurate() {
         let mut worst = 0.0f64;
         let mut x = 0.0f32;
-        while x > -87.0 {
+        while x > -60.0 {
             let e = exp_neg(x) as f64;
             let r = (x as f64).exp();
             worst = worst.max(((e - r) / r).abs());
@@ -380,7 +409,7 @@ mod tests {
                         color: [rnd(), rnd() * 2.0, rnd()],
                         alpha_ext_x: 4.0 + rnd() * 8.0,
                         alpha_ext_y: 4.0 + rnd() * 8.0,
-                        _pad: 0.0,
+                        two_l: 2.0 * 255.0f32.ln() * 1.002,
                     }
                 })
                 .collect();

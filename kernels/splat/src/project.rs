@@ -32,6 +32,8 @@ pub(crate) struct Splat2D {
     /// Half-extents in pixels of the region where `α ≥ 1/255` can hold (slightly padded).
     pub alpha_ext_x: f32,
     pub alpha_ext_y: f32,
+    /// `2·ln(255·opacity)`, padded by 0.2% (see `blend::SplatBlend::two_l`).
+    pub two_l: f32,
     /// Tile rectangle `[x0, x1) × [y0, y1)` in tile units.
     pub tile_x0: u32,
     pub tile_y0: u32,
@@ -131,7 +133,7 @@ impl ProjectCtx {
         }
         let in_depth_range = match self.compat {
             Compat::Inria => tz > INRIA_NEAR_Z,
-            Compat::Gsplat => tz >= GSPLAT_NEAR_Z && tz <= GSPLAT_FAR_Z,
+            Compat::Gsplat => (GSPLAT_NEAR_Z..=GSPLAT_FAR_Z).contains(&tz),
         };
         if !in_depth_range {
             return Projected::Culled;
@@ -209,6 +211,7 @@ impl ProjectCtx {
             depth_m: tz,
             alpha_ext_x,
             alpha_ext_y,
+            two_l: two_l * 1.002 + 1e-4,
             tile_x0,
             tile_y0,
             tile_x1,

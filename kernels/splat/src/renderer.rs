@@ -138,7 +138,7 @@ impl Renderer {
                 color: s.color,
                 alpha_ext_x: s.alpha_ext_x,
                 alpha_ext_y: s.alpha_ext_y,
-                _pad: 0.0,
+                two_l: s.two_l,
             });
         }
         let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;

@@ -1,5 +1,6 @@
 //! Properties of the renderer: determinism across thread counts, degenerate input, empty scenes,
 //! culled Gaussians not changing the image, and optimised vs naive agreement on a larger random scene.
+#![allow(clippy::type_complexity)]
 
 mod common;
 
