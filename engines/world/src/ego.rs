@@ -269,6 +269,42 @@ impl FreeCameraEgo {
     }
 }
 
+/// An ego agent of either kind, built from its scenario spawn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ego {
+    Car(BicycleEgo),
+    FreeCamera(FreeCameraEgo),
+}
+
+impl Ego {
+    /// A car at rest with default [`BicycleParams`], or a free camera, at the spawn pose.
+    pub fn from_spawn(spawn: &crate::scenario::EgoSpawn) -> Result<Self, EgoError> {
+        let yaw = spawn.yaw_deg.to_radians();
+        Ok(match spawn.kind {
+            crate::scenario::EgoKind::Car => {
+                Ego::Car(BicycleEgo::new(BicycleParams::default(), spawn.x_m, spawn.y_m, yaw)?)
+            }
+            crate::scenario::EgoKind::FreeCamera => {
+                Ego::FreeCamera(FreeCameraEgo::new(Vec3::new(spawn.x_m, spawn.y_m, spawn.z_m), yaw)?)
+            }
+        })
+    }
+
+    pub fn world_from_base(&self) -> Mat4 {
+        match self {
+            Ego::Car(c) => c.world_from_base(),
+            Ego::FreeCamera(f) => f.world_from_base(),
+        }
+    }
+
+    pub fn state(&self, index: u32) -> EgoState {
+        match self {
+            Ego::Car(c) => c.state(index),
+            Ego::FreeCamera(f) => f.state(index),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ pub use director::{
     body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody,
     FLOW_BAND_CELLS, MAX_DT_SECS,
 };
-pub use ego::{BicycleEgo, BicycleParams, EgoError, FreeCameraEgo, PoseDelta, VehicleControl};
+pub use ego::{BicycleEgo, BicycleParams, Ego, EgoError, FreeCameraEgo, PoseDelta, VehicleControl};
 pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowField, FlowSampler};
 pub use grid::{CellChange, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};
 pub use metrics::{psnr, ssim, MetricsError, RgbImage};
