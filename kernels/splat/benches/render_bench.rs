@@ -42,14 +42,26 @@ fn synthetic_scene(n: usize) -> Gaussians {
         let mean = Vec3::new(rnd() * 4.0 - 2.0, rnd() * 4.0 - 2.0, rnd() * 2.0 - 1.0);
         let scale = Vec3::new(s * (0.5 + rnd()), s * (0.5 + rnd()), s * (0.5 + rnd()));
         let rot = Quat::from_xyzw(rnd() - 0.5, rnd() - 0.5, rnd() - 0.5, rnd() - 0.5).normalize();
-        g.push(i as u64, mean, scale, rot, 0.1 + 0.8 * rnd(), &[[rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0]]);
+        g.push(
+            i as u64,
+            mean,
+            scale,
+            rot,
+            0.1 + 0.8 * rnd(),
+            &[[rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0, rnd() * 2.0 - 1.0]],
+        );
     }
     g
 }
 
 fn synthetic_camera(width: u32, height: u32) -> Camera {
     let c2w = world_from_camera_look_at(Vec3::new(0.0, -4.5, 1.0), Vec3::ZERO, Vec3::Z);
-    Camera { width, height, intrinsics: Intrinsics::from_fov_x(width, height, 1.2), camera_from_world: rigid_inverse(&c2w) }
+    Camera {
+        width,
+        height,
+        intrinsics: Intrinsics::from_fov_x(width, height, 1.2),
+        camera_from_world: rigid_inverse(&c2w),
+    }
 }
 
 fn main() {
@@ -104,7 +116,12 @@ fn main() {
         let fast = time_frames(if n >= 1_000_000 { frames.min(10) } else { frames }, || {
             stats = renderer.render(&g, &cam, &mut image).unwrap()
         });
-        println!("  {n:>8} Gaussians: {:.2} ms ({:.1} fps), tile instances {}", fast * 1e3, 1.0 / fast, stats.tile_instances);
+        println!(
+            "  {n:>8} Gaussians: {:.2} ms ({:.1} fps), tile instances {}",
+            fast * 1e3,
+            1.0 / fast,
+            stats.tile_instances
+        );
     }
     println!("scaling in image size (100k Gaussians):");
     let g = synthetic_scene(100_000);

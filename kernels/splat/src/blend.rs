@@ -10,7 +10,7 @@
 //! bit-identical results (Rust never contracts `a·b + c`). The loop stops as soon as every pixel of the
 //! tile has terminated (`T·(1−α)` below the threshold).
 
-use crate::options::{CompatParams, ALPHA_MIN, T_STOP, TILE_SIZE};
+use crate::options::{CompatParams, ALPHA_MIN, TILE_SIZE, T_STOP};
 
 const LANES: usize = 8;
 const GROUPS_PER_ROW: usize = TILE_SIZE as usize / LANES;
@@ -68,7 +68,14 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
 
 /// Renders one tile into `out` (the tile row's slice of the image, `width·3` floats per image row, first
 /// row = the tile's first row). `list` indexes `splats`.
-pub(crate) fn blend_tile(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], splats: &[SplatBlend], out: &mut [f32]) {
+pub(crate) fn blend_tile(
+    frame: &TileFrame,
+    tile_x: u32,
+    tile_y: u32,
+    list: &[u32],
+    splats: &[SplatBlend],
+    out: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -296,7 +303,10 @@ mod avx2 {
                     // SAFETY (all loads/stores below): 8-lane arrays, unaligned access allowed.
                     let lv = unsafe { _mm256_loadu_ps(live[g].as_ptr() as *const f32) };
                     let valid = _mm256_and_ps(
-                        _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min)),
+                        _mm256_and_ps(
+                            _mm256_cmp_ps::<_CMP_LE_OQ>(power, zero),
+                            _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min),
+                        ),
                         lv,
                     );
                     if _mm256_movemask_ps(valid) == 0 {

@@ -71,7 +71,13 @@ impl<'a> KdTree<'a> {
             hi = hi.max(self.points[i as usize]);
         }
         let ext = hi - lo;
-        let axis = if ext.x >= ext.y && ext.x >= ext.z { 0 } else if ext.y >= ext.z { 1 } else { 2 };
+        let axis = if ext.x >= ext.y && ext.x >= ext.z {
+            0
+        } else if ext.y >= ext.z {
+            1
+        } else {
+            2
+        };
         let mid = slice.len() / 2;
         let pts = self.points;
         slice.select_nth_unstable_by(mid, |&a, &b| {

@@ -64,7 +64,8 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray, SplatError> {
     if bytes.len() < data_start {
         return Err(err(format!("truncated .npy header: expected {header_len} header bytes")));
     }
-    let header = std::str::from_utf8(&bytes[header_start..data_start]).map_err(|_| err("header is not UTF-8".into()))?;
+    let header =
+        std::str::from_utf8(&bytes[header_start..data_start]).map_err(|_| err("header is not UTF-8".into()))?;
     let descr = dict_value(header, "descr").ok_or_else(|| err(format!("header has no 'descr': {header}")))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let fortran = dict_value(header, "fortran_order").ok_or_else(|| err("header has no 'fortran_order'".into()))?;
@@ -80,9 +81,9 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray, SplatError> {
         "<f8" => (8, |b| NpyData::F64(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())),
         "|u1" | "<u1" => (1, |b| NpyData::U8(b.to_vec())),
         "<i8" => (8, |b| NpyData::I64(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())),
-        "<i4" => (4, |b| {
-            NpyData::I64(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect())
-        }),
+        "<i4" => {
+            (4, |b| NpyData::I64(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect()))
+        }
         other => return Err(err(format!("descr: unsupported dtype {other} (expected <f4, <f8, |u1, <i4 or <i8)"))),
     };
     let need = count * elem;

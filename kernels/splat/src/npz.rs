@@ -74,7 +74,9 @@ pub fn parse_npz(bytes: &[u8], name: &str) -> Result<BTreeMap<String, NpyArray>,
             e += 4 + len;
         }
         if method != 0 {
-            return Err(err(format!("{entry_name}: compression method {method} unsupported (save with np.savez, not savez_compressed)")));
+            return Err(err(format!(
+                "{entry_name}: compression method {method} unsupported (save with np.savez, not savez_compressed)"
+            )));
         }
         if comp_size != size {
             return Err(err(format!("{entry_name}: stored entry with differing sizes")));
@@ -83,7 +85,8 @@ pub fn parse_npz(bytes: &[u8], name: &str) -> Result<BTreeMap<String, NpyArray>,
         if u32_at(bytes, l) != Some(0x0403_4b50) {
             return Err(err(format!("{entry_name}: bad local header at byte {l}")));
         }
-        let data_start = l + 30 + u16_at(bytes, l + 26).unwrap_or(0) as usize + u16_at(bytes, l + 28).unwrap_or(0) as usize;
+        let data_start =
+            l + 30 + u16_at(bytes, l + 26).unwrap_or(0) as usize + u16_at(bytes, l + 28).unwrap_or(0) as usize;
         let data = bytes
             .get(data_start..data_start + size as usize)
             .ok_or_else(|| err(format!("{entry_name}: truncated entry data")))?;
@@ -129,7 +132,9 @@ impl GardenScene {
                     c.to_f32().chunks_exact(3).map(|c| [q(c[0]), q(c[1]), q(c[2])]).collect()
                 }
             },
-            Some(c) => return Err(SplatError::format(name, format!("colors: expected shape ({n}, 3), found {:?}", c.shape))),
+            Some(c) => {
+                return Err(SplatError::format(name, format!("colors: expected shape ({n}, 3), found {:?}", c.shape)))
+            }
             None => vec![[128, 128, 128]; n],
         };
         let mut cameras = Vec::new();
@@ -141,7 +146,10 @@ impl GardenScene {
             let (width, height) = (scalar("width")?, scalar("height")?);
             let c = v.shape.first().copied().unwrap_or(0);
             if v.shape != [c, 4, 4] || k.shape != [c, 3, 3] {
-                return Err(SplatError::format(name, format!("viewmats/Ks: expected (C,4,4)/(C,3,3), found {:?}/{:?}", v.shape, k.shape)));
+                return Err(SplatError::format(
+                    name,
+                    format!("viewmats/Ks: expected (C,4,4)/(C,3,3), found {:?}/{:?}", v.shape, k.shape),
+                ));
             }
             let (vm, km) = (v.to_f32(), k.to_f32());
             for i in 0..c {

@@ -52,7 +52,9 @@ pub fn read_ply_bytes(bytes: &[u8], name: &str) -> Result<Gaussians, SplatError>
             [] | ["comment", ..] | ["obj_info", ..] | ["end_header"] => {}
             ["format", fmt, _version] => {
                 if *fmt != "binary_little_endian" {
-                    return Err(err(format!("line {line_no}: format '{fmt}' unsupported, expected binary_little_endian")));
+                    return Err(err(format!(
+                        "line {line_no}: format '{fmt}' unsupported, expected binary_little_endian"
+                    )));
                 }
                 format_seen = true;
             }
@@ -60,7 +62,8 @@ pub fn read_ply_bytes(bytes: &[u8], name: &str) -> Result<Gaussians, SplatError>
                 if *elem != "vertex" || vertex_count.is_some() {
                     return Err(err(format!("line {line_no}: element '{elem}': expected a single 'vertex' element")));
                 }
-                vertex_count = Some(count.parse().map_err(|_| err(format!("line {line_no}: bad vertex count '{count}'")))?);
+                vertex_count =
+                    Some(count.parse().map_err(|_| err(format!("line {line_no}: bad vertex count '{count}'")))?);
             }
             ["property", ty, prop] => {
                 if vertex_count.is_none() {

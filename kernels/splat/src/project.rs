@@ -9,9 +9,7 @@
 use glam::{Quat, Vec3};
 use worldflow_protocol::{Camera, Gaussians};
 
-use crate::options::{
-    Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, TILE_SIZE,
-};
+use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, TILE_SIZE};
 use crate::sh::eval_sh;
 
 /// A projected Gaussian, ready to blend.

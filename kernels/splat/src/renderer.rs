@@ -80,7 +80,12 @@ impl Renderer {
     }
 
     /// Renders `gaussians` seen by `camera` into `image` (resized to the camera's size).
-    pub fn render(&mut self, gaussians: &Gaussians, camera: &Camera, image: &mut Image) -> Result<RenderStats, SplatError> {
+    pub fn render(
+        &mut self,
+        gaussians: &Gaussians,
+        camera: &Camera,
+        image: &mut Image,
+    ) -> Result<RenderStats, SplatError> {
         let sh_degree = validate_inputs(gaussians, camera, &self.options)?;
         let opts = self.options;
         let ctx = ProjectCtx::new(camera, opts.compat, opts.antialiased, sh_degree);
@@ -89,8 +94,11 @@ impl Renderer {
         // 1. Project every Gaussian (parallel, each writes only its own slot).
         self.projected.resize(n, Splat2D::default());
         self.status.resize(n, STATUS_CULLED);
-        self.projected.par_chunks_mut(PROJECT_CHUNK).zip(self.status.par_chunks_mut(PROJECT_CHUNK)).enumerate().for_each(
-            |(chunk, (out, status))| {
+        self.projected
+            .par_chunks_mut(PROJECT_CHUNK)
+            .zip(self.status.par_chunks_mut(PROJECT_CHUNK))
+            .enumerate()
+            .for_each(|(chunk, (out, status))| {
                 let base = chunk * PROJECT_CHUNK;
                 for (j, (o, st)) in out.iter_mut().zip(status.iter_mut()).enumerate() {
                     *st = match ctx.project(gaussians, base + j) {
@@ -102,8 +110,7 @@ impl Renderer {
                         Projected::Invalid => STATUS_INVALID,
                     };
                 }
-            },
-        );
+            });
 
         // 2. Visible Gaussians in index order, then a stable sort by depth (positive f32 bits sort as u32).
         let mut stats = RenderStats { input: n, ..Default::default() };
@@ -147,8 +154,12 @@ impl Renderer {
 
         // 4. Blend, parallel over tile rows (each owns a disjoint band of the image).
         image.resize(camera.width, camera.height);
-        let frame =
-            TileFrame { width: camera.width, height: camera.height, params: opts.compat.params(), background: opts.background };
+        let frame = TileFrame {
+            width: camera.width,
+            height: camera.height,
+            params: opts.compat.params(),
+            background: opts.background,
+        };
         let band = TILE_SIZE as usize * camera.width as usize * 3;
         let (offsets, list, splats) = (&self.tile_offsets, &self.tile_list, &self.sorted_splats);
         let tiles_x = ctx.tiles_x;

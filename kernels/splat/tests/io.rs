@@ -29,8 +29,10 @@ fn ply_round_trip_every_degree() {
     for degree in 0..=3u8 {
         let g = scene(degree, 4);
         let bytes = write_ply_bytes(&g).unwrap();
-        assert_eq!(bytes.len() - (bytes.windows(11).position(|w| w == b"end_header\n").unwrap() + 11),
-            4 * 4 * (17 + 3 * ((degree as usize + 1).pow(2) - 1)));
+        assert_eq!(
+            bytes.len() - (bytes.windows(11).position(|w| w == b"end_header\n").unwrap() + 11),
+            4 * 4 * (17 + 3 * ((degree as usize + 1).pow(2) - 1))
+        );
         let back = read_ply_bytes(&bytes, "rt.ply").unwrap();
         assert_eq!(back.sh_degree, degree);
         assert_eq!(back.ids, g.ids);
@@ -50,7 +52,8 @@ fn ply_round_trip_every_degree() {
 #[test]
 fn ply_activations_and_f_rest_layout() {
     let mut header = String::from("ply\nformat binary_little_endian 1.0\ncomment made by hand\nelement vertex 1\n");
-    let mut names: Vec<String> = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"].map(String::from).to_vec();
+    let mut names: Vec<String> =
+        ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"].map(String::from).to_vec();
     names.extend((0..9).map(|i| format!("f_rest_{i}")));
     names.extend(["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"].map(String::from));
     for n in &names {
@@ -82,7 +85,8 @@ fn ply_err(bytes: &[u8]) -> String {
 #[test]
 fn malformed_ply_files_are_named_errors() {
     let good = write_ply_bytes(&scene(1, 3)).unwrap();
-    let text = String::from_utf8_lossy(&good[..good.windows(11).position(|w| w == b"end_header\n").unwrap() + 11]).into_owned();
+    let text = String::from_utf8_lossy(&good[..good.windows(11).position(|w| w == b"end_header\n").unwrap() + 11])
+        .into_owned();
     let body = &good[text.len()..];
     let with_header = |h: String| [h.as_bytes(), body].concat();
 
@@ -90,7 +94,11 @@ fn malformed_ply_files_are_named_errors() {
     assert!(e.starts_with("bad.ply: truncated data") && e.contains("vertex 2"), "{e}");
     let e = ply_err(&[good.as_slice(), &[0u8; 4]].concat());
     assert!(e.contains("unexpected bytes after the last vertex"), "{e}");
-    let e = ply_err(&with_header(text.replace("property float f_dc_1\nproperty float f_dc_2\n", "property float f_dc_2\nproperty float f_dc_1\n")));
+    let e =
+        ply_err(&with_header(text.replace(
+            "property float f_dc_1\nproperty float f_dc_2\n",
+            "property float f_dc_2\nproperty float f_dc_1\n",
+        )));
     assert!(e.contains("property 7 is 'f_dc_2', expected 'f_dc_1'"), "{e}");
     let e = ply_err(&with_header(text.replace("property float opacity", "property double opacity")));
     assert!(e.contains("'opacity' has type 'double'"), "{e}");

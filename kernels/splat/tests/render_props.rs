@@ -6,12 +6,17 @@ mod common;
 
 use common::{all_cases, max_abs_diff};
 use glam::{Quat, Vec3};
-use worldflow_protocol::{world_from_camera_look_at, rigid_inverse, Camera, Gaussians, Intrinsics};
+use worldflow_protocol::{rigid_inverse, world_from_camera_look_at, Camera, Gaussians, Intrinsics};
 use worldflow_splat::{render_naive, Compat, Image, RenderOptions, Renderer};
 
 fn camera(width: u32, height: u32) -> Camera {
     let c2w = world_from_camera_look_at(Vec3::new(0.0, -4.0, 0.5), Vec3::ZERO, Vec3::Z);
-    Camera { width, height, intrinsics: Intrinsics::from_fov_x(width, height, 1.2), camera_from_world: rigid_inverse(&c2w) }
+    Camera {
+        width,
+        height,
+        intrinsics: Intrinsics::from_fov_x(width, height, 1.2),
+        camera_from_world: rigid_inverse(&c2w),
+    }
 }
 
 /// Deterministic pseudo-random scene of `n` Gaussians around the origin (SH degree 2).

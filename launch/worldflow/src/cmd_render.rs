@@ -60,7 +60,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
     }
     let t = Instant::now();
     let gaussians = load_scene(&args.scene, &PointCloudInit::default())?;
-    println!("loaded {} Gaussians (SH degree {}) in {:.3} s", gaussians.len(), gaussians.sh_degree, t.elapsed().as_secs_f64());
+    println!(
+        "loaded {} Gaussians (SH degree {}) in {:.3} s",
+        gaussians.len(),
+        gaussians.sh_degree,
+        t.elapsed().as_secs_f64()
+    );
     let camera = worldflow_protocol::read_camera_json(&args.camera)?;
     let options = RenderOptions {
         compat: match args.compat {

@@ -30,10 +30,12 @@ pub fn load_case(path: &Path) -> GoldenCase {
     let k = (degree as usize + 1).pow(2);
     let mut g = Gaussians::new(degree);
     for n in 0..opac.len() {
-        let coeffs: Vec<[f32; 3]> = (0..k).map(|c| {
-            let o = (n * k + c) * 3;
-            [sh[o], sh[o + 1], sh[o + 2]]
-        }).collect();
+        let coeffs: Vec<[f32; 3]> = (0..k)
+            .map(|c| {
+                let o = (n * k + c) * 3;
+                [sh[o], sh[o + 1], sh[o + 2]]
+            })
+            .collect();
         g.push(
             n as u64,
             Vec3::from_slice(&means[3 * n..3 * n + 3]),
@@ -90,6 +92,10 @@ pub fn all_cases() -> Vec<GoldenCase> {
 pub fn max_abs_diff(a: &Image, b: &Image) -> (f32, usize) {
     assert_eq!((a.width, a.height), (b.width, b.height));
     a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).enumerate().fold((0.0, 0), |best, (i, d)| {
-        if d > best.0 || d.is_nan() { (d, i) } else { best }
+        if d > best.0 || d.is_nan() {
+            (d, i)
+        } else {
+            best
+        }
     })
 }
