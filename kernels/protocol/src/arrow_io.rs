@@ -330,6 +330,7 @@ pub mod world {
         ("change_class", DataType::UInt8),
         ("flow_index", DataType::UInt32),
         ("flow_velocity_mps", DataType::Float32),
+        ("flow_body_id", DataType::UInt64),
         ("body_id", DataType::UInt64),
         ("body_class", DataType::UInt8),
         ("body_world_from_body", DataType::Float32),
@@ -369,6 +370,7 @@ pub mod world {
             list(Arc::new(UInt8Array::from(d.changes.iter().map(|c| c.1).collect::<Vec<_>>()))),
             list(Arc::new(UInt32Array::from(d.flow.iter().map(|c| c.0).collect::<Vec<_>>()))),
             list(Arc::new(Float32Array::from(d.flow.iter().flat_map(|c| c.1).collect::<Vec<_>>()))),
+            list(Arc::new(UInt64Array::from(d.flow.iter().map(|c| c.2).collect::<Vec<_>>()))),
             list(Arc::new(UInt64Array::from(d.bodies.iter().map(|b| b.id).collect::<Vec<_>>()))),
             list(Arc::new(UInt8Array::from(d.bodies.iter().map(|b| b.class).collect::<Vec<_>>()))),
             flat(&|b| b.world_from_body.iter().flatten().copied().collect()),
@@ -407,6 +409,10 @@ pub mod world {
         }
         let flow_index = u32s("flow_index")?;
         let flow_v = f32s("flow_velocity_mps", 3, flow_index.len())?;
+        let flow_body = u64s("flow_body_id")?;
+        if flow_body.len() != flow_index.len() {
+            return Err(err(M, "flow_body_id", format!("{} entries like flow_index, found {}", flow_index.len(), flow_body.len())));
+        }
         let ids = u64s("body_id")?;
         let n = ids.len();
         let classes = u8s("body_class")?;
@@ -437,7 +443,7 @@ pub mod world {
             },
             dt_secs,
             changes: change_index.into_iter().zip(change_class).collect(),
-            flow: flow_index.iter().enumerate().map(|(i, idx)| (*idx, v3(&flow_v, i))).collect(),
+            flow: flow_index.iter().enumerate().map(|(i, idx)| (*idx, v3(&flow_v, i), flow_body[i])).collect(),
             bodies,
         })
     }
@@ -452,7 +458,7 @@ pub mod world {
                 meta: ChunkMeta { agent_id: 0, tick: 5, sim_time_ns: 500 },
                 dt_secs: 0.1,
                 changes: vec![(3, 8), (9, 0)],
-                flow: vec![(3, [1.0, 0.0, 0.0]), (4, [0.5, 0.5, 0.0])],
+                flow: vec![(3, [1.0, 0.0, 0.0], 7), (4, [0.5, 0.5, 0.0], crate::world_state::NO_BODY)],
                 bodies: vec![BodyRecord {
                     id: 7,
                     class: 8,

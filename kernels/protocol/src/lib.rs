@@ -22,4 +22,4 @@ pub use messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, 
 pub mod arrow_io;
 
 pub mod world_state;
-pub use world_state::{BodyRecord, WorldDelta};
+pub use world_state::{BodyRecord, WorldDelta, NO_BODY};

@@ -20,6 +20,9 @@ pub struct BodyRecord {
     pub appearance_key: f32,
 }
 
+/// `body` of a flow entry that belongs to no rigid body.
+pub const NO_BODY: u64 = u64::MAX;
+
 /// Everything the Actor needs from one Director tick.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct WorldDelta {
@@ -28,8 +31,9 @@ pub struct WorldDelta {
     pub dt_secs: f32,
     /// (cell index, new class code), ascending index.
     pub changes: Vec<(u32, u8)>,
-    /// (cell index, velocity m/s), ascending index.
-    pub flow: Vec<(u32, [f32; 3])>,
+    /// (cell index, velocity m/s, id of the body it belongs to or [`NO_BODY`]), ascending (index, body).
+    /// Where two bodies' bands overlap a cell has one entry per body.
+    pub flow: Vec<(u32, [f32; 3], u64)>,
     /// Ascending id.
     pub bodies: Vec<BodyRecord>,
 }

@@ -97,12 +97,31 @@ pub const NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-splat-renderer",
         inputs: Inputs::Fixed(&[("pose", Pose, true), ("gaussians", Gaussians, false)]),
         outputs: &[("frame", Frame)],
-        settings: &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "CAMERA_HEIGHT_M", "COMPAT", "BACKGROUND"],
+        settings: &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND"],
+    },
+    NodeKind {
+        binary: "worldflow-director",
+        package: "worldflow-director",
+        inputs: Inputs::AnyOf(&[Action]),
+        outputs: &[("world", WorldState), ("ego_pose", Pose)],
+        settings: &["SCENARIO", "DT_SECS", "STEP_M"],
+    },
+    NodeKind {
+        binary: "worldflow-actor",
+        package: "worldflow-actor",
+        inputs: Inputs::Fixed(&[("world", WorldState, true)]),
+        outputs: &[("gaussians", Gaussians)],
+        settings: &["SCENARIO", "SH_DEGREE", "FACE_SUBDIVISIONS"],
     },
 ];
 
 pub fn find(binary: &str) -> Option<&'static NodeKind> {
-    NODE_KINDS.iter().find(|k| k.binary == binary)
+    all().find(|k| k.binary == binary)
+}
+
+/// Every node kind worldflow ships.
+pub fn all() -> impl Iterator<Item = &'static NodeKind> {
+    NODE_KINDS.iter().chain(crate::catalog_neural::NEURAL_NODE_KINDS)
 }
 
 impl NodeKind {

@@ -2,6 +2,8 @@
 //! embedded dora runtime. The `worldflow` binary is a thin CLI over it; the end-to-end tests use it directly.
 
 pub mod catalog;
+pub mod catalog_neural;
+pub mod eval;
 pub mod mermaid;
 pub mod run;
 pub mod validate;

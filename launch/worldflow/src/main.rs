@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use worldflow::{mermaid, run, validate};
 
+mod cmd_model;
+mod cmd_render;
+
 #[derive(Parser)]
 #[command(name = "worldflow", version, about = "Serve interactive world models as dataflow graphs on dora-rs")]
 struct Cli {
@@ -32,6 +35,42 @@ enum Command {
     Validate { graphs: Vec<PathBuf> },
     /// Print a graph as a mermaid flowchart.
     Graph { graph: PathBuf },
+    /// Render a 3DGS scene from a camera.json.
+    Render(cmd_render::RenderArgs),
+    /// Model utilities.
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Evaluations.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Drive out and back along the same path; PSNR/SSIM of return frames vs outbound frames at the same poses.
+    Revisit {
+        /// Scenario file (default: the built-in town).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Length of the outward drive, metres.
+        #[arg(long, default_value_t = 30.0)]
+        distance_m: f32,
+        #[arg(long, default_value_t = 1.0)]
+        step_m: f32,
+        #[arg(long, default_value_t = 320)]
+        width: u32,
+        #[arg(long, default_value_t = 180)]
+        height: u32,
+        /// Also write the report here (JSON).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Run one DiT forward or one VAE decode on given tensors (compare with your PyTorch port).
+    Check(cmd_model::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +105,21 @@ fn main() -> ExitCode {
             }
             Err(errors) => Err(anyhow::anyhow!(errors.join("\n"))),
         },
+        Command::Render(args) => cmd_render::run(&args),
+        Command::Model(ModelCommand::Check(args)) => cmd_model::run(&args),
+        Command::Eval(EvalCommand::Revisit { scenario, distance_m, step_m, width, height, out }) => (|| {
+            let scenario = match scenario {
+                Some(p) => worldflow_world::Scenario::from_file(&p).map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => worldflow_world::Scenario::default(),
+            };
+            let report = worldflow::eval::revisit(&worldflow::eval::RevisitOptions { scenario, straight_m: distance_m, step_m, dt_secs: 0.1, width, height })?;
+            let json = serde_json::to_string_pretty(&report)?;
+            println!("{json}");
+            if let Some(out) = out {
+                std::fs::write(&out, json)?;
+            }
+            Ok(())
+        })(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,16 +3,19 @@
 //! The set is a scene file (`SCENE`: `.ply`, `.splat`, `.npz` point cloud) or a built-in scene
 //! (`builtin:plaza`). Each `pose` input (a `StampedPose`) renders the rig: `RIG=single` puts one camera at the
 //! pose (the pose is `world_from_camera`); `RIG=ego4` treats it as `world_from_base` (x forward, y left, z up)
-//! and renders front/rear/left/right cameras at `CAMERA_HEIGHT_M`. Frames leave as RGB8 written straight
+//! and renders the standard front/left/rear/right rig; `RIG=<file>` reads a rig file. Frames leave as RGB8 written straight
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
 
 pub mod builtin;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream};
-use glam::{Mat4, Vec3};
-use worldflow_protocol::arrow_io::{decode_pose, frame_header_to_params};
-use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, world_from_camera_look_at, Camera, Encoding, FrameHeader, Gaussians, Intrinsics};
+use glam::Mat4;
+use worldflow_protocol::arrow_io::gaussians::{self as gaussians_io, Part};
+use worldflow_protocol::arrow_io::{decode_pose, frame_header_to_params, payload_bytes};
+use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics};
 use worldflow_splat::{Compat, Image, RenderOptions, Renderer};
 
 /// A camera of a rig: its name and `base_from_camera`.
@@ -22,13 +25,21 @@ pub struct RigCamera {
     pub base_from_camera: Mat4,
 }
 
-/// The 4-camera ego rig: front/rear/left/right, 90° each, at `height_m` above the base origin.
-pub fn ego4(height_m: f32) -> Vec<RigCamera> {
-    let eye = Vec3::new(0.0, 0.0, height_m);
-    [("front", Vec3::X), ("left", Vec3::Y), ("rear", -Vec3::X), ("right", -Vec3::Y)]
-        .into_iter()
-        .map(|(name, dir)| RigCamera { name: name.into(), base_from_camera: world_from_camera_look_at(eye, eye + dir, Vec3::Z) })
+/// The standard 4-camera ego rig (front/left/rear/right, 90° each, `worldflow_world::Rig::standard`).
+pub fn ego4() -> Vec<RigCamera> {
+    let rig = worldflow_world::Rig::standard(16, 16);
+    (0..rig.cameras.len())
+        .map(|i| RigCamera { name: rig.cameras[i].name.clone(), base_from_camera: rig.base_from_camera(i).expect("index in range") })
         .collect()
+}
+
+/// Reads a rig file (see `worldflow_world::Rig`); every camera must share WIDTH/HEIGHT/FOV_X_DEG of the node.
+fn rig_from_file(path: &str) -> anyhow::Result<Vec<RigCamera>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("setting RIG=`{path}`: expected single, ego4 or a rig file"))?;
+    let rig = worldflow_world::Rig::from_yaml_str(&text, path).map_err(|e| anyhow::anyhow!("setting RIG: {e}"))?;
+    Ok((0..rig.cameras.len())
+        .map(|i| RigCamera { name: rig.cameras[i].name.clone(), base_from_camera: rig.base_from_camera(i).expect("index in range") })
+        .collect())
 }
 
 pub struct Settings {
@@ -62,8 +73,8 @@ impl Settings {
         }
         let rig = match env_or("RIG", "single").as_str() {
             "single" => vec![RigCamera { name: "camera".into(), base_from_camera: Mat4::IDENTITY }],
-            "ego4" => ego4(parse("CAMERA_HEIGHT_M", "1.6", "metres")?),
-            other => anyhow::bail!("setting RIG=`{other}`: expected single or ego4"),
+            "ego4" => ego4(),
+            path => rig_from_file(path)?,
         };
         let compat = match env_or("COMPAT", "inria").as_str() {
             "inria" => Compat::Inria,
@@ -106,53 +117,135 @@ impl Settings {
     }
 }
 
+/// Appends `b` to `a` (same SH degree).
+fn extend(a: &mut Gaussians, b: &Gaussians) -> anyhow::Result<()> {
+    if a.sh_degree != b.sh_degree {
+        anyhow::bail!("input `gaussians`: dynamic part has SH degree {}, static part {}", b.sh_degree, a.sh_degree);
+    }
+    a.ids.extend_from_slice(&b.ids);
+    a.means.extend_from_slice(&b.means);
+    a.scales.extend_from_slice(&b.scales);
+    a.rotations.extend_from_slice(&b.rotations);
+    a.opacities.extend_from_slice(&b.opacities);
+    a.sh.extend_from_slice(&b.sh);
+    Ok(())
+}
+
+fn truncate(a: &mut Gaussians, n: usize) {
+    let k = a.coeffs_per_gaussian();
+    a.ids.truncate(n);
+    a.means.truncate(n);
+    a.scales.truncate(n);
+    a.rotations.truncate(n);
+    a.opacities.truncate(n);
+    a.sh.truncate(n * k);
+}
+
+/// Scene state: a fixed scene, or a streamed one (static part + the dynamic part of each tick).
+struct SceneState {
+    streamed: bool,
+    scene: Gaussians,
+    static_len: Option<usize>,
+    dynamic: BTreeMap<u64, Gaussians>,
+}
+
+impl SceneState {
+    /// The scene for tick `tick`, if everything it needs has arrived.
+    fn ready(&mut self, tick: u64) -> anyhow::Result<Option<&Gaussians>> {
+        if !self.streamed {
+            return Ok(Some(&self.scene));
+        }
+        let Some(static_len) = self.static_len else { return Ok(None) };
+        let Some(dynamic) = self.dynamic.remove(&tick) else { return Ok(None) };
+        self.dynamic = self.dynamic.split_off(&tick);
+        truncate(&mut self.scene, static_len);
+        extend(&mut self.scene, &dynamic)?;
+        Ok(Some(&self.scene))
+    }
+}
+
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let scene = settings.load_scene()?;
-    eprintln!("splat-renderer: {} Gaussians, {} camera(s) of {}×{}", scene.len(), settings.rig.len(), settings.width, settings.height);
+    let streamed = settings.scene == "stream";
+    let scene = if streamed { Gaussians::new(0) } else { settings.load_scene()? };
+    eprintln!("splat-renderer: {} camera(s) of {}×{}, scene {}", settings.rig.len(), settings.width, settings.height, if streamed { "streamed".to_string() } else { format!("{} Gaussians", scene.len()) });
+    let mut state = SceneState { streamed, scene, static_len: None, dynamic: BTreeMap::new() };
     let mut renderer = Renderer::new(settings.options);
     let mut image = Image::new(settings.width, settings.height);
+    let mut poses: BTreeMap<u64, Vec<worldflow_protocol::StampedPose>> = BTreeMap::new();
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "pose" => {
                 let pose = decode_pose(data.as_array().as_ref()).context("input `pose`")?;
-                let world_from_base = mat4_from_rows(&pose.world_from_frame);
-                for (name, camera) in settings.cameras(&world_from_base) {
-                    renderer.render(&scene, &camera, &mut image).map_err(|e| anyhow::anyhow!("tick {}: {e}", pose.meta.tick))?;
-                    let i = camera.intrinsics;
-                    let header = FrameHeader {
-                        meta: pose.meta,
-                        camera: name,
-                        width: camera.width,
-                        height: camera.height,
-                        encoding: Encoding::Rgb8,
-                        intrinsics: [i.fx, i.fy, i.cx, i.cy],
-                        camera_from_world: mat4_to_rows(&camera.camera_from_world),
-                    };
-                    let len = header.payload_len();
-                    let values = &image.data;
-                    node.send_output_raw("frame".to_owned().into(), frame_header_to_params(&header), len, |out| {
-                        for (o, v) in out.iter_mut().zip(values) {
-                            *o = if v.is_nan() { 0 } else { (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8 };
-                        }
-                    })
-                    .map_err(|e| anyhow::anyhow!("sending frame: {e}"))?;
+                poses.entry(pose.meta.tick).or_default().push(pose);
+            }
+            Event::Input { id, data, metadata } if id.as_str() == "gaussians" => {
+                let bytes = payload_bytes(data.as_array().as_ref()).context("input `gaussians`")?;
+                let (part, version, g) = gaussians_io::decode(bytes, &metadata.parameters).context("input `gaussians`")?;
+                match part {
+                    Part::Static => {
+                        state.static_len = Some(g.len());
+                        state.scene = g;
+                    }
+                    Part::Dynamic => {
+                        state.dynamic.insert(version, g);
+                    }
                 }
             }
             Event::Stop(_) => break,
-            _ => {}
+            _ => continue,
+        }
+        // Render every tick whose poses and scene are complete, in tick order.
+        while let Some(entry) = poses.first_entry() {
+            let tick = *entry.key();
+            let Some(scene) = state.ready(tick)? else { break };
+            let batch = entry.remove();
+            let _span = tracing::info_span!("render_tick", tick).entered();
+            for pose in batch {
+                let world_from_base = mat4_from_rows(&pose.world_from_frame);
+                for (name, camera) in settings.cameras(&world_from_base) {
+                    renderer.render(scene, &camera, &mut image).map_err(|e| anyhow::anyhow!("tick {tick}: {e}"))?;
+                    send_frame(&mut node, &image, &camera, name, pose.meta)?;
+                }
+            }
+        }
+        if poses.len() > 256 || state.dynamic.len() > 256 {
+            anyhow::bail!("256 ticks waiting: poses and Gaussians do not pair up (is the actor connected?)");
         }
     }
     Ok(())
 }
 
+fn send_frame(node: &mut DoraNode, image: &Image, camera: &Camera, name: String, meta: worldflow_protocol::ChunkMeta) -> anyhow::Result<()> {
+    let i = camera.intrinsics;
+    let header = FrameHeader {
+        meta,
+        camera: name,
+        width: camera.width,
+        height: camera.height,
+        encoding: Encoding::Rgb8,
+        intrinsics: [i.fx, i.fy, i.cx, i.cy],
+        camera_from_world: mat4_to_rows(&camera.camera_from_world),
+    };
+    let len = header.payload_len();
+    let values = &image.data;
+    // Quantise straight into the shared-memory sample: the frame is never copied after this.
+    node.send_output_raw("frame".to_owned().into(), frame_header_to_params(&header), len, |out| {
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = if v.is_nan() { 0 } else { (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8 };
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("sending frame: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use glam::Vec3;
 
     #[test]
     fn ego4_cameras_look_along_the_base_axes() {
-        let rig = ego4(1.6);
+        let rig = ego4();
         let fwd = |c: &RigCamera| c.base_from_camera.transform_vector3(Vec3::Z);
         assert!((fwd(&rig[0]) - Vec3::X).length() < 1e-6);
         assert!((fwd(&rig[1]) - Vec3::Y).length() < 1e-6);

@@ -1,0 +1,120 @@
+//! **actor** node: keeps the world's Gaussians. Builds the static Gaussians once from the scenario's static
+//! town (the same seeded town the Director builds; the grid itself never crosses the wire), then per
+//! `world` input (a [`WorldDelta`]) applies the grid changes and advances the Actor: moving Gaussians are
+//! advected by the flow, appearing cells spawn, vanished ones are removed; identities stay stable.
+//!
+//! Outputs `gaussians`: the static part once at start (`part=static`), then the dynamic part every tick
+//! (`part=dynamic`) — payloads written in place into shared memory.
+
+use anyhow::Context;
+use dora_node_api::{DoraNode, Event, EventStream};
+use glam::Vec3;
+use worldflow_protocol::arrow_io::gaussians::{encode_into, params, payload_len, Part};
+use worldflow_protocol::arrow_io::world as world_io;
+use worldflow_protocol::{mat4_from_rows, Gaussians, WorldDelta};
+use worldflow_world::{Actor, ActorConfig, CellChange, DirectorOutput, FlowCell, FlowField, ProceduralDirector, RigidBody, Scenario, SemanticClass, SemanticGrid};
+
+/// Rebuilds the Director's output from its wire form, checking codes and ranges against `grid`.
+pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<DirectorOutput> {
+    let class = |code: u8, what: &str| SemanticClass::from_u8(code).with_context(|| format!("{what}: unknown semantic class code {code}"));
+    let changes = d.changes.iter().map(|(i, c)| Ok(CellChange { index: *i, class: class(*c, "changes")? })).collect::<anyhow::Result<Vec<_>>>()?;
+    let cells = d
+        .flow
+        .iter()
+        .map(|(i, v, body)| FlowCell { index: *i, velocity_mps: Vec3::from_array(*v), body_id: (*body != worldflow_protocol::NO_BODY).then_some(*body) })
+        .collect();
+    let flow = FlowField::new(*grid.spec(), cells).map_err(|e| anyhow::anyhow!("flow: {e}"))?;
+    let bodies = d
+        .bodies
+        .iter()
+        .map(|b| {
+            Ok(RigidBody {
+                id: b.id,
+                class: class(b.class, "bodies")?,
+                world_from_body: mat4_from_rows(&b.world_from_body),
+                half_extent_m: Vec3::from_array(b.half_extent_m),
+                velocity_mps: Vec3::from_array(b.velocity_mps),
+                angular_velocity_rps: Vec3::from_array(b.angular_velocity_rps),
+                appearance_key: b.appearance_key,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(DirectorOutput { tick: d.meta.tick, time_secs: d.meta.sim_time_secs(), dt_secs: d.dt_secs, changes, flow, bodies })
+}
+
+/// A contiguous range of a Gaussian set, copied out.
+pub fn slice(g: &Gaussians, range: std::ops::Range<usize>) -> Gaussians {
+    let k = g.coeffs_per_gaussian();
+    Gaussians {
+        sh_degree: g.sh_degree,
+        ids: g.ids[range.clone()].to_vec(),
+        means: g.means[range.clone()].to_vec(),
+        scales: g.scales[range.clone()].to_vec(),
+        rotations: g.rotations[range.clone()].to_vec(),
+        opacities: g.opacities[range.clone()].to_vec(),
+        sh: g.sh[range.start * k..range.end * k].to_vec(),
+    }
+}
+
+/// The node's state without the runtime.
+pub struct ActorState {
+    pub actor: Actor,
+    pub grid: SemanticGrid,
+}
+
+impl ActorState {
+    pub fn new(scenario: &Scenario, config: ActorConfig) -> anyhow::Result<Self> {
+        let director = ProceduralDirector::new(scenario).map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
+        let grid = director.static_grid().clone();
+        let actor = Actor::new(config, &grid).map_err(|e| anyhow::anyhow!("actor: {e}"))?;
+        Ok(Self { actor, grid })
+    }
+
+    pub fn step(&mut self, d: &WorldDelta) -> anyhow::Result<worldflow_world::ActorStats> {
+        let out = from_delta(d, &self.grid).with_context(|| format!("world tick {}", d.meta.tick))?;
+        self.grid.apply(&out.changes).map_err(|e| anyhow::anyhow!("world tick {}: changes: {e}", d.meta.tick))?;
+        self.actor.step(&self.grid, &out).map_err(|e| anyhow::anyhow!("world tick {}: {e}", d.meta.tick))
+    }
+}
+
+fn send(node: &mut DoraNode, g: &Gaussians, part: Part, tick: u64) -> anyhow::Result<()> {
+    node.send_output_raw("gaussians".to_owned().into(), params(g, part, tick, tick), payload_len(g), |out| encode_into(g, out))
+        .map_err(|e| anyhow::anyhow!("sending gaussians: {e}"))
+}
+
+pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
+    let scenario = worldflow_director_scenario()?;
+    let mut config = ActorConfig::default();
+    if let Ok(v) = std::env::var("SH_DEGREE") {
+        config.sh_degree = v.parse().with_context(|| format!("setting SH_DEGREE=`{v}`: expected 0 or 1"))?;
+    }
+    if let Ok(v) = std::env::var("FACE_SUBDIVISIONS") {
+        config.face_subdivisions = v.parse().with_context(|| format!("setting FACE_SUBDIVISIONS=`{v}`: expected 1..=8"))?;
+    }
+    let mut state = ActorState::new(&scenario, config)?;
+    let static_count = state.actor.static_count();
+    eprintln!("actor: {static_count} static Gaussians");
+    send(&mut node, &slice(state.actor.gaussians(), 0..static_count), Part::Static, 0)?;
+    while let Some(event) = events.recv() {
+        match event {
+            Event::Input { id, data, .. } if id.as_str() == "world" => {
+                let d = world_io::decode(data.as_array().as_ref()).context("input `world`")?;
+                let span = tracing::info_span!("actor_tick", tick = d.meta.tick).entered();
+                state.step(&d)?;
+                drop(span);
+                let g = state.actor.gaussians();
+                send(&mut node, &slice(g, static_count..g.len()), Part::Dynamic, d.meta.tick)?;
+            }
+            Event::Stop(_) => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn worldflow_director_scenario() -> anyhow::Result<Scenario> {
+    match std::env::var("SCENARIO").ok().filter(|v| !v.is_empty()).as_deref() {
+        None | Some("builtin") => Ok(Scenario::default()),
+        Some(path) => Scenario::from_file(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}")),
+    }
+}

@@ -1,0 +1,202 @@
+//! **director** node: the world's plot. Owns a [`worldflow_world::Director`] (the built-in procedural town
+//! today; a learned voxel Director can take its place behind the same trait) and the ego agents' dynamics.
+//!
+//! Inputs `agent0`, `agent1`, … carry each ego's actions (the encoder's dual actions). The node is a lock-step
+//! barrier: tick k is stepped once every ego's action of tick k has arrived. Car egos integrate their
+//! vehicle controls with a kinematic bicycle model; free-camera egos move by their keys (`STEP_M` / `STEP_DEG`
+//! per tick). Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
+//! (one `StampedPose` of `base_link` per agent).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use worldflow_protocol::arrow_io::{decode_action, encode_pose, world as world_io};
+use worldflow_protocol::{mat4_to_rows, Action, BodyRecord, ChunkMeta, Keys, StampedPose, WorldDelta};
+use worldflow_world::{Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario, VehicleControl};
+
+/// Loads the scenario named by a `SCENARIO` setting: a YAML/JSON file, or `builtin` for the default town.
+pub fn load_scenario(setting: Option<&str>) -> anyhow::Result<Scenario> {
+    match setting {
+        None | Some("") | Some("builtin") => Ok(Scenario::default()),
+        Some(path) => Scenario::from_file(Path::new(path)).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}")),
+    }
+}
+
+/// Converts a Director output into its wire form.
+pub fn to_delta(out: &DirectorOutput, meta: ChunkMeta) -> WorldDelta {
+    WorldDelta {
+        meta,
+        dt_secs: out.dt_secs,
+        changes: out.changes.iter().map(|c| (c.index, c.class as u8)).collect(),
+        flow: out.flow.cells().iter().map(|c| (c.index, c.velocity_mps.to_array(), c.body_id.unwrap_or(worldflow_protocol::NO_BODY))).collect(),
+        bodies: out
+            .bodies
+            .iter()
+            .map(|b| BodyRecord {
+                id: b.id,
+                class: b.class as u8,
+                world_from_body: mat4_to_rows(&b.world_from_body),
+                half_extent_m: b.half_extent_m.to_array(),
+                velocity_mps: b.velocity_mps.to_array(),
+                angular_velocity_rps: b.angular_velocity_rps.to_array(),
+                appearance_key: b.appearance_key,
+            })
+            .collect(),
+    }
+}
+
+/// Free-camera motion of one tick holding `keys`.
+pub fn keys_to_delta(keys: Keys, step_m: f32, step_deg: f32) -> PoseDelta {
+    let axis = |pos: Keys, neg: Keys| (keys.contains(pos) as i32 - keys.contains(neg) as i32) as f32;
+    PoseDelta {
+        forward_m: axis(Keys::W, Keys::S) * step_m,
+        left_m: axis(Keys::A, Keys::D) * step_m,
+        up_m: 0.0,
+        yaw_deg: axis(Keys::LEFT, Keys::RIGHT) * step_deg,
+        pitch_deg: axis(Keys::UP, Keys::DOWN) * step_deg,
+    }
+}
+
+/// The world simulation of the node, without the runtime.
+pub struct World {
+    pub director: ProceduralDirector,
+    pub egos: Vec<Ego>,
+    pub dt_secs: f32,
+    pub step_m: f32,
+    pub step_deg: f32,
+    started: bool,
+}
+
+impl World {
+    pub fn new(scenario: &Scenario, dt_secs: f32) -> anyhow::Result<Self> {
+        if !(dt_secs > 0.0 && dt_secs <= worldflow_world::MAX_DT_SECS) {
+            anyhow::bail!("setting DT_SECS={dt_secs}: expected (0, {}] seconds", worldflow_world::MAX_DT_SECS);
+        }
+        let director = ProceduralDirector::new(scenario).map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
+        let egos = scenario
+            .egos
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Ego::from_spawn(s).map_err(|e| anyhow::anyhow!("scenario egos[{i}] ({}): {e}", s.name)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self { director, egos, dt_secs, step_m: 0.5, step_deg: 3.0, started: false })
+    }
+
+    /// Applies every ego's action of one tick and advances the world; returns the Director's output.
+    pub fn tick(&mut self, actions: &[Action]) -> anyhow::Result<DirectorOutput> {
+        if actions.len() != self.egos.len() {
+            anyhow::bail!("expected one action per ego ({}), got {}", self.egos.len(), actions.len());
+        }
+        let tick = actions.first().map(|a| a.meta.tick).unwrap_or(0);
+        for (i, (ego, a)) in self.egos.iter_mut().zip(actions).enumerate() {
+            match ego {
+                Ego::Car(car) => {
+                    let c = a.control.map(|c| VehicleControl { throttle: c.throttle, steer: c.steer, brake: c.brake }).unwrap_or(VehicleControl { throttle: 0.0, steer: 0.0, brake: 1.0 });
+                    car.step(&c, self.dt_secs).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
+                }
+                Ego::FreeCamera(cam) => {
+                    cam.apply(&keys_to_delta(a.keys, self.step_m, self.step_deg)).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
+                }
+            }
+        }
+        let states: Vec<_> = self.egos.iter().enumerate().map(|(i, e)| e.state(i as u32)).collect();
+        let out = if !self.started {
+            self.started = true;
+            self.director.reset(self.director.seed())
+        } else {
+            self.director.step(self.dt_secs, &states)
+        };
+        out.map_err(|e| anyhow::anyhow!("director at tick {tick}: {e}"))
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
+    let scenario = load_scenario(env("SCENARIO").as_deref())?;
+    let dt_secs: f32 = env("DT_SECS").map(|v| v.parse().map_err(|_| anyhow::anyhow!("setting DT_SECS=`{v}`: expected seconds"))).transpose()?.unwrap_or(0.1);
+    let mut world = World::new(&scenario, dt_secs)?;
+    if let Some(v) = env("STEP_M") {
+        world.step_m = v.parse().context("setting STEP_M: expected metres")?;
+    }
+    let n = world.egos.len();
+    eprintln!("director: town seed {}, {} vehicles, {n} ego(s), dt {dt_secs} s", world.director.seed(), world.director.bodies().len());
+    // Actions waiting for the barrier: tick → agent → action. Bounded: a tick older than the newest by more
+    // than 64 ticks means an agent stopped sending, which is an error.
+    let mut pending: BTreeMap<u64, BTreeMap<u32, Action>> = BTreeMap::new();
+    while let Some(event) = events.recv() {
+        match event {
+            Event::Input { id, data, .. } => {
+                let agent: u32 = id.as_str().strip_prefix("agent").and_then(|s| s.parse().ok()).with_context(|| format!("input `{}`: director inputs are named agent0, agent1, …", id))?;
+                if agent as usize >= n {
+                    anyhow::bail!("input `{id}`: the scenario has {n} ego(s) (agent0..agent{})", n.saturating_sub(1));
+                }
+                let action = decode_action(data.as_array().as_ref()).with_context(|| format!("input `{id}`"))?;
+                pending.entry(action.meta.tick).or_default().insert(agent, action);
+                while let Some(entry) = pending.first_entry() {
+                    if entry.get().len() < n {
+                        break;
+                    }
+                    let (tick, by_agent) = entry.remove_entry();
+                    let actions: Vec<Action> = by_agent.into_values().collect();
+                    let span = tracing::info_span!("director_tick", tick).entered();
+                    let out = world.tick(&actions)?;
+                    drop(span);
+                    let meta = ChunkMeta { agent_id: 0, tick, sim_time_ns: actions[0].meta.sim_time_ns };
+                    node.send_output("world".to_owned().into(), MetadataParameters::default(), world_io::encode(&to_delta(&out, meta)))
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    for (i, ego) in world.egos.iter().enumerate() {
+                        let pose = StampedPose { meta: ChunkMeta { agent_id: i as u32, ..meta }, frame_id: "base_link".into(), world_from_frame: mat4_to_rows(&ego.world_from_base()) };
+                        node.send_output("ego_pose".to_owned().into(), MetadataParameters::default(), encode_pose(&pose)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    }
+                }
+                if pending.len() > 64 {
+                    anyhow::bail!("lock-step barrier: 64 ticks waiting for a missing agent's action (have {:?})", pending.values().next().map(|m| m.keys().collect::<Vec<_>>()));
+                }
+            }
+            Event::Stop(_) => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn world_ticks_deterministically_and_cars_drive() {
+        let scenario = Scenario::default();
+        let mut a = World::new(&scenario, 0.1).unwrap();
+        let mut b = World::new(&scenario, 0.1).unwrap();
+        let n = a.egos.len();
+        let start = a.egos[0].world_from_base();
+        for tick in 0..10u64 {
+            let actions: Vec<Action> = (0..n)
+                .map(|i| Action {
+                    meta: ChunkMeta { agent_id: i as u32, tick, sim_time_ns: tick * 100_000_000 },
+                    control: Some(worldflow_protocol::VehicleControl { throttle: 0.8, steer: 0.0, brake: 0.0 }),
+                    ..Default::default()
+                })
+                .collect();
+            let oa = a.tick(&actions).unwrap();
+            let ob = b.tick(&actions).unwrap();
+            assert_eq!(to_delta(&oa, ChunkMeta::default()), to_delta(&ob, ChunkMeta::default()));
+        }
+        if matches!(a.egos[0], Ego::Car(_)) {
+            let moved = (a.egos[0].world_from_base().w_axis - start.w_axis).length();
+            assert!(moved > 1.0, "throttle moves the car: {moved}");
+        }
+    }
+
+    #[test]
+    fn free_camera_keys() {
+        let d = keys_to_delta(Keys::W.union(Keys::LEFT), 0.5, 3.0);
+        assert_eq!((d.forward_m, d.left_m, d.yaw_deg), (0.5, 0.0, 3.0));
+    }
+}

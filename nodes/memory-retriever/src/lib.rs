@@ -1,0 +1,156 @@
+//! **memory-retriever** node: the context set of every chunk (WorldPlay memory, reference/world-models.md §2).
+//!
+//! Input `action`: the action-encoder's dual action (one per tick = one per latent; its pose is the latent's
+//! camera). Every [`chunking::CHUNK_LATENTS`] ticks it asks [`worldflow_memory::MemoryRetriever`] which earlier
+//! latents form the context of the chunk made of those ticks (the recent window, the first chunk and the
+//! clips most relevant to the chunk's cameras by FOV overlap), emits it as `context` ([`wire`]), then adds the
+//! chunk's poses to the history. Settings: `TEMPORAL_LATENTS` (12), `MEMORY_LATENTS` (8, first chunk
+//! included).
+
+pub mod chunking;
+pub mod wire;
+
+use anyhow::Context as _;
+use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
+use worldflow_memory::{MemoryConfig, MemoryRetriever};
+use worldflow_protocol::arrow_io::decode_action;
+
+use chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
+use wire::ContextMsg;
+
+fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| format!("setting {name}=`{v}`: expected a non-negative integer")),
+        _ => Ok(default),
+    }
+}
+
+/// The memory configuration from `env:`.
+pub fn config_from_env() -> anyhow::Result<MemoryConfig> {
+    let mut cfg = MemoryConfig { clip_latents: CHUNK_LATENTS, first_chunk_latents: CHUNK_LATENTS, ..MemoryConfig::default() };
+    cfg.temporal_latents = env_usize("TEMPORAL_LATENTS", cfg.temporal_latents)?;
+    cfg.memory_latents = env_usize("MEMORY_LATENTS", cfg.memory_latents)?;
+    if cfg.memory_latents < CHUNK_LATENTS || cfg.memory_latents % CHUNK_LATENTS != 0 {
+        anyhow::bail!("setting MEMORY_LATENTS={}: expected a multiple of {CHUNK_LATENTS} (whole clips), at least {CHUNK_LATENTS} (the first chunk)", cfg.memory_latents);
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!("settings TEMPORAL_LATENTS / MEMORY_LATENTS: {e}"))?;
+    Ok(cfg)
+}
+
+/// The node's state: the chunk accumulator and the pose history.
+pub struct Memory {
+    acc: ChunkAccumulator,
+    retriever: MemoryRetriever,
+}
+
+impl Memory {
+    pub fn new(cfg: MemoryConfig) -> anyhow::Result<Self> {
+        Ok(Self { acc: ChunkAccumulator::new(), retriever: MemoryRetriever::new(cfg).map_err(|e| anyhow::anyhow!("memory config: {e}"))? })
+    }
+
+    /// Adds one latent's conditions; returns the context of the chunk it completes.
+    pub fn on_latent(&mut self, c: LatentCond) -> anyhow::Result<Option<ContextMsg>> {
+        match self.acc.push(c).map_err(|e| anyhow::anyhow!(e))? {
+            Some(chunk) => self.context_of(&chunk).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Selects the context of `chunk` from the history before it, then appends the chunk's poses.
+    fn context_of(&mut self, chunk: &Chunk) -> anyhow::Result<ContextMsg> {
+        debug_assert_eq!(self.retriever.len() as u64, chunk.first_latent());
+        let queries: Vec<glam::Mat4> = chunk.latents.iter().map(|l| l.world_from_camera).collect();
+        let sel = self.retriever.select(&queries).with_context(|| format!("selecting the memory of chunk {}", chunk.index))?;
+        for q in queries {
+            self.retriever.push(q).with_context(|| format!("adding the poses of chunk {}", chunk.index))?;
+        }
+        let u32s = |v: &[usize]| v.iter().map(|&i| i as u32).collect::<Vec<u32>>();
+        Ok(ContextMsg {
+            agent_id: chunk.latents[0].agent_id,
+            chunk: chunk.index,
+            first_latent: chunk.first_latent(),
+            context: u32s(&sel.context),
+            context_rope_time: sel.context_rope_time,
+            query_rope_time: sel.query_rope_time,
+            spatial_start: sel.spatial.iter().map(|s| s.start as u32).collect(),
+            spatial_distance: sel.spatial.iter().map(|s| s.distance).collect(),
+        })
+    }
+
+    pub fn incomplete(&self) -> usize {
+        self.acc.incomplete()
+    }
+}
+
+pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
+    let cfg = config_from_env()?;
+    eprintln!("memory-retriever: temporal {} latents, memory {} latents (first chunk + clips of {CHUNK_LATENTS})", cfg.temporal_latents, cfg.memory_latents);
+    let mut memory = Memory::new(cfg)?;
+    let mut chunks = 0u64;
+    while let Some(event) = events.recv() {
+        match event {
+            Event::Input { id, data, .. } if id.as_str() == "action" => {
+                let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
+                let cond = LatentCond::from_action(&action).map_err(|e| anyhow::anyhow!("input `action`: {e}"))?;
+                if let Some(ctx) = memory.on_latent(cond)? {
+                    let mut p = MetadataParameters::new();
+                    p.insert("chunk".into(), Parameter::Integer(ctx.chunk as i64));
+                    p.insert("tick".into(), Parameter::Integer(action.meta.tick as i64));
+                    node.send_output("context".to_owned().into(), p, wire::encode(&ctx)).map_err(|e| anyhow::anyhow!("sending context of chunk {}: {e}", ctx.chunk))?;
+                    chunks += 1;
+                }
+            }
+            Event::Stop(_) => break,
+            _ => {}
+        }
+    }
+    eprintln!("memory-retriever: {chunks} chunk contexts; {} trailing latent(s) did not fill a chunk", memory.incomplete());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::{Mat4, Quat, Vec3};
+
+    fn cond(tick: u64, c2w: Mat4) -> LatentCond {
+        LatentCond { agent_id: 0, tick, sim_time_ns: 0, label: 0, world_from_camera: c2w }
+    }
+
+    #[test]
+    fn contexts_grow_then_select_and_reframe() {
+        let mut m = Memory::new(MemoryConfig { clip_latents: 4, first_chunk_latents: 4, ..MemoryConfig::default() }).unwrap();
+        let mut out = vec![];
+        // A camera walking forward and turning: 10 chunks.
+        for t in 0..40u64 {
+            let c2w = Mat4::from_rotation_translation(Quat::from_rotation_y(0.05 * t as f32), Vec3::new(0.0, 0.0, 0.3 * t as f32));
+            if let Some(ctx) = m.on_latent(cond(t, c2w)).unwrap() {
+                out.push(ctx);
+            }
+        }
+        assert_eq!(out.len(), 10);
+        assert!(out[0].context.is_empty(), "first chunk has no history");
+        assert_eq!(out[0].query_rope_time, vec![0, 1, 2, 3]);
+        // Chunk 5 has 20 latents of history: all of them (temporal 12 + memory 8).
+        assert_eq!(out[5].context, (0..20).collect::<Vec<u32>>());
+        // Chunk 9 (36 latents of history): first chunk + 1 clip + the 12 most recent = 20 latents.
+        let c = &out[9];
+        assert_eq!(c.context.len(), 20);
+        assert_eq!(&c.context[..4], &[0, 1, 2, 3]);
+        assert_eq!(&c.context[8..], &(24..36).collect::<Vec<u32>>()[..]);
+        assert_eq!(c.spatial_start.len(), 1);
+        assert_eq!(c.query_rope_time, vec![20, 21, 22, 23]);
+        for c in &out {
+            c.check().unwrap();
+            assert_eq!(wire::decode(&wire::encode(c)).unwrap(), *c);
+        }
+    }
+
+    #[test]
+    fn memory_setting_must_be_whole_clips() {
+        std::env::set_var("MEMORY_LATENTS", "6");
+        let e = config_from_env().unwrap_err().to_string();
+        std::env::remove_var("MEMORY_LATENTS");
+        assert!(e.contains("MEMORY_LATENTS"), "{e}");
+    }
+}
