@@ -1,20 +1,33 @@
 //! The optimised per-tile blending kernel.
 //!
-//! A 16×16 tile is processed as 32 groups of 8 horizontally adjacent pixels. For each Gaussian of the
-//! tile's depth-ordered list, only the rows and 8-pixel groups that intersect the Gaussian's α ≥ 1/255
-//! bounding box are evaluated (pixels outside it would skip the Gaussian anyway); inside a group every
-//! lane is evaluated branch-free so the loop auto-vectorises. `exp` is a polynomial approximation
-//! ([`exp_neg`], ≤ 2 ulp on the range used) rather than libm, which is what allows vectorisation.
+//! A 16×16 tile is processed in two steps:
 //!
-//! The AVX2 build of the same code is selected at run time; no FMA is enabled, so both builds produce
-//! bit-identical results (Rust never contracts `a·b + c`). The loop stops as soon as every pixel of the
-//! tile has terminated (`T·(1−α)` below the threshold).
+//! 1. **Gather.** The tile's depth-ordered list is walked once: Gaussians whose α ≥ 1/255 bounding box
+//!    misses every pixel centre of the tile are dropped (the 3σ tile rectangle is larger than that box, so
+//!    this removes a quarter of the tile instances on real scenes); the others are copied into a compact
+//!    per-tile array (one 40-byte record each, so the row loops below read L1-resident data instead of
+//!    chasing indices into the frame-wide array), and their index is appended to the list of every tile
+//!    row their box covers. Lists stay in depth order.
+//! 2. **Rows.** Each pixel row (16 pixels = two groups of 8 lanes) walks its own list with its
+//!    transmittance, colour and liveness in registers. Per Gaussian both groups' powers are computed (a
+//!    few multiplies); a group is evaluated (exp, α, compositing) only if some live lane has
+//!    `power ≥ power_min = ln(1/(255·opacity)) − 10⁻³`. A lane below that bound has `α < 1/255` whatever
+//!    the rounding of `exp` (the margin is 10³ times its error), i.e. it would be skipped by the exact
+//!    test anyway, so this filter never changes a pixel. The row stops as soon as all 16 pixels have
+//!    terminated (`T·(1−α)` below the threshold).
+//!
+//! `exp` is a polynomial approximation ([`exp_neg`], ≤ 2 ulp on the range used) rather than libm, which is
+//! what allows vectorisation. The explicit AVX2 row kernel is selected at run time; no FMA is used, and
+//! every lane performs the portable kernel's operations in the same order, so both produce bit-identical
+//! images (Rust never contracts `a·b + c`).
+
+use std::cell::RefCell;
 
 use crate::options::{CompatParams, ALPHA_MIN, TILE_SIZE, T_STOP};
 
 const LANES: usize = 8;
-const GROUPS_PER_ROW: usize = TILE_SIZE as usize / LANES;
-const GROUPS: usize = GROUPS_PER_ROW * TILE_SIZE as usize;
+const TS: usize = TILE_SIZE as usize;
+const GROUPS_PER_ROW: usize = TS / LANES;
 
 /// Blend-time data of one Gaussian (depth-sorted array, 48 bytes).
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,11 +39,11 @@ pub(crate) struct SplatBlend {
     pub conic_c: f32,
     pub opacity: f32,
     pub color: [f32; 3],
+    /// Below this power `α < 1/255` (see `project::Splat2D::power_min`).
+    pub power_min: f32,
+    /// Half-extents (pixels, padded) of the box outside which `α < 1/255`.
     pub alpha_ext_x: f32,
     pub alpha_ext_y: f32,
-    /// `2·ln(255·opacity)·1.002`: a pixel can contribute only if `a·dx² + 2b·dx·dy + c·dy² ≤ two_l`
-    /// (padded so float rounding never excludes one).
-    pub two_l: f32,
 }
 
 /// What the kernel needs about the frame.
@@ -42,9 +55,46 @@ pub(crate) struct TileFrame {
     pub background: [f32; 3],
 }
 
+/// A Gaussian gathered for one tile (compact: only what the row loop reads).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct TileSplat {
+    mean_x: f32,
+    mean_y: f32,
+    conic_a: f32,
+    conic_b: f32,
+    conic_c: f32,
+    opacity: f32,
+    power_min: f32,
+    color: [f32; 3],
+}
+
+/// Per-thread scratch of the tile kernel (reused: no allocation once it has grown to the largest tile).
+#[derive(Debug, Default)]
+struct TileScratch {
+    splats: Vec<TileSplat>,
+    /// Row `r`'s list is `row_lists[r·stride .. r·stride + row_len[r]]` (indices into `splats`).
+    row_lists: Vec<u32>,
+    row_len: [usize; TS],
+    stride: usize,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<TileScratch> = RefCell::new(TileScratch::default());
+}
+
+/// The tile's pixel rectangle.
+#[derive(Debug, Clone, Copy)]
+struct TileGeom {
+    x0: usize,
+    y0: usize,
+    rows: usize,
+    cols: usize,
+}
+
 /// `e^x` for `x ≤ 0`; inputs below −60 return `e^−60` (≈ 8.8e−27: any α from it is far below 1/255,
-/// and the clamp keeps every product normal — denormals cost microcode assists of ~100 cycles): Cody–Waite reduction and the Cephes `expf`
-/// polynomial. Pure float/int arithmetic so that it vectorises.
+/// and the clamp keeps every product normal — denormals cost microcode assists of ~100 cycles): Cody–Waite
+/// reduction and the Cephes `expf` polynomial. Pure float/int arithmetic so that it vectorises.
 #[inline(always)]
 pub(crate) fn exp_neg(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding and subtracting rounds to an integer
@@ -76,279 +126,300 @@ pub(crate) fn blend_tile(
     splats: &[SplatBlend],
     out: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { avx2::blend_tile(frame, tile_x, tile_y, list, splats, out) };
-            return;
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let geo = tile_geom(frame, tile_x, tile_y);
+        gather(&geo, list, splats, &mut scratch);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                unsafe { avx2::blend_rows(frame, &geo, &scratch, out) };
+                return;
+            }
         }
-    }
-    blend_tile_impl(frame, tile_x, tile_y, list, splats, out);
+        blend_rows_portable(frame, &geo, &scratch, out);
+    });
 }
 
-/// Rows and 8-pixel groups (tile-local, inclusive) whose pixel centres may lie in `s`'s α box.
+fn tile_geom(frame: &TileFrame, tile_x: u32, tile_y: u32) -> TileGeom {
+    let x0 = (tile_x * TILE_SIZE) as usize;
+    let y0 = (tile_y * TILE_SIZE) as usize;
+    TileGeom { x0, y0, rows: (frame.height as usize - y0).min(TS), cols: (frame.width as usize - x0).min(TS) }
+}
+
+/// Tile-local rows `[r0, r1]` whose pixel centres may lie in `s`'s α box, if the box also covers a pixel
+/// centre column of the tile.
 #[inline(always)]
-fn splat_span(s: &SplatBlend, x0: usize, y0: usize, rows: usize, cols: usize) -> Option<(usize, usize, usize, usize)> {
-    let fy0 = (s.mean_y - s.alpha_ext_y - 0.5 - y0 as f32).ceil().max(0.0);
-    let fy1 = (s.mean_y + s.alpha_ext_y - 0.5 - y0 as f32).floor().min(rows as f32 - 1.0);
-    let fx0 = (s.mean_x - s.alpha_ext_x - 0.5 - x0 as f32).ceil().max(0.0);
-    let fx1 = (s.mean_x + s.alpha_ext_x - 0.5 - x0 as f32).floor().min(cols as f32 - 1.0);
+fn splat_rows(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize)> {
+    let (x0, y0) = (geo.x0 as f32, geo.y0 as f32);
+    let fy0 = (s.mean_y - s.alpha_ext_y - 0.5 - y0).ceil().max(0.0);
+    let fy1 = (s.mean_y + s.alpha_ext_y - 0.5 - y0).floor().min(geo.rows as f32 - 1.0);
+    let fx0 = (s.mean_x - s.alpha_ext_x - 0.5 - x0).ceil().max(0.0);
+    let fx1 = (s.mean_x + s.alpha_ext_x - 0.5 - x0).floor().min(geo.cols as f32 - 1.0);
     if !(fy1 >= fy0 && fx1 >= fx0) {
         return None;
     }
-    Some((fy0 as usize, fy1 as usize, fx0 as usize / LANES, fx1 as usize / LANES))
+    Some((fy0 as usize, fy1 as usize))
 }
 
-/// The 8-pixel groups `[g0, g1]` of tile-local row `row` (pixel-centre offset `dy = mean_y − y`) that
-/// intersect the ellipse `a·dx² + 2b·dx·dy + c·dy² ≤ two_l`, clipped to `[gmin, gmax]`; `None` if none.
-#[inline(always)]
-fn row_groups(s: &SplatBlend, dy: f32, x0: usize, gmin: usize, gmax: usize) -> Option<(usize, usize)> {
-    let bdy = s.conic_b * dy;
-    let disc = bdy * bdy - s.conic_a * (s.conic_c * dy * dy - s.two_l);
-    if !(disc >= 0.0) {
-        return None;
+/// Step 1: compact the tile's Gaussians and build the per-row lists (depth order kept).
+fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
+    let stride = list.len();
+    sc.splats.clear();
+    if sc.row_lists.len() < TS * stride {
+        sc.row_lists.resize(TS * stride, 0);
     }
-    let half = disc.sqrt() / s.conic_a * 1.001 + 0.05;
-    let centre = s.mean_x + bdy / s.conic_a; // px where dx = −b·dy/a
-    let lo = ((centre - half - 0.5 - x0 as f32).ceil().max(0.0) as usize / LANES).max(gmin);
-    let hi_f = (centre + half - 0.5 - x0 as f32).floor();
-    if !(hi_f >= 0.0) {
-        return None;
-    }
-    let hi = (hi_f as usize / LANES).min(gmax);
-    (lo <= hi).then_some((lo, hi))
-}
-
-fn blend_tile_impl(frame: &TileFrame, tile_x: u32, tile_y: u32, list: &[u32], splats: &[SplatBlend], out: &mut [f32]) {
-    let ts = TILE_SIZE as usize;
-    let x0 = (tile_x * TILE_SIZE) as usize;
-    let y0 = (tile_y * TILE_SIZE) as usize;
-    let w = frame.width as usize;
-    let cols = (w - x0).min(ts);
-    let rows = (frame.height as usize - y0).min(ts);
-
-    let mut trans = [[1.0f32; LANES]; GROUPS];
-    let mut acc_r = [[0.0f32; LANES]; GROUPS];
-    let mut acc_g = [[0.0f32; LANES]; GROUPS];
-    let mut acc_b = [[0.0f32; LANES]; GROUPS];
-    // 1.0 while the pixel is still accumulating, 0.0 once stopped (or outside the image).
-    let mut live = [[0.0f32; LANES]; GROUPS];
-    for (g, lane_live) in live.iter_mut().enumerate() {
-        let row = g / GROUPS_PER_ROW;
-        let col0 = (g % GROUPS_PER_ROW) * LANES;
-        for (l, v) in lane_live.iter_mut().enumerate() {
-            *v = if row < rows && col0 + l < cols { 1.0 } else { 0.0 };
+    sc.stride = stride;
+    let mut row_len = [0usize; TS];
+    for &idx in list {
+        let s = &splats[idx as usize];
+        let Some((r0, r1)) = splat_rows(s, geo) else { continue };
+        let k = sc.splats.len() as u32;
+        sc.splats.push(TileSplat {
+            mean_x: s.mean_x,
+            mean_y: s.mean_y,
+            conic_a: s.conic_a,
+            conic_b: s.conic_b,
+            conic_c: s.conic_c,
+            opacity: s.opacity,
+            power_min: s.power_min,
+            color: s.color,
+        });
+        for (row, len) in row_len.iter_mut().enumerate().take(r1 + 1).skip(r0) {
+            sc.row_lists[row * stride + *len] = k;
+            *len += 1;
         }
     }
-    let mut live_count = (rows * cols) as u32;
-    let mut lane_x = [0.0f32; LANES];
+    sc.row_len = row_len;
+}
+
+impl TileScratch {
+    fn row(&self, row: usize) -> &[u32] {
+        &self.row_lists[row * self.stride..row * self.stride + self.row_len[row]]
+    }
+}
+
+/// Writes `C + T·background` for the row's in-image pixels (`line` = one image row).
+#[inline(always)]
+fn write_row(
+    frame: &TileFrame,
+    geo: &TileGeom,
+    t: &[[f32; LANES]; GROUPS_PER_ROW],
+    acc: &[[[f32; LANES]; GROUPS_PER_ROW]; 3],
+    line: &mut [f32],
+) {
+    let bg = frame.background;
+    let px = &mut line[geo.x0 * 3..(geo.x0 + geo.cols) * 3];
+    for (col, o) in px.chunks_exact_mut(3).enumerate() {
+        let (g, l) = (col / LANES, col % LANES);
+        let tv = t[g][l];
+        o[0] = acc[0][g][l] + tv * bg[0];
+        o[1] = acc[1][g][l] + tv * bg[1];
+        o[2] = acc[2][g][l] + tv * bg[2];
+    }
+}
+
+/// Step 2, portable build (the reference for the AVX2 build: same operations, same order).
+fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out: &mut [f32]) {
+    let w3 = frame.width as usize * 3;
     let alpha_max = frame.params.alpha_max;
     let inclusive = frame.params.stop_inclusive;
-
-    for &idx in list {
-        let s = splats[idx as usize];
-        let Some((r0, r1, g0, g1)) = splat_span(&s, x0, y0, rows, cols) else { continue };
-        let mut stopped = 0u32;
-        for row in r0..=r1 {
-            let dy = s.mean_y - ((y0 + row) as f32 + 0.5);
+    let mut px = [[0.0f32; LANES]; GROUPS_PER_ROW];
+    for (g, p) in px.iter_mut().enumerate() {
+        for (l, x) in p.iter_mut().enumerate() {
+            *x = (geo.x0 + g * LANES) as f32 + (l as f32 + 0.5);
+        }
+    }
+    for row in 0..geo.rows {
+        let y = (geo.y0 + row) as f32 + 0.5;
+        let mut t = [[1.0f32; LANES]; GROUPS_PER_ROW];
+        let mut acc = [[[0.0f32; LANES]; GROUPS_PER_ROW]; 3];
+        let mut live = [[false; LANES]; GROUPS_PER_ROW];
+        for (g, lv) in live.iter_mut().enumerate() {
+            for (l, v) in lv.iter_mut().enumerate() {
+                *v = g * LANES + l < geo.cols;
+            }
+        }
+        let mut live_count = geo.cols;
+        for &k in sc.row(row) {
+            let s = &sc.splats[k as usize];
+            let dy = s.mean_y - y;
             let cdd = s.conic_c * dy * dy;
-            let Some((ga, gb)) = row_groups(&s, dy, x0, g0, g1) else { continue };
-            for gc in ga..=gb {
-                let g = row * GROUPS_PER_ROW + gc;
-                for (l, x) in lane_x.iter_mut().enumerate() {
-                    *x = (x0 + gc * LANES) as f32 + (l as f32 + 0.5);
-                }
-                let t = &mut trans[g];
-                let cr = &mut acc_r[g];
-                let cg = &mut acc_g[g];
-                let cb = &mut acc_b[g];
-                let lv = &mut live[g];
-                let mut stopped_here = 0u32;
+            for g in 0..GROUPS_PER_ROW {
+                let mut power = [0.0f32; LANES];
+                let mut any = false;
                 for l in 0..LANES {
-                    let dx = s.mean_x - lane_x[l];
-                    let power = -0.5 * (s.conic_a * dx * dx + cdd) - s.conic_b * dx * dy;
-                    let alpha = (s.opacity * exp_neg(power)).min(alpha_max);
-                    let valid = power <= 0.0 && alpha >= ALPHA_MIN && lv[l] != 0.0;
-                    let test_t = t[l] * (1.0 - alpha);
-                    let stop = if inclusive { test_t <= T_STOP } else { test_t < T_STOP };
-                    let add = valid && !stop;
-                    let stop_now = valid && stop;
-                    cr[l] = if add { cr[l] + s.color[0] * alpha * t[l] } else { cr[l] };
-                    cg[l] = if add { cg[l] + s.color[1] * alpha * t[l] } else { cg[l] };
-                    cb[l] = if add { cb[l] + s.color[2] * alpha * t[l] } else { cb[l] };
-                    t[l] = if add { test_t } else { t[l] };
-                    lv[l] = if stop_now { 0.0 } else { lv[l] };
-                    stopped_here += stop_now as u32;
+                    let dx = s.mean_x - px[g][l];
+                    power[l] = -0.5 * (s.conic_a * dx * dx + cdd) - s.conic_b * dx * dy;
+                    any |= power[l] >= s.power_min && live[g][l];
                 }
-                stopped += stopped_here;
-            }
-        }
-        live_count -= stopped;
-        if live_count == 0 {
-            break;
-        }
-    }
-
-    write_tile(frame, x0, rows, cols, &trans, &acc_r, &acc_g, &acc_b, out);
-}
-
-/// Writes `C + T·background` for the tile's in-image pixels.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn write_tile(
-    frame: &TileFrame,
-    x0: usize,
-    rows: usize,
-    cols: usize,
-    trans: &[[f32; LANES]; GROUPS],
-    acc_r: &[[f32; LANES]; GROUPS],
-    acc_g: &[[f32; LANES]; GROUPS],
-    acc_b: &[[f32; LANES]; GROUPS],
-    out: &mut [f32],
-) {
-    let w = frame.width as usize;
-    let bg = frame.background;
-    for row in 0..rows {
-        let line = &mut out[row * w * 3..(row + 1) * w * 3];
-        for col in 0..cols {
-            let g = row * GROUPS_PER_ROW + col / LANES;
-            let l = col % LANES;
-            let t = trans[g][l];
-            let o = (x0 + col) * 3;
-            line[o] = acc_r[g][l] + t * bg[0];
-            line[o + 1] = acc_g[g][l] + t * bg[1];
-            line[o + 2] = acc_b[g][l] + t * bg[2];
-        }
-    }
-}
-
-/// The same kernel with explicit AVX2 intrinsics. Every lane performs exactly the scalar kernel's
-/// operations in the same order (no FMA), so both produce bit-identical images.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::*;
-
-    use super::{row_groups, splat_span, write_tile, SplatBlend, TileFrame, GROUPS, GROUPS_PER_ROW, LANES};
-    use crate::options::{ALPHA_MIN, TILE_SIZE, T_STOP};
-
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn blend_tile(
-        frame: &TileFrame,
-        tile_x: u32,
-        tile_y: u32,
-        list: &[u32],
-        splats: &[SplatBlend],
-        out: &mut [f32],
-    ) {
-        let ts = TILE_SIZE as usize;
-        let x0 = (tile_x * TILE_SIZE) as usize;
-        let y0 = (tile_y * TILE_SIZE) as usize;
-        let cols = (frame.width as usize - x0).min(ts);
-        let rows = (frame.height as usize - y0).min(ts);
-
-        let mut trans = [[1.0f32; LANES]; GROUPS];
-        let mut acc_r = [[0.0f32; LANES]; GROUPS];
-        let mut acc_g = [[0.0f32; LANES]; GROUPS];
-        let mut acc_b = [[0.0f32; LANES]; GROUPS];
-        // All-ones bits while the pixel accumulates, zero once stopped (or outside the image).
-        let mut live = [[0u32; LANES]; GROUPS];
-        for (g, lane_live) in live.iter_mut().enumerate() {
-            let row = g / GROUPS_PER_ROW;
-            let col0 = (g % GROUPS_PER_ROW) * LANES;
-            for (l, v) in lane_live.iter_mut().enumerate() {
-                *v = if row < rows && col0 + l < cols { u32::MAX } else { 0 };
-            }
-        }
-        let mut live_count = (rows * cols) as u32;
-
-        let offsets = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
-        let alpha_max = _mm256_set1_ps(frame.params.alpha_max);
-        let alpha_min = _mm256_set1_ps(ALPHA_MIN);
-        let t_stop = _mm256_set1_ps(T_STOP);
-        let one = _mm256_set1_ps(1.0);
-        let zero = _mm256_setzero_ps();
-        let minus_half = _mm256_set1_ps(-0.5);
-        let inclusive = frame.params.stop_inclusive;
-
-        for (i, &idx) in list.iter().enumerate() {
-            if let Some(&ahead) = list.get(i + 8) {
-                // SAFETY: prefetch is a hint; the address is inside `splats`.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(splats.as_ptr().add(ahead as usize) as *const i8) };
-            }
-            let s = splats[idx as usize];
-            let Some((r0, r1, g0, g1)) = splat_span(&s, x0, y0, rows, cols) else { continue };
-            let mean_x = _mm256_set1_ps(s.mean_x);
-            let ca = _mm256_set1_ps(s.conic_a);
-            let cb = _mm256_set1_ps(s.conic_b);
-            let opacity = _mm256_set1_ps(s.opacity);
-            let (col_r, col_g, col_b) =
-                (_mm256_set1_ps(s.color[0]), _mm256_set1_ps(s.color[1]), _mm256_set1_ps(s.color[2]));
-            let mut stopped = 0u32;
-            for row in r0..=r1 {
-                let dy_s = s.mean_y - ((y0 + row) as f32 + 0.5);
-                let dy = _mm256_set1_ps(dy_s);
-                let cdd = _mm256_set1_ps(s.conic_c * dy_s * dy_s);
-                let Some((ga, gb)) = row_groups(&s, dy_s, x0, g0, g1) else { continue };
-                for gc in ga..=gb {
-                    let g = row * GROUPS_PER_ROW + gc;
-                    let px = _mm256_add_ps(_mm256_set1_ps((x0 + gc * LANES) as f32), offsets);
-                    let dx = _mm256_sub_ps(mean_x, px);
-                    let adx2 = _mm256_mul_ps(_mm256_mul_ps(ca, dx), dx);
-                    let bdxdy = _mm256_mul_ps(_mm256_mul_ps(cb, dx), dy);
-                    let power = _mm256_sub_ps(_mm256_mul_ps(minus_half, _mm256_add_ps(adx2, cdd)), bdxdy);
-                    let alpha = _mm256_min_ps(_mm256_mul_ps(opacity, exp_neg(power)), alpha_max);
-                    // SAFETY (all loads/stores below): 8-lane arrays, unaligned access allowed.
-                    let lv = unsafe { _mm256_loadu_ps(live[g].as_ptr() as *const f32) };
-                    let valid = _mm256_and_ps(
-                        _mm256_and_ps(
-                            _mm256_cmp_ps::<_CMP_LE_OQ>(power, zero),
-                            _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min),
-                        ),
-                        lv,
-                    );
-                    if _mm256_movemask_ps(valid) == 0 {
+                if !any {
+                    continue;
+                }
+                for l in 0..LANES {
+                    let alpha = (s.opacity * exp_neg(power[l])).min(alpha_max);
+                    if !(power[l] <= 0.0 && alpha >= ALPHA_MIN && live[g][l]) {
                         continue;
                     }
-                    let t = unsafe { _mm256_loadu_ps(trans[g].as_ptr()) };
-                    let test_t = _mm256_mul_ps(t, _mm256_sub_ps(one, alpha));
-                    let stop = if inclusive {
-                        _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, t_stop)
-                    } else {
-                        _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, t_stop)
-                    };
-                    let add = _mm256_andnot_ps(stop, valid);
-                    let stop_now = _mm256_and_ps(stop, valid);
-                    blend_channel(&mut acc_r[g], col_r, alpha, t, add);
-                    blend_channel(&mut acc_g[g], col_g, alpha, t, add);
-                    blend_channel(&mut acc_b[g], col_b, alpha, t, add);
-                    unsafe {
-                        _mm256_storeu_ps(trans[g].as_mut_ptr(), _mm256_blendv_ps(t, test_t, add));
-                        _mm256_storeu_ps(live[g].as_mut_ptr() as *mut f32, _mm256_andnot_ps(stop_now, lv));
+                    let tl = t[g][l];
+                    let test_t = tl * (1.0 - alpha);
+                    let stop = if inclusive { test_t <= T_STOP } else { test_t < T_STOP };
+                    if stop {
+                        live[g][l] = false;
+                        live_count -= 1;
+                        continue;
                     }
-                    stopped += (_mm256_movemask_ps(stop_now) as u32).count_ones();
+                    for ch in 0..3 {
+                        acc[ch][g][l] += s.color[ch] * alpha * tl;
+                    }
+                    t[g][l] = test_t;
                 }
             }
-            live_count -= stopped;
             if live_count == 0 {
                 break;
             }
         }
-        write_tile(frame, x0, rows, cols, &trans, &acc_r, &acc_g, &acc_b, out);
+        write_row(frame, geo, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+    }
+}
+
+/// Step 2 with explicit AVX2 intrinsics. Every lane performs exactly the portable kernel's operations
+/// in the same order (no FMA), so both produce bit-identical images.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{write_row, TileFrame, TileGeom, TileScratch, GROUPS_PER_ROW, LANES};
+    use crate::options::{ALPHA_MIN, T_STOP};
+
+    /// One 8-pixel group's state, kept in registers across the row's Gaussians.
+    #[derive(Clone, Copy)]
+    struct Group {
+        t: __m256,
+        r: __m256,
+        g: __m256,
+        b: __m256,
+        /// All-ones bits while the pixel accumulates, zero once stopped (or outside the image).
+        live: __m256,
     }
 
-    /// `acc += (col·α)·T` on the lanes selected by `add`.
+    /// Frame constants in registers.
+    #[derive(Clone, Copy)]
+    struct Consts {
+        alpha_max: __m256,
+        alpha_min: __m256,
+        t_stop: __m256,
+        one: __m256,
+        zero: __m256,
+        inclusive: bool,
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn blend_rows(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out: &mut [f32]) {
+        let w3 = frame.width as usize * 3;
+        let c = Consts {
+            alpha_max: _mm256_set1_ps(frame.params.alpha_max),
+            alpha_min: _mm256_set1_ps(ALPHA_MIN),
+            t_stop: _mm256_set1_ps(T_STOP),
+            one: _mm256_set1_ps(1.0),
+            zero: _mm256_setzero_ps(),
+            inclusive: frame.params.stop_inclusive,
+        };
+        let minus_half = _mm256_set1_ps(-0.5);
+        let offsets = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
+        let px0 = _mm256_add_ps(_mm256_set1_ps(geo.x0 as f32), offsets);
+        let px1 = _mm256_add_ps(_mm256_set1_ps((geo.x0 + LANES) as f32), offsets);
+        let lane_idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let cols = geo.cols as i32;
+        let live0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane_idx));
+        let live1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(cols - LANES as i32), lane_idx));
+        let splats = &sc.splats;
+
+        for row in 0..geo.rows {
+            let y = (geo.y0 + row) as f32 + 0.5;
+            let fresh = |live| Group { t: c.one, r: c.zero, g: c.zero, b: c.zero, live };
+            let mut g0 = fresh(live0);
+            let mut g1 = fresh(live1);
+            for &k in sc.row(row) {
+                // SAFETY: `k` was pushed by `gather` as an index of `splats`.
+                let s = unsafe { splats.get_unchecked(k as usize) };
+                let dy_s = s.mean_y - y;
+                let dy = _mm256_set1_ps(dy_s);
+                let cdd = _mm256_set1_ps(s.conic_c * dy_s * dy_s);
+                let mean_x = _mm256_set1_ps(s.mean_x);
+                let ca = _mm256_set1_ps(s.conic_a);
+                let cb = _mm256_set1_ps(s.conic_b);
+                let pmin = _mm256_set1_ps(s.power_min);
+                let power = |px: __m256| {
+                    let dx = _mm256_sub_ps(mean_x, px);
+                    let adx2 = _mm256_mul_ps(_mm256_mul_ps(ca, dx), dx);
+                    let bdxdy = _mm256_mul_ps(_mm256_mul_ps(cb, dx), dy);
+                    _mm256_sub_ps(_mm256_mul_ps(minus_half, _mm256_add_ps(adx2, cdd)), bdxdy)
+                };
+                let p0 = power(px0);
+                let p1 = power(px1);
+                let m0 = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(p0, pmin), g0.live));
+                let m1 = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(p1, pmin), g1.live));
+                if (m0 | m1) == 0 {
+                    continue;
+                }
+                let opacity = _mm256_set1_ps(s.opacity);
+                let col = [_mm256_set1_ps(s.color[0]), _mm256_set1_ps(s.color[1]), _mm256_set1_ps(s.color[2])];
+                let mut stopped = 0;
+                if m0 != 0 {
+                    stopped |= eval_group(&mut g0, p0, opacity, &col, &c);
+                }
+                if m1 != 0 {
+                    stopped |= eval_group(&mut g1, p1, opacity, &col, &c);
+                }
+                if stopped != 0 && _mm256_movemask_ps(_mm256_or_ps(g0.live, g1.live)) == 0 {
+                    break;
+                }
+            }
+            let mut t = [[0.0f32; LANES]; GROUPS_PER_ROW];
+            let mut acc = [[[0.0f32; LANES]; GROUPS_PER_ROW]; 3];
+            // SAFETY (stores): 8-lane arrays, unaligned access allowed.
+            unsafe {
+                for (gi, grp) in [g0, g1].iter().enumerate() {
+                    _mm256_storeu_ps(t[gi].as_mut_ptr(), grp.t);
+                    _mm256_storeu_ps(acc[0][gi].as_mut_ptr(), grp.r);
+                    _mm256_storeu_ps(acc[1][gi].as_mut_ptr(), grp.g);
+                    _mm256_storeu_ps(acc[2][gi].as_mut_ptr(), grp.b);
+                }
+            }
+            write_row(frame, geo, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+        }
+    }
+
+    /// Composites one Gaussian into one group; returns the mask of lanes that terminated.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn blend_channel(acc: &mut [f32; LANES], col: __m256, alpha: __m256, t: __m256, add: __m256) {
-        // SAFETY: an 8-lane array, unaligned access allowed.
-        unsafe {
-            let a = _mm256_loadu_ps(acc.as_ptr());
-            let sum = _mm256_add_ps(a, _mm256_mul_ps(_mm256_mul_ps(col, alpha), t));
-            _mm256_storeu_ps(acc.as_mut_ptr(), _mm256_blendv_ps(a, sum, add));
-        }
+    fn eval_group(st: &mut Group, power: __m256, opacity: __m256, col: &[__m256; 3], c: &Consts) -> i32 {
+        let alpha = _mm256_min_ps(_mm256_mul_ps(opacity, exp_neg(power)), c.alpha_max);
+        let valid = _mm256_and_ps(
+            _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, c.zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, c.alpha_min)),
+            st.live,
+        );
+        let test_t = _mm256_mul_ps(st.t, _mm256_sub_ps(c.one, alpha));
+        let stop = if c.inclusive {
+            _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, c.t_stop)
+        } else {
+            _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, c.t_stop)
+        };
+        let add = _mm256_andnot_ps(stop, valid);
+        let stop_now = _mm256_and_ps(stop, valid);
+        let blend = |acc: __m256, colour: __m256| {
+            _mm256_blendv_ps(acc, _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(colour, alpha), st.t)), add)
+        };
+        st.r = blend(st.r, col[0]);
+        st.g = blend(st.g, col[1]);
+        st.b = blend(st.b, col[2]);
+        st.t = _mm256_blendv_ps(st.t, test_t, add);
+        st.live = _mm256_andnot_ps(stop_now, st.live);
+        _mm256_movemask_ps(stop_now)
     }
 
     /// Lane-wise [`super::exp_neg`], operation for operation.
@@ -391,6 +462,18 @@ mod tests {
         assert_eq!(exp_neg(0.0), 1.0);
     }
 
+    /// The power filter must only skip lanes the exact test rejects: at (and below) `power_min`, α < 1/255.
+    #[test]
+    fn power_min_is_conservative() {
+        let mut o = ALPHA_MIN;
+        while o <= 1.0 {
+            let two_l = 2.0 * (o / ALPHA_MIN).ln().max(0.0);
+            let power_min: f32 = -0.5 * two_l - 1e-3;
+            assert!(o * exp_neg(power_min) < ALPHA_MIN, "opacity {o}");
+            o *= 1.001;
+        }
+    }
+
     /// The AVX2 kernel and the portable kernel must agree bit for bit (no FMA, same operation order).
     #[test]
     fn avx2_kernel_is_bit_identical_to_portable_kernel() {
@@ -409,17 +492,19 @@ mod tests {
                 .map(|_| {
                     let (a, c) = (0.05 + rnd() * 0.5, 0.05 + rnd() * 0.5);
                     let b = (rnd() - 0.5) * (a * c).sqrt();
+                    let opacity = 0.02 + rnd() * 0.98;
+                    let two_l = 2.0 * (opacity / ALPHA_MIN).ln();
                     SplatBlend {
                         mean_x: 16.0 + rnd() * 24.0,
                         mean_y: 16.0 + rnd() * 20.0,
                         conic_a: a,
                         conic_b: b,
                         conic_c: c,
-                        opacity: 0.02 + rnd() * 0.98,
+                        opacity,
                         color: [rnd(), rnd() * 2.0, rnd()],
+                        power_min: -0.5 * two_l - 1e-3,
                         alpha_ext_x: 4.0 + rnd() * 8.0,
                         alpha_ext_y: 4.0 + rnd() * 8.0,
-                        two_l: 2.0 * 255.0f32.ln() * 1.002,
                     }
                 })
                 .collect();
@@ -435,9 +520,12 @@ mod tests {
                     let band = 16 * 45 * 3;
                     let mut a = vec![0.0f32; band];
                     let mut b = vec![0.0f32; band];
-                    blend_tile_impl(&frame, tx, ty, &list, &splats, &mut a);
+                    let geo = tile_geom(&frame, tx, ty);
+                    let mut sc = TileScratch::default();
+                    gather(&geo, &list, &splats, &mut sc);
+                    blend_rows_portable(&frame, &geo, &sc, &mut a);
                     // SAFETY: AVX2 support checked above.
-                    unsafe { avx2::blend_tile(&frame, tx, ty, &list, &splats, &mut b) };
+                    unsafe { avx2::blend_rows(&frame, &geo, &sc, &mut b) };
                     assert!(a.iter().any(|&v| v != 0.0));
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&a), bits(&b), "tile ({tx}, {ty}), inclusive {inclusive}");

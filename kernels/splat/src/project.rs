@@ -30,8 +30,9 @@ pub(crate) struct Splat2D {
     /// Half-extents in pixels of the region where `α ≥ 1/255` can hold (slightly padded).
     pub alpha_ext_x: f32,
     pub alpha_ext_y: f32,
-    /// `2·ln(255·opacity)`, padded by 0.2% (see `blend::SplatBlend::two_l`).
-    pub two_l: f32,
+    /// `ln(1/(255·opacity)) − 10⁻³`: a pixel whose power is below this has `α < 1/255` (with a margin far
+    /// larger than the error of `exp`), so the blender may skip it without evaluating `exp`.
+    pub power_min: f32,
     /// Tile rectangle `[x0, x1) × [y0, y1)` in tile units.
     pub tile_x0: u32,
     pub tile_y0: u32,
@@ -209,7 +210,7 @@ impl ProjectCtx {
             depth_m: tz,
             alpha_ext_x,
             alpha_ext_y,
-            two_l: two_l * 1.002 + 1e-4,
+            power_min: -0.5 * two_l - 1e-3,
             tile_x0,
             tile_y0,
             tile_x1,

@@ -143,9 +143,9 @@ impl Renderer {
                 conic_c: s.conic_c,
                 opacity: s.opacity,
                 color: s.color,
+                power_min: s.power_min,
                 alpha_ext_x: s.alpha_ext_x,
                 alpha_ext_y: s.alpha_ext_y,
-                two_l: s.two_l,
             });
         }
         let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;
