@@ -28,6 +28,7 @@ use crate::options::{CompatParams, ALPHA_MIN, TILE_SIZE, T_STOP};
 const LANES: usize = 8;
 const TS: usize = TILE_SIZE as usize;
 const GROUPS_PER_ROW: usize = TS / LANES;
+const SLOTS: usize = TS * GROUPS_PER_ROW;
 
 /// Blend-time data of one Gaussian (depth-sorted array, 48 bytes).
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,9 +74,10 @@ struct TileSplat {
 #[derive(Debug, Default)]
 struct TileScratch {
     splats: Vec<TileSplat>,
-    /// Row `r`'s list is `row_lists[r·stride .. r·stride + row_len[r]]` (indices into `splats`).
-    row_lists: Vec<u32>,
-    row_len: [usize; TS],
+    /// Slot `r·2 + g` (tile-local row `r`, 8-pixel group `g`) has the list
+    /// `lists[slot·stride .. slot·stride + len[slot]]` (indices into `splats`).
+    lists: Vec<u32>,
+    len: [usize; SLOTS],
     stride: usize,
 }
 
@@ -94,27 +96,32 @@ struct TileGeom {
 
 /// `e^x` for `x ≤ 0`; inputs below −60 return `e^−60` (≈ 8.8e−27: any α from it is far below 1/255,
 /// and the clamp keeps every product normal — denormals cost microcode assists of ~100 cycles): Cody–Waite
-/// reduction and the Cephes `expf` polynomial. Pure float/int arithmetic so that it vectorises.
+/// reduction and the Cephes `expf` polynomial, with fused multiply-adds (`mul_add` is exactly rounded, so
+/// the AVX2 build's `vfmadd` gives the same bits). Pure float/int arithmetic so that it vectorises.
 #[inline(always)]
 pub(crate) fn exp_neg(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding and subtracting rounds to an integer
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.max(-60.0);
-    let k = (x * LOG2E + MAGIC) - MAGIC;
-    let r = x - k * LN2_HI - k * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e = p * (r * r) + r + 1.0;
-    // k ∈ [−87, 0]: build 2^k from its exponent bits.
-    let k_int = (k + MAGIC).to_bits() as i32 - 0x4B40_0000;
-    e * f32::from_bits(((k_int + 127) as u32) << 23)
+    // t = 1.5·2^23 + k with k = round(x·log2 e) ∈ [−87, 0]: t is an integer-valued float whose low
+    // mantissa bits hold k, so 2^k is built from t's bits directly.
+    let t = x.mul_add(LOG2E, MAGIC);
+    let k = t - MAGIC;
+    let r = k.mul_add(-LN2_HI, x);
+    let r = k.mul_add(-LN2_LO, r);
+    let mut p = EXP_P[0];
+    for &c in &EXP_P[1..] {
+        p = p.mul_add(r, c);
+    }
+    let e = p.mul_add(r * r, r) + 1.0;
+    e * f32::from_bits(((t.to_bits() as i32).wrapping_add(EXP_BIAS) as u32) << 23)
 }
+
+const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding and subtracting rounds to an integer
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+const EXP_P: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5];
+/// `127 − bits(1.5·2^23)`: `bits(t) + EXP_BIAS = k + 127`, the biased exponent of `2^k`.
+const EXP_BIAS: i32 = 127 - 0x4B40_0000;
 
 /// Renders one tile into `out` (the tile row's slice of the image, `width·3` floats per image row, first
 /// row = the tile's first row). `list` indexes `splats`.
@@ -132,8 +139,8 @@ pub(crate) fn blend_tile(
         gather(&geo, list, splats, &mut scratch);
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2 (checked just above).
+            if avx2::available() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 unsafe { avx2::blend_rows(frame, &geo, &scratch, out) };
                 return;
             }
@@ -148,10 +155,9 @@ fn tile_geom(frame: &TileFrame, tile_x: u32, tile_y: u32) -> TileGeom {
     TileGeom { x0, y0, rows: (frame.height as usize - y0).min(TS), cols: (frame.width as usize - x0).min(TS) }
 }
 
-/// Tile-local rows `[r0, r1]` whose pixel centres may lie in `s`'s α box, if the box also covers a pixel
-/// centre column of the tile.
+/// Tile-local rows `[r0, r1]` and 8-pixel groups `[g0, g1]` whose pixel centres may lie in `s`'s α box.
 #[inline(always)]
-fn splat_rows(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize)> {
+fn splat_span(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize, usize, usize)> {
     let (x0, y0) = (geo.x0 as f32, geo.y0 as f32);
     let fy0 = (s.mean_y - s.alpha_ext_y - 0.5 - y0).ceil().max(0.0);
     let fy1 = (s.mean_y + s.alpha_ext_y - 0.5 - y0).floor().min(geo.rows as f32 - 1.0);
@@ -160,21 +166,22 @@ fn splat_rows(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize)> {
     if !(fy1 >= fy0 && fx1 >= fx0) {
         return None;
     }
-    Some((fy0 as usize, fy1 as usize))
+    Some((fy0 as usize, fy1 as usize, fx0 as usize / LANES, fx1 as usize / LANES))
 }
 
-/// Step 1: compact the tile's Gaussians and build the per-row lists (depth order kept).
+/// Step 1: compact the tile's Gaussians and build the per-(row, group) lists (depth order kept).
 fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
     let stride = list.len();
     sc.splats.clear();
-    if sc.row_lists.len() < TS * stride {
-        sc.row_lists.resize(TS * stride, 0);
+    if sc.lists.len() < SLOTS * stride {
+        sc.lists.resize(SLOTS * stride, 0);
     }
     sc.stride = stride;
-    let mut row_len = [0usize; TS];
+    let mut len = [0usize; SLOTS];
+    let lists = &mut sc.lists[..SLOTS * stride];
     for &idx in list {
         let s = &splats[idx as usize];
-        let Some((r0, r1)) = splat_rows(s, geo) else { continue };
+        let Some((r0, r1, g0, g1)) = splat_span(s, geo) else { continue };
         let k = sc.splats.len() as u32;
         sc.splats.push(TileSplat {
             mean_x: s.mean_x,
@@ -186,17 +193,21 @@ fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScra
             power_min: s.power_min,
             color: s.color,
         });
-        for (row, len) in row_len.iter_mut().enumerate().take(r1 + 1).skip(r0) {
-            sc.row_lists[row * stride + *len] = k;
-            *len += 1;
+        for row in r0..=r1 {
+            for slot in row * GROUPS_PER_ROW + g0..=row * GROUPS_PER_ROW + g1 {
+                lists[slot * stride + len[slot]] = k;
+                len[slot] += 1;
+            }
         }
     }
-    sc.row_len = row_len;
+    sc.len = len;
 }
 
 impl TileScratch {
-    fn row(&self, row: usize) -> &[u32] {
-        &self.row_lists[row * self.stride..row * self.stride + self.row_len[row]]
+    /// The depth-ordered list of (tile-local) row `row`, group `group`.
+    fn list(&self, row: usize, group: usize) -> &[u32] {
+        let slot = row * GROUPS_PER_ROW + group;
+        &self.lists[slot * self.stride..slot * self.stride + self.len[slot]]
     }
 }
 
@@ -220,227 +231,198 @@ fn write_row(
     }
 }
 
-/// Step 2, portable build (the reference for the AVX2 build: same operations, same order).
+/// `power = −½(a·dx² + c·dy²) − b·dx·dy` for one lane, written exactly as the reference (no FMA) so the
+/// `power ≤ 0` and `α ≥ 1/255` decisions round like it. `cdd = c·dy·dy`.
+#[inline(always)]
+fn power(s: &TileSplat, dx: f32, dy: f32, cdd: f32) -> f32 {
+    -0.5 * (s.conic_a * dx * dx + cdd) - s.conic_b * dx * dy
+}
+
+/// Step 2, portable build (the reference for the AVX2 build: same operations, same order, same fused
+/// multiply-adds).
 fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out: &mut [f32]) {
     let w3 = frame.width as usize * 3;
     let alpha_max = frame.params.alpha_max;
     let inclusive = frame.params.stop_inclusive;
-    let mut px = [[0.0f32; LANES]; GROUPS_PER_ROW];
-    for (g, p) in px.iter_mut().enumerate() {
-        for (l, x) in p.iter_mut().enumerate() {
-            *x = (geo.x0 + g * LANES) as f32 + (l as f32 + 0.5);
-        }
-    }
     for row in 0..geo.rows {
         let y = (geo.y0 + row) as f32 + 0.5;
         let mut t = [[1.0f32; LANES]; GROUPS_PER_ROW];
         let mut acc = [[[0.0f32; LANES]; GROUPS_PER_ROW]; 3];
-        let mut live = [[false; LANES]; GROUPS_PER_ROW];
-        for (g, lv) in live.iter_mut().enumerate() {
-            for (l, v) in lv.iter_mut().enumerate() {
-                *v = g * LANES + l < geo.cols;
+        for g in 0..GROUPS_PER_ROW {
+            let mut px = [0.0f32; LANES];
+            let mut live = [false; LANES];
+            for l in 0..LANES {
+                px[l] = (geo.x0 + g * LANES) as f32 + (l as f32 + 0.5);
+                live[l] = g * LANES + l < geo.cols;
             }
-        }
-        let mut live_count = geo.cols;
-        for &k in sc.row(row) {
-            let s = &sc.splats[k as usize];
-            let dy = s.mean_y - y;
-            let cdd = s.conic_c * dy * dy;
-            for g in 0..GROUPS_PER_ROW {
-                let mut power = [0.0f32; LANES];
-                let mut any = false;
-                for l in 0..LANES {
-                    let dx = s.mean_x - px[g][l];
-                    power[l] = -0.5 * (s.conic_a * dx * dx + cdd) - s.conic_b * dx * dy;
-                    any |= power[l] >= s.power_min && live[g][l];
-                }
-                if !any {
+            let mut live_count = live.iter().filter(|&&v| v).count();
+            if live_count == 0 {
+                continue;
+            }
+            for &k in sc.list(row, g) {
+                let s = &sc.splats[k as usize];
+                let dy = s.mean_y - y;
+                let cdd = s.conic_c * dy * dy;
+                let p = px.map(|x| power(s, s.mean_x - x, dy, cdd));
+                if !(0..LANES).any(|l| p[l] >= s.power_min && live[l]) {
                     continue;
                 }
                 for l in 0..LANES {
-                    let alpha = (s.opacity * exp_neg(power[l])).min(alpha_max);
-                    if !(power[l] <= 0.0 && alpha >= ALPHA_MIN && live[g][l]) {
+                    let alpha = (s.opacity * exp_neg(p[l])).min(alpha_max);
+                    if !(p[l] <= 0.0 && alpha >= ALPHA_MIN && live[l]) {
                         continue;
                     }
                     let tl = t[g][l];
                     let test_t = tl * (1.0 - alpha);
                     let stop = if inclusive { test_t <= T_STOP } else { test_t < T_STOP };
                     if stop {
-                        live[g][l] = false;
+                        live[l] = false;
                         live_count -= 1;
                         continue;
                     }
                     for ch in 0..3 {
-                        acc[ch][g][l] += s.color[ch] * alpha * tl;
+                        acc[ch][g][l] = (s.color[ch] * alpha).mul_add(tl, acc[ch][g][l]);
                     }
                     t[g][l] = test_t;
                 }
-            }
-            if live_count == 0 {
-                break;
+                if live_count == 0 {
+                    break;
+                }
             }
         }
         write_row(frame, geo, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
     }
 }
 
-/// Step 2 with explicit AVX2 intrinsics. Every lane performs exactly the portable kernel's operations
-/// in the same order (no FMA), so both produce bit-identical images.
+/// Step 2 with explicit AVX2 + FMA intrinsics. Every lane performs exactly the portable kernel's
+/// operations in the same order (FMA exactly where it calls `mul_add`), so both produce bit-identical
+/// images.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{write_row, TileFrame, TileGeom, TileScratch, GROUPS_PER_ROW, LANES};
+    use super::{
+        write_row, TileFrame, TileGeom, TileScratch, EXP_BIAS, EXP_P, GROUPS_PER_ROW, LANES, LN2_HI, LN2_LO, LOG2E,
+        MAGIC,
+    };
     use crate::options::{ALPHA_MIN, T_STOP};
 
-    /// One 8-pixel group's state, kept in registers across the row's Gaussians.
-    #[derive(Clone, Copy)]
-    struct Group {
-        t: __m256,
-        r: __m256,
-        g: __m256,
-        b: __m256,
-        /// All-ones bits while the pixel accumulates, zero once stopped (or outside the image).
-        live: __m256,
-    }
-
-    /// Frame constants in registers.
-    #[derive(Clone, Copy)]
-    struct Consts {
-        alpha_max: __m256,
-        alpha_min: __m256,
-        t_stop: __m256,
-        one: __m256,
-        zero: __m256,
-        inclusive: bool,
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
 
     /// # Safety
-    /// The CPU must support AVX2.
-    #[target_feature(enable = "avx2")]
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn blend_rows(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out: &mut [f32]) {
         let w3 = frame.width as usize * 3;
-        let c = Consts {
-            alpha_max: _mm256_set1_ps(frame.params.alpha_max),
-            alpha_min: _mm256_set1_ps(ALPHA_MIN),
-            t_stop: _mm256_set1_ps(T_STOP),
-            one: _mm256_set1_ps(1.0),
-            zero: _mm256_setzero_ps(),
-            inclusive: frame.params.stop_inclusive,
-        };
-        let minus_half = _mm256_set1_ps(-0.5);
         let offsets = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
-        let px0 = _mm256_add_ps(_mm256_set1_ps(geo.x0 as f32), offsets);
-        let px1 = _mm256_add_ps(_mm256_set1_ps((geo.x0 + LANES) as f32), offsets);
         let lane_idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let cols = geo.cols as i32;
-        let live0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane_idx));
-        let live1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(cols - LANES as i32), lane_idx));
-        let splats = &sc.splats;
-
         for row in 0..geo.rows {
             let y = (geo.y0 + row) as f32 + 0.5;
-            let fresh = |live| Group { t: c.one, r: c.zero, g: c.zero, b: c.zero, live };
-            let mut g0 = fresh(live0);
-            let mut g1 = fresh(live1);
-            for &k in sc.row(row) {
-                // SAFETY: `k` was pushed by `gather` as an index of `splats`.
-                let s = unsafe { splats.get_unchecked(k as usize) };
-                let dy_s = s.mean_y - y;
-                let dy = _mm256_set1_ps(dy_s);
-                let cdd = _mm256_set1_ps(s.conic_c * dy_s * dy_s);
-                let mean_x = _mm256_set1_ps(s.mean_x);
-                let ca = _mm256_set1_ps(s.conic_a);
-                let cb = _mm256_set1_ps(s.conic_b);
-                let pmin = _mm256_set1_ps(s.power_min);
-                let power = |px: __m256| {
-                    let dx = _mm256_sub_ps(mean_x, px);
-                    let adx2 = _mm256_mul_ps(_mm256_mul_ps(ca, dx), dx);
-                    let bdxdy = _mm256_mul_ps(_mm256_mul_ps(cb, dx), dy);
-                    _mm256_sub_ps(_mm256_mul_ps(minus_half, _mm256_add_ps(adx2, cdd)), bdxdy)
-                };
-                let p0 = power(px0);
-                let p1 = power(px1);
-                let m0 = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(p0, pmin), g0.live));
-                let m1 = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(p1, pmin), g1.live));
-                if (m0 | m1) == 0 {
+            let mut t = [[1.0f32; LANES]; GROUPS_PER_ROW];
+            let mut acc = [[[0.0f32; LANES]; GROUPS_PER_ROW]; 3];
+            for g in 0..GROUPS_PER_ROW {
+                let first = g * LANES;
+                if first >= geo.cols {
                     continue;
                 }
-                let opacity = _mm256_set1_ps(s.opacity);
-                let col = [_mm256_set1_ps(s.color[0]), _mm256_set1_ps(s.color[1]), _mm256_set1_ps(s.color[2])];
-                let mut stopped = 0;
-                if m0 != 0 {
-                    stopped |= eval_group(&mut g0, p0, opacity, &col, &c);
-                }
-                if m1 != 0 {
-                    stopped |= eval_group(&mut g1, p1, opacity, &col, &c);
-                }
-                if stopped != 0 && _mm256_movemask_ps(_mm256_or_ps(g0.live, g1.live)) == 0 {
-                    break;
-                }
-            }
-            let mut t = [[0.0f32; LANES]; GROUPS_PER_ROW];
-            let mut acc = [[[0.0f32; LANES]; GROUPS_PER_ROW]; 3];
-            // SAFETY (stores): 8-lane arrays, unaligned access allowed.
-            unsafe {
-                for (gi, grp) in [g0, g1].iter().enumerate() {
-                    _mm256_storeu_ps(t[gi].as_mut_ptr(), grp.t);
-                    _mm256_storeu_ps(acc[0][gi].as_mut_ptr(), grp.r);
-                    _mm256_storeu_ps(acc[1][gi].as_mut_ptr(), grp.g);
-                    _mm256_storeu_ps(acc[2][gi].as_mut_ptr(), grp.b);
+                let px = _mm256_add_ps(_mm256_set1_ps((geo.x0 + first) as f32), offsets);
+                let live =
+                    _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((geo.cols - first) as i32), lane_idx));
+                let (tv, r, gr, b) = blend_group(frame, sc, sc.list(row, g), y, px, live);
+                // SAFETY (stores): 8-lane arrays, unaligned access allowed.
+                unsafe {
+                    _mm256_storeu_ps(t[g].as_mut_ptr(), tv);
+                    _mm256_storeu_ps(acc[0][g].as_mut_ptr(), r);
+                    _mm256_storeu_ps(acc[1][g].as_mut_ptr(), gr);
+                    _mm256_storeu_ps(acc[2][g].as_mut_ptr(), b);
                 }
             }
             write_row(frame, geo, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
         }
     }
 
-    /// Composites one Gaussian into one group; returns the mask of lanes that terminated.
+    /// Composites `list` into one 8-pixel group (pixel centres `px`, row centre `y`); returns
+    /// `(T, R, G, B)`. All state stays in registers.
     #[inline]
-    #[target_feature(enable = "avx2")]
-    fn eval_group(st: &mut Group, power: __m256, opacity: __m256, col: &[__m256; 3], c: &Consts) -> i32 {
-        let alpha = _mm256_min_ps(_mm256_mul_ps(opacity, exp_neg(power)), c.alpha_max);
-        let valid = _mm256_and_ps(
-            _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, c.zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, c.alpha_min)),
-            st.live,
-        );
-        let test_t = _mm256_mul_ps(st.t, _mm256_sub_ps(c.one, alpha));
-        let stop = if c.inclusive {
-            _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, c.t_stop)
-        } else {
-            _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, c.t_stop)
-        };
-        let add = _mm256_andnot_ps(stop, valid);
-        let stop_now = _mm256_and_ps(stop, valid);
-        let blend = |acc: __m256, colour: __m256| {
-            _mm256_blendv_ps(acc, _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(colour, alpha), st.t)), add)
-        };
-        st.r = blend(st.r, col[0]);
-        st.g = blend(st.g, col[1]);
-        st.b = blend(st.b, col[2]);
-        st.t = _mm256_blendv_ps(st.t, test_t, add);
-        st.live = _mm256_andnot_ps(stop_now, st.live);
-        _mm256_movemask_ps(stop_now)
+    #[target_feature(enable = "avx2,fma")]
+    fn blend_group(
+        frame: &TileFrame,
+        sc: &TileScratch,
+        list: &[u32],
+        y: f32,
+        px: __m256,
+        mut live: __m256,
+    ) -> (__m256, __m256, __m256, __m256) {
+        let alpha_max = _mm256_set1_ps(frame.params.alpha_max);
+        let alpha_min = _mm256_set1_ps(ALPHA_MIN);
+        let t_stop = _mm256_set1_ps(T_STOP);
+        let one = _mm256_set1_ps(1.0);
+        let zero = _mm256_setzero_ps();
+        let minus_half = _mm256_set1_ps(-0.5);
+        let inclusive = frame.params.stop_inclusive;
+        let (mut t, mut r, mut g, mut b) = (one, zero, zero, zero);
+        let splats = &sc.splats;
+        for &k in list {
+            // SAFETY: `k` was pushed by `gather` as an index of `splats`.
+            let s = unsafe { splats.get_unchecked(k as usize) };
+            let dy_s = s.mean_y - y;
+            let dy = _mm256_set1_ps(dy_s);
+            let cdd = _mm256_set1_ps(s.conic_c * dy_s * dy_s);
+            let dx = _mm256_sub_ps(_mm256_set1_ps(s.mean_x), px);
+            let adx2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(s.conic_a), dx), dx);
+            let bdxdy = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(s.conic_b), dx), dy);
+            let power = _mm256_sub_ps(_mm256_mul_ps(minus_half, _mm256_add_ps(adx2, cdd)), bdxdy);
+            let near = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(power, _mm256_set1_ps(s.power_min)), live);
+            if _mm256_testz_ps(near, near) != 0 {
+                continue;
+            }
+            let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp_neg(power)), alpha_max);
+            let valid = _mm256_and_ps(
+                _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min)),
+                live,
+            );
+            let test_t = _mm256_mul_ps(t, _mm256_sub_ps(one, alpha));
+            let stop = if inclusive {
+                _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, t_stop)
+            } else {
+                _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, t_stop)
+            };
+            let add = _mm256_andnot_ps(stop, valid);
+            // α on the lanes that composite, +0 elsewhere: acc + (c·0)·T = acc exactly (acc, c ≥ 0).
+            let alpha_add = _mm256_and_ps(alpha, add);
+            r = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(s.color[0]), alpha_add), t, r);
+            g = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(s.color[1]), alpha_add), t, g);
+            b = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(s.color[2]), alpha_add), t, b);
+            t = _mm256_blendv_ps(t, test_t, add);
+            let stop_now = _mm256_and_ps(stop, valid);
+            if _mm256_testz_ps(stop_now, stop_now) == 0 {
+                live = _mm256_andnot_ps(stop_now, live);
+                if _mm256_testz_ps(live, live) != 0 {
+                    break;
+                }
+            }
+        }
+        (t, r, g, b)
     }
 
     /// Lane-wise [`super::exp_neg`], operation for operation.
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn exp_neg(x: __m256) -> __m256 {
-        let magic = _mm256_set1_ps(12_582_912.0);
         let x = _mm256_max_ps(x, _mm256_set1_ps(-60.0));
-        let k = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)), magic), magic);
-        let r = _mm256_sub_ps(
-            _mm256_sub_ps(x, _mm256_mul_ps(k, _mm256_set1_ps(0.693_359_4))),
-            _mm256_mul_ps(k, _mm256_set1_ps(-2.121_944_4e-4)),
-        );
-        let mut p = _mm256_set1_ps(1.987_569_1e-4);
-        for c in [1.398_199_9e-3f32, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
-            p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c));
+        let t = _mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), _mm256_set1_ps(MAGIC));
+        let k = _mm256_sub_ps(t, _mm256_set1_ps(MAGIC));
+        let r = _mm256_fmadd_ps(k, _mm256_set1_ps(-LN2_HI), x);
+        let r = _mm256_fmadd_ps(k, _mm256_set1_ps(-LN2_LO), r);
+        let mut p = _mm256_set1_ps(EXP_P[0]);
+        for &c in &EXP_P[1..] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
         }
-        let e = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0));
-        let k_int = _mm256_sub_epi32(_mm256_castps_si256(_mm256_add_ps(k, magic)), _mm256_set1_epi32(0x4B40_0000));
-        let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(k_int, _mm256_set1_epi32(127))));
-        _mm256_mul_ps(e, scale)
+        let e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0));
+        let bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(EXP_BIAS));
+        _mm256_mul_ps(e, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits)))
     }
 }
 
@@ -474,13 +456,13 @@ mod tests {
         }
     }
 
-    /// The AVX2 kernel and the portable kernel must agree bit for bit (no FMA, same operation order).
+    /// The AVX2 kernel and the portable kernel must agree bit for bit (same operations, same FMAs).
     #[test]
     fn avx2_kernel_is_bit_identical_to_portable_kernel() {
         #[cfg(target_arch = "x86_64")]
         {
-            if !std::arch::is_x86_feature_detected!("avx2") {
-                println!("no AVX2 on this CPU: nothing to compare");
+            if !avx2::available() {
+                println!("no AVX2/FMA on this CPU: nothing to compare");
                 return;
             }
             let mut state = 99u32;
