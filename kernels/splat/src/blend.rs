@@ -136,15 +136,18 @@ pub(crate) fn blend_tile(
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let geo = tile_geom(frame, tile_x, tile_y);
-        gather(&geo, list, splats, &mut scratch);
         #[cfg(target_arch = "x86_64")]
         {
             if avx2::available() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-                unsafe { avx2::blend_rows(frame, &geo, &scratch, out) };
+                unsafe {
+                    avx2::gather(&geo, list, splats, &mut scratch);
+                    avx2::blend_rows(frame, &geo, &scratch, out);
+                }
                 return;
             }
         }
+        gather(&geo, list, splats, &mut scratch);
         blend_rows_portable(frame, &geo, &scratch, out);
     });
 }
@@ -170,6 +173,7 @@ fn splat_span(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize, usize, us
 }
 
 /// Step 1: compact the tile's Gaussians and build the per-(row, group) lists (depth order kept).
+#[inline(always)]
 fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
     let stride = list.len();
     sc.splats.clear();
@@ -195,7 +199,9 @@ fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScra
         });
         for row in r0..=r1 {
             for slot in row * GROUPS_PER_ROW + g0..=row * GROUPS_PER_ROW + g1 {
-                lists[slot * stride + len[slot]] = k;
+                // SAFETY: `slot < SLOTS` (r1 < rows ≤ 16, g1 < 2) and `len[slot] < stride` (one entry per
+                // element of `list` at most), so the index is below `SLOTS·stride = lists.len()`.
+                unsafe { *lists.get_unchecked_mut(slot * stride + *len.get_unchecked(slot)) = k };
                 len[slot] += 1;
             }
         }
@@ -302,13 +308,22 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        write_row, TileFrame, TileGeom, TileScratch, EXP_BIAS, EXP_P, GROUPS_PER_ROW, LANES, LN2_HI, LN2_LO, LOG2E,
+        write_row, SplatBlend, TileFrame, TileGeom, TileScratch, EXP_BIAS, EXP_P, GROUPS_PER_ROW, LANES, LN2_HI, LN2_LO, LOG2E,
         MAGIC,
     };
     use crate::options::{ALPHA_MIN, T_STOP};
 
     pub(super) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+
+    /// [`super::gather`] compiled with AVX2 (single-instruction `ceil`/`floor`; same results).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
+        super::gather(geo, list, splats, sc)
     }
 
     /// # Safety
