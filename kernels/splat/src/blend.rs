@@ -169,7 +169,8 @@ fn splat_span(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize, usize, us
     if !(fy1 >= fy0 && fx1 >= fx0) {
         return None;
     }
-    Some((fy0 as usize, fy1 as usize, fx0 as usize / LANES, fx1 as usize / LANES))
+    // In [0, 15] here (the test above fails for NaN), so the cheap i32 conversion is exact.
+    Some((fy0 as i32 as usize, fy1 as i32 as usize, fx0 as i32 as usize / LANES, fx1 as i32 as usize / LANES))
 }
 
 /// Step 1: compact the tile's Gaussians and build the per-(row, group) lists (depth order kept).
@@ -177,17 +178,20 @@ fn splat_span(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize, usize, us
 fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
     let stride = list.len();
     sc.splats.clear();
+    sc.splats.reserve(stride);
     if sc.lists.len() < SLOTS * stride {
         sc.lists.resize(SLOTS * stride, 0);
     }
     sc.stride = stride;
-    let mut len = [0usize; SLOTS];
-    let lists = &mut sc.lists[..SLOTS * stride];
+    let base = sc.lists.as_mut_ptr();
+    // Write cursor of every (row, group) list. SAFETY: `slot·stride ≤ SLOTS·stride ≤ lists.len()`.
+    let mut cursor: [*mut u32; SLOTS] = std::array::from_fn(|slot| unsafe { base.add(slot * stride) });
+    let out = sc.splats.spare_capacity_mut();
+    let mut n = 0usize;
     for &idx in list {
         let s = &splats[idx as usize];
         let Some((r0, r1, g0, g1)) = splat_span(s, geo) else { continue };
-        let k = sc.splats.len() as u32;
-        sc.splats.push(TileSplat {
+        out[n].write(TileSplat {
             mean_x: s.mean_x,
             mean_y: s.mean_y,
             conic_a: s.conic_a,
@@ -197,16 +201,33 @@ fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScra
             power_min: s.power_min,
             color: s.color,
         });
-        for row in r0..=r1 {
-            for slot in row * GROUPS_PER_ROW + g0..=row * GROUPS_PER_ROW + g1 {
-                // SAFETY: `slot < SLOTS` (r1 < rows ≤ 16, g1 < 2) and `len[slot] < stride` (one entry per
-                // element of `list` at most), so the index is below `SLOTS·stride = lists.len()`.
-                unsafe { *lists.get_unchecked_mut(slot * stride + *len.get_unchecked(slot)) = k };
-                len[slot] += 1;
+        let k = n as u32;
+        n += 1;
+        // SAFETY (pushes): `slot < SLOTS` (r1 < rows ≤ 16, g1 < 2) and each list receives at most one entry
+        // per element of `list`, so every cursor stays within its `stride`-long list.
+        let mut slot = r0 * GROUPS_PER_ROW + g0;
+        let last = r1 * GROUPS_PER_ROW + g0;
+        let both = g1 > g0;
+        while slot <= last {
+            unsafe {
+                let c = cursor.get_unchecked_mut(slot);
+                **c = k;
+                *c = c.add(1);
+                if both {
+                    let c = cursor.get_unchecked_mut(slot + 1);
+                    **c = k;
+                    *c = c.add(1);
+                }
             }
+            slot += GROUPS_PER_ROW;
         }
     }
-    sc.len = len;
+    // SAFETY: the first `n ≤ stride` elements were written above (`TileSplat` is `Copy`, nothing to drop).
+    unsafe { sc.splats.set_len(n) };
+    for (slot, (len, c)) in sc.len.iter_mut().zip(cursor).enumerate() {
+        // SAFETY: both pointers are in the same allocation, `c` at or after the list's start.
+        *len = unsafe { c.offset_from(base.add(slot * stride)) } as usize;
+    }
 }
 
 impl TileScratch {

@@ -106,6 +106,7 @@ impl ProjectCtx {
     }
 
     /// Projects Gaussian `i` of `g` (whose SH stride is `g.coeffs_per_gaussian()`).
+    #[inline(always)]
     pub fn project(&self, g: &Gaussians, i: usize) -> Projected {
         let mean = g.means[i];
         let scale = g.scales[i];
@@ -219,6 +220,7 @@ impl ProjectCtx {
     }
 
     /// `J·W·Σ·Wᵀ·Jᵀ` (undilated) as `(Σ'00, Σ'01, Σ'11)`, with the tangent clamp applied to J.
+    #[inline(always)]
     fn covariance_2d(&self, tx: f32, ty: f32, tz: f32, cov3: &[[f32; 3]; 3]) -> Option<(f32, f32, f32)> {
         let txtz = (tx / tz).clamp(-self.lim_x_neg, self.lim_x_pos);
         let tytz = (ty / tz).clamp(-self.lim_y_neg, self.lim_y_pos);
@@ -248,6 +250,7 @@ impl ProjectCtx {
     }
 
     /// Inria's `getRect` with the 3σ radius, in Inria pixel coordinates (our mean − 0.5).
+    #[inline(always)]
     fn inria_rect(&self, mean_x: f32, mean_y: f32, a: f32, b: f32, c: f32, det: f32) -> Option<[u32; 4]> {
         let _ = b;
         let mid = 0.5 * (a + c);
@@ -268,6 +271,7 @@ impl ProjectCtx {
     }
 
     /// gsplat 1.5's opacity-aware per-axis radius, image-overlap test and tile range.
+    #[inline(always)]
     fn gsplat_rect(&self, mean_x: f32, mean_y: f32, a: f32, c: f32, opacity: f32) -> Option<[u32; 4]> {
         let extend = 3.33f32.min((2.0 * (opacity / ALPHA_MIN).ln()).sqrt());
         let radius_x = (extend * a.sqrt()).ceil();
@@ -295,6 +299,7 @@ impl ProjectCtx {
 }
 
 /// `Σ = R·S·Sᵀ·Rᵀ` from a (not necessarily unit, but non-zero) quaternion and linear scales.
+#[inline(always)]
 fn covariance_3d(q: Quat, scale: Vec3) -> [[f32; 3]; 3] {
     let q = q.normalize();
     let (w, x, y, z) = (q.w, q.x, q.y, q.z);

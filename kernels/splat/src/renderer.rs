@@ -33,6 +33,7 @@ const STATUS_VISIBLE: u8 = 0;
 const STATUS_CULLED: u8 = 1;
 const STATUS_INVALID: u8 = 2;
 const PROJECT_CHUNK: usize = 2048;
+const GATHER_CHUNK: usize = 8192;
 
 /// A reusable renderer: create once, call [`Renderer::render`] every frame.
 #[derive(Debug, Default)]
@@ -48,6 +49,44 @@ pub struct Renderer {
     sorted_splats: Vec<SplatBlend>,
     tile_offsets: Vec<u32>,
     tile_list: Vec<u32>,
+}
+
+/// Projects Gaussians `base..base + out.len()` into `out`, their outcome into `status`.
+fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { project_chunk_avx2(ctx, g, base, out, status) };
+            return;
+        }
+    }
+    project_chunk_impl(ctx, g, base, out, status);
+}
+
+/// The same code compiled with AVX2 (single-instruction `ceil`/`floor`/`round`, wider moves). Rust never
+/// fuses `a·b + c`, so the results are those of the baseline build.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
+    project_chunk_impl(ctx, g, base, out, status);
+}
+
+#[inline(always)]
+fn project_chunk_impl(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
+    for (j, (o, st)) in out.iter_mut().zip(status.iter_mut()).enumerate() {
+        *st = match ctx.project(g, base + j) {
+            Projected::Visible(s) => {
+                *o = s;
+                STATUS_VISIBLE
+            }
+            Projected::Culled => STATUS_CULLED,
+            Projected::Invalid => STATUS_INVALID,
+        };
+    }
 }
 
 /// Checks what cannot be rendered at all; returns the SH degree to use.
@@ -98,19 +137,7 @@ impl Renderer {
             .par_chunks_mut(PROJECT_CHUNK)
             .zip(self.status.par_chunks_mut(PROJECT_CHUNK))
             .enumerate()
-            .for_each(|(chunk, (out, status))| {
-                let base = chunk * PROJECT_CHUNK;
-                for (j, (o, st)) in out.iter_mut().zip(status.iter_mut()).enumerate() {
-                    *st = match ctx.project(gaussians, base + j) {
-                        Projected::Visible(s) => {
-                            *o = s;
-                            STATUS_VISIBLE
-                        }
-                        Projected::Culled => STATUS_CULLED,
-                        Projected::Invalid => STATUS_INVALID,
-                    };
-                }
-            });
+            .for_each(|(chunk, (out, status))| project_chunk(&ctx, gaussians, chunk * PROJECT_CHUNK, out, status));
 
         // 2. Visible Gaussians in index order, then a stable sort by depth (positive f32 bits sort as u32).
         let mut stats = RenderStats { input: n, ..Default::default() };
@@ -129,25 +156,33 @@ impl Renderer {
         stats.visible = self.order.len();
         radix_sort_pairs(&mut self.depth_keys, &mut self.order, &mut self.scratch_keys, &mut self.scratch_order);
 
-        // 3. Gather blend data in depth order, bin into tiles.
-        self.sorted_rects.clear();
-        self.sorted_splats.clear();
-        for &i in &self.order {
-            let s = &self.projected[i as usize];
-            self.sorted_rects.push([s.tile_x0, s.tile_y0, s.tile_x1, s.tile_y1]);
-            self.sorted_splats.push(SplatBlend {
-                mean_x: s.mean_x,
-                mean_y: s.mean_y,
-                conic_a: s.conic_a,
-                conic_b: s.conic_b,
-                conic_c: s.conic_c,
-                opacity: s.opacity,
-                color: s.color,
-                power_min: s.power_min,
-                alpha_ext_x: s.alpha_ext_x,
-                alpha_ext_y: s.alpha_ext_y,
+        // 3. Gather blend data in depth order (parallel), bin into tiles.
+        let visible = self.order.len();
+        self.sorted_rects.resize(visible, [0; 4]);
+        self.sorted_splats.resize(visible, SplatBlend::default());
+        let projected = &self.projected;
+        self.sorted_splats
+            .par_chunks_mut(GATHER_CHUNK)
+            .zip(self.sorted_rects.par_chunks_mut(GATHER_CHUNK))
+            .zip(self.order.par_chunks(GATHER_CHUNK))
+            .for_each(|((splats, rects), order)| {
+                for ((blend, rect), &i) in splats.iter_mut().zip(rects.iter_mut()).zip(order) {
+                    let s = &projected[i as usize];
+                    *rect = [s.tile_x0, s.tile_y0, s.tile_x1, s.tile_y1];
+                    *blend = SplatBlend {
+                        mean_x: s.mean_x,
+                        mean_y: s.mean_y,
+                        conic_a: s.conic_a,
+                        conic_b: s.conic_b,
+                        conic_c: s.conic_c,
+                        opacity: s.opacity,
+                        color: s.color,
+                        power_min: s.power_min,
+                        alpha_ext_x: s.alpha_ext_x,
+                        alpha_ext_y: s.alpha_ext_y,
+                    };
+                }
             });
-        }
         let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;
         bin_tiles(&self.sorted_rects, ctx.tiles_x, n_tiles, &mut self.tile_offsets, &mut self.tile_list);
         stats.tile_instances = self.tile_list.len();

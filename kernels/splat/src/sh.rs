@@ -18,7 +18,7 @@ fn madd(acc: [f32; 3], w: f32, c: [f32; 3]) -> [f32; 3] {
 }
 
 /// Evaluates SH of `degree` (0..=3, `coeffs.len() >= (degree+1)²`) along `dir`.
-#[inline]
+#[inline(always)]
 pub(crate) fn eval_sh(degree: u8, coeffs: &[[f32; 3]], dir: Vec3) -> [f32; 3] {
     let mut r = [C0 * coeffs[0][0], C0 * coeffs[0][1], C0 * coeffs[0][2]];
     if degree == 0 {
