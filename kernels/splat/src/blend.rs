@@ -334,6 +334,45 @@ mod avx2 {
     };
     use crate::options::{ALPHA_MIN, T_STOP};
 
+    /// Vector constants, kept in memory (see [`consts`]).
+    type Consts = [__m256; 17];
+    const ALPHA_MAX: usize = 0;
+    const ALPHA_MIN_: usize = 1;
+    const T_STOP_: usize = 2;
+    const ONE: usize = 3;
+    const MINUS_HALF: usize = 4;
+    const EXP_FLOOR: usize = 5;
+    const LOG2E_: usize = 6;
+    const MAGIC_: usize = 7;
+    const NEG_LN2_HI: usize = 8;
+    const NEG_LN2_LO: usize = 9;
+    const POLY: usize = 10; // 6 entries
+    const BIAS: usize = 16;
+
+    /// The kernel's constants as an opaque in-memory table: with AVX2 a splat constant is otherwise
+    /// re-materialised with a separate broadcast load at every use (the inner loop has more constants
+    /// than registers), whereas an opaque full-width value folds into the arithmetic instruction as a
+    /// memory operand.
+    #[target_feature(enable = "avx2,fma")]
+    fn consts(frame: &TileFrame) -> Consts {
+        let mut c = [_mm256_setzero_ps(); 17];
+        c[ALPHA_MAX] = _mm256_set1_ps(frame.params.alpha_max);
+        c[ALPHA_MIN_] = _mm256_set1_ps(ALPHA_MIN);
+        c[T_STOP_] = _mm256_set1_ps(T_STOP);
+        c[ONE] = _mm256_set1_ps(1.0);
+        c[MINUS_HALF] = _mm256_set1_ps(-0.5);
+        c[EXP_FLOOR] = _mm256_set1_ps(-60.0);
+        c[LOG2E_] = _mm256_set1_ps(LOG2E);
+        c[MAGIC_] = _mm256_set1_ps(MAGIC);
+        c[NEG_LN2_HI] = _mm256_set1_ps(-LN2_HI);
+        c[NEG_LN2_LO] = _mm256_set1_ps(-LN2_LO);
+        for (i, &p) in EXP_P.iter().enumerate() {
+            c[POLY + i] = _mm256_set1_ps(p);
+        }
+        c[BIAS] = _mm256_castsi256_ps(_mm256_set1_epi32(EXP_BIAS));
+        std::hint::black_box(c)
+    }
+
     pub(super) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
@@ -352,6 +391,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn blend_rows(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out: &mut [f32]) {
         let w3 = frame.width as usize * 3;
+        let c = consts(frame);
         let offsets = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
         let lane_idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         for row in 0..geo.rows {
@@ -366,7 +406,7 @@ mod avx2 {
                 let px = _mm256_add_ps(_mm256_set1_ps((geo.x0 + first) as f32), offsets);
                 let live =
                     _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((geo.cols - first) as i32), lane_idx));
-                let (tv, r, gr, b) = blend_group(frame, sc, sc.list(row, g), y, px, live);
+                let (tv, r, gr, b) = blend_group(frame, &c, sc, sc.list(row, g), y, px, live);
                 // SAFETY (stores): 8-lane arrays, unaligned access allowed.
                 unsafe {
                     _mm256_storeu_ps(t[g].as_mut_ptr(), tv);
@@ -383,20 +423,19 @@ mod avx2 {
     /// `(T, R, G, B)`. All state stays in registers.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     fn blend_group(
         frame: &TileFrame,
+        c: &Consts,
         sc: &TileScratch,
         list: &[u32],
         y: f32,
         px: __m256,
         mut live: __m256,
     ) -> (__m256, __m256, __m256, __m256) {
-        let alpha_max = _mm256_set1_ps(frame.params.alpha_max);
-        let alpha_min = _mm256_set1_ps(ALPHA_MIN);
-        let t_stop = _mm256_set1_ps(T_STOP);
-        let one = _mm256_set1_ps(1.0);
+        let (alpha_max, alpha_min, t_stop, one) = (c[ALPHA_MAX], c[ALPHA_MIN_], c[T_STOP_], c[ONE]);
         let zero = _mm256_setzero_ps();
-        let minus_half = _mm256_set1_ps(-0.5);
+        let minus_half = c[MINUS_HALF];
         let inclusive = frame.params.stop_inclusive;
         let (mut t, mut r, mut g, mut b) = (one, zero, zero, zero);
         let splats = &sc.splats;
@@ -414,7 +453,7 @@ mod avx2 {
             if _mm256_testz_ps(near, near) != 0 {
                 continue;
             }
-            let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp_neg(power)), alpha_max);
+            let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp_neg(power, c)), alpha_max);
             let valid = _mm256_and_ps(
                 _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min)),
                 live,
@@ -446,18 +485,18 @@ mod avx2 {
     /// Lane-wise [`super::exp_neg`], operation for operation.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn exp_neg(x: __m256) -> __m256 {
-        let x = _mm256_max_ps(x, _mm256_set1_ps(-60.0));
-        let t = _mm256_fmadd_ps(x, _mm256_set1_ps(LOG2E), _mm256_set1_ps(MAGIC));
-        let k = _mm256_sub_ps(t, _mm256_set1_ps(MAGIC));
-        let r = _mm256_fmadd_ps(k, _mm256_set1_ps(-LN2_HI), x);
-        let r = _mm256_fmadd_ps(k, _mm256_set1_ps(-LN2_LO), r);
-        let mut p = _mm256_set1_ps(EXP_P[0]);
-        for &c in &EXP_P[1..] {
-            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    fn exp_neg(x: __m256, c: &Consts) -> __m256 {
+        let x = _mm256_max_ps(x, c[EXP_FLOOR]);
+        let t = _mm256_fmadd_ps(x, c[LOG2E_], c[MAGIC_]);
+        let k = _mm256_sub_ps(t, c[MAGIC_]);
+        let r = _mm256_fmadd_ps(k, c[NEG_LN2_HI], x);
+        let r = _mm256_fmadd_ps(k, c[NEG_LN2_LO], r);
+        let mut p = c[POLY];
+        for i in 1..EXP_P.len() {
+            p = _mm256_fmadd_ps(p, r, c[POLY + i]);
         }
-        let e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0));
-        let bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(EXP_BIAS));
+        let e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), c[ONE]);
+        let bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_castps_si256(c[BIAS]));
         _mm256_mul_ps(e, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits)))
     }
 }
