@@ -406,7 +406,12 @@ mod avx2 {
                 let px = _mm256_add_ps(_mm256_set1_ps((geo.x0 + first) as f32), offsets);
                 let live =
                     _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((geo.cols - first) as i32), lane_idx));
-                let (tv, r, gr, b) = blend_group(frame, &c, sc, sc.list(row, g), y, px, live);
+                let list = sc.list(row, g);
+                let (tv, r, gr, b) = if frame.params.stop_inclusive {
+                    blend_group::<true>(&c, sc, list, y, px, live)
+                } else {
+                    blend_group::<false>(&c, sc, list, y, px, live)
+                };
                 // SAFETY (stores): 8-lane arrays, unaligned access allowed.
                 unsafe {
                     _mm256_storeu_ps(t[g].as_mut_ptr(), tv);
@@ -423,9 +428,7 @@ mod avx2 {
     /// `(T, R, G, B)`. All state stays in registers.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    fn blend_group(
-        frame: &TileFrame,
+    fn blend_group<const INCLUSIVE: bool>(
         c: &Consts,
         sc: &TileScratch,
         list: &[u32],
@@ -436,7 +439,6 @@ mod avx2 {
         let (alpha_max, alpha_min, t_stop, one) = (c[ALPHA_MAX], c[ALPHA_MIN_], c[T_STOP_], c[ONE]);
         let zero = _mm256_setzero_ps();
         let minus_half = c[MINUS_HALF];
-        let inclusive = frame.params.stop_inclusive;
         let (mut t, mut r, mut g, mut b) = (one, zero, zero, zero);
         let splats = &sc.splats;
         for &k in list {
@@ -459,7 +461,7 @@ mod avx2 {
                 live,
             );
             let test_t = _mm256_mul_ps(t, _mm256_sub_ps(one, alpha));
-            let stop = if inclusive {
+            let stop = if INCLUSIVE {
                 _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, t_stop)
             } else {
                 _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, t_stop)
