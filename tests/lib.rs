@@ -17,7 +17,7 @@ pub fn out_dir(name: &str) -> PathBuf {
 
 /// Runs a graph on the embedded dora runtime.
 pub fn run_graph(graph: &Path, out: &Path, stop_after: Option<Duration>) -> anyhow::Result<()> {
-    worldflow::run::run_graph(graph, &worldflow::run::RunOptions { stop_after, out_dir: Some(out.to_path_buf()), print_logs: false })
+    worldflow::run::run_graph(graph, &worldflow::run::RunOptions { stop_after, out_dir: Some(out.to_path_buf()), print_logs: false, settings: Vec::new() })
 }
 
 /// Parses every line of a JSON Lines file; panics (failing the test) on a partial or invalid line.

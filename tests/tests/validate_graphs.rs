@@ -43,3 +43,24 @@ fn invalid_graph_corpus_gives_the_expected_errors() {
     assert!(cases >= 10, "the corpus should cover every kind of error; found {cases} cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Graphs run end to end by the tests in this crate (each test names the file it runs). A graph added to
+/// graphs/ without a run test fails here.
+const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
+    ("actions.yml", "run_graphs::actions_graph_produces_the_dual_action_stream"),
+    ("preview.yml", "run_graphs::preview_graph_renders_frames_through_shared_memory"),
+    ("drive.yml", "world::drive_graph_renders_the_4_camera_rig_from_the_living_town"),
+    ("worldplay.yml", "run_graphs_neural"),
+];
+
+#[test]
+fn every_graph_in_graphs_has_a_run_test() {
+    let tests_dir = workspace_root().join("tests").join("tests");
+    for entry in std::fs::read_dir(workspace_root().join("graphs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let (_, test) = GRAPHS_RUN_BY_TESTS.iter().find(|(g, _)| *g == name).unwrap_or_else(|| panic!("graphs/{name} is not run by any test"));
+        let file = test.split("::").next().unwrap();
+        let source = std::fs::read_to_string(tests_dir.join(format!("{file}.rs"))).unwrap_or_else(|_| panic!("tests/tests/{file}.rs missing"));
+        assert!(source.contains(&format!("graphs/{name}")), "tests/tests/{file}.rs does not run graphs/{name}");
+    }
+}

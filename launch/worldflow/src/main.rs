@@ -30,6 +30,9 @@ enum Command {
         /// Print every log line of every node.
         #[arg(long)]
         verbose: bool,
+        /// Override a node setting: `--set sensors.SOURCE=keyboard` (repeatable).
+        #[arg(long = "set", value_name = "NODE.SETTING=VALUE")]
+        settings: Vec<String>,
     },
     /// Check a graph without running it; every error names file:line:column.
     Validate { graphs: Vec<PathBuf> },
@@ -76,8 +79,8 @@ enum ModelCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { graph, stop_after, out, verbose } => {
-            run::run_graph(&graph, &run::RunOptions { stop_after, out_dir: Some(out), print_logs: verbose })
+        Command::Run { graph, stop_after, out, verbose, settings } => {
+            run::run_graph(&graph, &run::RunOptions { stop_after, out_dir: Some(out), print_logs: verbose, settings })
         }
         Command::Validate { graphs } => {
             let mut failed = false;

@@ -20,6 +20,29 @@ pub struct RunOptions {
     pub out_dir: Option<PathBuf>,
     /// Print node log lines (stdout/stderr of the nodes) as they come.
     pub print_logs: bool,
+    /// `node.SETTING=value` overrides of node `env:` settings (e.g. `sensors.SOURCE=keyboard`).
+    pub settings: Vec<String>,
+}
+
+/// Applies `node.SETTING=value` overrides to a descriptor, checking node ids and (for worldflow nodes) the
+/// setting names against the catalogue.
+fn apply_settings(descriptor: &mut Descriptor, overrides: &[String]) -> anyhow::Result<()> {
+    for o in overrides {
+        let (target, value) = o.split_once('=').with_context(|| format!("--set `{o}`: expected node.SETTING=value"))?;
+        let (node_id, key) = target.split_once('.').with_context(|| format!("--set `{o}`: expected node.SETTING=value"))?;
+        let node = descriptor
+            .nodes
+            .iter_mut()
+            .find(|n| n.id.to_string() == node_id)
+            .with_context(|| format!("--set `{o}`: no node `{node_id}` in this graph"))?;
+        if let Some(kind) = node.path.as_deref().and_then(catalog::find) {
+            if !kind.settings.contains(&key) {
+                bail!("--set `{o}`: node `{node_id}` ({}) has no setting `{key}` (expected one of: {})", kind.binary, kind.settings.join(", "));
+            }
+        }
+        node.env.get_or_insert_with(Default::default).insert(key.to_string(), EnvValue::String(value.to_string()));
+    }
+    Ok(())
 }
 
 /// Parses `10`, `10s`, `500ms`, `2m`, `1.5s`.
@@ -117,6 +140,7 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     let graph = crate::validate::validate_file(graph_path).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
     let text = std::fs::read_to_string(graph_path)?;
     let mut descriptor: Descriptor = serde_yaml::from_str(&text).with_context(|| format!("{}: dora descriptor", graph_path.display()))?;
+    apply_settings(&mut descriptor, &options.settings)?;
     let paths: Vec<String> = graph.nodes.iter().filter_map(|n| n.path.clone()).collect();
     let binaries = resolve_binaries(graph_path, &paths)?;
     for node in descriptor.nodes.iter_mut() {

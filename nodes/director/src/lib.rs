@@ -3,7 +3,7 @@
 //!
 //! Inputs `agent0`, `agent1`, … carry each ego's actions (the encoder's dual actions). The node is a lock-step
 //! barrier: tick k is stepped once every ego's action of tick k has arrived. Car egos integrate their
-//! vehicle controls with a kinematic bicycle model; free-camera egos move by their keys (`STEP_M` / `STEP_DEG`
+//! vehicle controls (or keys: `keys_to_control`) with a kinematic bicycle model; free-camera egos move by their keys (`STEP_M` / `STEP_DEG`
 //! per tick). Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
 //! (one `StampedPose` of `base_link` per agent).
 
@@ -59,6 +59,17 @@ pub fn keys_to_delta(keys: Keys, step_m: f32, step_deg: f32) -> PoseDelta {
     }
 }
 
+/// Keyboard driving of a car ego: `w` throttle, `s` brake, `a`/`d` (or the arrows) steer; no key coasts.
+pub fn keys_to_control(keys: Keys) -> VehicleControl {
+    let left = keys.contains(Keys::A) || keys.contains(Keys::LEFT);
+    let right = keys.contains(Keys::D) || keys.contains(Keys::RIGHT);
+    VehicleControl {
+        throttle: if keys.contains(Keys::W) { 0.7 } else { 0.0 },
+        steer: (right as i32 - left as i32) as f32 * 0.6,
+        brake: if keys.contains(Keys::S) { 1.0 } else { 0.0 },
+    }
+}
+
 /// The world simulation of the node, without the runtime.
 pub struct World {
     pub director: ProceduralDirector,
@@ -93,7 +104,7 @@ impl World {
         for (i, (ego, a)) in self.egos.iter_mut().zip(actions).enumerate() {
             match ego {
                 Ego::Car(car) => {
-                    let c = a.control.map(|c| VehicleControl { throttle: c.throttle, steer: c.steer, brake: c.brake }).unwrap_or(VehicleControl { throttle: 0.0, steer: 0.0, brake: 1.0 });
+                    let c = a.control.map(|c| VehicleControl { throttle: c.throttle, steer: c.steer, brake: c.brake }).unwrap_or_else(|| keys_to_control(a.keys));
                     car.step(&c, self.dt_secs).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
                 }
                 Ego::FreeCamera(cam) => {
