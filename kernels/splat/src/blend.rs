@@ -2,24 +2,28 @@
 //!
 //! A 16×16 tile is processed in two steps:
 //!
-//! 1. **Gather.** The tile's depth-ordered list is walked once: Gaussians whose α ≥ 1/255 bounding box
-//!    misses every pixel centre of the tile are dropped (the 3σ tile rectangle is larger than that box, so
-//!    this removes a quarter of the tile instances on real scenes); the others are copied into a compact
-//!    per-tile array (one 40-byte record each, so the row loops below read L1-resident data instead of
-//!    chasing indices into the frame-wide array), and their index is appended to the list of every tile
-//!    row their box covers. Lists stay in depth order.
-//! 2. **Rows.** Each pixel row (16 pixels = two groups of 8 lanes) walks its own list with its
-//!    transmittance, colour and liveness in registers. Per Gaussian both groups' powers are computed (a
-//!    few multiplies); a group is evaluated (exp, α, compositing) only if some live lane has
+//! 1. **Gather** ([`gather`]). The tile's depth-ordered list is walked once: Gaussians whose α ≥ 1/255
+//!    bounding box misses every pixel centre of the tile are dropped (the reference's 3σ tile rectangle is
+//!    larger than that box: a quarter of the tile instances on the garden scene); the others are copied
+//!    into a compact per-tile array (one 40-byte record each, L1-resident while the tile is blended), and
+//!    their index is appended to the list of every (pixel row, 8-pixel group) their box covers — 32 lists
+//!    per tile, each still in depth order.
+//! 2. **Groups.** Each 8-pixel group walks its own list with its transmittance, colour and liveness in
+//!    registers (no per-Gaussian loads/stores of pixel state). Per Gaussian the group's 8 powers are
+//!    computed (a few multiplies); `exp`, α and compositing run only if some live lane has
 //!    `power ≥ power_min = ln(1/(255·opacity)) − 10⁻³`. A lane below that bound has `α < 1/255` whatever
-//!    the rounding of `exp` (the margin is 10³ times its error), i.e. it would be skipped by the exact
-//!    test anyway, so this filter never changes a pixel. The row stops as soon as all 16 pixels have
-//!    terminated (`T·(1−α)` below the threshold).
+//!    the rounding of `exp` (the margin is 10³ times its error), i.e. the exact test would skip it anyway,
+//!    so this filter never changes a pixel. A group stops as soon as its 8 pixels have terminated
+//!    (`T·(1−α)` below the threshold).
 //!
 //! `exp` is a polynomial approximation ([`exp_neg`], ≤ 2 ulp on the range used) rather than libm, which is
-//! what allows vectorisation. The explicit AVX2 row kernel is selected at run time; no FMA is used, and
-//! every lane performs the portable kernel's operations in the same order, so both produce bit-identical
-//! images (Rust never contracts `a·b + c`).
+//! what allows vectorisation. The explicit AVX2 + FMA kernel is selected at run time. The portable kernel
+//! calls `f32::mul_add` exactly where the AVX2 one uses `vfmadd` (the `exp` polynomial and range
+//! reduction, and `acc + (c·α)·T`; fused multiply-add is exactly rounded, so both agree bit for bit) and
+//! plain operations elsewhere (Rust never contracts `a·b + c`): both produce bit-identical images. The
+//! power `−½(a·dx² + c·dy²) − b·dx·dy` is evaluated without FMA, exactly as the reference writes it, so
+//! the `power ≤ 0` and `α ≥ 1/255` decisions round like the naive path's. (On an x86-64 CPU without FMA
+//! the portable kernel's `mul_add` is a libm call: correct, but slow.)
 
 use std::cell::RefCell;
 
