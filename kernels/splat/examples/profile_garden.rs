@@ -25,5 +25,8 @@ fn main() {
         let stats = renderer.render(&g, camera, &mut image).unwrap();
         checksum += image.data.iter().map(|&v| v as f64).sum::<f64>() + stats.tile_instances as f64;
     }
-    println!("{frames} frames, {:.2} ms/frame, checksum {checksum:.6}", t.elapsed().as_secs_f64() * 1e3 / frames as f64);
+    println!(
+        "{frames} frames, {:.2} ms/frame, checksum {checksum:.6}",
+        t.elapsed().as_secs_f64() * 1e3 / frames as f64
+    );
 }

@@ -333,8 +333,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        write_row, SplatBlend, TileFrame, TileGeom, TileScratch, EXP_BIAS, EXP_P, GROUPS_PER_ROW, LANES, LN2_HI, LN2_LO, LOG2E,
-        MAGIC,
+        write_row, SplatBlend, TileFrame, TileGeom, TileScratch, EXP_BIAS, EXP_P, GROUPS_PER_ROW, LANES, LN2_HI,
+        LN2_LO, LOG2E, MAGIC,
     };
     use crate::options::{ALPHA_MIN, T_STOP};
 
