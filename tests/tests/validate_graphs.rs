@@ -58,6 +58,9 @@ fn every_graph_in_graphs_has_a_run_test() {
     let tests_dir = workspace_root().join("tests").join("tests");
     for entry in std::fs::read_dir(workspace_root().join("graphs")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
+        if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
+            continue;
+        }
         let (_, test) = GRAPHS_RUN_BY_TESTS.iter().find(|(g, _)| *g == name).unwrap_or_else(|| panic!("graphs/{name} is not run by any test"));
         let file = test.split("::").next().unwrap();
         let source = std::fs::read_to_string(tests_dir.join(format!("{file}.rs"))).unwrap_or_else(|_| panic!("tests/tests/{file}.rs missing"));
