@@ -1,6 +1,7 @@
 //! The worldflow launcher as a library: graph validation, mermaid printing and running graphs on the
 //! embedded dora runtime. The `worldflow` binary is a thin CLI over it; the end-to-end tests use it directly.
 
+pub mod bench;
 pub mod catalog;
 pub mod catalog_neural;
 pub mod eval;

@@ -46,6 +46,22 @@ enum Command {
     /// Evaluations.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The main job's stages in one process: Director, Actor, rendering 1 and 4 rig cameras.
+    World {
+        #[arg(long, default_value_t = 60)]
+        ticks: usize,
+        #[arg(long, default_value_t = 640)]
+        width: u32,
+        #[arg(long, default_value_t = 360)]
+        height: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +126,11 @@ fn main() -> ExitCode {
         },
         Command::Render(args) => cmd_render::run(&args),
         Command::Model(ModelCommand::Check(args)) => cmd_model::run(&args),
+        Command::Bench(BenchCommand::World { ticks, width, height }) => (|| {
+            let report = worldflow::bench::world(&worldflow_world::Scenario::default(), ticks.max(1), width, height)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        })(),
         Command::Eval(EvalCommand::Revisit { scenario, distance_m, step_m, width, height, out }) => (|| {
             let scenario = match scenario {
                 Some(p) => worldflow_world::Scenario::from_file(&p).map_err(|e| anyhow::anyhow!("{e}"))?,
