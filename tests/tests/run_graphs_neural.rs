@@ -33,8 +33,8 @@ fn worldplay_graph_streams_chunks_into_frames_and_says_the_weights_are_random() 
     let ticks: Vec<u64> = frames.iter().map(|f| f["tick"].as_u64().unwrap()).collect();
     assert_eq!(ticks, (0..streaming_frames(LATENTS)).collect::<Vec<_>>(), "frame indices contiguous and in order");
     for f in &frames {
-        assert_eq!(f["camera"], "neural");
-        assert_eq!(f["zero_copy"].as_bool(), Some(true), "frames cross shared memory: {f}");
+        assert_eq!(f["camera"], "neural", "{f}");
+        assert_eq!(f["agent_id"], 0, "{f}");
     }
     // Per chunk of 4 latents: chunk 0 → 1 + 4 + 4 + 4 = 13 frames, later chunks 16.
     let mut per_chunk: BTreeMap<u64, u64> = BTreeMap::new();

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use dora_node_api::{DoraNode, Event, EventStream};
+use dora_node_api::{DoraNode, Event, EventStream, StopCause};
 use worldflow_dit::{uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, GenConfig, Guidance, SamplerKind, WanModel};
 use worldflow_memory_retriever::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
 use worldflow_memory_retriever::wire::{self as ctx_wire, ContextMsg};
@@ -242,6 +242,11 @@ impl Scheduler {
         Some((chunk, ctx))
     }
 
+    /// (chunks of actions, contexts) waiting for their counterpart.
+    pub fn pending(&self) -> (usize, usize) {
+        (self.chunks.len(), self.contexts.len())
+    }
+
     /// Chunks generated (handed out) so far.
     pub fn handed_out(&self) -> u64 {
         self.next
@@ -349,7 +354,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 let ctx = ctx_wire::decode(data.as_array().as_ref()).map_err(|e| anyhow::anyhow!("input `context`: {e}"))?;
                 sched.add_context(ctx).map_err(|e| anyhow::anyhow!("input `context`: {e}"))?;
             }
-            Event::Stop(_) => break,
+            // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
+            // (dora's scheduler puts control events first), so keep receiving: the stream ends by itself.
+            Event::Stop(StopCause::Manual) => break,
             _ => {}
         }
         while let Some((chunk, ctx)) = sched.pop_ready() {
@@ -371,10 +378,12 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     }
     let mean = if times.is_empty() { 0.0 } else { times.iter().sum::<f64>() / times.len() as f64 };
     eprintln!(
-        "dit-engine: {} chunks ({} latents), mean {mean:.0} ms per chunk; {} trailing action(s) did not fill a chunk; weights {weights_tag}",
+        "dit-engine: {} chunks ({} latents), mean {mean:.0} ms per chunk; {} trailing action(s) did not fill a chunk; {} chunk(s) of actions and {} context(s) left unmatched; weights {weights_tag}",
         sched.handed_out(),
         gen.frames_generated(),
-        acc.incomplete()
+        acc.incomplete(),
+        sched.pending().0,
+        sched.pending().1
     );
     Ok(())
 }

@@ -11,7 +11,7 @@ pub mod chunking;
 pub mod wire;
 
 use anyhow::Context as _;
-use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
+use dora_node_api::{DoraNode, Event, EventStream, StopCause, MetadataParameters, Parameter};
 use worldflow_memory::{MemoryConfig, MemoryRetriever};
 use worldflow_protocol::arrow_io::decode_action;
 
@@ -100,7 +100,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     chunks += 1;
                 }
             }
-            Event::Stop(_) => break,
+            // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
+            // (dora's scheduler puts control events first), so keep receiving: the stream ends by itself.
+            Event::Stop(StopCause::Manual) => break,
             _ => {}
         }
     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
+use dora_node_api::{DoraNode, Event, EventStream, StopCause, MetadataParameters, Parameter};
 use worldflow_dit_engine::notice::{self, WeightsSource};
 use worldflow_dit_engine::wire::{read_latent, LatentHeader};
 use worldflow_protocol::arrow_io::{frame_header_to_params, payload_bytes};
@@ -268,7 +268,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 }
                 eprintln!("vae-decoder: chunk {} ({} latents) decoded in {:.0} ms; {frames_sent} frames so far", h.chunk, h.frames, t0.elapsed().as_secs_f64() * 1e3);
             }
-            Event::Stop(_) => break,
+            // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
+            // (dora's scheduler puts control events first), so keep receiving: the stream ends by itself.
+            Event::Stop(StopCause::Manual) => break,
             _ => {}
         }
     }
