@@ -63,6 +63,45 @@ impl Gaussians {
         self.sh.extend_from_slice(sh);
     }
 
+    /// Keeps the first `n` Gaussians.
+    pub fn truncate(&mut self, n: usize) {
+        let k = self.coeffs_per_gaussian();
+        self.ids.truncate(n);
+        self.means.truncate(n);
+        self.scales.truncate(n);
+        self.rotations.truncate(n);
+        self.opacities.truncate(n);
+        self.sh.truncate(n * k);
+    }
+
+    /// Appends every Gaussian of `other`; both sets must have the same SH degree.
+    pub fn extend_from(&mut self, other: &Gaussians) -> Result<(), String> {
+        if self.sh_degree != other.sh_degree {
+            return Err(format!("sh_degree: cannot append degree {} to degree {}", other.sh_degree, self.sh_degree));
+        }
+        self.ids.extend_from_slice(&other.ids);
+        self.means.extend_from_slice(&other.means);
+        self.scales.extend_from_slice(&other.scales);
+        self.rotations.extend_from_slice(&other.rotations);
+        self.opacities.extend_from_slice(&other.opacities);
+        self.sh.extend_from_slice(&other.sh);
+        Ok(())
+    }
+
+    /// A copy of the Gaussians in `range`.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Gaussians {
+        let k = self.coeffs_per_gaussian();
+        Gaussians {
+            sh_degree: self.sh_degree,
+            ids: self.ids[range.clone()].to_vec(),
+            means: self.means[range.clone()].to_vec(),
+            scales: self.scales[range.clone()].to_vec(),
+            rotations: self.rotations[range.clone()].to_vec(),
+            opacities: self.opacities[range.clone()].to_vec(),
+            sh: self.sh[range.start * k..range.end * k].to_vec(),
+        }
+    }
+
     /// Checks the array-length invariants and the SH degree.
     pub fn validate(&self) -> Result<(), String> {
         if self.sh_degree > 3 {

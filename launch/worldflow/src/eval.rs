@@ -78,7 +78,7 @@ pub fn revisit(opts: &RevisitOptions) -> anyhow::Result<RevisitReport> {
         let camera = Camera { width: opts.width, height: opts.height, intrinsics, camera_from_world: rigid_inverse(&front) };
         renderer.render(actor.gaussians(), &camera, &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
         full_frames.push(image.data.clone());
-        let s = static_set.get_or_insert_with(|| crate::eval::prefix(actor.gaussians(), static_count));
+        let s = static_set.get_or_insert_with(|| actor.gaussians().slice(0..static_count));
         renderer.render(s, &camera, &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
         static_frames.push(image.data.clone());
     }
@@ -89,18 +89,4 @@ pub fn revisit(opts: &RevisitOptions) -> anyhow::Result<RevisitReport> {
         full: scores(&pick(&full_frames), opts.width, opts.height)?,
         static_scene: scores(&pick(&static_frames), opts.width, opts.height)?,
     })
-}
-
-/// The first `n` Gaussians of a set.
-pub fn prefix(g: &Gaussians, n: usize) -> Gaussians {
-    let k = g.coeffs_per_gaussian();
-    Gaussians {
-        sh_degree: g.sh_degree,
-        ids: g.ids[..n].to_vec(),
-        means: g.means[..n].to_vec(),
-        scales: g.scales[..n].to_vec(),
-        rotations: g.rotations[..n].to_vec(),
-        opacities: g.opacities[..n].to_vec(),
-        sh: g.sh[..n * k].to_vec(),
-    }
 }

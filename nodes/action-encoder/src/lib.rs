@@ -14,7 +14,7 @@ use dora_node_api::arrow_v59::array::Float32Array;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
 use glam::{Mat4, Vec3};
 use worldflow_protocol::arrow_io::{decode_action, encode_action, encode_pose};
-use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, Intrinsics, Keys, StampedPose};
+use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, Intrinsics, StampedPose};
 
 /// Settings from the node's `env:`.
 #[derive(Debug, Clone)]
@@ -143,6 +143,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use worldflow_protocol::Keys;
 
     fn settings() -> Settings {
         Settings { step: dual::KeyStep::default(), start: Mat4::IDENTITY, raymap_size: (64, 32), intrinsics: Intrinsics::from_fov_x(64, 32, 1.5) }

@@ -42,20 +42,6 @@ pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<Directo
     Ok(DirectorOutput { tick: d.meta.tick, time_secs: d.meta.sim_time_secs(), dt_secs: d.dt_secs, changes, flow, bodies })
 }
 
-/// A contiguous range of a Gaussian set, copied out.
-pub fn slice(g: &Gaussians, range: std::ops::Range<usize>) -> Gaussians {
-    let k = g.coeffs_per_gaussian();
-    Gaussians {
-        sh_degree: g.sh_degree,
-        ids: g.ids[range.clone()].to_vec(),
-        means: g.means[range.clone()].to_vec(),
-        scales: g.scales[range.clone()].to_vec(),
-        rotations: g.rotations[range.clone()].to_vec(),
-        opacities: g.opacities[range.clone()].to_vec(),
-        sh: g.sh[range.start * k..range.end * k].to_vec(),
-    }
-}
-
 /// The node's state without the runtime.
 pub struct ActorState {
     pub actor: Actor,
@@ -94,7 +80,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let mut state = ActorState::new(&scenario, config)?;
     let static_count = state.actor.static_count();
     eprintln!("actor: {static_count} static Gaussians");
-    send(&mut node, &slice(state.actor.gaussians(), 0..static_count), Part::Static, 0)?;
+    send(&mut node, &state.actor.gaussians().slice(0..static_count), Part::Static, 0)?;
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "world" => {
@@ -103,7 +89,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 state.step(&d)?;
                 drop(span);
                 let g = state.actor.gaussians();
-                send(&mut node, &slice(g, static_count..g.len()), Part::Dynamic, d.meta.tick)?;
+                send(&mut node, &g.slice(static_count..g.len()), Part::Dynamic, d.meta.tick)?;
             }
             Event::Stop(_) => break,
             _ => {}

@@ -117,30 +117,6 @@ impl Settings {
     }
 }
 
-/// Appends `b` to `a` (same SH degree).
-fn extend(a: &mut Gaussians, b: &Gaussians) -> anyhow::Result<()> {
-    if a.sh_degree != b.sh_degree {
-        anyhow::bail!("input `gaussians`: dynamic part has SH degree {}, static part {}", b.sh_degree, a.sh_degree);
-    }
-    a.ids.extend_from_slice(&b.ids);
-    a.means.extend_from_slice(&b.means);
-    a.scales.extend_from_slice(&b.scales);
-    a.rotations.extend_from_slice(&b.rotations);
-    a.opacities.extend_from_slice(&b.opacities);
-    a.sh.extend_from_slice(&b.sh);
-    Ok(())
-}
-
-fn truncate(a: &mut Gaussians, n: usize) {
-    let k = a.coeffs_per_gaussian();
-    a.ids.truncate(n);
-    a.means.truncate(n);
-    a.scales.truncate(n);
-    a.rotations.truncate(n);
-    a.opacities.truncate(n);
-    a.sh.truncate(n * k);
-}
-
 /// Scene state: a fixed scene, or a streamed one (static part + the dynamic part of each tick).
 struct SceneState {
     streamed: bool,
@@ -158,8 +134,8 @@ impl SceneState {
         let Some(static_len) = self.static_len else { return Ok(None) };
         let Some(dynamic) = self.dynamic.remove(&tick) else { return Ok(None) };
         self.dynamic = self.dynamic.split_off(&tick);
-        truncate(&mut self.scene, static_len);
-        extend(&mut self.scene, &dynamic)?;
+        self.scene.truncate(static_len);
+        self.scene.extend_from(&dynamic).map_err(|e| anyhow::anyhow!("input `gaussians`: dynamic part: {e}"))?;
         Ok(Some(&self.scene))
     }
 }
