@@ -85,5 +85,6 @@ fn a_missing_checkpoint_fails_naming_the_setting() {
     assert!(text.contains("WEIGHTS: /nonexistent/dit.safetensors"), "the graph's commented WEIGHTS line moved");
     std::fs::write(&graph, text).unwrap();
     let err = run_graph(&graph, &out, Some(Duration::from_secs(30))).unwrap_err().to_string();
-    assert!(err.contains("dit"), "names the node: {err}");
+    assert!(err.contains("node `dit`"), "names the node: {err}");
+    assert!(err.contains("setting WEIGHTS=`/nonexistent/dit.safetensors`"), "names the setting and the file: {err}");
 }

@@ -108,10 +108,10 @@ impl Settings {
         let [_, ph, pw] = config.patch_size;
         let latent_height: usize = parse("LATENT_HEIGHT", 8, "a latent height (a positive integer)")?;
         let latent_width: usize = parse("LATENT_WIDTH", 8, "a latent width (a positive integer)")?;
-        if latent_height == 0 || latent_height % ph != 0 {
+        if latent_height == 0 || latent_height.checked_rem(ph) != Some(0) {
             anyhow::bail!("setting LATENT_HEIGHT={latent_height}: expected a positive multiple of the patch height {ph}");
         }
-        if latent_width == 0 || latent_width % pw != 0 {
+        if latent_width == 0 || latent_width.checked_rem(pw) != Some(0) {
             anyhow::bail!("setting LATENT_WIDTH={latent_width}: expected a positive multiple of the patch width {pw}");
         }
         let steps: usize = parse("STEPS", 4, "a number of denoising steps (1..=100)")?;

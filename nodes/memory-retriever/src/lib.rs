@@ -30,7 +30,7 @@ pub fn config_from_env() -> anyhow::Result<MemoryConfig> {
     let mut cfg = MemoryConfig { clip_latents: CHUNK_LATENTS, first_chunk_latents: CHUNK_LATENTS, ..MemoryConfig::default() };
     cfg.temporal_latents = env_usize("TEMPORAL_LATENTS", cfg.temporal_latents)?;
     cfg.memory_latents = env_usize("MEMORY_LATENTS", cfg.memory_latents)?;
-    if cfg.memory_latents < CHUNK_LATENTS || cfg.memory_latents % CHUNK_LATENTS != 0 {
+    if cfg.memory_latents < CHUNK_LATENTS || cfg.memory_latents.checked_rem(CHUNK_LATENTS) != Some(0) {
         anyhow::bail!("setting MEMORY_LATENTS={}: expected a multiple of {CHUNK_LATENTS} (whole clips), at least {CHUNK_LATENTS} (the first chunk)", cfg.memory_latents);
     }
     cfg.validate().map_err(|e| anyhow::anyhow!("settings TEMPORAL_LATENTS / MEMORY_LATENTS: {e}"))?;
