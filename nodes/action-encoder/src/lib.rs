@@ -133,7 +133,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 rp.insert("shape".into(), Parameter::ListInt(vec![6, (h / 8) as i64, (w / 8) as i64]));
                 node.send_output("raymap".to_owned().into(), rp, Float32Array::from(map)).map_err(|e| anyhow::anyhow!("{e}"))?;
             }
-            Event::Stop(_) => break,
+            // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
+                Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }

@@ -91,7 +91,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 let g = state.actor.gaussians();
                 send(&mut node, &g.slice(static_count..g.len()), Part::Dynamic, d.meta.tick)?;
             }
-            Event::Stop(_) => break,
+            // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
+                Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }

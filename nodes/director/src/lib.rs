@@ -169,7 +169,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     anyhow::bail!("lock-step barrier: 64 ticks waiting for a missing agent's action (have {:?})", pending.values().next().map(|m| m.keys().collect::<Vec<_>>()));
                 }
             }
-            Event::Stop(_) => break,
+            // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
+                Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }

@@ -139,7 +139,8 @@ pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                         rec.finish()?;
                     }
                 }
-                Event::Stop(_) => break,
+                // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
+                Event::Stop(dora_node_api::StopCause::Manual) => break,
                 _ => {}
             }
         }

@@ -148,7 +148,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("sending action of tick {tick}: {e}"))?;
                 tick += 1;
             }
-            Event::Stop(_) => break,
+            // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
+                Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }

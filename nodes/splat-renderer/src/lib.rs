@@ -168,7 +168,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     }
                 }
             }
-            Event::Stop(_) => break,
+            // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
+                Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => continue,
         }
         // Render every tick whose poses and scene are complete, in tick order.
