@@ -236,6 +236,14 @@ impl Scenario {
     }
 
     /// Reads a `.yaml`/`.yml`/`.json` scenario file.
+    /// The scenario a node setting names: `builtin` (or nothing) for the default town, else a YAML/JSON file.
+    pub fn from_setting(setting: Option<&str>) -> Result<Self, ScenarioError> {
+        match setting {
+            None | Some("") | Some("builtin") => Ok(Self::default()),
+            Some(path) => Self::from_file(Path::new(path)),
+        }
+    }
+
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {

@@ -69,7 +69,8 @@ fn send(node: &mut DoraNode, g: &Gaussians, part: Part, tick: u64) -> anyhow::Re
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let scenario = worldflow_director_scenario()?;
+    let setting = std::env::var("SCENARIO").ok();
+    let scenario = Scenario::from_setting(setting.as_deref()).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}"))?;
     let mut config = ActorConfig::default();
     if let Ok(v) = std::env::var("SH_DEGREE") {
         config.sh_degree = v.parse().with_context(|| format!("setting SH_DEGREE=`{v}`: expected 0 or 1"))?;
@@ -97,11 +98,4 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn worldflow_director_scenario() -> anyhow::Result<Scenario> {
-    match std::env::var("SCENARIO").ok().filter(|v| !v.is_empty()).as_deref() {
-        None | Some("builtin") => Ok(Scenario::default()),
-        Some(path) => Scenario::from_file(std::path::Path::new(path)).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}")),
-    }
 }

@@ -8,21 +8,12 @@
 //! (one `StampedPose` of `base_link` per agent).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_protocol::arrow_io::{decode_action, encode_pose, world as world_io};
 use worldflow_protocol::{mat4_to_rows, Action, BodyRecord, ChunkMeta, Keys, StampedPose, WorldDelta};
 use worldflow_world::{Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario, VehicleControl};
-
-/// Loads the scenario named by a `SCENARIO` setting: a YAML/JSON file, or `builtin` for the default town.
-pub fn load_scenario(setting: Option<&str>) -> anyhow::Result<Scenario> {
-    match setting {
-        None | Some("") | Some("builtin") => Ok(Scenario::default()),
-        Some(path) => Scenario::from_file(Path::new(path)).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}")),
-    }
-}
 
 /// Converts a Director output into its wire form.
 pub fn to_delta(out: &DirectorOutput, meta: ChunkMeta) -> WorldDelta {
@@ -128,7 +119,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let scenario = load_scenario(env("SCENARIO").as_deref())?;
+    let scenario = Scenario::from_setting(env("SCENARIO").as_deref()).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}"))?;
     let dt_secs: f32 = env("DT_SECS").map(|v| v.parse().map_err(|_| anyhow::anyhow!("setting DT_SECS=`{v}`: expected seconds"))).transpose()?.unwrap_or(0.1);
     let mut world = World::new(&scenario, dt_secs)?;
     if let Some(v) = env("STEP_M") {
