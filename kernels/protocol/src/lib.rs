@@ -23,3 +23,13 @@ pub mod arrow_io;
 
 pub mod world_state;
 pub use world_state::{BodyRecord, WorldDelta, NO_BODY};
+
+/// Where a run's files go: a node's `OUT_DIR` setting, else the launcher's `WORLDFLOW_OUT_DIR`, else `out/`.
+pub fn output_dir() -> std::path::PathBuf {
+    std::env::var("OUT_DIR")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| std::env::var("WORLDFLOW_OUT_DIR").ok().filter(|v| !v.is_empty()))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("out"))
+}

@@ -37,14 +37,9 @@ impl WeightsSource {
     }
 }
 
-/// The output directory: `OUT_DIR`, else the launcher's `WORLDFLOW_OUT_DIR`, else `out/` (as the recorder).
+/// The output directory (see [`worldflow_protocol::output_dir`]).
 pub fn out_dir() -> PathBuf {
-    std::env::var("OUT_DIR")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| std::env::var("WORLDFLOW_OUT_DIR").ok().filter(|v| !v.is_empty()))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("out"))
+    worldflow_protocol::output_dir()
 }
 
 /// Prints the log line and writes `<out>/weights/<node_id>.json`; returns the file written.

@@ -29,14 +29,6 @@ use worldflow_protocol::Encoding;
 use report::{FrameRecord, Report};
 use writer::JsonLines;
 
-pub fn out_dir() -> PathBuf {
-    std::env::var("OUT_DIR")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| std::env::var("WORLDFLOW_OUT_DIR").ok().filter(|v| !v.is_empty()))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("out"))
-}
 
 pub struct Recorder {
     out: PathBuf,
@@ -128,7 +120,7 @@ impl Recorder {
 }
 
 pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let mut rec = Recorder::create(out_dir())?;
+    let mut rec = Recorder::create(worldflow_protocol::output_dir())?;
     let result = (|| {
         while let Some(event) = events.recv() {
             match event {

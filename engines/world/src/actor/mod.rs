@@ -387,13 +387,7 @@ impl Actor {
     fn write_dynamic(&mut self) {
         let g = &mut self.gaussians;
         let k = g.coeffs_per_gaussian();
-        let n = self.static_count;
-        g.ids.truncate(n);
-        g.means.truncate(n);
-        g.scales.truncate(n);
-        g.rotations.truncate(n);
-        g.opacities.truncate(n);
-        g.sh.truncate(n * k);
+        g.truncate(self.static_count);
         for d in &self.dynamic {
             g.push(d.id, d.mean, d.scale, d.rotation, d.opacity, &d.sh[..k]);
         }
