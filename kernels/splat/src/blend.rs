@@ -2,12 +2,11 @@
 //!
 //! A 16×16 tile is processed in two steps:
 //!
-//! 1. **Gather** ([`gather`]). The tile's depth-ordered list is walked once: Gaussians whose α ≥ 1/255
-//!    bounding box misses every pixel centre of the tile are dropped (the reference's 3σ tile rectangle is
-//!    larger than that box: a quarter of the tile instances on the garden scene); the others are copied
-//!    into a compact per-tile array (one 40-byte record each, L1-resident while the tile is blended), and
-//!    their index is appended to the list of every (pixel row, 8-pixel group) their box covers — 32 lists
-//!    per tile, each still in depth order.
+//! 1. **Gather** ([`gather`]). The tile's depth-ordered list (binned by the α ≥ 1/255 box, see
+//!    `project.rs`) is walked once, prefetching ahead (its entries are scattered over the depth-sorted
+//!    array); each Gaussian is copied into a compact per-tile array (one 40-byte record each,
+//!    L1-resident while the tile is blended), and its index is appended to the list of every (pixel row,
+//!    8-pixel group) its box covers — 32 lists per tile, each still in depth order.
 //! 2. **Groups.** Each 8-pixel group walks its own list with its transmittance, colour and liveness in
 //!    registers (no per-Gaussian loads/stores of pixel state). Per Gaussian the group's 8 powers are
 //!    computed (a few multiplies); `exp`, α and compositing run only if some live lane has
@@ -179,6 +178,22 @@ fn splat_span(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize, usize, us
     Some((fy0 as i32 as usize, fy1 as i32 as usize, fx0 as i32 as usize / LANES, fx1 as i32 as usize / LANES))
 }
 
+/// How many list entries ahead [`gather`] prefetches.
+const PREFETCH_AHEAD: usize = 12;
+
+/// A hint to load `value`'s cache line (a no-op off x86-64).
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and SSE is part of x86-64.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 /// Step 1: compact the tile's Gaussians and build the per-(row, group) lists (depth order kept).
 #[inline(always)]
 fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
@@ -194,9 +209,15 @@ fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScra
     let mut cursor: [*mut u32; SLOTS] = std::array::from_fn(|slot| unsafe { base.add(slot * stride) });
     let out = sc.splats.spare_capacity_mut();
     let mut n = 0usize;
-    for &idx in list {
+    for (pos, &idx) in list.iter().enumerate() {
+        // The tile's entries are scattered over the depth-sorted array: fetch ahead to hide the misses.
+        if let Some(&ahead) = list.get(pos + PREFETCH_AHEAD) {
+            prefetch(&splats[ahead as usize]);
+        }
         let s = &splats[idx as usize];
-        let Some((r0, r1, g0, g1)) = splat_span(s, geo) else { continue };
+        let Some((r0, r1, g0, g1)) = splat_span(s, geo) else {
+            continue;
+        };
         out[n].write(TileSplat {
             mean_x: s.mean_x,
             mean_y: s.mean_y,

@@ -17,6 +17,7 @@
 
 mod bin;
 mod blend;
+mod disjoint;
 mod error;
 mod image;
 mod init;

@@ -144,6 +144,11 @@ impl ProjectCtx {
             return Projected::Culled;
         }
 
+        // Cheap conservative off-screen cull before any covariance work (exact result either way).
+        if self.surely_off_screen(tx, ty, tz, scale.max_element(), opacity) {
+            return Projected::Culled;
+        }
+
         let cov3 = covariance_3d(q, scale);
         let (cov_a, cov_b, cov_c) = match self.covariance_2d(tx, ty, tz, &cov3) {
             Some(c) => c,
@@ -184,6 +189,22 @@ impl ProjectCtx {
             return Projected::Culled;
         };
 
+        // Region where opacity·exp(power) ≥ 1/255: dᵀ·conic·d ≤ 2·ln(255·o); its bounding box has
+        // half-extents √(2·ln(255·o)·Σ'ᵢᵢ). Padded so rounding never excludes a contributing pixel.
+        let two_l = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
+        let alpha_ext_x = (two_l * a).sqrt() * 1.001 + 0.01;
+        let alpha_ext_y = (two_l * c).sqrt() * 1.001 + 0.01;
+        // Bin only into tiles that hold a pixel centre inside that box (the reference's rectangle is
+        // larger by about a quarter of its tile instances); pixels outside it would skip this Gaussian.
+        let Some([tile_x0, tile_y0, tile_x1, tile_y1]) =
+            self.alpha_tiles(mean_x, mean_y, alpha_ext_x, alpha_ext_y).and_then(|[x0, y0, x1, y1]| {
+                let r = [tile_x0.max(x0), tile_y0.max(y0), tile_x1.min(x1), tile_y1.min(y1)];
+                (r[2] > r[0] && r[3] > r[1]).then_some(r)
+            })
+        else {
+            return Projected::Culled;
+        };
+
         // Colour: SH along the world-space viewing direction, +0.5, clamped at ≥ 0.
         let k = g.coeffs_per_gaussian();
         let dir = (mean - self.camera_centre_world).normalize();
@@ -193,12 +214,6 @@ impl ProjectCtx {
             return Projected::Invalid;
         }
         let color = sh.map(|v| (v + 0.5).max(0.0));
-
-        // Region where opacity·exp(power) ≥ 1/255: dᵀ·conic·d ≤ 2·ln(255·o); its bounding box has
-        // half-extents √(2·ln(255·o)·Σ'ᵢᵢ). Padded so rounding never excludes a contributing pixel.
-        let two_l = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
-        let alpha_ext_x = (two_l * a).sqrt() * 1.001 + 0.01;
-        let alpha_ext_y = (two_l * c).sqrt() * 1.001 + 0.01;
 
         Projected::Visible(Splat2D {
             mean_x,
@@ -268,6 +283,46 @@ impl ProjectCtx {
         let x1 = clamp((px + radius + ts - 1.0) / ts, self.tiles_x);
         let y1 = clamp((py + radius + ts - 1.0) / ts, self.tiles_y);
         (x1 > x0 && y1 > y0).then_some([x0, y0, x1, y1])
+    }
+
+    /// True if the α ≥ 1/255 box of this Gaussian certainly holds no pixel centre of the image, so that
+    /// [`Self::alpha_tiles`] would return `None`. Bounds the dilated 2D variance along x by
+    /// `‖row 0 of J·W‖²·s²_max + 0.3 = (fx/tz)²·(1 + (tx/tz)²_clamped)·s²_max + 0.3` (W is a rotation, so
+    /// the row norm is that of J's row; Σ's largest eigenvalue is `s²_max`), likewise along y, and pads
+    /// by 1 % and one pixel for rounding.
+    #[inline(always)]
+    fn surely_off_screen(&self, tx: f32, ty: f32, tz: f32, max_scale: f32, opacity: f32) -> bool {
+        let txtz = tx / tz;
+        let tytz = ty / tz;
+        let (jx, jy) = (txtz.clamp(-self.lim_x_neg, self.lim_x_pos), tytz.clamp(-self.lim_y_neg, self.lim_y_pos));
+        let s2 = max_scale * max_scale;
+        let var_x = (self.fx / tz) * (self.fx / tz) * (1.0 + jx * jx) * s2 + DILATION_PX2;
+        let var_y = (self.fy / tz) * (self.fy / tz) * (1.0 + jy * jy) * s2 + DILATION_PX2;
+        let two_l = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
+        let ext_x = (two_l * var_x).sqrt() * 1.01 + 1.0;
+        let ext_y = (two_l * var_y).sqrt() * 1.01 + 1.0;
+        let mean_x = self.fx * txtz + self.cx;
+        let mean_y = self.fy * tytz + self.cy;
+        // Written so that NaN never culls (the exact path decides those).
+        mean_x + ext_x < 0.5
+            || mean_x - ext_x > self.width - 0.5
+            || mean_y + ext_y < 0.5
+            || mean_y - ext_y > self.height - 0.5
+    }
+
+    /// Tiles `[x0, x1) × [y0, y1)` holding a pixel centre `(u + ½, v + ½)` inside the box
+    /// `|x − mean_x| ≤ ext_x, |y − mean_y| ≤ ext_y`; `None` if no pixel centre of the image is inside.
+    #[inline(always)]
+    fn alpha_tiles(&self, mean_x: f32, mean_y: f32, ext_x: f32, ext_y: f32) -> Option<[u32; 4]> {
+        let u0 = (mean_x - ext_x - 0.5).ceil().max(0.0);
+        let u1 = (mean_x + ext_x - 0.5).floor().min(self.width - 1.0);
+        let v0 = (mean_y - ext_y - 0.5).ceil().max(0.0);
+        let v1 = (mean_y + ext_y - 0.5).floor().min(self.height - 1.0);
+        if !(u1 >= u0 && v1 >= v0) {
+            return None;
+        }
+        // Finite and inside the image here (NaN fails the test above), so the conversions are exact.
+        Some([u0 as u32 / TILE_SIZE, v0 as u32 / TILE_SIZE, u1 as u32 / TILE_SIZE + 1, v1 as u32 / TILE_SIZE + 1])
     }
 
     /// gsplat 1.5's opacity-aware per-axis radius, image-overlap test and tile range.

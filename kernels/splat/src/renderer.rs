@@ -8,8 +8,9 @@
 use rayon::prelude::*;
 use worldflow_protocol::{Camera, Gaussians};
 
-use crate::bin::bin_tiles;
+use crate::bin::{bin_tiles, BinScratch};
 use crate::blend::{blend_tile, SplatBlend, TileFrame};
+use crate::disjoint::DisjointWriter;
 use crate::error::SplatError;
 use crate::image::Image;
 use crate::options::{RenderOptions, TILE_SIZE};
@@ -22,7 +23,8 @@ pub struct RenderStats {
     pub input: usize,
     /// Degenerate Gaussians dropped (non-finite values, zero quaternion, non-positive scale, overflow).
     pub invalid: usize,
-    /// Legitimately not drawn (near plane, off screen, opacity < 1/255).
+    /// Legitimately not drawn (near plane, off screen, opacity < 1/255, or no pixel centre inside the
+    /// region where α ≥ 1/255 — fewer than the reference's 3σ rectangle would show as visible).
     pub culled: usize,
     pub visible: usize,
     /// Sum over tiles of the Gaussians binned into them.
@@ -49,6 +51,9 @@ pub struct Renderer {
     sorted_splats: Vec<SplatBlend>,
     tile_offsets: Vec<u32>,
     tile_list: Vec<u32>,
+    /// Per projection chunk: its `[visible, culled, invalid]` counts.
+    chunk_counts: Vec<[u32; 3]>,
+    bin_scratch: BinScratch,
 }
 
 /// Projects Gaussians `base..base + out.len()` into `out`, their outcome into `status`.
@@ -129,7 +134,6 @@ impl Renderer {
         let opts = self.options;
         let ctx = ProjectCtx::new(camera, opts.compat, opts.antialiased, sh_degree);
         let n = gaussians.len();
-
         // 1. Project every Gaussian (parallel, each writes only its own slot).
         self.projected.resize(n, Splat2D::default());
         self.status.resize(n, STATUS_CULLED);
@@ -138,24 +142,48 @@ impl Renderer {
             .zip(self.status.par_chunks_mut(PROJECT_CHUNK))
             .enumerate()
             .for_each(|(chunk, (out, status))| project_chunk(&ctx, gaussians, chunk * PROJECT_CHUNK, out, status));
-
-        // 2. Visible Gaussians in index order, then a stable sort by depth (positive f32 bits sort as u32).
-        let mut stats = RenderStats { input: n, ..Default::default() };
-        self.depth_keys.clear();
-        self.order.clear();
-        for (i, &st) in self.status.iter().enumerate() {
-            match st {
-                STATUS_VISIBLE => {
-                    self.depth_keys.push(self.projected[i].depth_m.to_bits());
-                    self.order.push(i as u32);
-                }
-                STATUS_CULLED => stats.culled += 1,
-                _ => stats.invalid += 1,
+        // 2. Visible Gaussians in index order (a parallel compaction: per-chunk counts, their prefix sum,
+        //    then each chunk writes its own range), then a stable sort by depth (positive f32 bits sort as
+        //    u32).
+        let n_chunks = n.div_ceil(PROJECT_CHUNK);
+        self.chunk_counts.resize(n_chunks, [0; 3]);
+        self.chunk_counts.par_iter_mut().zip(self.status.par_chunks(PROJECT_CHUNK)).for_each(|(count, status)| {
+            *count = [0; 3];
+            for &st in status {
+                count[st as usize] += 1;
             }
+        });
+        let mut stats = RenderStats { input: n, ..Default::default() };
+        for count in &mut self.chunk_counts {
+            let visible_before = stats.visible as u32;
+            stats.visible += count[STATUS_VISIBLE as usize] as usize;
+            stats.culled += count[STATUS_CULLED as usize] as usize;
+            stats.invalid += count[STATUS_INVALID as usize] as usize;
+            count[STATUS_VISIBLE as usize] = visible_before; // now the chunk's first output slot
         }
-        stats.visible = self.order.len();
+        self.depth_keys.resize(stats.visible, 0);
+        self.order.resize(stats.visible, 0);
+        let keys_out = DisjointWriter::new(&mut self.depth_keys);
+        let order_out = DisjointWriter::new(&mut self.order);
+        let projected = &self.projected;
+        self.status.par_chunks(PROJECT_CHUNK).zip(self.chunk_counts.par_iter()).enumerate().for_each(
+            |(chunk, (status, count))| {
+                let mut slot = count[STATUS_VISIBLE as usize] as usize;
+                for (j, &st) in status.iter().enumerate() {
+                    if st == STATUS_VISIBLE {
+                        let i = chunk * PROJECT_CHUNK + j;
+                        // SAFETY: chunk `c` writes slots `first_c .. first_c + visible_c`, disjoint from
+                        // every other chunk's.
+                        unsafe {
+                            keys_out.write(slot, projected[i].depth_m.to_bits());
+                            order_out.write(slot, i as u32);
+                        }
+                        slot += 1;
+                    }
+                }
+            },
+        );
         radix_sort_pairs(&mut self.depth_keys, &mut self.order, &mut self.scratch_keys, &mut self.scratch_order);
-
         // 3. Gather blend data in depth order (parallel), bin into tiles.
         let visible = self.order.len();
         self.sorted_rects.resize(visible, [0; 4]);
@@ -184,7 +212,14 @@ impl Renderer {
                 }
             });
         let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;
-        bin_tiles(&self.sorted_rects, ctx.tiles_x, n_tiles, &mut self.tile_offsets, &mut self.tile_list);
+        bin_tiles(
+            &self.sorted_rects,
+            ctx.tiles_x,
+            n_tiles,
+            &mut self.tile_offsets,
+            &mut self.tile_list,
+            &mut self.bin_scratch,
+        );
         stats.tile_instances = self.tile_list.len();
 
         // 4. Blend, parallel over tile rows (each owns a disjoint band of the image).
