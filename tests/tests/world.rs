@@ -24,6 +24,16 @@ fn drive_graph_renders_the_4_camera_rig_from_the_living_town() {
     let x = |p: &serde_json::Value| (p["world_from_frame"][0][3].as_f64().unwrap(), p["world_from_frame"][1][3].as_f64().unwrap());
     let (a, b) = (x(&poses[0]), x(poses.last().unwrap()));
     assert!(((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt() > 1.0, "ego moved: {a:?} → {b:?}");
+    // Per-node time from tracing spans: every stage of the chain wrote its timings, one render per tick.
+    let ticks = frames.len() / 4;
+    for (node, span) in [("director", "director_tick"), ("actor", "actor_tick"), ("renderer", "render_tick")] {
+        let path = out.join("timings").join(format!("{node}.json"));
+        let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let s = &t["spans"][span];
+        let count = s["count"].as_u64().unwrap_or(0) as usize;
+        assert!(count >= ticks, "{}: {span} count {count} < {ticks} rendered ticks", path.display());
+        assert!(s["p50_ms"].as_f64().unwrap() > 0.0 && s["p99_ms"].as_f64() >= s["p50_ms"].as_f64(), "{s}");
+    }
 }
 
 #[test]

@@ -7,5 +7,6 @@ pub mod catalog_neural;
 pub mod eval;
 pub mod mermaid;
 pub mod run;
+pub mod timings;
 pub mod validate;
 pub mod yaml_tree;

@@ -193,6 +193,12 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     let result = rt.block_on(handle);
     rt.shutdown_timeout(Duration::from_secs(10));
     let _ = printer.join();
+    if let Some(out) = &options.out_dir {
+        match crate::timings::span_table(out) {
+            Ok(table) => eprint!("{table}"),
+            Err(e) => eprintln!("warning: span timings: {e}"),
+        }
+    }
     let result = result.context("the dora daemon task panicked")?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let failed: Vec<String> = result
         .node_results

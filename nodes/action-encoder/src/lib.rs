@@ -117,6 +117,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
+                let _span = tracing::info_span!("encode_action").entered();
                 let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
                 let dual = encoder.encode(&action).map_err(|e| anyhow::anyhow!("input `action`: {e}"))?;
                 let c2w = encoder.world_from_camera();

@@ -360,6 +360,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             _ => {}
         }
         while let Some((chunk, ctx)) = sched.pop_ready() {
+            let _span = tracing::info_span!("generate_chunk", chunk = chunk.index).entered();
             let g = generate(&mut gen, &settings, &weights_tag, &chunk, ctx.as_ref())?;
             eprintln!(
                 "dit-engine: chunk {} (ticks {}..={}, {} context latents) in {:.0} ms",

@@ -90,6 +90,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
+                let _span = tracing::info_span!("retrieve_memory").entered();
                 let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
                 let cond = LatentCond::from_action(&action).map_err(|e| anyhow::anyhow!("input `action`: {e}"))?;
                 if let Some(ctx) = memory.on_latent(cond)? {

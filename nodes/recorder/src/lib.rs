@@ -126,6 +126,7 @@ pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             match event {
                 Event::Input { id, metadata, data } => {
                     let sent = metadata.timestamp().get_time().to_system_time();
+                    let _span = tracing::info_span!("record_input").entered();
                     rec.on_input(id.as_str(), &metadata.parameters, sent, data.as_array().as_ref())?;
                     if rec.report.frames % 50 == 1 {
                         rec.finish()?;

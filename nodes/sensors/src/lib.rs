@@ -143,6 +143,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, .. } if id.as_str() == "tick" => {
+                let _span = tracing::info_span!("sensor_tick", tick).entered();
                 let Some(action) = source.action(tick, &settings) else { break };
                 node.send_output("action".to_owned().into(), MetadataParameters::default(), encode_action(&action))
                     .map_err(|e| anyhow::anyhow!("sending action of tick {tick}: {e}"))?;

@@ -1,4 +1,5 @@
 fn main() -> anyhow::Result<()> {
     let (node, events) = dora_node_api::DoraNode::init_from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let _timings = worldflow_telemetry::SpanTimes::install(&node.id().to_string(), &worldflow_protocol::output_dir());
     worldflow_splat_renderer::run(node, events)
 }

@@ -245,6 +245,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, metadata, data } if id.as_str() == "latent" => {
+                let _span = tracing::info_span!("decode_latent").entered();
                 let array = data.as_array();
                 let bytes = payload_bytes(array.as_ref()).context("input `latent`")?;
                 let h = LatentHeader::from_params(&metadata.parameters, bytes.len()).map_err(|e| anyhow::anyhow!("input `latent`: {e}"))?;
