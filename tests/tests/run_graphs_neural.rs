@@ -58,6 +58,16 @@ fn worldplay_graph_streams_chunks_into_frames_and_says_the_weights_are_random() 
     }
     // Poses of every tick were recorded next to the frames.
     assert_eq!(read_jsonl(&out.join("poses.jsonl")).len() as u64, LATENTS);
+    // Action-to-frame latency: every frame names the action tick it answers (the latent's) and has a
+    // latency measured from that action; the report summarises them.
+    for f in &frames {
+        let t = f["tick"].as_u64().unwrap();
+        let latent = if t == 0 { 0 } else { (t - 1) / 4 + 1 };
+        assert_eq!(f["action_tick"].as_u64(), Some(latent), "{f}");
+        assert!(f["latency_ms"].as_f64().is_some_and(|l| l > 0.0), "{f}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["latency_ms_p99"].as_f64().unwrap() >= report["latency_ms_p50"].as_f64().unwrap(), "{report}");
 }
 
 #[test]

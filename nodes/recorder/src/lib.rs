@@ -22,7 +22,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use dora_node_api::arrow_v59::array::{Array, AsArray};
 use dora_node_api::arrow_v59::datatypes::{DataType, Float32Type};
-use dora_node_api::{DoraNode, Event, EventStream};
+use dora_node_api::{DoraNode, Event, EventStream, Parameter};
 use worldflow_protocol::arrow_io::{decode_action, decode_pose, frame_header_from_params, payload_bytes};
 use worldflow_protocol::Encoding;
 
@@ -89,15 +89,22 @@ impl Recorder {
                     Encoding::Rgb8 => writer::write_png_rgb8(&file, h.width, h.height, payload_bytes(array)?)?,
                     Encoding::Rgb32F => writer::write_png_rgb8(&file, h.width, h.height, &self.rgb8)?,
                 }
+                let action_tick = match params.get("action_tick") {
+                    Some(Parameter::Integer(t)) if *t >= 0 => Some(*t as u64),
+                    Some(other) => anyhow::bail!("input `{input}`: parameter `action_tick` must be a tick ≥ 0, found {other:?}"),
+                    None => None,
+                };
+                let latency_tick = action_tick.unwrap_or(h.meta.tick);
                 let latency_ms = self
                     .action_sent
-                    .get(&(h.meta.agent_id, h.meta.tick))
+                    .get(&(h.meta.agent_id, latency_tick))
                     .and_then(|t| now.duration_since(*t).ok())
                     .map(|d| d.as_secs_f64() * 1e3);
                 let record = FrameRecord {
                     agent_id: h.meta.agent_id,
                     camera: h.camera.clone(),
                     tick: h.meta.tick,
+                    action_tick,
                     sim_time_ns: h.meta.sim_time_ns,
                     file: file.strip_prefix(&self.out).unwrap_or(&file).display().to_string(),
                     latency_ms,
@@ -106,7 +113,7 @@ impl Recorder {
                 self.frames.write(&record)?;
                 self.report.add(&record, now);
                 // Keep the latency map bounded: ticks older than the frame just written are done.
-                let key = (h.meta.agent_id, h.meta.tick.saturating_sub(64));
+                let key = (h.meta.agent_id, latency_tick.saturating_sub(64));
                 self.action_sent = self.action_sent.split_off(&key);
             }
             other => anyhow::bail!("input `{input}`: cannot record Arrow type {other} (expected a frame, pose or action)"),

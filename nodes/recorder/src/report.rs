@@ -11,6 +11,10 @@ pub struct FrameRecord {
     pub agent_id: u32,
     pub camera: String,
     pub tick: u64,
+    /// The action tick the frame answers, when it differs from `tick` (a generated video has more frames
+    /// than actions; the producer sends it as the `action_tick` parameter). Latency is measured from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_tick: Option<u64>,
     pub sim_time_ns: u64,
     pub file: String,
     pub latency_ms: Option<f64>,
