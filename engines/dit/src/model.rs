@@ -23,6 +23,7 @@ use crate::ops::{
 };
 use crate::prope::{apply_blocks, Camera, Mat4, IDENTITY};
 use crate::rope::{apply_rope, Rope3d, RopeTable};
+use crate::quant::WeightFormat;
 use crate::tensor::{Tensor, TensorMap};
 use crate::weights::{random_weights, validate};
 
@@ -114,6 +115,7 @@ struct Block {
 /// A Wan2.1-family DiT with loaded weights.
 pub struct WanModel {
     cfg: Config,
+    format: WeightFormat,
     patch: Linear,
     text1: Linear,
     text2: Linear,
@@ -136,7 +138,7 @@ fn linear(t: &mut TensorMap, name: &str) -> Linear {
     let w = t.remove(&format!("{name}.weight")).expect("validated");
     let b = take(t, &format!("{name}.bias"));
     let (out_features, in_features) = (w.shape[0], w.data.len() / w.shape[0]);
-    Linear { weight: w.data, bias: b, in_features, out_features }
+    Linear { weight: w.data, bias: b, in_features, out_features, q8: None }
 }
 
 /// Sinusoidal embedding of upstream `sinusoidal_embedding_1d`: `[cos(p·ω_j), sin(p·ω_j)]`,
@@ -154,8 +156,31 @@ pub fn sinusoidal_embedding(dim: usize, position: f64) -> Vec<f32> {
 
 impl WanModel {
     /// Builds the model from named tensors (public Wan2.1 key names), after validating every
-    /// name and shape against the config.
-    pub fn from_tensors(cfg: &Config, mut t: TensorMap) -> Result<Self> {
+    /// name and shape against the config. Weights stay f32.
+    pub fn from_tensors(cfg: &Config, t: TensorMap) -> Result<Self> {
+        Self::from_tensors_with(cfg, t, WeightFormat::F32)
+    }
+
+    /// [`WanModel::from_tensors`] keeping the block linear layers (self-attention q/k/v/o and
+    /// PRoPE output, cross-attention q/k/v/o, FFN) in `format`. Embeddings, time projection, head,
+    /// norms, biases and modulation tables stay f32.
+    pub fn from_tensors_with(cfg: &Config, t: TensorMap, format: WeightFormat) -> Result<Self> {
+        let mut model = Self::build(cfg, t)?;
+        if format == WeightFormat::Int8 {
+            for b in &mut model.blocks {
+                for l in [&mut b.qkv, &mut b.o, &mut b.cq, &mut b.ck, &mut b.cv, &mut b.co, &mut b.ffn1, &mut b.ffn2] {
+                    l.quantize();
+                }
+                if let Some(l) = b.prope_o.as_mut() {
+                    l.quantize();
+                }
+            }
+        }
+        model.format = format;
+        Ok(model)
+    }
+
+    fn build(cfg: &Config, mut t: TensorMap) -> Result<Self> {
         cfg.validate()?;
         validate(cfg, &t)?;
         let d = cfg.dim;
@@ -172,6 +197,7 @@ impl WanModel {
                 bias: [q.bias, k.bias, v.bias].concat(),
                 in_features: d,
                 out_features: 3 * d,
+                q8: None,
             };
             let opt = |t: &mut TensorMap, n: String| t.remove(&n).map(|x| x.data);
             blocks.push(Block {
@@ -199,6 +225,7 @@ impl WanModel {
         let patch = linear(&mut t, "patch_embedding");
         Ok(WanModel {
             cfg: cfg.clone(),
+            format: WeightFormat::F32,
             patch,
             text1: linear(&mut t, "text_embedding.0"),
             text2: linear(&mut t, "text_embedding.2"),
@@ -217,6 +244,27 @@ impl WanModel {
     /// Loads a safetensors checkpoint.
     pub fn load(cfg: &Config, weights_path: &std::path::Path) -> Result<Self> {
         Self::from_tensors(cfg, crate::tensor::load_safetensors(weights_path)?)
+    }
+
+    /// Loads a safetensors checkpoint, block linear weights in `format` (see [`WanModel::from_tensors_with`]).
+    pub fn load_with(cfg: &Config, weights_path: &std::path::Path, format: WeightFormat) -> Result<Self> {
+        Self::from_tensors_with(cfg, crate::tensor::load_safetensors(weights_path)?, format)
+    }
+
+    /// How the block linear weights are kept.
+    pub fn weight_format(&self) -> WeightFormat {
+        self.format
+    }
+
+    /// Bytes held by the block linear layers (weights + biases): the part `format` changes.
+    pub fn block_linear_bytes(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|b| {
+                [&b.qkv, &b.o, &b.cq, &b.ck, &b.cv, &b.co, &b.ffn1, &b.ffn2].iter().map(|l| l.bytes()).sum::<usize>()
+                    + b.prope_o.as_ref().map_or(0, |l| l.bytes())
+            })
+            .sum()
     }
 
     /// Seeded random weights (std 0.1 like the goldens; norm scales 1 ± 0.1).

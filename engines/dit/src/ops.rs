@@ -8,6 +8,8 @@
 //! - `exp_approx`: Cody–Waite range reduction + degree-6 Taylor, relative error < 2e-7 on
 //!   [-87, 88], exactly 0 below -87 (masked scores).
 
+use crate::qmatmul::matmul_q8_wt;
+use crate::quant::Q8Matrix;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -147,13 +149,15 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-/// A dense layer in PyTorch layout: `weight` [out, in] row-major, `bias` [out].
+/// A dense layer in PyTorch layout: `weight` [out, in] row-major, `bias` [out]. After
+/// [`Linear::quantize`] the weight lives in `q8` (Q8_0 blocks) and `weight` is empty.
 #[derive(Clone, Debug)]
 pub struct Linear {
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
     pub in_features: usize,
     pub out_features: usize,
+    pub q8: Option<Q8Matrix>,
 }
 
 impl Linear {
@@ -164,7 +168,25 @@ impl Linear {
         for r in out.chunks_exact_mut(self.out_features) {
             r.copy_from_slice(&self.bias);
         }
-        matmul_wt(x, rows, self.in_features, &self.weight, self.out_features, out, true);
+        match &self.q8 {
+            Some(q) => matmul_q8_wt(x, rows, q, out),
+            None => matmul_wt(x, rows, self.in_features, &self.weight, self.out_features, out, true),
+        }
+    }
+
+    /// Moves the weight to int8 blocks; keeps f32 when `in_features` is not a multiple of 32.
+    pub fn quantize(&mut self) {
+        if self.q8.is_none() {
+            if let Some(q) = Q8Matrix::quantize(&self.weight, self.out_features, self.in_features) {
+                self.q8 = Some(q);
+                self.weight = Vec::new();
+            }
+        }
+    }
+
+    /// Bytes held by the weight and bias.
+    pub fn bytes(&self) -> usize {
+        4 * (self.weight.len() + self.bias.len()) + self.q8.as_ref().map_or(0, Q8Matrix::bytes)
     }
 
     pub fn forward_vec(&self, x: &[f32], rows: usize) -> Vec<f32> {

@@ -1,0 +1,115 @@
+//! Matmul with Q8_0 weights: `out[m, n] += x[m, k] · Wᵀ`, `W` a [`Q8Matrix`] `[n, k]`.
+//!
+//! The weight rows are split into panels of about 256 KiB of f32 (at least two panels per
+//! thread); each rayon task dequantizes its panel into a reused f32 buffer (cache-resident) and
+//! feeds it to the single-threaded `gemm` kernel, writing its own columns of `out`. Only one panel
+//! per thread is ever expanded, so the model keeps 3.56× less weight memory. The result equals
+//! `matmul_wt` on the dequantized weights up to the GEMM's summation order.
+
+use crate::quant::Q8Matrix;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// f32 values of one dequantized panel (256 KiB).
+const PANEL_VALUES: usize = 1 << 16;
+
+/// Rows per panel for an `[n, k]` matrix on `threads` threads (a multiple of 16 unless `n` is smaller).
+fn panel_rows(n: usize, k: usize, threads: usize) -> usize {
+    let by_cache = (PANEL_VALUES / k.max(1)).max(16);
+    let by_threads = n.div_ceil(2 * threads.max(1)).max(16);
+    by_cache.min(by_threads).next_multiple_of(16).min(n)
+}
+
+#[derive(Clone, Copy)]
+struct DstPtr(*mut f32);
+// SAFETY: every task writes a disjoint set of columns of the destination (see `matmul_q8_wt`).
+unsafe impl Send for DstPtr {}
+unsafe impl Sync for DstPtr {}
+
+impl DstPtr {
+    /// A method, so closures capture the whole `Send` wrapper rather than the raw field.
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// `out[m, n] += x[m, k] · Wᵀ` (the bias is expected in `out` already).
+pub fn matmul_q8_wt(x: &[f32], m: usize, w: &Q8Matrix, out: &mut [f32]) {
+    let (n, k) = (w.rows, w.cols);
+    assert!(x.len() >= m * k && out.len() >= m * n, "matmul_q8_wt: buffer sizes");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let threads = if 2 * m * n * k > 4_000_000 { rayon::current_num_threads() } else { 1 };
+    let rows = panel_rows(n, k, threads);
+    let dst = DstPtr(out.as_mut_ptr());
+    let panel = |buf: &mut Vec<f32>, p: usize| {
+        let (r0, r1) = (p * rows, ((p + 1) * rows).min(n));
+        buf.resize((r1 - r0) * k, 0.0);
+        w.dequantize_rows(r0, r1, buf);
+        // SAFETY: the destination block is rows 0..m × columns r0..r1 of `out` (row stride n),
+        // inside `out` by the assert above; panels have disjoint column ranges.
+        unsafe {
+            gemm::gemm(
+                m,
+                r1 - r0,
+                k,
+                dst.at(r0),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                buf.as_ptr(),
+                k as isize,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    };
+    let panels = n.div_ceil(rows);
+    if threads == 1 {
+        let mut buf = Vec::new();
+        (0..panels).for_each(|p| panel(&mut buf, p));
+    } else {
+        (0..panels).into_par_iter().for_each_init(Vec::new, |buf, p| panel(buf, p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::matmul_wt;
+    use crate::weights::Rng;
+
+    #[test]
+    fn equals_f32_matmul_on_dequantized_weights() {
+        let mut rng = Rng::new(3);
+        for (m, n, k) in [(1, 40, 64), (37, 300, 96), (130, 1152, 384)] {
+            let x = rng.normal_vec(m * k, 1.0);
+            let w = Q8Matrix::quantize(&rng.normal_vec(n * k, 0.1), n, k).expect("quantizable");
+            let bias = rng.normal_vec(m * n, 1.0);
+            let (mut got, mut want) = (bias.clone(), bias);
+            matmul_q8_wt(&x, m, &w, &mut got);
+            matmul_wt(&x, m, k, &w.dequantize(), n, &mut want, true);
+            let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let err = got.iter().zip(&want).fold(0.0f32, |a, (p, q)| a.max((p - q).abs()));
+            assert!(err <= 1e-5 * scale, "m {m} n {n} k {k}: max err {err} (scale {scale})");
+        }
+    }
+
+    #[test]
+    fn panels_cover_every_row() {
+        for (n, k, t) in [(1, 32, 1), (15, 64, 2), (1152, 384, 2), (8960, 1536, 16), (64, 8960, 4)] {
+            let r = panel_rows(n, k, t);
+            assert!(r >= 1 && r <= n, "n {n} k {k} t {t}: {r}");
+            assert!(n.div_ceil(r) * r >= n);
+        }
+    }
+}
