@@ -9,6 +9,8 @@ zero-initialise, so that every path is exercised.
 Cases:
   case_a: per-frame timesteps, no actions, no cameras (PRoPE = identity), full attention.
   case_b: actions, cameras, RoPE time offset 5.., block-causal groups [2, 2], short prompt.
+  case_c: the `worldflow model check` input format with controls: x, t, context, actions [F],
+          c2w [F, 4, 4], intrinsics [F, 4] (full attention, RoPE times 0..F), and the expected out.
 """
 import json
 import os
@@ -105,6 +107,19 @@ def main():
                "rope_time": torch.tensor(rope_time, dtype=torch.float32),
                "groups": torch.tensor(groups, dtype=torch.float32), "out": out.float()},
               os.path.join(OUT, "dit_tiny_ctrl.case_b.safetensors"))
+    # case C (drawn after case B, so cases A and B are unchanged)
+    Fr, H, Wd = 2, 4, 6
+    x = torch.randn(16, Fr, H, Wd, generator=g, dtype=torch.float64).float().double()
+    t = torch.tensor([640.0, 80.0], dtype=torch.float64)
+    ctx = torch.randn(5, 32, generator=g, dtype=torch.float64).float().double()
+    actions = torch.tensor([72.0, 9.0], dtype=torch.float64)
+    cams = [camera(i) for i in (3, 5)]
+    c2w = torch.stack([c[0] for c in cams]).float().double()
+    intr = torch.stack([c[1] for c in cams]).float().double()
+    out = dit_torch.forward(W, CFG, x, t, ctx, actions=actions, c2w=c2w, intr=intr)
+    save_file({"x": x.float(), "t": t.float(), "context": ctx.float(), "actions": actions.float(),
+               "c2w": c2w.float(), "intrinsics": intr.float(), "out": out.float()},
+              os.path.join(OUT, "dit_tiny_ctrl.case_c.safetensors"))
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print(f"wrote {OUT} ({total / 1e6:.2f} MB)")
 
