@@ -30,7 +30,8 @@ enum Command {
         /// Print every log line of every node.
         #[arg(long)]
         verbose: bool,
-        /// Override a node setting: `--set sensors.SOURCE=keyboard` (repeatable).
+        /// Override a node setting: `--set sensors.SOURCE=keyboard`, or re-pace a timer input:
+        /// `--set sensors.tick=dora/timer/millis/40` (repeatable).
         #[arg(long = "set", value_name = "NODE.SETTING=VALUE")]
         settings: Vec<String>,
     },

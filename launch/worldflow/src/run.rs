@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use dora_daemon::{flume, Daemon, LogDestination, RunDataflowOptions};
+use dora_message::config::{DataId, Input, InputMapping};
 use dora_message::descriptor::{Descriptor, EnvValue};
 use dora_message::SessionId;
 
@@ -35,6 +36,19 @@ fn apply_settings(descriptor: &mut Descriptor, overrides: &[String]) -> anyhow::
             .iter_mut()
             .find(|n| n.id.to_string() == node_id)
             .with_context(|| format!("--set `{o}`: no node `{node_id}` in this graph"))?;
+        if let Some(input) = node.inputs.get_mut(&DataId::from(key.to_string())) {
+            // A timer input is re-paced: `--set sensors.tick=dora/timer/millis/40`.
+            let timer = |m: &InputMapping| matches!(m, InputMapping::Timer { .. });
+            let new: Input = serde_yaml::from_str(value)
+                .ok()
+                .filter(|i: &Input| timer(&i.mapping))
+                .with_context(|| format!("--set `{o}`: expected a timer such as dora/timer/millis/40"))?;
+            if !timer(&input.mapping) {
+                bail!("--set `{o}`: input `{key}` of node `{node_id}` is not a timer (only timer inputs can be re-paced)");
+            }
+            input.mapping = new.mapping;
+            continue;
+        }
         if let Some(kind) = node.path.as_deref().and_then(catalog::find) {
             if !kind.settings.contains(&key) {
                 bail!("--set `{o}`: node `{node_id}` ({}) has no setting `{key}` (expected one of: {})", kind.binary, kind.settings.join(", "));
@@ -209,4 +223,39 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
         bail!("{}", failed.join("\n"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRAPH: &str = "nodes:\n  - id: sensors\n    path: worldflow-sensors\n    inputs:\n      tick: dora/timer/millis/100\n    outputs: [action]\n  - id: recorder\n    path: worldflow-recorder\n    inputs:\n      actions: sensors/action\n";
+
+    fn descriptor() -> Descriptor {
+        serde_yaml::from_str(GRAPH).unwrap()
+    }
+
+    #[test]
+    fn set_overrides_a_setting_and_repaces_a_timer() {
+        let mut d = descriptor();
+        apply_settings(&mut d, &["sensors.SOURCE=keyboard".into(), "sensors.tick=dora/timer/millis/40".into()]).unwrap();
+        let sensors = &d.nodes[0];
+        assert!(matches!(sensors.env.as_ref().unwrap()["SOURCE"], EnvValue::String(ref v) if v == "keyboard"));
+        let tick = &sensors.inputs[&DataId::from("tick".to_string())];
+        assert!(matches!(tick.mapping, InputMapping::Timer { interval } if interval == Duration::from_millis(40)));
+    }
+
+    #[test]
+    fn set_rejects_unknown_settings_and_non_timer_inputs() {
+        for (arg, expected) in [
+            ("sensors.NOPE=1", "has no setting `NOPE`"),
+            ("recorder.actions=dora/timer/millis/40", "is not a timer"),
+            ("sensors.tick=sensors/action", "expected a timer"),
+            ("ghost.X=1", "no node `ghost`"),
+            ("sensors", "expected node.SETTING=value"),
+        ] {
+            let err = apply_settings(&mut descriptor(), &[arg.into()]).unwrap_err().to_string();
+            assert!(err.contains(expected), "{arg}: {err}");
+        }
+    }
 }

@@ -7,8 +7,8 @@
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
 
 pub mod builtin;
+pub mod pairing;
 
-use std::collections::BTreeMap;
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream};
@@ -17,6 +17,11 @@ use worldflow_protocol::arrow_io::gaussians::{self as gaussians_io, Part};
 use worldflow_protocol::arrow_io::{decode_pose, frame_header_to_params, payload_bytes};
 use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics};
 use worldflow_splat::{Compat, Image, RenderOptions, Renderer};
+
+use pairing::Pairing;
+
+/// More entries than this waiting for a partner means the inputs are mis-wired, not late.
+const MAX_WAITING: usize = 256;
 
 /// A camera of a rig: its name and `base_from_camera`.
 #[derive(Debug, Clone)]
@@ -117,26 +122,26 @@ impl Settings {
     }
 }
 
-/// Scene state: a fixed scene, or a streamed one (static part + the dynamic part of each tick).
+/// The scene: a fixed one, or a streamed one (the static part once, then each tick's dynamic part).
 struct SceneState {
     streamed: bool,
     scene: Gaussians,
     static_len: Option<usize>,
-    dynamic: BTreeMap<u64, Gaussians>,
 }
 
 impl SceneState {
-    /// The scene for tick `tick`, if everything it needs has arrived.
-    fn ready(&mut self, tick: u64) -> anyhow::Result<Option<&Gaussians>> {
-        if !self.streamed {
-            return Ok(Some(&self.scene));
+    /// The scene with `dynamic` (a streamed tick's moving Gaussians) in place of the previous tick's.
+    fn with_dynamic(&mut self, dynamic: Option<&Gaussians>) -> anyhow::Result<&Gaussians> {
+        if let (Some(static_len), Some(dynamic)) = (self.static_len, dynamic) {
+            self.scene.truncate(static_len);
+            self.scene.extend_from(dynamic).map_err(|e| anyhow::anyhow!("input `gaussians`: dynamic part: {e}"))?;
         }
-        let Some(static_len) = self.static_len else { return Ok(None) };
-        let Some(dynamic) = self.dynamic.remove(&tick) else { return Ok(None) };
-        self.dynamic = self.dynamic.split_off(&tick);
-        self.scene.truncate(static_len);
-        self.scene.extend_from(&dynamic).map_err(|e| anyhow::anyhow!("input `gaussians`: dynamic part: {e}"))?;
-        Ok(Some(&self.scene))
+        Ok(&self.scene)
+    }
+
+    /// Whether ticks can render: a streamed scene needs its static part first.
+    fn has_static(&self) -> bool {
+        !self.streamed || self.static_len.is_some()
     }
 }
 
@@ -145,52 +150,75 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let streamed = settings.scene == "stream";
     let scene = if streamed { Gaussians::new(0) } else { settings.load_scene()? };
     eprintln!("splat-renderer: {} camera(s) of {}×{}, scene {}", settings.rig.len(), settings.width, settings.height, if streamed { "streamed".to_string() } else { format!("{} Gaussians", scene.len()) });
-    let mut state = SceneState { streamed, scene, static_len: None, dynamic: BTreeMap::new() };
+    let mut state = SceneState { streamed, scene, static_len: None };
+    let mut pairing = Pairing::default();
+    let mut rendered_ticks = 0u64;
     let mut renderer = Renderer::new(settings.options);
     let mut image = Image::new(settings.width, settings.height);
-    let mut poses: BTreeMap<u64, Vec<worldflow_protocol::StampedPose>> = BTreeMap::new();
-    while let Some(event) = events.recv() {
-        match event {
-            Event::Input { id, data, .. } if id.as_str() == "pose" => {
-                let pose = decode_pose(data.as_array().as_ref()).context("input `pose`")?;
-                poses.entry(pose.meta.tick).or_default().push(pose);
+    'events: while let Some(event) = events.recv() {
+        // Take this event and every one already queued, then render: when rendering fell behind, the
+        // newest complete tick is drawn and the older ones are skipped (see `pairing`).
+        let mut next = Some(event);
+        while let Some(event) = next.take() {
+            if on_event(event, &mut state, &mut pairing)? == Flow::Stop {
+                break 'events;
             }
-            Event::Input { id, data, metadata } if id.as_str() == "gaussians" => {
-                let bytes = payload_bytes(data.as_array().as_ref()).context("input `gaussians`")?;
-                let (part, version, g) = gaussians_io::decode(bytes, &metadata.parameters).context("input `gaussians`")?;
-                match part {
-                    Part::Static => {
-                        state.static_len = Some(g.len());
-                        state.scene = g;
-                    }
-                    Part::Dynamic => {
-                        state.dynamic.insert(version, g);
-                    }
-                }
-            }
-            // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
-                Event::Stop(dora_node_api::StopCause::Manual) => break,
-            _ => continue,
+            next = events.try_recv().ok();
         }
-        // Render every tick whose poses and scene are complete, in tick order.
-        while let Some(entry) = poses.first_entry() {
-            let tick = *entry.key();
-            let Some(scene) = state.ready(tick)? else { break };
-            let batch = entry.remove();
+        // Render the newest tick whose poses and scene are complete.
+        while state.has_static() {
+            let Some(ready) = pairing.pop_ready(streamed) else { break };
+            let tick = ready.tick;
+            let scene = state.with_dynamic(ready.dynamic.as_ref())?;
             let _span = tracing::info_span!("render_tick", tick).entered();
-            for pose in batch {
+            for pose in ready.poses {
                 let world_from_base = mat4_from_rows(&pose.world_from_frame);
                 for (name, camera) in settings.cameras(&world_from_base) {
                     renderer.render(scene, &camera, &mut image).map_err(|e| anyhow::anyhow!("tick {tick}: {e}"))?;
                     send_frame(&mut node, &image, &camera, name, pose.meta)?;
                 }
             }
+            rendered_ticks += 1;
         }
-        if poses.len() > 256 || state.dynamic.len() > 256 {
-            anyhow::bail!("256 ticks waiting: poses and Gaussians do not pair up (is the actor connected?)");
+        if pairing.waiting() > MAX_WAITING {
+            anyhow::bail!("{MAX_WAITING} ticks waiting: poses and Gaussians never pair up (is the actor connected, and does it send the static set first?)");
         }
     }
+    eprintln!(
+        "splat-renderer: rendered {rendered_ticks} ticks; skipped {} (superseded by a newer complete tick, or missing a part dropped upstream)",
+        pairing.skipped_ticks
+    );
     Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Takes one input into the scene state or the pairing.
+fn on_event(event: Event, state: &mut SceneState, pairing: &mut Pairing) -> anyhow::Result<Flow> {
+    match event {
+        Event::Input { id, data, .. } if id.as_str() == "pose" => {
+            pairing.push_pose(decode_pose(data.as_array().as_ref()).context("input `pose`")?);
+        }
+        Event::Input { id, data, metadata } if id.as_str() == "gaussians" => {
+            let bytes = payload_bytes(data.as_array().as_ref()).context("input `gaussians`")?;
+            let (part, version, g) = gaussians_io::decode(bytes, &metadata.parameters).context("input `gaussians`")?;
+            match part {
+                Part::Static => {
+                    state.static_len = Some(g.len());
+                    state.scene = g;
+                }
+                Part::Dynamic => pairing.push_dynamic(version, g),
+            }
+        }
+        // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
+        Event::Stop(dora_node_api::StopCause::Manual) => return Ok(Flow::Stop),
+        _ => {}
+    }
+    Ok(Flow::Continue)
 }
 
 fn send_frame(node: &mut DoraNode, image: &Image, camera: &Camera, name: String, meta: worldflow_protocol::ChunkMeta) -> anyhow::Result<()> {

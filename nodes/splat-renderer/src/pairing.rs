@@ -1,0 +1,119 @@
+//! Pairs each tick's poses with that tick's dynamic Gaussians.
+//!
+//! Both inputs arrive in tick order, each on its own bounded `drop_oldest` queue, so under load either may
+//! lose a tick independently. Because each edge is FIFO, once tick `k` has both parts, a tick `j < k` still
+//! missing a part can never complete (its part would have arrived before `k`'s): such ticks are discarded
+//! and counted as skipped instead of waiting forever. When several ticks are complete at once (the renderer
+//! fell behind), the newest is rendered and the older ones are skipped: the view stays close to the
+//! present, which is what an interactive run needs (a renderer that keeps up never has two).
+
+use std::collections::BTreeMap;
+
+use worldflow_protocol::{Gaussians, StampedPose};
+
+/// Poses and dynamic Gaussian sets waiting for their partner.
+#[derive(Debug, Default)]
+pub struct Pairing {
+    poses: BTreeMap<u64, Vec<StampedPose>>,
+    dynamic: BTreeMap<u64, Gaussians>,
+    /// Ticks discarded because one of their parts was dropped upstream.
+    pub skipped_ticks: u64,
+}
+
+/// One tick ready to render.
+#[derive(Debug)]
+pub struct ReadyTick {
+    pub tick: u64,
+    pub poses: Vec<StampedPose>,
+    /// The tick's dynamic Gaussians (`None` for a fixed scene).
+    pub dynamic: Option<Gaussians>,
+}
+
+impl Pairing {
+    pub fn push_pose(&mut self, pose: StampedPose) {
+        self.poses.entry(pose.meta.tick).or_default().push(pose);
+    }
+
+    pub fn push_dynamic(&mut self, tick: u64, gaussians: Gaussians) {
+        self.dynamic.insert(tick, gaussians);
+    }
+
+    /// Entries waiting (poses ticks + dynamic sets).
+    pub fn waiting(&self) -> usize {
+        self.poses.len() + self.dynamic.len()
+    }
+
+    /// The tick to render now: with `streamed`, the newest tick that has poses and a dynamic set; otherwise
+    /// the newest posed tick. Older ticks on either side are discarded (counted in `skipped_ticks`).
+    pub fn pop_ready(&mut self, streamed: bool) -> Option<ReadyTick> {
+        let tick = if streamed {
+            *self.poses.keys().rev().find(|t| self.dynamic.contains_key(t))?
+        } else {
+            *self.poses.keys().next_back()?
+        };
+        let stale = self.poses.range(..tick).count() as u64;
+        self.skipped_ticks += stale;
+        self.poses = self.poses.split_off(&tick);
+        self.dynamic = self.dynamic.split_off(&tick);
+        let poses = self.poses.remove(&tick)?;
+        let dynamic = if streamed { self.dynamic.remove(&tick) } else { None };
+        Some(ReadyTick { tick, poses, dynamic })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use worldflow_protocol::ChunkMeta;
+
+    fn pose(tick: u64) -> StampedPose {
+        StampedPose {
+            meta: ChunkMeta { tick, ..Default::default() },
+            frame_id: "base".into(),
+            world_from_frame: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+        }
+    }
+
+    #[test]
+    fn pairs_ticks_as_they_complete_and_skips_ticks_that_lost_a_part() {
+        let mut p = Pairing::default();
+        let mut rendered = Vec::new();
+        // Arrival order: tick 1 lost its Gaussians, tick 2 its pose (dropped upstream).
+        for (is_pose, t) in [(true, 0), (false, 0), (true, 1), (false, 2), (true, 3), (false, 3)] {
+            if is_pose {
+                p.push_pose(pose(t));
+            } else {
+                p.push_dynamic(t, Gaussians::new(0));
+            }
+            rendered.extend(std::iter::from_fn(|| p.pop_ready(true)).map(|r| r.tick));
+        }
+        assert_eq!(rendered, vec![0, 3]);
+        assert_eq!(p.skipped_ticks, 1, "tick 1's pose was discarded");
+        assert_eq!(p.waiting(), 0, "tick 2's Gaussians were discarded too");
+    }
+
+    #[test]
+    fn a_renderer_that_fell_behind_jumps_to_the_newest_complete_tick() {
+        let mut p = Pairing::default();
+        for t in 10..14 {
+            p.push_pose(pose(t));
+            p.push_dynamic(t, Gaussians::new(0));
+        }
+        assert_eq!(p.pop_ready(true).unwrap().tick, 13);
+        assert_eq!(p.skipped_ticks, 3);
+        assert!(p.pop_ready(true).is_none());
+    }
+
+    #[test]
+    fn a_tick_waits_for_its_missing_part() {
+        let mut p = Pairing::default();
+        p.push_pose(pose(5));
+        assert!(p.pop_ready(true).is_none());
+        p.push_dynamic(5, Gaussians::new(0));
+        let r = p.pop_ready(true).unwrap();
+        assert_eq!((r.tick, r.poses.len(), r.dynamic.is_some()), (5, 1, true));
+        // A fixed scene needs poses only.
+        p.push_pose(pose(6));
+        assert_eq!(p.pop_ready(false).unwrap().tick, 6);
+    }
+}
