@@ -3,7 +3,8 @@
 //! The set is a scene file (`SCENE`: `.ply`, `.splat`, `.npz` point cloud) or a built-in scene
 //! (`builtin:plaza`). Each `pose` input (a `StampedPose`) renders the rig: `RIG=single` puts one camera at the
 //! pose (the pose is `world_from_camera`); `RIG=ego4` treats it as `world_from_base` (x forward, y left, z up)
-//! and renders the standard front/left/rear/right rig; `RIG=<file>` reads a rig file. Frames leave as RGB8 written straight
+//! and renders the standard front/left/rear/right rig (`RIG=front`: its front camera only); `RIG=<file>` reads a
+//! rig file. Frames leave as RGB8 written straight
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
 
 pub mod builtin;
@@ -40,7 +41,7 @@ pub fn ego4() -> Vec<RigCamera> {
 
 /// Reads a rig file (see `worldflow_world::Rig`); every camera must share WIDTH/HEIGHT/FOV_X_DEG of the node.
 fn rig_from_file(path: &str) -> anyhow::Result<Vec<RigCamera>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("setting RIG=`{path}`: expected single, ego4 or a rig file"))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("setting RIG=`{path}`: expected single, ego4, front or a rig file"))?;
     let rig = worldflow_world::Rig::from_yaml_str(&text, path).map_err(|e| anyhow::anyhow!("setting RIG: {e}"))?;
     Ok((0..rig.cameras.len())
         .map(|i| RigCamera { name: rig.cameras[i].name.clone(), base_from_camera: rig.base_from_camera(i).expect("index in range") })
@@ -79,6 +80,7 @@ impl Settings {
         let rig = match env_or("RIG", "single").as_str() {
             "single" => vec![RigCamera { name: "camera".into(), base_from_camera: Mat4::IDENTITY }],
             "ego4" => ego4(),
+            "front" => ego4().into_iter().take(1).collect(),
             path => rig_from_file(path)?,
         };
         let compat = match env_or("COMPAT", "inria").as_str() {
