@@ -50,12 +50,12 @@ impl std::fmt::Display for WeightFormat {
 }
 
 /// Quantizes one block: writes `q` (same length as `w`) and returns the scale.
-/// Non-finite input gives a non-finite scale (callers check).
+/// A non-finite input gives q = 0 and a NaN scale, so it propagates through products.
 pub fn quantize_block(w: &[f32], q: &mut [i8]) -> f32 {
     let amax = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    if amax == 0.0 {
+    if amax == 0.0 || !amax.is_finite() || w.iter().any(|v| v.is_nan()) {
         q.iter_mut().for_each(|v| *v = 0);
-        return 0.0;
+        return if amax == 0.0 && !w.iter().any(|v| v.is_nan()) { 0.0 } else { f32::NAN };
     }
     let scale = amax / Q8_MAX;
     for (qi, &wi) in q.iter_mut().zip(w) {
@@ -87,6 +87,19 @@ impl Q8Matrix {
             .map(|(wb, qb)| quantize_block(wb, qb))
             .collect();
         Some(Q8Matrix { rows, cols, qs, scales })
+    }
+
+    /// Quantizes activations `x` `[rows, cols]` row by row in the same blocks (`cols % 32 == 0`,
+    /// checked by the caller). Non-finite values give non-finite scales, so they propagate.
+    pub fn quantize_activations(x: &[f32], rows: usize, cols: usize) -> Self {
+        debug_assert!(cols % Q8_BLOCK == 0 && x.len() == rows * cols);
+        let mut qs = vec![0i8; x.len()];
+        let scales = x
+            .chunks_exact(Q8_BLOCK)
+            .zip(qs.chunks_exact_mut(Q8_BLOCK))
+            .map(|(xb, qb)| quantize_block(xb, qb))
+            .collect();
+        Q8Matrix { rows, cols, qs, scales }
     }
 
     /// Blocks per row.

@@ -2,6 +2,8 @@
 //! against f32 on the dequantized weights, memory, determinism.
 //!
 //! Error measure: max |int8 − f32| / RMS(f32 output), printed by every test that checks it.
+//! Forwards over more than `INT8_DOT_MAX_ROWS` tokens use the dequantized-panel path; the
+//! generation test (8 tokens per chunk) uses the int8 × int8 path.
 
 use std::path::Path;
 use worldflow_dit::*;
@@ -117,6 +119,8 @@ fn int8_generation_is_deterministic() {
     let weights = random_weights(&cfg, 8, 0.1);
     let int8 = WanModel::from_tensors_with(&cfg, weights.clone(), WeightFormat::Int8).expect("int8");
     let f32_model = WanModel::from_tensors(&cfg, weights).expect("f32");
+    // 4×4 latents, patch 2×2, 2 frames per chunk: 8 tokens, the int8 × int8 path.
+    assert!(2 * 2 * 2 <= INT8_DOT_MAX_ROWS);
     let run = |model: &WanModel| {
         let text = model.encode_text(&[0.5; 32 * 3], 3).expect("text");
         let gen = GenConfig {
