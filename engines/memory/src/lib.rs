@@ -8,6 +8,7 @@
 //! * [`MemoryRetriever`]: pose history + hash grid; [`MemoryRetriever::select`] (indexed, flat cost per
 //!   chunk) and [`MemoryRetriever::select_monte_carlo`] (reference) return the same [`MemorySelection`].
 
+pub mod chunking;
 mod error;
 pub mod fov;
 mod grid;

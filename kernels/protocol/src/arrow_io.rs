@@ -5,6 +5,9 @@
 //! * Image frames are a flat `UInt8` payload (written in place into the shared-memory sample with
 //!   `send_output_raw`, so the pixels are never copied) plus a [`FrameHeader`] in the metadata parameters.
 
+pub mod context;
+pub mod latent;
+
 use std::sync::Arc;
 
 use dora_node_api::arrow_v59::array::{

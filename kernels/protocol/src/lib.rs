@@ -21,6 +21,9 @@ pub use messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, 
 #[cfg(feature = "dora")]
 pub mod arrow_io;
 
+pub mod weights_notice;
+pub use weights_notice::WeightsSource;
+
 pub mod world_state;
 pub use world_state::{BodyRecord, WorldDelta, NO_BODY};
 

@@ -12,8 +12,6 @@
 //! (`actions,camera` by default for presets, `none`), `SEED`, `LATENT_HEIGHT` / `LATENT_WIDTH` (8 × 8),
 //! `STEPS` (4), `SHIFT` (3), `FOV_X_DEG` (90, the camera of the PRoPE branch), `OUT_DIR`.
 
-pub mod notice;
-pub mod wire;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,13 +20,13 @@ use std::time::Instant;
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause};
 use worldflow_dit::{uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, GenConfig, Guidance, SamplerKind, WanModel};
-use worldflow_memory_retriever::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
-use worldflow_memory_retriever::wire::{self as ctx_wire, ContextMsg};
+use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
+use worldflow_protocol::arrow_io::context::{self as ctx_wire, ContextMsg};
+use worldflow_protocol::arrow_io::latent::{self as wire, LatentHeader};
+use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
 use worldflow_protocol::arrow_io::decode_action;
 use worldflow_protocol::{mat4_to_rows, Intrinsics};
 
-use notice::WeightsSource;
-use wire::LatentHeader;
 
 /// The VAE's spatial factor: a latent cell is 8×8 pixels (camera intrinsics are in video pixels).
 pub const VAE_STRIDE: usize = 8;
@@ -136,7 +134,7 @@ impl Settings {
             steps,
             shift,
             fov_x_deg,
-            out_dir: notice::out_dir(),
+            out_dir: worldflow_protocol::output_dir(),
         })
     }
 

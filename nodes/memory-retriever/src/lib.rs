@@ -1,22 +1,20 @@
 //! **memory-retriever** node: the context set of every chunk (WorldPlay memory, reference/world-models.md §2).
 //!
 //! Input `action`: the action-encoder's dual action (one per tick = one per latent; its pose is the latent's
-//! camera). Every [`chunking::CHUNK_LATENTS`] ticks it asks [`worldflow_memory::MemoryRetriever`] which earlier
+//! camera). Every [`worldflow_memory::chunking::CHUNK_LATENTS`] ticks it asks [`worldflow_memory::MemoryRetriever`] which earlier
 //! latents form the context of the chunk made of those ticks (the recent window, the first chunk and the
 //! clips most relevant to the chunk's cameras by FOV overlap), emits it as `context` ([`wire`]), then adds the
 //! chunk's poses to the history. Settings: `TEMPORAL_LATENTS` (12), `MEMORY_LATENTS` (8, first chunk
 //! included).
 
-pub mod chunking;
-pub mod wire;
 
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause, MetadataParameters, Parameter};
 use worldflow_memory::{MemoryConfig, MemoryRetriever};
 use worldflow_protocol::arrow_io::decode_action;
 
-use chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
-use wire::ContextMsg;
+use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
+use worldflow_protocol::arrow_io::context::{self as wire, ContextMsg};
 
 fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     match std::env::var(name) {

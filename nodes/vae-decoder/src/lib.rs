@@ -1,6 +1,6 @@
 //! **vae-decoder** node: streaming decode of the DiT's latents into video frames (`worldflow-vae`).
 //!
-//! Input `latent` (the dit-engine's chunks, `worldflow_dit_engine::wire`). Each latent is decoded as soon as
+//! Input `latent` (the dit-engine's chunks, `worldflow_protocol::arrow_io::latent`). Each latent is decoded as soon as
 //! it is read, with the causal caches of one stream: the first latent of the run gives 1 frame, every later
 //! one 4 (Wan's 4× temporal upsampling), so `n` latents give `1 + 4·(n−1)` frames ([`frames_for_latent`]).
 //! Each frame leaves on `frame` as RGB8 written in place into dora's shared memory, with a `FrameHeader`
@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause, MetadataParameters, Parameter};
-use worldflow_dit_engine::notice::{self, WeightsSource};
-use worldflow_dit_engine::wire::{read_latent, LatentHeader};
+use worldflow_protocol::arrow_io::latent::{read_latent, LatentHeader};
+use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
 use worldflow_protocol::arrow_io::{frame_header_to_params, payload_bytes};
 use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, ChunkMeta, Encoding, FrameHeader, Intrinsics};
 use worldflow_vae::{StreamingDecoder, VaeConfig, VaeDecoder};
@@ -109,7 +109,7 @@ impl Settings {
         if camera.contains(['/', '\\']) {
             anyhow::bail!("setting CAMERA=`{camera}`: a camera name may not contain a path separator");
         }
-        Ok(Self { config, config_name, weights, seed, fov_x_deg, camera, out_dir: notice::out_dir() })
+        Ok(Self { config, config_name, weights, seed, fov_x_deg, camera, out_dir: worldflow_protocol::output_dir() })
     }
 
     pub fn weights_source(&self) -> WeightsSource {

@@ -37,16 +37,18 @@ impl WeightsSource {
     }
 }
 
-/// The output directory (see [`worldflow_protocol::output_dir`]).
-pub fn out_dir() -> PathBuf {
-    worldflow_protocol::output_dir()
-}
-
 /// Prints the log line and writes `<out>/weights/<node_id>.json`; returns the file written.
-pub fn announce(out: &Path, node_id: &str, component: &str, source: &WeightsSource, details: serde_json::Value) -> anyhow::Result<PathBuf> {
+pub fn announce(
+    out: &Path,
+    node_id: &str,
+    component: &str,
+    source: &WeightsSource,
+    details: serde_json::Value,
+) -> std::io::Result<PathBuf> {
+    let err = |what: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("writing {}: {e}", what.display()));
     eprintln!("{}", source.log_line(node_id, component));
     let dir = out.join("weights");
-    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
     let file = dir.join(format!("{node_id}.json"));
     let mut doc = serde_json::json!({
         "node": node_id,
@@ -59,11 +61,11 @@ pub fn announce(out: &Path, node_id: &str, component: &str, source: &WeightsSour
     if let WeightsSource::Random { seed } = source {
         doc["seed"] = (*seed).into();
     }
-    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)? + "\n";
     // Written whole then renamed: the file is complete at every moment.
     let tmp = dir.join(format!(".{node_id}.json.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &file).map_err(|e| anyhow::anyhow!("writing {}: {e}", file.display()))?;
+    std::fs::write(&tmp, text).map_err(|e| err(&tmp, e))?;
+    std::fs::rename(&tmp, &file).map_err(|e| err(&file, e))?;
     Ok(file)
 }
 
