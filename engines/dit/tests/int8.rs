@@ -120,7 +120,7 @@ fn int8_generation_is_deterministic() {
     let int8 = WanModel::from_tensors_with(&cfg, weights.clone(), WeightFormat::Int8).expect("int8");
     let f32_model = WanModel::from_tensors(&cfg, weights).expect("f32");
     // 4×4 latents, patch 2×2, 2 frames per chunk: 8 tokens, the int8 × int8 path.
-    assert!(2 * 2 * 2 <= INT8_DOT_MAX_ROWS);
+    const { assert!(2 * 2 * 2 <= INT8_DOT_MAX_ROWS) };
     let run = |model: &WanModel| {
         let text = model.encode_text(&[0.5; 32 * 3], 3).expect("text");
         let gen = GenConfig {

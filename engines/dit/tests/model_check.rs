@@ -77,7 +77,8 @@ fn int8_check_stays_close_to_the_golden() {
 
 #[test]
 fn bad_control_tensors_are_named() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut TensorMap)>, &str)> = vec![
+    type Edit = Box<dyn FnOnce(&mut TensorMap)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         ("no_intr", Box::new(|c| drop_tensor(c, "intrinsics")), "input `intrinsics`: missing"),
         ("no_c2w", Box::new(|c| drop_tensor(c, "c2w")), "input `c2w`: missing"),
         (
@@ -150,7 +151,7 @@ fn controls_need_the_branch_in_the_config() {
         }
         let path = dir.join(format!("{name}.safetensors"));
         save_safetensors(&path, &inputs).expect("inputs");
-        let err = check_forward(&cfg_path, &weights, &path, &dir.join("out.safetensors")).err().expect("must fail").to_string();
+        let err = check_forward(&cfg_path, &weights, &path, &dir.join("out.safetensors")).expect_err("must fail").to_string();
         assert!(err.contains(&format!("input `{name}`")) && err.contains(want), "{err}");
     }
     let _ = std::fs::remove_dir_all(dir);
