@@ -15,9 +15,9 @@ use worldflow_splat::{Compat, Image, RenderOptions, Renderer};
 const TOLERANCE: f32 = 1e-5;
 
 fn goldens_dir() -> PathBuf {
-    std::env::var_os("BRUSH_GOLDENS").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/brush-goldens")
-    })
+    std::env::var_os("BRUSH_GOLDENS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/brush-goldens"))
 }
 
 /// The F32 tensors of a safetensors file: name → (shape, values).
@@ -33,7 +33,8 @@ fn read_f32_tensors(path: &std::path::Path) -> HashMap<String, (Vec<usize>, Vec<
         }
         assert_eq!(t["dtype"], "F32", "{name}");
         let shape: Vec<usize> = t["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-        let off: Vec<usize> = t["data_offsets"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let off: Vec<usize> =
+            t["data_offsets"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
         let values = data[off[0]..off[1]].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
         out.insert(name.clone(), (shape, values));
     }
