@@ -145,7 +145,10 @@ impl ProjectCtx {
         }
 
         // Cheap conservative off-screen cull before any covariance work (exact result either way).
-        if self.surely_off_screen(tx, ty, tz, scale.max_element(), opacity) {
+        // 2·ln(255·o): the α ≥ 1/255 region is dᵀ·conic·d ≤ two_l (before the Mip factor, which only
+        // lowers the opacity, so the cull below stays conservative).
+        let two_l_raw = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
+        if self.surely_off_screen(tx, ty, tz, scale.max_element(), two_l_raw) {
             return Projected::Culled;
         }
 
@@ -191,7 +194,7 @@ impl ProjectCtx {
 
         // Region where opacity·exp(power) ≥ 1/255: dᵀ·conic·d ≤ 2·ln(255·o); its bounding box has
         // half-extents √(2·ln(255·o)·Σ'ᵢᵢ). Padded so rounding never excludes a contributing pixel.
-        let two_l = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
+        let two_l = if self.antialiased { 2.0 * (opacity / ALPHA_MIN).ln().max(0.0) } else { two_l_raw };
         let alpha_ext_x = (two_l * a).sqrt() * 1.001 + 0.01;
         let alpha_ext_y = (two_l * c).sqrt() * 1.001 + 0.01;
         // Bin only into tiles that hold a pixel centre inside that box (the reference's rectangle is
@@ -207,7 +210,8 @@ impl ProjectCtx {
 
         // Colour: SH along the world-space viewing direction, +0.5, clamped at ≥ 0.
         let k = g.coeffs_per_gaussian();
-        let dir = (mean - self.camera_centre_world).normalize();
+        // Degree 0 does not depend on the direction.
+        let dir = if self.sh_degree == 0 { Vec3::Z } else { (mean - self.camera_centre_world).normalize() };
         let sh = eval_sh(self.sh_degree, &g.sh[i * k..(i + 1) * k], dir);
         // Checked before the clamp: `f32::max` would turn NaN into 0.
         if !sh.iter().all(|v| v.is_finite()) {
@@ -291,14 +295,13 @@ impl ProjectCtx {
     /// the row norm is that of J's row; Σ's largest eigenvalue is `s²_max`), likewise along y, and pads
     /// by 1 % and one pixel for rounding.
     #[inline(always)]
-    fn surely_off_screen(&self, tx: f32, ty: f32, tz: f32, max_scale: f32, opacity: f32) -> bool {
+    fn surely_off_screen(&self, tx: f32, ty: f32, tz: f32, max_scale: f32, two_l: f32) -> bool {
         let txtz = tx / tz;
         let tytz = ty / tz;
         let (jx, jy) = (txtz.clamp(-self.lim_x_neg, self.lim_x_pos), tytz.clamp(-self.lim_y_neg, self.lim_y_pos));
         let s2 = max_scale * max_scale;
         let var_x = (self.fx / tz) * (self.fx / tz) * (1.0 + jx * jx) * s2 + DILATION_PX2;
         let var_y = (self.fy / tz) * (self.fy / tz) * (1.0 + jy * jy) * s2 + DILATION_PX2;
-        let two_l = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
         let ext_x = (two_l * var_x).sqrt() * 1.01 + 1.0;
         let ext_y = (two_l * var_y).sqrt() * 1.01 + 1.0;
         let mean_x = self.fx * txtz + self.cx;
