@@ -50,6 +50,17 @@ fn case_c_actions_and_cameras_match_pytorch() {
 }
 
 #[test]
+fn case_b_rope_time_and_groups_are_read() {
+    // Case B also holds `rope_time` [5..9] and `groups` [2, 2]: the check must use them to match.
+    let out = tmp("b");
+    let r = check(&golden("dit_tiny_ctrl.case_b.safetensors"), &out, WeightFormat::F32).expect("check");
+    let e = r.max_rel_err_vs_inputs_out.expect("case has out");
+    assert!(e < 1e-4, "case_b through model check: {e}");
+    assert_eq!(r.used_optional, vec!["actions", "c2w", "intrinsics", "rope_time", "groups"]);
+    let _ = std::fs::remove_file(out);
+}
+
+#[test]
 fn every_control_changes_the_output() {
     // Without a control, the comparison with the golden fails: the controls are really used.
     for drop in [&["actions"][..], &["c2w", "intrinsics"][..]] {

@@ -1,6 +1,7 @@
 //! `worldflow model check`: one DiT forward or one VAE decode on given tensors, so a user porting a checkpoint
 //! can compare with their PyTorch code. Inputs and outputs are safetensors; names as in the engines' docs
-//! (DiT: `x` [C,F,H,W], `t`, `context` [L,text_dim], optional expected `out`; VAE: `z`, optional `video`).
+//! (DiT: `x` [C,F,H,W], `t`, `context` [L,text_dim], optional controls `actions` [F], `c2w` [F,4,4] +
+//! `intrinsics` [F,4], `rope_time` [F], `groups` [G], optional expected `out`; VAE: `z`, optional `video`).
 
 use std::path::PathBuf;
 
@@ -21,24 +22,39 @@ pub struct CheckArgs {
     /// Weights (safetensors, public Wan2.1 tensor names).
     #[arg(long)]
     pub weights: PathBuf,
-    /// Input tensors (safetensors).
+    /// Input tensors (safetensors). DiT: `x` [C,F,H,W], `t` [1] or [F], `context` [L,text_dim]; optional
+    /// `actions` [F] (integer action label per frame, needs `action_classes` in the config), `c2w` [F,4,4]
+    /// (camera-to-world, OpenCV axes) with `intrinsics` [F,4] (fx, fy, cx, cy) for the PRoPE camera branch
+    /// (needs `camera_attention`), `rope_time` [F], `groups` [G] (block-causal frame groups); `out` to compare.
     #[arg(long)]
     pub inputs: PathBuf,
     /// Where to write the output tensors (safetensors).
     #[arg(long)]
     pub out: PathBuf,
+    /// DiT only: keep the block linear weights as `f32` or quantize them to `int8` (Q8_0 blocks of 32).
+    #[arg(long, value_name = "FORMAT", default_value = "f32", value_parser = parse_weight_format)]
+    pub quantize: worldflow_dit::WeightFormat,
+}
+
+fn parse_weight_format(s: &str) -> Result<worldflow_dit::WeightFormat, String> {
+    s.parse()
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     match args.kind {
         ModelKind::Dit => {
-            let r = worldflow_dit::check_forward(&args.config, &args.weights, &args.inputs, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("dit forward: out {:?} → {}", r.out_shape, args.out.display());
+            let r = worldflow_dit::check_forward_with(&args.config, &args.weights, &args.inputs, &args.out, args.quantize)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let controls = if r.used_optional.is_empty() { "none".to_string() } else { r.used_optional.join(", ") };
+            println!("dit forward ({} weights, optional inputs: {controls}): out {:?} → {}", r.weights, r.out_shape, args.out.display());
             if let Some(e) = r.max_rel_err_vs_inputs_out {
                 println!("max relative error vs the inputs' `out`: {e:.3e}");
             }
         }
         ModelKind::Vae => {
+            if args.quantize != worldflow_dit::WeightFormat::F32 {
+                anyhow::bail!("--quantize {}: only the DiT (--kind dit) supports quantized weights", args.quantize);
+            }
             let r = worldflow_vae::check_decode(&args.config, &args.weights, &args.inputs, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("vae decode: latents {:?} → video {:?} → {}", r.latent_shape, r.video_shape, args.out.display());
             println!("{r:?}");
