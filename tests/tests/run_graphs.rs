@@ -90,4 +90,29 @@ fn preview_graph_renders_frames_through_shared_memory() {
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["frames"].as_u64().unwrap() as usize, frames.len());
     assert!(report["latency_ms_p50"].as_f64().is_some(), "latency measured");
+    // VIDEO=y4m: the same frames as one YUV4MPEG2 stream, each frame the PNG in BT.601 limited range.
+    let video = std::fs::read(out.join("video").join("agent0_camera.y4m")).unwrap();
+    let header = b"YUV4MPEG2 W320 H192 F10:1 Ip A1:1 C444 XCOLORRANGE=LIMITED\n";
+    assert_eq!(&video[..header.len()], header);
+    let frame_len = 6 + 3 * (w * h) as usize;
+    let body = &video[header.len()..];
+    assert_eq!(body.len() % frame_len, 0, "whole frames only");
+    assert_eq!(body.len() / frame_len, frames.len(), "one video frame per recorded frame");
+    let first = &body[6..frame_len];
+    let n = (w * h) as usize;
+    let mut worst = 0i32;
+    for i in 0..n {
+        let [r, g, b] = [rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]].map(|v| v as f32);
+        let (y, cb, cr) = (first[i] as f32 - 16.0, first[n + i] as f32 - 128.0, first[2 * n + i] as f32 - 128.0);
+        // Inverse BT.601 (limited range) back to 8-bit RGB.
+        let back = [
+            255.0 / 219.0 * y + 255.0 / 224.0 * 1.402 * cr,
+            255.0 / 219.0 * y - 255.0 / 224.0 * (0.344_136 * cb + 0.714_136 * cr),
+            255.0 / 219.0 * y + 255.0 / 224.0 * 1.772 * cb,
+        ];
+        for (a, b) in back.iter().zip([r, g, b]) {
+            worst = worst.max((a - b).abs().round() as i32);
+        }
+    }
+    assert!(worst <= 3, "the first video frame decodes to the first PNG within 3 levels, worst {worst}");
 }

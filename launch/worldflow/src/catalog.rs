@@ -90,7 +90,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-recorder",
         inputs: Inputs::AnyOf(&[Frame, Pose, Action, Timing]),
         outputs: &[],
-        settings: &["OUT_DIR", "VIDEO"],
+        settings: &["OUT_DIR", "VIDEO", "VIDEO_FPS"],
     },
     NodeKind {
         binary: "worldflow-splat-renderer",

@@ -9,10 +9,12 @@
 //! OUT/frames.jsonl    per frame: agent, camera, tick, file, action-to-frame latency, zero-copy flag
 //! OUT/poses.jsonl     StampedPose records       OUT/actions.jsonl   Action records
 //! OUT/report.json     counts, frames/s, latency p50/p99, zero-copy count (written at the end)
+//! OUT/video/agent<A>_<camera>.y4m   with VIDEO=y4m: every recorded frame as a video stream (VIDEO_FPS, default 10)
 //! ```
 
 pub mod mapping;
 pub mod report;
+pub mod video;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -27,6 +29,7 @@ use worldflow_protocol::arrow_io::{decode_action, decode_pose, frame_header_from
 use worldflow_protocol::Encoding;
 
 use report::{FrameRecord, Report};
+use video::{VideoFormat, Y4mWriter};
 use writer::JsonLines;
 
 
@@ -39,10 +42,36 @@ pub struct Recorder {
     action_sent: BTreeMap<(u32, u64), SystemTime>,
     report: Report,
     rgb8: Vec<u8>,
+    video: VideoSettings,
+    /// One stream per (agent, camera) when `VIDEO=y4m`.
+    videos: BTreeMap<(u32, String), Y4mWriter>,
+}
+
+/// The `VIDEO` (`y4m` or `none`) and `VIDEO_FPS` (frame rate in the stream header) settings.
+#[derive(Debug, Clone, Copy)]
+pub struct VideoSettings {
+    pub format: VideoFormat,
+    pub fps: u32,
+}
+
+impl VideoSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let format = VideoFormat::parse(std::env::var("VIDEO").ok().as_deref())?;
+        let fps = match std::env::var("VIDEO_FPS").ok().filter(|v| !v.trim().is_empty()) {
+            None => 10,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|f| (1..=1000).contains(f))
+                .with_context(|| format!("setting VIDEO_FPS=`{v}`: expected whole frames per second in 1..=1000"))?,
+        };
+        Ok(Self { format, fps })
+    }
 }
 
 impl Recorder {
-    pub fn create(out: PathBuf) -> anyhow::Result<Self> {
+    pub fn create(out: PathBuf, video: VideoSettings) -> anyhow::Result<Self> {
         std::fs::create_dir_all(out.join("frames")).with_context(|| format!("creating {}", out.display()))?;
         Ok(Self {
             poses: JsonLines::create(&out.join("poses.jsonl"))?,
@@ -52,6 +81,8 @@ impl Recorder {
             action_sent: BTreeMap::new(),
             report: Report::default(),
             rgb8: Vec::new(),
+            video,
+            videos: BTreeMap::new(),
         })
     }
 
@@ -85,9 +116,21 @@ impl Recorder {
                 let dir = self.out.join("frames").join(format!("agent{}_{}", h.meta.agent_id, h.camera));
                 std::fs::create_dir_all(&dir)?;
                 let file = dir.join(format!("{:06}.png", h.meta.tick));
-                match h.encoding {
-                    Encoding::Rgb8 => writer::write_png_rgb8(&file, h.width, h.height, payload_bytes(array)?)?,
-                    Encoding::Rgb32F => writer::write_png_rgb8(&file, h.width, h.height, &self.rgb8)?,
+                let rgb8 = match h.encoding {
+                    Encoding::Rgb8 => payload_bytes(array)?,
+                    Encoding::Rgb32F => &self.rgb8[..],
+                };
+                writer::write_png_rgb8(&file, h.width, h.height, rgb8)?;
+                if self.video.format == VideoFormat::Y4m {
+                    let key = (h.meta.agent_id, h.camera.clone());
+                    if !self.videos.contains_key(&key) {
+                        let dir = self.out.join("video");
+                        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                        let path = dir.join(format!("agent{}_{}.y4m", h.meta.agent_id, h.camera));
+                        self.videos.insert(key.clone(), Y4mWriter::create(&path, h.width, h.height, self.video.fps)?);
+                    }
+                    let stream = self.videos.get_mut(&key).expect("inserted above");
+                    stream.write_rgb8(h.width, h.height, rgb8).with_context(|| format!("input `{input}`"))?;
                 }
                 let action_tick = match params.get("action_tick") {
                     Some(Parameter::Integer(t)) if *t >= 0 => Some(*t as u64),
@@ -127,7 +170,7 @@ impl Recorder {
 }
 
 pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let mut rec = Recorder::create(worldflow_protocol::output_dir())?;
+    let mut rec = Recorder::create(worldflow_protocol::output_dir(), VideoSettings::from_env()?)?;
     let result = (|| {
         while let Some(event) = events.recv() {
             match event {
