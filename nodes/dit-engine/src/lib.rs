@@ -7,7 +7,8 @@
 //! chunk of [`ChunkGenerator`] (Rebuild policy: the memory latents are prefilled as context at RoPE times
 //! 0..K−1, the chunk denoised at K..K+3) and emits `latent` ([`wire`]).
 //!
-//! Settings: `WEIGHTS` (safetensors checkpoint; unset = seeded random weights, announced by [`notice`]),
+//! Settings: `WEIGHTS` (safetensors checkpoint; unset = seeded random weights, announced by the weights
+//! notice), `QUANTIZE` (`none`, or `int8`: the block linear layers in Q8_0-style int8 blocks),
 //! `CONFIG` (preset `tiny` / `small` / `wan2_1_1_3b`, or a `config.json`; default `small`), `CONTROLS`
 //! (`actions,camera` by default for presets, `none`), `SEED`, `LATENT_HEIGHT` / `LATENT_WIDTH` (8 × 8),
 //! `STEPS` (4), `SHIFT` (3), `FOV_X_DEG` (90, the camera of the PRoPE branch), `OUT_DIR`.
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause};
-use worldflow_dit::{uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, GenConfig, Guidance, SamplerKind, WanModel};
+use worldflow_dit::{uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, GenConfig, Guidance, SamplerKind, WanModel, WeightFormat, random_weights};
 use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
 use worldflow_protocol::arrow_io::context::{self as ctx_wire, ContextMsg};
 use worldflow_protocol::arrow_io::latent::{self as wire, LatentHeader};
@@ -37,6 +38,8 @@ pub struct Settings {
     /// `CONFIG` as given (preset name or file).
     pub config_name: String,
     pub weights: Option<PathBuf>,
+    /// `QUANTIZE`: `none` (f32 weights) or `int8` (the block linear layers in Q8_0-style blocks).
+    pub weight_format: WeightFormat,
     pub seed: u64,
     pub latent_height: usize,
     pub latent_width: usize,
@@ -128,6 +131,11 @@ impl Settings {
             config,
             config_name,
             weights,
+            weight_format: match env("QUANTIZE").as_deref() {
+                None | Some("none") => WeightFormat::F32,
+                Some("int8") => WeightFormat::Int8,
+                Some(other) => anyhow::bail!("setting QUANTIZE=`{other}`: expected none or int8"),
+            },
             seed: parse("SEED", 0, "a non-negative integer")?,
             latent_height,
             latent_width,
@@ -148,8 +156,13 @@ impl Settings {
     /// The model: the checkpoint of `WEIGHTS`, or seeded random weights.
     pub fn load_model(&self) -> anyhow::Result<WanModel> {
         match &self.weights {
-            Some(path) => WanModel::load(&self.config, path).map_err(|e| anyhow::anyhow!("setting WEIGHTS=`{}` (CONFIG=`{}`): {e}", path.display(), self.config_name)),
-            None => WanModel::random(&self.config, self.seed).map_err(|e| anyhow::anyhow!("setting CONFIG=`{}`: {e}", self.config_name)),
+            Some(path) => WanModel::load_with(&self.config, path, self.weight_format)
+                .map_err(|e| anyhow::anyhow!("setting WEIGHTS=`{}` (CONFIG=`{}`): {e}", path.display(), self.config_name)),
+            None => self
+                .config
+                .validate()
+                .and_then(|()| WanModel::from_tensors_with(&self.config, random_weights(&self.config, self.seed, 0.1), self.weight_format))
+                .map_err(|e| anyhow::anyhow!("setting CONFIG=`{}`: {e}", self.config_name)),
         }
     }
 
@@ -312,7 +325,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         "DiT",
         &source,
         serde_json::json!({
-            "config": settings.config_name,
+            "config": settings.config_name, "quantize": format!("{:?}", settings.weight_format),
             "dim": cfg.dim, "layers": cfg.num_layers, "heads": cfg.num_heads,
             "actions": cfg.action_classes.is_some(), "camera_attention": cfg.camera_attention,
             "latent": [cfg.out_dim, settings.latent_height, settings.latent_width],
@@ -466,6 +479,7 @@ mod tests {
             config,
             config_name: "tiny".into(),
             weights: None,
+            weight_format: WeightFormat::F32,
             seed: 3,
             latent_height: 4,
             latent_width: 6,
@@ -498,6 +512,23 @@ mod tests {
     }
 
     #[test]
+    fn quantize_int8_generates_close_to_f32() {
+        let f32_settings = tiny_settings();
+        let int8_settings = Settings { weight_format: WeightFormat::Int8, ..tiny_settings() };
+        let latents = |s: &Settings| {
+            let model = s.load_model().unwrap();
+            let text = model.encode_text(&[], 0).unwrap();
+            let mut gen = ChunkGenerator::new(&model, s.gen_config(), Guidance::None, vec![Branch { text, use_actions: true, use_camera: true }]).unwrap();
+            generate(&mut gen, s, "random(seed=3)", &chunk(0), Some(&ctx(0, vec![]))).unwrap().cfhw
+        };
+        let (a, b) = (latents(&f32_settings), latents(&int8_settings));
+        assert_ne!(a, b, "int8 weights are really used");
+        let rms = (a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32).sqrt();
+        let max_diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(max_diff / rms < 0.1, "int8 latents stay close to f32: max |Δ| / RMS = {}", max_diff / rms);
+    }
+
+    #[test]
     fn bad_settings_name_the_setting() {
         let mut cfg = Config::small();
         assert!(apply_controls(&mut cfg, "actions,wind").unwrap_err().to_string().contains("CONTROLS"));
@@ -505,6 +536,10 @@ mod tests {
         let e = Settings::from_env().unwrap_err().to_string();
         std::env::remove_var("WEIGHTS");
         assert!(e.contains("WEIGHTS") && e.contains("/nonexistent/model.safetensors"), "{e}");
+        std::env::set_var("QUANTIZE", "int4");
+        let e = Settings::from_env().unwrap_err().to_string();
+        std::env::remove_var("QUANTIZE");
+        assert!(e.contains("QUANTIZE=`int4`") && e.contains("none or int8"), "{e}");
     }
 
     #[test]
