@@ -51,7 +51,7 @@ pub fn rotate_sh1(sh: &mut [[f32; 3]; 4], r: Quat) {
     sh[1..4].copy_from_slice(&rotated);
 }
 
-fn splat(mean: Vec3, scale: Vec3, rotation: Quat, opacity: f32, rgb: Vec3, view_gradient: Vec3) -> Splat {
+pub(crate) fn splat(mean: Vec3, scale: Vec3, rotation: Quat, opacity: f32, rgb: Vec3, view_gradient: Vec3) -> Splat {
     let rgb = rgb.clamp(Vec3::splat(0.0), Vec3::splat(1.0));
     let sh1 = sh1_from_gradient([view_gradient; 3]);
     Splat {

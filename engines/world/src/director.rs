@@ -11,9 +11,12 @@
 
 use glam::{Mat3, Mat4, Quat, UVec3, Vec2, Vec3};
 
+use crate::bounds::{BoundaryGuard, BoundaryWarning, WorldBounds};
 use crate::flow::{FlowCell, FlowField};
 use crate::grid::{CellChange, GridSpec, SemanticClass, SemanticGrid};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::pedestrians::{Crowd, PEDESTRIAN_HALF_EXTENT_M};
+use crate::rng::{hash_keys, unit_f32};
+use crate::scenario::{EgoKind, Scenario, ScenarioError};
 use crate::town::Town;
 use crate::traffic::{Obstacle, Traffic};
 
@@ -22,11 +25,17 @@ use crate::traffic::{Obstacle, Traffic};
 pub const FLOW_BAND_CELLS: f32 = 2.0;
 /// Longest tick a Director accepts, seconds.
 pub const MAX_DT_SECS: f32 = 1.0;
+/// Body id of ego `k` is `EGO_BODY_ID_BASE + k` (vehicles count from 0, pedestrians from
+/// [`crate::PEDESTRIAN_ID_BASE`]).
+pub const EGO_BODY_ID_BASE: u64 = 1 << 48;
+/// Egos whose base is higher than this above the ground are not obstacles for walkers and swept paths, metres.
+const GROUND_EGO_MAX_Z_M: f32 = 2.5;
 
 /// The state of one ego agent as the Director sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EgoState {
-    /// Index of the ego in the scenario's `egos`.
+    /// Index of the ego in the scenario's `egos` (each at most once per step; an ego without a state keeps
+    /// its last pose, at rest).
     pub index: u32,
     /// Base frame: x forward, y left, z up; origin on the ground under the centre of the ego.
     pub world_from_base: Mat4,
@@ -94,7 +103,17 @@ pub trait Director {
     fn grid(&self) -> &SemanticGrid;
 }
 
-/// The built-in seeded procedural town with lane-following traffic.
+/// The built-in seeded procedural town with lane-following traffic and pedestrians.
+///
+/// **Ego bodies.** A *car* ego is a body of the world (class vehicle, id [`EGO_BODY_ID_BASE`] + its index,
+/// a box of its `half_extent_m` standing on the ground under its base), so other agents' cameras see it and
+/// pedestrians wait for it; a *free-camera* ego is invisible (no body, no cells): it is a viewpoint, not a
+/// thing. An ego's own cameras never see its body: [`crate::Rig::standard`] mounts each lens outside the face
+/// of the body box it looks out of, so the whole body lies behind every image plane.
+///
+/// **Occupancy.** A body occupies the cells whose centre lies in its box, horizontally grown to at least half
+/// a cell, so that a walker (smaller than a cell) always occupies its column. [`Self::contested_cells`]
+/// counts cells claimed by two bodies in the last tick (the traffic rules keep it at 0).
 #[derive(Debug, Clone)]
 pub struct ProceduralDirector {
     scenario: Scenario,
@@ -102,10 +121,17 @@ pub struct ProceduralDirector {
     town: Town,
     grid: SemanticGrid,
     traffic: Traffic,
+    crowd: Crowd,
+    bounds: WorldBounds,
+    /// Last known pose and extent of every scenario ego, and its speed.
+    egos: Vec<(Mat4, Vec3, f32)>,
+    guard: BoundaryGuard,
+    warnings: Vec<BoundaryWarning>,
     tick: u64,
     time_secs: f64,
     /// Cells currently holding a dynamic class, ascending.
     dynamic_cells: Vec<u32>,
+    contested_cells: usize,
 }
 
 impl ProceduralDirector {
@@ -125,15 +151,34 @@ impl ProceduralDirector {
         let town = Town::generate(scenario, seed)?;
         check_ego_spawns(scenario, &town)?;
         let traffic = Traffic::spawn(scenario, &town, seed)?;
+        let crowd = Crowd::spawn(scenario, &town, seed)?;
+        let car_half = Vec3::from(crate::ego::BicycleParams::default().half_extent_m);
+        let egos = scenario
+            .egos
+            .iter()
+            .map(|e| {
+                let pose = Mat4::from_rotation_translation(
+                    Quat::from_rotation_z(e.yaw_deg.to_radians()),
+                    Vec3::new(e.x_m, e.y_m, e.z_m),
+                );
+                (pose, car_half, 0.0)
+            })
+            .collect();
         let mut d = Self {
             scenario: scenario.clone(),
             seed,
             grid: town.grid.clone(),
+            bounds: WorldBounds::of_extent(scenario.extent_m()),
             town,
             traffic,
+            crowd,
+            egos,
+            guard: BoundaryGuard::default(),
+            warnings: Vec::new(),
             tick: 0,
             time_secs: 0.0,
             dynamic_cells: Vec::new(),
+            contested_cells: 0,
         };
         let bodies = d.bodies();
         let changes = d.update_dynamic_cells(&bodies);
@@ -172,40 +217,90 @@ impl ProceduralDirector {
         &self.traffic
     }
 
-    /// Rigid bodies of the current state, ascending id.
+    pub fn crowd(&self) -> &Crowd {
+        &self.crowd
+    }
+
+    /// The box egos are kept in (see [`crate::bounds`]).
+    pub fn bounds(&self) -> &WorldBounds {
+        &self.bounds
+    }
+
+    /// Boundary warnings of the last step (one per ego that has just left the world).
+    pub fn warnings(&self) -> &[BoundaryWarning] {
+        &self.warnings
+    }
+
+    /// Cells claimed by more than one body in the last output (0 when no two bodies overlap).
+    pub fn contested_cells(&self) -> usize {
+        self.contested_cells
+    }
+
+    /// Rigid bodies of the current state, ascending id: vehicles, pedestrians, car egos.
     pub fn bodies(&self) -> Vec<RigidBody> {
-        self.traffic
-            .vehicles
+        let vehicles = self.traffic.vehicles.iter().map(|v| {
+            let p = self.traffic.path_pose(v);
+            RigidBody {
+                id: v.id,
+                class: SemanticClass::Vehicle,
+                world_from_body: self.traffic.world_from_body(v),
+                half_extent_m: v.half_extent_m(),
+                velocity_mps: (p.heading * v.speed_mps).extend(0.0),
+                angular_velocity_rps: Vec3::Z * (v.speed_mps * p.curvature_per_m),
+                appearance_key: crate::traffic::paint_key(self.seed, v.id),
+            }
+        });
+        let walkers = self.crowd.pedestrians.iter().map(|p| {
+            let (_, heading) = self.crowd.position(p);
+            RigidBody {
+                id: p.id,
+                class: SemanticClass::Pedestrian,
+                world_from_body: self.crowd.world_from_body(p),
+                half_extent_m: PEDESTRIAN_HALF_EXTENT_M,
+                velocity_mps: (heading * p.speed_mps).extend(0.0),
+                angular_velocity_rps: Vec3::ZERO,
+                appearance_key: unit_f32(hash_keys(&[self.seed, 8, p.id])),
+            }
+        });
+        let egos = self
+            .scenario
+            .egos
             .iter()
-            .map(|v| {
-                let p = self.traffic.path_pose(v);
-                RigidBody {
-                    id: v.id,
-                    class: SemanticClass::Vehicle,
-                    world_from_body: self.traffic.world_from_body(v),
-                    half_extent_m: v.half_extent_m(),
-                    velocity_mps: (p.heading * v.speed_mps).extend(0.0),
-                    angular_velocity_rps: Vec3::Z * (v.speed_mps * p.curvature_per_m),
-                    appearance_key: crate::traffic::paint_key(self.seed, v.id),
-                }
-            })
-            .collect()
+            .zip(&self.egos)
+            .enumerate()
+            .filter(|(_, (spawn, _))| spawn.kind == EgoKind::Car)
+            .map(|(k, (_, (world_from_base, half, speed)))| RigidBody {
+                id: EGO_BODY_ID_BASE + k as u64,
+                class: SemanticClass::Vehicle,
+                world_from_body: *world_from_base * Mat4::from_translation(Vec3::Z * half.z),
+                half_extent_m: *half,
+                velocity_mps: world_from_base.x_axis.truncate() * *speed,
+                angular_velocity_rps: Vec3::ZERO,
+                appearance_key: unit_f32(hash_keys(&[self.seed, 9, k as u64])),
+            });
+        vehicles.chain(walkers).chain(egos).collect()
     }
 
     /// Rasterises bodies (cells whose centre is inside a box, only over empty static cells), applies the
     /// difference to the grid and returns it, ascending.
     fn update_dynamic_cells(&mut self, bodies: &[RigidBody]) -> Vec<CellChange> {
         let spec = *self.grid.spec();
+        let half_cell = 0.5 * spec.cell_size_m;
         let mut cells: Vec<(u32, SemanticClass)> = Vec::new();
         for b in bodies {
-            for_cells_in_box(&spec, b, 0.0, |index, _| {
+            let mut grown = *b;
+            grown.half_extent_m.x = b.half_extent_m.x.max(half_cell);
+            grown.half_extent_m.y = b.half_extent_m.y.max(half_cell);
+            for_cells_in_box(&spec, &grown, 0.0, |index, _| {
                 if self.town.grid.get_index(index).is_empty() {
                     cells.push((index, b.class));
                 }
             });
         }
         cells.sort_unstable();
+        let before = cells.len();
         cells.dedup_by_key(|c| c.0);
+        self.contested_cells = before - cells.len();
         let mut changes = Vec::new();
         let (mut a, mut b) = (0, 0);
         let old = &self.dynamic_cells;
@@ -318,6 +413,17 @@ pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f3
     FlowField::new(*spec, cells)
 }
 
+/// Every check of a scenario that needs its town: ego spawns (see [`check_ego_spawns`]), the traffic and the
+/// pedestrians fit. What [`ProceduralDirector::new`] checks, without keeping the result.
+pub(crate) fn check_with_town(scenario: &Scenario) -> Result<(), ScenarioError> {
+    match ProceduralDirector::new(scenario) {
+        Ok(_) => Ok(()),
+        Err(DirectorError::Scenario(e)) => Err(e),
+        Err(other) => Err(ScenarioError::invalid("scenario", other.to_string())),
+    }
+}
+
+/// Ego spawns: not inside a static cell, a car on a road, two car bodies not overlapping.
 fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioError> {
     for (i, e) in scenario.egos.iter().enumerate() {
         let field = format!("egos[{i}]");
@@ -334,6 +440,23 @@ fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioErro
                     class.name()
                 ),
             ));
+        }
+        if e.kind == EgoKind::Car {
+            let body = |x: &crate::scenario::EgoSpawn| crate::footprint::Footprint {
+                centre_m: Vec2::new(x.x_m, x.y_m),
+                axis: Vec2::from_angle(x.yaw_deg.to_radians()),
+                half_m: Vec3::from(crate::ego::BicycleParams::default().half_extent_m).truncate(),
+            };
+            let me = body(e);
+            if let Some(k) = (0..i).find(|&k| scenario.egos[k].kind == EgoKind::Car && body(&scenario.egos[k]).overlaps(&me, 0.0)) {
+                return Err(ScenarioError::invalid(
+                    format!("{field}.x_m/y_m"),
+                    format!(
+                        "car ego {:?} at ({}, {}) overlaps car ego egos[{k}] ({:?}): car bodies must not overlap",
+                        e.name, e.x_m, e.y_m, scenario.egos[k].name
+                    ),
+                ));
+            }
         }
         if e.kind == crate::scenario::EgoKind::Car && !town.on_road(Vec2::new(e.x_m, e.y_m)) {
             let ground = town.grid.class_at(Vec3::new(e.x_m, e.y_m, -0.5 * scenario.cell_size_m));
@@ -369,7 +492,7 @@ impl Director for ProceduralDirector {
                 message: format!("expected a tick length in (0, {MAX_DT_SECS}] seconds, found {dt_secs}"),
             });
         }
-        let mut obstacles = Vec::with_capacity(egos.len());
+        let mut seen = vec![false; self.egos.len()];
         for (k, e) in egos.iter().enumerate() {
             if !check_finite_mat(&e.world_from_base) || !e.speed_mps.is_finite() || !e.half_extent_m.is_finite() {
                 return Err(DirectorError::InvalidInput {
@@ -377,17 +500,58 @@ impl Director for ProceduralDirector {
                     message: "expected finite pose, speed and extent".into(),
                 });
             }
-            let heading = e.world_from_base.x_axis.truncate().truncate().normalize_or(Vec2::X);
-            obstacles.push(Obstacle {
-                position_m: e.world_from_base.w_axis.truncate().truncate(),
-                heading,
-                speed_mps: e.speed_mps,
-                half_length_m: e.half_extent_m.x.abs(),
-                half_width_m: e.half_extent_m.y.abs(),
-            });
+            let i = e.index as usize;
+            if i >= seen.len() || std::mem::replace(&mut seen[i], true) {
+                return Err(DirectorError::InvalidInput {
+                    field: format!("egos[{k}].index"),
+                    message: format!(
+                        "expected a distinct index of the scenario's {} ego(s), found {}",
+                        seen.len(),
+                        e.index
+                    ),
+                });
+            }
         }
+        self.warnings.clear();
+        let tick = self.tick + 1;
+        for e in egos {
+            let i = e.index as usize;
+            let clamped = self.bounds.clamp_pose(&e.world_from_base);
+            let pose = clamped.unwrap_or(e.world_from_base);
+            let clamp = clamped.map(|c| (e.world_from_base.w_axis.truncate(), c.w_axis.truncate()));
+            let name = &self.scenario.egos[i].name;
+            if let Some(w) = self.guard.note(e.index, name, tick, clamp) {
+                self.warnings.push(w);
+            }
+            let speed = if clamped.is_some() { 0.0 } else { e.speed_mps };
+            self.egos[i] = (pose, e.half_extent_m.abs(), speed);
+        }
+        let ego_obstacles: Vec<(Obstacle, f32)> = self
+            .egos
+            .iter()
+            .map(|(pose, half, speed)| {
+                let obstacle = Obstacle {
+                    position_m: pose.w_axis.truncate().truncate(),
+                    heading: pose.x_axis.truncate().truncate().normalize_or(Vec2::X),
+                    speed_mps: *speed,
+                    half_length_m: half.x,
+                    half_width_m: half.y,
+                };
+                (obstacle, pose.w_axis.z)
+            })
+            .collect();
+        let all_egos: Vec<Obstacle> = ego_obstacles.iter().map(|o| o.0).collect();
+        let ground_egos: Vec<Obstacle> = ego_obstacles
+            .iter()
+            .filter(|o| o.1 < GROUND_EGO_MAX_Z_M)
+            .map(|o| o.0)
+            .collect();
+        let walkers: Vec<Obstacle> = self.crowd.pedestrians.iter().map(|p| self.crowd.traffic_obstacle(p)).collect();
+        let mut wheeled: Vec<Obstacle> = self.traffic.vehicles.iter().map(|v| self.traffic.obstacle(v)).collect();
+        wheeled.extend_from_slice(&ground_egos);
         let old_bodies = self.bodies();
-        self.traffic.step(dt_secs, &obstacles);
+        self.traffic.step(dt_secs, &all_egos, &walkers, &ground_egos);
+        self.crowd.step(dt_secs, &wheeled);
         let bodies = self.bodies();
         let moves: Vec<(RigidBody, RigidBody)> = old_bodies.into_iter().zip(bodies.iter().copied()).collect();
         let flow = rigid_flow(self.grid.spec(), &moves, dt_secs).map_err(|m| DirectorError::InvalidInput {

@@ -179,6 +179,13 @@ impl BicycleEgo {
         Ok(self.world_from_base())
     }
 
+    /// Moves the car so that its base (body centre on the ground) is at `centre_m`, heading kept, at rest.
+    pub fn place_base(&mut self, centre_m: Vec2) {
+        let heading = Vec2::from_angle(self.yaw_rad);
+        self.rear_axle_m = centre_m - heading * (0.5 * self.params.wheelbase_m);
+        self.speed_mps = 0.0;
+    }
+
     pub fn world_from_base(&self) -> Mat4 {
         let heading = Vec2::from_angle(self.yaw_rad);
         let centre = self.rear_axle_m + heading * (0.5 * self.params.wheelbase_m);
@@ -251,6 +258,11 @@ impl FreeCameraEgo {
         let left = heading.perp();
         self.position_m += (heading * delta.forward_m + left * delta.left_m).extend(delta.up_m);
         Ok(self.world_from_base())
+    }
+
+    /// Moves the camera base to `position_m`, orientation kept.
+    pub fn place(&mut self, position_m: Vec3) {
+        self.position_m = position_m;
     }
 
     pub fn world_from_base(&self) -> Mat4 {

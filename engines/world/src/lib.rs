@@ -13,11 +13,16 @@
 
 mod actor;
 mod appearance;
+mod bounds;
 mod director;
 mod ego;
 mod flow;
+mod footprint;
 mod grid;
+mod intersection;
 mod metrics;
+mod pedestrian_appearance;
+mod pedestrians;
 mod rig;
 mod rng;
 mod scenario;
@@ -26,10 +31,14 @@ mod traffic;
 mod trajectory;
 
 pub use actor::{covariance, Actor, ActorConfig, ActorError, ActorStats, CovarianceUpdate, DYNAMIC_ID_BASE};
+pub use bounds::{BoundaryGuard, BoundaryWarning, WorldBounds, MAX_ALTITUDE_M};
 pub use director::{
     body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody,
-    FLOW_BAND_CELLS, MAX_DT_SECS,
+    EGO_BODY_ID_BASE, FLOW_BAND_CELLS, MAX_DT_SECS,
 };
+pub use footprint::Footprint;
+pub use intersection::Conflicts;
+pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
 pub use ego::{BicycleEgo, BicycleParams, Ego, EgoError, FreeCameraEgo, PoseDelta, VehicleControl};
 pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowField, FlowSampler};
 pub use grid::{CellChange, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};

@@ -4,6 +4,12 @@
 //! along base +x, 90 = left) and a pitch (degrees, positive = up). The camera's optical axis z is that
 //! direction, x (right) is horizontal, y points down. [`Rig::standard`] is the 4-camera ego rig:
 //! front/left/rear/right, 90° horizontal FOV each, 1.6 m above the base.
+//!
+//! **Own body.** A car ego is a body of the world (see [`crate::ProceduralDirector`]), so its cameras must not
+//! see it: each lens of the standard rig sits [`LENS_CLEARANCE_M`] outside the face of the body box it looks
+//! out of (front camera ahead of the bumper, side cameras beside the doors, rear camera behind the boot; like
+//! the cameras of a surround-view system). Every point of the body then lies behind every image plane, so
+//! no Gaussian of it is drawn, whatever the resolution or the renderer's near plane (≥ 0).
 
 use glam::{Mat4, Vec3};
 use serde::{Deserialize, Serialize};
@@ -47,13 +53,27 @@ pub struct Rig {
 
 /// Mount height of the standard rig, metres.
 pub const STANDARD_MOUNT_HEIGHT_M: f32 = 1.6;
+/// Distance of each standard lens outside the body face it looks out of, metres.
+pub const LENS_CLEARANCE_M: f32 = 0.3;
 
 impl Rig {
-    /// Front, left, rear, right; 90° horizontal FOV; `width × height` each; 1.6 m above the base.
+    /// Front, left, rear, right; 90° horizontal FOV; `width × height` each; 1.6 m above the base; lenses
+    /// outside the default car body ([`crate::BicycleParams`]'s `half_extent_m`).
     pub fn standard(width: u32, height: u32) -> Self {
+        Self::standard_for_body(width, height, Vec3::from(crate::BicycleParams::default().half_extent_m))
+    }
+
+    /// The standard rig on a body of half extents `half_extent_m` (length, width, height)/2: each lens
+    /// [`LENS_CLEARANCE_M`] outside the face it looks out of, 1.6 m above the base.
+    pub fn standard_for_body(width: u32, height: u32, half_extent_m: Vec3) -> Self {
+        let (fx, fy) = (half_extent_m.x.abs() + LENS_CLEARANCE_M, half_extent_m.y.abs() + LENS_CLEARANCE_M);
         let cam = |name: &str, yaw_deg: f32| RigCamera {
             name: name.into(),
-            position_m: [0.0, 0.0, STANDARD_MOUNT_HEIGHT_M],
+            position_m: [
+                fx * yaw_deg.to_radians().cos().round(),
+                fy * yaw_deg.to_radians().sin().round(),
+                STANDARD_MOUNT_HEIGHT_M,
+            ],
             yaw_deg,
             pitch_deg: 0.0,
             width,
@@ -196,14 +216,12 @@ mod tests {
             (front.x_axis.truncate() + world_from_base.y_axis.truncate()).length() < 1e-6,
             "image x = base right"
         );
-        assert!((front.w_axis.truncate() - Vec3::new(3.0, 4.0, 1.6)).length() < 1e-6);
+        // The lens is 1.6 m up, 0.3 m ahead of the default car's front (half length 2.25 m).
+        let lens = Vec3::new(3.0, 4.0, 1.6) + base_x * 2.55;
+        assert!((front.w_axis.truncate() - lens).length() < 1e-5);
         // Same as the protocol's look-at.
-        let look = worldflow_protocol::world_from_camera_look_at(
-            Vec3::new(3.0, 4.0, 1.6),
-            Vec3::new(3.0, 4.0, 1.6) + base_x,
-            Vec3::Z,
-        );
-        assert!((look - front).to_cols_array().iter().all(|v| v.abs() < 1e-6));
+        let look = worldflow_protocol::world_from_camera_look_at(lens, lens + base_x, Vec3::Z);
+        assert!((look - front).to_cols_array().iter().all(|v| v.abs() < 1e-5));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum ScenarioError {
     },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// An `Invalid` error found in a file.
+    #[error("{path}: {error}")]
+    InFile { path: String, error: Box<ScenarioError> },
 }
 
 impl ScenarioError {
@@ -46,7 +49,19 @@ impl ScenarioError {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::Invalid { field, .. } => Some(field),
+            Self::InFile { error, .. } => error.field(),
             _ => None,
+        }
+    }
+
+    /// Names the file an error was found in (parse and I/O errors name it already).
+    pub(crate) fn in_file(self, path: &str) -> Self {
+        match self {
+            Self::Invalid { .. } => Self::InFile {
+                path: path.to_string(),
+                error: Box::new(self),
+            },
+            other => other,
         }
     }
 }
@@ -64,6 +79,9 @@ pub struct Scenario {
     /// Number of background vehicles.
     #[serde(default = "default_vehicles")]
     pub vehicles: u32,
+    /// Number of pedestrians walking the sidewalks (0 = none).
+    #[serde(default = "default_pedestrians")]
+    pub pedestrians: u32,
     #[serde(default)]
     pub town: TownConfig,
     #[serde(default)]
@@ -81,6 +99,9 @@ fn default_cell_size() -> f32 {
 }
 fn default_vehicles() -> u32 {
     24
+}
+fn default_pedestrians() -> u32 {
+    12
 }
 
 /// The road grid. Roads run along every block boundary (an outer ring included).
@@ -182,6 +203,7 @@ impl Default for Scenario {
             seed: default_seed(),
             cell_size_m: default_cell_size(),
             vehicles: default_vehicles(),
+            pedestrians: default_pedestrians(),
             town: TownConfig::default(),
             traffic: TrafficConfig::default(),
             egos: vec![EgoSpawn {
@@ -235,8 +257,8 @@ impl Scenario {
         Ok(s)
     }
 
-    /// Reads a `.yaml`/`.yml`/`.json` scenario file.
-    /// The scenario a node setting names: `builtin` (or nothing) for the default town, else a YAML/JSON file.
+    /// The scenario a node setting names: `builtin` (or nothing) for the default town, else a YAML/JSON file
+    /// ([`Scenario::from_file`]).
     pub fn from_setting(setting: Option<&str>) -> Result<Self, ScenarioError> {
         match setting {
             None | Some("") | Some("builtin") => Ok(Self::default()),
@@ -244,17 +266,23 @@ impl Scenario {
         }
     }
 
+    /// Reads a `.yaml`/`.yml`/`.json` scenario file and checks it completely: ranges, and what needs the town
+    /// (an ego spawned inside a building or a car off the road, more vehicles or pedestrians than the town
+    /// holds). Every error names the file, then the field (`s.yaml: egos[0].x_m/y_m: …`) or the line.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
             path: shown.clone(),
             message: e.to_string(),
         })?;
-        if path.extension().is_some_and(|e| e == "json") {
+        let scenario = if path.extension().is_some_and(|e| e == "json") {
             Self::from_json_str(&text, &shown)
         } else {
             Self::from_yaml_str(&text, &shown)
         }
+        .map_err(|e| e.in_file(&shown))?;
+        crate::director::check_with_town(&scenario).map_err(|e| e.in_file(&shown))?;
+        Ok(scenario)
     }
 
     /// Town pitch (block + road), metres.
@@ -395,6 +423,12 @@ impl Scenario {
             return Err(ScenarioError::invalid(
                 "vehicles",
                 format!("expected at most 10000, found {}", self.vehicles),
+            ));
+        }
+        if self.pedestrians > 10_000 {
+            return Err(ScenarioError::invalid(
+                "pedestrians",
+                format!("expected at most 10000, found {}", self.pedestrians),
             ));
         }
         if self.egos.len() > 64 {

@@ -13,6 +13,8 @@
 
 use glam::{Mat4, Quat, Vec2, Vec3};
 
+use crate::footprint::Footprint;
+use crate::intersection::{first_contact, Conflicts};
 use crate::rng::{hash_keys, unit_f32, SplitMix64};
 use crate::scenario::{EgoKind, Scenario, ScenarioError, TrafficConfig};
 use crate::town::Town;
@@ -23,6 +25,10 @@ pub const SPAWN_SPACING_M: f32 = 8.0;
 const EGO_CLEARANCE_M: f32 = 12.0;
 /// Hard braking limit, m/s².
 const MAX_DECEL_MPS2: f32 = 9.0;
+/// Vehicles waiting for an intersection stop this far before the crosswalk, metres.
+const STOP_BEFORE_CROSSWALK_M: f32 = 1.5;
+/// A grant is released when the holder's rear is this far past the box, metres.
+const RELEASE_AFTER_BOX_M: f32 = 0.3;
 
 /// Axis directions of the road grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -51,12 +57,16 @@ impl Dir {
         Vec2::new(d.y, -d.x)
     }
 
-    fn left_turn(self) -> Dir {
+    pub fn left_turn(self) -> Dir {
         Dir::ALL[(self as usize + 1) % 4]
     }
 
-    fn right_turn(self) -> Dir {
+    pub fn right_turn(self) -> Dir {
         Dir::ALL[(self as usize + 3) % 4]
+    }
+
+    pub fn reverse(self) -> Dir {
+        Dir::ALL[(self as usize + 2) % 4]
     }
 }
 
@@ -223,15 +233,27 @@ pub struct Vehicle {
     next_dir: Dir,
     desired_speed_mps: f32,
     rng: SplitMix64,
+    /// Tick at which the vehicle arrived at its next intersection (see [`crate::intersection`]).
+    pub arrived_tick: Option<u64>,
+    /// The intersection node this vehicle may cross now.
+    pub grant: Option<(u32, u32)>,
 }
 
 impl Vehicle {
     pub fn half_extent_m(&self) -> Vec3 {
         self.kind.half_extent_m()
     }
+
+    /// The movement `(dir_in, dir_out)` through the next (or current) intersection.
+    pub fn movement(&self) -> (Dir, Dir) {
+        match self.piece {
+            Piece::Lane { dir, .. } => (dir, self.next_dir),
+            Piece::Turn { dir_in, dir_out, .. } => (dir_in, dir_out),
+        }
+    }
 }
 
-/// An obstacle as traffic sees it (another vehicle or an ego).
+/// An obstacle as traffic sees it (a vehicle, a pedestrian or an ego body).
 #[derive(Debug, Clone, Copy)]
 pub struct Obstacle {
     pub position_m: Vec2,
@@ -241,12 +263,26 @@ pub struct Obstacle {
     pub half_width_m: f32,
 }
 
+impl Obstacle {
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            centre_m: self.position_m,
+            axis: self.heading,
+            half_m: Vec2::new(self.half_length_m, self.half_width_m),
+        }
+    }
+}
+
 /// All background vehicles.
 #[derive(Debug, Clone)]
 pub struct Traffic {
     roads: Roads,
     config: TrafficConfig,
     lane_width_m: f32,
+    conflicts: Conflicts,
+    /// Stop line: this far before the end of a lane (1.5 m before the crosswalk), metres.
+    stop_back_m: f32,
+    tick: u64,
     pub vehicles: Vec<Vehicle>,
 }
 
@@ -321,15 +357,21 @@ impl Traffic {
                     next_dir: Dir::East,
                     desired_speed_mps,
                     rng,
+                    arrived_tick: None,
+                    grant: None,
                 };
                 v.next_dir = choose_exit(&roads, &mut v.rng, &piece);
                 v
             })
             .collect();
+        let walkways = crate::pedestrians::Walkways::new(town, scenario.town.sidewalk_width_m, scenario.cell_size_m);
         Ok(Self {
+            conflicts: Conflicts::new(&roads),
+            stop_back_m: walkways.crosswalk_far_m() - 0.5 * town.road_width_m + STOP_BEFORE_CROSSWALK_M,
             roads,
             lane_width_m: 2.0 * town.lane_offset_m(),
             config,
+            tick: 0,
             vehicles,
         })
     }
@@ -349,7 +391,7 @@ impl Traffic {
         Mat4::from_rotation_translation(Quat::from_rotation_z(yaw), p.position_m.extend(v.half_extent_m().z))
     }
 
-    fn obstacle(&self, v: &Vehicle) -> Obstacle {
+    pub(crate) fn obstacle(&self, v: &Vehicle) -> Obstacle {
         let p = self.path_pose(v);
         let e = v.half_extent_m();
         Obstacle {
@@ -361,9 +403,22 @@ impl Traffic {
         }
     }
 
-    /// Advances every vehicle by `dt_secs`; `egos` are obstacles vehicles yield to.
-    pub fn step(&mut self, dt_secs: f32, egos: &[Obstacle]) {
+    /// Advances every vehicle by `dt_secs`: intersection grants first, then each vehicle plans from the state
+    /// at the start of the tick (IDM behind the nearest obstacle: a leader in its lane, an ego in its lane, a
+    /// body on its swept path, the stop line without a grant), then all move.
+    /// `egos`: every ego (vehicles stop behind one in their lane); `pedestrians` and `ego_bodies` (egos on
+    /// the ground) are also checked against swept paths and exit lanes.
+    pub fn step(&mut self, dt_secs: f32, egos: &[Obstacle], pedestrians: &[Obstacle], ego_bodies: &[Obstacle]) {
+        self.tick += 1;
         let obstacles: Vec<Obstacle> = self.vehicles.iter().map(|v| self.obstacle(v)).collect();
+        self.update_grants(&obstacles, ego_bodies);
+        let footprints: Vec<Footprint> = obstacles
+            .iter()
+            .chain(pedestrians)
+            .chain(ego_bodies)
+            .map(Obstacle::footprint)
+            .collect();
+        let all: Vec<&Obstacle> = obstacles.iter().chain(pedestrians).chain(ego_bodies).collect();
         let band_m = 0.5 * self.lane_width_m;
         let plans: Vec<(f32, Option<f32>)> = self
             .vehicles
@@ -371,18 +426,20 @@ impl Traffic {
             .enumerate()
             .map(|(i, v)| {
                 let me = &obstacles[i];
-                // Nearest obstacle ahead in the lane: (gap, speed along my heading).
+                // Nearest obstacle ahead: (gap, speed along my heading).
                 let mut leader: Option<(f32, f32)> = None;
+                let mut keep = |gap: f32, speed: f32| {
+                    if leader.is_none_or(|(g, _)| gap < g) {
+                        leader = Some((gap, speed));
+                    }
+                };
                 let mut consider = |o: &Obstacle, band: f32, lookahead: f32| {
                     let rel = o.position_m - me.position_m;
                     let lon = rel.dot(me.heading);
                     let lat = rel.perp_dot(me.heading).abs();
                     if lon > 0.0 && lon <= lookahead && lat < band {
                         let gap = lon - me.half_length_m - o.half_length_m;
-                        let speed = (o.speed_mps * o.heading.dot(me.heading)).max(0.0);
-                        if leader.is_none_or(|(g, _)| gap < g) {
-                            leader = Some((gap, speed));
-                        }
+                        keep(gap, (o.speed_mps * o.heading.dot(me.heading)).max(0.0));
                     }
                 };
                 for (j, o) in obstacles.iter().enumerate() {
@@ -398,8 +455,28 @@ impl Traffic {
                         self.config.ego_lookahead_m + me.half_length_m + e.half_length_m,
                     );
                 }
+                // Anything on my swept path.
+                let v_now = v.speed_mps;
+                let horizon = (3.0 + 1.2 * v_now + v_now * v_now / (2.0 * self.config.comfortable_decel_mps2)).min(30.0);
+                if let Some((gap, k)) = first_contact(
+                    |ds| self.pose_ahead(v, ds),
+                    Vec2::new(me.half_length_m, me.half_width_m),
+                    horizon,
+                    &footprints,
+                    i,
+                ) {
+                    let o = all[k];
+                    keep(gap, (o.speed_mps * o.heading.dot(me.heading)).max(0.0));
+                }
+                // The stop line, without a grant.
+                if let Some(gap) = self.stop_line_gap(v) {
+                    if v.grant.is_none() && v.arrived_tick.is_some() {
+                        keep(gap, 0.0);
+                    }
+                }
                 let v0 = self.desired_speed(v);
-                (self.idm(v.speed_mps, v0, leader), leader.map(|(g, _)| g))
+                let (accel, gap) = (self.idm(v.speed_mps, v0, leader), leader.map(|(g, _)| g));
+                (accel, gap)
             })
             .collect();
         for (v, (accel, gap)) in self.vehicles.iter_mut().zip(plans) {
@@ -416,6 +493,124 @@ impl Traffic {
             v.speed_mps = speed;
             advance(&self.roads, v, ds);
         }
+    }
+
+    /// Pose `ds` metres ahead along a vehicle's path (its piece, the next turn, the lane after it).
+    fn pose_ahead(&self, v: &Vehicle, ds: f32) -> PathPose {
+        let mut s = v.s_m + ds;
+        let mut piece = v.piece;
+        for _ in 0..3 {
+            let len = self.roads.length_m(&piece);
+            if s <= len {
+                return self.roads.pose(&piece, s);
+            }
+            s -= len;
+            piece = match piece {
+                Piece::Lane { from, dir } => Piece::Turn {
+                    node: self.roads.neighbour(from, dir).unwrap_or(from),
+                    dir_in: dir,
+                    dir_out: v.next_dir,
+                },
+                Piece::Turn { node, dir_out, .. } => Piece::Lane {
+                    from: node,
+                    dir: dir_out,
+                },
+            };
+        }
+        let len = self.roads.length_m(&piece);
+        let end = self.roads.pose(&piece, len);
+        PathPose {
+            position_m: end.position_m + end.heading * (s - len),
+            ..end
+        }
+    }
+
+    /// Gap from the front of a vehicle on a lane to the stop line of the lane's end, metres (may be < 0).
+    fn stop_line_gap(&self, v: &Vehicle) -> Option<f32> {
+        match v.piece {
+            Piece::Lane { .. } => {
+                Some(self.roads.length_m(&v.piece) - self.stop_back_m - v.s_m - v.half_extent_m().x)
+            }
+            Piece::Turn { .. } => None,
+        }
+    }
+
+    /// Releases grants of vehicles out of the box, records arrivals, and grants (see [`crate::intersection`]).
+    fn update_grants(&mut self, obstacles: &[Obstacle], egos: &[Obstacle]) {
+        let b = self.config.comfortable_decel_mps2;
+        for k in 0..self.vehicles.len() {
+            let v = &self.vehicles[k];
+            let gap = self.stop_line_gap(v);
+            let v = &mut self.vehicles[k];
+            if let (Some(node), Piece::Lane { from, .. }) = (v.grant, v.piece) {
+                if from == node && v.s_m - v.half_extent_m().x > RELEASE_AFTER_BOX_M {
+                    v.grant = None;
+                    v.arrived_tick = None;
+                }
+            }
+            if let (Some(gap), None, None) = (gap, v.grant, v.arrived_tick) {
+                if gap <= v.speed_mps * v.speed_mps / (2.0 * b) + 4.0 {
+                    v.arrived_tick = Some(self.tick);
+                }
+            }
+        }
+        // Only the first vehicle of each lane may be granted (a follower never holds a node its leader waits for).
+        let first_in_lane = |k: usize| {
+            let v = &self.vehicles[k];
+            !self.vehicles.iter().any(|o| o.id != v.id && o.piece == v.piece && o.s_m > v.s_m)
+        };
+        let mut waiting: Vec<usize> = (0..self.vehicles.len())
+            .filter(|&k| self.vehicles[k].grant.is_none() && self.vehicles[k].arrived_tick.is_some() && first_in_lane(k))
+            .collect();
+        waiting.sort_by_key(|&k| (self.vehicles[k].arrived_tick, self.vehicles[k].id));
+        // (node, movement) of holders, and of earlier arrivals refused for a conflict.
+        let mut held: Vec<((u32, u32), (Dir, Dir))> = self
+            .vehicles
+            .iter()
+            .filter_map(|v| v.grant.map(|n| (n, v.movement())))
+            .collect();
+        let mut refused: Vec<((u32, u32), (Dir, Dir))> = Vec::new();
+        for k in waiting {
+            let v = &self.vehicles[k];
+            let Piece::Lane { from, dir } = v.piece else { continue };
+            let Some(node) = self.roads.neighbour(from, dir) else { continue };
+            let m = v.movement();
+            let clash = |list: &[((u32, u32), (Dir, Dir))]| {
+                list.iter().any(|(n, other)| *n == node && self.conflicts.conflict(m, *other))
+            };
+            if clash(&held) || clash(&refused) {
+                refused.push((node, m));
+                continue;
+            }
+            let same_exit = held.iter().any(|(n, other)| *n == node && other.1 == m.1);
+            if same_exit || !self.exit_has_room(node, m.1, v, k, obstacles, egos) {
+                continue;
+            }
+            held.push((node, m));
+            self.vehicles[k].grant = Some(node);
+        }
+    }
+
+    /// Whether the start of the lane leaving `node` towards `dir` is free for vehicle `k` to stand on.
+    fn exit_has_room(&self, node: (u32, u32), dir: Dir, v: &Vehicle, k: usize, obstacles: &[Obstacle], egos: &[Obstacle]) -> bool {
+        let lane = Piece::Lane { from: node, dir };
+        if self.roads.neighbour(node, dir).is_none() {
+            return false;
+        }
+        let need = 2.0 * v.half_extent_m().x + self.config.min_gap_m + 1.0;
+        let start = self.roads.pose(&lane, 0.0);
+        let room = Footprint {
+            centre_m: start.position_m + start.heading * (0.5 * need),
+            axis: start.heading,
+            half_m: Vec2::new(0.5 * need, 0.25 * self.lane_width_m),
+        };
+        obstacles
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != k)
+            .map(|(_, o)| o)
+            .chain(egos)
+            .all(|o| !room.overlaps(&o.footprint(), 0.0))
     }
 
     /// Desired speed: slower inside turns and when approaching one.

@@ -310,7 +310,7 @@ fn vanished_bodies_are_removed_and_new_ones_spawned() {
 }
 
 #[test]
-fn a_director_without_bodies_still_gets_vehicles_from_cells() {
+fn a_director_without_bodies_still_gets_vehicles_and_walkers_from_cells() {
     let s = Scenario::default();
     let (mut d, out0) = ProceduralDirector::new_with_output(&s).unwrap();
     let mut a = Actor::new(ActorConfig::default(), d.grid()).unwrap();
@@ -319,14 +319,18 @@ fn a_director_without_bodies_still_gets_vehicles_from_cells() {
         o
     };
     let s0 = a.step(d.grid(), &strip(out0)).unwrap();
-    let vehicle_cells = d.grid().histogram()[SemanticClass::Vehicle as usize];
-    assert_eq!(s0.spawned, 2 * vehicle_cells);
+    let dynamic_cells = |grid: &SemanticGrid| {
+        let h = grid.histogram();
+        h[SemanticClass::Vehicle as usize] + h[SemanticClass::Pedestrian as usize]
+    };
+    assert!(d.grid().histogram()[SemanticClass::Pedestrian as usize] >= 12, "every walker has cells");
+    assert_eq!(s0.spawned, 2 * dynamic_cells(d.grid()));
     let mut removed = 0;
     for _ in 0..48 {
         let out = d.step(DT, &[]).unwrap();
         let st = a.step(d.grid(), &strip(out)).unwrap();
         removed += st.removed;
-        let cells = d.grid().histogram()[SemanticClass::Vehicle as usize];
+        let cells = dynamic_cells(d.grid());
         assert!(
             st.dynamic_count >= cells && st.dynamic_count <= 4 * cells,
             "{} Gaussians for {cells} cells",

@@ -113,9 +113,10 @@ fn ego_state(pose: Mat4) -> EgoState {
 
 #[test]
 fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
+    // The ego is a car: a body in the world (parked at its spawn until its first state arrives).
     let s = Scenario {
         vehicles: 1,
-        egos: vec![],
+        pedestrians: 0,
         ..Scenario::default()
     };
     let (mut with_ego, out0) = ProceduralDirector::new_with_output(&s).unwrap();
@@ -123,8 +124,9 @@ fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
     let car = out0.bodies[0];
     let heading = car.world_from_body.x_axis.truncate();
     let start = car.world_from_body.w_axis.truncate();
-    // An ego 15 m ahead of the car, in its lane, facing the same way, standing still.
-    let ego_pos = Vec3::new(start.x, start.y, 0.0) + heading * 15.0;
+    // An ego 25 m ahead of the car, in its lane after the next intersection (with room before it, so the car
+    // may cross: it never stops inside the box), facing the same way, standing still.
+    let ego_pos = Vec3::new(start.x, start.y, 0.0) + heading * 25.0;
     let ego = ego_state(Mat4::from_rotation_translation(
         Quat::from_rotation_z(heading.y.atan2(heading.x)),
         ego_pos,
@@ -269,3 +271,4 @@ fn the_committed_default_scenario_file_is_the_default() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.yaml");
     assert_eq!(Scenario::from_file(&path).unwrap(), Scenario::default());
 }
+

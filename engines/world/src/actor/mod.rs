@@ -6,7 +6,8 @@
 //! * **Dynamic** Gaussians occupy the suffix. Each tick ([`Actor::step`]): advect them along the Director's
 //!   flow (see [`advect`]); optionally *refine* body-attached ones towards their rigid body's pose (the
 //!   procedural stand-in for the paper's refiner; weight 0 = pure advection); remove those whose body
-//!   vanished or whose cell is no longer dynamic; spawn a template for every new body, and blobs for newly
+//!   vanished or whose cell is no longer dynamic; spawn a template for every new body (per class: a vehicle
+//!   or a walker, see [`crate::appearance`] and [`crate::pedestrian_appearance`]), and blobs for newly
 //!   dynamic cells that no body explains and no Gaussian covers (a body-less learned Director).
 //!   Dynamic ids start at [`DYNAMIC_ID_BASE`] and count up; an id is never reused.
 //!
@@ -25,7 +26,8 @@ pub use advect::CovarianceUpdate;
 use crate::appearance::{dynamic_cell_splats, rotate_sh1, static_splats, vehicle_template, Splat};
 use crate::director::{DirectorOutput, RigidBody};
 use crate::flow::DenseFlowIndex;
-use crate::grid::{GridSpec, SemanticGrid};
+use crate::grid::{GridSpec, SemanticClass, SemanticGrid};
+use crate::pedestrian_appearance::pedestrian_template;
 use crate::rng::CellBuildHasher;
 
 /// First id of dynamic Gaussians (static ones are numbered from 0).
@@ -362,7 +364,10 @@ impl Actor {
     }
 
     fn spawn_body(&mut self, body: &RigidBody) -> usize {
-        let template = vehicle_template(body.half_extent_m, body.appearance_key);
+        let template = match body.class {
+            SemanticClass::Pedestrian => pedestrian_template(body.half_extent_m, body.appearance_key),
+            _ => vehicle_template(body.half_extent_m, body.appearance_key),
+        };
         let body_rot = crate::director::body_rotation(&body.world_from_body);
         let n = template.len();
         for s in template {
