@@ -13,7 +13,7 @@ use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_protocol::arrow_io::{decode_action, encode_pose, world as world_io};
 use worldflow_protocol::{mat4_to_rows, Action, BodyRecord, ChunkMeta, Keys, StampedPose, WorldDelta};
-use worldflow_world::{Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario, VehicleControl};
+use worldflow_world::{BoundaryGuard, BoundaryWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario, VehicleControl};
 
 /// Converts a Director output into its wire form.
 pub fn to_delta(out: &DirectorOutput, meta: ChunkMeta) -> WorldDelta {
@@ -69,6 +69,9 @@ pub struct World {
     pub step_m: f32,
     pub step_deg: f32,
     started: bool,
+    guard: BoundaryGuard,
+    /// Egos that left the world in the last tick (clamped at the boundary and stopped; see `worldflow_world::bounds`).
+    pub warnings: Vec<BoundaryWarning>,
 }
 
 impl World {
@@ -83,7 +86,7 @@ impl World {
             .enumerate()
             .map(|(i, s)| Ego::from_spawn(s).map_err(|e| anyhow::anyhow!("scenario egos[{i}] ({}): {e}", s.name)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self { director, egos, dt_secs, step_m: 0.5, step_deg: 3.0, started: false })
+        Ok(Self { director, egos, dt_secs, step_m: 0.5, step_deg: 3.0, started: false, guard: BoundaryGuard::default(), warnings: Vec::new() })
     }
 
     /// Applies every ego's action of one tick and advances the world; returns the Director's output.
@@ -102,6 +105,14 @@ impl World {
                     cam.apply(&keys_to_delta(a.keys, self.step_m, self.step_deg)).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
                 }
             }
+        }
+        // Leaving the world: clamp at the boundary and stop, one warning per excursion.
+        self.warnings.clear();
+        let bounds = *self.director.bounds();
+        for (i, ego) in self.egos.iter_mut().enumerate() {
+            let clamp = ego.keep_inside(&bounds);
+            let name = &self.director.scenario().egos[i].name;
+            self.warnings.extend(self.guard.note(i as u32, name, tick, clamp));
         }
         let states: Vec<_> = self.egos.iter().enumerate().map(|(i, e)| e.state(i as u32)).collect();
         let out = if !self.started {
@@ -126,7 +137,12 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         world.step_m = v.parse().context("setting STEP_M: expected metres")?;
     }
     let n = world.egos.len();
-    eprintln!("director: town seed {}, {} vehicles, {n} ego(s), dt {dt_secs} s", world.director.seed(), world.director.bodies().len());
+    eprintln!(
+        "director: town seed {}, {} vehicles, {} pedestrians, {n} ego(s), dt {dt_secs} s",
+        world.director.seed(),
+        world.director.traffic().vehicles.len(),
+        world.director.crowd().pedestrians.len()
+    );
     // Actions waiting for the barrier: tick → agent → action. Bounded: a tick older than the newest by more
     // than 64 ticks means an agent stopped sending, which is an error.
     let mut pending: BTreeMap<u64, BTreeMap<u32, Action>> = BTreeMap::new();
@@ -148,6 +164,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     let span = tracing::info_span!("director_tick", tick).entered();
                     let out = world.tick(&actions)?;
                     drop(span);
+                    for w in world.warnings.iter().chain(world.director.warnings()) {
+                        eprintln!("director: warning: {w}");
+                    }
                     let meta = ChunkMeta { agent_id: 0, tick, sim_time_ns: actions[0].meta.sim_time_ns };
                     node.send_output("world".to_owned().into(), MetadataParameters::default(), world_io::encode(&to_delta(&out, meta)))
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -195,6 +214,28 @@ mod tests {
             let moved = (a.egos[0].world_from_base().w_axis - start.w_axis).length();
             assert!(moved > 1.0, "throttle moves the car: {moved}");
         }
+    }
+
+    #[test]
+    fn an_agent_driving_off_the_map_is_stopped_with_one_warning() {
+        let scenario = Scenario::default();
+        let mut world = World::new(&scenario, 0.1).unwrap();
+        if let Ego::Car(car) = &mut world.egos[0] {
+            *car = worldflow_world::BicycleEgo::new(worldflow_world::BicycleParams::default(), 2.0, 20.0, std::f32::consts::PI).unwrap();
+        }
+        let mut warned = Vec::new();
+        for tick in 0..30u64 {
+            let action = Action {
+                meta: ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * 100_000_000 },
+                control: Some(worldflow_protocol::VehicleControl { throttle: 1.0, steer: 0.0, brake: 0.0 }),
+                ..Default::default()
+            };
+            world.tick(&[action]).unwrap();
+            warned.extend(world.warnings.iter().map(|w| w.to_string()));
+            assert!(world.egos[0].world_from_base().w_axis.x >= 0.0);
+        }
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].starts_with("agent0 (ego0) left the world at tick"), "{}", warned[0]);
     }
 
     #[test]
