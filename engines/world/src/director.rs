@@ -6,7 +6,7 @@
 //!
 //! Invariants of every output: `changes` ascending by index, applying them to the previous grid gives
 //! [`Director::grid`]; `bodies` ascending by id; the flow is sampled at positions of tick `t − 1` and
-//! covers the interval `dt_secs`. The procedural Director is a pure function of (scenario, seed, the
+//! covers the interval `dt_secs` (the procedural Director gives no flow to a body that did not move). The procedural Director is a pure function of (scenario, seed, the
 //! sequence of `step` inputs): no clock, no hash-map iteration.
 
 use glam::{Mat3, Mat4, Quat, UVec3, Vec2, Vec3};
@@ -394,14 +394,16 @@ pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f3
     let mut candidates: Vec<(u32, f32, u64, Vec3)> = Vec::new();
     for (old, new) in moves {
         let (v_c, omega) = twist(&old.world_from_body, &new.world_from_body, dt_secs);
-        let centre = old.world_from_body.w_axis.truncate();
+        let rot = Mat3::from_mat4(old.world_from_body);
         for_cells_in_box(spec, old, band, |index, local| {
             let outside = (local.abs() - old.half_extent_m).max(Vec3::ZERO).length();
-            let x = spec.centre_of(spec.coords(index));
-            candidates.push((index, outside, old.id, v_c + omega.cross(x - centre)));
+            // x − centre of the cell, from its body-frame position.
+            candidates.push((index, outside, old.id, v_c + omega.cross(rot * local)));
         });
     }
-    candidates.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    // Order: cell, then nearer box first, then lower id (`outside` ≥ 0, so its bits order like the value).
+    let key = |c: &(u32, f32, u64, Vec3)| ((c.0 as u128) << 96) | ((c.1.to_bits() as u128) << 64) | c.2 as u128;
+    candidates.sort_unstable_by_key(key);
     let cells = candidates
         .into_iter()
         .map(|(index, _, body, velocity_mps)| FlowCell {
@@ -553,7 +555,13 @@ impl Director for ProceduralDirector {
         self.traffic.step(dt_secs, &all_egos, &walkers, &ground_egos);
         self.crowd.step(dt_secs, &wheeled);
         let bodies = self.bodies();
-        let moves: Vec<(RigidBody, RigidBody)> = old_bodies.into_iter().zip(bodies.iter().copied()).collect();
+        // Bodies that did not move get no flow: their Gaussians have no defined flow and stay where they are
+        // (a waiting car or walker, a parked ego), which saves building and sampling their bands.
+        let moves: Vec<(RigidBody, RigidBody)> = old_bodies
+            .into_iter()
+            .zip(bodies.iter().copied())
+            .filter(|(old, new)| old.world_from_body != new.world_from_body)
+            .collect();
         let flow = rigid_flow(self.grid.spec(), &moves, dt_secs).map_err(|m| DirectorError::InvalidInput {
             field: "flow".into(),
             message: m,
