@@ -6,8 +6,9 @@
 //!
 //! Invariants of every output: `changes` ascending by index, applying them to the previous grid gives
 //! [`Director::grid`]; `bodies` ascending by id; the flow is sampled at positions of tick `t − 1` and
-//! covers the interval `dt_secs` (the procedural Director gives no flow to a body that did not move). The procedural Director is a pure function of (scenario, seed, the
-//! sequence of `step` inputs): no clock, no hash-map iteration.
+//! covers the interval `dt_secs` (the procedural Director gives no flow to a body that did not move). The
+//! procedural Director is a pure function of (scenario, seed, the sequence of `step` inputs): no clock, no
+//! hash-map iteration.
 
 use glam::{Mat3, Mat4, Quat, UVec3, Vec2, Vec3};
 
@@ -381,8 +382,24 @@ fn twist(old: &Mat4, new: &Mat4, dt_secs: f32) -> (Vec3, Vec3) {
     (v_c, Vec3::Z * (dyaw / dt_secs))
 }
 
+/// Width of the flow band of a body moving from `old` to `new`: a point of the body (or half a cell around
+/// it) displaced by half the tick's motion (the RK2 midpoint) reads trilinear corners at most 1.5 cells + that
+/// displacement away from the box; capped at [`FLOW_BAND_CELLS`] (slow walkers get narrow bands), metres.
+fn flow_band_m(cell_size_m: f32, old: &RigidBody, new: &RigidBody) -> f32 {
+    let e = old.half_extent_m;
+    let moved = [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)]
+        .iter()
+        .map(|&(sx, sy)| {
+            let local = Vec3::new(sx * e.x, sy * e.y, 0.0);
+            (new.world_from_body.transform_point3(local) - old.world_from_body.transform_point3(local)).length()
+        })
+        .fold(0.0f32, f32::max);
+    (1.5 * cell_size_m + 0.5 * moved + 0.05 * cell_size_m).min(FLOW_BAND_CELLS * cell_size_m)
+}
+
 /// The flow `F_{t−1→t}` of rigid bodies moving from `old` to `new` poses in `dt_secs` (pairs of the same
-/// body): each body's constant twist ([`twist`]), defined on the cells within [`FLOW_BAND_CELLS`] of its
+/// body): each body's constant twist ([`twist`]), defined on the cells within its band ([`flow_band_m`], at
+/// most [`FLOW_BAND_CELLS`]) of its
 /// *old* box, labelled with the body's id. A cell near several bodies holds one entry per body, the nearer
 /// box first (ties: lower id) — see the motion layers of [`crate::flow`]. Usable by any Director that knows
 /// its bodies.
@@ -390,11 +407,11 @@ pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f3
     if !(dt_secs.is_finite() && dt_secs > 0.0) {
         return Err(format!("dt_secs: expected > 0, found {dt_secs}"));
     }
-    let band = FLOW_BAND_CELLS * spec.cell_size_m;
     let mut candidates: Vec<(u32, f32, u64, Vec3)> = Vec::new();
     for (old, new) in moves {
         let (v_c, omega) = twist(&old.world_from_body, &new.world_from_body, dt_secs);
         let rot = Mat3::from_mat4(old.world_from_body);
+        let band = flow_band_m(spec.cell_size_m, old, new);
         for_cells_in_box(spec, old, band, |index, local| {
             let outside = (local.abs() - old.half_extent_m).max(Vec3::ZERO).length();
             // x − centre of the cell, from its body-frame position.
