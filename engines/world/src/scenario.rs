@@ -10,7 +10,8 @@
 //! ```
 //! Every struct is `deny_unknown_fields`; every field has a default except the ego's name and position.
 //! [`Scenario::validate`] checks ranges without building the town; checks that need the town (a spawn inside a
-//! building, more vehicles than lanes hold) are made by [`crate::ProceduralDirector::new`]. All errors name the
+//! building, more vehicles than lanes hold) are made by [`crate::ProceduralDirector::new`], and by
+//! [`Scenario::from_file`], which names the file in every error. All errors name the
 //! field (`town.block_size_m`, `egos[1].x_m`, …) and never panic.
 
 use std::path::Path;

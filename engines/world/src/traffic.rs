@@ -273,6 +273,9 @@ impl Obstacle {
     }
 }
 
+/// A movement `(dir_in, dir_out)` through intersection node `(i, j)`.
+type NodeMovement = ((u32, u32), (Dir, Dir));
+
 /// All background vehicles.
 #[derive(Debug, Clone)]
 pub struct Traffic {
@@ -564,18 +567,18 @@ impl Traffic {
             .collect();
         waiting.sort_by_key(|&k| (self.vehicles[k].arrived_tick, self.vehicles[k].id));
         // (node, movement) of holders, and of earlier arrivals refused for a conflict.
-        let mut held: Vec<((u32, u32), (Dir, Dir))> = self
+        let mut held: Vec<NodeMovement> = self
             .vehicles
             .iter()
             .filter_map(|v| v.grant.map(|n| (n, v.movement())))
             .collect();
-        let mut refused: Vec<((u32, u32), (Dir, Dir))> = Vec::new();
+        let mut refused: Vec<NodeMovement> = Vec::new();
         for k in waiting {
             let v = &self.vehicles[k];
             let Piece::Lane { from, dir } = v.piece else { continue };
             let Some(node) = self.roads.neighbour(from, dir) else { continue };
             let m = v.movement();
-            let clash = |list: &[((u32, u32), (Dir, Dir))]| {
+            let clash = |list: &[NodeMovement]| {
                 list.iter().any(|(n, other)| *n == node && self.conflicts.conflict(m, *other))
             };
             if clash(&held) || clash(&refused) {
