@@ -262,14 +262,7 @@ impl Crowd {
                 ),
             ));
         }
-        let mut order: Vec<usize> = (0..slots.len()).collect();
-        let mut rng = SplitMix64::new(hash_keys(&[seed, 5]));
-        for i in 0..n {
-            let j = i + rng.below((order.len() - i) as u64) as usize;
-            order.swap(i, j);
-        }
-        let mut chosen = order[..n].to_vec();
-        chosen.sort_unstable();
+        let chosen = SplitMix64::new(hash_keys(&[seed, 5])).choose_sorted(slots.len(), n);
         let pedestrians = chosen
             .iter()
             .enumerate()

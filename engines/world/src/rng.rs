@@ -35,6 +35,20 @@ impl SplitMix64 {
     }
 
     /// Uniform integer in [0, n); `n == 0` gives 0.
+    /// `n` distinct indices of `0..len`, drawn uniformly (the first `n` of a partial Fisher–Yates
+    /// permutation), returned in ascending order. `n ≤ len`.
+    pub fn choose_sorted(&mut self, len: usize, n: usize) -> Vec<usize> {
+        assert!(n <= len, "choose {n} of {len}");
+        let mut order: Vec<usize> = (0..len).collect();
+        for i in 0..n {
+            let j = i + self.below((len - i) as u64) as usize;
+            order.swap(i, j);
+        }
+        order.truncate(n);
+        order.sort_unstable();
+        order
+    }
+
     pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             return 0;

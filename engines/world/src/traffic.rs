@@ -326,15 +326,8 @@ impl Traffic {
                 ),
             ));
         }
-        // Partial Fisher–Yates: the first n of a seeded permutation, then back in slot order (ids follow it).
-        let mut order: Vec<usize> = (0..slots.len()).collect();
-        let mut rng = SplitMix64::new(hash_keys(&[seed, 3]));
-        for i in 0..n {
-            let j = i + rng.below((order.len() - i) as u64) as usize;
-            order.swap(i, j);
-        }
-        let mut chosen = order[..n].to_vec();
-        chosen.sort_unstable();
+        // A seeded choice of n slots, in slot order (ids follow it).
+        let chosen = SplitMix64::new(hash_keys(&[seed, 3])).choose_sorted(slots.len(), n);
         let config = scenario.traffic.clone();
         let vehicles = chosen
             .iter()
