@@ -209,19 +209,41 @@ pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut [
         Parallelism::None
     };
     // SAFETY: the asserts above bound every index the strides address.
+    unsafe { gemm_wt_raw(m, n, k, out.as_mut_ptr(), n, accumulate, x.as_ptr(), w.as_ptr(), par) }
+}
+
+/// `out[i·out_stride + j] (+)= Σₗ x[i·k + l] · w[j·k + l]` for `i < m, j < n` (row-major `x` [m, k] and
+/// `w` [n, k]; `out` rows `out_stride` apart, so a column block of a wider matrix can be written).
+///
+/// # Safety
+/// `x` must hold `m·k` floats, `w` `n·k`, and `out` `(m − 1)·out_stride + n`; no other thread may touch
+/// the `out` elements addressed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm_wt_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    out: *mut f32,
+    out_stride: usize,
+    accumulate: bool,
+    x: *const f32,
+    w: *const f32,
+    par: Parallelism,
+) {
+    // SAFETY: the caller guarantees the extents; strides as documented.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             1,
-            n as isize,
+            out_stride as isize,
             accumulate,
-            x.as_ptr(),
+            x,
             1,
             k as isize,
-            w.as_ptr(),
+            w,
             k as isize,
             1,
             1.0f32,

@@ -12,6 +12,7 @@
 //! [`matmul_q8_wt`] picks the int8 path for at most [`INT8_DOT_MAX_ROWS`] rows.
 
 use crate::q8dot::q8_rows_dot;
+use crate::ops::gemm_wt_raw;
 use crate::quant::Q8Matrix;
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -96,29 +97,7 @@ pub fn matmul_q8_panels(x: &[f32], m: usize, w: &Q8Matrix, out: &mut [f32]) {
         w.dequantize_rows(r0, r1, buf);
         // SAFETY: the destination block is rows 0..m × columns r0..r1 of `out` (row stride n),
         // inside `out` by the assert above; panels have disjoint column ranges.
-        unsafe {
-            gemm::gemm(
-                m,
-                r1 - r0,
-                k,
-                dst.at(r0),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                buf.as_ptr(),
-                k as isize,
-                1,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
+        unsafe { gemm_wt_raw(m, r1 - r0, k, dst.at(r0), n, true, x.as_ptr(), buf.as_ptr(), Parallelism::None) }
     };
     let panels = n.div_ceil(rows);
     if threads == 1 {
