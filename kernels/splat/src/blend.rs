@@ -35,18 +35,11 @@ const TS: usize = TILE_SIZE as usize;
 const GROUPS_PER_ROW: usize = TS / LANES;
 const SLOTS: usize = TS * GROUPS_PER_ROW;
 
-/// Blend-time data of one Gaussian (depth-sorted array, 48 bytes).
+/// Blend-time data of one Gaussian (depth-sorted array, 48 bytes): what the row loop reads, plus the box
+/// the tile gather needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SplatBlend {
-    pub mean_x: f32,
-    pub mean_y: f32,
-    pub conic_a: f32,
-    pub conic_b: f32,
-    pub conic_c: f32,
-    pub opacity: f32,
-    pub color: [f32; 3],
-    /// Below this power `α < 1/255` (see `project::Splat2D::power_min`).
-    pub power_min: f32,
+    pub splat: TileSplat,
     /// Half-extents (pixels, padded) of the box outside which `α < 1/255`.
     pub alpha_ext_x: f32,
     pub alpha_ext_y: f32,
@@ -61,18 +54,19 @@ pub(crate) struct TileFrame {
     pub background: [f32; 3],
 }
 
-/// A Gaussian gathered for one tile (compact: only what the row loop reads).
+/// What the row loop reads of one Gaussian (copied per tile into a compact, L1-resident array).
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
-struct TileSplat {
-    mean_x: f32,
-    mean_y: f32,
-    conic_a: f32,
-    conic_b: f32,
-    conic_c: f32,
-    opacity: f32,
-    power_min: f32,
-    color: [f32; 3],
+pub(crate) struct TileSplat {
+    pub mean_x: f32,
+    pub mean_y: f32,
+    pub conic_a: f32,
+    pub conic_b: f32,
+    pub conic_c: f32,
+    pub opacity: f32,
+    /// Below this power `α < 1/255` (see `project::Splat2D::power_min`).
+    pub power_min: f32,
+    pub color: [f32; 3],
 }
 
 /// Per-thread scratch of the tile kernel (reused: no allocation once it has grown to the largest tile).
@@ -169,10 +163,11 @@ fn tile_geom(frame: &TileFrame, tile_x: u32, tile_y: u32) -> TileGeom {
 #[inline(always)]
 fn splat_span(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize, usize, usize)> {
     let (x0, y0) = (geo.x0 as f32, geo.y0 as f32);
-    let fy0 = (s.mean_y - s.alpha_ext_y - 0.5 - y0).ceil().max(0.0);
-    let fy1 = (s.mean_y + s.alpha_ext_y - 0.5 - y0).floor().min(geo.rows as f32 - 1.0);
-    let fx0 = (s.mean_x - s.alpha_ext_x - 0.5 - x0).ceil().max(0.0);
-    let fx1 = (s.mean_x + s.alpha_ext_x - 0.5 - x0).floor().min(geo.cols as f32 - 1.0);
+    let (mean_x, mean_y) = (s.splat.mean_x, s.splat.mean_y);
+    let fy0 = (mean_y - s.alpha_ext_y - 0.5 - y0).ceil().max(0.0);
+    let fy1 = (mean_y + s.alpha_ext_y - 0.5 - y0).floor().min(geo.rows as f32 - 1.0);
+    let fx0 = (mean_x - s.alpha_ext_x - 0.5 - x0).ceil().max(0.0);
+    let fx1 = (mean_x + s.alpha_ext_x - 0.5 - x0).floor().min(geo.cols as f32 - 1.0);
     if !(fy1 >= fy0 && fx1 >= fx0) {
         return None;
     }
@@ -220,16 +215,7 @@ fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScra
         let Some((r0, r1, g0, g1)) = splat_span(s, geo) else {
             continue;
         };
-        out[n].write(TileSplat {
-            mean_x: s.mean_x,
-            mean_y: s.mean_y,
-            conic_a: s.conic_a,
-            conic_b: s.conic_b,
-            conic_c: s.conic_c,
-            opacity: s.opacity,
-            power_min: s.power_min,
-            color: s.color,
-        });
+        out[n].write(s.splat);
         let k = n as u32;
         n += 1;
         // SAFETY (pushes): `slot < SLOTS` (r1 < rows ≤ 16, g1 < 2) and each list receives at most one entry
@@ -581,14 +567,16 @@ mod tests {
                     let opacity = 0.02 + rnd() * 0.98;
                     let two_l = 2.0 * (opacity / ALPHA_MIN).ln();
                     SplatBlend {
-                        mean_x: 16.0 + rnd() * 24.0,
-                        mean_y: 16.0 + rnd() * 20.0,
-                        conic_a: a,
-                        conic_b: b,
-                        conic_c: c,
-                        opacity,
-                        color: [rnd(), rnd() * 2.0, rnd()],
-                        power_min: -0.5 * two_l - 1e-3,
+                        splat: TileSplat {
+                            mean_x: 16.0 + rnd() * 24.0,
+                            mean_y: 16.0 + rnd() * 20.0,
+                            conic_a: a,
+                            conic_b: b,
+                            conic_c: c,
+                            opacity,
+                            color: [rnd(), rnd() * 2.0, rnd()],
+                            power_min: -0.5 * two_l - 1e-3,
+                        },
                         alpha_ext_x: 4.0 + rnd() * 8.0,
                         alpha_ext_y: 4.0 + rnd() * 8.0,
                     }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use worldflow_protocol::{Camera, Gaussians};
 
 use crate::bin::{bin_tiles, BinScratch};
-use crate::blend::{blend_tile, SplatBlend, TileFrame};
+use crate::blend::{blend_tile, SplatBlend, TileFrame, TileSplat};
 use crate::disjoint::DisjointWriter;
 use crate::error::SplatError;
 use crate::image::Image;
@@ -198,14 +198,16 @@ impl Renderer {
                     let s = &projected[i as usize];
                     *rect = [s.tile_x0, s.tile_y0, s.tile_x1, s.tile_y1];
                     *blend = SplatBlend {
-                        mean_x: s.mean_x,
-                        mean_y: s.mean_y,
-                        conic_a: s.conic_a,
-                        conic_b: s.conic_b,
-                        conic_c: s.conic_c,
-                        opacity: s.opacity,
-                        color: s.color,
-                        power_min: s.power_min,
+                        splat: TileSplat {
+                            mean_x: s.mean_x,
+                            mean_y: s.mean_y,
+                            conic_a: s.conic_a,
+                            conic_b: s.conic_b,
+                            conic_c: s.conic_c,
+                            opacity: s.opacity,
+                            color: s.color,
+                            power_min: s.power_min,
+                        },
                         alpha_ext_x: s.alpha_ext_x,
                         alpha_ext_y: s.alpha_ext_y,
                     };
