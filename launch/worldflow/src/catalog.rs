@@ -97,7 +97,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-splat-renderer",
         inputs: Inputs::Fixed(&[("pose", Pose, true), ("gaussians", Gaussians, false)]),
         outputs: &[("frame", Frame)],
-        settings: &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND"],
+        settings: &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND", "CATCHUP"],
     },
     NodeKind {
         binary: "worldflow-director",

@@ -4,7 +4,8 @@
 //! (`builtin:plaza`). Each `pose` input (a `StampedPose`) renders the rig: `RIG=single` puts one camera at the
 //! pose (the pose is `world_from_camera`); `RIG=ego4` treats it as `world_from_base` (x forward, y left, z up)
 //! and renders the standard front/left/rear/right rig (`RIG=front`: its front camera only); `RIG=<file>` reads a
-//! rig file. Frames leave as RGB8 written straight
+//! rig file. `CATCHUP=every` (default) renders every complete tick in order; `CATCHUP=newest` only the newest
+//! when rendering fell behind (see `pairing`). Frames leave as RGB8 written straight
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
 
 pub mod builtin;
@@ -19,7 +20,7 @@ use worldflow_protocol::arrow_io::{decode_pose, frame_header_to_params, payload_
 use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics};
 use worldflow_splat::{Compat, Image, RenderOptions, Renderer};
 
-use pairing::Pairing;
+use pairing::{Catchup, Pairing};
 
 /// More entries than this waiting for a partner means the inputs are mis-wired, not late.
 const MAX_WAITING: usize = 256;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub height: u32,
     pub fov_x_deg: f32,
     pub rig: Vec<RigCamera>,
+    /// `CATCHUP`: `every` complete tick in order (default), or only the `newest`.
+    pub catchup: Catchup,
     pub options: RenderOptions,
 }
 
@@ -99,6 +102,11 @@ impl Settings {
             height,
             fov_x_deg,
             rig,
+            catchup: match env_or("CATCHUP", "every").as_str() {
+                "every" => Catchup::Every,
+                "newest" => Catchup::Newest,
+                other => anyhow::bail!("setting CATCHUP=`{other}`: expected every or newest"),
+            },
             options: RenderOptions { compat, background: [bgv[0], bgv[1], bgv[2]], sh_degree: None, antialiased: false },
         })
     }
@@ -169,7 +177,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         }
         // Render the newest tick whose poses and scene are complete.
         while state.has_static() {
-            let Some(ready) = pairing.pop_ready(streamed) else { break };
+            let Some(ready) = pairing.pop_ready(streamed, settings.catchup) else { break };
             let tick = ready.tick;
             let scene = state.with_dynamic(ready.dynamic.as_ref())?;
             let _span = tracing::info_span!("render_tick", tick).entered();

@@ -4,8 +4,9 @@
 //! lose a tick independently. Because each edge is FIFO, once tick `k` has both parts, a tick `j < k` still
 //! missing a part can never complete (its part would have arrived before `k`'s): such ticks are discarded
 //! and counted as skipped instead of waiting forever. When several ticks are complete at once (the renderer
-//! fell behind), the newest is rendered and the older ones are skipped: the view stays close to the
-//! present, which is what an interactive run needs (a renderer that keeps up never has two).
+//! fell behind), [`Catchup::Every`] renders them all in order (with large queues: nothing lost), and
+//! [`Catchup::Newest`] renders the newest and skips the older ones, keeping the view close to the present
+//! for an interactive run (a renderer that keeps up never has two).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,15 @@ pub struct Pairing {
     dynamic: BTreeMap<u64, Gaussians>,
     /// Ticks discarded because one of their parts was dropped upstream.
     pub skipped_ticks: u64,
+}
+
+/// Which complete tick to render when several are waiting (the `CATCHUP` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catchup {
+    /// Every complete tick, oldest first.
+    Every,
+    /// Only the newest complete tick.
+    Newest,
 }
 
 /// One tick ready to render.
@@ -43,13 +53,14 @@ impl Pairing {
         self.poses.len() + self.dynamic.len()
     }
 
-    /// The tick to render now: with `streamed`, the newest tick that has poses and a dynamic set; otherwise
-    /// the newest posed tick. Older ticks on either side are discarded (counted in `skipped_ticks`).
-    pub fn pop_ready(&mut self, streamed: bool) -> Option<ReadyTick> {
-        let tick = if streamed {
-            *self.poses.keys().rev().find(|t| self.dynamic.contains_key(t))?
-        } else {
-            *self.poses.keys().next_back()?
+    /// The tick to render now: a tick with poses and (with `streamed`) a dynamic set — the oldest such
+    /// with [`Catchup::Every`], the newest with [`Catchup::Newest`]. Older ticks on either side are
+    /// discarded (counted in `skipped_ticks`).
+    pub fn pop_ready(&mut self, streamed: bool, catchup: Catchup) -> Option<ReadyTick> {
+        let complete = |t: &&u64| !streamed || self.dynamic.contains_key(t);
+        let tick = match catchup {
+            Catchup::Every => *self.poses.keys().find(complete)?,
+            Catchup::Newest => *self.poses.keys().rev().find(complete)?,
         };
         let stale = self.poses.range(..tick).count() as u64;
         self.skipped_ticks += stale;
@@ -85,7 +96,7 @@ mod tests {
             } else {
                 p.push_dynamic(t, Gaussians::new(0));
             }
-            rendered.extend(std::iter::from_fn(|| p.pop_ready(true)).map(|r| r.tick));
+            rendered.extend(std::iter::from_fn(|| p.pop_ready(true, Catchup::Every)).map(|r| r.tick));
         }
         assert_eq!(rendered, vec![0, 3]);
         assert_eq!(p.skipped_ticks, 1, "tick 1's pose was discarded");
@@ -93,27 +104,33 @@ mod tests {
     }
 
     #[test]
-    fn a_renderer_that_fell_behind_jumps_to_the_newest_complete_tick() {
+    fn a_renderer_that_fell_behind_renders_every_tick_or_jumps_to_the_newest() {
         let mut p = Pairing::default();
+        for t in 10..12 {
+            p.push_pose(pose(t));
+            p.push_dynamic(t, Gaussians::new(0));
+        }
+        let every: Vec<u64> = std::iter::from_fn(|| p.pop_ready(true, Catchup::Every)).map(|r| r.tick).collect();
+        assert_eq!((every, p.skipped_ticks), (vec![10, 11], 0));
         for t in 10..14 {
             p.push_pose(pose(t));
             p.push_dynamic(t, Gaussians::new(0));
         }
-        assert_eq!(p.pop_ready(true).unwrap().tick, 13);
+        assert_eq!(p.pop_ready(true, Catchup::Newest).unwrap().tick, 13);
         assert_eq!(p.skipped_ticks, 3);
-        assert!(p.pop_ready(true).is_none());
+        assert!(p.pop_ready(true, Catchup::Newest).is_none());
     }
 
     #[test]
     fn a_tick_waits_for_its_missing_part() {
         let mut p = Pairing::default();
         p.push_pose(pose(5));
-        assert!(p.pop_ready(true).is_none());
+        assert!(p.pop_ready(true, Catchup::Every).is_none());
         p.push_dynamic(5, Gaussians::new(0));
-        let r = p.pop_ready(true).unwrap();
+        let r = p.pop_ready(true, Catchup::Every).unwrap();
         assert_eq!((r.tick, r.poses.len(), r.dynamic.is_some()), (5, 1, true));
         // A fixed scene needs poses only.
         p.push_pose(pose(6));
-        assert_eq!(p.pop_ready(false).unwrap().tick, 6);
+        assert_eq!(p.pop_ready(false, Catchup::Every).unwrap().tick, 6);
     }
 }
