@@ -9,26 +9,30 @@
 //!    8-pixel group) its box covers — 32 lists per tile, each still in depth order.
 //! 2. **Groups.** Each 8-pixel group walks its own list with its transmittance, colour and liveness in
 //!    registers (no per-Gaussian loads/stores of pixel state). Per Gaussian the group's 8 powers are
-//!    computed (a few multiplies); in the portable kernel `exp`, α and compositing run only if some live
-//!    lane has `power ≥ power_min = ln(1/(255·opacity)) − 10⁻³`. A lane below that bound has `α < 1/255` whatever
-//!    the rounding of `exp` (the margin is 10³ times its error), i.e. the exact test would skip it anyway,
-//!    so this filter never changes a pixel. The AVX2 kernel leaves the filter out: its branch mispredicts
-//!    often while the 8-wide evaluation is cheap, and lanes below `power_min` composite nothing anyway
-//!    (measured 4–12 % faster per garden frame). A group stops as soon as its 8 pixels have terminated
-//!    (`T·(1−α)` below the threshold).
+//!    computed (two fused multiply-adds); in the portable kernel `2^power`, α and compositing run only if
+//!    some live lane has `power₂ ≥ power2_min = log₂e·(ln(1/(255·opacity)) − 10⁻³)`. A lane below that bound
+//!    has `α < 1/255` whatever the rounding of `exp2` (the margin is 10³ times its error), i.e. the exact
+//!    test would skip it anyway, so this filter never changes a pixel. The AVX2 kernel leaves the filter
+//!    out: its branch mispredicts often while the 8-wide evaluation is cheap, and lanes below the bound
+//!    composite nothing anyway (measured 4–12 % faster per garden frame). A group stops as soon as its 8
+//!    pixels have terminated (`T·(1−α)` below the threshold).
 //!
-//! `exp` is a polynomial approximation ([`exp_neg`], ≤ 2 ulp on the range used) rather than libm, which is
-//! what allows vectorisation. The explicit AVX2 + FMA kernel is selected at run time. The portable kernel
-//! calls `f32::mul_add` exactly where the AVX2 one uses `vfmadd` (the `exp` polynomial and range
-//! reduction, and `acc + c·(α·T)`; fused multiply-add is exactly rounded, so both agree bit for bit) and
-//! plain operations elsewhere (Rust never contracts `a·b + c`): both produce bit-identical images. The
-//! power `−½(a·dx² + c·dy²) − b·dx·dy` is evaluated without FMA, exactly as the reference writes it, so
-//! the `power ≤ 0` and `α ≥ 1/255` decisions round like the naive path's. (On an x86-64 CPU without FMA
-//! the portable kernel's `mul_add` is a libm call: correct, but slow.)
+//! The power is evaluated in base 2 (`power₂ = log₂e·power`, the conic pre-scaled once per Gaussian), so
+//! `α = o·2^power₂` needs no `x·log₂e` and no two-constant range reduction; `2^x` is a polynomial
+//! approximation ([`exp2_neg`], ≤ 2 ulp) rather than libm, which is what allows vectorisation. This
+//! rounds differently from the reference's `−½(a·dx² + c·dy²) − b·dx·dy` and `exp` by a few ulp of the
+//! power (≈1e−7 relative in α), two orders of magnitude below the golden tolerance. The per-entry work is
+//! latency-bound (the power → `exp2` → α chain of every entry must fit the out-of-order window), so fewer
+//! dependent operations per entry is what pays. The explicit AVX2 + FMA kernel is selected at run time.
+//! The portable kernel calls `f32::mul_add` exactly where the AVX2 one uses `vfmadd` (the power, the
+//! polynomial, and `acc + c·(α·T)`; fused multiply-add is exactly rounded, so both agree bit for bit) and
+//! plain operations elsewhere (Rust never contracts `a·b + c`): both produce bit-identical images. (On an
+//! x86-64 CPU without FMA the portable kernel's `mul_add` is a libm call: correct, but slow.)
 
 use std::cell::RefCell;
 
 use crate::options::{CompatParams, ALPHA_MIN, TILE_SIZE, T_STOP};
+use crate::project::Splat2D;
 
 const LANES: usize = 8;
 const TS: usize = TILE_SIZE as usize;
@@ -54,19 +58,40 @@ pub(crate) struct TileFrame {
     pub background: [f32; 3],
 }
 
-/// What the row loop reads of one Gaussian (copied per tile into a compact, L1-resident array).
+/// What the row loop reads of one Gaussian (copied per tile into a compact, L1-resident array). The power
+/// is kept in base 2: `power₂ = log₂e·power = dx·(pa·dx + pb·dy) + pc·dy²`, so that `α = o·2^power₂`.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
 pub(crate) struct TileSplat {
     pub mean_x: f32,
     pub mean_y: f32,
-    pub conic_a: f32,
-    pub conic_b: f32,
-    pub conic_c: f32,
+    /// `−½·log₂e·a`, `−log₂e·b`, `−½·log₂e·c` of the conic `(a, b, c)`.
+    pub pa: f32,
+    pub pb: f32,
+    pub pc: f32,
     pub opacity: f32,
-    /// Below this power `α < 1/255` (see `project::Splat2D::power_min`).
-    pub power_min: f32,
+    /// Below this `power₂`, `α < 1/255` (`log₂e·`[`Splat2D::power_min`]).
+    pub power2_min: f32,
     pub color: [f32; 3],
+}
+
+impl SplatBlend {
+    pub(crate) fn new(s: &Splat2D) -> Self {
+        Self {
+            splat: TileSplat {
+                mean_x: s.mean_x,
+                mean_y: s.mean_y,
+                pa: -0.5 * LOG2E * s.conic_a,
+                pb: -LOG2E * s.conic_b,
+                pc: -0.5 * LOG2E * s.conic_c,
+                opacity: s.opacity,
+                power2_min: LOG2E * s.power_min,
+                color: s.color,
+            },
+            alpha_ext_x: s.alpha_ext_x,
+            alpha_ext_y: s.alpha_ext_y,
+        }
+    }
 }
 
 /// Per-thread scratch of the tile kernel (reused: no allocation once it has grown to the largest tile).
@@ -93,34 +118,39 @@ struct TileGeom {
     cols: usize,
 }
 
-/// `e^x` for `x ≤ 0`; inputs below −60 return `e^−60` (≈ 8.8e−27: any α from it is far below 1/255,
-/// and the clamp keeps every product normal — denormals cost microcode assists of ~100 cycles): Cody–Waite
-/// reduction and a minimax polynomial, with fused multiply-adds (`mul_add` is exactly rounded, so
-/// the AVX2 build's `vfmadd` gives the same bits). Pure float/int arithmetic so that it vectorises.
+/// `2^x` for `x ≤ 0`; inputs below −86 return `2^−86` (≈ 1.3e−26: any α from it is far below 1/255, and
+/// the clamp keeps every product normal — denormals cost microcode assists of ~100 cycles). `x = k + r` with
+/// `k` the nearest integer (exact: `r = x − k` needs no extended-precision constant, unlike `e^x`'s
+/// Cody–Waite reduction) and `2^r ≈ 1 + r·P(r)` on `|r| ≤ ½`, written with fused multiply-adds
+/// (`mul_add` is exactly rounded, so the AVX2 build's `vfmadd` gives the same bits). Pure float/int
+/// arithmetic so that it vectorises.
 #[inline(always)]
-pub(crate) fn exp_neg(x: f32) -> f32 {
-    let x = x.max(-60.0);
-    // t = 1.5·2^23 + k with k = round(x·log2 e) ∈ [−87, 0]: t is an integer-valued float whose low
-    // mantissa bits hold k, so 2^k is built from t's bits directly.
-    let t = x.mul_add(LOG2E, MAGIC);
+pub(crate) fn exp2_neg(x: f32) -> f32 {
+    let x = x.max(EXP2_FLOOR);
+    // t = 1.5·2^23 + k with k = round(x) ∈ [−86, 0]: an integer-valued float whose low mantissa bits hold
+    // k, so 2^k is built from t's bits directly.
+    let t = x + MAGIC;
     let k = t - MAGIC;
-    let r = k.mul_add(-LN2_HI, x);
-    let r = k.mul_add(-LN2_LO, r);
-    let mut p = EXP_P[0];
-    for &c in &EXP_P[1..] {
-        p = p.mul_add(r, c);
-    }
-    let e = p.mul_add(r * r, r) + 1.0;
+    let r = x - k;
+    // Estrin's scheme (3 dependent steps instead of Horner's 5):
+    // 2^r ≈ (1 + c₄r) + r²·((c₃ + c₂r) + r²·(c₁ + c₀r)).
+    let [c0, c1, c2, c3, c4] = EXP2_P;
+    let r2 = r * r;
+    let u0 = c4.mul_add(r, 1.0);
+    let u1 = c2.mul_add(r, c3);
+    let u2 = c0.mul_add(r, c1);
+    let e = u2.mul_add(r2, u1).mul_add(r2, u0);
     e * f32::from_bits(((t.to_bits() as i32).wrapping_add(EXP_BIAS) as u32) << 23)
 }
 
+const EXP2_FLOOR: f32 = -86.0;
 const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding and subtracting rounds to an integer
 const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-/// `e^r ≈ 1 + r + r²·P(r)` on `|r| ≤ ln2/2`: a degree-4 `P` fitted for minimax relative error (3.5e-9,
-/// far below f32 rounding; the Cephes `expf` form with one term fewer).
-const EXP_P: [f32; 5] = [1.381_165_4e-3, 8.370_136e-3, 4.166_852_8e-2, 1.666_650_9e-1, 4.999_999_3e-1];
+/// `2^r ≈ 1 + r·P(r)` on `|r| ≤ ½`: `P` of degree 4 (highest coefficient first) fitted for minimax
+/// relative error (9e−8 in exact arithmetic, 1.7e−7 with f32 rounding).
+/// (The last is a fitted value that merely lies close to ln 2.)
+#[allow(clippy::approx_constant)]
+const EXP2_P: [f32; 5] = [1.326_472_4e-3, 9.671_513e-3, 5.550_733_6e-2, 2.402_224_2e-1, 0.693_147];
 /// `127 − bits(1.5·2^23)`: `bits(t) + EXP_BIAS = k + 127`, the biased exponent of `2^k`.
 const EXP_BIAS: i32 = 127 - 0x4B40_0000;
 
@@ -273,11 +303,11 @@ fn write_row(
     }
 }
 
-/// `power = −½(a·dx² + c·dy²) − b·dx·dy` for one lane, written exactly as the reference (no FMA) so the
-/// `power ≤ 0` and `α ≥ 1/255` decisions round like it. `cdd = c·dy·dy`.
+/// `power₂ = dx·(pa·dx + pb·dy) + pc·dy²` for one lane, given `bdy = pb·dy` and `cdd = pc·dy·dy` (the
+/// same two fused multiply-adds as the AVX2 kernel).
 #[inline(always)]
-fn power(s: &TileSplat, dx: f32, dy: f32, cdd: f32) -> f32 {
-    -0.5 * (s.conic_a * dx * dx + cdd) - s.conic_b * dx * dy
+fn power2(s: &TileSplat, dx: f32, bdy: f32, cdd: f32) -> f32 {
+    dx.mul_add(s.pa.mul_add(dx, bdy), cdd)
 }
 
 /// Step 2, portable build (the reference for the AVX2 build: same operations, same order, same fused
@@ -304,13 +334,13 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out:
             for &k in sc.list(row, g) {
                 let s = &sc.splats[k as usize];
                 let dy = s.mean_y - y;
-                let cdd = s.conic_c * dy * dy;
-                let p = px.map(|x| power(s, s.mean_x - x, dy, cdd));
-                if !(0..LANES).any(|l| p[l] >= s.power_min && live[l]) {
+                let (bdy, cdd) = (s.pb * dy, s.pc * dy * dy);
+                let p = px.map(|x| power2(s, s.mean_x - x, bdy, cdd));
+                if !(0..LANES).any(|l| p[l] >= s.power2_min && live[l]) {
                     continue;
                 }
                 for l in 0..LANES {
-                    let alpha = (s.opacity * exp_neg(p[l])).min(alpha_max);
+                    let alpha = (s.opacity * exp2_neg(p[l])).min(alpha_max);
                     if !(p[l] <= 0.0 && alpha >= ALPHA_MIN && live[l]) {
                         continue;
                     }
@@ -345,8 +375,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        write_row, SplatBlend, TileFrame, TileGeom, TileScratch, EXP_BIAS, EXP_P, GROUPS_PER_ROW, LANES, LN2_HI,
-        LN2_LO, LOG2E, MAGIC,
+        write_row, SplatBlend, TileFrame, TileGeom, TileScratch, EXP2_FLOOR, EXP2_P, EXP_BIAS, GROUPS_PER_ROW, LANES,
+        MAGIC,
     };
     use crate::options::{ALPHA_MIN, T_STOP};
 
@@ -356,14 +386,10 @@ mod avx2 {
     const ALPHA_MIN_: usize = 1;
     const T_STOP_: usize = 2;
     const ONE: usize = 3;
-    const MINUS_HALF: usize = 4;
-    const EXP_FLOOR: usize = 5;
-    const LOG2E_: usize = 6;
-    const MAGIC_: usize = 7;
-    const NEG_LN2_HI: usize = 8;
-    const NEG_LN2_LO: usize = 9;
-    const POLY: usize = 10; // EXP_P.len() entries
-    const BIAS: usize = POLY + EXP_P.len();
+    const EXP_FLOOR: usize = 4;
+    const MAGIC_: usize = 5;
+    const POLY: usize = 6; // EXP2_P.len() entries
+    const BIAS: usize = POLY + EXP2_P.len();
 
     /// The kernel's constants as an opaque in-memory table: with AVX2 a splat constant is otherwise
     /// re-materialised with a separate broadcast load at every use (the inner loop has more constants
@@ -376,13 +402,9 @@ mod avx2 {
         c[ALPHA_MIN_] = _mm256_set1_ps(ALPHA_MIN);
         c[T_STOP_] = _mm256_set1_ps(T_STOP);
         c[ONE] = _mm256_set1_ps(1.0);
-        c[MINUS_HALF] = _mm256_set1_ps(-0.5);
-        c[EXP_FLOOR] = _mm256_set1_ps(-60.0);
-        c[LOG2E_] = _mm256_set1_ps(LOG2E);
+        c[EXP_FLOOR] = _mm256_set1_ps(EXP2_FLOOR);
         c[MAGIC_] = _mm256_set1_ps(MAGIC);
-        c[NEG_LN2_HI] = _mm256_set1_ps(-LN2_HI);
-        c[NEG_LN2_LO] = _mm256_set1_ps(-LN2_LO);
-        for (i, &p) in EXP_P.iter().enumerate() {
+        for (i, &p) in EXP2_P.iter().enumerate() {
             c[POLY + i] = _mm256_set1_ps(p);
         }
         c[BIAS] = _mm256_castsi256_ps(_mm256_set1_epi32(EXP_BIAS));
@@ -454,20 +476,17 @@ mod avx2 {
     ) -> (__m256, __m256, __m256, __m256) {
         let (alpha_max, alpha_min, t_stop, one) = (c[ALPHA_MAX], c[ALPHA_MIN_], c[T_STOP_], c[ONE]);
         let zero = _mm256_setzero_ps();
-        let minus_half = c[MINUS_HALF];
         let (mut t, mut r, mut g, mut b) = (one, zero, zero, zero);
         let splats = &sc.splats;
         for &k in list {
             // SAFETY: `k` was pushed by `gather` as an index of `splats`.
             let s = unsafe { splats.get_unchecked(k as usize) };
-            let dy_s = s.mean_y - y;
-            let dy = _mm256_set1_ps(dy_s);
-            let cdd = _mm256_set1_ps(s.conic_c * dy_s * dy_s);
+            let dy = s.mean_y - y;
+            let bdy = _mm256_set1_ps(s.pb * dy);
+            let cdd = _mm256_set1_ps(s.pc * dy * dy);
             let dx = _mm256_sub_ps(_mm256_set1_ps(s.mean_x), px);
-            let adx2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(s.conic_a), dx), dx);
-            let bdxdy = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(s.conic_b), dx), dy);
-            let power = _mm256_sub_ps(_mm256_mul_ps(minus_half, _mm256_add_ps(adx2, cdd)), bdxdy);
-            let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp_neg(power, c)), alpha_max);
+            let power = _mm256_fmadd_ps(dx, _mm256_fmadd_ps(_mm256_set1_ps(s.pa), dx, bdy), cdd);
+            let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp2_neg(power, c)), alpha_max);
             let valid = _mm256_and_ps(
                 _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min)),
                 live,
@@ -497,20 +516,19 @@ mod avx2 {
         (t, r, g, b)
     }
 
-    /// Lane-wise [`super::exp_neg`], operation for operation.
+    /// Lane-wise [`super::exp2_neg`], operation for operation.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn exp_neg(x: __m256, c: &Consts) -> __m256 {
+    fn exp2_neg(x: __m256, c: &Consts) -> __m256 {
         let x = _mm256_max_ps(x, c[EXP_FLOOR]);
-        let t = _mm256_fmadd_ps(x, c[LOG2E_], c[MAGIC_]);
+        let t = _mm256_add_ps(x, c[MAGIC_]);
         let k = _mm256_sub_ps(t, c[MAGIC_]);
-        let r = _mm256_fmadd_ps(k, c[NEG_LN2_HI], x);
-        let r = _mm256_fmadd_ps(k, c[NEG_LN2_LO], r);
-        let mut p = c[POLY];
-        for i in 1..EXP_P.len() {
-            p = _mm256_fmadd_ps(p, r, c[POLY + i]);
-        }
-        let e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), c[ONE]);
+        let r = _mm256_sub_ps(x, k);
+        let r2 = _mm256_mul_ps(r, r);
+        let u0 = _mm256_fmadd_ps(c[POLY + 4], r, c[ONE]);
+        let u1 = _mm256_fmadd_ps(c[POLY + 2], r, c[POLY + 3]);
+        let u2 = _mm256_fmadd_ps(c[POLY], r, c[POLY + 1]);
+        let e = _mm256_fmadd_ps(_mm256_fmadd_ps(u2, r2, u1), r2, u0);
         let bits = _mm256_add_epi32(_mm256_castps_si256(t), _mm256_castps_si256(c[BIAS]));
         _mm256_mul_ps(e, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits)))
     }
@@ -521,17 +539,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exp_neg_is_accurate() {
+    fn exp2_neg_is_accurate() {
         let mut worst = 0.0f64;
         let mut x = 0.0f32;
-        while x > -60.0 {
-            let e = exp_neg(x) as f64;
-            let r = (x as f64).exp();
+        while x > EXP2_FLOOR {
+            let e = exp2_neg(x) as f64;
+            let r = (x as f64).exp2();
             worst = worst.max(((e - r) / r).abs());
-            x -= 0.001_37;
+            x -= 0.000_37;
         }
-        assert!(worst < 3e-7, "max relative error {worst}");
-        assert_eq!(exp_neg(0.0), 1.0);
+        assert!(worst < 2.5e-7, "max relative error {worst}");
+        assert_eq!(exp2_neg(0.0), 1.0);
+        assert_eq!(exp2_neg(-3.0), 0.125);
+        assert_eq!(exp2_neg(-1000.0), exp2_neg(EXP2_FLOOR));
     }
 
     /// The power filter must only skip lanes the exact test rejects: at (and below) `power_min`, α < 1/255.
@@ -541,7 +561,7 @@ mod tests {
         while o <= 1.0 {
             let two_l = 2.0 * (o / ALPHA_MIN).ln().max(0.0);
             let power_min: f32 = -0.5 * two_l - 1e-3;
-            assert!(o * exp_neg(power_min) < ALPHA_MIN, "opacity {o}");
+            assert!(o * exp2_neg(LOG2E * power_min) < ALPHA_MIN, "opacity {o}");
             o *= 1.001;
         }
     }
@@ -566,20 +586,19 @@ mod tests {
                     let b = (rnd() - 0.5) * (a * c).sqrt();
                     let opacity = 0.02 + rnd() * 0.98;
                     let two_l = 2.0 * (opacity / ALPHA_MIN).ln();
-                    SplatBlend {
-                        splat: TileSplat {
-                            mean_x: 16.0 + rnd() * 24.0,
-                            mean_y: 16.0 + rnd() * 20.0,
-                            conic_a: a,
-                            conic_b: b,
-                            conic_c: c,
-                            opacity,
-                            color: [rnd(), rnd() * 2.0, rnd()],
-                            power_min: -0.5 * two_l - 1e-3,
-                        },
+                    SplatBlend::new(&Splat2D {
+                        mean_x: 16.0 + rnd() * 24.0,
+                        mean_y: 16.0 + rnd() * 20.0,
+                        conic_a: a,
+                        conic_b: b,
+                        conic_c: c,
+                        opacity,
+                        color: [rnd(), rnd() * 2.0, rnd()],
+                        power_min: -0.5 * two_l - 1e-3,
                         alpha_ext_x: 4.0 + rnd() * 8.0,
                         alpha_ext_y: 4.0 + rnd() * 8.0,
-                    }
+                        ..Default::default()
+                    })
                 })
                 .collect();
             let list: Vec<u32> = (0..splats.len() as u32).collect();

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use worldflow_protocol::{Camera, Gaussians};
 
 use crate::bin::{bin_tiles, BinScratch};
-use crate::blend::{blend_tile, SplatBlend, TileFrame, TileSplat};
+use crate::blend::{blend_tile, SplatBlend, TileFrame};
 use crate::disjoint::DisjointWriter;
 use crate::error::SplatError;
 use crate::image::Image;
@@ -197,20 +197,7 @@ impl Renderer {
                 for ((blend, rect), &i) in splats.iter_mut().zip(rects.iter_mut()).zip(order) {
                     let s = &projected[i as usize];
                     *rect = [s.tile_x0, s.tile_y0, s.tile_x1, s.tile_y1];
-                    *blend = SplatBlend {
-                        splat: TileSplat {
-                            mean_x: s.mean_x,
-                            mean_y: s.mean_y,
-                            conic_a: s.conic_a,
-                            conic_b: s.conic_b,
-                            conic_c: s.conic_c,
-                            opacity: s.opacity,
-                            color: s.color,
-                            power_min: s.power_min,
-                        },
-                        alpha_ext_x: s.alpha_ext_x,
-                        alpha_ext_y: s.alpha_ext_y,
-                    };
+                    *blend = SplatBlend::new(s);
                 }
             });
         let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;
