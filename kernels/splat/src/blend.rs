@@ -33,11 +33,7 @@ use std::cell::RefCell;
 
 use crate::options::{CompatParams, ALPHA_MIN, TILE_SIZE, T_STOP};
 use crate::project::Splat2D;
-
-const LANES: usize = 8;
-const TS: usize = TILE_SIZE as usize;
-const GROUPS_PER_ROW: usize = TS / LANES;
-const SLOTS: usize = TS * GROUPS_PER_ROW;
+use crate::tile_sets::{gather, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES, TS};
 
 /// Blend-time data of one Gaussian (depth-sorted array, 48 bytes): what the row loop reads, plus the box
 /// the tile gather needs.
@@ -94,28 +90,8 @@ impl SplatBlend {
     }
 }
 
-/// Per-thread scratch of the tile kernel (reused: no allocation once it has grown to the largest tile).
-#[derive(Debug, Default)]
-struct TileScratch {
-    splats: Vec<TileSplat>,
-    /// Slot `r·2 + g` (tile-local row `r`, 8-pixel group `g`) has the list
-    /// `lists[slot·stride .. slot·stride + len[slot]]` (indices into `splats`).
-    lists: Vec<u32>,
-    len: [usize; SLOTS],
-    stride: usize,
-}
-
 thread_local! {
-    static SCRATCH: RefCell<TileScratch> = RefCell::new(TileScratch::default());
-}
-
-/// The tile's pixel rectangle.
-#[derive(Debug, Clone, Copy)]
-struct TileGeom {
-    x0: usize,
-    y0: usize,
-    rows: usize,
-    cols: usize,
+    static SCRATCH: RefCell<TileSets> = RefCell::new(TileSets::default());
 }
 
 /// `2^x` for `x ≤ 0`; inputs below −86 return `2^−86` (≈ 1.3e−26: any α from it is far below 1/255, and
@@ -172,7 +148,7 @@ pub(crate) fn blend_tile(
             if avx2::available() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 unsafe {
-                    avx2::gather(&geo, list, splats, &mut scratch);
+                    crate::tile_sets::avx2::gather(&geo, list, splats, &mut scratch);
                     avx2::blend_rows(frame, &geo, &scratch, out);
                 }
                 return;
@@ -187,100 +163,6 @@ fn tile_geom(frame: &TileFrame, tile_x: u32, tile_y: u32) -> TileGeom {
     let x0 = (tile_x * TILE_SIZE) as usize;
     let y0 = (tile_y * TILE_SIZE) as usize;
     TileGeom { x0, y0, rows: (frame.height as usize - y0).min(TS), cols: (frame.width as usize - x0).min(TS) }
-}
-
-/// Tile-local rows `[r0, r1]` and 8-pixel groups `[g0, g1]` whose pixel centres may lie in `s`'s α box.
-#[inline(always)]
-fn splat_span(s: &SplatBlend, geo: &TileGeom) -> Option<(usize, usize, usize, usize)> {
-    let (x0, y0) = (geo.x0 as f32, geo.y0 as f32);
-    let (mean_x, mean_y) = (s.splat.mean_x, s.splat.mean_y);
-    let fy0 = (mean_y - s.alpha_ext_y - 0.5 - y0).ceil().max(0.0);
-    let fy1 = (mean_y + s.alpha_ext_y - 0.5 - y0).floor().min(geo.rows as f32 - 1.0);
-    let fx0 = (mean_x - s.alpha_ext_x - 0.5 - x0).ceil().max(0.0);
-    let fx1 = (mean_x + s.alpha_ext_x - 0.5 - x0).floor().min(geo.cols as f32 - 1.0);
-    if !(fy1 >= fy0 && fx1 >= fx0) {
-        return None;
-    }
-    // In [0, 15] here (the test above fails for NaN), so the cheap i32 conversion is exact.
-    Some((fy0 as i32 as usize, fy1 as i32 as usize, fx0 as i32 as usize / LANES, fx1 as i32 as usize / LANES))
-}
-
-/// How many list entries ahead [`gather`] prefetches.
-const PREFETCH_AHEAD: usize = 12;
-
-/// A hint to load `value`'s cache line (a no-op off x86-64).
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and SSE is part of x86-64.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
-
-/// Step 1: compact the tile's Gaussians and build the per-(row, group) lists (depth order kept).
-#[inline(always)]
-fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
-    let stride = list.len();
-    sc.splats.clear();
-    sc.splats.reserve(stride);
-    if sc.lists.len() < SLOTS * stride {
-        sc.lists.resize(SLOTS * stride, 0);
-    }
-    sc.stride = stride;
-    let base = sc.lists.as_mut_ptr();
-    // Write cursor of every (row, group) list. SAFETY: `slot·stride ≤ SLOTS·stride ≤ lists.len()`.
-    let mut cursor: [*mut u32; SLOTS] = std::array::from_fn(|slot| unsafe { base.add(slot * stride) });
-    let out = sc.splats.spare_capacity_mut();
-    let mut n = 0usize;
-    for (pos, &idx) in list.iter().enumerate() {
-        // The tile's entries are scattered over the depth-sorted array: fetch ahead to hide the misses.
-        if let Some(&ahead) = list.get(pos + PREFETCH_AHEAD) {
-            prefetch(&splats[ahead as usize]);
-        }
-        let s = &splats[idx as usize];
-        let Some((r0, r1, g0, g1)) = splat_span(s, geo) else {
-            continue;
-        };
-        out[n].write(s.splat);
-        let k = n as u32;
-        n += 1;
-        // SAFETY (pushes): `slot < SLOTS` (r1 < rows ≤ 16, g1 < 2) and each list receives at most one entry
-        // per element of `list`, so every cursor stays within its `stride`-long list.
-        let mut slot = r0 * GROUPS_PER_ROW + g0;
-        let last = r1 * GROUPS_PER_ROW + g0;
-        let both = g1 > g0;
-        while slot <= last {
-            unsafe {
-                let c = cursor.get_unchecked_mut(slot);
-                **c = k;
-                *c = c.add(1);
-                if both {
-                    let c = cursor.get_unchecked_mut(slot + 1);
-                    **c = k;
-                    *c = c.add(1);
-                }
-            }
-            slot += GROUPS_PER_ROW;
-        }
-    }
-    // SAFETY: the first `n ≤ stride` elements were written above (`TileSplat` is `Copy`, nothing to drop).
-    unsafe { sc.splats.set_len(n) };
-    for (slot, (len, c)) in sc.len.iter_mut().zip(cursor).enumerate() {
-        // SAFETY: both pointers are in the same allocation, `c` at or after the list's start.
-        *len = unsafe { c.offset_from(base.add(slot * stride)) } as usize;
-    }
-}
-
-impl TileScratch {
-    /// The depth-ordered list of (tile-local) row `row`, group `group`.
-    fn list(&self, row: usize, group: usize) -> &[u32] {
-        let slot = row * GROUPS_PER_ROW + group;
-        &self.lists[slot * self.stride..slot * self.stride + self.len[slot]]
-    }
 }
 
 /// Writes `C + T·background` for the row's in-image pixels (`line` = one image row).
@@ -312,7 +194,7 @@ fn power2(s: &TileSplat, dx: f32, bdy: f32, cdd: f32) -> f32 {
 
 /// Step 2, portable build (the reference for the AVX2 build: same operations, same order, same fused
 /// multiply-adds).
-fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out: &mut [f32]) {
+fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &mut [f32]) {
     let w3 = frame.width as usize * 3;
     let alpha_max = frame.params.alpha_max;
     let inclusive = frame.params.stop_inclusive;
@@ -331,35 +213,39 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out:
             if live_count == 0 {
                 continue;
             }
-            for &k in sc.list(row, g) {
-                let s = &sc.splats[k as usize];
-                let dy = s.mean_y - y;
-                let (bdy, cdd) = (s.pb * dy, s.pc * dy * dy);
-                let p = px.map(|x| power2(s, s.mean_x - x, bdy, cdd));
-                if !(0..LANES).any(|l| p[l] >= s.power2_min && live[l]) {
-                    continue;
-                }
-                for l in 0..LANES {
-                    let alpha = (s.opacity * exp2_neg(p[l])).min(alpha_max);
-                    if !(p[l] <= 0.0 && alpha >= ALPHA_MIN && live[l]) {
+            'set: for (c, &word) in sc.set(row, g).iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let s = &sc.splats[c * CHUNK + bits.trailing_zeros() as usize];
+                    bits &= bits - 1;
+                    let dy = s.mean_y - y;
+                    let (bdy, cdd) = (s.pb * dy, s.pc * dy * dy);
+                    let p = px.map(|x| power2(s, s.mean_x - x, bdy, cdd));
+                    if !(0..LANES).any(|l| p[l] >= s.power2_min && live[l]) {
                         continue;
                     }
-                    let tl = t[g][l];
-                    let test_t = tl * (1.0 - alpha);
-                    let stop = if inclusive { test_t <= T_STOP } else { test_t < T_STOP };
-                    if stop {
-                        live[l] = false;
-                        live_count -= 1;
-                        continue;
+                    for l in 0..LANES {
+                        let alpha = (s.opacity * exp2_neg(p[l])).min(alpha_max);
+                        if !(p[l] <= 0.0 && alpha >= ALPHA_MIN && live[l]) {
+                            continue;
+                        }
+                        let tl = t[g][l];
+                        let test_t = tl * (1.0 - alpha);
+                        let stop = if inclusive { test_t <= T_STOP } else { test_t < T_STOP };
+                        if stop {
+                            live[l] = false;
+                            live_count -= 1;
+                            continue;
+                        }
+                        let w = alpha * tl;
+                        for ch in 0..3 {
+                            acc[ch][g][l] = s.color[ch].mul_add(w, acc[ch][g][l]);
+                        }
+                        t[g][l] = test_t;
                     }
-                    let w = alpha * tl;
-                    for ch in 0..3 {
-                        acc[ch][g][l] = s.color[ch].mul_add(w, acc[ch][g][l]);
+                    if live_count == 0 {
+                        break 'set;
                     }
-                    t[g][l] = test_t;
-                }
-                if live_count == 0 {
-                    break;
                 }
             }
         }
@@ -375,8 +261,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        write_row, SplatBlend, TileFrame, TileGeom, TileScratch, EXP2_FLOOR, EXP2_P, EXP_BIAS, GROUPS_PER_ROW, LANES,
-        MAGIC,
+        write_row, TileFrame, TileGeom, TileSets, CHUNK, EXP2_FLOOR, EXP2_P, EXP_BIAS, GROUPS_PER_ROW, LANES, MAGIC,
     };
     use crate::options::{ALPHA_MIN, T_STOP};
 
@@ -415,19 +300,10 @@ mod avx2 {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
     }
 
-    /// [`super::gather`] compiled with AVX2 (single-instruction `ceil`/`floor`; same results).
-    ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileScratch) {
-        super::gather(geo, list, splats, sc)
-    }
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn blend_rows(frame: &TileFrame, geo: &TileGeom, sc: &TileScratch, out: &mut [f32]) {
+    pub(super) unsafe fn blend_rows(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &mut [f32]) {
         let w3 = frame.width as usize * 3;
         let c = consts(frame);
         let offsets = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
@@ -444,11 +320,11 @@ mod avx2 {
                 let px = _mm256_add_ps(_mm256_set1_ps((geo.x0 + first) as f32), offsets);
                 let live =
                     _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((geo.cols - first) as i32), lane_idx));
-                let list = sc.list(row, g);
+                let set = sc.set(row, g);
                 let (tv, r, gr, b) = if frame.params.stop_inclusive {
-                    blend_group::<true>(&c, sc, list, y, px, live)
+                    blend_group::<true>(&c, sc, set, y, px, live)
                 } else {
-                    blend_group::<false>(&c, sc, list, y, px, live)
+                    blend_group::<false>(&c, sc, set, y, px, live)
                 };
                 // SAFETY (stores): 8-lane arrays, unaligned access allowed.
                 unsafe {
@@ -468,8 +344,8 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn blend_group<const INCLUSIVE: bool>(
         c: &Consts,
-        sc: &TileScratch,
-        list: &[u32],
+        sc: &TileSets,
+        set: &[u64],
         y: f32,
         px: __m256,
         mut live: __m256,
@@ -478,38 +354,46 @@ mod avx2 {
         let zero = _mm256_setzero_ps();
         let (mut t, mut r, mut g, mut b) = (one, zero, zero, zero);
         let splats = &sc.splats;
-        for &k in list {
-            // SAFETY: `k` was pushed by `gather` as an index of `splats`.
-            let s = unsafe { splats.get_unchecked(k as usize) };
-            let dy = s.mean_y - y;
-            let bdy = _mm256_set1_ps(s.pb * dy);
-            let cdd = _mm256_set1_ps(s.pc * dy * dy);
-            let dx = _mm256_sub_ps(_mm256_set1_ps(s.mean_x), px);
-            let power = _mm256_fmadd_ps(dx, _mm256_fmadd_ps(_mm256_set1_ps(s.pa), dx, bdy), cdd);
-            let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp2_neg(power, c)), alpha_max);
-            let valid = _mm256_and_ps(
-                _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(power, zero), _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min)),
-                live,
-            );
-            let test_t = _mm256_mul_ps(t, _mm256_sub_ps(one, alpha));
-            let stop = if INCLUSIVE {
-                _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, t_stop)
-            } else {
-                _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, t_stop)
-            };
-            let add = _mm256_andnot_ps(stop, valid);
-            // α on the lanes that composite, +0 elsewhere: acc + c·(0·T) = acc exactly (acc, c ≥ 0).
-            let alpha_add = _mm256_and_ps(alpha, add);
-            let w = _mm256_mul_ps(alpha_add, t);
-            r = _mm256_fmadd_ps(_mm256_set1_ps(s.color[0]), w, r);
-            g = _mm256_fmadd_ps(_mm256_set1_ps(s.color[1]), w, g);
-            b = _mm256_fmadd_ps(_mm256_set1_ps(s.color[2]), w, b);
-            t = _mm256_blendv_ps(t, test_t, add);
-            let stop_now = _mm256_and_ps(stop, valid);
-            if _mm256_testz_ps(stop_now, stop_now) == 0 {
-                live = _mm256_andnot_ps(stop_now, live);
-                if _mm256_testz_ps(live, live) != 0 {
-                    break;
+        'set: for (chunk, &word) in set.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let k = chunk * CHUNK + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // SAFETY: the sets hold only indices of `splats` (the padding's rows are empty).
+                let s = unsafe { splats.get_unchecked(k) };
+                let dy = s.mean_y - y;
+                let bdy = _mm256_set1_ps(s.pb * dy);
+                let cdd = _mm256_set1_ps(s.pc * dy * dy);
+                let dx = _mm256_sub_ps(_mm256_set1_ps(s.mean_x), px);
+                let power = _mm256_fmadd_ps(dx, _mm256_fmadd_ps(_mm256_set1_ps(s.pa), dx, bdy), cdd);
+                let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp2_neg(power, c)), alpha_max);
+                let valid = _mm256_and_ps(
+                    _mm256_and_ps(
+                        _mm256_cmp_ps::<_CMP_LE_OQ>(power, zero),
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min),
+                    ),
+                    live,
+                );
+                let test_t = _mm256_mul_ps(t, _mm256_sub_ps(one, alpha));
+                let stop = if INCLUSIVE {
+                    _mm256_cmp_ps::<_CMP_LE_OQ>(test_t, t_stop)
+                } else {
+                    _mm256_cmp_ps::<_CMP_LT_OQ>(test_t, t_stop)
+                };
+                let add = _mm256_andnot_ps(stop, valid);
+                // α on the lanes that composite, +0 elsewhere: acc + c·(0·T) = acc exactly (acc, c ≥ 0).
+                let alpha_add = _mm256_and_ps(alpha, add);
+                let w = _mm256_mul_ps(alpha_add, t);
+                r = _mm256_fmadd_ps(_mm256_set1_ps(s.color[0]), w, r);
+                g = _mm256_fmadd_ps(_mm256_set1_ps(s.color[1]), w, g);
+                b = _mm256_fmadd_ps(_mm256_set1_ps(s.color[2]), w, b);
+                t = _mm256_blendv_ps(t, test_t, add);
+                let stop_now = _mm256_and_ps(stop, valid);
+                if _mm256_testz_ps(stop_now, stop_now) == 0 {
+                    live = _mm256_andnot_ps(stop_now, live);
+                    if _mm256_testz_ps(live, live) != 0 {
+                        break 'set;
+                    }
                 }
             }
         }
@@ -614,11 +498,14 @@ mod tests {
                     let mut a = vec![0.0f32; band];
                     let mut b = vec![0.0f32; band];
                     let geo = tile_geom(&frame, tx, ty);
-                    let mut sc = TileScratch::default();
-                    gather(&geo, &list, &splats, &mut sc);
-                    blend_rows_portable(&frame, &geo, &sc, &mut a);
+                    let (mut sets, mut sets_avx2) = (TileSets::default(), TileSets::default());
+                    gather(&geo, &list, &splats, &mut sets);
+                    blend_rows_portable(&frame, &geo, &sets, &mut a);
                     // SAFETY: AVX2 support checked above.
-                    unsafe { avx2::blend_rows(&frame, &geo, &sc, &mut b) };
+                    unsafe {
+                        crate::tile_sets::avx2::gather(&geo, &list, &splats, &mut sets_avx2);
+                        avx2::blend_rows(&frame, &geo, &sets_avx2, &mut b);
+                    }
                     assert!(a.iter().any(|&v| v != 0.0));
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&a), bits(&b), "tile ({tx}, {ty}), inclusive {inclusive}");

@@ -32,6 +32,7 @@ mod scene;
 mod sh;
 mod sort;
 mod splat_file;
+mod tile_sets;
 
 pub use error::SplatError;
 pub use image::Image;

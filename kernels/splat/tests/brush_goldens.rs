@@ -80,7 +80,7 @@ fn gsplat_mode_matches_gsplat_on_brush_cases() {
         for p in 0..(w * h) as usize {
             for c in 0..3 {
                 let d = (image.data[3 * p + c] - expected[4 * p + c]).abs();
-                if !(d <= worst.0) {
+                if d > worst.0 || d.is_nan() {
                     worst = (d, p);
                 }
             }
