@@ -2,26 +2,24 @@
 //!
 //! A 16×16 tile is processed in two steps:
 //!
-//! 1. **Gather** ([`gather`]). The tile's depth-ordered list (binned by the α ≥ 1/255 box, see
-//!    `project.rs`) is walked once, prefetching ahead (its entries are scattered over the depth-sorted
-//!    array); each Gaussian is copied into a compact per-tile array (one 40-byte record each,
-//!    L1-resident while the tile is blended), and its index is appended to the list of every (pixel row,
-//!    8-pixel group) its box covers — 32 lists per tile, each still in depth order.
-//! 2. **Groups.** Each 8-pixel group walks its own list with its transmittance, colour and liveness in
+//! 1. **Sets** (`tile_sets.rs`): the tile's Gaussians compacted into an L1-resident array, and for every
+//!    (pixel row, 8-pixel group) the bitset of those whose α box covers it, in depth order.
+//! 2. **Groups.** Each 8-pixel group walks its own set with its transmittance, colour and liveness in
 //!    registers (no per-Gaussian loads/stores of pixel state). Per Gaussian the group's 8 powers are
-//!    computed (two fused multiply-adds); in the portable kernel `2^power`, α and compositing run only if
-//!    some live lane has `power₂ ≥ power2_min = log₂e·(ln(1/(255·opacity)) − 10⁻³)`. A lane below that bound
-//!    has `α < 1/255` whatever the rounding of `exp2` (the margin is 10³ times its error), i.e. the exact
-//!    test would skip it anyway, so this filter never changes a pixel. The AVX2 kernel leaves the filter
+//!    computed (two fused multiply-adds); in the portable kernel `exp2`, α and compositing run only if
+//!    some live lane has `log₂ α ≥ −log₂ 255 − 1.5·10⁻³`. A lane below that bound has `α < 1/255` whatever
+//!    the rounding of `exp2` (the margin is 10³ times its error), i.e. the exact test would skip it
+//!    anyway, so this filter never changes a pixel. The AVX2 kernel leaves the filter
 //!    out: its branch mispredicts often while the 8-wide evaluation is cheap, and lanes below the bound
 //!    composite nothing anyway (measured 4–12 % faster per garden frame). A group stops as soon as its 8
 //!    pixels have terminated (`T·(1−α)` below the threshold).
 //!
-//! The power is evaluated in base 2 (`power₂ = log₂e·power`, the conic pre-scaled once per Gaussian), so
-//! `α = o·2^power₂` needs no `x·log₂e` and no two-constant range reduction; `2^x` is a polynomial
-//! approximation ([`exp2_neg`], ≤ 2 ulp) rather than libm, which is what allows vectorisation. This
-//! rounds differently from the reference's `−½(a·dx² + c·dy²) − b·dx·dy` and `exp` by a few ulp of the
-//! power (≈1e−7 relative in α), two orders of magnitude below the golden tolerance. The per-entry work is
+//! The power is evaluated in base 2 with the opacity folded in: `log₂ α = log₂e·power + log₂ o` (conic
+//! pre-scaled once per Gaussian, `log₂ o` added to the per-row constant), so `α = 2^(log₂ α)` needs no
+//! `x·log₂e`, no two-constant range reduction and no multiply by `o`; `2^x` is a polynomial approximation
+//! ([`exp2_neg`], ≤ 2 ulp) rather than libm, which is what allows vectorisation. This rounds differently
+//! from the reference's `o·exp(−½(a·dx² + c·dy²) − b·dx·dy)` by about 1e−6 relative in α (the ulp of
+//! `log₂ α` near −8), an order of magnitude below the golden tolerance. The per-entry work is
 //! latency-bound (the power → `exp2` → α chain of every entry must fit the out-of-order window), so fewer
 //! dependent operations per entry is what pays. The explicit AVX2 + FMA kernel is selected at run time.
 //! The portable kernel calls `f32::mul_add` exactly where the AVX2 one uses `vfmadd` (the power, the
@@ -31,11 +29,11 @@
 
 use std::cell::RefCell;
 
-use crate::options::{CompatParams, ALPHA_MIN, TILE_SIZE, T_STOP};
+use crate::options::{CompatParams, ALPHA_MIN, LOG2_255, TILE_SIZE, T_STOP};
 use crate::project::Splat2D;
 use crate::tile_sets::{gather, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES, TS};
 
-/// Blend-time data of one Gaussian (depth-sorted array, 48 bytes): what the row loop reads, plus the box
+/// Blend-time data of one Gaussian (depth-sorted array, 44 bytes): what the row loop reads, plus the box
 /// the tile gather needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SplatBlend {
@@ -55,7 +53,7 @@ pub(crate) struct TileFrame {
 }
 
 /// What the row loop reads of one Gaussian (copied per tile into a compact, L1-resident array). The power
-/// is kept in base 2: `power₂ = log₂e·power = dx·(pa·dx + pb·dy) + pc·dy²`, so that `α = o·2^power₂`.
+/// is kept in base 2: `log₂e·power = dx·(pa·dx + pb·dy) + pc·dy²`, and `α = 2^(log₂e·power + log₂ o)`.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
 pub(crate) struct TileSplat {
@@ -65,9 +63,7 @@ pub(crate) struct TileSplat {
     pub pa: f32,
     pub pb: f32,
     pub pc: f32,
-    pub opacity: f32,
-    /// Below this `power₂`, `α < 1/255` (`log₂e·`[`Splat2D::power_min`]).
-    pub power2_min: f32,
+    pub log2_opacity: f32,
     pub color: [f32; 3],
 }
 
@@ -80,8 +76,7 @@ impl SplatBlend {
                 pa: -0.5 * LOG2E * s.conic_a,
                 pb: -LOG2E * s.conic_b,
                 pc: -0.5 * LOG2E * s.conic_c,
-                opacity: s.opacity,
-                power2_min: LOG2E * s.power_min,
+                log2_opacity: s.log2_opacity,
                 color: s.color,
             },
             alpha_ext_x: s.alpha_ext_x,
@@ -185,12 +180,17 @@ fn write_row(
     }
 }
 
-/// `power₂ = dx·(pa·dx + pb·dy) + pc·dy²` for one lane, given `bdy = pb·dy` and `cdd = pc·dy·dy` (the
-/// same two fused multiply-adds as the AVX2 kernel).
+/// `log₂ α = power₂ + log₂ o = dx·(pa·dx + pb·dy) + (pc·dy² + log₂ o)` (before the α clamp) for one lane,
+/// given `bdy = pb·dy` and `cdd_o = pc·dy·dy + log₂ o` (the same two fused multiply-adds as the AVX2
+/// kernel).
 #[inline(always)]
-fn power2(s: &TileSplat, dx: f32, bdy: f32, cdd: f32) -> f32 {
-    dx.mul_add(s.pa.mul_add(dx, bdy), cdd)
+fn log2_alpha(s: &TileSplat, dx: f32, bdy: f32, cdd_o: f32) -> f32 {
+    dx.mul_add(s.pa.mul_add(dx, bdy), cdd_o)
 }
+
+/// Below this `log₂ α`, `α < 1/255` whatever the rounding of [`exp2_neg`] (the margin, 10⁻³ of a
+/// factor 2, is 10³ times its error): the portable kernel skips such lanes without evaluating it.
+const LOG2_ALPHA_SKIP: f32 = -LOG2_255 - 1.5e-3;
 
 /// Step 2, portable build (the reference for the AVX2 build: same operations, same order, same fused
 /// multiply-adds).
@@ -219,14 +219,14 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &m
                     let s = &sc.splats[c * CHUNK + bits.trailing_zeros() as usize];
                     bits &= bits - 1;
                     let dy = s.mean_y - y;
-                    let (bdy, cdd) = (s.pb * dy, s.pc * dy * dy);
-                    let p = px.map(|x| power2(s, s.mean_x - x, bdy, cdd));
-                    if !(0..LANES).any(|l| p[l] >= s.power2_min && live[l]) {
+                    let (bdy, cdd_o) = (s.pb * dy, s.pc * dy * dy + s.log2_opacity);
+                    let p = px.map(|x| log2_alpha(s, s.mean_x - x, bdy, cdd_o));
+                    if !(0..LANES).any(|l| p[l] >= LOG2_ALPHA_SKIP && live[l]) {
                         continue;
                     }
                     for l in 0..LANES {
-                        let alpha = (s.opacity * exp2_neg(p[l])).min(alpha_max);
-                        if !(p[l] <= 0.0 && alpha >= ALPHA_MIN && live[l]) {
+                        let alpha = exp2_neg(p[l]).min(alpha_max);
+                        if !(p[l] <= s.log2_opacity && alpha >= ALPHA_MIN && live[l]) {
                             continue;
                         }
                         let tl = t[g][l];
@@ -363,13 +363,14 @@ mod avx2 {
                 let s = unsafe { splats.get_unchecked(k) };
                 let dy = s.mean_y - y;
                 let bdy = _mm256_set1_ps(s.pb * dy);
-                let cdd = _mm256_set1_ps(s.pc * dy * dy);
+                let cdd_o = _mm256_set1_ps(s.pc * dy * dy + s.log2_opacity);
                 let dx = _mm256_sub_ps(_mm256_set1_ps(s.mean_x), px);
-                let power = _mm256_fmadd_ps(dx, _mm256_fmadd_ps(_mm256_set1_ps(s.pa), dx, bdy), cdd);
-                let alpha = _mm256_min_ps(_mm256_mul_ps(_mm256_set1_ps(s.opacity), exp2_neg(power, c)), alpha_max);
+                let log2_alpha = _mm256_fmadd_ps(dx, _mm256_fmadd_ps(_mm256_set1_ps(s.pa), dx, bdy), cdd_o);
+                let alpha = _mm256_min_ps(exp2_neg(log2_alpha, c), alpha_max);
+                // `power₂ ≤ 0`, as `log₂ α ≤ log₂ o`.
                 let valid = _mm256_and_ps(
                     _mm256_and_ps(
-                        _mm256_cmp_ps::<_CMP_LE_OQ>(power, zero),
+                        _mm256_cmp_ps::<_CMP_LE_OQ>(log2_alpha, _mm256_set1_ps(s.log2_opacity)),
                         _mm256_cmp_ps::<_CMP_GE_OQ>(alpha, alpha_min),
                     ),
                     live,
@@ -438,16 +439,13 @@ mod tests {
         assert_eq!(exp2_neg(-1000.0), exp2_neg(EXP2_FLOOR));
     }
 
-    /// The power filter must only skip lanes the exact test rejects: at (and below) `power_min`, α < 1/255.
+    /// The portable kernel's filter must only skip lanes the exact test rejects: at (and below)
+    /// `LOG2_ALPHA_SKIP`, α < 1/255.
     #[test]
-    fn power_min_is_conservative() {
-        let mut o = ALPHA_MIN;
-        while o <= 1.0 {
-            let two_l = 2.0 * (o / ALPHA_MIN).ln().max(0.0);
-            let power_min: f32 = -0.5 * two_l - 1e-3;
-            assert!(o * exp2_neg(LOG2E * power_min) < ALPHA_MIN, "opacity {o}");
-            o *= 1.001;
-        }
+    fn skip_bound_is_conservative() {
+        assert!(exp2_neg(LOG2_ALPHA_SKIP) < ALPHA_MIN);
+        assert!(exp2_neg(LOG2_ALPHA_SKIP) > 0.998 * ALPHA_MIN, "the bound is needlessly loose");
+        assert!((LOG2_255 - 255f64.log2() as f32).abs() <= f32::EPSILON * 8.0);
     }
 
     /// The AVX2 kernel and the portable kernel must agree bit for bit (same operations, same FMAs).
@@ -468,8 +466,7 @@ mod tests {
                 .map(|_| {
                     let (a, c) = (0.05 + rnd() * 0.5, 0.05 + rnd() * 0.5);
                     let b = (rnd() - 0.5) * (a * c).sqrt();
-                    let opacity = 0.02 + rnd() * 0.98;
-                    let two_l = 2.0 * (opacity / ALPHA_MIN).ln();
+                    let opacity: f32 = 0.02 + rnd() * 0.98;
                     SplatBlend::new(&Splat2D {
                         mean_x: 16.0 + rnd() * 24.0,
                         mean_y: 16.0 + rnd() * 20.0,
@@ -478,7 +475,7 @@ mod tests {
                         conic_c: c,
                         opacity,
                         color: [rnd(), rnd() * 2.0, rnd()],
-                        power_min: -0.5 * two_l - 1e-3,
+                        log2_opacity: opacity.log2(),
                         alpha_ext_x: 4.0 + rnd() * 8.0,
                         alpha_ext_y: 4.0 + rnd() * 8.0,
                         ..Default::default()

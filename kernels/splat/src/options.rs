@@ -58,6 +58,8 @@ pub(crate) struct CompatParams {
 }
 
 pub(crate) const ALPHA_MIN: f32 = 1.0 / 255.0;
+/// `log₂ 255 = −log₂ ALPHA_MIN`.
+pub(crate) const LOG2_255: f32 = 7.994_353_4;
 pub(crate) const T_STOP: f32 = 1e-4;
 pub(crate) const DILATION_PX2: f32 = 0.3;
 pub(crate) const INRIA_NEAR_Z: f32 = 0.2;

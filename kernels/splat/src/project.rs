@@ -9,7 +9,7 @@
 use glam::{Quat, Vec3};
 use worldflow_protocol::{Camera, Gaussians};
 
-use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, TILE_SIZE};
+use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, LOG2_255, TILE_SIZE};
 use crate::sh::eval_sh;
 
 /// A projected Gaussian, ready to blend.
@@ -30,9 +30,8 @@ pub(crate) struct Splat2D {
     /// Half-extents in pixels of the region where `α ≥ 1/255` can hold (slightly padded).
     pub alpha_ext_x: f32,
     pub alpha_ext_y: f32,
-    /// `ln(1/(255·opacity)) − 10⁻³`: a pixel whose power is below this has `α < 1/255` (with a margin far
-    /// larger than the error of `exp`), so the blender may skip it without evaluating `exp`.
-    pub power_min: f32,
+    /// `log₂(opacity)`, from the same `ln` as the α box (the blender computes `α = 2^(power₂ + log₂ o)`).
+    pub log2_opacity: f32,
     /// Tile rectangle `[x0, x1) × [y0, y1)` in tile units.
     pub tile_x0: u32,
     pub tile_y0: u32,
@@ -230,7 +229,8 @@ impl ProjectCtx {
             depth_m: tz,
             alpha_ext_x,
             alpha_ext_y,
-            power_min: -0.5 * two_l - 1e-3,
+            // two_l = 2·ln(255·o), so log₂ o = ½·two_l·log₂e − log₂ 255.
+            log2_opacity: 0.5 * two_l * std::f32::consts::LOG2_E - LOG2_255,
             tile_x0,
             tile_y0,
             tile_x1,

@@ -3,7 +3,7 @@
 //!
 //! The tile's depth-ordered list (binned by the α box, see `project.rs`) is walked once, prefetching
 //! ahead (its entries are scattered over the depth-sorted array). Each Gaussian whose box holds a pixel
-//! centre of the tile is copied into a compact per-tile array (one 40-byte record, L1-resident while the
+//! centre of the tile is copied into a compact per-tile array (one 36-byte record, L1-resident while the
 //! tile is blended) and its box is recorded as four bytes: first/last tile-local row, first/last group.
 //! Then, per 64 Gaussians, one byte comparison per row turns those ranges into a 64-bit set per
 //! (row, group): bit `j` of word `c` of a set is Gaussian `64·c + j`, so walking the set bits in order
