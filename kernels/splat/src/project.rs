@@ -12,6 +12,9 @@ use worldflow_protocol::{Camera, Gaussians};
 use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, LOG2_255, TILE_SIZE};
 use crate::sh::eval_sh;
 
+#[cfg(target_arch = "x86_64")]
+mod x8;
+
 /// A projected Gaussian, ready to blend.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Splat2D {
@@ -117,7 +120,7 @@ impl ProjectCtx {
         if !(scale.x > 0.0 && scale.y > 0.0 && scale.z > 0.0) {
             return Projected::Invalid;
         }
-        let qn2 = q.length_squared();
+        let qn2 = quat_norm2(q);
         if !(qn2 > 0.0 && qn2.is_finite()) {
             return Projected::Invalid;
         }
@@ -147,11 +150,11 @@ impl ProjectCtx {
         // 2·ln(255·o): the α ≥ 1/255 region is dᵀ·conic·d ≤ two_l (before the Mip factor, which only
         // lowers the opacity, so the cull below stays conservative).
         let two_l_raw = 2.0 * (opacity / ALPHA_MIN).ln().max(0.0);
-        if self.surely_off_screen(tx, ty, tz, scale.max_element(), two_l_raw) {
+        if self.surely_off_screen(tx, ty, tz, scale.x.max(scale.y).max(scale.z), two_l_raw) {
             return Projected::Culled;
         }
 
-        let cov3 = covariance_3d(q, scale);
+        let cov3 = covariance_3d(q, qn2, scale);
         let (cov_a, cov_b, cov_c) = match self.covariance_2d(tx, ty, tz, &cov3) {
             Some(c) => c,
             None => return Projected::Invalid,
@@ -207,16 +210,9 @@ impl ProjectCtx {
             return Projected::Culled;
         };
 
-        // Colour: SH along the world-space viewing direction, +0.5, clamped at ≥ 0.
-        let k = g.coeffs_per_gaussian();
-        // Degree 0 does not depend on the direction.
-        let dir = if self.sh_degree == 0 { Vec3::Z } else { (mean - self.camera_centre_world).normalize() };
-        let sh = eval_sh(self.sh_degree, &g.sh[i * k..(i + 1) * k], dir);
-        // Checked before the clamp: `f32::max` would turn NaN into 0.
-        if !sh.iter().all(|v| v.is_finite()) {
+        let Some(color) = self.color(g, i) else {
             return Projected::Invalid;
-        }
-        let color = sh.map(|v| (v + 0.5).max(0.0));
+        };
 
         Projected::Visible(Splat2D {
             mean_x,
@@ -229,13 +225,24 @@ impl ProjectCtx {
             depth_m: tz,
             alpha_ext_x,
             alpha_ext_y,
-            // two_l = 2·ln(255·o), so log₂ o = ½·two_l·log₂e − log₂ 255.
-            log2_opacity: 0.5 * two_l * std::f32::consts::LOG2_E - LOG2_255,
+            log2_opacity: log2_opacity(two_l),
             tile_x0,
             tile_y0,
             tile_x1,
             tile_y1,
         })
+    }
+
+    /// Colour of Gaussian `i`: SH along the world-space viewing direction, +0.5, clamped at ≥ 0; `None`
+    /// if not finite.
+    #[inline(always)]
+    fn color(&self, g: &Gaussians, i: usize) -> Option<[f32; 3]> {
+        let k = g.coeffs_per_gaussian();
+        // Degree 0 does not depend on the direction.
+        let dir = if self.sh_degree == 0 { Vec3::Z } else { (g.means[i] - self.camera_centre_world).normalize() };
+        let sh = eval_sh(self.sh_degree, &g.sh[i * k..(i + 1) * k], dir);
+        // Checked before the clamp: `f32::max` would turn NaN into 0.
+        sh.iter().all(|v| v.is_finite()).then(|| sh.map(|v| (v + 0.5).max(0.0)))
     }
 
     /// `J·W·Σ·Wᵀ·Jᵀ` (undilated) as `(Σ'00, Σ'01, Σ'11)`, with the tangent clamp applied to J.
@@ -356,11 +363,24 @@ impl ProjectCtx {
     }
 }
 
-/// `Σ = R·S·Sᵀ·Rᵀ` from a (not necessarily unit, but non-zero) quaternion and linear scales.
+/// `log₂ o` from `two_l = 2·ln(255·o)`: `½·two_l·log₂e − log₂ 255`.
 #[inline(always)]
-fn covariance_3d(q: Quat, scale: Vec3) -> [[f32; 3]; 3] {
-    let q = q.normalize();
-    let (w, x, y, z) = (q.w, q.x, q.y, q.z);
+fn log2_opacity(two_l: f32) -> f32 {
+    0.5 * two_l * std::f32::consts::LOG2_E - LOG2_255
+}
+
+/// `‖q‖²`, summed in a fixed order (the 8-wide projection repeats it operation for operation).
+#[inline(always)]
+fn quat_norm2(q: Quat) -> f32 {
+    q.w * q.w + q.x * q.x + q.y * q.y + q.z * q.z
+}
+
+/// `Σ = R·S·Sᵀ·Rᵀ` from a (not necessarily unit, but non-zero) quaternion with `‖q‖² = qn2` and linear
+/// scales.
+#[inline(always)]
+fn covariance_3d(q: Quat, qn2: f32, scale: Vec3) -> [[f32; 3]; 3] {
+    let inv = 1.0 / qn2.sqrt();
+    let (w, x, y, z) = (q.w * inv, q.x * inv, q.y * inv, q.z * inv);
     let r = [
         [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
         [2.0 * (x * y + w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - w * x)],

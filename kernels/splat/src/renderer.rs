@@ -77,20 +77,38 @@ fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
-    project_chunk_impl(ctx, g, base, out, status);
+    if !ctx.has_project8() {
+        project_chunk_impl(ctx, g, base, out, status);
+        return;
+    }
+    let whole = out.len() / 8 * 8;
+    let (out8, out_tail) = out.split_at_mut(whole);
+    let (status8, status_tail) = status.split_at_mut(whole);
+    for (c, (o, st)) in out8.chunks_exact_mut(8).zip(status8.chunks_exact_mut(8)).enumerate() {
+        for (l, p) in ctx.project8(g, base + 8 * c).into_iter().enumerate() {
+            st[l] = record(p, &mut o[l]);
+        }
+    }
+    project_chunk_impl(ctx, g, base + whole, out_tail, status_tail);
+}
+
+/// Stores a visible Gaussian's record; returns the status.
+#[inline(always)]
+fn record(p: Projected, out: &mut Splat2D) -> u8 {
+    match p {
+        Projected::Visible(s) => {
+            *out = s;
+            STATUS_VISIBLE
+        }
+        Projected::Culled => STATUS_CULLED,
+        Projected::Invalid => STATUS_INVALID,
+    }
 }
 
 #[inline(always)]
 fn project_chunk_impl(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
     for (j, (o, st)) in out.iter_mut().zip(status.iter_mut()).enumerate() {
-        *st = match ctx.project(g, base + j) {
-            Projected::Visible(s) => {
-                *o = s;
-                STATUS_VISIBLE
-            }
-            Projected::Culled => STATUS_CULLED,
-            Projected::Invalid => STATUS_INVALID,
-        };
+        *st = record(ctx.project(g, base + j), o);
     }
 }
 
