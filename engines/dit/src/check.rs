@@ -6,6 +6,7 @@
 //! `out`, the result is compared with it.
 //! Output file: `out` [C, F, H, W] plus the traces (`trace.time_embedding`, `trace.blocks.{i}`, ...).
 
+use crate::backend::DitBackend;
 use crate::check_inputs::CheckInputs;
 use crate::config::Config;
 use crate::error::Result;
@@ -42,6 +43,13 @@ pub fn check_forward_with(
 ) -> Result<CheckReport> {
     let cfg = Config::from_file(config_path)?;
     let model = WanModel::load_with(&cfg, weights_path, format)?;
+    check_forward_on(&model, inputs_path, out_path, format)
+}
+
+/// Runs the check on an already loaded `model` (any [`DitBackend`]: CPU, CUDA); `format` is reported as
+/// how its block linear weights are held.
+pub fn check_forward_on(model: &dyn DitBackend, inputs_path: &Path, out_path: &Path, format: WeightFormat) -> Result<CheckReport> {
+    let cfg = model.config().clone();
     let inputs = load_safetensors(inputs_path)?;
     let parsed = CheckInputs::parse(&cfg, &inputs, &inputs_path.display().to_string())?;
     let text = model.encode_text(&inputs["context"].data, parsed.context_rows)?;

@@ -19,6 +19,9 @@ pub enum DitError {
     WeightMismatch(String),
     #[error("input `{name}`: {message}")]
     BadInput { name: String, message: String },
+    /// A device backend failed (no driver, out of memory, a kernel error, …); the message says which.
+    #[error("{0}")]
+    Backend(String),
 }
 
 pub type Result<T> = std::result::Result<T, DitError>;

@@ -15,10 +15,11 @@
 //! recomputes the cached frames' K/V under them, chunk by chunk (block-causal), at `cache_timestep`.
 //! Invariant (tested): the cache equals a full block-causal recomputation over the cached frames.
 
+use crate::backend::DitBackend;
 use crate::cache::{CachedFrame, KvCache};
 use crate::error::{bad_input, Result};
 use crate::guidance::Guidance;
-use crate::model::{FrameCond, SeqRequest, TextContext, WanModel};
+use crate::model::{FrameCond, SeqRequest, TextContext};
 use crate::prope::Camera;
 use crate::sampler::{euler_step, predict_x0, renoise, SamplerKind};
 use crate::tensor::Tensor;
@@ -69,9 +70,9 @@ struct HistFrame {
     camera: Option<Camera>,
 }
 
-/// Streams chunks of latents.
+/// Streams chunks of latents, running the network on any [`DitBackend`] (the CPU `WanModel`, a GPU backend).
 pub struct ChunkGenerator<'m> {
-    model: &'m WanModel,
+    model: &'m dyn DitBackend,
     cfg: GenConfig,
     guidance: Guidance,
     branches: Vec<(Branch, KvCache)>,
@@ -81,7 +82,7 @@ pub struct ChunkGenerator<'m> {
 }
 
 impl<'m> ChunkGenerator<'m> {
-    pub fn new(model: &'m WanModel, cfg: GenConfig, guidance: Guidance, branches: Vec<Branch>) -> Result<Self> {
+    pub fn new(model: &'m dyn DitBackend, cfg: GenConfig, guidance: Guidance, branches: Vec<Branch>) -> Result<Self> {
         if branches.len() != guidance.passes() {
             return Err(bad_input("branches", format!("{} given, guidance needs {}", branches.len(), guidance.passes())));
         }

@@ -1,6 +1,7 @@
 //! Wan2.1-family diffusion transformer: chunk-wise causal generation with KV cache.
 
 mod attention;
+mod backend;
 mod config;
 mod error;
 mod ops;
@@ -12,6 +13,7 @@ mod tensor;
 mod weights;
 
 pub use attention::{attention, attention_naive, PackedKv};
+pub use backend::DitBackend;
 pub use config::Config;
 pub use error::{DitError, Result};
 pub use ops::matmul_wt;
@@ -22,11 +24,11 @@ pub use tensor::{load_safetensors, parse_safetensors, save_safetensors, serializ
 pub use weights::{expected_shapes, random_weights, validate, zero_init_control_branches, Rng};
 mod model;
 mod prope;
-pub use model::{sinusoidal_embedding, FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace, WanModel};
+pub use model::{patchify, sinusoidal_embedding, unpatchify, FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace, WanModel};
 pub use prope::{Camera, Mat4};
 mod check;
 mod check_inputs;
-pub use check::{check_forward, check_forward_with, CheckReport};
+pub use check::{check_forward, check_forward_on, check_forward_with, CheckReport};
 pub use check_inputs::CheckInputs;
 mod cache;
 mod generator;

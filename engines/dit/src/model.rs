@@ -70,6 +70,14 @@ pub struct TextContext {
     pub embedded: Vec<f32>,
 }
 
+impl TextContext {
+    /// A context holding only `embedded` [text_len, dim], for backends that derive the cross-attention
+    /// keys/values on their device. The CPU [`WanModel`] rejects it (it reads its own packed K/V).
+    pub fn from_embedded(embedded: Vec<f32>) -> Self {
+        TextContext { layers: Vec::new(), embedded }
+    }
+}
+
 /// One forward over a frame-major sequence of latent frames.
 pub struct SeqRequest<'a> {
     /// Latents [C, F, H, W].
@@ -82,6 +90,35 @@ pub struct SeqRequest<'a> {
     pub rope_time: &'a [usize],
     /// Sizes (in frames) of consecutive block-causal groups; `None` = one group (full attention).
     pub groups: Option<&'a [usize]>,
+}
+
+impl SeqRequest<'_> {
+    /// Checks sizes, grid, per-frame conditions, groups and finiteness against `c`.
+    pub fn check(&self, c: &Config) -> Result<()> {
+        let r = self;
+        let [_, ph, pw] = c.patch_size;
+        if r.latents.len() != c.in_dim * r.frames * r.height * r.width {
+            return Err(bad_input(
+                "x",
+                format!("expected {}×{}×{}×{} values, got {}", c.in_dim, r.frames, r.height, r.width, r.latents.len()),
+            ));
+        }
+        if r.frames == 0 || r.height % ph != 0 || r.width % pw != 0 || r.height == 0 || r.width == 0 {
+            return Err(bad_input("x", format!("grid {}×{}×{} not divisible by patch {:?}", r.frames, r.height, r.width, c.patch_size)));
+        }
+        if r.conds.len() != r.frames || r.rope_time.len() != r.frames {
+            return Err(bad_input("conds", "one condition and one RoPE time index per frame required"));
+        }
+        if let Some(g) = r.groups {
+            if g.iter().sum::<usize>() != r.frames || g.contains(&0) {
+                return Err(bad_input("groups", format!("group sizes {g:?} must be positive and sum to {}", r.frames)));
+            }
+        }
+        if r.latents.iter().any(|x| !x.is_finite()) {
+            return Err(bad_input("x", "latents contain NaN or infinity"));
+        }
+        Ok(())
+    }
 }
 
 /// Intermediate values of a forward (the names of the goldens' `trace.*`).
@@ -150,6 +187,57 @@ pub fn sinusoidal_embedding(dim: usize, position: f64) -> Vec<f32> {
         let a = position * 10000f64.powf(-(j as f64) / half as f64);
         out[j] = a.cos() as f32;
         out[half + j] = a.sin() as f32;
+    }
+    out
+}
+
+/// Patchify [C,F,H,W] → [N, C·ph·pw] with feature order (c, ph, pw) like the Conv3d weight.
+pub fn patchify(cfg: &Config, r: &SeqRequest) -> Vec<f32> {
+    let c = cfg.in_dim;
+    let [_, ph, pw] = cfg.patch_size;
+    let (gh, gw) = (r.height / ph, r.width / pw);
+    let n = r.frames * gh * gw;
+    let feat = c * ph * pw;
+    let mut out = vec![0.0f32; n * feat];
+    for f in 0..r.frames {
+        for y in 0..gh {
+            for x in 0..gw {
+                let tok = (f * gh + y) * gw + x;
+                for ci in 0..c {
+                    for q in 0..ph {
+                        for s in 0..pw {
+                            out[tok * feat + (ci * ph + q) * pw + s] =
+                                r.latents[((ci * r.frames + f) * r.height + y * ph + q) * r.width + x * pw + s];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Unpatchify [N, ph·pw·C] (head output, feature order (ph, pw, c)) → [C, F, H, W].
+pub fn unpatchify(cfg: &Config, h: &[f32], frames: usize, height: usize, width: usize) -> Vec<f32> {
+    let c = cfg.out_dim;
+    let [_, ph, pw] = cfg.patch_size;
+    let (gh, gw) = (height / ph, width / pw);
+    let feat = c * ph * pw;
+    let mut out = vec![0.0f32; c * frames * height * width];
+    for f in 0..frames {
+        for y in 0..gh {
+            for x in 0..gw {
+                let tok = (f * gh + y) * gw + x;
+                for q in 0..ph {
+                    for s in 0..pw {
+                        for ci in 0..c {
+                            out[((ci * frames + f) * height + y * ph + q) * width + x * pw + s] =
+                                h[tok * feat + (q * pw + s) * c + ci];
+                        }
+                    }
+                }
+            }
+        }
     }
     out
 }
@@ -342,82 +430,6 @@ impl WanModel {
         Ok((e, e0))
     }
 
-    fn check_request(&self, r: &SeqRequest) -> Result<()> {
-        let c = &self.cfg;
-        let [_, ph, pw] = c.patch_size;
-        if r.latents.len() != c.in_dim * r.frames * r.height * r.width {
-            return Err(bad_input(
-                "x",
-                format!("expected {}×{}×{}×{} values, got {}", c.in_dim, r.frames, r.height, r.width, r.latents.len()),
-            ));
-        }
-        if r.frames == 0 || r.height % ph != 0 || r.width % pw != 0 || r.height == 0 || r.width == 0 {
-            return Err(bad_input("x", format!("grid {}×{}×{} not divisible by patch {:?}", r.frames, r.height, r.width, c.patch_size)));
-        }
-        if r.conds.len() != r.frames || r.rope_time.len() != r.frames {
-            return Err(bad_input("conds", "one condition and one RoPE time index per frame required"));
-        }
-        if let Some(g) = r.groups {
-            if g.iter().sum::<usize>() != r.frames || g.contains(&0) {
-                return Err(bad_input("groups", format!("group sizes {g:?} must be positive and sum to {}", r.frames)));
-            }
-        }
-        if r.latents.iter().any(|x| !x.is_finite()) {
-            return Err(bad_input("x", "latents contain NaN or infinity"));
-        }
-        Ok(())
-    }
-
-    /// Patchify [C,F,H,W] → [N, C·ph·pw] with feature order (c, ph, pw) like the Conv3d weight.
-    fn patchify(&self, r: &SeqRequest) -> Vec<f32> {
-        let c = self.cfg.in_dim;
-        let [_, ph, pw] = self.cfg.patch_size;
-        let (gh, gw) = (r.height / ph, r.width / pw);
-        let n = r.frames * gh * gw;
-        let feat = c * ph * pw;
-        let mut out = vec![0.0f32; n * feat];
-        for f in 0..r.frames {
-            for y in 0..gh {
-                for x in 0..gw {
-                    let tok = (f * gh + y) * gw + x;
-                    for ci in 0..c {
-                        for q in 0..ph {
-                            for s in 0..pw {
-                                out[tok * feat + (ci * ph + q) * pw + s] =
-                                    r.latents[((ci * r.frames + f) * r.height + y * ph + q) * r.width + x * pw + s];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn unpatchify(&self, h: &[f32], frames: usize, height: usize, width: usize) -> Vec<f32> {
-        let c = self.cfg.out_dim;
-        let [_, ph, pw] = self.cfg.patch_size;
-        let (gh, gw) = (height / ph, width / pw);
-        let feat = c * ph * pw;
-        let mut out = vec![0.0f32; c * frames * height * width];
-        for f in 0..frames {
-            for y in 0..gh {
-                for x in 0..gw {
-                    let tok = (f * gh + y) * gw + x;
-                    for q in 0..ph {
-                        for s in 0..pw {
-                            for ci in 0..c {
-                                out[((ci * frames + f) * height + y * ph + q) * width + x * pw + s] =
-                                    h[tok * feat + (q * pw + s) * c + ci];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
     /// One forward over `req` with optional cached prefix. Returns the velocity/flow prediction
     /// [C, F, H, W] and, with `record`, every layer's self-attention K/V of the new tokens.
     pub fn forward_seq(
@@ -428,13 +440,16 @@ impl WanModel {
         record: bool,
         mut trace: Option<&mut Trace>,
     ) -> Result<(Vec<f32>, Option<Vec<LayerKv>>)> {
-        self.check_request(req)?;
+        req.check(&self.cfg)?;
+        if text.layers.len() != self.cfg.num_layers {
+            return Err(bad_input("text", "context was not encoded by this CPU model (no packed keys/values)"));
+        }
         let cfg = &self.cfg;
         let d = cfg.dim;
         let [_, ph, pw] = cfg.patch_size;
         let tpf = (req.height / ph) * (req.width / pw);
         let n = req.frames * tpf;
-        let patches = self.patchify(req);
+        let patches = patchify(cfg, req);
         let mut x = self.patch.forward_vec(&patches, n);
         let (e, e0) = self.frame_embeddings(req.conds)?;
         if let Some(t) = trace.as_deref_mut() {
@@ -497,7 +512,7 @@ impl WanModel {
         if let Some(t) = trace {
             t.head = h.clone();
         }
-        Ok((self.unpatchify(&h, req.frames, req.height, req.width), recorded))
+        Ok((unpatchify(cfg, &h, req.frames, req.height, req.width), recorded))
     }
 
     fn block_forward(
