@@ -14,3 +14,23 @@ if ((${#missing[@]})); then
     echo "setup: installing ${missing[*]} from Debian packages" >&2
     apt-get update -qq && apt-get install -y -qq build-essential perl
 fi
+
+# NVRTC (the CUDA run-time compiler, no GPU needed) for engines/dit-cuda's test that compiles every kernel
+# to PTX/CUBIN. From PyPI into .cache/nvrtc (git-ignored), only when missing; the test says plainly when
+# it cannot find it. About 90 MB download, ~10-30 s once; seconds afterwards.
+NVRTC_VERSION=12.9.86
+nvrtc_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/nvrtc"
+if [[ ! -f $nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12 || ! -f $nvrtc_dir/.version-$NVRTC_VERSION ]]; then
+    if command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+        echo "setup: installing nvidia-cuda-nvrtc-cu12==$NVRTC_VERSION into $nvrtc_dir" >&2
+        rm -rf "$nvrtc_dir"
+        if python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$nvrtc_dir" \
+            "nvidia-cuda-nvrtc-cu12==$NVRTC_VERSION"; then
+            touch "$nvrtc_dir/.version-$NVRTC_VERSION"
+        else
+            echo "setup: warning: could not install NVRTC; the dit-cuda kernel compile test will say it did not run" >&2
+        fi
+    else
+        echo "setup: warning: no python3 -m pip; the dit-cuda kernel compile test will say it did not run" >&2
+    fi
+fi

@@ -1,0 +1,44 @@
+//! Errors of the CUDA backend and the TensorRT runner. Missing libraries and devices are ordinary
+//! errors with a sentence saying what is missing, never panics.
+
+use worldflow_dit::DitError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    #[error("CUDA backend: libcuda.so not found (no NVIDIA driver on this machine)")]
+    NoDriver,
+    #[error("CUDA backend: the NVIDIA driver library could not be used: {0}")]
+    DriverUnusable(String),
+    #[error("CUDA backend: no CUDA device (the driver reports {count}; device {ordinal} requested)")]
+    NoDevice { ordinal: usize, count: usize },
+    #[error("CUDA backend: libnvrtc not found (tried {tried}); install the CUDA toolkit's NVRTC, or run `bash scripts/setup.sh` (it installs it into .cache/nvrtc) or set WORLDFLOW_NVRTC_LIB to a libnvrtc.so.12")]
+    NoNvrtc { tried: String },
+    #[error("CUDA backend: {what}: {message}")]
+    Driver { what: String, message: String },
+    #[error("CUDA backend: NVRTC failed to compile the kernels ({options}): {message}\n{log}")]
+    Compile { options: String, message: String, log: String },
+    #[error("CUDA backend: cuBLAS: {0}")]
+    Cublas(String),
+    #[error("CUDA backend: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Dit(#[from] DitError),
+    #[error("TensorRT: {0}")]
+    Trt(String),
+}
+
+pub type Result<T> = std::result::Result<T, CudaError>;
+
+impl From<CudaError> for DitError {
+    fn from(e: CudaError) -> Self {
+        match e {
+            CudaError::Dit(d) => d,
+            other => DitError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// Maps a driver error, naming the step that failed.
+pub(crate) fn driver(what: &str) -> impl FnOnce(cudarc::driver::DriverError) -> CudaError + '_ {
+    move |e| CudaError::Driver { what: what.to_string(), message: format!("{e:?}") }
+}
