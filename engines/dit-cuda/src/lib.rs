@@ -20,6 +20,8 @@ mod trt;
 mod weights;
 
 pub use check::check_forward_cuda;
+/// The cudarc this crate is built with (device buffers and streams for [`TrtPlan::run_f32`]).
+pub use cudarc;
 pub use error::{CudaError, Result};
 pub use model::CudaDit;
 pub use trt::{TrtDataType, TrtPlan, TrtShim, TrtTensor, TRT_ABI_VERSION, TRT_SHIM_ENV};

@@ -8,11 +8,14 @@ here="$(cd "$(dirname "$0")" && pwd)"
 out_dir="${1:-$here}"
 mkdir -p "$out_dir"
 cxx="${CXX:-g++}"
-inc=() libdirs=()
+inc=() libdirs=() searched=()
 for root in "${TENSORRT_ROOT:-}" "${CUDA_HOME:-}" /usr/local/cuda /usr /usr/local; do
     [[ -n $root && -d $root ]] || continue
     for d in "$root/include" "$root/include/x86_64-linux-gnu" "$root/targets/x86_64-linux/include"; do
-        [[ -d $d ]] && inc+=("-I$d")
+        [[ -d $d ]] || continue
+        searched+=("$d")
+        # The compiler's default directories stay implicit (naming them breaks #include_next).
+        case $d in /usr/include | /usr/include/x86_64-linux-gnu | /usr/local/include) ;; *) inc+=("-isystem" "$d") ;; esac
     done
     for d in "$root/lib" "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/targets/x86_64-linux/lib"; do
         [[ -d $d ]] && libdirs+=("-L$d" "-Wl,-rpath,$d")
@@ -20,7 +23,7 @@ for root in "${TENSORRT_ROOT:-}" "${CUDA_HOME:-}" /usr/local/cuda /usr /usr/loca
 done
 have_header() {
     local h=$1
-    for flag in "${inc[@]}"; do [[ -f ${flag#-I}/$h ]] && return 0; done
+    for dir in "${searched[@]}"; do [[ -f $dir/$h ]] && return 0; done
     return 1
 }
 if ! have_header NvInferRuntime.h; then
