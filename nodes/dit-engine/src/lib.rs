@@ -11,7 +11,9 @@
 //! notice), `QUANTIZE` (`none`, or `int8`: the block linear layers in Q8_0-style int8 blocks),
 //! `CONFIG` (preset `tiny` / `small` / `wan2_1_1_3b`, or a `config.json`; default `small`), `CONTROLS`
 //! (`actions,camera` by default for presets, `none`), `SEED`, `LATENT_HEIGHT` / `LATENT_WIDTH` (8 × 8),
-//! `STEPS` (4), `SHIFT` (3), `FOV_X_DEG` (90, the camera of the PRoPE branch), `OUT_DIR`.
+//! `STEPS` (4), `SHIFT` (3), `FOV_X_DEG` (90, the camera of the PRoPE branch), `OUT_DIR`, `DEVICE` (`cpu`, the
+//! default, or `cuda` / `cuda:N`: the CUDA backend of `worldflow-dit-cuda`, f32 weights only; without a driver
+//! or device the node fails at start with a sentence saying so).
 
 
 use std::collections::BTreeMap;
@@ -20,7 +22,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause};
-use worldflow_dit::{uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, GenConfig, Guidance, SamplerKind, WanModel, WeightFormat, random_weights};
+use worldflow_dit::{uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, DitBackend, GenConfig, Guidance, SamplerKind, WanModel, WeightFormat, random_weights};
+use worldflow_dit_cuda::{CudaDit, Device};
 use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
 use worldflow_protocol::arrow_io::context::{self as ctx_wire, ContextMsg};
 use worldflow_protocol::arrow_io::latent::{self as wire, LatentHeader};
@@ -47,6 +50,8 @@ pub struct Settings {
     pub shift: f32,
     pub fov_x_deg: f32,
     pub out_dir: PathBuf,
+    /// `DEVICE`: `cpu` (default) or `cuda` / `cuda:N`.
+    pub device: Device,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -127,7 +132,12 @@ impl Settings {
         if !(1.0..179.0).contains(&fov_x_deg) {
             anyhow::bail!("setting FOV_X_DEG={fov_x_deg}: expected 1..179 degrees");
         }
+        let device: Device = match env("DEVICE") {
+            Some(d) => d.parse().map_err(|e| anyhow::anyhow!("setting DEVICE: {e}"))?,
+            None => Device::Cpu,
+        };
         Ok(Self {
+            device,
             config,
             config_name,
             weights,
@@ -164,6 +174,24 @@ impl Settings {
                 .and_then(|()| WanModel::from_tensors_with(&self.config, random_weights(&self.config, self.seed, 0.1), self.weight_format))
                 .map_err(|e| anyhow::anyhow!("setting CONFIG=`{}`: {e}", self.config_name)),
         }
+    }
+
+    /// The network on `DEVICE`: [`Settings::load_model`] on the CPU, or the same weights on a CUDA device.
+    pub fn load_backend(&self) -> anyhow::Result<Box<dyn DitBackend>> {
+        let n = match self.device {
+            Device::Cpu => return Ok(Box::new(self.load_model()?)),
+            Device::Cuda(n) => n,
+        };
+        if self.weight_format != WeightFormat::F32 {
+            anyhow::bail!("setting DEVICE={}: the CUDA backend runs f32 weights; QUANTIZE={} is CPU only", self.device, self.weight_format);
+        }
+        let model = match &self.weights {
+            Some(path) => CudaDit::load(&self.config, path, n)
+                .map_err(|e| anyhow::anyhow!("setting DEVICE={} (WEIGHTS=`{}`, CONFIG=`{}`): {e}", self.device, path.display(), self.config_name))?,
+            None => CudaDit::random(&self.config, self.seed, n)
+                .map_err(|e| anyhow::anyhow!("setting DEVICE={} (CONFIG=`{}`): {e}", self.device, self.config_name))?,
+        };
+        Ok(Box::new(model))
     }
 
     pub fn gen_config(&self) -> GenConfig {
@@ -318,14 +346,14 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let source = settings.weights_source();
     let cfg = &settings.config;
     let t0 = Instant::now();
-    let model = settings.load_model()?;
+    let model = settings.load_backend()?;
     notice::announce(
         &settings.out_dir,
         &node_id,
         "DiT",
         &source,
         serde_json::json!({
-            "config": settings.config_name, "quantize": format!("{:?}", settings.weight_format),
+            "config": settings.config_name, "quantize": format!("{:?}", settings.weight_format), "device": model.device(),
             "dim": cfg.dim, "layers": cfg.num_layers, "heads": cfg.num_heads,
             "actions": cfg.action_classes.is_some(), "camera_attention": cfg.camera_attention,
             "latent": [cfg.out_dim, settings.latent_height, settings.latent_width],
@@ -334,10 +362,11 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     )?;
     let weights_tag = source.tag();
     eprintln!(
-        "dit-engine: {} (dim {}, {} layers), latent {}×{}×{}, {} steps, loaded in {:.0} ms",
+        "dit-engine: {} (dim {}, {} layers) on {}, latent {}×{}×{}, {} steps, loaded in {:.0} ms",
         settings.config_name,
         cfg.dim,
         cfg.num_layers,
+        model.device(),
         cfg.out_dim,
         settings.latent_height,
         settings.latent_width,
@@ -347,7 +376,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     // No text encoder in the loop: the empty prompt (zero context, as upstream pads).
     let text = model.encode_text(&[], 0).context("encoding the empty prompt")?;
     let branch = Branch { text, use_actions: cfg.action_classes.is_some(), use_camera: cfg.camera_attention };
-    let mut gen = ChunkGenerator::new(&model, settings.gen_config(), Guidance::None, vec![branch]).context("starting the chunk generator")?;
+    let mut gen = ChunkGenerator::new(model.as_ref(), settings.gen_config(), Guidance::None, vec![branch]).context("starting the chunk generator")?;
     let needs_context = node.node_config().inputs.keys().any(|k| k.as_str() == "context");
     let mut acc = ChunkAccumulator::new();
     let mut sched = Scheduler::new(needs_context);
@@ -487,6 +516,7 @@ mod tests {
             shift: 3.0,
             fov_x_deg: 90.0,
             out_dir: std::env::temp_dir(),
+            device: Device::Cpu,
         }
     }
 
@@ -540,6 +570,26 @@ mod tests {
         let e = Settings::from_env().unwrap_err().to_string();
         std::env::remove_var("QUANTIZE");
         assert!(e.contains("QUANTIZE=`int4`") && e.contains("none or int8"), "{e}");
+        std::env::set_var("DEVICE", "tpu");
+        let e = Settings::from_env().unwrap_err().to_string();
+        std::env::remove_var("DEVICE");
+        assert!(e.contains("DEVICE") && e.contains("expected cpu, cuda or cuda:N"), "{e}");
+    }
+
+    #[test]
+    fn device_cuda_without_a_gpu_is_a_clear_error() {
+        let s = Settings { device: Device::Cuda(0), ..tiny_settings() };
+        match s.load_backend() {
+            Ok(m) => assert!(m.device().starts_with("cuda:0"), "{}", m.device()),
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.contains("DEVICE=cuda:0") && e.contains("CUDA backend:"), "{e}");
+                println!("{e}");
+            }
+        }
+        let s = Settings { device: Device::Cuda(0), weight_format: WeightFormat::Int8, ..tiny_settings() };
+        assert!(s.load_backend().err().unwrap().to_string().contains("QUANTIZE=int8 is CPU only"));
+        assert_eq!(tiny_settings().load_backend().unwrap().device(), "cpu");
     }
 
     #[test]
