@@ -15,7 +15,7 @@ pub const NEURAL_NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-dit-engine",
         inputs: Inputs::Fixed(&[("action", Action, true), ("context", Context, false)]),
         outputs: &[("latent", Latent)],
-        settings: &["WEIGHTS", "QUANTIZE", "CONFIG", "CONTROLS", "SEED", "LATENT_HEIGHT", "LATENT_WIDTH", "STEPS", "SHIFT", "FOV_X_DEG", "OUT_DIR"],
+        settings: &["WEIGHTS", "QUANTIZE", "DEVICE", "CONFIG", "CONTROLS", "SEED", "LATENT_HEIGHT", "LATENT_WIDTH", "STEPS", "SHIFT", "FOV_X_DEG", "OUT_DIR"],
     },
     NodeKind {
         binary: "worldflow-vae-decoder",

@@ -34,6 +34,14 @@ pub struct CheckArgs {
     /// DiT only: keep the block linear weights as `f32` or quantize them to `int8` (Q8_0 blocks of 32).
     #[arg(long, value_name = "FORMAT", default_value = "f32", value_parser = parse_weight_format)]
     pub quantize: worldflow_dit::WeightFormat,
+    /// DiT only: run the forward on `cpu` or on a CUDA device (`cuda`, `cuda:N`; f32 weights, needs an
+    /// NVIDIA driver and NVRTC, see engines/dit-cuda).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = parse_device)]
+    pub device: worldflow_dit_cuda::Device,
+}
+
+fn parse_device(s: &str) -> Result<worldflow_dit_cuda::Device, String> {
+    s.parse()
 }
 
 fn parse_weight_format(s: &str) -> Result<worldflow_dit::WeightFormat, String> {
@@ -43,8 +51,21 @@ fn parse_weight_format(s: &str) -> Result<worldflow_dit::WeightFormat, String> {
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     match args.kind {
         ModelKind::Dit => {
-            let r = worldflow_dit::check_forward_with(&args.config, &args.weights, &args.inputs, &args.out, args.quantize)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let r = match args.device {
+                worldflow_dit_cuda::Device::Cpu => {
+                    worldflow_dit::check_forward_with(&args.config, &args.weights, &args.inputs, &args.out, args.quantize)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                }
+                worldflow_dit_cuda::Device::Cuda(n) => {
+                    if args.quantize != worldflow_dit::WeightFormat::F32 {
+                        anyhow::bail!("--quantize {} --device {}: the CUDA backend runs f32 weights", args.quantize, args.device);
+                    }
+                    let (r, device) = worldflow_dit_cuda::check_forward_cuda(&args.config, &args.weights, &args.inputs, &args.out, n)
+                        .map_err(|e| anyhow::anyhow!("--device {}: {e}", args.device))?;
+                    println!("device: {device}");
+                    r
+                }
+            };
             let controls = if r.used_optional.is_empty() { "none".to_string() } else { r.used_optional.join(", ") };
             println!("dit forward ({} weights, optional inputs: {controls}): out {:?} → {}", r.weights, r.out_shape, args.out.display());
             if let Some(e) = r.max_rel_err_vs_inputs_out {
@@ -54,6 +75,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         ModelKind::Vae => {
             if args.quantize != worldflow_dit::WeightFormat::F32 {
                 anyhow::bail!("--quantize {}: only the DiT (--kind dit) supports quantized weights", args.quantize);
+            }
+            if args.device != worldflow_dit_cuda::Device::Cpu {
+                anyhow::bail!("--device {}: only the DiT (--kind dit) runs on CUDA", args.device);
             }
             let r = worldflow_vae::check_decode(&args.config, &args.weights, &args.inputs, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("vae decode: latents {:?} → video {:?} → {}", r.latent_shape, r.video_shape, args.out.display());
