@@ -53,6 +53,15 @@ pub(crate) enum Projected {
     Invalid,
 }
 
+/// What became of one Gaussian (without its record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Fate {
+    Visible = 0,
+    Culled = 1,
+    Invalid = 2,
+}
+
 /// Camera-derived constants shared by every Gaussian of a frame.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProjectCtx {

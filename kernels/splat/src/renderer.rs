@@ -14,7 +14,7 @@ use crate::disjoint::DisjointWriter;
 use crate::error::SplatError;
 use crate::image::Image;
 use crate::options::{RenderOptions, TILE_SIZE};
-use crate::project::{ProjectCtx, Projected, Splat2D};
+use crate::project::{Fate, ProjectCtx, Projected, Splat2D};
 use crate::sort::radix_sort_pairs;
 
 /// Counts of one frame. `input == invalid + culled + visible`.
@@ -31,9 +31,6 @@ pub struct RenderStats {
     pub tile_instances: usize,
 }
 
-const STATUS_VISIBLE: u8 = 0;
-const STATUS_CULLED: u8 = 1;
-const STATUS_INVALID: u8 = 2;
 const PROJECT_CHUNK: usize = 2048;
 const GATHER_CHUNK: usize = 8192;
 
@@ -42,7 +39,7 @@ const GATHER_CHUNK: usize = 8192;
 pub struct Renderer {
     options: RenderOptions,
     projected: Vec<Splat2D>,
-    status: Vec<u8>,
+    status: Vec<Fate>,
     depth_keys: Vec<u32>,
     order: Vec<u32>,
     scratch_keys: Vec<u32>,
@@ -57,7 +54,7 @@ pub struct Renderer {
 }
 
 /// Projects Gaussians `base..base + out.len()` into `out`, their outcome into `status`.
-fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
+fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [Fate]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -76,7 +73,7 @@ fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
+unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [Fate]) {
     if !ctx.has_project8() {
         project_chunk_impl(ctx, g, base, out, status);
         return;
@@ -85,28 +82,26 @@ unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: 
     let (out8, out_tail) = out.split_at_mut(whole);
     let (status8, status_tail) = status.split_at_mut(whole);
     for (c, (o, st)) in out8.chunks_exact_mut(8).zip(status8.chunks_exact_mut(8)).enumerate() {
-        for (l, p) in ctx.project8(g, base + 8 * c).into_iter().enumerate() {
-            st[l] = record(p, &mut o[l]);
-        }
+        st.copy_from_slice(&ctx.project8(g, base + 8 * c, o));
     }
     project_chunk_impl(ctx, g, base + whole, out_tail, status_tail);
 }
 
-/// Stores a visible Gaussian's record; returns the status.
+/// Stores a visible Gaussian's record; returns its fate.
 #[inline(always)]
-fn record(p: Projected, out: &mut Splat2D) -> u8 {
+fn record(p: Projected, out: &mut Splat2D) -> Fate {
     match p {
         Projected::Visible(s) => {
             *out = s;
-            STATUS_VISIBLE
+            Fate::Visible
         }
-        Projected::Culled => STATUS_CULLED,
-        Projected::Invalid => STATUS_INVALID,
+        Projected::Culled => Fate::Culled,
+        Projected::Invalid => Fate::Invalid,
     }
 }
 
 #[inline(always)]
-fn project_chunk_impl(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [u8]) {
+fn project_chunk_impl(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [Fate]) {
     for (j, (o, st)) in out.iter_mut().zip(status.iter_mut()).enumerate() {
         *st = record(ctx.project(g, base + j), o);
     }
@@ -154,7 +149,7 @@ impl Renderer {
         let n = gaussians.len();
         // 1. Project every Gaussian (parallel, each writes only its own slot).
         self.projected.resize(n, Splat2D::default());
-        self.status.resize(n, STATUS_CULLED);
+        self.status.resize(n, Fate::Culled);
         self.projected
             .par_chunks_mut(PROJECT_CHUNK)
             .zip(self.status.par_chunks_mut(PROJECT_CHUNK))
@@ -174,10 +169,10 @@ impl Renderer {
         let mut stats = RenderStats { input: n, ..Default::default() };
         for count in &mut self.chunk_counts {
             let visible_before = stats.visible as u32;
-            stats.visible += count[STATUS_VISIBLE as usize] as usize;
-            stats.culled += count[STATUS_CULLED as usize] as usize;
-            stats.invalid += count[STATUS_INVALID as usize] as usize;
-            count[STATUS_VISIBLE as usize] = visible_before; // now the chunk's first output slot
+            stats.visible += count[Fate::Visible as usize] as usize;
+            stats.culled += count[Fate::Culled as usize] as usize;
+            stats.invalid += count[Fate::Invalid as usize] as usize;
+            count[Fate::Visible as usize] = visible_before; // now the chunk's first output slot
         }
         self.depth_keys.resize(stats.visible, 0);
         self.order.resize(stats.visible, 0);
@@ -186,9 +181,9 @@ impl Renderer {
         let projected = &self.projected;
         self.status.par_chunks(PROJECT_CHUNK).zip(self.chunk_counts.par_iter()).enumerate().for_each(
             |(chunk, (status, count))| {
-                let mut slot = count[STATUS_VISIBLE as usize] as usize;
+                let mut slot = count[Fate::Visible as usize] as usize;
                 for (j, &st) in status.iter().enumerate() {
-                    if st == STATUS_VISIBLE {
+                    if st == Fate::Visible {
                         let i = chunk * PROJECT_CHUNK + j;
                         // SAFETY: chunk `c` writes slots `first_c .. first_c + visible_c`, disjoint from
                         // every other chunk's.

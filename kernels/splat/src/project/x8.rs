@@ -9,7 +9,7 @@ use std::arch::x86_64::*;
 
 use worldflow_protocol::Gaussians;
 
-use super::{log2_opacity, ProjectCtx, Projected, Splat2D};
+use super::{log2_opacity, Fate, ProjectCtx, Splat2D};
 use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, INRIA_NEAR_Z, TILE_SIZE};
 
 const L: usize = 8;
@@ -123,9 +123,10 @@ impl ProjectCtx {
         self.compat == Compat::Inria && !self.antialiased
     }
 
-    /// [`Self::project`] of Gaussians `base..base + 8` (requires [`Self::has_project8`]).
+    /// [`Self::project`] of Gaussians `base..base + 8` (requires [`Self::has_project8`]): the fates, and
+    /// the records of the visible ones in `out[lane]` (`out.len() == 8`; other lanes untouched).
     #[target_feature(enable = "avx2")]
-    pub(crate) fn project8(&self, g: &Gaussians, base: usize) -> [Projected; L] {
+    pub(crate) fn project8(&self, g: &Gaussians, base: usize, out: &mut [Splat2D]) -> [Fate; L] {
         let lane = |f: &dyn Fn(usize) -> f32| -> [f32; L] { std::array::from_fn(|l| f(base + l)) };
         let (mx, my, mz) =
             (load(lane(&|i| g.means[i].x)), load(lane(&|i| g.means[i].y)), load(lane(&|i| g.means[i].z)));
@@ -140,17 +141,17 @@ impl ProjectCtx {
         let opacity_a = lane(&|i| g.opacities[i]);
         let opacity = load(opacity_a);
         let zero = _mm256_setzero_ps();
-        let mut out = Outcome { decided: zero, invalid: zero };
+        let mut fate = Outcome { decided: zero, invalid: zero };
 
-        out.invalid_unless(_mm256_and_ps(
+        fate.invalid_unless(_mm256_and_ps(
             and3(finite(mx), finite(my), finite(mz)),
             _mm256_and_ps(and3(finite(sx), finite(sy), finite(sz)), finite(opacity)),
         ));
         let gt0 = |v: __m256| _mm256_cmp_ps::<_CMP_GT_OQ>(v, zero);
-        out.invalid_unless(and3(gt0(sx), gt0(sy), gt0(sz)));
+        fate.invalid_unless(and3(gt0(sx), gt0(sy), gt0(sz)));
         let sq = |v: __m256| _mm256_mul_ps(v, v);
         let qn2 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(sq(qw), sq(qx)), sq(qy)), sq(qz));
-        out.invalid_unless(_mm256_and_ps(gt0(qn2), finite(qn2)));
+        fate.invalid_unless(_mm256_and_ps(gt0(qn2), finite(qn2)));
 
         // View-space mean.
         let (r, t) = (&self.rot, &self.trans);
@@ -158,11 +159,11 @@ impl ProjectCtx {
             _mm256_add_ps(dot3(splat(row[0]), mx, splat(row[1]), my, splat(row[2]), mz), splat(t))
         };
         let (tx, ty, tz) = (view(&r[0], t[0]), view(&r[1], t[1]), view(&r[2], t[2]));
-        out.invalid_unless(and3(finite(tx), finite(ty), finite(tz)));
-        out.culled_unless(_mm256_cmp_ps::<_CMP_GT_OQ>(tz, splat(INRIA_NEAR_Z)));
-        out.culled_unless(_mm256_cmp_ps::<_CMP_GE_OQ>(opacity, splat(ALPHA_MIN)));
-        if out.all_decided() {
-            return self.finish(g, base, &out, None);
+        fate.invalid_unless(and3(finite(tx), finite(ty), finite(tz)));
+        fate.culled_unless(_mm256_cmp_ps::<_CMP_GT_OQ>(tz, splat(INRIA_NEAR_Z)));
+        fate.culled_unless(_mm256_cmp_ps::<_CMP_GE_OQ>(opacity, splat(ALPHA_MIN)));
+        if fate.all_decided() {
+            return self.finish(g, base, &fate, None, out);
         }
 
         // Conservative off-screen cull (see `surely_off_screen`).
@@ -188,9 +189,9 @@ impl ProjectCtx {
             _mm256_or_ps(lt(_mm256_add_ps(cmx, ext_x), 0.5), gt(_mm256_sub_ps(cmx, ext_x), self.width - 0.5)),
             _mm256_or_ps(lt(_mm256_add_ps(cmy, ext_y), 0.5), gt(_mm256_sub_ps(cmy, ext_y), self.height - 0.5)),
         );
-        out.culled_unless(_mm256_andnot_ps(off, all_lanes()));
-        if out.all_decided() {
-            return self.finish(g, base, &out, None);
+        fate.culled_unless(_mm256_andnot_ps(off, all_lanes()));
+        if fate.all_decided() {
+            return self.finish(g, base, &fate, None, out);
         }
 
         // Σ = R·S·Sᵀ·Rᵀ (see `covariance_3d`).
@@ -242,20 +243,20 @@ impl ProjectCtx {
         let cov_a = dot3(t0[0], s0[0], t0[1], s0[1], t0[2], s0[2]);
         let cov_b = dot3(t0[0], s1[0], t0[1], s1[1], t0[2], s1[2]);
         let cov_c = dot3(t1[0], s1[0], t1[1], s1[1], t1[2], s1[2]);
-        out.invalid_unless(and3(finite(cov_a), finite(cov_b), finite(cov_c)));
+        fate.invalid_unless(and3(finite(cov_a), finite(cov_b), finite(cov_c)));
         let a = _mm256_add_ps(cov_a, splat(DILATION_PX2));
         let c = _mm256_add_ps(cov_c, splat(DILATION_PX2));
         let b = cov_b;
         let det = _mm256_sub_ps(m2(a, c), m2(b, b));
-        out.invalid_unless(_mm256_and_ps(gt0(det), finite(det)));
+        fate.invalid_unless(_mm256_and_ps(gt0(det), finite(det)));
         let det_inv = _mm256_div_ps(one, det);
         let conic_a = m2(c, det_inv);
         let conic_b = m2(_mm256_xor_ps(b, splat(-0.0)), det_inv); // −b, sign of zero included
         let conic_c = m2(a, det_inv);
-        out.invalid_unless(and3(finite(conic_a), finite(conic_b), finite(conic_c)));
+        fate.invalid_unless(and3(finite(conic_a), finite(conic_b), finite(conic_c)));
         let mean_x = _mm256_add_ps(_mm256_div_ps(m2(splat(self.fx), tx), tz), splat(self.cx));
         let mean_y = _mm256_add_ps(_mm256_div_ps(m2(splat(self.fy), ty), tz), splat(self.cy));
-        out.invalid_unless(_mm256_and_ps(finite(mean_x), finite(mean_y)));
+        fate.invalid_unless(_mm256_and_ps(finite(mean_x), finite(mean_y)));
 
         // The reference's 3σ rectangle (see `inria_rect`).
         let mid = m2(splat(0.5), _mm256_add_ps(a, c));
@@ -277,7 +278,7 @@ impl ProjectCtx {
             _mm256_cmpgt_epi32(rect[2], rect[0]),
             _mm256_cmpgt_epi32(rect[3], rect[1]),
         ));
-        out.culled_unless(_mm256_and_ps(finite(radius), rect_ok));
+        fate.culled_unless(_mm256_and_ps(finite(radius), rect_ok));
 
         // The α ≥ 1/255 box and its tiles, intersected with the rectangle (see `alpha_tiles`).
         let alpha_ext = |v: __m256| _mm256_add_ps(m2(_mm256_sqrt_ps(m2(two_l, v)), splat(1.001)), splat(0.01));
@@ -306,7 +307,7 @@ impl ProjectCtx {
             _mm256_cmpgt_epi32(tiles[2], tiles[0]),
             _mm256_cmpgt_epi32(tiles[3], tiles[1]),
         ));
-        out.culled_unless(_mm256_and_ps(box_ok, tiles_ok));
+        fate.culled_unless(_mm256_and_ps(box_ok, tiles_ok));
 
         let lanes = Lanes {
             mean_x: store(mean_x),
@@ -318,26 +319,33 @@ impl ProjectCtx {
             two_l: store(two_l),
             tiles: [store_i(tiles[0]), store_i(tiles[1]), store_i(tiles[2]), store_i(tiles[3])],
         };
-        self.finish(g, base, &out, Some(&lanes))
+        self.finish(g, base, &fate, Some(&lanes), out)
     }
 
-    /// The per-lane outcomes; the colour (and its finiteness check) of the lanes still visible.
+    /// The per-lane fates; the colour (and its finiteness check) and record of the lanes still visible.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn finish(&self, g: &Gaussians, base: usize, out: &Outcome, lanes: Option<&Lanes>) -> [Projected; L] {
-        let decided = _mm256_movemask_ps(out.decided);
-        let invalid = _mm256_movemask_ps(out.invalid);
+    fn finish(
+        &self,
+        g: &Gaussians,
+        base: usize,
+        fate: &Outcome,
+        lanes: Option<&Lanes>,
+        out: &mut [Splat2D],
+    ) -> [Fate; L] {
+        let decided = _mm256_movemask_ps(fate.decided);
+        let invalid = _mm256_movemask_ps(fate.invalid);
         std::array::from_fn(|l| {
             if invalid >> l & 1 == 1 {
-                return Projected::Invalid;
+                return Fate::Invalid;
             }
             let (Some(v), false) = (lanes, decided >> l & 1 == 1) else {
-                return Projected::Culled;
+                return Fate::Culled;
             };
             let Some(color) = self.color(g, base + l) else {
-                return Projected::Invalid;
+                return Fate::Invalid;
             };
-            Projected::Visible(Splat2D {
+            out[l] = Splat2D {
                 mean_x: v.mean_x[l],
                 mean_y: v.mean_y[l],
                 conic_a: v.conic[0][l],
@@ -353,7 +361,8 @@ impl ProjectCtx {
                 tile_y0: v.tiles[1][l] as u32,
                 tile_x1: v.tiles[2][l] as u32,
                 tile_y1: v.tiles[3][l] as u32,
-            })
+            };
+            Fate::Visible
         })
     }
 }
@@ -376,6 +385,7 @@ mod tests {
     use worldflow_protocol::{rigid_inverse, world_from_camera_look_at, Camera, Intrinsics};
 
     use super::*;
+    use crate::project::Projected;
 
     /// Gaussians around and behind a camera, with every kind of degenerate value mixed in.
     fn mixed_scene(n: usize, sh_degree: u8) -> Gaussians {
@@ -430,16 +440,17 @@ mod tests {
             let ctx = ProjectCtx::new(&camera, Compat::Inria, false, sh_degree);
             assert!(ctx.has_project8());
             for base in (0..g.len()).step_by(L) {
+                let mut records = [Splat2D::default(); L];
                 // SAFETY: AVX2 support checked above.
-                let wide = unsafe { ctx.project8(&g, base) };
-                for (l, got) in wide.iter().enumerate() {
+                let fates = unsafe { ctx.project8(&g, base, &mut records) };
+                for (l, fate) in fates.into_iter().enumerate() {
+                    let got = match fate {
+                        Fate::Visible => format!("{:?}", Projected::Visible(records[l])),
+                        other => format!("{other:?}"),
+                    };
                     let want = ctx.project(&g, base + l);
-                    assert_eq!(format!("{got:?}"), format!("{want:?}"), "Gaussian {}", base + l);
-                    seen[match want {
-                        Projected::Visible(_) => 0,
-                        Projected::Culled => 1,
-                        Projected::Invalid => 2,
-                    }] += 1;
+                    assert_eq!(got, format!("{want:?}"), "Gaussian {}", base + l);
+                    seen[fate as usize] += 1;
                 }
             }
         }
