@@ -29,9 +29,9 @@
 
 use std::cell::RefCell;
 
-use crate::options::{CompatParams, ALPHA_MIN, LOG2_255, TILE_SIZE, T_STOP};
+use crate::options::{CompatParams, ALPHA_MIN, LOG2_255, T_STOP};
 use crate::project::Splat2D;
-use crate::tile_sets::{gather, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES, TS};
+use crate::tile_sets::{gather, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES};
 
 /// Blend-time data of one Gaussian (depth-sorted array, 44 bytes): what the row loop reads, plus the box
 /// the tile gather needs.
@@ -137,7 +137,7 @@ pub(crate) fn blend_tile(
 ) {
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        let geo = tile_geom(frame, tile_x, tile_y);
+        let geo = TileGeom::new(frame.width, frame.height, tile_x, tile_y);
         #[cfg(target_arch = "x86_64")]
         {
             if avx2::available() {
@@ -152,12 +152,6 @@ pub(crate) fn blend_tile(
         gather(&geo, list, splats, &mut scratch);
         blend_rows_portable(frame, &geo, &scratch, out);
     });
-}
-
-fn tile_geom(frame: &TileFrame, tile_x: u32, tile_y: u32) -> TileGeom {
-    let x0 = (tile_x * TILE_SIZE) as usize;
-    let y0 = (tile_y * TILE_SIZE) as usize;
-    TileGeom { x0, y0, rows: (frame.height as usize - y0).min(TS), cols: (frame.width as usize - x0).min(TS) }
 }
 
 /// Writes `C + T·background` for the row's in-image pixels (`line` = one image row).
@@ -494,7 +488,7 @@ mod tests {
                     let band = 16 * 45 * 3;
                     let mut a = vec![0.0f32; band];
                     let mut b = vec![0.0f32; band];
-                    let geo = tile_geom(&frame, tx, ty);
+                    let geo = TileGeom::new(frame.width, frame.height, tx, ty);
                     let (mut sets, mut sets_avx2) = (TileSets::default(), TileSets::default());
                     gather(&geo, &list, &splats, &mut sets);
                     blend_rows_portable(&frame, &geo, &sets, &mut a);

@@ -16,7 +16,7 @@ use crate::blend::{SplatBlend, TileSplat};
 pub(crate) const CHUNK: usize = 64;
 /// Pixels per group (one AVX2 vector).
 pub(crate) const LANES: usize = 8;
-pub(crate) const TS: usize = crate::options::TILE_SIZE as usize;
+const TS: usize = crate::options::TILE_SIZE as usize;
 pub(crate) const GROUPS_PER_ROW: usize = TS / LANES;
 const SLOTS: usize = TS * GROUPS_PER_ROW;
 /// A first row that no row reaches: marks the padding after the last Gaussian.
@@ -29,6 +29,15 @@ pub(crate) struct TileGeom {
     pub y0: usize,
     pub rows: usize,
     pub cols: usize,
+}
+
+impl TileGeom {
+    /// Tile `(tile_x, tile_y)` of a `width × height` image (edge tiles are clipped).
+    pub fn new(width: u32, height: u32, tile_x: u32, tile_y: u32) -> Self {
+        let x0 = tile_x as usize * TS;
+        let y0 = tile_y as usize * TS;
+        Self { x0, y0, rows: (height as usize - y0).min(TS), cols: (width as usize - x0).min(TS) }
+    }
 }
 
 /// Per-thread scratch of the tile kernel (reused: no allocation once it has grown to the largest tile).
