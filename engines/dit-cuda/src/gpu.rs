@@ -256,7 +256,6 @@ impl Gpu {
         Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn ln_affine(&self, x: &CudaSlice<f32>, w: &CudaSlice<f32>, bias: &CudaSlice<f32>, n: usize, d: usize, eps: f32) -> Result<CudaSlice<f32>> {
         let mut out = self.zeros(n * d)?;
         let di = int(d)?;
@@ -292,7 +291,6 @@ impl Gpu {
         unsafe { b.launch(elementwise(n * heads * half)) }.map(|_| ()).map_err(driver("rope_inplace"))
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub fn prope(&self, x: &mut CudaSlice<f32>, mats: &CudaSlice<f32>, n: usize, d: usize, tpf: usize, transpose: bool) -> Result<()> {
         let (ni, di, t, tr) = (int(n)?, int(d)?, int(tpf)?, transpose as i32);
         let mut b = self.stream.launch_builder(self.func("prope_apply")?);
