@@ -524,33 +524,53 @@ impl WanModel {
         text: &TextContext,
         past: Option<&dyn PastKv>,
     ) -> LayerKv {
+        let mut ws = BlockScratch::take();
+        let rec = self.block_forward_in(li, b, x, ctx, text, past, &mut ws);
+        ws.put_back();
+        rec
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn block_forward_in(
+        &self,
+        li: usize,
+        b: &Block,
+        x: &mut [f32],
+        ctx: &BlockCtx,
+        text: &TextContext,
+        past: Option<&dyn PastKv>,
+        ws: &mut BlockScratch,
+    ) -> LayerKv {
         let cfg = &self.cfg;
         let (d, heads, hd, n, tpf) = (cfg.dim, cfg.num_heads, cfg.head_dim(), ctx.n, ctx.tpf);
         let eps = cfg.eps as f32;
         // modulation + e0 per frame: [F, 6, d].
         let frames = ctx.e0.len() / (6 * d);
-        let mut m = vec![0.0f32; frames * 6 * d];
+        let m = zeroed(&mut ws.modulation, frames * 6 * d);
         for f in 0..frames {
             for j in 0..6 * d {
                 m[f * 6 * d + j] = b.modulation[j] + ctx.e0[f * 6 * d + j];
             }
         }
+        let m = &*m;
         let chunk = |tok: usize, i: usize| -> &[f32] { &m[(tok / tpf) * 6 * d + i * d..(tok / tpf) * 6 * d + (i + 1) * d] };
 
         // Self-attention.
-        let mut h = vec![0.0f32; n * d];
-        par_rows(&mut h, d, |tok, row| {
+        let h = zeroed(&mut ws.h, n * d);
+        par_rows(h, d, |tok, row| {
             layernorm_modulate_row(&x[tok * d..(tok + 1) * d], chunk(tok, 0), chunk(tok, 1), eps, row)
         });
-        let qkv = b.qkv.forward_vec(&h, n);
-        let (mut q, mut k, mut v) = (vec![0.0f32; n * d], vec![0.0f32; n * d], vec![0.0f32; n * d]);
+        let qkv = zeroed(&mut ws.qkv, n * 3 * d);
+        b.qkv.forward(h, n, qkv);
+        let q = zeroed(&mut ws.q, n * d);
+        let (mut k, mut v) = (vec![0.0f32; n * d], vec![0.0f32; n * d]);
         for (tok, r) in qkv.chunks_exact(3 * d).enumerate() {
             q[tok * d..(tok + 1) * d].copy_from_slice(&r[..d]);
             k[tok * d..(tok + 1) * d].copy_from_slice(&r[d..2 * d]);
             v[tok * d..(tok + 1) * d].copy_from_slice(&r[2 * d..]);
         }
         if let Some(w) = &b.norm_q {
-            par_rows(&mut q, d, |_, r| rmsnorm_row(r, w, eps));
+            par_rows(q, d, |_, r| rmsnorm_row(r, w, eps));
         }
         if let Some(w) = &b.norm_k {
             par_rows(&mut k, d, |_, r| rmsnorm_row(r, w, eps));
@@ -559,31 +579,35 @@ impl WanModel {
         let cam_in = ctx.cams.map(|cams| {
             let fwd: Vec<&Mat4> = (0..n).map(|t| &cams[t / tpf].0).collect();
             let inv: Vec<&Mat4> = (0..n).map(|t| &cams[t / tpf].1).collect();
-            let (mut cq, mut ck, mut cv) = (q.clone(), k.clone(), v.clone());
-            apply_blocks(&mut cq, d, &fwd, true);
+            let cq = zeroed(&mut ws.cam_q, n * d);
+            cq.copy_from_slice(q);
+            let (mut ck, mut cv) = (k.clone(), v.clone());
+            apply_blocks(cq, d, &fwd, true);
             apply_blocks(&mut ck, d, &inv, false);
             apply_blocks(&mut cv, d, &inv, false);
-            (cq, ck, cv, fwd)
+            (ck, cv, fwd)
         });
-        apply_rope(&mut q, heads, ctx.table);
+        apply_rope(q, heads, ctx.table);
         apply_rope(&mut k, heads, ctx.table);
         let mut segs: Vec<(&[f32], &[f32])> = past.map_or(Vec::new(), |p| p.segments(li, false));
         segs.push((&k, &v));
         let kv = PackedKv::pack(&segs, heads, hd);
-        let mut o = vec![0.0f32; n * d];
-        attention(&q, n, &kv, Some(ctx.limit), &mut o);
+        let o = zeroed(&mut ws.o, n * d);
+        attention(q, n, &kv, Some(ctx.limit), o);
         drop(kv);
-        let mut y = b.o.forward_vec(&o, n);
+        let y = zeroed(&mut ws.y, n * d);
+        b.o.forward(o, n, y);
         let mut rec = LayerKv { k, v, ..Default::default() };
-        if let (Some((cq, ck, cv, fwd)), Some(po)) = (cam_in, &b.prope_o) {
+        if let (Some((ck, cv, fwd)), Some(po)) = (cam_in, &b.prope_o) {
             let mut segs: Vec<(&[f32], &[f32])> = past.map_or(Vec::new(), |p| p.segments(li, true));
             segs.push((&ck, &cv));
             let kv = PackedKv::pack(&segs, heads, hd);
-            attention(&cq, n, &kv, Some(ctx.limit), &mut o);
+            attention(&ws.cam_q[..n * d], n, &kv, Some(ctx.limit), o);
             drop(kv);
-            apply_blocks(&mut o, d, &fwd, false);
-            let yc = po.forward_vec(&o, n);
-            y.iter_mut().zip(&yc).for_each(|(a, b)| *a += b);
+            apply_blocks(o, d, &fwd, false);
+            let yc = zeroed(&mut ws.y_cam, n * d);
+            po.forward(o, n, yc);
+            y.iter_mut().zip(yc.iter()).for_each(|(a, b)| *a += b);
             rec.cam_k = ck;
             rec.cam_v = cv;
         }
@@ -591,24 +615,25 @@ impl WanModel {
 
         // Cross-attention (no gate).
         match &b.norm3 {
-            Some((w, bias)) => par_rows(&mut h, d, |tok, row| layernorm_affine_row(&x[tok * d..(tok + 1) * d], w, bias, eps, row)),
+            Some((w, bias)) => par_rows(h, d, |tok, row| layernorm_affine_row(&x[tok * d..(tok + 1) * d], w, bias, eps, row)),
             None => h.copy_from_slice(x),
         }
-        b.cq.forward(&h, n, &mut q);
+        b.cq.forward(h, n, q);
         if let Some(w) = &b.cnorm_q {
-            par_rows(&mut q, d, |_, r| rmsnorm_row(r, w, eps));
+            par_rows(q, d, |_, r| rmsnorm_row(r, w, eps));
         }
-        attention(&q, n, &text.layers[li], None, &mut o);
-        b.co.forward(&o, n, &mut y);
-        x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
+        attention(q, n, &text.layers[li], None, o);
+        b.co.forward(o, n, y);
+        x.iter_mut().zip(y.iter()).for_each(|(a, b)| *a += b);
 
         // FFN.
-        par_rows(&mut h, d, |tok, row| {
+        par_rows(h, d, |tok, row| {
             layernorm_modulate_row(&x[tok * d..(tok + 1) * d], chunk(tok, 3), chunk(tok, 4), eps, row)
         });
-        let mut f = b.ffn1.forward_vec(&h, n);
-        par_rows(&mut f, cfg.ffn_dim, |_, r| gelu_tanh_inplace(r));
-        b.ffn2.forward(&f, n, &mut y);
+        let f = zeroed(&mut ws.ffn, n * cfg.ffn_dim);
+        b.ffn1.forward(h, n, f);
+        par_rows(f, cfg.ffn_dim, |_, r| gelu_tanh_inplace(r));
+        b.ffn2.forward(f, n, y);
         par_rows(x, d, |tok, row| add_gated_row(row, &y[tok * d..(tok + 1) * d], chunk(tok, 5)));
         let _ = ctx.np;
         rec
@@ -656,6 +681,44 @@ impl WanModel {
         Ok(())
     }
 }
+
+/// Per-thread buffers of [`WanModel::block_forward`], reused from call to call: allocating a fresh
+/// megabyte-sized buffer for every intermediate made the allocator hand pages back to the kernel and
+/// fault them in again (~10 % of a chunk step).
+#[derive(Default)]
+struct BlockScratch {
+    modulation: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    q: Vec<f32>,
+    cam_q: Vec<f32>,
+    o: Vec<f32>,
+    y: Vec<f32>,
+    y_cam: Vec<f32>,
+    ffn: Vec<f32>,
+}
+
+thread_local! {
+    static BLOCK_SCRATCH: std::cell::RefCell<BlockScratch> = std::cell::RefCell::new(BlockScratch::default());
+}
+
+impl BlockScratch {
+    fn take() -> Self {
+        BLOCK_SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()))
+    }
+
+    fn put_back(self) {
+        BLOCK_SCRATCH.with(|c| *c.borrow_mut() = self);
+    }
+}
+
+/// `v` as `len` zeros (keeps its capacity).
+fn zeroed(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    v.clear();
+    v.resize(len, 0.0);
+    v
+}
+
 
 struct BlockCtx<'a> {
     n: usize,
