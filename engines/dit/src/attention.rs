@@ -15,8 +15,10 @@ use rayon::prelude::*;
 pub const BQ: usize = 64;
 pub const BK: usize = 128;
 
-/// Keys and values prepared for attention: per head, `kt` = Kᵀ [d, nk_pad] and `v` [nk_pad, dp]
-/// (zero padded: `nk_pad` to a multiple of 16, `dp` = d rounded up to 16).
+/// Keys and values prepared for attention: per head, `kt` = Kᵀ in panels of 16 keys, [nk_pad/16, d, 16]
+/// (each panel is the contiguous `d × 16` block the micro-kernel streams through; a plain [d, nk_pad]
+/// layout put its rows a power of two apart for 1024 keys, so they all fell into the same few L1 sets),
+/// and `v` [nk_pad, dp] (zero padded: `nk_pad` to a multiple of 16, `dp` = d rounded up to 16).
 #[derive(Clone, Debug)]
 pub struct PackedKv {
     pub heads: usize,
@@ -47,8 +49,9 @@ impl PackedKv {
                 for (ks, vs) in segments {
                     for (kr, vr) in ks.chunks_exact(row).zip(vs.chunks_exact(row)) {
                         let (kh, vh) = (&kr[h * d..(h + 1) * d], &vr[h * d..(h + 1) * d]);
+                        let panel = &mut kt_h[(j / 16) * d * 16..][..d * 16];
                         for c in 0..d {
-                            kt_h[c * nk_pad + j] = kh[c];
+                            panel[c * 16 + j % 16] = kh[c];
                         }
                         v_h[j * dp..j * dp + d].copy_from_slice(vh);
                         j += 1;
@@ -195,7 +198,8 @@ fn tile_impl<const FMA: bool>(
         // Scores s[rows4 × bk16] = q · kᵀ.
         for i in (0..rows4).step_by(4) {
             for j in (0..bk16).step_by(16) {
-                micro_4x16::<FMA, false>(d, &ws.q[i * d..], d, &kt[kb + j..], nk_pad, &mut ws.s[i * BK + j..], BK);
+                let panel = &kt[((kb + j) / 16) * d * 16..];
+                micro_4x16::<FMA, false>(d, &ws.q[i * d..], d, panel, 16, &mut ws.s[i * BK + j..], BK);
             }
         }
         // Mask keys beyond each row's limit (and the padding), then the online softmax update.
