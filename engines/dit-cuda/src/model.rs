@@ -189,17 +189,7 @@ impl CudaDit {
         let n = req.frames * tpf;
         let table = self.rope.table(&Rope3d::grid_positions(req.rope_time, gh, gw));
         let np = past.map_or(0, |p| p.tokens());
-        let mut limit = Vec::with_capacity(n);
-        match req.groups {
-            None => limit.resize(n, np + n),
-            Some(groups) => {
-                let mut end = 0;
-                for &g in groups {
-                    end += g * tpf;
-                    limit.extend(std::iter::repeat_n(np + end, g * tpf));
-                }
-            }
-        }
+        let limit = req.key_limits(tpf, np);
         let limit: Vec<i32> = limit.into_iter().map(crate::gpu::int).collect::<Result<_>>()?;
         let cams = if self.cfg.camera_attention {
             let (mut fwd, mut inv) = (Vec::with_capacity(req.frames * 16), Vec::with_capacity(req.frames * 16));

@@ -93,6 +93,24 @@ pub struct SeqRequest<'a> {
 }
 
 impl SeqRequest<'_> {
+    /// Per query token, how many keys it sees (`np` past tokens first, then this request's tokens in
+    /// order): all of them, or with `groups` up to the end of its own group (block-causal).
+    pub fn key_limits(&self, tokens_per_frame: usize, np: usize) -> Vec<usize> {
+        let n = self.frames * tokens_per_frame;
+        match self.groups {
+            None => vec![np + n; n],
+            Some(groups) => {
+                let mut limit = Vec::with_capacity(n);
+                let mut end = 0;
+                for &g in groups {
+                    end += g * tokens_per_frame;
+                    limit.extend(std::iter::repeat_n(np + end, g * tokens_per_frame));
+                }
+                limit
+            }
+        }
+    }
+
     /// Checks sizes, grid, per-frame conditions, groups and finiteness against `c`.
     pub fn check(&self, c: &Config) -> Result<()> {
         let r = self;
@@ -460,17 +478,7 @@ impl WanModel {
         let positions = Rope3d::grid_positions(req.rope_time, req.height / ph, req.width / pw);
         let table = self.rope.table(&positions);
         let np = past.map_or(0, |p| p.tokens());
-        let mut limit = Vec::with_capacity(n);
-        match req.groups {
-            None => limit.resize(n, np + n),
-            Some(groups) => {
-                let mut end = 0;
-                for &g in groups {
-                    end += g * tpf;
-                    limit.extend(std::iter::repeat_n(np + end, g * tpf));
-                }
-            }
-        }
+        let limit = req.key_limits(tpf, np);
         let cams: Option<Vec<(Mat4, Mat4)>> = if cfg.camera_attention {
             let mut v = Vec::with_capacity(req.frames);
             for (f, c) in req.conds.iter().enumerate() {
@@ -487,8 +495,9 @@ impl WanModel {
         };
         let ctx = BlockCtx { n, tpf, e0: &e0, table: &table, limit: &limit, cams: cams.as_deref(), np };
         let mut recorded = record.then(Vec::new);
+        let mut ws = BlockScratch::take();
         for (li, block) in self.blocks.iter().enumerate() {
-            let kv = self.block_forward(li, block, &mut x, &ctx, text, past);
+            let kv = self.block_forward(li, block, &mut x, &ctx, text, past, &mut ws);
             if let Some(r) = recorded.as_mut() {
                 r.push(kv);
             }
@@ -496,6 +505,7 @@ impl WanModel {
                 t.blocks.push(x.clone());
             }
         }
+        ws.put_back();
         // Head: LN(x)(1 + scale) + shift with (shift, scale) = head.modulation + e_f.
         let mut hmod = vec![0.0f32; req.frames * 2 * d];
         for f in 0..req.frames {
@@ -515,23 +525,8 @@ impl WanModel {
         Ok((unpatchify(cfg, &h, req.frames, req.height, req.width), recorded))
     }
 
-    fn block_forward(
-        &self,
-        li: usize,
-        b: &Block,
-        x: &mut [f32],
-        ctx: &BlockCtx,
-        text: &TextContext,
-        past: Option<&dyn PastKv>,
-    ) -> LayerKv {
-        let mut ws = BlockScratch::take();
-        let rec = self.block_forward_in(li, b, x, ctx, text, past, &mut ws);
-        ws.put_back();
-        rec
-    }
-
     #[allow(clippy::too_many_arguments)]
-    fn block_forward_in(
+    fn block_forward(
         &self,
         li: usize,
         b: &Block,
@@ -677,7 +672,9 @@ impl WanModel {
         let table: RopeTable = self.rope.table(&Rope3d::grid_positions(&rope_time, grid_hw.0, grid_hw.1));
         let limit = vec![n; n];
         let ctx = BlockCtx { n, tpf, e0: &e0, table: &table, limit: &limit, cams: None, np: 0 };
-        self.block_forward(layer, &self.blocks[layer], x, &ctx, text, None);
+        let mut ws = BlockScratch::take();
+        self.block_forward(layer, &self.blocks[layer], x, &ctx, text, None, &mut ws);
+        ws.put_back();
         Ok(())
     }
 }
