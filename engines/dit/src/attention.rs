@@ -4,22 +4,23 @@
 //! with an optional per-query key limit: query `i` sees keys `0..limit[i]` only (block-causal masks
 //! are prefix masks because keys are stored in time order). Every limit must be ≥ 1.
 //!
-//! Work is split into query tiles of [`BQ`] rows (parallel with rayon) × key tiles of [`BK`];
+//! Work is split into (query tile of [`BQ`] rows, head) tasks run with rayon, × key tiles of [`BK`];
 //! for each tile the scores (BQ × BK) live in a small buffer, the running max / sum are updated
 //! online and the output accumulator is rescaled — no (N × N) score matrix is ever formed.
-//! The tile products use a 4×16 register-blocked micro-kernel compiled for AVX2+FMA when present.
+//! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`sgemm.rs`).
 
-use crate::ops::exp_approx;
+use crate::ops::{exp2_approx, has_avx2};
+use crate::sgemm::{micro_tile, MR};
 use rayon::prelude::*;
 
-pub const BQ: usize = 64;
+pub const BQ: usize = 60;
 pub const BK: usize = 128;
 
 /// Keys and values prepared for attention: per head, `kt` = Kᵀ in panels of 16 keys, [nk_pad/16, d, 16]
 /// (each panel is the contiguous `d × 16` block the micro-kernel streams through; a plain [d, nk_pad]
 /// layout put its rows a power of two apart for 1024 keys, so they all fell into the same few L1 sets),
 /// and `v` [nk_pad, dp] (zero padded: `nk_pad` to a multiple of 16, `dp` = d rounded up to 16).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PackedKv {
     pub heads: usize,
     pub d: usize,
@@ -38,28 +39,40 @@ impl PackedKv {
     /// Packs token-major `k`, `v` given as a list of segments, each [n_i, heads·d], concatenated
     /// in order (e.g. cached frames followed by the current tokens).
     pub fn pack(segments: &[(&[f32], &[f32])], heads: usize, d: usize) -> Self {
+        let mut kv = PackedKv::default();
+        kv.pack_from(segments, heads, d);
+        kv
+    }
+
+    /// [`PackedKv::pack`] into this one, reusing its buffers.
+    pub fn pack_from(&mut self, segments: &[(&[f32], &[f32])], heads: usize, d: usize) {
         let row = heads * d;
         let nk: usize = segments.iter().map(|(k, _)| k.len() / row).sum();
         let (nk_pad, dp) = (round16(nk), round16(d));
-        let mut kt = vec![0.0f32; heads * d * nk_pad];
-        let mut v = vec![0.0f32; heads * nk_pad * dp];
+        *self = PackedKv { heads, d, dp, nk, nk_pad, kt: std::mem::take(&mut self.kt), v: std::mem::take(&mut self.v) };
+        let (kt, v) = (&mut self.kt, &mut self.v);
+        kt.clear();
+        kt.resize(heads * d * nk_pad, 0.0);
+        v.clear();
+        v.resize(heads * nk_pad * dp, 0.0);
+        let keys: Vec<(&[f32], &[f32])> =
+            segments.iter().flat_map(|(ks, vs)| ks.chunks_exact(row).zip(vs.chunks_exact(row))).collect();
         kt.par_chunks_mut(d * nk_pad).zip(v.par_chunks_mut(nk_pad * dp)).enumerate().for_each(
             |(h, (kt_h, v_h))| {
-                let mut j = 0;
-                for (ks, vs) in segments {
-                    for (kr, vr) in ks.chunks_exact(row).zip(vs.chunks_exact(row)) {
-                        let (kh, vh) = (&kr[h * d..(h + 1) * d], &vr[h * d..(h + 1) * d]);
-                        let panel = &mut kt_h[(j / 16) * d * 16..][..d * 16];
-                        for c in 0..d {
-                            panel[c * 16 + j % 16] = kh[c];
+                // Kᵀ panel by panel: the panel's 16 key rows stay in L1 while it is written in order.
+                for (p, panel) in kt_h.chunks_exact_mut(d * 16).enumerate() {
+                    let rows = &keys[p * 16..keys.len().min(p * 16 + 16)];
+                    for (c, out) in panel.chunks_exact_mut(16).enumerate() {
+                        for (o, (kr, _)) in out.iter_mut().zip(rows) {
+                            *o = kr[h * d + c];
                         }
-                        v_h[j * dp..j * dp + d].copy_from_slice(vh);
-                        j += 1;
                     }
+                }
+                for (j, (_, vr)) in keys.iter().enumerate() {
+                    v_h[j * dp..j * dp + d].copy_from_slice(&vr[h * d..(h + 1) * d]);
                 }
             },
         );
-        PackedKv { heads, d, dp, nk, nk_pad, kt, v }
     }
 }
 
@@ -74,15 +87,34 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
         assert_eq!(l.len(), nq);
         assert!(l.iter().all(|&x| x >= 1 && x <= kv.nk), "attention limits must be in 1..=nk");
     }
-    out.par_chunks_mut(BQ * row).enumerate().for_each(|(ti, out_tile)| {
-        let q0 = ti * BQ;
-        let rows = out_tile.len() / row;
-        let lim: Vec<usize> = (0..rows).map(|i| limit.map_or(kv.nk, |l| l[q0 + i])).collect();
-        let mut ws = Workspace::new(d, kv.dp);
-        for h in 0..heads {
-            tile(&q[q0 * row..(q0 + rows) * row], rows, h, kv, &lim, &mut ws, out_tile);
-        }
-    });
+    let avx2 = has_avx2();
+    let dst = Dst(out.as_mut_ptr());
+    let tiles = nq.div_ceil(BQ);
+    (0..tiles * heads).into_par_iter().for_each_init(
+        || Workspace::new(kv.d, kv.dp),
+        |ws, t| {
+            let (ti, h) = (t / heads, t % heads);
+            let (q0, rows) = (ti * BQ, BQ.min(nq - ti * BQ));
+            ws.lim.clear();
+            ws.lim.extend((q0..q0 + rows).map(|i| limit.map_or(kv.nk, |l| l[i])));
+            // SAFETY: task (ti, h) writes rows q0..q0+rows, columns h·d..(h+1)·d of `out` only:
+            // disjoint between tasks and inside `out` (asserted above).
+            unsafe { tile(avx2, &q[q0 * row..(q0 + rows) * row], rows, h, kv, ws, dst.ptr().add(q0 * row + h * d), row) };
+        },
+    );
+}
+
+#[derive(Clone, Copy)]
+struct Dst(*mut f32);
+// SAFETY: tasks write disjoint parts of the output (see `attention`).
+unsafe impl Send for Dst {}
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    /// A method, so closures capture the whole `Send` wrapper rather than the raw field.
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
 }
 
 struct Workspace {
@@ -91,6 +123,7 @@ struct Workspace {
     acc: Vec<f32>,
     m: Vec<f32>,
     l: Vec<f32>,
+    lim: Vec<usize>,
 }
 
 impl Workspace {
@@ -101,114 +134,75 @@ impl Workspace {
             acc: vec![0.0; BQ * dp],
             m: vec![0.0; BQ],
             l: vec![0.0; BQ],
+            lim: Vec::with_capacity(BQ),
         }
     }
 }
 
-fn tile(q: &[f32], rows: usize, h: usize, kv: &PackedKv, lim: &[usize], ws: &mut Workspace, out: &mut [f32]) {
+/// One query tile × one head; writes `rows` rows of `d` values to `out`, rows `ldo` apart.
+///
+/// # Safety
+/// `out` must address `(rows − 1)·ldo + d` values that no other thread touches.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(avx2: bool, q: &[f32], rows: usize, h: usize, kv: &PackedKv, ws: &mut Workspace, out: *mut f32, ldo: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn fast(q: &[f32], rows: usize, h: usize, kv: &PackedKv, lim: &[usize], ws: &mut Workspace, out: &mut [f32]) {
-            tile_impl::<true>(q, rows, h, kv, lim, ws, out)
+        unsafe fn fast(q: &[f32], rows: usize, h: usize, kv: &PackedKv, ws: &mut Workspace, out: *mut f32, ldo: usize) {
+            // SAFETY: forwarded.
+            unsafe { tile_impl(true, q, rows, h, kv, ws, out, ldo) }
         }
-        if crate::ops::has_avx2() {
+        if avx2 {
             // SAFETY: AVX2 and FMA are present.
-            return unsafe { fast(q, rows, h, kv, lim, ws, out) };
+            return unsafe { fast(q, rows, h, kv, ws, out, ldo) };
         }
     }
-    tile_impl::<false>(q, rows, h, kv, lim, ws, out)
+    // SAFETY: forwarded.
+    unsafe { tile_impl(false, q, rows, h, kv, ws, out, ldo) }
 }
 
 #[inline(always)]
-fn fmadd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
-}
-
-/// `c[4 × 16] (+)= a[4 × kk] · b[kk × 16]` (row-major with leading dims).
-#[inline(always)]
-fn micro_4x16<const FMA: bool, const ACC: bool>(
-    kk: usize,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    let mut acc = [[0.0f32; 16]; 4];
-    let (a0, a1, a2, a3) = (&a[..kk], &a[lda..lda + kk], &a[2 * lda..2 * lda + kk], &a[3 * lda..3 * lda + kk]);
-    for p in 0..kk {
-        let br: &[f32; 16] = b[p * ldb..p * ldb + 16].try_into().expect("16 columns");
-        let av = [a0[p], a1[p], a2[p], a3[p]];
-        for r in 0..4 {
-            for j in 0..16 {
-                acc[r][j] = fmadd::<FMA>(av[r], br[j], acc[r][j]);
-            }
-        }
-    }
-    for r in 0..4 {
-        let cr: &mut [f32; 16] = (&mut c[r * ldc..r * ldc + 16]).try_into().expect("16 columns");
-        for j in 0..16 {
-            cr[j] = if ACC { cr[j] + acc[r][j] } else { acc[r][j] };
-        }
-    }
-}
-
-#[inline(always)]
-fn tile_impl<const FMA: bool>(
-    q: &[f32],
-    rows: usize,
-    h: usize,
-    kv: &PackedKv,
-    lim: &[usize],
-    ws: &mut Workspace,
-    out: &mut [f32],
-) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_impl(avx2: bool, q: &[f32], rows: usize, h: usize, kv: &PackedKv, ws: &mut Workspace, out: *mut f32, ldo: usize) {
     let (d, dp, nk_pad) = (kv.d, kv.dp, kv.nk_pad);
     let row = kv.heads * d;
-    let rows4 = rows.div_ceil(4) * 4;
-    let scale = 1.0 / (d as f32).sqrt();
-    // Q tile of this head, scaled, rows padded with zeros to a multiple of 4.
-    for i in 0..rows4 {
-        let dst = &mut ws.q[i * d..(i + 1) * d];
-        if i < rows {
-            for (o, x) in dst.iter_mut().zip(&q[i * row + h * d..i * row + (h + 1) * d]) {
-                *o = x * scale;
-            }
-        } else {
-            dst.fill(0.0);
+    // Scores in base 2: q·k/√d·log₂e, so that the softmax runs on exp2.
+    let scale = std::f32::consts::LOG2_E / (d as f32).sqrt();
+    // Q tile of this head, scaled.
+    for i in 0..rows {
+        for (o, x) in ws.q[i * d..(i + 1) * d].iter_mut().zip(&q[i * row + h * d..i * row + (h + 1) * d]) {
+            *o = x * scale;
         }
     }
-    ws.m[..rows4].fill(f32::NEG_INFINITY);
-    ws.l[..rows4].fill(0.0);
-    ws.acc[..rows4 * dp].fill(0.0);
+    ws.m[..rows].fill(f32::NEG_INFINITY);
+    ws.l[..rows].fill(0.0);
+    ws.acc[..rows * dp].fill(0.0);
     let kt = &kv.kt[h * d * nk_pad..(h + 1) * d * nk_pad];
     let vh = &kv.v[h * nk_pad * dp..(h + 1) * nk_pad * dp];
+    let lim = &ws.lim[..rows];
     let kmax = lim.iter().copied().max().unwrap_or(0);
     let kmin = lim.iter().copied().min().unwrap_or(0);
     let mut kb = 0;
     while kb < kmax {
         let bk = BK.min(kmax - kb);
         let bk16 = round16(bk);
-        // Scores s[rows4 × bk16] = q · kᵀ.
-        for i in (0..rows4).step_by(4) {
-            for j in (0..bk16).step_by(16) {
-                let panel = &kt[((kb + j) / 16) * d * 16..];
-                micro_4x16::<FMA, false>(d, &ws.q[i * d..], d, panel, 16, &mut ws.s[i * BK + j..], BK);
+        // Scores s[rows × bk16] = q · kᵀ, one 16-key panel at a time (it stays in L1 across the rows).
+        for j in (0..bk16).step_by(16) {
+            let panel = &kt[((kb + j) / 16) * d * 16..][..d * 16];
+            for i in (0..rows).step_by(MR) {
+                // SAFETY: rows i..i+r of the Q tile (d values each), the panel (d × 16) and the
+                // score rows (16 values from column j, BK apart) are inside their buffers.
+                unsafe {
+                    micro_tile(avx2, MR.min(rows - i), d, ws.q[i * d..].as_ptr(), d, panel.as_ptr(), 16, ws.s[i * BK + j..].as_mut_ptr(), BK, false)
+                };
             }
         }
         // Mask keys beyond each row's limit (and the padding), then the online softmax update.
         let need_mask = kb + bk16 > kmin;
-        for i in 0..rows4 {
+        for i in 0..rows {
             let s = &mut ws.s[i * BK..i * BK + bk16];
             if need_mask {
-                let li = if i < rows { lim[i] } else { kmax };
-                let valid = li.saturating_sub(kb).min(bk16);
+                let valid = lim[i].saturating_sub(kb).min(bk16);
                 s[valid..].fill(f32::NEG_INFINITY);
             }
             // Lane-wise reductions (8 independent accumulators) so that LLVM vectorises them.
@@ -221,15 +215,14 @@ fn tile_impl<const FMA: bool>(
             let mx = m8.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
             let m_new = ws.m[i].max(mx);
             if m_new == f32::NEG_INFINITY {
-                continue; // every key so far masked for this row (padding rows only)
+                s.fill(0.0); // no key seen yet for this row (not reached: limits are ≥ 1)
+                continue;
             }
-            let alpha = exp_approx(ws.m[i] - m_new);
-            for x in s.iter_mut() {
-                *x = exp_approx(*x - m_new);
-            }
+            let alpha = exp2_approx(ws.m[i] - m_new);
             let mut s8 = [0.0f32; 8];
-            for c in s.chunks_exact(8) {
+            for c in s.chunks_exact_mut(8) {
                 for j in 0..8 {
+                    c[j] = exp2_approx(c[j] - m_new);
                     s8[j] += c[j];
                 }
             }
@@ -242,17 +235,33 @@ fn tile_impl<const FMA: bool>(
                 }
             }
         }
-        // acc += p · v.
-        for i in (0..rows4).step_by(4) {
-            for c in (0..dp).step_by(16) {
-                micro_4x16::<FMA, true>(bk16, &ws.s[i * BK..], BK, &vh[kb * dp + c..], dp, &mut ws.acc[i * dp + c..], dp);
+        // acc += p · v, one 16-column slice of V at a time.
+        for c in (0..dp).step_by(16) {
+            for i in (0..rows).step_by(MR) {
+                // SAFETY: score rows i..i+r (bk16 values), V rows kb..kb+bk16 (16 values from c,
+                // dp apart) and acc rows (16 values from c) are inside their buffers.
+                unsafe {
+                    micro_tile(
+                        avx2,
+                        MR.min(rows - i),
+                        bk16,
+                        ws.s[i * BK..].as_ptr(),
+                        BK,
+                        vh[kb * dp + c..].as_ptr(),
+                        dp,
+                        ws.acc[i * dp + c..].as_mut_ptr(),
+                        dp,
+                        true,
+                    )
+                };
             }
         }
         kb += bk;
     }
     for i in 0..rows {
         let inv = 1.0 / ws.l[i];
-        let o = &mut out[i * row + h * d..i * row + (h + 1) * d];
+        // SAFETY: row i of this tile's output block (d values), owned by this task.
+        let o = unsafe { std::slice::from_raw_parts_mut(out.add(i * ldo), d) };
         for (o, a) in o.iter_mut().zip(&ws.acc[i * dp..i * dp + d]) {
             *o = a * inv;
         }

@@ -151,7 +151,9 @@ pub struct Trace {
 
 struct Block {
     modulation: Vec<f32>,
-    qkv: Linear,
+    q: Linear,
+    k: Linear,
+    v: Linear,
     o: Linear,
     norm_q: Option<Vec<f32>>,
     norm_k: Option<Vec<f32>>,
@@ -193,7 +195,7 @@ fn linear(t: &mut TensorMap, name: &str) -> Linear {
     let w = t.remove(&format!("{name}.weight")).expect("validated");
     let b = take(t, &format!("{name}.bias"));
     let (out_features, in_features) = (w.shape[0], w.data.len() / w.shape[0]);
-    Linear { weight: w.data, bias: b, in_features, out_features, q8: None }
+    Linear::new(&w.data, b, in_features, out_features)
 }
 
 /// Sinusoidal embedding of upstream `sinusoidal_embedding_1d`: `[cos(p·ω_j), sin(p·ω_j)]`,
@@ -274,7 +276,7 @@ impl WanModel {
         let mut model = Self::build(cfg, t)?;
         if format == WeightFormat::Int8 {
             for b in &mut model.blocks {
-                for l in [&mut b.qkv, &mut b.o, &mut b.cq, &mut b.ck, &mut b.cv, &mut b.co, &mut b.ffn1, &mut b.ffn2] {
+                for l in [&mut b.q, &mut b.k, &mut b.v, &mut b.o, &mut b.cq, &mut b.ck, &mut b.cv, &mut b.co, &mut b.ffn1, &mut b.ffn2] {
                     l.quantize();
                 }
                 if let Some(l) = b.prope_o.as_mut() {
@@ -289,26 +291,15 @@ impl WanModel {
     fn build(cfg: &Config, mut t: TensorMap) -> Result<Self> {
         cfg.validate()?;
         validate(cfg, &t)?;
-        let d = cfg.dim;
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let b = format!("blocks.{i}");
-            let (q, k, v) = (
-                linear(&mut t, &format!("{b}.self_attn.q")),
-                linear(&mut t, &format!("{b}.self_attn.k")),
-                linear(&mut t, &format!("{b}.self_attn.v")),
-            );
-            let qkv = Linear {
-                weight: [q.weight, k.weight, v.weight].concat(),
-                bias: [q.bias, k.bias, v.bias].concat(),
-                in_features: d,
-                out_features: 3 * d,
-                q8: None,
-            };
             let opt = |t: &mut TensorMap, n: String| t.remove(&n).map(|x| x.data);
             blocks.push(Block {
                 modulation: take(&mut t, &format!("{b}.modulation")),
-                qkv,
+                q: linear(&mut t, &format!("{b}.self_attn.q")),
+                k: linear(&mut t, &format!("{b}.self_attn.k")),
+                v: linear(&mut t, &format!("{b}.self_attn.v")),
                 o: linear(&mut t, &format!("{b}.self_attn.o")),
                 norm_q: opt(&mut t, format!("{b}.self_attn.norm_q.weight")),
                 norm_k: opt(&mut t, format!("{b}.self_attn.norm_k.weight")),
@@ -367,7 +358,7 @@ impl WanModel {
         self.blocks
             .iter()
             .map(|b| {
-                [&b.qkv, &b.o, &b.cq, &b.ck, &b.cv, &b.co, &b.ffn1, &b.ffn2].iter().map(|l| l.bytes()).sum::<usize>()
+                [&b.q, &b.k, &b.v, &b.o, &b.cq, &b.ck, &b.cv, &b.co, &b.ffn1, &b.ffn2].iter().map(|l| l.bytes()).sum::<usize>()
                     + b.prope_o.as_ref().map_or(0, |l| l.bytes())
             })
             .sum()
@@ -541,7 +532,7 @@ impl WanModel {
         let eps = cfg.eps as f32;
         // modulation + e0 per frame: [F, 6, d].
         let frames = ctx.e0.len() / (6 * d);
-        let m = zeroed(&mut ws.modulation, frames * 6 * d);
+        let m = sized(&mut ws.modulation, frames * 6 * d);
         for f in 0..frames {
             for j in 0..6 * d {
                 m[f * 6 * d + j] = b.modulation[j] + ctx.e0[f * 6 * d + j];
@@ -551,19 +542,15 @@ impl WanModel {
         let chunk = |tok: usize, i: usize| -> &[f32] { &m[(tok / tpf) * 6 * d + i * d..(tok / tpf) * 6 * d + (i + 1) * d] };
 
         // Self-attention.
-        let h = zeroed(&mut ws.h, n * d);
+        let h = sized(&mut ws.h, n * d);
         par_rows(h, d, |tok, row| {
             layernorm_modulate_row(&x[tok * d..(tok + 1) * d], chunk(tok, 0), chunk(tok, 1), eps, row)
         });
-        let qkv = zeroed(&mut ws.qkv, n * 3 * d);
-        b.qkv.forward(h, n, qkv);
-        let q = zeroed(&mut ws.q, n * d);
+        let q = sized(&mut ws.q, n * d);
+        b.q.forward(h, n, q);
         let (mut k, mut v) = (vec![0.0f32; n * d], vec![0.0f32; n * d]);
-        for (tok, r) in qkv.chunks_exact(3 * d).enumerate() {
-            q[tok * d..(tok + 1) * d].copy_from_slice(&r[..d]);
-            k[tok * d..(tok + 1) * d].copy_from_slice(&r[d..2 * d]);
-            v[tok * d..(tok + 1) * d].copy_from_slice(&r[2 * d..]);
-        }
+        b.k.forward(h, n, &mut k);
+        b.v.forward(h, n, &mut v);
         if let Some(w) = &b.norm_q {
             par_rows(q, d, |_, r| rmsnorm_row(r, w, eps));
         }
@@ -574,7 +561,7 @@ impl WanModel {
         let cam_in = ctx.cams.map(|cams| {
             let fwd: Vec<&Mat4> = (0..n).map(|t| &cams[t / tpf].0).collect();
             let inv: Vec<&Mat4> = (0..n).map(|t| &cams[t / tpf].1).collect();
-            let cq = zeroed(&mut ws.cam_q, n * d);
+            let cq = sized(&mut ws.cam_q, n * d);
             cq.copy_from_slice(q);
             let (mut ck, mut cv) = (k.clone(), v.clone());
             apply_blocks(cq, d, &fwd, true);
@@ -586,21 +573,19 @@ impl WanModel {
         apply_rope(&mut k, heads, ctx.table);
         let mut segs: Vec<(&[f32], &[f32])> = past.map_or(Vec::new(), |p| p.segments(li, false));
         segs.push((&k, &v));
-        let kv = PackedKv::pack(&segs, heads, hd);
-        let o = zeroed(&mut ws.o, n * d);
-        attention(q, n, &kv, Some(ctx.limit), o);
-        drop(kv);
-        let y = zeroed(&mut ws.y, n * d);
+        ws.kv.pack_from(&segs, heads, hd);
+        let o = sized(&mut ws.o, n * d);
+        attention(q, n, &ws.kv, Some(ctx.limit), o);
+        let y = sized(&mut ws.y, n * d);
         b.o.forward(o, n, y);
         let mut rec = LayerKv { k, v, ..Default::default() };
         if let (Some((ck, cv, fwd)), Some(po)) = (cam_in, &b.prope_o) {
             let mut segs: Vec<(&[f32], &[f32])> = past.map_or(Vec::new(), |p| p.segments(li, true));
             segs.push((&ck, &cv));
-            let kv = PackedKv::pack(&segs, heads, hd);
-            attention(&ws.cam_q[..n * d], n, &kv, Some(ctx.limit), o);
-            drop(kv);
+            ws.kv.pack_from(&segs, heads, hd);
+            attention(&ws.cam_q[..n * d], n, &ws.kv, Some(ctx.limit), o);
             apply_blocks(o, d, &fwd, false);
-            let yc = zeroed(&mut ws.y_cam, n * d);
+            let yc = sized(&mut ws.y_cam, n * d);
             po.forward(o, n, yc);
             y.iter_mut().zip(yc.iter()).for_each(|(a, b)| *a += b);
             rec.cam_k = ck;
@@ -625,9 +610,8 @@ impl WanModel {
         par_rows(h, d, |tok, row| {
             layernorm_modulate_row(&x[tok * d..(tok + 1) * d], chunk(tok, 3), chunk(tok, 4), eps, row)
         });
-        let f = zeroed(&mut ws.ffn, n * cfg.ffn_dim);
-        b.ffn1.forward(h, n, f);
-        par_rows(f, cfg.ffn_dim, |_, r| gelu_tanh_inplace(r));
+        let f = sized(&mut ws.ffn, n * cfg.ffn_dim);
+        b.ffn1.forward_gelu(h, n, f);
         b.ffn2.forward(f, n, y);
         par_rows(x, d, |tok, row| add_gated_row(row, &y[tok * d..(tok + 1) * d], chunk(tok, 5)));
         let _ = ctx.np;
@@ -686,13 +670,13 @@ impl WanModel {
 struct BlockScratch {
     modulation: Vec<f32>,
     h: Vec<f32>,
-    qkv: Vec<f32>,
     q: Vec<f32>,
     cam_q: Vec<f32>,
     o: Vec<f32>,
     y: Vec<f32>,
     y_cam: Vec<f32>,
     ffn: Vec<f32>,
+    kv: PackedKv,
 }
 
 thread_local! {
@@ -709,11 +693,11 @@ impl BlockScratch {
     }
 }
 
-/// `v` as `len` zeros (keeps its capacity).
-fn zeroed(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    v.clear();
+/// `v` resized to `len` values (keeps its capacity; old contents stay: every caller overwrites the
+/// whole slice before reading it).
+fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     v.resize(len, 0.0);
-    v
+    &mut v[..len]
 }
 
 

@@ -6,11 +6,12 @@
 //! - `LayerNorm` (biased variance, eps inside the sqrt), `WanRMSNorm` (mean of squares over the
 //!   whole feature dim), `GELU(approximate='tanh')`, `SiLU`.
 //! - `exp_approx`: Cody–Waite range reduction + degree-6 Taylor, relative error < 2e-7 on
-//!   [-87, 88], exactly 0 below -87 (masked scores).
+//!   [-87, 88], exactly 0 below -87; `exp2_approx` (softmax in base 2): exactly 0 at ≤ −127
+//!   (masked scores).
 
 use crate::qmatmul::matmul_q8_wt;
 use crate::quant::Q8Matrix;
-use gemm::Parallelism;
+use crate::sgemm::{matmul_packed, Epilogue, PackedWt};
 use rayon::prelude::*;
 
 /// Defines `pub fn $name(args)` that runs `$body` compiled with AVX2+FMA when available.
@@ -56,8 +57,9 @@ pub fn exp_approx(x: f32) -> f32 {
     let xc = x.clamp(-87.0, 88.0);
     let m = xc * std::f32::consts::LOG2_E + MAGIC;
     let n = m - MAGIC;
-    let r = xc - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let r = (-n).mul_add(1.428_606_8e-6, (-n).mul_add(0.693_145_75, xc));
+    let p = r.mul_add(1.0 / 720.0, 1.0 / 120.0);
+    let p = p.mul_add(r, 1.0 / 24.0).mul_add(r, 1.0 / 6.0).mul_add(r, 0.5).mul_add(r, 1.0).mul_add(r, 1.0);
     let bits = m.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23;
     let y = p * f32::from_bits(bits);
     if x < -87.0 {
@@ -65,6 +67,21 @@ pub fn exp_approx(x: f32) -> f32 {
     } else {
         y
     }
+}
+
+/// 2^x for x ≤ 127: rounding to n + r with |r| ≤ ½, degree-6 Taylor of 2^r, relative error < 3e-7;
+/// exactly 0 for x ≤ −127 (so −∞ masks give 0 without a select).
+#[inline(always)]
+pub fn exp2_approx(x: f32) -> f32 {
+    let xc = x.clamp(-127.0, 127.0);
+    let m = xc + MAGIC;
+    let n = m - MAGIC;
+    let r = xc - n;
+    let p = r.mul_add(1.540353039e-04, 1.333355815e-03).mul_add(r, 9.618129108e-03).mul_add(r, 5.550410866e-02);
+    let p = p.mul_add(r, 2.402265070e-01).mul_add(r, 6.931471806e-01).mul_add(r, 1.0);
+    // The exponent field of 2^n; n = −127 gives the bit pattern of 0.0.
+    let bits = m.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23;
+    p * f32::from_bits(bits)
 }
 
 /// Σ f(x) with 8 independent lane accumulators (vectorisable; summation order differs from a
@@ -149,11 +166,12 @@ pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-/// A dense layer in PyTorch layout: `weight` [out, in] row-major, `bias` [out]. After
-/// [`Linear::quantize`] the weight lives in `q8` (Q8_0 blocks) and `weight` is empty.
+/// A dense layer `y = x·Wᵀ + b` (PyTorch `Linear`): `weight` [out, in] packed for the GEMM, `bias`
+/// [out] (empty = none). After [`Linear::quantize`] the weight lives in `q8` (Q8_0 blocks) and
+/// `weight` is empty.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    pub weight: Vec<f32>,
+    pub weight: PackedWt,
     pub bias: Vec<f32>,
     pub in_features: usize,
     pub out_features: usize,
@@ -161,32 +179,62 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// From a row-major `[out_features, in_features]` weight and a bias of `out_features` (or empty).
+    pub fn new(weight: &[f32], bias: Vec<f32>, in_features: usize, out_features: usize) -> Self {
+        assert!(bias.is_empty() || bias.len() == out_features, "Linear::new: bias length");
+        Linear { weight: PackedWt::pack(weight, out_features, in_features), bias, in_features, out_features, q8: None }
+    }
+
     /// `out[rows, out] = x[rows, in] · Wᵀ + b`.
     pub fn forward(&self, x: &[f32], rows: usize, out: &mut [f32]) {
-        debug_assert_eq!(x.len(), rows * self.in_features);
-        debug_assert_eq!(out.len(), rows * self.out_features);
-        for r in out.chunks_exact_mut(self.out_features) {
-            r.copy_from_slice(&self.bias);
-        }
+        self.run(x, rows, out, false)
+    }
+
+    /// `out = gelu_tanh(x · Wᵀ + b)`, the activation applied in the GEMM's epilogue.
+    pub fn forward_gelu(&self, x: &[f32], rows: usize, out: &mut [f32]) {
+        self.run(x, rows, out, true)
+    }
+
+    fn run(&self, x: &[f32], rows: usize, out: &mut [f32], gelu: bool) {
+        let out = &mut out[..rows * self.out_features];
         match &self.q8 {
-            Some(q) => matmul_q8_wt(x, rows, q, out),
-            None => matmul_wt(x, rows, self.in_features, &self.weight, self.out_features, out, true),
+            Some(q) => {
+                if self.bias.is_empty() {
+                    out.fill(0.0);
+                } else {
+                    out.chunks_exact_mut(self.out_features).for_each(|r| r.copy_from_slice(&self.bias));
+                }
+                matmul_q8_wt(x, rows, q, out);
+                if gelu {
+                    par_rows(out, self.out_features, |_, r| gelu_tanh_inplace(r));
+                }
+            }
+            None => match (self.bias.is_empty(), gelu) {
+                (false, false) => matmul_packed(x, rows, &self.weight, out, Epilogue::Bias(&self.bias)),
+                (false, true) => matmul_packed(x, rows, &self.weight, out, Epilogue::BiasGelu(&self.bias)),
+                (true, _) => {
+                    matmul_packed(x, rows, &self.weight, out, Epilogue::Overwrite);
+                    if gelu {
+                        par_rows(out, self.out_features, |_, r| gelu_tanh_inplace(r));
+                    }
+                }
+            },
         }
     }
 
     /// Moves the weight to int8 blocks; keeps f32 when `in_features` is not a multiple of 32.
     pub fn quantize(&mut self) {
         if self.q8.is_none() {
-            if let Some(q) = Q8Matrix::quantize(&self.weight, self.out_features, self.in_features) {
+            if let Some(q) = Q8Matrix::quantize(&self.weight.unpack(), self.out_features, self.in_features) {
                 self.q8 = Some(q);
-                self.weight = Vec::new();
+                self.weight = PackedWt::default();
             }
         }
     }
 
     /// Bytes held by the weight and bias.
     pub fn bytes(&self) -> usize {
-        4 * (self.weight.len() + self.bias.len()) + self.q8.as_ref().map_or(0, Q8Matrix::bytes)
+        self.weight.bytes() + 4 * self.bias.len() + self.q8.as_ref().map_or(0, Q8Matrix::bytes)
     }
 
     pub fn forward_vec(&self, x: &[f32], rows: usize) -> Vec<f32> {
@@ -196,64 +244,11 @@ impl Linear {
     }
 }
 
-/// `out[m, n] (+)= x[m, k] · w[n, k]ᵀ` with the `gemm` crate; `accumulate` adds to `out`.
+/// `out[m, n] (+)= x[m, k] · w[n, k]ᵀ` for a weight used once (packs it, then [`matmul_packed`]);
+/// `accumulate` adds to `out`.
 pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut [f32], accumulate: bool) {
-    assert!(x.len() >= m * k && w.len() >= n * k && out.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    let flops = 2 * m * n * k;
-    let par = if flops > 4_000_000 && rayon::current_num_threads() > 1 {
-        Parallelism::Rayon(rayon::current_num_threads())
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the asserts above bound every index the strides address.
-    unsafe { gemm_wt_raw(m, n, k, out.as_mut_ptr(), n, accumulate, x.as_ptr(), w.as_ptr(), par) }
-}
-
-/// `out[i·out_stride + j] (+)= Σₗ x[i·k + l] · w[j·k + l]` for `i < m, j < n` (row-major `x` [m, k] and
-/// `w` [n, k]; `out` rows `out_stride` apart, so a column block of a wider matrix can be written).
-///
-/// # Safety
-/// `x` must hold `m·k` floats, `w` `n·k`, and `out` `(m − 1)·out_stride + n`; no other thread may touch
-/// the `out` elements addressed.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_wt_raw(
-    m: usize,
-    n: usize,
-    k: usize,
-    out: *mut f32,
-    out_stride: usize,
-    accumulate: bool,
-    x: *const f32,
-    w: *const f32,
-    par: Parallelism,
-) {
-    // SAFETY: the caller guarantees the extents; strides as documented.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out,
-            1,
-            out_stride as isize,
-            accumulate,
-            x,
-            1,
-            k as isize,
-            w,
-            k as isize,
-            1,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    let epilogue = if accumulate { Epilogue::Accumulate } else { Epilogue::Overwrite };
+    matmul_packed(x, m, &PackedWt::pack(&w[..n * k], n, k), out, epilogue)
 }
 
 /// Runs `f(row_index, row)` over the rows of `data` in parallel (chunks of rows per task).
@@ -283,6 +278,21 @@ mod tests {
         assert!(worst < 5e-7, "worst relative error {worst}");
         assert_eq!(exp_approx(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_approx(-100.0), 0.0);
+    }
+
+    #[test]
+    fn exp2_approx_matches_std() {
+        let mut worst = 0.0f64;
+        let mut x = -126.0f32;
+        while x < 127.0 {
+            let (a, b) = (exp2_approx(x) as f64, (x as f64).exp2());
+            worst = worst.max(((a - b) / b).abs());
+            x += 0.00731;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst}");
+        assert_eq!(exp2_approx(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp2_approx(-127.0), 0.0);
+        assert_eq!(exp2_approx(0.0), 1.0);
     }
 
     #[test]

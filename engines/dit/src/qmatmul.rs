@@ -2,7 +2,7 @@
 //!
 //! - [`matmul_q8_panels`] (many rows): the weight rows are split into panels of about 256 KiB of
 //!   f32 (at least two panels per thread); each rayon task dequantizes its panel into a reused f32
-//!   buffer (cache-resident) and feeds it to the single-threaded `gemm` kernel, writing its own
+//!   buffer (cache-resident) and feeds it to the single-threaded packed GEMM (`sgemm.rs`), writing its own
 //!   columns of `out`. Only one panel per thread is ever expanded, so the model keeps 3.56× less
 //!   weight memory. The result equals `matmul_wt` on the dequantized weights up to the GEMM's
 //!   summation order.
@@ -12,9 +12,8 @@
 //! [`matmul_q8_wt`] picks the int8 path for at most [`INT8_DOT_MAX_ROWS`] rows.
 
 use crate::q8dot::q8_rows_dot;
-use crate::ops::gemm_wt_raw;
 use crate::quant::Q8Matrix;
-use gemm::Parallelism;
+use crate::sgemm::{matmul_packed_serial, Epilogue, PackedWt};
 use rayon::prelude::*;
 
 /// f32 values of one dequantized panel (256 KiB).
@@ -91,20 +90,21 @@ pub fn matmul_q8_panels(x: &[f32], m: usize, w: &Q8Matrix, out: &mut [f32]) {
     let threads = if 2 * m * n * k > 4_000_000 { rayon::current_num_threads() } else { 1 };
     let rows = panel_rows(n, k, threads);
     let dst = DstPtr(out.as_mut_ptr());
-    let panel = |buf: &mut Vec<f32>, p: usize| {
+    let panel = |(buf, packed): &mut (Vec<f32>, PackedWt), p: usize| {
         let (r0, r1) = (p * rows, ((p + 1) * rows).min(n));
         buf.resize((r1 - r0) * k, 0.0);
         w.dequantize_rows(r0, r1, buf);
+        packed.pack_from(buf, r1 - r0, k);
         // SAFETY: the destination block is rows 0..m × columns r0..r1 of `out` (row stride n),
         // inside `out` by the assert above; panels have disjoint column ranges.
-        unsafe { gemm_wt_raw(m, r1 - r0, k, dst.at(r0), n, true, x.as_ptr(), buf.as_ptr(), Parallelism::None) }
+        unsafe { matmul_packed_serial(x, m, packed, dst.at(r0), n, Epilogue::Accumulate) }
     };
     let panels = n.div_ceil(rows);
     if threads == 1 {
-        let mut buf = Vec::new();
-        (0..panels).for_each(|p| panel(&mut buf, p));
+        let mut bufs = Default::default();
+        (0..panels).for_each(|p| panel(&mut bufs, p));
     } else {
-        (0..panels).into_par_iter().for_each_init(Vec::new, |buf, p| panel(buf, p));
+        (0..panels).into_par_iter().for_each_init(Default::default, panel);
     }
 }
 

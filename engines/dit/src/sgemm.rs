@@ -1,0 +1,434 @@
+//! f32 GEMM for dense layers: `out[m, n] = x[m, k] · Wᵀ` with an epilogue (bias, GELU, accumulate),
+//! the weight `W` [n, k] packed once at load time.
+//!
+//! Layout and blocking (GotoBLAS-style, specialised for the transformer's shapes):
+//! - [`PackedWt`]: `W` in panels of [`NR`] = 16 output columns, each panel `[k][16]` with 64-byte
+//!   aligned rows, so the micro-kernel streams one cache line of `W` per step of `k`.
+//! - The activations `x` are read in place (row-major, no packing): a micro-tile reads [`MR`] = 6
+//!   rows, each contiguous along `k`.
+//! - `k` is cut into blocks of [`KC`] = 256 (a 16 KiB panel block stays in L1 while the task's rows
+//!   stream past it); tasks are row ranges (or column ranges for few rows), run with rayon.
+//! - Micro-kernel: 6 × 16 tile in 12 AVX2 registers, 2 loads of `W` and 6 broadcasts of `x` per 12
+//!   FMAs (compiled with `avx2,fma`, selected at run time); a portable version of the same loop
+//!   elsewhere. Summation order per output: `k` in order, one FMA at a time (bias first when
+//!   given), so results do not depend on the thread count.
+
+use crate::ops::{gelu_tanh_inplace, has_avx2};
+use rayon::prelude::*;
+
+/// Output columns per panel.
+pub const NR: usize = 16;
+/// Rows per micro-tile.
+pub const MR: usize = 6;
+/// Depth of one `k` block.
+pub const KC: usize = 256;
+
+/// One step of `k` of a panel: 16 weights, one cache line.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct PanelRow([f32; NR]);
+
+/// A weight `[n, k]` (PyTorch `Linear.weight` order) packed for [`matmul_packed`].
+#[derive(Clone, Debug, Default)]
+pub struct PackedWt {
+    pub n: usize,
+    pub k: usize,
+    /// `[n/16 rounded up][k]` rows of 16 columns (zero beyond `n`).
+    rows: Vec<PanelRow>,
+}
+
+impl PackedWt {
+    /// Packs a row-major `[n, k]` weight.
+    pub fn pack(w: &[f32], n: usize, k: usize) -> Self {
+        let mut packed = PackedWt::default();
+        packed.pack_from(w, n, k);
+        packed
+    }
+
+    /// Packs a row-major `[n, k]` weight into this one, reusing its allocation.
+    pub fn pack_from(&mut self, w: &[f32], n: usize, k: usize) {
+        assert_eq!(w.len(), n * k, "PackedWt::pack: weight is not [n, k]");
+        (self.n, self.k) = (n, k);
+        self.rows.clear();
+        self.rows.resize(n.div_ceil(NR) * k, PanelRow::default());
+        for (j, panel) in self.rows.chunks_exact_mut(k.max(1)).enumerate() {
+            for c in 0..NR.min(n - j * NR) {
+                let wr = &w[(j * NR + c) * k..(j * NR + c + 1) * k];
+                for (p, v) in wr.iter().enumerate() {
+                    panel[p].0[c] = *v;
+                }
+            }
+        }
+    }
+
+    /// The weight back in `[n, k]` order.
+    pub fn unpack(&self) -> Vec<f32> {
+        let (n, k) = (self.n, self.k);
+        let mut w = vec![0.0; n * k];
+        for (r, wr) in w.chunks_exact_mut(k.max(1)).enumerate() {
+            let panel = &self.rows[(r / NR) * k..(r / NR + 1) * k];
+            for (p, v) in wr.iter_mut().enumerate() {
+                *v = panel[p].0[r % NR];
+            }
+        }
+        w
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.rows.len() * std::mem::size_of::<PanelRow>()
+    }
+
+    fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+}
+
+/// What the GEMM does with the product `x · Wᵀ` before writing `out`.
+#[derive(Clone, Copy, Debug)]
+pub enum Epilogue<'a> {
+    /// `out = x·Wᵀ`.
+    Overwrite,
+    /// `out += x·Wᵀ`.
+    Accumulate,
+    /// `out = x·Wᵀ + bias` (`bias` [n]).
+    Bias(&'a [f32]),
+    /// `out = gelu_tanh(x·Wᵀ + bias)`.
+    BiasGelu(&'a [f32]),
+}
+
+/// How a micro-tile's accumulators start.
+#[derive(Clone, Copy)]
+enum Init {
+    Zero,
+    /// From the destination (accumulate, or a later `k` block).
+    Dest,
+    /// From `bias[col..col + 16]`.
+    Bias(*const f32),
+}
+
+/// `out[m, n] (epilogue) x[m, k] · Wᵀ`.
+pub fn matmul_packed(x: &[f32], m: usize, w: &PackedWt, out: &mut [f32], epilogue: Epilogue) {
+    let (n, k) = (w.n, w.k);
+    assert!(x.len() >= m * k, "matmul_packed: x holds {} values, needs {m}×{k}", x.len());
+    assert!(out.len() >= m * n, "matmul_packed: out holds {} values, needs {m}×{n}", out.len());
+    if let Epilogue::Bias(b) | Epilogue::BiasGelu(b) = epilogue {
+        assert_eq!(b.len(), n, "matmul_packed: bias length");
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        let out = &mut out[..m * n];
+        match epilogue {
+            Epilogue::Overwrite => out.fill(0.0),
+            Epilogue::Accumulate => {}
+            Epilogue::Bias(b) | Epilogue::BiasGelu(b) => {
+                for r in out.chunks_exact_mut(n) {
+                    r.copy_from_slice(b);
+                    if let Epilogue::BiasGelu(_) = epilogue {
+                        gelu_tanh_inplace(r);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    let (row_parts, col_parts) = split(m, w.panels(), 2 * m * n * k);
+    let micro_rows = m.div_ceil(MR);
+    let panels = w.panels();
+    let dst = Dst(out.as_mut_ptr());
+    let task = |t: usize| {
+        let (ri, ci) = (t / col_parts, t % col_parts);
+        let r0 = (micro_rows * ri / row_parts * MR).min(m);
+        let r1 = (micro_rows * (ri + 1) / row_parts * MR).min(m);
+        let (j0, j1) = (panels * ci / col_parts, panels * (ci + 1) / col_parts);
+        // SAFETY: task `t` writes rows r0..r1 × panels j0..j1 of `out` only; the ranges of
+        // different tasks are disjoint and inside `out` (asserted above).
+        unsafe { block(x, k, w, dst.ptr(), n, r0, r1, j0, j1, epilogue) };
+    };
+    let tasks = row_parts * col_parts;
+    if tasks == 1 {
+        task(0);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
+    }
+}
+
+/// `out (epilogue) x[m, k] · Wᵀ` on the calling thread, `out` rows `ldc` ≥ `w.n` apart (a column
+/// block of a wider matrix).
+///
+/// # Safety
+/// `out` must address `(m − 1)·ldc + w.n` values and no other thread may touch them.
+pub(crate) unsafe fn matmul_packed_serial(x: &[f32], m: usize, w: &PackedWt, out: *mut f32, ldc: usize, epilogue: Epilogue) {
+    assert!(x.len() >= m * w.k && ldc >= w.n && w.k > 0, "matmul_packed_serial: extents");
+    // SAFETY: forwarded from the caller.
+    unsafe { block(x, w.k, w, out, ldc, 0, m, 0, w.panels(), epilogue) }
+}
+
+/// `c[rows × 16] (+)= a[rows × kc] · b[kc × 16]` for `rows` ≤ [`MR`], with the GEMM's micro-kernel
+/// (rows of `a`, `b`, `c` are `lda`, `ldb`, `ldc` values apart); used by the attention tiles.
+///
+/// # Safety
+/// `a` must address `rows` rows of `kc` values, `b` `kc` rows of 16 and `c` `rows` rows of 16.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn micro_tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+    debug_assert!((1..=MR).contains(&rows));
+    let init = if accumulate { Init::Dest } else { Init::Zero };
+    // SAFETY: forwarded from the caller.
+    unsafe { tile(avx2, rows, kc, a, lda, b, ldb, c, ldc, NR, init) }
+}
+
+/// Row and column parts for a product of `flops`: one task when small, else about four per thread,
+/// rows first (each row part reuses every panel), columns when there are few rows.
+fn split(m: usize, panels: usize, flops: usize) -> (usize, usize) {
+    let threads = rayon::current_num_threads();
+    if flops < 2_000_000 || threads == 1 {
+        return (1, 1);
+    }
+    let want = 4 * threads;
+    let row_parts = want.min(m.div_ceil(MR) / 2).max(1);
+    let col_parts = want.div_ceil(row_parts).min(panels).max(1);
+    (row_parts, col_parts)
+}
+
+#[derive(Clone, Copy)]
+struct Dst(*mut f32);
+// SAFETY: tasks write disjoint parts of the destination (see `matmul_packed`).
+unsafe impl Send for Dst {}
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    /// A method, so closures capture the whole `Send` wrapper rather than the raw field.
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Rows `r0..r1` × panels `j0..j1` of the product.
+///
+/// # Safety
+/// `out` must hold `m·ldc` values for every row addressed and no other thread may write that block.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(x: &[f32], k: usize, w: &PackedWt, out: *mut f32, ldc: usize, r0: usize, r1: usize, j0: usize, j1: usize, ep: Epilogue) {
+    let avx2 = has_avx2();
+    let mut kb = 0;
+    while kb < k {
+        let kc = KC.min(k - kb);
+        let last = kb + kc == k;
+        for j in j0..j1 {
+            let col = j * NR;
+            let cols = NR.min(w.n - col);
+            let b = &w.rows[j * k + kb..j * k + kb + kc];
+            let init = match (kb, ep) {
+                (0, Epilogue::Overwrite) => Init::Zero,
+                (0, Epilogue::Bias(bias) | Epilogue::BiasGelu(bias)) => Init::Bias(bias[col..].as_ptr()),
+                _ => Init::Dest,
+            };
+            let mut i = r0;
+            while i < r1 {
+                let rows = MR.min(r1 - i);
+                let a = x[i * k + kb..].as_ptr();
+                // SAFETY: rows i..i+rows, columns col..col+cols of `out` belong to this block.
+                let c = unsafe { out.add(i * ldc + col) };
+                // SAFETY: `a` has `rows` rows of `kc` values `k` apart; `b` has `kc` panel rows.
+                unsafe { tile(avx2, rows, kc, a, k, b.as_ptr().cast(), NR, c, ldc, cols, init) };
+                if last && matches!(ep, Epilogue::BiasGelu(_)) {
+                    for r in 0..rows {
+                        // SAFETY: as above; this row segment is written by this task only.
+                        gelu_tanh_inplace(unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) });
+                    }
+                }
+                i += rows;
+            }
+        }
+        kb += kc;
+    }
+}
+
+/// One micro-tile of `rows` ≤ 6 rows × `cols` ≤ 16 columns; partial columns go through a
+/// 16-wide scratch tile.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, cols: usize, init: Init) {
+    if cols < NR {
+        let mut tmp = [[0.0f32; NR]; MR];
+        let mut bias = [0.0f32; NR];
+        let init = match init {
+            Init::Zero => Init::Zero,
+            Init::Dest => {
+                for (r, t) in tmp.iter_mut().enumerate().take(rows) {
+                    // SAFETY: `cols` values of row r are inside the block.
+                    t[..cols].copy_from_slice(unsafe { std::slice::from_raw_parts(c.add(r * ldc), cols) });
+                }
+                Init::Dest
+            }
+            Init::Bias(p) => {
+                // SAFETY: the bias has `cols` values left from `p`.
+                bias[..cols].copy_from_slice(unsafe { std::slice::from_raw_parts(p, cols) });
+                Init::Bias(bias.as_ptr())
+            }
+        };
+        // SAFETY: the scratch tile is MR × 16.
+        unsafe { tile(avx2, rows, kc, a, lda, b, ldb, tmp.as_mut_ptr().cast(), NR, NR, init) };
+        for (r, t) in tmp.iter().enumerate().take(rows) {
+            // SAFETY: as above.
+            unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) }.copy_from_slice(&t[..cols]);
+        }
+        return;
+    }
+    macro_rules! dispatch {
+        ($f:ident) => {
+            match rows {
+                6 => $f::<6>(kc, a, lda, b, ldb, c, ldc, init),
+                5 => $f::<5>(kc, a, lda, b, ldb, c, ldc, init),
+                4 => $f::<4>(kc, a, lda, b, ldb, c, ldc, init),
+                3 => $f::<3>(kc, a, lda, b, ldb, c, ldc, init),
+                2 => $f::<2>(kc, a, lda, b, ldb, c, ldc, init),
+                _ => $f::<1>(kc, a, lda, b, ldb, c, ldc, init),
+            }
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: AVX2 and FMA are present; extents as documented.
+        unsafe { dispatch!(kernel_avx2) };
+        return;
+    }
+    let _ = avx2;
+    // SAFETY: extents as documented.
+    unsafe { dispatch!(kernel_portable) }
+}
+
+/// `c[R × 16] = init + a[R × kc] · b[kc × 16]` (rows of `a`, `b`, `c` are `lda`, `ldb`, `ldc` apart).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_avx2<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
+    use std::arch::x86_64::*;
+    // SAFETY (whole body): `a` rows hold `kc` values, `c` rows 16, `b` has `kc` rows (caller).
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        match init {
+            Init::Zero => {}
+            Init::Dest => {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc = [_mm256_loadu_ps(c.add(r * ldc)), _mm256_loadu_ps(c.add(r * ldc + 8))];
+                }
+            }
+            Init::Bias(p) => {
+                let bias = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))];
+                acc = [bias; R];
+            }
+        }
+        for p in 0..kc {
+            let b0 = _mm256_loadu_ps(b.add(p * ldb));
+            let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*a.add(r * lda + p));
+                acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm256_storeu_ps(c.add(r * ldc), acc[0]);
+            _mm256_storeu_ps(c.add(r * ldc + 8), acc[1]);
+        }
+    }
+}
+
+/// Portable version of [`kernel_avx2`] (same summation order; multiply then add, no FMA).
+unsafe fn kernel_portable<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
+    // SAFETY (whole body): extents as in `kernel_avx2`.
+    unsafe {
+        let mut acc = [[0.0f32; NR]; R];
+        match init {
+            Init::Zero => {}
+            Init::Dest => {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    acc.copy_from_slice(std::slice::from_raw_parts(c.add(r * ldc), NR));
+                }
+            }
+            Init::Bias(p) => {
+                let bias: [f32; NR] = std::slice::from_raw_parts(p, NR).try_into().expect("16 values");
+                acc = [bias; R];
+            }
+        }
+        for p in 0..kc {
+            let br = std::slice::from_raw_parts(b.add(p * ldb), NR);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = *a.add(r * lda + p);
+                for (o, bv) in acc.iter_mut().zip(br) {
+                    *o += av * *bv;
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            std::slice::from_raw_parts_mut(c.add(r * ldc), NR).copy_from_slice(acc);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f64> {
+        let mut out = vec![0.0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|p| x[i * k + p] as f64 * w[j * k + p] as f64).sum();
+            }
+        }
+        out
+    }
+
+    fn data(len: usize, seed: usize) -> Vec<f32> {
+        (0..len).map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5 - 1.0) * 0.5).collect()
+    }
+
+    fn check(m: usize, k: usize, n: usize) {
+        let (x, w, bias) = (data(m * k, 1), data(n * k, 2), data(n, 3));
+        let packed = PackedWt::pack(&w, n, k);
+        assert_eq!(packed.unpack(), w);
+        let want = naive(&x, m, k, &w, n);
+        let close = |got: &[f32], want: &dyn Fn(usize) -> f64, what: &str| {
+            for (i, g) in got.iter().enumerate() {
+                let e = want(i);
+                assert!((*g as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(), "{what} m{m} k{k} n{n} at {i}: {g} vs {e}");
+            }
+        };
+        let mut out = vec![0.5f32; m * n];
+        matmul_packed(&x, m, &packed, &mut out, Epilogue::Overwrite);
+        close(&out, &|i| want[i], "overwrite");
+        matmul_packed(&x, m, &packed, &mut out, Epilogue::Accumulate);
+        close(&out, &|i| 2.0 * want[i], "accumulate");
+        matmul_packed(&x, m, &packed, &mut out, Epilogue::Bias(&bias));
+        close(&out, &|i| want[i] + bias[i % n] as f64, "bias");
+        matmul_packed(&x, m, &packed, &mut out, Epilogue::BiasGelu(&bias));
+        let gelu = |v: f64| 0.5 * v * (1.0 + (0.797_884_560_802_865_4 * (v + 0.044715 * v * v * v)).tanh());
+        close(&out, &|i| gelu(want[i] + bias[i % n] as f64), "bias+gelu");
+    }
+
+    #[test]
+    fn packed_gemm_matches_naive() {
+        // Edge rows (m % 6), partial panels (n % 16), k across KC blocks, and the parallel split.
+        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (13, 300, 40), (6, 256, 16), (100, 257, 33), (256, 64, 160), (37, 513, 48)] {
+            check(m, k, n);
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+        pool.install(|| check(200, 384, 200));
+    }
+
+    #[test]
+    fn result_does_not_depend_on_thread_count() {
+        let (m, k, n) = (300, 520, 96);
+        let (x, w) = (data(m * k, 4), data(n * k, 5));
+        let packed = PackedWt::pack(&w, n, k);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            let mut out = vec![0.0; m * n];
+            pool.install(|| matmul_packed(&x, m, &packed, &mut out, Epilogue::Overwrite));
+            out
+        };
+        assert_eq!(run(1), run(4));
+    }
+}
