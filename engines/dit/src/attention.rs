@@ -7,10 +7,10 @@
 //! Work is split into (query tile of [`BQ`] rows, head) tasks run with rayon, × key tiles of [`BK`];
 //! for each tile the scores (BQ × BK) live in a small buffer, the running max / sum are updated
 //! online and the output accumulator is rescaled — no (N × N) score matrix is ever formed.
-//! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`sgemm.rs`).
+//! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`worldflow-gemm`).
 
 use crate::ops::{exp2_approx, has_avx2};
-use crate::sgemm::{micro_tile, MR};
+use worldflow_gemm::{micro_tile, MR};
 use rayon::prelude::*;
 
 pub const BQ: usize = 60;

@@ -9,7 +9,6 @@ mod q8dot;
 mod qmatmul;
 mod quant;
 mod rope;
-mod sgemm;
 mod tensor;
 mod weights;
 
@@ -21,7 +20,6 @@ pub use ops::matmul_wt;
 pub use qmatmul::{matmul_q8_int8, matmul_q8_panels, matmul_q8_wt, INT8_DOT_MAX_ROWS};
 pub use quant::{quantize_block, Q8Matrix, WeightFormat, Q8_BLOCK};
 pub use rope::{apply_rope, Rope3d, RopeTable};
-pub use sgemm::{matmul_packed, Epilogue, PackedWt};
 pub use tensor::{load_safetensors, parse_safetensors, save_safetensors, serialize_safetensors, Tensor, TensorMap};
 pub use weights::{expected_shapes, random_weights, validate, zero_init_control_branches, Rng};
 mod model;

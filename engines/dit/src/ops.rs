@@ -11,7 +11,8 @@
 
 use crate::qmatmul::matmul_q8_wt;
 use crate::quant::Q8Matrix;
-use crate::sgemm::{matmul_packed, Epilogue, PackedWt};
+use worldflow_gemm::{matmul_packed, Epilogue, PackedWt};
+pub(crate) use worldflow_gemm::has_avx2;
 use rayon::prelude::*;
 
 /// Defines `pub fn $name(args)` that runs `$body` compiled with AVX2+FMA when available.
@@ -36,18 +37,6 @@ macro_rules! simd_fn {
 }
 #[allow(unused_imports)]
 pub(crate) use simd_fn;
-
-#[inline]
-pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
 const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer held in the mantissa
 
@@ -211,7 +200,7 @@ impl Linear {
             }
             None => match (self.bias.is_empty(), gelu) {
                 (false, false) => matmul_packed(x, rows, &self.weight, out, Epilogue::Bias(&self.bias)),
-                (false, true) => matmul_packed(x, rows, &self.weight, out, Epilogue::BiasGelu(&self.bias)),
+                (false, true) => matmul_packed(x, rows, &self.weight, out, Epilogue::BiasMap(&self.bias, gelu_tanh_inplace)),
                 (true, _) => {
                     matmul_packed(x, rows, &self.weight, out, Epilogue::Overwrite);
                     if gelu {

@@ -2,7 +2,7 @@
 //!
 //! - [`matmul_q8_panels`] (many rows): the weight rows are split into panels of about 256 KiB of
 //!   f32 (at least two panels per thread); each rayon task dequantizes its panel into a reused f32
-//!   buffer (cache-resident) and feeds it to the single-threaded packed GEMM (`sgemm.rs`), writing its own
+//!   buffer (cache-resident) and feeds it to the single-threaded packed GEMM (`worldflow-gemm`), writing its own
 //!   columns of `out`. Only one panel per thread is ever expanded, so the model keeps 3.56× less
 //!   weight memory. The result equals `matmul_wt` on the dequantized weights up to the GEMM's
 //!   summation order.
@@ -13,7 +13,7 @@
 
 use crate::q8dot::q8_rows_dot;
 use crate::quant::Q8Matrix;
-use crate::sgemm::{matmul_packed_serial, Epilogue, PackedWt};
+use worldflow_gemm::{matmul_packed_serial, Epilogue, PackedWt};
 use rayon::prelude::*;
 
 /// f32 values of one dequantized panel (256 KiB).

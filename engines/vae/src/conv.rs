@@ -5,14 +5,16 @@
 //! zeros. The cache keeps the last `kt − 1` (= 2 = Wan's `CACHE_T`) input frames, so decoding a clip in
 //! pieces gives exactly the frames a whole-clip decode gives.
 //!
-//! Implementation: no im2col. Each input frame is zero-padded once to `[Cin, (H+2p)·(W+2p) + 2p]`; in that
-//! flattened layout the input pixel under tap `(ky, kx)` of output pixel `y·Wp + x` sits at a constant
-//! offset `ky·Wp + kx`, so every tap is one GEMM `[Cout×Cin] · [Cin × H·Wp]` on a shifted view,
-//! accumulated; the 2p junk columns per row are dropped when cropping.
+//! Implementation: an implicit im2col. Each input frame is zero-padded once to `[Cin, (H+2p)·(W+2p) + 2p]`;
+//! in that flattened layout the input pixel under tap `(ky, kx)` of output pixel `y·Wp + x` sits at a
+//! constant offset `ky·Wp + kx`, so row `(tap, ci)` of the im2col matrix is channel `ci` of the tap's
+//! frame shifted by that offset — a slice, never copied as a whole. One GEMM per output frame,
+//! `[Cout × taps·Cin] · [taps·Cin × H·Wp]`, reads those rows as one `RowBlock` per tap
+//! (`worldflow_gemm::matmul_rows` packs them per cache block); the 2p junk columns per row are dropped when cropping.
 
 use rayon::prelude::*;
 
-use crate::ops::matmul;
+use worldflow_gemm::{matmul_rows, RowBlock};
 use crate::tensor::Video;
 
 /// Cached (padded) input frames of one causal conv, oldest first, at most `kt − 1` of them.
@@ -33,7 +35,7 @@ pub(crate) struct CausalConv3d {
     pub cout: usize,
     pub kt: usize,
     pub k: usize,
-    /// `[kt][ky][kx][cout][cin]`.
+    /// `[cout][kt][ky][kx][cin]`: one row of `kt·k·k·cin` weights per output channel.
     taps: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -47,7 +49,7 @@ impl CausalConv3d {
         for co in 0..cout {
             for ci in 0..cin {
                 for tap in 0..kk {
-                    taps[(tap * cout + co) * cin + ci] = weight[(co * cin + ci) * kk + tap];
+                    taps[(co * kk + tap) * cin + ci] = weight[(co * cin + ci) * kk + tap];
                 }
             }
         }
@@ -95,18 +97,19 @@ impl CausalConv3d {
         let frames: Vec<Vec<f32>> = (0..x.t)
             .into_par_iter()
             .map(|t| {
+                // Taps reading frames before the start of the stream see zeros and are left out: they
+                // are the oldest, so the taps kept are a suffix `skip..` of each weight row.
+                let kk = self.kt * self.k * self.k;
+                let skip = (0..self.kt).take_while(|&dt| seq(t + dt).is_none()).count() * self.k * self.k;
+                let b: Vec<RowBlock> = (skip..kk)
+                    .map(|tap| {
+                        let (dt, ky, kx) = (tap / (self.k * self.k), tap / self.k % self.k, tap % self.k);
+                        let src = seq(t + dt).expect("frames after the first present one exist");
+                        RowBlock { data: &src[ky * wp + kx..], stride: plane, rows: self.cin }
+                    })
+                    .collect();
                 let mut acc = vec![0.0f32; self.cout * n];
-                for dt in 0..self.kt {
-                    let Some(src) = seq(t + dt) else { continue };
-                    for ky in 0..self.k {
-                        for kx in 0..self.k {
-                            let tap = (dt * self.k + ky) * self.k + kx;
-                            let wt = &self.taps[tap * self.cout * self.cin..][..self.cout * self.cin];
-                            let off = ky * wp + kx;
-                            matmul(&mut acc, n, wt, self.cin, &src[off..], plane, self.cout, n, self.cin, true);
-                        }
-                    }
-                }
+                matmul_rows(&mut acc, n, &self.taps[skip * self.cin..], kk * self.cin, &b, self.cout, n, false);
                 let mut out = vec![0.0f32; self.cout * h * w];
                 for co in 0..self.cout {
                     let b = self.bias[co];

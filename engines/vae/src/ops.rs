@@ -1,161 +1,17 @@
-//! Numeric kernels on single frames `[C, H·W]`: GEMM wrapper, RMS norm (+SiLU), 2× nearest upsampling,
-//! spatial single-head attention. All f32; no allocation beyond the returned buffers.
+//! Numeric kernels on single frames `[C, H·W]`: RMS norm (+SiLU), 2× nearest upsampling, spatial
+//! single-head attention; products through `worldflow-gemm`. All f32.
 
-use gemm::Parallelism;
+pub(crate) use worldflow_gemm::matmul;
 
-/// Problems smaller than this many multiply-adds run single-threaded (threading overhead dominates).
-const PARALLEL_FLOPS: usize = 1 << 22;
-
-/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]` with explicit row strides and unit column strides
-/// (`lhs_rs`, `rhs_rs`, `dst_rs` in elements). `accumulate = false` overwrites `dst`.
-///
-/// The slices are checked to cover every element the strides reach, so the unsafe call cannot read or
-/// write out of bounds.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
-    dst: &mut [f32],
-    dst_rs: usize,
-    lhs: &[f32],
-    lhs_rs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            for r in 0..m {
-                dst[r * dst_rs..r * dst_rs + n].fill(0.0);
-            }
+/// `[rows, cols]` → `[cols, rows]` (row strides `lds` in `src`).
+fn transpose(src: &[f32], lds: usize, rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * cols];
+    for r in 0..rows {
+        for (c, v) in src[r * lds..r * lds + cols].iter().enumerate() {
+            out[c * rows + r] = *v;
         }
-        return;
     }
-    assert!((m - 1) * dst_rs + n <= dst.len(), "matmul: dst too small");
-    assert!((m - 1) * lhs_rs + k <= lhs.len(), "matmul: lhs too small");
-    assert!((k - 1) * rhs_rs + n <= rhs.len(), "matmul: rhs too small");
-    let par = if m * n * k >= PARALLEL_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
-    // SAFETY: the asserts above bound every index the (row stride, unit column stride) layouts reach.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            1,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            1,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
-
-/// Same as [`matmul`] with a transposed left operand: `dst[m×n] = lhsᵀ · rhs` where `lhs` is `[k×m]`
-/// stored with row stride `lhs_rs` (used for attention scores `qᵀk`).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_lhs_t(
-    dst: &mut [f32],
-    dst_rs: usize,
-    lhs: &[f32],
-    lhs_rs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!((m - 1) * dst_rs + n <= dst.len());
-    assert!((k - 1) * lhs_rs + m <= lhs.len());
-    assert!((k - 1) * rhs_rs + n <= rhs.len());
-    let par = if m * n * k >= PARALLEL_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
-    // SAFETY: bounds asserted above; lhs element (i, p) lives at p * lhs_rs + i.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_rs as isize,
-            1,
-            rhs.as_ptr(),
-            1,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
-}
-
-/// Same as [`matmul`] with a transposed right operand: `dst[m×n] = lhs · rhsᵀ`, `rhs` is `[n×k]`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_rhs_t(
-    dst: &mut [f32],
-    dst_rs: usize,
-    lhs: &[f32],
-    lhs_rs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!((m - 1) * dst_rs + n <= dst.len());
-    assert!((m - 1) * lhs_rs + k <= lhs.len());
-    assert!((n - 1) * rhs_rs + k <= rhs.len());
-    let par = if m * n * k >= PARALLEL_FLOPS { Parallelism::Rayon(0) } else { Parallelism::None };
-    // SAFETY: bounds asserted above; rhs element (p, j) lives at j * rhs_rs + p.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_rs as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    out
 }
 
 #[inline]
@@ -215,11 +71,14 @@ pub(crate) fn spatial_attention(qkv: &[f32], c: usize, hw: usize) -> Vec<f32> {
     let block = hw.clamp(1, 1024);
     let mut out = vec![0.0f32; c * hw];
     let mut scores = vec![0.0f32; block * hw];
+    let v_t = transpose(v, hw, c, hw); // [HW, C]
+    let mut out_t = vec![0.0f32; block * c];
     let mut start = 0;
     while start < hw {
         let rows = block.min(hw - start);
         // scores[i, j] = Σ_c q[c, start+i] k[c, j]
-        matmul_lhs_t(&mut scores, hw, &q[start..], hw, k, hw, rows, hw, c);
+        let q_t = transpose(&q[start..], hw, c, rows); // [rows, C]
+        matmul(&mut scores, hw, &q_t, c, k, hw, rows, hw, c, false);
         for row in scores[..rows * hw].chunks_mut(hw) {
             let mut mx = f32::NEG_INFINITY;
             for s in row.iter_mut() {
@@ -236,11 +95,12 @@ pub(crate) fn spatial_attention(qkv: &[f32], c: usize, hw: usize) -> Vec<f32> {
                 *s *= inv;
             }
         }
-        // out[c, start+i] = Σ_j v[c, j] P[i, j]
-        let mut tmp = vec![0.0f32; c * rows];
-        matmul_rhs_t(&mut tmp, rows, v, hw, &scores, hw, c, rows, hw);
-        for ci in 0..c {
-            out[ci * hw + start..ci * hw + start + rows].copy_from_slice(&tmp[ci * rows..(ci + 1) * rows]);
+        // out[c, start+i] = Σ_j P[i, j] v[c, j]
+        matmul(&mut out_t, c, &scores, hw, &v_t, c, rows, c, hw, false);
+        for (i, r) in out_t[..rows * c].chunks_exact(c).enumerate() {
+            for (ci, v) in r.iter().enumerate() {
+                out[ci * hw + start + i] = *v;
+            }
         }
         start += rows;
     }

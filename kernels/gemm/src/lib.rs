@@ -1,7 +1,10 @@
-//! f32 GEMM for dense layers: `out[m, n] = x[m, k] · Wᵀ` with an epilogue (bias, GELU, accumulate),
-//! the weight `W` [n, k] packed once at load time.
+//! f32 GEMM for the neural engines (worldflow-dit, worldflow-vae), one micro-kernel for all of it:
+//! - [`matmul_packed`]: dense layers `out[m, n] = x[m, k] · Wᵀ` with an epilogue (bias, a row map such
+//!   as GELU, accumulate), the weight `W` [n, k] packed once at load time;
+//! - [`matmul`]: `C (+)= A · B` on row-major operands with row strides (convolution taps, attention);
+//! - [`micro_tile`]: one 6 × 16 tile, for callers that do their own blocking (flash attention).
 //!
-//! Layout and blocking (GotoBLAS-style, specialised for the transformer's shapes):
+//! Layout and blocking of the dense-layer product (GotoBLAS-style, specialised for the transformer's shapes):
 //! - [`PackedWt`]: `W` in panels of [`NR`] = 16 output columns, each panel `[k][16]` with 64-byte
 //!   aligned rows, so the micro-kernel streams one cache line of `W` per step of `k`.
 //! - The activations `x` are read in place (row-major, no packing): a micro-tile reads [`MR`] = 6
@@ -13,8 +16,20 @@
 //!   elsewhere. Summation order per output: `k` in order, one FMA at a time (bias first when
 //!   given), so results do not depend on the thread count.
 
-use crate::ops::{gelu_tanh_inplace, has_avx2};
 use rayon::prelude::*;
+
+/// Whether the AVX2 + FMA kernels can run on this CPU (detected once, cached by std).
+#[inline]
+pub fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 /// Output columns per panel.
 pub const NR: usize = 16;
@@ -92,8 +107,8 @@ pub enum Epilogue<'a> {
     Accumulate,
     /// `out = x·Wᵀ + bias` (`bias` [n]).
     Bias(&'a [f32]),
-    /// `out = gelu_tanh(x·Wᵀ + bias)`.
-    BiasGelu(&'a [f32]),
+    /// `out = f(x·Wᵀ + bias)`, `f` applied to each finished row segment (e.g. an activation).
+    BiasMap(&'a [f32], fn(&mut [f32])),
 }
 
 /// How a micro-tile's accumulators start.
@@ -111,7 +126,7 @@ pub fn matmul_packed(x: &[f32], m: usize, w: &PackedWt, out: &mut [f32], epilogu
     let (n, k) = (w.n, w.k);
     assert!(x.len() >= m * k, "matmul_packed: x holds {} values, needs {m}×{k}", x.len());
     assert!(out.len() >= m * n, "matmul_packed: out holds {} values, needs {m}×{n}", out.len());
-    if let Epilogue::Bias(b) | Epilogue::BiasGelu(b) = epilogue {
+    if let Epilogue::Bias(b) | Epilogue::BiasMap(b, _) = epilogue {
         assert_eq!(b.len(), n, "matmul_packed: bias length");
     }
     if m == 0 || n == 0 {
@@ -122,29 +137,38 @@ pub fn matmul_packed(x: &[f32], m: usize, w: &PackedWt, out: &mut [f32], epilogu
         match epilogue {
             Epilogue::Overwrite => out.fill(0.0),
             Epilogue::Accumulate => {}
-            Epilogue::Bias(b) | Epilogue::BiasGelu(b) => {
+            Epilogue::Bias(b) | Epilogue::BiasMap(b, _) => {
                 for r in out.chunks_exact_mut(n) {
                     r.copy_from_slice(b);
-                    if let Epilogue::BiasGelu(_) = epilogue {
-                        gelu_tanh_inplace(r);
+                    if let Epilogue::BiasMap(_, f) = epilogue {
+                        f(r);
                     }
                 }
             }
         }
         return;
     }
-    let (row_parts, col_parts) = split(m, w.panels(), 2 * m * n * k);
-    let micro_rows = m.div_ceil(MR);
-    let panels = w.panels();
     let dst = Dst(out.as_mut_ptr());
+    run_tasks(m, w.panels(), 2 * m * n * k, |r0, r1, j0, j1| {
+        // SAFETY: each task writes rows r0..r1 × panels j0..j1 of `out` only; the blocks of different
+        // tasks are disjoint and inside `out` (asserted above).
+        unsafe { block(x, k, w, dst.ptr(), n, r0, r1, j0, j1, epilogue) };
+    });
+}
+
+/// Splits rows `0..m` (in multiples of [`MR`]) × panels `0..panels` into tasks and runs
+/// `f(r0, r1, j0, j1)` for each, in parallel when the product is large enough.
+fn run_tasks(m: usize, panels: usize, flops: usize, f: impl Fn(usize, usize, usize, usize) + Sync + Send) {
+    let (row_parts, col_parts) = split(m, panels, flops);
+    let micro_rows = m.div_ceil(MR);
     let task = |t: usize| {
         let (ri, ci) = (t / col_parts, t % col_parts);
         let r0 = (micro_rows * ri / row_parts * MR).min(m);
         let r1 = (micro_rows * (ri + 1) / row_parts * MR).min(m);
         let (j0, j1) = (panels * ci / col_parts, panels * (ci + 1) / col_parts);
-        // SAFETY: task `t` writes rows r0..r1 × panels j0..j1 of `out` only; the ranges of
-        // different tasks are disjoint and inside `out` (asserted above).
-        unsafe { block(x, k, w, dst.ptr(), n, r0, r1, j0, j1, epilogue) };
+        if r0 < r1 && j0 < j1 {
+            f(r0, r1, j0, j1);
+        }
     };
     let tasks = row_parts * col_parts;
     if tasks == 1 {
@@ -154,12 +178,104 @@ pub fn matmul_packed(x: &[f32], m: usize, w: &PackedWt, out: &mut [f32], epilogu
     }
 }
 
+/// `c[m × n] (+)= a[m × k] · b[k × n]`, all row-major with row strides `ldc`, `lda`, `ldb` (in values);
+/// `accumulate = false` overwrites `c`. Parallel (rayon) for large products.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, m: usize, n: usize, k: usize, accumulate: bool) {
+    if k > 0 && n > 0 {
+        assert!((k - 1) * ldb + n <= b.len(), "matmul: b holds {} values, needs ({k} − 1)·{ldb} + {n}", b.len());
+    }
+    matmul_rows(c, ldc, a, lda, &[RowBlock { data: b, stride: ldb, rows: k }], m, n, accumulate)
+}
+
+/// `rows` consecutive rows of the right operand of [`matmul_rows`]: row `r` is
+/// `data[r·stride .. r·stride + n]`.
+#[derive(Clone, Copy, Debug)]
+pub struct RowBlock<'a> {
+    pub data: &'a [f32],
+    pub stride: usize,
+    pub rows: usize,
+}
+
+/// [`matmul`] with the right operand `b` [k × n] given as blocks of rows, `k` = Σ rows. The blocks may
+/// live anywhere, e.g. the shifted image planes of a convolution's taps (an implicit im2col).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_rows(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[RowBlock], m: usize, n: usize, accumulate: bool) {
+    let k: usize = b.iter().map(|blk| blk.rows).sum();
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * ldc + n <= c.len(), "matmul: c holds {} values, needs ({m} − 1)·{ldc} + {n}", c.len());
+    if k == 0 {
+        if !accumulate {
+            c.chunks_mut(ldc.max(1)).take(m).for_each(|r| r[..n].fill(0.0));
+        }
+        return;
+    }
+    assert!((m - 1) * lda + k <= a.len(), "matmul: a holds {} values, needs ({m} − 1)·{lda} + {k}", a.len());
+    for (i, blk) in b.iter().enumerate() {
+        assert!(
+            blk.rows == 0 || (blk.rows - 1) * blk.stride + n <= blk.data.len(),
+            "matmul: b block {i} holds {} values, needs ({} − 1)·{} + {n}",
+            blk.data.len(),
+            blk.rows,
+            blk.stride
+        );
+    }
+    let avx2 = has_avx2();
+    let dst = Dst(c.as_mut_ptr());
+    run_tasks(m, n.div_ceil(NR), 2 * m * n * k, |r0, r1, j0, j1| {
+        // Each (k block, panel) of b is copied into contiguous 16-wide rows (zero padded past `n`)
+        // that every row tile of the task then streams from L1.
+        let mut packed = vec![0.0f32; KC * NR];
+        let (mut kb, mut blk0, mut row0) = (0, 0, 0); // row kb of b is row `row0` of block `blk0`
+        while kb < k {
+            let kc = KC.min(k - kb);
+            for j in j0..j1 {
+                let (col, cols) = (j * NR, NR.min(n - j * NR));
+                let (mut bi, mut r) = (blk0, row0);
+                for e in packed.chunks_exact_mut(NR).take(kc) {
+                    while r == b[bi].rows {
+                        (bi, r) = (bi + 1, 0);
+                    }
+                    let row = &b[bi].data[r * b[bi].stride + col..][..cols];
+                    prefetch_l2(row.as_ptr().wrapping_add(NR)); // this row of the next panel
+                    if let (Ok(e), Ok(row)) = (<&mut [f32; NR]>::try_from(&mut *e), <&[f32; NR]>::try_from(row)) {
+                        *e = *row; // two register moves instead of a `memmove` call
+                    } else {
+                        e[..cols].copy_from_slice(row);
+                        e[cols..].fill(0.0);
+                    }
+                    r += 1;
+                }
+                let init = if kb == 0 && !accumulate { Init::Zero } else { Init::Dest };
+                let mut i = r0;
+                while i < r1 {
+                    let rows = MR.min(r1 - i);
+                    // SAFETY: rows i..i+rows of `a` (kc values from kb) are inside `a` (assert
+                    // above), `packed` holds kc rows of 16; the `c` block (rows i.., columns
+                    // col..col+cols) is inside `c` and belongs to this task only.
+                    unsafe { tile(avx2, rows, kc, a[i * lda + kb..].as_ptr(), lda, packed.as_ptr(), NR, dst.ptr().add(i * ldc + col), ldc, cols, init) };
+                    i += rows;
+                }
+            }
+            for _ in 0..kc {
+                while row0 == b[blk0].rows {
+                    (blk0, row0) = (blk0 + 1, 0);
+                }
+                row0 += 1;
+            }
+            kb += kc;
+        }
+    });
+}
+
 /// `out (epilogue) x[m, k] · Wᵀ` on the calling thread, `out` rows `ldc` ≥ `w.n` apart (a column
 /// block of a wider matrix).
 ///
 /// # Safety
 /// `out` must address `(m − 1)·ldc + w.n` values and no other thread may touch them.
-pub(crate) unsafe fn matmul_packed_serial(x: &[f32], m: usize, w: &PackedWt, out: *mut f32, ldc: usize, epilogue: Epilogue) {
+pub unsafe fn matmul_packed_serial(x: &[f32], m: usize, w: &PackedWt, out: *mut f32, ldc: usize, epilogue: Epilogue) {
     assert!(x.len() >= m * w.k && ldc >= w.n && w.k > 0, "matmul_packed_serial: extents");
     // SAFETY: forwarded from the caller.
     unsafe { block(x, w.k, w, out, ldc, 0, m, 0, w.panels(), epilogue) }
@@ -172,24 +288,42 @@ pub(crate) unsafe fn matmul_packed_serial(x: &[f32], m: usize, w: &PackedWt, out
 /// `a` must address `rows` rows of `kc` values, `b` `kc` rows of 16 and `c` `rows` rows of 16.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub(crate) unsafe fn micro_tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+pub unsafe fn micro_tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, accumulate: bool) {
     debug_assert!((1..=MR).contains(&rows));
     let init = if accumulate { Init::Dest } else { Init::Zero };
     // SAFETY: forwarded from the caller.
     unsafe { tile(avx2, rows, kc, a, lda, b, ldb, c, ldc, NR, init) }
 }
 
+/// Hints the CPU to bring the cache line at `p` into L2 (no effect where unsupported; never faults).
+#[inline(always)]
+fn prefetch_l2(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it does not access memory architecturally, any address is allowed.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Row and column parts for a product of `flops`: one task when small, else about four per thread,
-/// rows first (each row part reuses every panel), columns when there are few rows.
+/// along the dimension with more tiles (each row part reuses every panel of `b`; each column part
+/// every row of `a`).
 fn split(m: usize, panels: usize, flops: usize) -> (usize, usize) {
     let threads = rayon::current_num_threads();
     if flops < 2_000_000 || threads == 1 {
         return (1, 1);
     }
     let want = 4 * threads;
-    let row_parts = want.min(m.div_ceil(MR) / 2).max(1);
-    let col_parts = want.div_ceil(row_parts).min(panels).max(1);
-    (row_parts, col_parts)
+    let micro_rows = m.div_ceil(MR);
+    if micro_rows >= panels {
+        let row_parts = want.min(micro_rows / 2).max(1);
+        (row_parts, want.div_ceil(row_parts).min(panels).max(1))
+    } else {
+        let col_parts = want.min(panels / 2).max(1);
+        (want.div_ceil(col_parts).min(micro_rows).max(1), col_parts)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -222,7 +356,7 @@ unsafe fn block(x: &[f32], k: usize, w: &PackedWt, out: *mut f32, ldc: usize, r0
             let b = &w.rows[j * k + kb..j * k + kb + kc];
             let init = match (kb, ep) {
                 (0, Epilogue::Overwrite) => Init::Zero,
-                (0, Epilogue::Bias(bias) | Epilogue::BiasGelu(bias)) => Init::Bias(bias[col..].as_ptr()),
+                (0, Epilogue::Bias(bias) | Epilogue::BiasMap(bias, _)) => Init::Bias(bias[col..].as_ptr()),
                 _ => Init::Dest,
             };
             let mut i = r0;
@@ -233,10 +367,10 @@ unsafe fn block(x: &[f32], k: usize, w: &PackedWt, out: *mut f32, ldc: usize, r0
                 let c = unsafe { out.add(i * ldc + col) };
                 // SAFETY: `a` has `rows` rows of `kc` values `k` apart; `b` has `kc` panel rows.
                 unsafe { tile(avx2, rows, kc, a, k, b.as_ptr().cast(), NR, c, ldc, cols, init) };
-                if last && matches!(ep, Epilogue::BiasGelu(_)) {
+                if let (true, Epilogue::BiasMap(_, f)) = (last, ep) {
                     for r in 0..rows {
                         // SAFETY: as above; this row segment is written by this task only.
-                        gelu_tanh_inplace(unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) });
+                        f(unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) });
                     }
                 }
                 i += rows;
@@ -403,9 +537,11 @@ mod tests {
         close(&out, &|i| 2.0 * want[i], "accumulate");
         matmul_packed(&x, m, &packed, &mut out, Epilogue::Bias(&bias));
         close(&out, &|i| want[i] + bias[i % n] as f64, "bias");
-        matmul_packed(&x, m, &packed, &mut out, Epilogue::BiasGelu(&bias));
-        let gelu = |v: f64| 0.5 * v * (1.0 + (0.797_884_560_802_865_4 * (v + 0.044715 * v * v * v)).tanh());
-        close(&out, &|i| gelu(want[i] + bias[i % n] as f64), "bias+gelu");
+        fn square(r: &mut [f32]) {
+            r.iter_mut().for_each(|v| *v *= *v);
+        }
+        matmul_packed(&x, m, &packed, &mut out, Epilogue::BiasMap(&bias, square));
+        close(&out, &|i| (want[i] + bias[i % n] as f64).powi(2), "bias+map");
     }
 
     #[test]
@@ -416,6 +552,35 @@ mod tests {
         }
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
         pool.install(|| check(200, 384, 200));
+    }
+
+    #[test]
+    fn strided_matmul_matches_naive() {
+        // c[m × n] at column offset 3 of a wider matrix; a, b row strides larger than k, n.
+        for &(m, k, n) in &[(1, 1, 1), (7, 9, 21), (20, 300, 35), (130, 70, 64), (64, 520, 100)] {
+            let (lda, ldb, ldc) = (k + 5, n + 7, n + 11);
+            let a = data(m * lda, 6);
+            let b = data(k * ldb, 7);
+            let before = data(m * ldc, 8);
+            let w: Vec<f32> = (0..n * k).map(|i| b[(i % k) * ldb + i / k]).collect(); // bᵀ as [n, k]
+            let x: Vec<f32> = (0..m * k).map(|i| a[(i / k) * lda + i % k]).collect();
+            let want = naive(&x, m, k, &w, n);
+            for accumulate in [true, false] {
+                let mut got = before.clone();
+                matmul(&mut got[3..], ldc, &a, lda, &b, ldb, m, n, k, accumulate);
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let (g, old) = (got[i * ldc + j] as f64, before[i * ldc + j] as f64);
+                        let e = if j < 3 || j >= 3 + n {
+                            old
+                        } else {
+                            want[i * n + j - 3] + if accumulate { old } else { 0.0 }
+                        };
+                        assert!((g - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(), "m{m} k{k} n{n} ({i}, {j}): {g} vs {e}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
