@@ -226,11 +226,14 @@ pub fn matmul_rows(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[RowBlo
     let dst = Dst(c.as_mut_ptr());
     run_tasks(m, n.div_ceil(NR), 2 * m * n * k, |r0, r1, j0, j1| {
         // Each (k block, panel) of b is copied into contiguous 16-wide rows (zero padded past `n`)
-        // that every row tile of the task then streams from L1.
+        // that every row tile of the task then streams from L1. (Grouping panels with the k loop
+        // inside, to keep a block of c in cache, measured slower: a is then packed once per group.)
         let mut packed = vec![0.0f32; KC * NR];
+        let mut apack = A_PACK.with(|c| std::mem::take(&mut *c.borrow_mut()));
         let (mut kb, mut blk0, mut row0) = (0, 0, 0); // row kb of b is row `row0` of block `blk0`
         while kb < k {
             let kc = KC.min(k - kb);
+            pack_a(a, lda, r0, r1, kb, kc, &mut apack);
             for j in j0..j1 {
                 let (col, cols) = (j * NR, NR.min(n - j * NR));
                 let (mut bi, mut r) = (blk0, row0);
@@ -249,14 +252,11 @@ pub fn matmul_rows(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[RowBlo
                     r += 1;
                 }
                 let init = if kb == 0 && !accumulate { Init::Zero } else { Init::Dest };
-                let mut i = r0;
-                while i < r1 {
+                for (g, i) in (r0..r1).step_by(MR).enumerate() {
                     let rows = MR.min(r1 - i);
-                    // SAFETY: rows i..i+rows of `a` (kc values from kb) are inside `a` (assert
-                    // above), `packed` holds kc rows of 16; the `c` block (rows i.., columns
-                    // col..col+cols) is inside `c` and belongs to this task only.
-                    unsafe { tile(avx2, rows, kc, a[i * lda + kb..].as_ptr(), lda, packed.as_ptr(), NR, dst.ptr().add(i * ldc + col), ldc, cols, init) };
-                    i += rows;
+                    // SAFETY: `apack` holds micro-panel g (kc steps), `packed` kc rows of 16; the `c`
+                    // block (rows i.., columns col..col+cols) is inside `c` and belongs to this task.
+                    unsafe { tile(avx2, rows, kc, apack[g * kc * MR..].as_ptr(), PACKED_A, packed.as_ptr(), NR, dst.ptr().add(i * ldc + col), ldc, cols, init) };
                 }
             }
             for _ in 0..kc {
@@ -267,6 +267,7 @@ pub fn matmul_rows(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[RowBlo
             }
             kb += kc;
         }
+        A_PACK.with(|c| *c.borrow_mut() = apack);
     });
 }
 
@@ -290,6 +291,7 @@ pub unsafe fn matmul_packed_serial(x: &[f32], m: usize, w: &PackedWt, out: *mut 
 #[inline]
 pub unsafe fn micro_tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, accumulate: bool) {
     debug_assert!((1..=MR).contains(&rows));
+    assert!(lda != PACKED_A, "micro_tile: lda must be at least 1");
     let init = if accumulate { Init::Dest } else { Init::Zero };
     // SAFETY: forwarded from the caller.
     unsafe { tile(avx2, rows, kc, a, lda, b, ldb, c, ldc, NR, init) }
@@ -346,10 +348,12 @@ impl Dst {
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(x: &[f32], k: usize, w: &PackedWt, out: *mut f32, ldc: usize, r0: usize, r1: usize, j0: usize, j1: usize, ep: Epilogue) {
     let avx2 = has_avx2();
+    let mut apack = A_PACK.with(|c| std::mem::take(&mut *c.borrow_mut()));
     let mut kb = 0;
     while kb < k {
         let kc = KC.min(k - kb);
         let last = kb + kc == k;
+        pack_a(x, k, r0, r1, kb, kc, &mut apack);
         for j in j0..j1 {
             let col = j * NR;
             let cols = NR.min(w.n - col);
@@ -359,25 +363,24 @@ unsafe fn block(x: &[f32], k: usize, w: &PackedWt, out: *mut f32, ldc: usize, r0
                 (0, Epilogue::Bias(bias) | Epilogue::BiasMap(bias, _)) => Init::Bias(bias[col..].as_ptr()),
                 _ => Init::Dest,
             };
-            let mut i = r0;
-            while i < r1 {
+            for (g, i) in (r0..r1).step_by(MR).enumerate() {
                 let rows = MR.min(r1 - i);
-                let a = x[i * k + kb..].as_ptr();
+                let a = apack[g * kc * MR..].as_ptr();
                 // SAFETY: rows i..i+rows, columns col..col+cols of `out` belong to this block.
                 let c = unsafe { out.add(i * ldc + col) };
-                // SAFETY: `a` has `rows` rows of `kc` values `k` apart; `b` has `kc` panel rows.
-                unsafe { tile(avx2, rows, kc, a, k, b.as_ptr().cast(), NR, c, ldc, cols, init) };
+                // SAFETY: `a` is one packed micro-panel of `kc` steps; `b` has `kc` panel rows.
+                unsafe { tile(avx2, rows, kc, a, PACKED_A, b.as_ptr().cast(), NR, c, ldc, cols, init) };
                 if let (true, Epilogue::BiasMap(_, f)) = (last, ep) {
                     for r in 0..rows {
                         // SAFETY: as above; this row segment is written by this task only.
                         f(unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) });
                     }
                 }
-                i += rows;
             }
         }
         kb += kc;
     }
+    A_PACK.with(|c| *c.borrow_mut() = apack);
 }
 
 /// One micro-tile of `rows` ≤ 6 rows × `cols` ≤ 16 columns; partial columns go through a
@@ -410,15 +413,24 @@ unsafe fn tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b:
         }
         return;
     }
+    macro_rules! by_rows {
+        ($f:ident, $pa:literal) => {
+            match rows {
+                6 => $f::<6, $pa>(kc, a, lda, b, ldb, c, ldc, init),
+                5 => $f::<5, $pa>(kc, a, lda, b, ldb, c, ldc, init),
+                4 => $f::<4, $pa>(kc, a, lda, b, ldb, c, ldc, init),
+                3 => $f::<3, $pa>(kc, a, lda, b, ldb, c, ldc, init),
+                2 => $f::<2, $pa>(kc, a, lda, b, ldb, c, ldc, init),
+                _ => $f::<1, $pa>(kc, a, lda, b, ldb, c, ldc, init),
+            }
+        };
+    }
     macro_rules! dispatch {
         ($f:ident) => {
-            match rows {
-                6 => $f::<6>(kc, a, lda, b, ldb, c, ldc, init),
-                5 => $f::<5>(kc, a, lda, b, ldb, c, ldc, init),
-                4 => $f::<4>(kc, a, lda, b, ldb, c, ldc, init),
-                3 => $f::<3>(kc, a, lda, b, ldb, c, ldc, init),
-                2 => $f::<2>(kc, a, lda, b, ldb, c, ldc, init),
-                _ => $f::<1>(kc, a, lda, b, ldb, c, ldc, init),
+            if lda == PACKED_A {
+                by_rows!($f, true)
+            } else {
+                by_rows!($f, false)
             }
         };
     }
@@ -433,10 +445,35 @@ unsafe fn tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b:
     unsafe { dispatch!(kernel_portable) }
 }
 
+/// `lda` value meaning "`a` is one packed micro-panel": element (r, p) at `a[p·MR + r]`.
+const PACKED_A: usize = 0;
+
+/// Rows `r0..r1`, columns `kb..kb + kc` of the row-major `x` (row stride `lda`) as micro-panels of
+/// [`MR`] rows, each `[kc][MR]` (rows past `r1` zero): every step of the micro-kernel then reads its 6
+/// values of `a` from one contiguous 24-byte run instead of 6 rows far apart.
+fn pack_a(x: &[f32], lda: usize, r0: usize, r1: usize, kb: usize, kc: usize, out: &mut Vec<f32>) {
+    let groups = (r1 - r0).div_ceil(MR);
+    out.clear();
+    out.resize(groups * kc * MR, 0.0);
+    for (g, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
+        for r in 0..MR.min(r1 - r0 - g * MR) {
+            let row = &x[(r0 + g * MR + r) * lda + kb..][..kc];
+            for (p, v) in row.iter().enumerate() {
+                panel[p * MR + r] = *v;
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Packed `a` blocks, reused from call to call on each thread.
+    static A_PACK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// `c[R × 16] = init + a[R × kc] · b[kc × 16]` (rows of `a`, `b`, `c` are `lda`, `ldb`, `ldc` apart).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
+unsafe fn kernel_avx2<const R: usize, const PA: bool>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
     use std::arch::x86_64::*;
     // SAFETY (whole body): `a` rows hold `kc` values, `c` rows 16, `b` has `kc` rows (caller).
     unsafe {
@@ -457,7 +494,7 @@ unsafe fn kernel_avx2<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *
             let b0 = _mm256_loadu_ps(b.add(p * ldb));
             let b1 = _mm256_loadu_ps(b.add(p * ldb + 8));
             for (r, acc) in acc.iter_mut().enumerate() {
-                let av = _mm256_broadcast_ss(&*a.add(r * lda + p));
+                let av = _mm256_broadcast_ss(&*if PA { a.add(p * MR + r) } else { a.add(r * lda + p) });
                 acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
                 acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
             }
@@ -470,7 +507,7 @@ unsafe fn kernel_avx2<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *
 }
 
 /// Portable version of [`kernel_avx2`] (same summation order; multiply then add, no FMA).
-unsafe fn kernel_portable<const R: usize>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
+unsafe fn kernel_portable<const R: usize, const PA: bool>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
     // SAFETY (whole body): extents as in `kernel_avx2`.
     unsafe {
         let mut acc = [[0.0f32; NR]; R];
@@ -489,7 +526,7 @@ unsafe fn kernel_portable<const R: usize>(kc: usize, a: *const f32, lda: usize, 
         for p in 0..kc {
             let br = std::slice::from_raw_parts(b.add(p * ldb), NR);
             for (r, acc) in acc.iter_mut().enumerate() {
-                let av = *a.add(r * lda + p);
+                let av = if PA { *a.add(p * MR + r) } else { *a.add(r * lda + p) };
                 for (o, bv) in acc.iter_mut().zip(br) {
                     *o += av * *bv;
                 }
