@@ -92,10 +92,6 @@ impl PackedWt {
     pub fn bytes(&self) -> usize {
         self.rows.len() * std::mem::size_of::<PanelRow>()
     }
-
-    fn panels(&self) -> usize {
-        self.n.div_ceil(NR)
-    }
 }
 
 /// What the GEMM does with the product `x · Wᵀ` before writing `out`.
@@ -148,27 +144,196 @@ pub fn matmul_packed(x: &[f32], m: usize, w: &PackedWt, out: &mut [f32], epilogu
         }
         return;
     }
-    let dst = Dst(out.as_mut_ptr());
-    run_tasks(m, w.panels(), 2 * m * n * k, |r0, r1, j0, j1| {
-        // SAFETY: each task writes rows r0..r1 × panels j0..j1 of `out` only; the blocks of different
-        // tasks are disjoint and inside `out` (asserted above).
-        unsafe { block(x, k, w, dst.ptr(), n, r0, r1, j0, j1, epilogue) };
-    });
+    // SAFETY: `out` holds m·n values (asserted above), `x` m rows of k.
+    unsafe { gemm_core(x, k, m, k, n, &Panels::Packed(w), out.as_mut_ptr(), n, epilogue, false) }
 }
 
-/// Splits rows `0..m` (in multiples of [`MR`]) × panels `0..panels` into tasks and runs
-/// `f(r0, r1, j0, j1)` for each, in parallel when the product is large enough.
-fn run_tasks(m: usize, panels: usize, flops: usize, f: impl Fn(usize, usize, usize, usize) + Sync + Send) {
-    let (row_parts, col_parts) = split(m, panels, flops);
-    let micro_rows = m.div_ceil(MR);
-    let task = |t: usize| {
-        let (ri, ci) = (t / col_parts, t % col_parts);
-        let r0 = (micro_rows * ri / row_parts * MR).min(m);
-        let r1 = (micro_rows * (ri + 1) / row_parts * MR).min(m);
-        let (j0, j1) = (panels * ci / col_parts, panels * (ci + 1) / col_parts);
-        if r0 < r1 && j0 < j1 {
-            f(r0, r1, j0, j1);
+/// The right operand of [`gemm_core`], one `[kc][16]` panel at a time.
+enum Panels<'a, 'b> {
+    /// Already packed (a dense layer's weight): panels are read in place.
+    Packed(&'a PackedWt),
+    /// Row blocks of `b` with `n` columns, copied panel by panel into contiguous rows.
+    Rows { blocks: &'a [RowBlock<'b>], n: usize },
+}
+
+impl Panels<'_, '_> {
+    /// Rows `kb..kb + kc` of panel `j` (columns `16j..`) as `kc` rows of 16 values, 16 apart: in
+    /// place, or copied into `buf` (≥ kc·16 values).
+    fn get(&self, j: usize, kb: usize, kc: usize, buf: &mut [f32]) -> *const f32 {
+        match self {
+            Panels::Packed(w) => w.rows[j * w.k + kb..j * w.k + kb + kc].as_ptr().cast(),
+            Panels::Rows { blocks, n } => {
+                let (col, cols) = (j * NR, NR.min(n - j * NR));
+                // Row kb of b: block `bi`, row `r` in it.
+                let (mut bi, mut r) = (0, kb);
+                while r >= blocks[bi].rows {
+                    (r, bi) = (r - blocks[bi].rows, bi + 1);
+                }
+                for e in buf.chunks_exact_mut(NR).take(kc) {
+                    while r == blocks[bi].rows {
+                        (bi, r) = (bi + 1, 0);
+                    }
+                    let blk = &blocks[bi];
+                    let row = &blk.data[r * blk.stride + col..][..cols];
+                    prefetch(row.as_ptr().wrapping_add(NR)); // this row of the next panel
+                    if let (Ok(e), Ok(row)) = (<&mut [f32; NR]>::try_from(&mut *e), <&[f32; NR]>::try_from(row)) {
+                        *e = *row; // two register moves instead of a `memmove` call
+                    } else {
+                        e[..cols].copy_from_slice(row);
+                        e[cols..].fill(0.0);
+                    }
+                    r += 1;
+                }
+                buf.as_ptr()
+            }
         }
+    }
+}
+
+/// Where a task's micro-tiles read `a` from in one `k` block.
+#[derive(Clone, Copy)]
+enum ASource<'a> {
+    /// Rows of `a` in place, `lda` apart.
+    InPlace(&'a [f32], usize),
+    /// Packed micro-panels ([`pack_a`]) of rows `r0..`: micro-panel g at `g·kc·MR`.
+    Packed(&'a [f32], usize),
+}
+
+/// The fixed arguments of one product.
+struct Product<'a> {
+    k: usize,
+    n: usize,
+    c: Dst,
+    ldc: usize,
+    ep: Epilogue<'a>,
+    avx2: bool,
+}
+
+impl Product<'_> {
+    /// Rows `r0..r1` × panels `j0..j1` for the `k` block `kb..kb + kc`, panel `j` from `panel(j)`.
+    ///
+    /// # Safety
+    /// That block of `c` must be the caller's alone; `a` and the panels must hold the values described.
+    unsafe fn block(&self, r0: usize, r1: usize, j0: usize, j1: usize, kb: usize, kc: usize, a: ASource, mut panel: impl FnMut(usize) -> *const f32) {
+        let last = kb + kc == self.k;
+        for j in j0..j1 {
+            let (col, cols) = (j * NR, NR.min(self.n - j * NR));
+            let bp = panel(j);
+            let init = match (kb, self.ep) {
+                (0, Epilogue::Overwrite) => Init::Zero,
+                (0, Epilogue::Bias(bias) | Epilogue::BiasMap(bias, _)) => Init::Bias(bias[col..].as_ptr()),
+                _ => Init::Dest,
+            };
+            for (g, i) in (r0..r1).step_by(MR).enumerate() {
+                let rows = MR.min(r1 - i);
+                let (ap, ld) = match a {
+                    ASource::InPlace(a, lda) => (a[i * lda + kb..].as_ptr(), lda),
+                    ASource::Packed(p, row0) => (p[(g + (r0 - row0) / MR) * kc * MR..].as_ptr(), PACKED_A),
+                };
+                // SAFETY: rows i..i+rows, columns col..col+cols of `c` are the caller's (contract).
+                let cp = unsafe { self.c.ptr().add(i * self.ldc + col) };
+                // SAFETY: `ap` is a packed micro-panel of kc steps or `rows` rows of `a` from
+                // column kb; `bp` holds kc rows of 16 (contract).
+                unsafe { tile(self.avx2, rows, kc, ap, ld, bp, NR, cp, self.ldc, cols, init) };
+                if let (true, Epilogue::BiasMap(_, f)) = (last, self.ep) {
+                    for r in 0..rows {
+                        // SAFETY: as above.
+                        f(unsafe { std::slice::from_raw_parts_mut(cp.add(r * self.ldc), cols) });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `c[m × n] (epilogue) a[m × k] · b[k × n]`: the blocked loop behind every entry point.
+///
+/// Tasks (rayon, unless `serial`) are row or column ranges ([`split`]), `k` walked in blocks of
+/// [`KC`], each task's panels, then its rows in micro-tiles. Whatever several tasks would copy
+/// alike is copied once and shared: with column tasks the packed `a` ([`pack_a`], all of it up
+/// front); with row tasks over copied panels of `b`, each `k` block's panels (packed in parallel,
+/// then computed). `a` is read in place when too few panels would reuse a packed copy
+/// ([`PACK_A_MIN_PANELS`]).
+///
+/// # Safety
+/// `c` must address `(m − 1)·ldc + n` values that no other thread touches; `a` holds `m` rows of `k`
+/// values `lda` apart; `b` gives `k` rows of `n` values.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_core(a: &[f32], lda: usize, m: usize, k: usize, n: usize, b: &Panels, c: *mut f32, ldc: usize, ep: Epilogue, serial: bool) {
+    let panels = n.div_ceil(NR);
+    let (row_parts, col_parts) = if serial { (1, 1) } else { split(m, panels, 2 * m * n * k) };
+    let micro_rows = m.div_ceil(MR);
+    let row_range = |ri: usize| ((micro_rows * ri / row_parts * MR).min(m), (micro_rows * (ri + 1) / row_parts * MR).min(m));
+    let col_range = |ci: usize| (panels * ci / col_parts, panels * (ci + 1) / col_parts);
+    let pr = Product { k, n, c: Dst(c), ldc, ep, avx2: has_avx2() };
+    let pack_own = |r0: usize, r1: usize, kb: usize, kc: usize, buf: &mut Vec<f32>| -> bool {
+        let worth = pr.n.div_ceil(NR) >= PACK_A_MIN_PANELS;
+        if worth {
+            pack_a(a, lda, r0, r1, kb, kc, buf);
+        }
+        worth
+    };
+
+    if row_parts > 1 && matches!(b, Panels::Rows { .. }) {
+        // Row tasks over copied panels: per k block, copy every panel once, then all row tasks.
+        let mut shared_b = vec![0.0f32; panels * KC * NR];
+        for kb in (0..k).step_by(KC) {
+            let kc = KC.min(k - kb);
+            shared_b.par_chunks_mut(KC * NR).enumerate().for_each(|(j, buf)| {
+                let p = b.get(j, kb, kc, buf);
+                debug_assert_eq!(p, buf.as_ptr());
+            });
+            let shared_b = &shared_b;
+            (0..row_parts).into_par_iter().for_each(|ri| {
+                let (r0, r1) = row_range(ri);
+                if r0 >= r1 {
+                    return;
+                }
+                A_PACK.with(|cell| {
+                    let apack = &mut *cell.borrow_mut();
+                    let src = if pack_own(r0, r1, kb, kc, apack) { ASource::Packed(apack, r0) } else { ASource::InPlace(a, lda) };
+                    // SAFETY: rows r0..r1 are this task's; the shared panels hold kc rows of 16.
+                    unsafe { pr.block(r0, r1, 0, panels, kb, kc, src, |j| shared_b[j * KC * NR..].as_ptr()) };
+                });
+            });
+        }
+        return;
+    }
+
+    // Column tasks would each pack the same rows of `a`: pack them once here instead.
+    let shared_a = if col_parts > 1 && panels >= PACK_A_MIN_PANELS {
+        let mut all = Vec::with_capacity(micro_rows * MR * k);
+        let mut block = Vec::new();
+        for kb in (0..k).step_by(KC) {
+            pack_a(a, lda, 0, m, kb, KC.min(k - kb), &mut block);
+            all.extend_from_slice(&block);
+        }
+        Some(all)
+    } else {
+        None
+    };
+    let task = |t: usize| {
+        let ((r0, r1), (j0, j1)) = (row_range(t / col_parts), col_range(t % col_parts));
+        if r0 >= r1 || j0 >= j1 {
+            return;
+        }
+        A_PACK.with(|cell| {
+            let apack = &mut *cell.borrow_mut();
+            let mut bbuf = vec![0.0f32; if matches!(b, Panels::Rows { .. }) { KC * NR } else { 0 }];
+            for kb in (0..k).step_by(KC) {
+                let kc = KC.min(k - kb);
+                let src = match &shared_a {
+                    Some(all) => ASource::Packed(&all[kb * micro_rows * MR..], 0),
+                    None if j1 - j0 >= PACK_A_MIN_PANELS => {
+                        pack_a(a, lda, r0, r1, kb, kc, apack);
+                        ASource::Packed(apack, r0)
+                    }
+                    None => ASource::InPlace(a, lda),
+                };
+                // SAFETY: rows r0..r1 × panels j0..j1 are this task's; panels hold kc rows of 16.
+                unsafe { pr.block(r0, r1, j0, j1, kb, kc, src, |j| b.get(j, kb, kc, &mut bbuf)) };
+            }
+        });
     };
     let tasks = row_parts * col_parts;
     if tasks == 1 {
@@ -222,53 +387,9 @@ pub fn matmul_rows(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[RowBlo
             blk.stride
         );
     }
-    let avx2 = has_avx2();
-    let dst = Dst(c.as_mut_ptr());
-    run_tasks(m, n.div_ceil(NR), 2 * m * n * k, |r0, r1, j0, j1| {
-        // Each (k block, panel) of b is copied into contiguous 16-wide rows (zero padded past `n`)
-        // that every row tile of the task then streams from L1. (Grouping panels with the k loop
-        // inside, to keep a block of c in cache, measured slower: a is then packed once per group.)
-        let mut packed = vec![0.0f32; KC * NR];
-        let mut apack = A_PACK.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        let (mut kb, mut blk0, mut row0) = (0, 0, 0); // row kb of b is row `row0` of block `blk0`
-        while kb < k {
-            let kc = KC.min(k - kb);
-            pack_a(a, lda, r0, r1, kb, kc, &mut apack);
-            for j in j0..j1 {
-                let (col, cols) = (j * NR, NR.min(n - j * NR));
-                let (mut bi, mut r) = (blk0, row0);
-                for e in packed.chunks_exact_mut(NR).take(kc) {
-                    while r == b[bi].rows {
-                        (bi, r) = (bi + 1, 0);
-                    }
-                    let row = &b[bi].data[r * b[bi].stride + col..][..cols];
-                    prefetch_l2(row.as_ptr().wrapping_add(NR)); // this row of the next panel
-                    if let (Ok(e), Ok(row)) = (<&mut [f32; NR]>::try_from(&mut *e), <&[f32; NR]>::try_from(row)) {
-                        *e = *row; // two register moves instead of a `memmove` call
-                    } else {
-                        e[..cols].copy_from_slice(row);
-                        e[cols..].fill(0.0);
-                    }
-                    r += 1;
-                }
-                let init = if kb == 0 && !accumulate { Init::Zero } else { Init::Dest };
-                for (g, i) in (r0..r1).step_by(MR).enumerate() {
-                    let rows = MR.min(r1 - i);
-                    // SAFETY: `apack` holds micro-panel g (kc steps), `packed` kc rows of 16; the `c`
-                    // block (rows i.., columns col..col+cols) is inside `c` and belongs to this task.
-                    unsafe { tile(avx2, rows, kc, apack[g * kc * MR..].as_ptr(), PACKED_A, packed.as_ptr(), NR, dst.ptr().add(i * ldc + col), ldc, cols, init) };
-                }
-            }
-            for _ in 0..kc {
-                while row0 == b[blk0].rows {
-                    (blk0, row0) = (blk0 + 1, 0);
-                }
-                row0 += 1;
-            }
-            kb += kc;
-        }
-        A_PACK.with(|c| *c.borrow_mut() = apack);
-    });
+    let epilogue = if accumulate { Epilogue::Accumulate } else { Epilogue::Overwrite };
+    // SAFETY: extents asserted above.
+    unsafe { gemm_core(a, lda, m, k, n, &Panels::Rows { blocks: b, n }, c.as_mut_ptr(), ldc, epilogue, false) }
 }
 
 /// `out (epilogue) x[m, k] · Wᵀ` on the calling thread, `out` rows `ldc` ≥ `w.n` apart (a column
@@ -279,7 +400,7 @@ pub fn matmul_rows(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[RowBlo
 pub unsafe fn matmul_packed_serial(x: &[f32], m: usize, w: &PackedWt, out: *mut f32, ldc: usize, epilogue: Epilogue) {
     assert!(x.len() >= m * w.k && ldc >= w.n && w.k > 0, "matmul_packed_serial: extents");
     // SAFETY: forwarded from the caller.
-    unsafe { block(x, w.k, w, out, ldc, 0, m, 0, w.panels(), epilogue) }
+    unsafe { gemm_core(x, w.k, m, w.k, w.n, &Panels::Packed(w), out, ldc, epilogue, true) }
 }
 
 /// `c[rows × 16] (+)= a[rows × kc] · b[kc × 16]` for `rows` ≤ [`MR`], with the GEMM's micro-kernel
@@ -297,13 +418,13 @@ pub unsafe fn micro_tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda:
     unsafe { tile(avx2, rows, kc, a, lda, b, ldb, c, ldc, NR, init) }
 }
 
-/// Hints the CPU to bring the cache line at `p` into L2 (no effect where unsupported; never faults).
+/// Hints the CPU to bring the cache line at `p` into L1 (no effect where unsupported; never faults).
 #[inline(always)]
-fn prefetch_l2(p: *const f32) {
+fn prefetch(p: *const f32) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint: it does not access memory architecturally, any address is allowed.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.cast());
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
@@ -339,48 +460,6 @@ impl Dst {
     fn ptr(self) -> *mut f32 {
         self.0
     }
-}
-
-/// Rows `r0..r1` × panels `j0..j1` of the product.
-///
-/// # Safety
-/// `out` must hold `m·ldc` values for every row addressed and no other thread may write that block.
-#[allow(clippy::too_many_arguments)]
-unsafe fn block(x: &[f32], k: usize, w: &PackedWt, out: *mut f32, ldc: usize, r0: usize, r1: usize, j0: usize, j1: usize, ep: Epilogue) {
-    let avx2 = has_avx2();
-    let mut apack = A_PACK.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    let mut kb = 0;
-    while kb < k {
-        let kc = KC.min(k - kb);
-        let last = kb + kc == k;
-        pack_a(x, k, r0, r1, kb, kc, &mut apack);
-        for j in j0..j1 {
-            let col = j * NR;
-            let cols = NR.min(w.n - col);
-            let b = &w.rows[j * k + kb..j * k + kb + kc];
-            let init = match (kb, ep) {
-                (0, Epilogue::Overwrite) => Init::Zero,
-                (0, Epilogue::Bias(bias) | Epilogue::BiasMap(bias, _)) => Init::Bias(bias[col..].as_ptr()),
-                _ => Init::Dest,
-            };
-            for (g, i) in (r0..r1).step_by(MR).enumerate() {
-                let rows = MR.min(r1 - i);
-                let a = apack[g * kc * MR..].as_ptr();
-                // SAFETY: rows i..i+rows, columns col..col+cols of `out` belong to this block.
-                let c = unsafe { out.add(i * ldc + col) };
-                // SAFETY: `a` is one packed micro-panel of `kc` steps; `b` has `kc` panel rows.
-                unsafe { tile(avx2, rows, kc, a, PACKED_A, b.as_ptr().cast(), NR, c, ldc, cols, init) };
-                if let (true, Epilogue::BiasMap(_, f)) = (last, ep) {
-                    for r in 0..rows {
-                        // SAFETY: as above; this row segment is written by this task only.
-                        f(unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc), cols) });
-                    }
-                }
-            }
-        }
-        kb += kc;
-    }
-    A_PACK.with(|c| *c.borrow_mut() = apack);
 }
 
 /// One micro-tile of `rows` ≤ 6 rows × `cols` ≤ 16 columns; partial columns go through a
@@ -456,14 +535,20 @@ fn pack_a(x: &[f32], lda: usize, r0: usize, r1: usize, kb: usize, kc: usize, out
     out.clear();
     out.resize(groups * kc * MR, 0.0);
     for (g, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
-        for r in 0..MR.min(r1 - r0 - g * MR) {
-            let row = &x[(r0 + g * MR + r) * lda + kb..][..kc];
-            for (p, v) in row.iter().enumerate() {
-                panel[p * MR + r] = *v;
+        let rows = MR.min(r1 - r0 - g * MR);
+        let src: Vec<&[f32]> = (0..rows).map(|r| &x[(r0 + g * MR + r) * lda + kb..][..kc]).collect();
+        for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
+            for (v, row) in step.iter_mut().zip(&src) {
+                *v = row[p];
             }
         }
     }
 }
+
+/// Panels a task must span for packing `a` to pay: packing costs a few cycles per value of `a`, each
+/// packed value then feeds 16 FMAs per panel. (A convolution at latent resolution has few columns and
+/// a large weight as `a`: there the strided reads win.)
+const PACK_A_MIN_PANELS: usize = 8;
 
 thread_local! {
     /// Packed `a` blocks, reused from call to call on each thread.
@@ -583,8 +668,10 @@ mod tests {
 
     #[test]
     fn packed_gemm_matches_naive() {
-        // Edge rows (m % 6), partial panels (n % 16), k across KC blocks, and the parallel split.
-        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (13, 300, 40), (6, 256, 16), (100, 257, 33), (256, 64, 160), (37, 513, 48)] {
+        // Edge rows (m % 6), partial panels (n % 16), k across KC blocks, and the parallel split: by
+        // rows with `a` packed per task (n ≥ 128) or read in place, by columns with `a` packed once.
+        // (`strided_matmul_matches_naive` covers row tasks sharing copied panels of b.)
+        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (13, 300, 40), (6, 256, 16), (100, 257, 33), (256, 64, 160), (37, 513, 48), (13, 520, 300)] {
             check(m, k, n);
         }
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
@@ -594,7 +681,7 @@ mod tests {
     #[test]
     fn strided_matmul_matches_naive() {
         // c[m × n] at column offset 3 of a wider matrix; a, b row strides larger than k, n.
-        for &(m, k, n) in &[(1, 1, 1), (7, 9, 21), (20, 300, 35), (130, 70, 64), (64, 520, 100)] {
+        for &(m, k, n) in &[(1, 1, 1), (7, 9, 21), (20, 300, 35), (130, 70, 64), (64, 520, 100), (20, 300, 400), (200, 600, 90)] {
             let (lda, ldb, ldc) = (k + 5, n + 7, n + 11);
             let a = data(m * lda, 6);
             let b = data(k * ldb, 7);
