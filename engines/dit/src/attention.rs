@@ -10,7 +10,7 @@
 //! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`worldflow-gemm`).
 
 use crate::ops::{exp2_approx, has_avx2};
-use worldflow_gemm::{micro_tile, MR};
+use worldflow_gemm::{micro_tile, SharedDst, MR};
 use rayon::prelude::*;
 
 pub const BQ: usize = 60;
@@ -88,7 +88,7 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
         assert!(l.iter().all(|&x| x >= 1 && x <= kv.nk), "attention limits must be in 1..=nk");
     }
     let avx2 = has_avx2();
-    let dst = Dst(out.as_mut_ptr());
+    let dst = SharedDst(out.as_mut_ptr());
     let tiles = nq.div_ceil(BQ);
     (0..tiles * heads).into_par_iter().for_each_init(
         || Workspace::new(kv.d, kv.dp),
@@ -99,23 +99,11 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
             ws.lim.extend((q0..q0 + rows).map(|i| limit.map_or(kv.nk, |l| l[i])));
             // SAFETY: task (ti, h) writes rows q0..q0+rows, columns h·d..(h+1)·d of `out` only:
             // disjoint between tasks and inside `out` (asserted above).
-            unsafe { tile(avx2, &q[q0 * row..(q0 + rows) * row], rows, h, kv, ws, dst.ptr().add(q0 * row + h * d), row) };
+            unsafe { tile(avx2, &q[q0 * row..(q0 + rows) * row], rows, h, kv, ws, dst.at(q0 * row + h * d), row) };
         },
     );
 }
 
-#[derive(Clone, Copy)]
-struct Dst(*mut f32);
-// SAFETY: tasks write disjoint parts of the output (see `attention`).
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
-
-impl Dst {
-    /// A method, so closures capture the whole `Send` wrapper rather than the raw field.
-    fn ptr(self) -> *mut f32 {
-        self.0
-    }
-}
 
 struct Workspace {
     q: Vec<f32>,

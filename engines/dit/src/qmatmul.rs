@@ -13,7 +13,7 @@
 
 use crate::q8dot::q8_rows_dot;
 use crate::quant::Q8Matrix;
-use worldflow_gemm::{matmul_packed_serial, Epilogue, PackedWt};
+use worldflow_gemm::{matmul_packed_serial, Epilogue, PackedWt, SharedDst};
 use rayon::prelude::*;
 
 /// f32 values of one dequantized panel (256 KiB).
@@ -24,19 +24,6 @@ fn panel_rows(n: usize, k: usize, threads: usize) -> usize {
     let by_cache = (PANEL_VALUES / k.max(1)).max(16);
     let by_threads = n.div_ceil(2 * threads.max(1)).max(16);
     by_cache.min(by_threads).next_multiple_of(16).min(n)
-}
-
-#[derive(Clone, Copy)]
-struct DstPtr(*mut f32);
-// SAFETY: every task writes a disjoint set of columns of the destination (see `matmul_q8_panels`).
-unsafe impl Send for DstPtr {}
-unsafe impl Sync for DstPtr {}
-
-impl DstPtr {
-    /// A method, so closures capture the whole `Send` wrapper rather than the raw field.
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
 }
 
 /// Rows up to which [`matmul_q8_wt`] uses the int8 × int8 path (measured: `examples/bench_qmatmul.rs`).
@@ -89,7 +76,7 @@ pub fn matmul_q8_panels(x: &[f32], m: usize, w: &Q8Matrix, out: &mut [f32]) {
     }
     let threads = if 2 * m * n * k > 4_000_000 { rayon::current_num_threads() } else { 1 };
     let rows = panel_rows(n, k, threads);
-    let dst = DstPtr(out.as_mut_ptr());
+    let dst = SharedDst(out.as_mut_ptr());
     let panel = |(buf, packed): &mut (Vec<f32>, PackedWt), p: usize| {
         let (r0, r1) = (p * rows, ((p + 1) * rows).min(n));
         buf.resize((r1 - r0) * k, 0.0);

@@ -29,15 +29,23 @@ fn main() {
             unsafe { micro_tile(avx2, 6, 256, a.as_ptr(), 256, b.as_ptr(), 16, c.as_mut_ptr(), 16, true) };
         }
     });
-    println!("micro-kernel 6×16, k 256, operands in L1, 1 thread: {:.1} GFLOP/s", gflops(2.0 * 6.0 * 16.0 * 256.0 * reps as f64, secs));
+    println!(
+        "micro-kernel 6×16, k 256, operands in L1, 1 thread: {:.1} GFLOP/s",
+        gflops(2.0 * 6.0 * 16.0 * 256.0 * reps as f64, secs)
+    );
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
-        for (what, m, k, n) in [("DiT FFN up", 1024, 384, 1536), ("DiT FFN down", 1024, 1536, 384), ("DiT q/k/v/o", 1024, 384, 384)] {
+        for (what, m, k, n) in
+            [("DiT FFN up", 1024, 384, 1536), ("DiT FFN down", 1024, 1536, 384), ("DiT q/k/v/o", 1024, 384, 384)]
+        {
             let x = vec![0.1f32; m * k];
             let w = PackedWt::pack(&vec![0.01f32; n * k], n, k);
             let mut out = vec![0.0f32; m * n];
             let secs = best_secs(10, || pool.install(|| matmul_packed(&x, m, &w, &mut out, Epilogue::Overwrite)));
-            println!("{what:>14} {m}×{k}×{n}, {threads} thread(s): {:.1} GFLOP/s", gflops(2.0 * (m * n * k) as f64, secs));
+            println!(
+                "{what:>14} {m}×{k}×{n}, {threads} thread(s): {:.1} GFLOP/s",
+                gflops(2.0 * (m * n * k) as f64, secs)
+            );
         }
         // A VAE 3×3×3 conv, 96 → 96 channels at 64×96: 27 taps as shifted views of 3 padded frames.
         let (cin, cout, h, w) = (96usize, 96usize, 64usize, 96usize);
@@ -49,7 +57,13 @@ fn main() {
         let blocks: Vec<RowBlock> = (0..27)
             .map(|tap| RowBlock { data: &frames[tap / 9][(tap / 3 % 3) * wp + tap % 3..], stride: plane, rows: cin })
             .collect();
-        let secs = best_secs(10, || pool.install(|| matmul_rows(&mut out, n, &weights, 27 * cin, &blocks, cout, n, false)));
-        println!("{:>14} {cout}×{}×{n}, {threads} thread(s): {:.1} GFLOP/s", "VAE conv 3³", 27 * cin, gflops(2.0 * (cout * n * 27 * cin) as f64, secs));
+        let secs =
+            best_secs(10, || pool.install(|| matmul_rows(&mut out, n, &weights, 27 * cin, &blocks, cout, n, false)));
+        println!(
+            "{:>14} {cout}×{}×{n}, {threads} thread(s): {:.1} GFLOP/s",
+            "VAE conv 3³",
+            27 * cin,
+            gflops(2.0 * (cout * n * 27 * cin) as f64, secs)
+        );
     }
 }

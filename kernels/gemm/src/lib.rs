@@ -1,17 +1,21 @@
 //! f32 GEMM for the neural engines (worldflow-dit, worldflow-vae), one micro-kernel for all of it:
 //! - [`matmul_packed`]: dense layers `out[m, n] = x[m, k] · Wᵀ` with an epilogue (bias, a row map such
 //!   as GELU, accumulate), the weight `W` [n, k] packed once at load time;
-//! - [`matmul`]: `C (+)= A · B` on row-major operands with row strides (convolution taps, attention);
+//! - [`matmul`]: `C (+)= A · B` on row-major operands with row strides;
+//! - [`matmul_rows`]: the same with `B` given as blocks of rows anywhere (a convolution's taps);
 //! - [`micro_tile`]: one 6 × 16 tile, for callers that do their own blocking (flash attention).
 //!
-//! Layout and blocking of the dense-layer product (GotoBLAS-style, specialised for the transformer's shapes):
-//! - [`PackedWt`]: `W` in panels of [`NR`] = 16 output columns, each panel `[k][16]` with 64-byte
-//!   aligned rows, so the micro-kernel streams one cache line of `W` per step of `k`.
-//! - The activations `x` are read in place (row-major, no packing): a micro-tile reads [`MR`] = 6
-//!   rows, each contiguous along `k`.
-//! - `k` is cut into blocks of [`KC`] = 256 (a 16 KiB panel block stays in L1 while the task's rows
-//!   stream past it); tasks are row ranges (or column ranges for few rows), run with rayon.
-//! - Micro-kernel: 6 × 16 tile in 12 AVX2 registers, 2 loads of `W` and 6 broadcasts of `x` per 12
+//! Layout and blocking (GotoBLAS-style, specialised for the transformer's and the VAE's shapes):
+//! - `B` in panels of [`NR`] = 16 columns, `[k][16]` with 64-byte rows, so the micro-kernel streams one
+//!   cache line per step of `k`: [`PackedWt`] holds a weight that way for good; other `B`s are copied
+//!   one (k block, panel) at a time.
+//! - `A` in micro-panels of [`MR`] = 6 rows, `[k][6]`, so a step's 6 broadcasts read one 24-byte run
+//!   (from 6 rows far apart they cost a quarter of the throughput); read in place where too few
+//!   panels would reuse the copy.
+//! - `k` in blocks of [`KC`] = 256 (a 16 KiB panel stays in L1 while the task's micro-panels stream
+//!   past it); tasks are row ranges (or column ranges for few rows), run with rayon; what several
+//!   tasks would copy alike is copied once and shared.
+//! - Micro-kernel: 6 × 16 tile in 12 AVX2 registers, 2 loads of `B` and 6 broadcasts of `A` per 12
 //!   FMAs (compiled with `avx2,fma`, selected at run time); a portable version of the same loop
 //!   elsewhere. Summation order per output: `k` in order, one FMA at a time (bias first when
 //!   given), so results do not depend on the thread count.
@@ -203,7 +207,7 @@ enum ASource<'a> {
 struct Product<'a> {
     k: usize,
     n: usize,
-    c: Dst,
+    c: SharedDst,
     ldc: usize,
     ep: Epilogue<'a>,
     avx2: bool,
@@ -214,7 +218,18 @@ impl Product<'_> {
     ///
     /// # Safety
     /// That block of `c` must be the caller's alone; `a` and the panels must hold the values described.
-    unsafe fn block(&self, r0: usize, r1: usize, j0: usize, j1: usize, kb: usize, kc: usize, a: ASource, mut panel: impl FnMut(usize) -> *const f32) {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block(
+        &self,
+        r0: usize,
+        r1: usize,
+        j0: usize,
+        j1: usize,
+        kb: usize,
+        kc: usize,
+        a: ASource,
+        mut panel: impl FnMut(usize) -> *const f32,
+    ) {
         let last = kb + kc == self.k;
         for j in j0..j1 {
             let (col, cols) = (j * NR, NR.min(self.n - j * NR));
@@ -230,8 +245,8 @@ impl Product<'_> {
                     ASource::InPlace(a, lda) => (a[i * lda + kb..].as_ptr(), lda),
                     ASource::Packed(p, row0) => (p[(g + (r0 - row0) / MR) * kc * MR..].as_ptr(), PACKED_A),
                 };
-                // SAFETY: rows i..i+rows, columns col..col+cols of `c` are the caller's (contract).
-                let cp = unsafe { self.c.ptr().add(i * self.ldc + col) };
+                // Rows i..i+rows, columns col..col+cols of `c`: the caller's (contract).
+                let cp = self.c.at(i * self.ldc + col);
                 // SAFETY: `ap` is a packed micro-panel of kc steps or `rows` rows of `a` from
                 // column kb; `bp` holds kc rows of 16 (contract).
                 unsafe { tile(self.avx2, rows, kc, ap, ld, bp, NR, cp, self.ldc, cols, init) };
@@ -259,13 +274,25 @@ impl Product<'_> {
 /// `c` must address `(m − 1)·ldc + n` values that no other thread touches; `a` holds `m` rows of `k`
 /// values `lda` apart; `b` gives `k` rows of `n` values.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_core(a: &[f32], lda: usize, m: usize, k: usize, n: usize, b: &Panels, c: *mut f32, ldc: usize, ep: Epilogue, serial: bool) {
+unsafe fn gemm_core(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    b: &Panels,
+    c: *mut f32,
+    ldc: usize,
+    ep: Epilogue,
+    serial: bool,
+) {
     let panels = n.div_ceil(NR);
     let (row_parts, col_parts) = if serial { (1, 1) } else { split(m, panels, 2 * m * n * k) };
     let micro_rows = m.div_ceil(MR);
-    let row_range = |ri: usize| ((micro_rows * ri / row_parts * MR).min(m), (micro_rows * (ri + 1) / row_parts * MR).min(m));
+    let row_range =
+        |ri: usize| ((micro_rows * ri / row_parts * MR).min(m), (micro_rows * (ri + 1) / row_parts * MR).min(m));
     let col_range = |ci: usize| (panels * ci / col_parts, panels * (ci + 1) / col_parts);
-    let pr = Product { k, n, c: Dst(c), ldc, ep, avx2: has_avx2() };
+    let pr = Product { k, n, c: SharedDst(c), ldc, ep, avx2: has_avx2() };
     let pack_own = |r0: usize, r1: usize, kb: usize, kc: usize, buf: &mut Vec<f32>| -> bool {
         let worth = pr.n.div_ceil(NR) >= PACK_A_MIN_PANELS;
         if worth {
@@ -291,7 +318,11 @@ unsafe fn gemm_core(a: &[f32], lda: usize, m: usize, k: usize, n: usize, b: &Pan
                 }
                 A_PACK.with(|cell| {
                     let apack = &mut *cell.borrow_mut();
-                    let src = if pack_own(r0, r1, kb, kc, apack) { ASource::Packed(apack, r0) } else { ASource::InPlace(a, lda) };
+                    let src = if pack_own(r0, r1, kb, kc, apack) {
+                        ASource::Packed(apack, r0)
+                    } else {
+                        ASource::InPlace(a, lda)
+                    };
                     // SAFETY: rows r0..r1 are this task's; the shared panels hold kc rows of 16.
                     unsafe { pr.block(r0, r1, 0, panels, kb, kc, src, |j| shared_b[j * KC * NR..].as_ptr()) };
                 });
@@ -346,7 +377,18 @@ unsafe fn gemm_core(a: &[f32], lda: usize, m: usize, k: usize, n: usize, b: &Pan
 /// `c[m × n] (+)= a[m × k] · b[k × n]`, all row-major with row strides `ldc`, `lda`, `ldb` (in values);
 /// `accumulate = false` overwrites `c`. Parallel (rayon) for large products.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, m: usize, n: usize, k: usize, accumulate: bool) {
+pub fn matmul(
+    c: &mut [f32],
+    ldc: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
     if k > 0 && n > 0 {
         assert!((k - 1) * ldb + n <= b.len(), "matmul: b holds {} values, needs ({k} − 1)·{ldb} + {n}", b.len());
     }
@@ -365,7 +407,16 @@ pub struct RowBlock<'a> {
 /// [`matmul`] with the right operand `b` [k × n] given as blocks of rows, `k` = Σ rows. The blocks may
 /// live anywhere, e.g. the shifted image planes of a convolution's taps (an implicit im2col).
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_rows(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, b: &[RowBlock], m: usize, n: usize, accumulate: bool) {
+pub fn matmul_rows(
+    c: &mut [f32],
+    ldc: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[RowBlock],
+    m: usize,
+    n: usize,
+    accumulate: bool,
+) {
     let k: usize = b.iter().map(|blk| blk.rows).sum();
     if m == 0 || n == 0 {
         return;
@@ -410,7 +461,18 @@ pub unsafe fn matmul_packed_serial(x: &[f32], m: usize, w: &PackedWt, out: *mut 
 /// `a` must address `rows` rows of `kc` values, `b` `kc` rows of 16 and `c` `rows` rows of 16.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub unsafe fn micro_tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, accumulate: bool) {
+pub unsafe fn micro_tile(
+    avx2: bool,
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
     debug_assert!((1..=MR).contains(&rows));
     assert!(lda != PACKED_A, "micro_tile: lda must be at least 1");
     let init = if accumulate { Init::Dest } else { Init::Zero };
@@ -449,23 +511,38 @@ fn split(m: usize, panels: usize, flops: usize) -> (usize, usize) {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Dst(*mut f32);
-// SAFETY: tasks write disjoint parts of the destination (see `matmul_packed`).
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
+/// A destination shared by parallel tasks that each write their own disjoint part of it (the
+/// products here, the DiT's attention tiles and int8 panels).
+#[derive(Clone, Copy, Debug)]
+pub struct SharedDst(pub *mut f32);
+// SAFETY: only a pointer; whoever writes through it keeps the parts of different tasks disjoint.
+unsafe impl Send for SharedDst {}
+unsafe impl Sync for SharedDst {}
 
-impl Dst {
-    /// A method, so closures capture the whole `Send` wrapper rather than the raw field.
-    fn ptr(self) -> *mut f32 {
-        self.0
+impl SharedDst {
+    /// The pointer, `offset` values in (a method, so closures capture the whole `Send` wrapper rather
+    /// than the raw field).
+    pub fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
     }
 }
 
 /// One micro-tile of `rows` ≤ 6 rows × `cols` ≤ 16 columns; partial columns go through a
 /// 16-wide scratch tile.
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile(avx2: bool, rows: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, cols: usize, init: Init) {
+unsafe fn tile(
+    avx2: bool,
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    cols: usize,
+    init: Init,
+) {
     if cols < NR {
         let mut tmp = [[0.0f32; NR]; MR];
         let mut bias = [0.0f32; NR];
@@ -555,10 +632,21 @@ thread_local! {
     static A_PACK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `c[R × 16] = init + a[R × kc] · b[kc × 16]` (rows of `a`, `b`, `c` are `lda`, `ldb`, `ldc` apart).
+/// `c[R × 16] = init + a[R × kc] · b[kc × 16]` (rows of `a`, `b`, `c` are `lda`, `ldb`, `ldc` apart;
+/// with `PA`, `a` is one packed micro-panel: element (r, p) at `a[p·MR + r]`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_avx2<const R: usize, const PA: bool>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx2<const R: usize, const PA: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    init: Init,
+) {
     use std::arch::x86_64::*;
     // SAFETY (whole body): `a` rows hold `kc` values, `c` rows 16, `b` has `kc` rows (caller).
     unsafe {
@@ -592,7 +680,17 @@ unsafe fn kernel_avx2<const R: usize, const PA: bool>(kc: usize, a: *const f32, 
 }
 
 /// Portable version of [`kernel_avx2`] (same summation order; multiply then add, no FMA).
-unsafe fn kernel_portable<const R: usize, const PA: bool>(kc: usize, a: *const f32, lda: usize, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, init: Init) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_portable<const R: usize, const PA: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    init: Init,
+) {
     // SAFETY (whole body): extents as in `kernel_avx2`.
     unsafe {
         let mut acc = [[0.0f32; NR]; R];
@@ -649,7 +747,10 @@ mod tests {
         let close = |got: &[f32], want: &dyn Fn(usize) -> f64, what: &str| {
             for (i, g) in got.iter().enumerate() {
                 let e = want(i);
-                assert!((*g as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(), "{what} m{m} k{k} n{n} at {i}: {g} vs {e}");
+                assert!(
+                    (*g as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(),
+                    "{what} m{m} k{k} n{n} at {i}: {g} vs {e}"
+                );
             }
         };
         let mut out = vec![0.5f32; m * n];
@@ -671,7 +772,16 @@ mod tests {
         // Edge rows (m % 6), partial panels (n % 16), k across KC blocks, and the parallel split: by
         // rows with `a` packed per task (n ≥ 128) or read in place, by columns with `a` packed once.
         // (`strided_matmul_matches_naive` covers row tasks sharing copied panels of b.)
-        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (13, 300, 40), (6, 256, 16), (100, 257, 33), (256, 64, 160), (37, 513, 48), (13, 520, 300)] {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (7, 5, 3),
+            (13, 300, 40),
+            (6, 256, 16),
+            (100, 257, 33),
+            (256, 64, 160),
+            (37, 513, 48),
+            (13, 520, 300),
+        ] {
             check(m, k, n);
         }
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
@@ -681,7 +791,9 @@ mod tests {
     #[test]
     fn strided_matmul_matches_naive() {
         // c[m × n] at column offset 3 of a wider matrix; a, b row strides larger than k, n.
-        for &(m, k, n) in &[(1, 1, 1), (7, 9, 21), (20, 300, 35), (130, 70, 64), (64, 520, 100), (20, 300, 400), (200, 600, 90)] {
+        for &(m, k, n) in
+            &[(1, 1, 1), (7, 9, 21), (20, 300, 35), (130, 70, 64), (64, 520, 100), (20, 300, 400), (200, 600, 90)]
+        {
             let (lda, ldb, ldc) = (k + 5, n + 7, n + 11);
             let a = data(m * lda, 6);
             let b = data(k * ldb, 7);
@@ -700,7 +812,10 @@ mod tests {
                         } else {
                             want[i * n + j - 3] + if accumulate { old } else { 0.0 }
                         };
-                        assert!((g - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(), "m{m} k{k} n{n} ({i}, {j}): {g} vs {e}");
+                        assert!(
+                            (g - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(),
+                            "m{m} k{k} n{n} ({i}, {j}): {g} vs {e}"
+                        );
                     }
                 }
             }
