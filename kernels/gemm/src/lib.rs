@@ -823,6 +823,47 @@ mod tests {
     }
 
     #[test]
+    fn portable_and_avx2_kernels_agree_with_naive() {
+        // Every row count, a in place and packed, partial columns, each init; both kernels.
+        let (kc, lda) = (37, 40);
+        let a = data(MR * lda, 9);
+        let b = data(kc * NR, 10);
+        let bias = data(NR, 11);
+        for rows in 1..=MR {
+            let mut packed = Vec::new();
+            pack_a(&a, lda, 0, rows, 0, kc, &mut packed);
+            for cols in [NR, 5] {
+                for (init, base) in [(Init::Zero, 0.0), (Init::Dest, 0.25), (Init::Bias(bias.as_ptr()), 0.0)] {
+                    for avx2 in [false, has_avx2()] {
+                        for (ap, ld) in [(a.as_ptr(), lda), (packed.as_ptr(), PACKED_A)] {
+                            let mut c = vec![0.25f32; MR * NR];
+                            // SAFETY: a is 6 × 40 (or one packed micro-panel of 37 steps), b 37 × 16, c 6 × 16.
+                            unsafe { tile(avx2, rows, kc, ap, ld, b.as_ptr(), NR, c.as_mut_ptr(), NR, cols, init) };
+                            for r in 0..MR {
+                                for j in 0..NR {
+                                    let got = c[r * NR + j] as f64;
+                                    let want = if r >= rows || j >= cols {
+                                        0.25
+                                    } else {
+                                        let dot: f64 =
+                                            (0..kc).map(|p| a[r * lda + p] as f64 * b[p * NR + j] as f64).sum();
+                                        let start = if matches!(init, Init::Bias(_)) { bias[j] as f64 } else { base };
+                                        start + dot
+                                    };
+                                    assert!(
+                                        (got - want).abs() < 1e-5,
+                                        "rows {rows} cols {cols} avx2 {avx2} ld {ld} ({r}, {j}): {got} vs {want}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn result_does_not_depend_on_thread_count() {
         let (m, k, n) = (300, 520, 96);
         let (x, w) = (data(m * k, 4), data(n * k, 5));
