@@ -9,8 +9,9 @@
 //! in that flattened layout the input pixel under tap `(ky, kx)` of output pixel `y·Wp + x` sits at a
 //! constant offset `ky·Wp + kx`, so row `(tap, ci)` of the im2col matrix is channel `ci` of the tap's
 //! frame shifted by that offset — a slice, never copied as a whole. One GEMM per output frame,
-//! `[Cout × taps·Cin] · [taps·Cin × H·Wp]`, reads those rows as one `RowBlock` per tap
-//! (`worldflow_gemm::matmul_rows` packs them per cache block); the 2p junk columns per row are dropped when cropping.
+//! `[Cout × taps·Cin] · [taps·Cin × H·W]`, reads those rows as one `RowBlock::image` per tap (the W real
+//! pixels of each padded row; `worldflow_gemm::matmul_rows` copies them per cache block) and writes the
+//! output frame directly; the bias is added in place.
 
 use rayon::prelude::*;
 
@@ -80,7 +81,6 @@ impl CausalConv3d {
         let p = self.k / 2;
         let wp = w + 2 * p;
         let plane = if p == 0 { h * w } else { (h + 2 * p) * wp + 2 * p };
-        let n = h * wp;
         let padded: Vec<Vec<f32>> = (0..x.t).into_par_iter().map(|t| self.pad(x.frame(t), h, w)).collect();
         let ctx = self.kt - 1;
         let prev = &cache.frames;
@@ -94,44 +94,30 @@ impl CausalConv3d {
                 Some(&padded[s - missing - prev.len()])
             }
         };
-        let frames: Vec<Vec<f32>> = (0..x.t)
-            .into_par_iter()
-            .map(|t| {
-                // Taps reading frames before the start of the stream see zeros and are left out: they
-                // are the oldest, so the taps kept are a suffix `skip..` of each weight row.
-                let kk = self.kt * self.k * self.k;
-                let skip = (0..self.kt).take_while(|&dt| seq(t + dt).is_none()).count() * self.k * self.k;
-                let b: Vec<RowBlock> = (skip..kk)
-                    .map(|tap| {
-                        let (dt, ky, kx) = (tap / (self.k * self.k), tap / self.k % self.k, tap % self.k);
-                        let src = seq(t + dt).expect("frames after the first present one exist");
-                        RowBlock { data: &src[ky * wp + kx..], stride: plane, rows: self.cin }
-                    })
-                    .collect();
-                let mut acc = vec![0.0f32; self.cout * n];
-                matmul_rows(&mut acc, n, &self.taps[skip * self.cin..], kk * self.cin, &b, self.cout, n, false);
-                let mut out = vec![0.0f32; self.cout * h * w];
-                for co in 0..self.cout {
-                    let b = self.bias[co];
-                    for y in 0..h {
-                        let src = &acc[co * n + y * wp..][..w];
-                        for (d, s) in out[(co * h + y) * w..][..w].iter_mut().zip(src) {
-                            *d = s + b;
-                        }
-                    }
-                }
-                out
-            })
-            .collect();
+        let mut out = Video::zeros(x.t, self.cout, h, w);
+        let frame_len = out.frame_len();
+        out.data.par_chunks_mut(frame_len).enumerate().for_each(|(t, out)| {
+            // Taps reading frames before the start of the stream see zeros and are left out: they
+            // are the oldest, so the taps kept are a suffix `skip..` of each weight row.
+            let kk = self.kt * self.k * self.k;
+            let skip = (0..self.kt).take_while(|&dt| seq(t + dt).is_none()).count() * self.k * self.k;
+            let b: Vec<RowBlock> = (skip..kk)
+                .map(|tap| {
+                    let (dt, ky, kx) = (tap / (self.k * self.k), tap / self.k % self.k, tap % self.k);
+                    let src = seq(t + dt).expect("frames after the first present one exist");
+                    RowBlock::image(&src[ky * wp + kx..], plane, self.cin, w, wp)
+                })
+                .collect();
+            matmul_rows(out, h * w, &self.taps[skip * self.cin..], kk * self.cin, &b, self.cout, h * w, false);
+            for (o, b) in out.chunks_exact_mut(h * w).zip(&self.bias) {
+                o.iter_mut().for_each(|v| *v += b);
+            }
+        });
         if ctx > 0 {
             let mut all: Vec<Vec<f32>> = std::mem::take(&mut cache.frames);
             all.extend(padded);
             let drop = all.len().saturating_sub(ctx);
             cache.frames = all.split_off(drop);
-        }
-        let mut out = Video::zeros(x.t, self.cout, h, w);
-        for (t, f) in frames.into_iter().enumerate() {
-            out.frame_mut(t).copy_from_slice(&f);
         }
         out
     }

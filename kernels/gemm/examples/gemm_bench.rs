@@ -52,10 +52,10 @@ fn main() {
         let (wp, plane) = (w + 2, (h + 2) * (w + 2) + 2);
         let frames: Vec<Vec<f32>> = (0..3).map(|_| vec![0.1f32; cin * plane]).collect();
         let weights = vec![0.01f32; cout * 27 * cin];
-        let n = h * wp;
+        let n = h * w;
         let mut out = vec![0.0f32; cout * n];
         let blocks: Vec<RowBlock> = (0..27)
-            .map(|tap| RowBlock { data: &frames[tap / 9][(tap / 3 % 3) * wp + tap % 3..], stride: plane, rows: cin })
+            .map(|tap| RowBlock::image(&frames[tap / 9][(tap / 3 % 3) * wp + tap % 3..], plane, cin, w, wp))
             .collect();
         let secs =
             best_secs(10, || pool.install(|| matmul_rows(&mut out, n, &weights, 27 * cin, &blocks, cout, n, false)));

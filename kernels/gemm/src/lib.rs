@@ -160,36 +160,57 @@ enum Panels<'a, 'b> {
     Rows { blocks: &'a [RowBlock<'b>], n: usize },
 }
 
+/// Distance between copied panels in a buffer: one panel (`KC` rows of 16) plus one cache line, so
+/// that the same row of consecutive panels does not fall into one L1 set.
+const PANEL_SLOT: usize = KC * NR + NR;
+
+/// Panels per copy in a column task (≈ 512 KiB, within L2).
+const COPY_PANELS: usize = 32;
+
 impl Panels<'_, '_> {
-    /// Rows `kb..kb + kc` of panel `j` (columns `16j..`) as `kc` rows of 16 values, 16 apart: in
-    /// place, or copied into `buf` (≥ kc·16 values).
-    fn get(&self, j: usize, kb: usize, kc: usize, buf: &mut [f32]) -> *const f32 {
-        match self {
-            Panels::Packed(w) => w.rows[j * w.k + kb..j * w.k + kb + kc].as_ptr().cast(),
-            Panels::Rows { blocks, n } => {
-                let (col, cols) = (j * NR, NR.min(n - j * NR));
-                // Row kb of b: block `bi`, row `r` in it.
-                let (mut bi, mut r) = (0, kb);
-                while r >= blocks[bi].rows {
-                    (r, bi) = (r - blocks[bi].rows, bi + 1);
-                }
-                for e in buf.chunks_exact_mut(NR).take(kc) {
-                    while r == blocks[bi].rows {
-                        (bi, r) = (bi + 1, 0);
-                    }
-                    let blk = &blocks[bi];
-                    let row = &blk.data[r * blk.stride + col..][..cols];
-                    prefetch(row.as_ptr().wrapping_add(NR)); // this row of the next panel
-                    if let (Ok(e), Ok(row)) = (<&mut [f32; NR]>::try_from(&mut *e), <&[f32; NR]>::try_from(row)) {
-                        *e = *row; // two register moves instead of a `memmove` call
-                    } else {
-                        e[..cols].copy_from_slice(row);
-                        e[cols..].fill(0.0);
-                    }
-                    r += 1;
-                }
-                buf.as_ptr()
+    /// Rows `kb..kb + kc` of panels `j0..j1` into `out`, panel `j` at `(j − j0)·PANEL_SLOT`, as rows of
+    /// 16 values (zero past `n`). A packed weight is copied too (only row tasks over copied panels
+    /// call this, and those take `Rows`). Each source row is read once, left to right, so the hardware
+    /// prefetcher streams it.
+    fn copy(&self, kb: usize, kc: usize, j0: usize, j1: usize, out: &mut [f32]) {
+        let Panels::Rows { blocks, n } = self else { unreachable!("packed weights are read in place") };
+        let (c0, c1) = (j0 * NR, (j1 * NR).min(*n));
+        // Row kb of b: block `bi`, row `r` in it.
+        let (mut bi, mut r) = (0, kb);
+        while r >= blocks[bi].rows {
+            (r, bi) = (r - blocks[bi].rows, bi + 1);
+        }
+        for p in 0..kc {
+            while r == blocks[bi].rows {
+                (bi, r) = (bi + 1, 0);
             }
+            let blk = &blocks[bi];
+            let base = r * blk.stride;
+            // Runs of contiguous columns (one per image row at most), cut at panel boundaries.
+            let mut c = c0;
+            while c < c1 {
+                let (cc, run) = (c - c0, (blk.width - c % blk.width).min(c1 - c));
+                let src = &blk.data[base + blk.offset(c)..][..run];
+                let mut done = 0;
+                while done < run {
+                    let (jj, lane) = ((cc + done) / NR, (cc + done) % NR);
+                    let len = (NR - lane).min(run - done);
+                    let dst = &mut out[jj * PANEL_SLOT + p * NR + lane..][..len];
+                    let seg = &src[done..done + len];
+                    if let (Ok(d), Ok(v)) = (<&mut [f32; NR]>::try_from(&mut *dst), <&[f32; NR]>::try_from(seg)) {
+                        *d = *v; // two register moves instead of a `memmove` call
+                    } else {
+                        dst.copy_from_slice(seg);
+                    }
+                    done += len;
+                }
+                c += run;
+            }
+            let tail = (c1 - c0) % NR;
+            if tail != 0 {
+                out[((c1 - c0) / NR) * PANEL_SLOT + p * NR + tail..][..NR - tail].fill(0.0);
+            }
+            r += 1;
         }
     }
 }
@@ -303,12 +324,13 @@ unsafe fn gemm_core(
 
     if row_parts > 1 && matches!(b, Panels::Rows { .. }) {
         // Row tasks over copied panels: per k block, copy every panel once, then all row tasks.
-        let mut shared_b = vec![0.0f32; panels * KC * NR];
+        let mut shared_b = vec![0.0f32; panels * PANEL_SLOT];
+        let per_task = panels.div_ceil(rayon::current_num_threads());
         for kb in (0..k).step_by(KC) {
             let kc = KC.min(k - kb);
-            shared_b.par_chunks_mut(KC * NR).enumerate().for_each(|(j, buf)| {
-                let p = b.get(j, kb, kc, buf);
-                debug_assert_eq!(p, buf.as_ptr());
+            shared_b.par_chunks_mut(per_task * PANEL_SLOT).enumerate().for_each(|(t, buf)| {
+                let j0 = t * per_task;
+                b.copy(kb, kc, j0, (j0 + per_task).min(panels), buf);
             });
             let shared_b = &shared_b;
             (0..row_parts).into_par_iter().for_each(|ri| {
@@ -324,7 +346,7 @@ unsafe fn gemm_core(
                         ASource::InPlace(a, lda)
                     };
                     // SAFETY: rows r0..r1 are this task's; the shared panels hold kc rows of 16.
-                    unsafe { pr.block(r0, r1, 0, panels, kb, kc, src, |j| shared_b[j * KC * NR..].as_ptr()) };
+                    unsafe { pr.block(r0, r1, 0, panels, kb, kc, src, |j| shared_b[j * PANEL_SLOT..].as_ptr()) };
                 });
             });
         }
@@ -350,7 +372,7 @@ unsafe fn gemm_core(
         }
         A_PACK.with(|cell| {
             let apack = &mut *cell.borrow_mut();
-            let mut bbuf = vec![0.0f32; if matches!(b, Panels::Rows { .. }) { KC * NR } else { 0 }];
+            let mut bbuf = vec![0.0f32; if matches!(b, Panels::Rows { .. }) { COPY_PANELS * PANEL_SLOT } else { 0 }];
             for kb in (0..k).step_by(KC) {
                 let kc = KC.min(k - kb);
                 let src = match &shared_a {
@@ -361,8 +383,25 @@ unsafe fn gemm_core(
                     }
                     None => ASource::InPlace(a, lda),
                 };
-                // SAFETY: rows r0..r1 × panels j0..j1 are this task's; panels hold kc rows of 16.
-                unsafe { pr.block(r0, r1, j0, j1, kb, kc, src, |j| b.get(j, kb, kc, &mut bbuf)) };
+                match b {
+                    Panels::Packed(w) => {
+                        let panel = |j: usize| w.rows[j * w.k + kb..].as_ptr().cast::<f32>();
+                        // SAFETY: rows r0..r1 × panels j0..j1 are this task's; a packed panel holds
+                        // kc rows of 16 from kb.
+                        unsafe { pr.block(r0, r1, j0, j1, kb, kc, src, panel) };
+                    }
+                    Panels::Rows { .. } => {
+                        for c0 in (j0..j1).step_by(COPY_PANELS) {
+                            let c1 = (c0 + COPY_PANELS).min(j1);
+                            b.copy(kb, kc, c0, c1, &mut bbuf);
+                            let bbuf = &bbuf;
+                            // SAFETY: as above; the copied panels hold kc rows of 16.
+                            unsafe {
+                                pr.block(r0, r1, c0, c1, kb, kc, src, |j| bbuf[(j - c0) * PANEL_SLOT..].as_ptr())
+                            };
+                        }
+                    }
+                }
             }
         });
     };
@@ -392,16 +431,38 @@ pub fn matmul(
     if k > 0 && n > 0 {
         assert!((k - 1) * ldb + n <= b.len(), "matmul: b holds {} values, needs ({k} − 1)·{ldb} + {n}", b.len());
     }
-    matmul_rows(c, ldc, a, lda, &[RowBlock { data: b, stride: ldb, rows: k }], m, n, accumulate)
+    matmul_rows(c, ldc, a, lda, &[RowBlock::new(b, ldb, k)], m, n, accumulate)
 }
 
-/// `rows` consecutive rows of the right operand of [`matmul_rows`]: row `r` is
-/// `data[r·stride .. r·stride + n]`.
+/// `rows` consecutive rows of the right operand of [`matmul_rows`]. Column `c` of row `r` is
+/// `data[r·stride + (c / width)·pitch + c % width]`: the columns may be the pixels of an image whose
+/// rows are `pitch` apart (a convolution reads a padded frame but writes only the `width` real
+/// pixels of each row); [`RowBlock::new`] has no such wrap.
 #[derive(Clone, Copy, Debug)]
 pub struct RowBlock<'a> {
     pub data: &'a [f32],
     pub stride: usize,
     pub rows: usize,
+    pub width: usize,
+    pub pitch: usize,
+}
+
+impl<'a> RowBlock<'a> {
+    /// Rows `stride` apart, columns contiguous.
+    pub fn new(data: &'a [f32], stride: usize, rows: usize) -> Self {
+        RowBlock { data, stride, rows, width: usize::MAX, pitch: 0 }
+    }
+
+    /// Rows `stride` apart, each an image of rows of `width` pixels `pitch` apart.
+    pub fn image(data: &'a [f32], stride: usize, rows: usize, width: usize, pitch: usize) -> Self {
+        assert!(width > 0 && pitch >= width, "RowBlock::image: width {width}, pitch {pitch}");
+        RowBlock { data, stride, rows, width, pitch }
+    }
+
+    /// Offset of column `c` within a row.
+    fn offset(&self, c: usize) -> usize {
+        (c / self.width) * self.pitch + c % self.width
+    }
 }
 
 /// [`matmul`] with the right operand `b` [k × n] given as blocks of rows, `k` = Σ rows. The blocks may
@@ -431,11 +492,12 @@ pub fn matmul_rows(
     assert!((m - 1) * lda + k <= a.len(), "matmul: a holds {} values, needs ({m} − 1)·{lda} + {k}", a.len());
     for (i, blk) in b.iter().enumerate() {
         assert!(
-            blk.rows == 0 || (blk.rows - 1) * blk.stride + n <= blk.data.len(),
-            "matmul: b block {i} holds {} values, needs ({} − 1)·{} + {n}",
+            blk.rows == 0 || (blk.rows - 1) * blk.stride + blk.offset(n - 1) < blk.data.len(),
+            "matmul: b block {i} holds {} values, needs ({} − 1)·{} + {} + 1",
             blk.data.len(),
             blk.rows,
-            blk.stride
+            blk.stride,
+            blk.offset(n - 1)
         );
     }
     let epilogue = if accumulate { Epilogue::Accumulate } else { Epilogue::Overwrite };
@@ -478,18 +540,6 @@ pub unsafe fn micro_tile(
     let init = if accumulate { Init::Dest } else { Init::Zero };
     // SAFETY: forwarded from the caller.
     unsafe { tile(avx2, rows, kc, a, lda, b, ldb, c, ldc, NR, init) }
-}
-
-/// Hints the CPU to bring the cache line at `p` into L1 (no effect where unsupported; never faults).
-#[inline(always)]
-fn prefetch(p: *const f32) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it does not access memory architecturally, any address is allowed.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Row and column parts for a product of `flops`: one task when small, else about four per thread,
@@ -818,6 +868,35 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn image_row_blocks_match_naive() {
+        // Two blocks of image rows (width 7, pitch 10, 9 image rows → 63 columns), as a conv's taps.
+        let (m, width, pitch, h) = (13, 7, 10, 9);
+        let n = width * h;
+        let plane = pitch * h + 3;
+        let src = data(4 * plane, 12);
+        let blocks = [
+            RowBlock::image(&src[2..], plane, 2, width, pitch),
+            RowBlock::image(&src[2 * plane + 1..], plane, 2, width, pitch),
+        ];
+        let k = 4;
+        let b_at = |p: usize, c: usize| {
+            let blk = &blocks[p / 2];
+            blk.data[(p % 2) * plane + (c / width) * pitch + c % width]
+        };
+        let a = data(m * k, 13);
+        let w: Vec<f32> = (0..n * k).map(|i| b_at(i % k, i / k)).collect(); // bᵀ as [n, k]
+        let want = naive(&a, m, k, &w, n);
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            let mut got = vec![0.0f32; m * n];
+            pool.install(|| matmul_rows(&mut got, n, &a, k, &blocks, m, n, false));
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!((*g as f64 - e).abs() < 1e-5, "{threads} threads, at {i}: {g} vs {e}");
             }
         }
     }
