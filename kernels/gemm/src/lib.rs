@@ -160,6 +160,25 @@ enum Panels<'a, 'b> {
     Rows { blocks: &'a [RowBlock<'b>], n: usize },
 }
 
+/// `dst ← src` for at most 16 values as constant-size pieces of 16, 8, 4, 2, 1 (each a register move or
+/// two; a `memmove` call per short run cost more than the copy).
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let n = src.len();
+    debug_assert!(n <= NR && dst.len() == n);
+    if n == NR {
+        dst.copy_from_slice(&src[..NR]);
+        return;
+    }
+    let mut i = 0;
+    for piece in [8, 4, 2, 1] {
+        if n - i >= piece {
+            dst[i..i + piece].copy_from_slice(&src[i..i + piece]);
+            i += piece;
+        }
+    }
+}
+
 /// Distance between copied panels in a buffer: one panel (`KC` rows of 16) plus one cache line, so
 /// that the same row of consecutive panels does not fall into one L1 set.
 const PANEL_SLOT: usize = KC * NR + NR;
@@ -197,11 +216,7 @@ impl Panels<'_, '_> {
                     let len = (NR - lane).min(run - done);
                     let dst = &mut out[jj * PANEL_SLOT + p * NR + lane..][..len];
                     let seg = &src[done..done + len];
-                    if let (Ok(d), Ok(v)) = (<&mut [f32; NR]>::try_from(&mut *dst), <&[f32; NR]>::try_from(seg)) {
-                        *d = *v; // two register moves instead of a `memmove` call
-                    } else {
-                        dst.copy_from_slice(seg);
-                    }
+                    copy_short(dst, seg);
                     done += len;
                 }
                 c += run;
