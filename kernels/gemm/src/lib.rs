@@ -156,7 +156,8 @@ pub fn matmul_packed(x: &[f32], m: usize, w: &PackedWt, out: &mut [f32], epilogu
 enum Panels<'a, 'b> {
     /// Already packed (a dense layer's weight): panels are read in place.
     Packed(&'a PackedWt),
-    /// Row blocks of `b` with `n` columns, copied panel by panel into contiguous rows.
+    /// Row blocks of `b` with `n` columns, copied into contiguous panel rows one `k` block of panels at a
+    /// time ([`Panels::copy`]).
     Rows { blocks: &'a [RowBlock<'b>], n: usize },
 }
 
@@ -188,9 +189,8 @@ const COPY_PANELS: usize = 32;
 
 impl Panels<'_, '_> {
     /// Rows `kb..kb + kc` of panels `j0..j1` into `out`, panel `j` at `(j − j0)·PANEL_SLOT`, as rows of
-    /// 16 values (zero past `n`). A packed weight is copied too (only row tasks over copied panels
-    /// call this, and those take `Rows`). Each source row is read once, left to right, so the hardware
-    /// prefetcher streams it.
+    /// 16 values (zero past `n`). `Rows` only: a packed weight is read in place. Each source row is read
+    /// once, left to right, so the hardware prefetcher streams it.
     fn copy(&self, kb: usize, kc: usize, j0: usize, j1: usize, out: &mut [f32]) {
         let Panels::Rows { blocks, n } = self else { unreachable!("packed weights are read in place") };
         let (c0, c1) = (j0 * NR, (j1 * NR).min(*n));
