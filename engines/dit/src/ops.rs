@@ -187,28 +187,32 @@ impl Linear {
 
     fn run(&self, x: &[f32], rows: usize, out: &mut [f32], gelu: bool) {
         let out = &mut out[..rows * self.out_features];
-        match &self.q8 {
-            Some(q) => {
+        // Whether the GEMM applied the GELU in its epilogue (f32 weights with a bias).
+        let fused = match (&self.q8, self.bias.is_empty()) {
+            (None, false) if gelu => {
+                matmul_packed(x, rows, &self.weight, out, Epilogue::BiasMap(&self.bias, gelu_tanh_inplace));
+                true
+            }
+            (None, false) => {
+                matmul_packed(x, rows, &self.weight, out, Epilogue::Bias(&self.bias));
+                false
+            }
+            (None, true) => {
+                matmul_packed(x, rows, &self.weight, out, Epilogue::Overwrite);
+                false
+            }
+            (Some(q), _) => {
                 if self.bias.is_empty() {
                     out.fill(0.0);
                 } else {
                     out.chunks_exact_mut(self.out_features).for_each(|r| r.copy_from_slice(&self.bias));
                 }
                 matmul_q8_wt(x, rows, q, out);
-                if gelu {
-                    par_rows(out, self.out_features, |_, r| gelu_tanh_inplace(r));
-                }
+                false
             }
-            None => match (self.bias.is_empty(), gelu) {
-                (false, false) => matmul_packed(x, rows, &self.weight, out, Epilogue::Bias(&self.bias)),
-                (false, true) => matmul_packed(x, rows, &self.weight, out, Epilogue::BiasMap(&self.bias, gelu_tanh_inplace)),
-                (true, _) => {
-                    matmul_packed(x, rows, &self.weight, out, Epilogue::Overwrite);
-                    if gelu {
-                        par_rows(out, self.out_features, |_, r| gelu_tanh_inplace(r));
-                    }
-                }
-            },
+        };
+        if gelu && !fused {
+            par_rows(out, self.out_features, |_, r| gelu_tanh_inplace(r));
         }
     }
 

@@ -239,6 +239,50 @@ enum ASource<'a> {
     Packed(&'a [f32], usize),
 }
 
+/// The left operand of one product and, when column tasks share it, all of it packed up front.
+struct AOperand<'a> {
+    a: &'a [f32],
+    lda: usize,
+    micro_rows: usize,
+    /// [`pack_a`] of every `k` block over all rows: block `kb` at `kb·micro_rows·MR`.
+    shared: Option<Vec<f32>>,
+}
+
+impl<'a> AOperand<'a> {
+    /// Packs all of `a` ([m × k]) once, for tasks that each need every row.
+    fn with_shared(self, m: usize, k: usize) -> Self {
+        let mut all = Vec::with_capacity(self.micro_rows * MR * k);
+        let mut block = Vec::new();
+        for kb in (0..k).step_by(KC) {
+            pack_a(self.a, self.lda, 0, m, kb, KC.min(k - kb), &mut block);
+            all.extend_from_slice(&block);
+        }
+        AOperand { shared: Some(all), ..self }
+    }
+
+    /// Where rows `r0..r1` come from in the `k` block `kb..kb + kc`, for a task over `span` panels: the
+    /// shared packing, a packing into `buf` when enough panels reuse it ([`PACK_A_MIN_PANELS`]), or
+    /// the rows in place.
+    fn source<'s>(
+        &'s self,
+        r0: usize,
+        r1: usize,
+        span: usize,
+        kb: usize,
+        kc: usize,
+        buf: &'s mut Vec<f32>,
+    ) -> ASource<'s> {
+        match &self.shared {
+            Some(all) => ASource::Packed(&all[kb * self.micro_rows * MR..], 0),
+            None if span >= PACK_A_MIN_PANELS => {
+                pack_a(self.a, self.lda, r0, r1, kb, kc, buf);
+                ASource::Packed(buf, r0)
+            }
+            None => ASource::InPlace(self.a, self.lda),
+        }
+    }
+}
+
 /// The fixed arguments of one product.
 struct Product<'a> {
     k: usize,
@@ -329,13 +373,7 @@ unsafe fn gemm_core(
         |ri: usize| ((micro_rows * ri / row_parts * MR).min(m), (micro_rows * (ri + 1) / row_parts * MR).min(m));
     let col_range = |ci: usize| (panels * ci / col_parts, panels * (ci + 1) / col_parts);
     let pr = Product { k, n, c: SharedDst(c), ldc, ep, avx2: has_avx2() };
-    let pack_own = |r0: usize, r1: usize, kb: usize, kc: usize, buf: &mut Vec<f32>| -> bool {
-        let worth = pr.n.div_ceil(NR) >= PACK_A_MIN_PANELS;
-        if worth {
-            pack_a(a, lda, r0, r1, kb, kc, buf);
-        }
-        worth
-    };
+    let a_op = AOperand { a, lda, micro_rows, shared: None };
 
     if row_parts > 1 && matches!(b, Panels::Rows { .. }) {
         // Row tasks over copied panels: per k block, copy every panel once, then all row tasks.
@@ -355,11 +393,7 @@ unsafe fn gemm_core(
                 }
                 A_PACK.with(|cell| {
                     let apack = &mut *cell.borrow_mut();
-                    let src = if pack_own(r0, r1, kb, kc, apack) {
-                        ASource::Packed(apack, r0)
-                    } else {
-                        ASource::InPlace(a, lda)
-                    };
+                    let src = a_op.source(r0, r1, panels, kb, kc, apack);
                     // SAFETY: rows r0..r1 are this task's; the shared panels hold kc rows of 16.
                     unsafe { pr.block(r0, r1, 0, panels, kb, kc, src, |j| shared_b[j * PANEL_SLOT..].as_ptr()) };
                 });
@@ -369,17 +403,7 @@ unsafe fn gemm_core(
     }
 
     // Column tasks would each pack the same rows of `a`: pack them once here instead.
-    let shared_a = if col_parts > 1 && panels >= PACK_A_MIN_PANELS {
-        let mut all = Vec::with_capacity(micro_rows * MR * k);
-        let mut block = Vec::new();
-        for kb in (0..k).step_by(KC) {
-            pack_a(a, lda, 0, m, kb, KC.min(k - kb), &mut block);
-            all.extend_from_slice(&block);
-        }
-        Some(all)
-    } else {
-        None
-    };
+    let a_op = if col_parts > 1 && panels >= PACK_A_MIN_PANELS { a_op.with_shared(m, k) } else { a_op };
     let task = |t: usize| {
         let ((r0, r1), (j0, j1)) = (row_range(t / col_parts), col_range(t % col_parts));
         if r0 >= r1 || j0 >= j1 {
@@ -390,14 +414,7 @@ unsafe fn gemm_core(
             let mut bbuf = vec![0.0f32; if matches!(b, Panels::Rows { .. }) { COPY_PANELS * PANEL_SLOT } else { 0 }];
             for kb in (0..k).step_by(KC) {
                 let kc = KC.min(k - kb);
-                let src = match &shared_a {
-                    Some(all) => ASource::Packed(&all[kb * micro_rows * MR..], 0),
-                    None if j1 - j0 >= PACK_A_MIN_PANELS => {
-                        pack_a(a, lda, r0, r1, kb, kc, apack);
-                        ASource::Packed(apack, r0)
-                    }
-                    None => ASource::InPlace(a, lda),
-                };
+                let src = a_op.source(r0, r1, j1 - j0, kb, kc, apack);
                 match b {
                     Panels::Packed(w) => {
                         let panel = |j: usize| w.rows[j * w.k + kb..].as_ptr().cast::<f32>();
