@@ -17,19 +17,31 @@ pub fn out_dir(name: &str) -> PathBuf {
 
 /// Runs a graph on the embedded dora runtime.
 pub fn run_graph(graph: &Path, out: &Path, stop_after: Option<Duration>) -> anyhow::Result<()> {
-    worldflow::run::run_graph(graph, &worldflow::run::RunOptions { stop_after, out_dir: Some(out.to_path_buf()), print_logs: false, settings: Vec::new() })
+    worldflow::run::run_graph(
+        graph,
+        &worldflow::run::RunOptions {
+            stop_after,
+            out_dir: Some(out.to_path_buf()),
+            print_logs: false,
+            settings: Vec::new(),
+        },
+    )
 }
 
 /// Parses every line of a JSON Lines file; panics (failing the test) on a partial or invalid line.
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(text.is_empty() || text.ends_with('\n'), "{}: last line is incomplete", path.display());
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad line {l:?}: {e}", path.display()))).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: bad line {l:?}: {e}", path.display())))
+        .collect()
 }
 
 /// Decodes a PNG fully; returns (width, height, RGB bytes).
 pub fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    ));
     let mut reader = decoder.read_info().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -67,7 +67,9 @@ fn a_failing_node_stops_the_run_with_its_error_and_files_stay_complete() {
 #[test]
 fn a_bad_setting_fails_with_a_clear_error() {
     let out = out_dir("bad-setting");
-    let err = run_graph(&workspace_root().join("tests/fixtures/bad-script.yml"), &out, Some(Duration::from_secs(30))).unwrap_err().to_string();
+    let err = run_graph(&workspace_root().join("tests/fixtures/bad-script.yml"), &out, Some(Duration::from_secs(30)))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("sensors"), "names the node: {err}");
 }
 
@@ -87,7 +89,8 @@ fn preview_graph_renders_frames_through_shared_memory() {
     let top = &rgb[..(w as usize * 3)];
     let bottom = &rgb[rgb.len() - w as usize * 3..];
     assert_ne!(top, bottom, "expected sky above and ground below");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["frames"].as_u64().unwrap() as usize, frames.len());
     assert!(report["latency_ms_p50"].as_f64().is_some(), "latency measured");
     // VIDEO=y4m: the same frames as one YUV4MPEG2 stream, each frame the PNG in BT.601 limited range.

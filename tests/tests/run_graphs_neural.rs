@@ -51,7 +51,9 @@ fn worldplay_graph_streams_chunks_into_frames_and_says_the_weights_are_random() 
     // The random-weights notice: one file per neural component, saying so plainly.
     for node in ["dit", "vae"] {
         let path = out.join("weights").join(format!("{node}.json"));
-        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+                .unwrap();
         assert_eq!(doc["weights"], "random", "{node}: {doc}");
         assert_eq!(doc["seed"], 0, "{node}: {doc}");
         assert!(doc["notice"].as_str().unwrap().contains("SEEDED RANDOM WEIGHTS"), "{node}: {doc}");
@@ -66,7 +68,8 @@ fn worldplay_graph_streams_chunks_into_frames_and_says_the_weights_are_random() 
         assert_eq!(f["action_tick"].as_u64(), Some(latent), "{f}");
         assert!(f["latency_ms"].as_f64().is_some_and(|l| l > 0.0), "{f}");
     }
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert!(report["latency_ms_p99"].as_f64().unwrap() >= report["latency_ms_p50"].as_f64().unwrap(), "{report}");
 }
 
@@ -82,7 +85,11 @@ fn identical_runs_give_identical_frames() {
     assert!(frames.len() >= 13, "at least the first chunk decoded, got {} frames", frames.len());
     for f in &frames[..13] {
         let file = f["file"].as_str().unwrap();
-        assert_eq!(std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap(), "{file} differs between runs");
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} differs between runs"
+        );
     }
 }
 

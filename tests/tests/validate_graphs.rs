@@ -28,11 +28,14 @@ fn invalid_graph_corpus_gives_the_expected_errors() {
     entries.sort();
     for path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "yml")) {
         let expected_path = path.with_extension("expected");
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| panic!("{} has no .expected file", path.display()));
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{} has no .expected file", path.display()));
         let shown = path.display().to_string();
         let errors = match validate_file(path) {
             Ok(_) => vec!["<valid>".to_string()],
-            Err(e) => e.into_iter().map(|l| l.replacen(&shown, path.file_name().unwrap().to_str().unwrap(), 1)).collect(),
+            Err(e) => {
+                e.into_iter().map(|l| l.replacen(&shown, path.file_name().unwrap().to_str().unwrap(), 1)).collect()
+            }
         };
         let got = errors.join("\n");
         if got.trim() != expected.trim() {
@@ -61,9 +64,13 @@ fn every_graph_in_graphs_has_a_run_test() {
         if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
             continue;
         }
-        let (_, test) = GRAPHS_RUN_BY_TESTS.iter().find(|(g, _)| *g == name).unwrap_or_else(|| panic!("graphs/{name} is not run by any test"));
+        let (_, test) = GRAPHS_RUN_BY_TESTS
+            .iter()
+            .find(|(g, _)| *g == name)
+            .unwrap_or_else(|| panic!("graphs/{name} is not run by any test"));
         let file = test.split("::").next().unwrap();
-        let source = std::fs::read_to_string(tests_dir.join(format!("{file}.rs"))).unwrap_or_else(|_| panic!("tests/tests/{file}.rs missing"));
+        let source = std::fs::read_to_string(tests_dir.join(format!("{file}.rs")))
+            .unwrap_or_else(|_| panic!("tests/tests/{file}.rs missing"));
         assert!(source.contains(&format!("graphs/{name}")), "tests/tests/{file}.rs does not run graphs/{name}");
     }
 }

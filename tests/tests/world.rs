@@ -21,7 +21,9 @@ fn drive_graph_renders_the_4_camera_rig_from_the_living_town() {
     assert!(distinct.len() > 200, "a real scene, not a flat image: {} colours", distinct.len());
     // The ego moves under the throttle: its base pose changes along the run.
     let poses = read_jsonl(&out.join("poses.jsonl"));
-    let x = |p: &serde_json::Value| (p["world_from_frame"][0][3].as_f64().unwrap(), p["world_from_frame"][1][3].as_f64().unwrap());
+    let x = |p: &serde_json::Value| {
+        (p["world_from_frame"][0][3].as_f64().unwrap(), p["world_from_frame"][1][3].as_f64().unwrap())
+    };
     let (a, b) = (x(&poses[0]), x(poses.last().unwrap()));
     assert!(((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt() > 1.0, "ego moved: {a:?} → {b:?}");
     // Per-node time from tracing spans: every stage of the chain wrote its timings, one render per tick.
@@ -48,7 +50,10 @@ fn revisit_renders_the_static_scene_identically() {
     })
     .unwrap();
     assert!(report.pairs >= 5, "{report:?}");
-    assert_eq!(report.static_scene.identical_pairs, report.pairs, "static scene must be bit-identical on revisit: {report:?}");
+    assert_eq!(
+        report.static_scene.identical_pairs, report.pairs,
+        "static scene must be bit-identical on revisit: {report:?}"
+    );
     assert!((report.static_scene.ssim_mean - 1.0).abs() < 1e-12);
     assert!(report.full.ssim_mean > 0.0 && report.full.ssim_mean <= 1.0);
 }

@@ -73,7 +73,9 @@ impl Gpu {
         }
         let stream = ctx.default_stream();
         let blas = match libs::cublas() {
-            Some(_) => Some(CudaBlas::new(stream.clone()).map_err(|e| CudaError::Cublas(format!("creating the handle: {e:?}")))?),
+            Some(_) => Some(
+                CudaBlas::new(stream.clone()).map_err(|e| CudaError::Cublas(format!("creating the handle: {e:?}")))?,
+            ),
             None => None,
         };
         let name = ctx.name().unwrap_or_else(|_| "unknown device".into());
@@ -118,7 +120,13 @@ impl Gpu {
 
     /// Concatenates host segments (each a whole number of rows) and then a device tail into one
     /// buffer of `rows_total · cols`.
-    pub fn concat(&self, host: &[&[f32]], tail: &CudaSlice<f32>, tail_len: usize, total: usize) -> Result<CudaSlice<f32>> {
+    pub fn concat(
+        &self,
+        host: &[&[f32]],
+        tail: &CudaSlice<f32>,
+        tail_len: usize,
+        total: usize,
+    ) -> Result<CudaSlice<f32>> {
         let mut out = self.zeros(total)?;
         let mut off = 0;
         for seg in host {
@@ -135,7 +143,9 @@ impl Gpu {
         if off + tail_len != total {
             return Err(CudaError::Unsupported(format!("KV cache holds {off} values, expected {}", total - tail_len)));
         }
-        self.stream.memcpy_dtod(&tail.slice(0..tail_len), &mut out.slice_mut(off..total)).map_err(driver("copying keys/values"))?;
+        self.stream
+            .memcpy_dtod(&tail.slice(0..tail_len), &mut out.slice_mut(off..total))
+            .map_err(driver("copying keys/values"))?;
         Ok(out)
     }
 
@@ -161,7 +171,16 @@ impl Gpu {
     /// column-major `outᵀ` [n, m] = `w · xᵀ`, i.e. `op(A) = wᵀ` seen column-major (A = w, lda k,
     /// transposed) times `B = xᵀ` (B = x, ldb k, not transposed), ldc n.
     #[allow(clippy::too_many_arguments)]
-    pub fn gemm_wt(&self, x: &CudaSlice<f32>, m: usize, k: usize, w: &CudaSlice<f32>, n: usize, out: &mut CudaSlice<f32>, accumulate: bool) -> Result<()> {
+    pub fn gemm_wt(
+        &self,
+        x: &CudaSlice<f32>,
+        m: usize,
+        k: usize,
+        w: &CudaSlice<f32>,
+        n: usize,
+        out: &mut CudaSlice<f32>,
+        accumulate: bool,
+    ) -> Result<()> {
         if m == 0 || n == 0 {
             return Ok(());
         }
@@ -181,7 +200,8 @@ impl Gpu {
                     ldc: ni,
                 };
                 // SAFETY: w holds n·k, x m·k and out m·n floats (allocated by the callers with these sizes).
-                unsafe { blas.gemm(cfg, w, x, out) }.map_err(|e| CudaError::Cublas(format!("sgemm {m}×{k}·{k}×{n}: {e:?}")))
+                unsafe { blas.gemm(cfg, w, x, out) }
+                    .map_err(|e| CudaError::Cublas(format!("sgemm {m}×{k}·{k}×{n}: {e:?}")))
             }
             None => {
                 let f = self.func("gemm_wt")?;
@@ -224,7 +244,14 @@ impl Gpu {
         unsafe { b.launch(elementwise(n)) }.map(|_| ()).map_err(driver("add_inplace"))
     }
 
-    pub fn add_rows_masked(&self, e: &mut CudaSlice<f32>, a: &CudaSlice<f32>, mask: &CudaSlice<i32>, rows: usize, cols: usize) -> Result<()> {
+    pub fn add_rows_masked(
+        &self,
+        e: &mut CudaSlice<f32>,
+        a: &CudaSlice<f32>,
+        mask: &CudaSlice<i32>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()> {
         let (r, c) = (int(rows)?, int(cols)?);
         let mut b = self.stream.launch_builder(self.func("add_rows_masked")?);
         b.arg(e).arg(a).arg(mask).arg(&r).arg(&c);
@@ -233,7 +260,14 @@ impl Gpu {
     }
 
     /// `frame_mod` (width 6·dim) or `head_mod` (width 2·dim, `e` [frames, dim]).
-    pub fn modulation(&self, name: &'static str, table: &CudaSlice<f32>, e: &CudaSlice<f32>, frames: usize, width: usize) -> Result<CudaSlice<f32>> {
+    pub fn modulation(
+        &self,
+        name: &'static str,
+        table: &CudaSlice<f32>,
+        e: &CudaSlice<f32>,
+        frames: usize,
+        width: usize,
+    ) -> Result<CudaSlice<f32>> {
         let total = if name == "head_mod" { frames * 2 * width } else { frames * width };
         let mut out = self.zeros(total)?;
         let (f, w) = (int(frames)?, int(width)?);
@@ -246,7 +280,18 @@ impl Gpu {
 
     /// LayerNorm(x)(1 + scale) + shift with shift/scale taken from `modulation` rows per frame.
     #[allow(clippy::too_many_arguments)]
-    pub fn ln_modulate(&self, x: &CudaSlice<f32>, modulation: &CudaSlice<f32>, mod_stride: usize, shift_off: usize, scale_off: usize, tpf: usize, n: usize, d: usize, eps: f32) -> Result<CudaSlice<f32>> {
+    pub fn ln_modulate(
+        &self,
+        x: &CudaSlice<f32>,
+        modulation: &CudaSlice<f32>,
+        mod_stride: usize,
+        shift_off: usize,
+        scale_off: usize,
+        tpf: usize,
+        n: usize,
+        d: usize,
+        eps: f32,
+    ) -> Result<CudaSlice<f32>> {
         let mut out = self.zeros(n * d)?;
         let (ms, so, sc, t, di) = (int(mod_stride)?, int(shift_off)?, int(scale_off)?, int(tpf)?, int(d)?);
         let mut b = self.stream.launch_builder(self.func("ln_modulate")?);
@@ -256,7 +301,15 @@ impl Gpu {
         Ok(out)
     }
 
-    pub fn ln_affine(&self, x: &CudaSlice<f32>, w: &CudaSlice<f32>, bias: &CudaSlice<f32>, n: usize, d: usize, eps: f32) -> Result<CudaSlice<f32>> {
+    pub fn ln_affine(
+        &self,
+        x: &CudaSlice<f32>,
+        w: &CudaSlice<f32>,
+        bias: &CudaSlice<f32>,
+        n: usize,
+        d: usize,
+        eps: f32,
+    ) -> Result<CudaSlice<f32>> {
         let mut out = self.zeros(n * d)?;
         let di = int(d)?;
         let mut b = self.stream.launch_builder(self.func("ln_affine")?);
@@ -275,7 +328,17 @@ impl Gpu {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn add_gated(&self, x: &mut CudaSlice<f32>, y: &CudaSlice<f32>, modulation: &CudaSlice<f32>, mod_stride: usize, gate_off: usize, tpf: usize, n: usize, d: usize) -> Result<()> {
+    pub fn add_gated(
+        &self,
+        x: &mut CudaSlice<f32>,
+        y: &CudaSlice<f32>,
+        modulation: &CudaSlice<f32>,
+        mod_stride: usize,
+        gate_off: usize,
+        tpf: usize,
+        n: usize,
+        d: usize,
+    ) -> Result<()> {
         let (ms, go, t, di, ni) = (int(mod_stride)?, int(gate_off)?, int(tpf)?, int(d)?, int(n)?);
         let mut b = self.stream.launch_builder(self.func("add_gated")?);
         b.arg(x).arg(y).arg(modulation).arg(&ms).arg(&go).arg(&t).arg(&di).arg(&ni);
@@ -283,7 +346,15 @@ impl Gpu {
         unsafe { b.launch(elementwise(n * d)) }.map(|_| ()).map_err(driver("add_gated"))
     }
 
-    pub fn rope(&self, x: &mut CudaSlice<f32>, cos: &CudaSlice<f32>, sin: &CudaSlice<f32>, n: usize, heads: usize, half: usize) -> Result<()> {
+    pub fn rope(
+        &self,
+        x: &mut CudaSlice<f32>,
+        cos: &CudaSlice<f32>,
+        sin: &CudaSlice<f32>,
+        n: usize,
+        heads: usize,
+        half: usize,
+    ) -> Result<()> {
         let (ni, h, hf) = (int(n)?, int(heads)?, int(half)?);
         let mut b = self.stream.launch_builder(self.func("rope_inplace")?);
         b.arg(x).arg(cos).arg(sin).arg(&ni).arg(&h).arg(&hf);
@@ -291,7 +362,15 @@ impl Gpu {
         unsafe { b.launch(elementwise(n * heads * half)) }.map(|_| ()).map_err(driver("rope_inplace"))
     }
 
-    pub fn prope(&self, x: &mut CudaSlice<f32>, mats: &CudaSlice<f32>, n: usize, d: usize, tpf: usize, transpose: bool) -> Result<()> {
+    pub fn prope(
+        &self,
+        x: &mut CudaSlice<f32>,
+        mats: &CudaSlice<f32>,
+        n: usize,
+        d: usize,
+        tpf: usize,
+        transpose: bool,
+    ) -> Result<()> {
         let (ni, di, t, tr) = (int(n)?, int(d)?, int(tpf)?, transpose as i32);
         let mut b = self.stream.launch_builder(self.func("prope_apply")?);
         b.arg(x).arg(mats).arg(&ni).arg(&di).arg(&t).arg(&tr);
@@ -301,14 +380,25 @@ impl Gpu {
 
     /// `softmax(q kᵀ/√hd) v` per head; query `i` sees keys `0..limit[i]`.
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(&self, q: &CudaSlice<f32>, k: &CudaSlice<f32>, v: &CudaSlice<f32>, limit: &CudaSlice<i32>, nq: usize, nk: usize, heads: usize, hd: usize) -> Result<CudaSlice<f32>> {
+    pub fn attention(
+        &self,
+        q: &CudaSlice<f32>,
+        k: &CudaSlice<f32>,
+        v: &CudaSlice<f32>,
+        limit: &CudaSlice<i32>,
+        nq: usize,
+        nk: usize,
+        heads: usize,
+        hd: usize,
+    ) -> Result<CudaSlice<f32>> {
         if hd > MAX_HEAD_DIM {
             return Err(CudaError::Unsupported(format!("head dim {hd} > {MAX_HEAD_DIM}")));
         }
         let mut out = self.zeros(nq * heads * hd)?;
         let (nqi, nki, h, hdi) = (int(nq)?, int(nk)?, int(heads)?, int(hd)?);
         let scale = 1.0f32 / (hd as f32).sqrt();
-        let cfg = LaunchConfig { grid_dim: (nqi as u32, h as u32, 1), block_dim: (ATT_THREADS, 1, 1), shared_mem_bytes: 0 };
+        let cfg =
+            LaunchConfig { grid_dim: (nqi as u32, h as u32, 1), block_dim: (ATT_THREADS, 1, 1), shared_mem_bytes: 0 };
         let mut b = self.stream.launch_builder(self.func("attention")?);
         b.arg(q).arg(k).arg(v).arg(&mut out).arg(limit).arg(&nqi).arg(&nki).arg(&h).arg(&hdi).arg(&scale);
         // SAFETY: q/out hold nq·heads·hd, k/v nk·heads·hd floats, limit nq ints in 1..=nk.

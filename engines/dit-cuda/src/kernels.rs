@@ -67,7 +67,10 @@ pub fn compile(target: &Target) -> Result<Image> {
     let options = vec![format!("--gpu-architecture={arch}"), "--std=c++14".to_string()];
     let fail = |message: String, log: String| CudaError::Compile { options: options.join(" "), message, log };
     let src = CString::new(KERNEL_SOURCE).map_err(|e| fail(e.to_string(), String::new()))?;
-    let prog = Program(result::create_program(&src, Some(c"worldflow_dit_kernels.cu")).map_err(|e| fail(format!("{e:?}"), String::new()))?);
+    let prog = Program(
+        result::create_program(&src, Some(c"worldflow_dit_kernels.cu"))
+            .map_err(|e| fail(format!("{e:?}"), String::new()))?,
+    );
     // SAFETY: `prog` is a live program; options are plain strings.
     if let Err(e) = unsafe { result::compile_program(prog.0, &options) } {
         // SAFETY: as above.
@@ -77,16 +80,21 @@ pub fn compile(target: &Target) -> Result<Image> {
     match target {
         Target::Ptx(_) => {
             // SAFETY: compiled program.
-            let ptx = unsafe { result::get_ptx(prog.0) }.map_err(|e| fail(format!("reading PTX: {e:?}"), String::new()))?;
+            let ptx =
+                unsafe { result::get_ptx(prog.0) }.map_err(|e| fail(format!("reading PTX: {e:?}"), String::new()))?;
             Ok(Image::Ptx(c_chars_to_string(&ptx)))
         }
         Target::Cubin(_) => {
             let mut size = 0usize;
             // SAFETY: compiled program; `size` is written by NVRTC.
-            unsafe { sys::nvrtcGetCUBINSize(prog.0, &mut size) }.result().map_err(|e| fail(format!("CUBIN size: {e:?}"), String::new()))?;
+            unsafe { sys::nvrtcGetCUBINSize(prog.0, &mut size) }
+                .result()
+                .map_err(|e| fail(format!("CUBIN size: {e:?}"), String::new()))?;
             let mut buf = vec![0u8; size];
             // SAFETY: `buf` holds `size` bytes as NVRTC asked.
-            unsafe { sys::nvrtcGetCUBIN(prog.0, buf.as_mut_ptr().cast()) }.result().map_err(|e| fail(format!("CUBIN: {e:?}"), String::new()))?;
+            unsafe { sys::nvrtcGetCUBIN(prog.0, buf.as_mut_ptr().cast()) }
+                .result()
+                .map_err(|e| fail(format!("CUBIN: {e:?}"), String::new()))?;
             Ok(Image::Cubin(buf))
         }
     }

@@ -63,7 +63,9 @@ fn find(env: &str, system: unsafe fn() -> bool, cache: &str) -> std::result::Res
         preload(&p).map_err(|e| format!("{env}={}: {e}", p.display()))?;
         return match probe(system)? {
             true => Ok(Some(Found::Path(p))),
-            false => Err(format!("{env}={}: loaded, but not under the name cudarc opens (a .so.12 expected)", p.display())),
+            false => {
+                Err(format!("{env}={}: loaded, but not under the name cudarc opens (a .so.12 expected)", p.display()))
+            }
         };
     }
     if probe(system)? {

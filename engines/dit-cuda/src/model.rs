@@ -16,8 +16,8 @@ use crate::weights::{DevBlock, DevWeights};
 use cudarc::driver::CudaSlice;
 use std::sync::{Arc, Mutex};
 use worldflow_dit::{
-    load_safetensors, patchify, random_weights, sinusoidal_embedding, unpatchify, Config, DitBackend, DitError, LayerKv,
-    Mat4, PastKv, Rope3d, SeqRequest, TensorMap, TextContext, Trace,
+    load_safetensors, patchify, random_weights, sinusoidal_embedding, unpatchify, Config, DitBackend, DitError,
+    LayerKv, Mat4, PastKv, Rope3d, SeqRequest, TensorMap, TextContext, Trace,
 };
 
 /// How many prompts' cross-attention K/V stay on the device (CFG uses two).
@@ -124,7 +124,12 @@ impl CudaDit {
         if rows > c.text_len || context.len() != rows * c.text_dim {
             return Err(bad(
                 "context",
-                format!("expected [rows ≤ {}, {}], got {} values for {rows} rows", c.text_len, c.text_dim, context.len()),
+                format!(
+                    "expected [rows ≤ {}, {}], got {} values for {rows} rows",
+                    c.text_len,
+                    c.text_dim,
+                    context.len()
+                ),
             ));
         }
         let mut padded = vec![0.0f32; c.text_len * c.text_dim];
@@ -182,7 +187,13 @@ impl CudaDit {
         Ok((e, e0))
     }
 
-    fn step_inputs(&self, req: &SeqRequest, past: Option<&dyn PastKv>, e0: CudaSlice<f32>, text: TextKv) -> Result<Step> {
+    fn step_inputs(
+        &self,
+        req: &SeqRequest,
+        past: Option<&dyn PastKv>,
+        e0: CudaSlice<f32>,
+        text: TextKv,
+    ) -> Result<Step> {
         let [_, ph, pw] = self.cfg.patch_size;
         let (gh, gw) = (req.height / ph, req.width / pw);
         let tpf = gh * gw;
@@ -196,7 +207,9 @@ impl CudaDit {
             for (f, c) in req.conds.iter().enumerate() {
                 let (p, pi) = match &c.camera {
                     None => (IDENTITY, IDENTITY),
-                    Some(cam) => cam.prope_matrices().ok_or_else(|| bad("camera", format!("frame {f}: singular or non-finite camera")))?,
+                    Some(cam) => cam
+                        .prope_matrices()
+                        .ok_or_else(|| bad("camera", format!("frame {f}: singular or non-finite camera")))?,
                 };
                 fwd.extend(p.iter().flatten());
                 inv.extend(pi.iter().flatten());
@@ -220,7 +233,15 @@ impl CudaDit {
     }
 
     /// Uploads the cached K/V of `layer` (branch `cam`) and appends the new tokens' `k`/`v`.
-    fn with_past(&self, past: Option<&dyn PastKv>, layer: usize, cam: bool, k: &CudaSlice<f32>, v: &CudaSlice<f32>, s: &Step) -> Result<(CudaSlice<f32>, CudaSlice<f32>)> {
+    fn with_past(
+        &self,
+        past: Option<&dyn PastKv>,
+        layer: usize,
+        cam: bool,
+        k: &CudaSlice<f32>,
+        v: &CudaSlice<f32>,
+        s: &Step,
+    ) -> Result<(CudaSlice<f32>, CudaSlice<f32>)> {
         let d = self.cfg.dim;
         let total = (s.np + s.n) * d;
         let segs = past.map_or(Vec::new(), |p| p.segments(layer, cam));
@@ -229,7 +250,15 @@ impl CudaDit {
         Ok((self.gpu.concat(&ks, k, s.n * d, total)?, self.gpu.concat(&vs, v, s.n * d, total)?))
     }
 
-    fn block(&self, li: usize, b: &DevBlock, x: &mut CudaSlice<f32>, s: &Step, past: Option<&dyn PastKv>, record: bool) -> Result<Option<LayerKv>> {
+    fn block(
+        &self,
+        li: usize,
+        b: &DevBlock,
+        x: &mut CudaSlice<f32>,
+        s: &Step,
+        past: Option<&dyn PastKv>,
+        record: bool,
+    ) -> Result<Option<LayerKv>> {
         let g = &self.gpu;
         let c = &self.cfg;
         let (d, heads, hd, n, tpf) = (c.dim, c.num_heads, c.head_dim(), s.n, s.tpf);
@@ -264,7 +293,11 @@ impl CudaDit {
         let o = g.attention(&q, &kall, &vall, &s.limit, n, s.np + n, heads, hd)?;
         drop((kall, vall));
         let mut y = g.linear(&o, n, &b.o)?;
-        let mut rec = if record { Some(LayerKv { k: g.download(&k, n * d)?, v: g.download(&v, n * d)?, ..Default::default() }) } else { None };
+        let mut rec = if record {
+            Some(LayerKv { k: g.download(&k, n * d)?, v: g.download(&v, n * d)?, ..Default::default() })
+        } else {
+            None
+        };
         if let (Some((cq, ck, cv, fwd)), Some(po)) = (cam_in, &b.prope_o) {
             let (kall, vall) = self.with_past(past, li, true, &ck, &cv, s)?;
             let mut oc = g.attention(&cq, &kall, &vall, &s.limit, n, s.np + n, heads, hd)?;
@@ -301,7 +334,14 @@ impl CudaDit {
         Ok(rec)
     }
 
-    fn forward(&self, req: &SeqRequest, text: &TextContext, past: Option<&dyn PastKv>, record: bool, mut trace: Option<&mut Trace>) -> Result<(Vec<f32>, Option<Vec<LayerKv>>)> {
+    fn forward(
+        &self,
+        req: &SeqRequest,
+        text: &TextContext,
+        past: Option<&dyn PastKv>,
+        record: bool,
+        mut trace: Option<&mut Trace>,
+    ) -> Result<(Vec<f32>, Option<Vec<LayerKv>>)> {
         req.check(&self.cfg)?;
         let c = &self.cfg;
         let (d, n) = (c.dim, req.frames * (req.height / c.patch_size[1]) * (req.width / c.patch_size[2]));

@@ -22,7 +22,17 @@ type AbiVersionFn = unsafe extern "C" fn() -> u32;
 type CreateFn = unsafe extern "C" fn(*const c_void, usize, *mut c_char, usize) -> *mut c_void;
 type DestroyFn = unsafe extern "C" fn(*mut c_void);
 type NumIoFn = unsafe extern "C" fn(*const c_void) -> i32;
-type IoFn = unsafe extern "C" fn(*const c_void, i32, *mut *const c_char, *mut i32, *mut i32, *mut i32, *mut i64, *mut c_char, usize) -> i32;
+type IoFn = unsafe extern "C" fn(
+    *const c_void,
+    i32,
+    *mut *const c_char,
+    *mut i32,
+    *mut i32,
+    *mut i32,
+    *mut i64,
+    *mut c_char,
+    usize,
+) -> i32;
 type SetShapeFn = unsafe extern "C" fn(*mut c_void, *const c_char, i32, *const i64, *mut c_char, usize) -> i32;
 type ContextShapeFn = unsafe extern "C" fn(*const c_void, *const c_char, *mut i32, *mut i64, *mut c_char, usize) -> i32;
 type SetAddressFn = unsafe extern "C" fn(*mut c_void, *const c_char, u64, *mut c_char, usize) -> i32;
@@ -72,7 +82,8 @@ impl TrtShim {
             return Err(trt(format!("shim {shown}: no such file (build it with engines/dit-cuda/trt_shim/build.sh)")));
         }
         // SAFETY: loading runs the library's initialisers; the user names this library as the shim.
-        let lib = unsafe { libloading::Library::new(&path) }.map_err(|e| trt(format!("shim {shown}: cannot load: {e}")))?;
+        let lib =
+            unsafe { libloading::Library::new(&path) }.map_err(|e| trt(format!("shim {shown}: cannot load: {e}")))?;
         // SAFETY: the symbol is looked up with the type the shim header declares.
         let version: AbiVersionFn = unsafe { lib.get::<AbiVersionFn>(b"wf_trt_abi_version\0") }
             .map(|s| *s)
@@ -203,14 +214,31 @@ impl TrtPlan {
             let (mut name, mut input, mut dtype, mut nb) = (std::ptr::null::<c_char>(), 0i32, 0i32, 0i32);
             let mut dims = [0i64; MAX_DIMS];
             // SAFETY: every output pointer is valid; dims holds MAX_DIMS.
-            let rc = unsafe { (p.shim.io)(p.handle, i, &mut name, &mut input, &mut dtype, &mut nb, dims.as_mut_ptr(), err.ptr(), ERR_BYTES) };
+            let rc = unsafe {
+                (p.shim.io)(
+                    p.handle,
+                    i,
+                    &mut name,
+                    &mut input,
+                    &mut dtype,
+                    &mut nb,
+                    dims.as_mut_ptr(),
+                    err.ptr(),
+                    ERR_BYTES,
+                )
+            };
             if rc != 0 || name.is_null() {
                 return Err(trt(format!("reading I/O tensor {i}: {}", err.text())));
             }
             // SAFETY: the shim returns a NUL-terminated name owned by the engine.
             let name = unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned();
             let nb = (nb.max(0) as usize).min(MAX_DIMS);
-            p.tensors.push(TrtTensor { name, input: input != 0, dtype: TrtDataType::from_code(dtype), dims: dims[..nb].to_vec() });
+            p.tensors.push(TrtTensor {
+                name,
+                input: input != 0,
+                dtype: TrtDataType::from_code(dtype),
+                dims: dims[..nb].to_vec(),
+            });
         }
         Ok(p)
     }
@@ -226,7 +254,9 @@ impl TrtPlan {
         }
         let (c, mut err) = (cname(name)?, ErrBuf::new());
         // SAFETY: live handle, valid name and dims.
-        let rc = unsafe { (self.shim.set_shape)(self.handle, c.as_ptr(), dims.len() as i32, dims.as_ptr(), err.ptr(), ERR_BYTES) };
+        let rc = unsafe {
+            (self.shim.set_shape)(self.handle, c.as_ptr(), dims.len() as i32, dims.as_ptr(), err.ptr(), ERR_BYTES)
+        };
         if rc != 0 {
             return Err(trt(err.text()));
         }
@@ -238,7 +268,9 @@ impl TrtPlan {
         let (c, mut err) = (cname(name)?, ErrBuf::new());
         let (mut nb, mut dims) = (0i32, [0i64; MAX_DIMS]);
         // SAFETY: live handle; outputs valid.
-        let rc = unsafe { (self.shim.context_shape)(self.handle, c.as_ptr(), &mut nb, dims.as_mut_ptr(), err.ptr(), ERR_BYTES) };
+        let rc = unsafe {
+            (self.shim.context_shape)(self.handle, c.as_ptr(), &mut nb, dims.as_mut_ptr(), err.ptr(), ERR_BYTES)
+        };
         if rc != 0 {
             return Err(trt(err.text()));
         }
@@ -269,11 +301,24 @@ impl TrtPlan {
 
     /// Runs the plan once on `stream`: every I/O tensor must be named exactly once in `inputs` or
     /// `outputs` (f32 device buffers); waits for completion.
-    pub fn run_f32(&mut self, stream: &Arc<CudaStream>, inputs: &[(&str, &CudaSlice<f32>)], outputs: &mut [(&str, &mut CudaSlice<f32>)]) -> Result<()> {
+    pub fn run_f32(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        inputs: &[(&str, &CudaSlice<f32>)],
+        outputs: &mut [(&str, &mut CudaSlice<f32>)],
+    ) -> Result<()> {
         for t in &self.tensors {
-            let bound = if t.input { inputs.iter().filter(|(n, _)| *n == t.name).count() } else { outputs.iter().filter(|(n, _)| *n == t.name).count() };
+            let bound = if t.input {
+                inputs.iter().filter(|(n, _)| *n == t.name).count()
+            } else {
+                outputs.iter().filter(|(n, _)| *n == t.name).count()
+            };
             if bound != 1 {
-                return Err(trt(format!("{} `{}` bound {bound} times (exactly once needed)", if t.input { "input" } else { "output" }, t.name)));
+                return Err(trt(format!(
+                    "{} `{}` bound {bound} times (exactly once needed)",
+                    if t.input { "input" } else { "output" },
+                    t.name
+                )));
             }
         }
         let mut guards = Vec::new();

@@ -34,7 +34,12 @@ fn max_rel(name: &str, ours: &[f32], cpu: &[f32]) -> f32 {
 fn cam(i: usize) -> Camera {
     let a = 0.1 * i as f32;
     Camera {
-        world_from_camera: [[a.cos(), 0., a.sin(), 0.2 * i as f32], [0., 1., 0., 0.], [-a.sin(), 0., a.cos(), 0.1], [0., 0., 0., 1.]],
+        world_from_camera: [
+            [a.cos(), 0., a.sin(), 0.2 * i as f32],
+            [0., 1., 0., 0.],
+            [-a.sin(), 0., a.cos(), 0.1],
+            [0., 0., 0., 1.],
+        ],
         fx: 40.,
         fy: 40.,
         cx: 32.,
@@ -50,7 +55,8 @@ fn compare_plain(cpu: &WanModel, gpu: &CudaDit) {
     let ctx = rng.normal_vec(5 * cfg.text_dim, 1.0);
     let conds: Vec<FrameCond> = (0..frames).map(|f| FrameCond::at(900.0 - 250.0 * f as f32)).collect();
     let rope: Vec<usize> = (0..frames).collect();
-    let req = SeqRequest { latents: &latents, frames, height: h, width: w, conds: &conds, rope_time: &rope, groups: None };
+    let req =
+        SeqRequest { latents: &latents, frames, height: h, width: w, conds: &conds, rope_time: &rope, groups: None };
     let (tc, tg) = (cpu.encode_text(&ctx, 5).unwrap(), DitBackend::encode_text(gpu, &ctx, 5).unwrap());
     max_rel("text_embedding", &tg.embedded, &tc.embedded);
     let (mut trc, mut trg) = (Trace::default(), Trace::default());
@@ -74,13 +80,20 @@ fn compare_controls(cpu: &WanModel, gpu: &CudaDit) {
     let ctx = rng.normal_vec(7 * cfg.text_dim, 1.0);
     let (tc, tg) = (cpu.encode_text(&ctx, 7).unwrap(), DitBackend::encode_text(gpu, &ctx, 7).unwrap());
     let conds = |f0: usize, t: f32| -> Vec<FrameCond> {
-        (0..frames).map(|f| FrameCond { timestep: t + 50.0 * f as f32, action: Some(((f0 + f) * 17 % 81) as u32), camera: Some(cam(f0 + f)) }).collect()
+        (0..frames)
+            .map(|f| FrameCond {
+                timestep: t + 50.0 * f as f32,
+                action: Some(((f0 + f) * 17 % 81) as u32),
+                camera: Some(cam(f0 + f)),
+            })
+            .collect()
     };
     // Prefix: 4 frames recorded (block-causal groups of 2) into a cache.
     let prefix = rng.normal_vec(cfg.in_dim * frames * hw, 1.0);
     let (c0, r0) = (conds(0, 0.0), [0usize, 1, 2, 3]);
     let groups = [2usize, 2];
-    let req0 = SeqRequest { latents: &prefix, frames, height: h, width: w, conds: &c0, rope_time: &r0, groups: Some(&groups) };
+    let req0 =
+        SeqRequest { latents: &prefix, frames, height: h, width: w, conds: &c0, rope_time: &r0, groups: Some(&groups) };
     let (oc0, kc) = cpu.forward_seq(&req0, &tc, None, true, None).unwrap();
     let (og0, kg) = gpu.forward_seq(&req0, &tg, None, true, None).unwrap();
     max_rel("prefix out", &og0, &oc0);
@@ -93,7 +106,14 @@ fn compare_controls(cpu: &WanModel, gpu: &CudaDit) {
     }
     let cache = |rec: Vec<LayerKv>| {
         let meta = (0..frames)
-            .map(|f| CachedFrame { index: f, rope_time: f, group: f / 2, latent: Vec::new(), cond: c0[f], layers: Vec::new() })
+            .map(|f| CachedFrame {
+                index: f,
+                rope_time: f,
+                group: f / 2,
+                latent: Vec::new(),
+                cond: c0[f],
+                layers: Vec::new(),
+            })
             .collect();
         let mut k = KvCache::new();
         k.push_chunk(meta, rec, tpf, cfg.dim);
@@ -103,7 +123,8 @@ fn compare_controls(cpu: &WanModel, gpu: &CudaDit) {
     let (past_c, past_g) = (cache(kc.clone()), cache(kc));
     let x = rng.normal_vec(cfg.in_dim * frames * hw, 1.0);
     let (c1, r1) = (conds(4, 300.0), [4usize, 5, 6, 7]);
-    let req1 = SeqRequest { latents: &x, frames, height: h, width: w, conds: &c1, rope_time: &r1, groups: Some(&groups) };
+    let req1 =
+        SeqRequest { latents: &x, frames, height: h, width: w, conds: &c1, rope_time: &r1, groups: Some(&groups) };
     let (oc1, _) = cpu.forward_seq(&req1, &tc, Some(&past_c), false, None).unwrap();
     let (og1, _) = gpu.forward_seq(&req1, &tg, Some(&past_g), false, None).unwrap();
     max_rel("with KV cache out", &og1, &oc1);
@@ -127,7 +148,10 @@ fn compare_generation(cpu: &WanModel, gpu: &CudaDit) {
         let mut g = ChunkGenerator::new(m, gen.clone(), Guidance::None, vec![branch]).unwrap();
         (0..3)
             .map(|c| {
-                let controls = ChunkControls { actions: Some(vec![c as u32 * 5, 40]), cameras: Some(vec![cam(2 * c), cam(2 * c + 1)]) };
+                let controls = ChunkControls {
+                    actions: Some(vec![c as u32 * 5, 40]),
+                    cameras: Some(vec![cam(2 * c), cam(2 * c + 1)]),
+                };
                 g.next_chunk(&controls).unwrap().data
             })
             .collect()

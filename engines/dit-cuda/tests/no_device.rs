@@ -38,7 +38,13 @@ fn model_check_on_cuda_without_driver_fails_before_reading_weights() {
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.json");
     std::fs::write(&config, serde_json_tiny()).unwrap();
-    let r = check_forward_cuda(&config, &dir.join("missing.safetensors"), &dir.join("inputs.safetensors"), &dir.join("out.safetensors"), 0);
+    let r = check_forward_cuda(
+        &config,
+        &dir.join("missing.safetensors"),
+        &dir.join("inputs.safetensors"),
+        &dir.join("out.safetensors"),
+        0,
+    );
     let e = r.expect_err("must fail here");
     if libs::driver().is_err() {
         assert!(matches!(e, CudaError::NoDriver), "{e}");

@@ -21,7 +21,11 @@ fn fake_shim(tag: &str, defines: &[&str]) -> Option<PathBuf> {
     let out = dir.join(format!("libfake_{tag}.so"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(&cc);
-    cmd.args(["-shared", "-fPIC", "-O1", "-o"]).arg(&out).arg("-I").arg(here.join("trt_shim")).arg(here.join("tests/fake_trt_shim.c"));
+    cmd.args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg("-I")
+        .arg(here.join("trt_shim"))
+        .arg(here.join("tests/fake_trt_shim.c"));
     cmd.args(defines.iter().map(|d| format!("-D{d}")));
     match cmd.status() {
         Ok(s) if s.success() => Some(out),

@@ -22,5 +22,11 @@ fn main() {
         best = (best.0.min(t1), best.1.min(t2 - t1));
     }
     let gflop = 4.0 * (n * n * d * heads) as f64 / 1e9;
-    println!("pack {:.2} ms, attention {:.2} ms ({:.0} GFLOP/s), {} threads", best.0, best.1, gflop / best.1 * 1e3, rayon::current_num_threads());
+    println!(
+        "pack {:.2} ms, attention {:.2} ms ({:.0} GFLOP/s), {} threads",
+        best.0,
+        best.1,
+        gflop / best.1 * 1e3,
+        rayon::current_num_threads()
+    );
 }

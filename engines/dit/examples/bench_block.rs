@@ -29,7 +29,8 @@ fn main() -> Result<()> {
     io.insert("out".into(), Tensor::new(vec![n, cfg.dim], x));
     save_safetensors(&dir.join("io.safetensors"), &io)?;
 
-    let int8 = WanModel::from_tensors_with(&cfg, load_safetensors(&dir.join("weights.safetensors"))?, WeightFormat::Int8)?;
+    let int8 =
+        WanModel::from_tensors_with(&cfg, load_safetensors(&dir.join("weights.safetensors"))?, WeightFormat::Int8)?;
     let mut x8 = x0.clone();
     int8.bench_block(0, &mut x8, frames, grid, timestep, &text)?;
     let f32_out = &io["out"].data;
@@ -61,7 +62,11 @@ fn main() -> Result<()> {
             m.block_linear_bytes() as f64 / 1e6
         );
     }
-    println!("int8 vs f32 block output: max abs diff / RMS {:.2e}, RMS diff / RMS {:.2e}", max_abs / rms, rms_err / rms);
+    println!(
+        "int8 vs f32 block output: max abs diff / RMS {:.2e}, RMS diff / RMS {:.2e}",
+        max_abs / rms,
+        rms_err / rms
+    );
     Ok(())
 }
 

@@ -25,19 +25,45 @@ fn main() -> Result<()> {
     let (frames, height, width) = (MEMORY + CHUNK, 8usize, 12usize);
     let mut rng = Rng::new(7);
     let mut io = TensorMap::new();
-    io.insert("x".into(), Tensor::new(vec![cfg.in_dim, frames, height, width], rng.normal_vec(cfg.in_dim * frames * height * width, 1.0)));
+    io.insert(
+        "x".into(),
+        Tensor::new(vec![cfg.in_dim, frames, height, width], rng.normal_vec(cfg.in_dim * frames * height * width, 1.0)),
+    );
     // Memory latents are clean (t = 0); the chunk is mid-denoising.
     let t: Vec<f32> = (0..frames).map(|f| if f < MEMORY { 0.0 } else { 750.0 }).collect();
     io.insert("t".into(), Tensor::new(vec![frames], t));
-    io.insert("context".into(), Tensor::new(vec![cfg.text_len, cfg.text_dim], rng.normal_vec(cfg.text_len * cfg.text_dim, 1.0)));
+    io.insert(
+        "context".into(),
+        Tensor::new(vec![cfg.text_len, cfg.text_dim], rng.normal_vec(cfg.text_len * cfg.text_dim, 1.0)),
+    );
     io.insert("actions".into(), Tensor::new(vec![frames], (0..frames).map(|f| (f * 7 % 81) as f32).collect()));
     let mut c2w = Vec::with_capacity(frames * 16);
     for f in 0..frames {
         let (s, c) = (0.1 * f as f32).sin_cos();
-        c2w.extend_from_slice(&[c, 0.0, s, 0.3 * f as f32, 0.0, 1.0, 0.0, 0.0, -s, 0.0, c, 0.1 * f as f32, 0.0, 0.0, 0.0, 1.0]);
+        c2w.extend_from_slice(&[
+            c,
+            0.0,
+            s,
+            0.3 * f as f32,
+            0.0,
+            1.0,
+            0.0,
+            0.0,
+            -s,
+            0.0,
+            c,
+            0.1 * f as f32,
+            0.0,
+            0.0,
+            0.0,
+            1.0,
+        ]);
     }
     io.insert("c2w".into(), Tensor::new(vec![frames, 4, 4], c2w));
-    io.insert("intrinsics".into(), Tensor::new(vec![frames, 4], (0..frames).flat_map(|_| [6.0, 6.0, 6.0, 4.0]).collect()));
+    io.insert(
+        "intrinsics".into(),
+        Tensor::new(vec![frames, 4], (0..frames).flat_map(|_| [6.0, 6.0, 6.0, 4.0]).collect()),
+    );
     // Reframed times: memory clips from far back, then the chunk right after the newest memory latent.
     let rope_time: Vec<f32> = [0, 1, 2, 3, 20, 21, 22, 23, 24, 25, 26, 27].map(|v| v as f32).to_vec();
     io.insert("rope_time".into(), Tensor::new(vec![frames], rope_time));

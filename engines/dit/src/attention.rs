@@ -10,8 +10,8 @@
 //! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`worldflow-gemm`).
 
 use crate::ops::{exp2_approx, has_avx2};
-use worldflow_gemm::{micro_tile, SharedDst, MR};
 use rayon::prelude::*;
+use worldflow_gemm::{micro_tile, SharedDst, MR};
 
 pub const BQ: usize = 60;
 pub const BK: usize = 128;
@@ -57,22 +57,20 @@ impl PackedKv {
         v.resize(heads * nk_pad * dp, 0.0);
         let keys: Vec<(&[f32], &[f32])> =
             segments.iter().flat_map(|(ks, vs)| ks.chunks_exact(row).zip(vs.chunks_exact(row))).collect();
-        kt.par_chunks_mut(d * nk_pad).zip(v.par_chunks_mut(nk_pad * dp)).enumerate().for_each(
-            |(h, (kt_h, v_h))| {
-                // Kᵀ panel by panel: the panel's 16 key rows stay in L1 while it is written in order.
-                for (p, panel) in kt_h.chunks_exact_mut(d * 16).enumerate() {
-                    let rows = &keys[p * 16..keys.len().min(p * 16 + 16)];
-                    for (c, out) in panel.chunks_exact_mut(16).enumerate() {
-                        for (o, (kr, _)) in out.iter_mut().zip(rows) {
-                            *o = kr[h * d + c];
-                        }
+        kt.par_chunks_mut(d * nk_pad).zip(v.par_chunks_mut(nk_pad * dp)).enumerate().for_each(|(h, (kt_h, v_h))| {
+            // Kᵀ panel by panel: the panel's 16 key rows stay in L1 while it is written in order.
+            for (p, panel) in kt_h.chunks_exact_mut(d * 16).enumerate() {
+                let rows = &keys[p * 16..keys.len().min(p * 16 + 16)];
+                for (c, out) in panel.chunks_exact_mut(16).enumerate() {
+                    for (o, (kr, _)) in out.iter_mut().zip(rows) {
+                        *o = kr[h * d + c];
                     }
                 }
-                for (j, (_, vr)) in keys.iter().enumerate() {
-                    v_h[j * dp..j * dp + d].copy_from_slice(&vr[h * d..(h + 1) * d]);
-                }
-            },
-        );
+            }
+            for (j, (_, vr)) in keys.iter().enumerate() {
+                v_h[j * dp..j * dp + d].copy_from_slice(&vr[h * d..(h + 1) * d]);
+            }
+        });
     }
 }
 
@@ -104,7 +102,6 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
     );
 }
 
-
 struct Workspace {
     q: Vec<f32>,
     s: Vec<f32>,
@@ -132,7 +129,16 @@ impl Workspace {
 /// # Safety
 /// `out` must address `(rows − 1)·ldo + d` values that no other thread touches.
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile(avx2: bool, q: &[f32], rows: usize, h: usize, kv: &PackedKv, ws: &mut Workspace, out: *mut f32, ldo: usize) {
+unsafe fn tile(
+    avx2: bool,
+    q: &[f32],
+    rows: usize,
+    h: usize,
+    kv: &PackedKv,
+    ws: &mut Workspace,
+    out: *mut f32,
+    ldo: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
@@ -151,7 +157,16 @@ unsafe fn tile(avx2: bool, q: &[f32], rows: usize, h: usize, kv: &PackedKv, ws: 
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_impl(avx2: bool, q: &[f32], rows: usize, h: usize, kv: &PackedKv, ws: &mut Workspace, out: *mut f32, ldo: usize) {
+unsafe fn tile_impl(
+    avx2: bool,
+    q: &[f32],
+    rows: usize,
+    h: usize,
+    kv: &PackedKv,
+    ws: &mut Workspace,
+    out: *mut f32,
+    ldo: usize,
+) {
     let (d, dp, nk_pad) = (kv.d, kv.dp, kv.nk_pad);
     let row = kv.heads * d;
     // Scores in base 2: q·k/√d·log₂e, so that the softmax runs on exp2.
@@ -181,7 +196,18 @@ unsafe fn tile_impl(avx2: bool, q: &[f32], rows: usize, h: usize, kv: &PackedKv,
                 // SAFETY: rows i..i+r of the Q tile (d values each), the panel (d × 16) and the
                 // score rows (16 values from column j, BK apart) are inside their buffers.
                 unsafe {
-                    micro_tile(avx2, MR.min(rows - i), d, ws.q[i * d..].as_ptr(), d, panel.as_ptr(), 16, ws.s[i * BK + j..].as_mut_ptr(), BK, false)
+                    micro_tile(
+                        avx2,
+                        MR.min(rows - i),
+                        d,
+                        ws.q[i * d..].as_ptr(),
+                        d,
+                        panel.as_ptr(),
+                        16,
+                        ws.s[i * BK + j..].as_mut_ptr(),
+                        BK,
+                        false,
+                    )
                 };
             }
         }
@@ -257,7 +283,16 @@ unsafe fn tile_impl(avx2: bool, q: &[f32], rows: usize, h: usize, kv: &PackedKv,
 }
 
 /// Plain reference attention (materialises scores; for tests).
-pub fn attention_naive(q: &[f32], k: &[f32], v: &[f32], nq: usize, nk: usize, heads: usize, d: usize, limit: Option<&[usize]>) -> Vec<f32> {
+pub fn attention_naive(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    nq: usize,
+    nk: usize,
+    heads: usize,
+    d: usize,
+    limit: Option<&[usize]>,
+) -> Vec<f32> {
     let row = heads * d;
     let mut out = vec![0.0f32; nq * row];
     let scale = 1.0 / (d as f64).sqrt();
@@ -265,13 +300,16 @@ pub fn attention_naive(q: &[f32], k: &[f32], v: &[f32], nq: usize, nk: usize, he
         for i in 0..nq {
             let li = limit.map_or(nk, |l| l[i]);
             let s: Vec<f64> = (0..li)
-                .map(|j| (0..d).map(|c| q[i * row + h * d + c] as f64 * k[j * row + h * d + c] as f64).sum::<f64>() * scale)
+                .map(|j| {
+                    (0..d).map(|c| q[i * row + h * d + c] as f64 * k[j * row + h * d + c] as f64).sum::<f64>() * scale
+                })
                 .collect();
             let mx = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = s.iter().map(|x| (x - mx).exp()).collect();
             let z: f64 = e.iter().sum();
             for c in 0..d {
-                out[i * row + h * d + c] = (0..li).map(|j| e[j] * v[j * row + h * d + c] as f64).sum::<f64>() as f32 / z as f32;
+                out[i * row + h * d + c] =
+                    (0..li).map(|j| e[j] * v[j * row + h * d + c] as f64).sum::<f64>() as f32 / z as f32;
             }
         }
     }
@@ -289,11 +327,14 @@ mod tests {
         let q = rng.normal_vec(nq * row, 1.5);
         let k = rng.normal_vec(nk * row, 1.5);
         let v = rng.normal_vec(nk * row, 1.0);
-        let limit: Option<Vec<usize>> = causal_blocks.map(|b| {
-            (0..nq).map(|i| ((nk - nq) + (i / b + 1) * b).min(nk)).collect()
-        });
+        let limit: Option<Vec<usize>> =
+            causal_blocks.map(|b| (0..nq).map(|i| ((nk - nq) + (i / b + 1) * b).min(nk)).collect());
         let want = attention_naive(&q, &k, &v, nq, nk, heads, d, limit.as_deref());
-        let kv = PackedKv::pack(&[(&k[..nk / 2 * row], &v[..nk / 2 * row]), (&k[nk / 2 * row..], &v[nk / 2 * row..])], heads, d);
+        let kv = PackedKv::pack(
+            &[(&k[..nk / 2 * row], &v[..nk / 2 * row]), (&k[nk / 2 * row..], &v[nk / 2 * row..])],
+            heads,
+            d,
+        );
         let mut got = vec![0.0; nq * row];
         attention(&q, nq, &kv, limit.as_deref(), &mut got);
         for (a, b) in got.iter().zip(&want) {

@@ -62,7 +62,15 @@ mod tests {
         let text = backend.encode_text(&[0.5; 32], 1).expect("text");
         let latents: Vec<f32> = (0..16 * 2 * 4 * 4).map(|i| (i as f32 * 0.37).sin()).collect();
         let conds = [FrameCond::at(500.0); 2];
-        let req = SeqRequest { latents: &latents, frames: 2, height: 4, width: 4, conds: &conds, rope_time: &[0, 1], groups: None };
+        let req = SeqRequest {
+            latents: &latents,
+            frames: 2,
+            height: 4,
+            width: 4,
+            conds: &conds,
+            rope_time: &[0, 1],
+            groups: None,
+        };
         let (a, _) = backend.forward_seq(&req, &text, None, false, None).expect("trait");
         let (b, _) = model.forward_seq(&req, &text, None, false, None).expect("inherent");
         assert_eq!(a, b);

@@ -35,7 +35,13 @@ impl KvCache {
     }
 
     /// Appends the frames of one forward: `recorded[layer]` holds all frames' tokens in order.
-    pub fn push_chunk(&mut self, mut frames: Vec<CachedFrame>, recorded: Vec<LayerKv>, tokens_per_frame: usize, dim: usize) {
+    pub fn push_chunk(
+        &mut self,
+        mut frames: Vec<CachedFrame>,
+        recorded: Vec<LayerKv>,
+        tokens_per_frame: usize,
+        dim: usize,
+    ) {
         self.tokens_per_frame = tokens_per_frame;
         let span = tokens_per_frame * dim;
         for layer in recorded {

@@ -29,7 +29,12 @@ pub struct CheckReport {
 
 /// Loads `config_path` (JSON, upstream `config.json` fields) and `weights_path` (safetensors with
 /// Wan2.1 key names), runs one forward on `inputs_path` and writes `out_path`. Weights in f32.
-pub fn check_forward(config_path: &Path, weights_path: &Path, inputs_path: &Path, out_path: &Path) -> Result<CheckReport> {
+pub fn check_forward(
+    config_path: &Path,
+    weights_path: &Path,
+    inputs_path: &Path,
+    out_path: &Path,
+) -> Result<CheckReport> {
     check_forward_with(config_path, weights_path, inputs_path, out_path, WeightFormat::F32)
 }
 
@@ -48,7 +53,12 @@ pub fn check_forward_with(
 
 /// Runs the check on an already loaded `model` (any [`DitBackend`]: CPU, CUDA); `format` is reported as
 /// how its block linear weights are held.
-pub fn check_forward_on(model: &dyn DitBackend, inputs_path: &Path, out_path: &Path, format: WeightFormat) -> Result<CheckReport> {
+pub fn check_forward_on(
+    model: &dyn DitBackend,
+    inputs_path: &Path,
+    out_path: &Path,
+    format: WeightFormat,
+) -> Result<CheckReport> {
     let cfg = model.config().clone();
     let inputs = load_safetensors(inputs_path)?;
     let parsed = CheckInputs::parse(&cfg, &inputs, &inputs_path.display().to_string())?;
@@ -86,5 +96,10 @@ pub fn check_forward_on(model: &dyn DitBackend, inputs_path: &Path, out_path: &P
     let out_shape = out.shape.clone();
     tensors.insert("out".into(), out);
     save_safetensors(out_path, &tensors)?;
-    Ok(CheckReport { out_shape, max_rel_err_vs_inputs_out: reference, used_optional: parsed.used_optional, weights: format })
+    Ok(CheckReport {
+        out_shape,
+        max_rel_err_vs_inputs_out: reference,
+        used_optional: parsed.used_optional,
+        weights: format,
+    })
 }

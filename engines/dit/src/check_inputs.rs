@@ -91,11 +91,18 @@ impl CheckInputs {
 
         match (tensors.get("c2w"), tensors.get("intrinsics")) {
             (None, None) => {}
-            (Some(_), None) => return Err(bad_input("intrinsics", format!("missing from {origin} (`c2w` is given; both or neither)"))),
-            (None, Some(_)) => return Err(bad_input("c2w", format!("missing from {origin} (`intrinsics` is given; both or neither)"))),
+            (Some(_), None) => {
+                return Err(bad_input("intrinsics", format!("missing from {origin} (`c2w` is given; both or neither)")))
+            }
+            (None, Some(_)) => {
+                return Err(bad_input("c2w", format!("missing from {origin} (`intrinsics` is given; both or neither)")))
+            }
             (Some(pose), Some(k)) => {
                 if !cfg.camera_attention {
-                    return Err(bad_input("c2w", "given, but the config has no camera branch (set `camera_attention`)"));
+                    return Err(bad_input(
+                        "c2w",
+                        "given, but the config has no camera branch (set `camera_attention`)",
+                    ));
                 }
                 if pose.shape != [frames, 4, 4] {
                     return Err(shape_err("c2w", pose, format!("[{frames}, 4, 4] (camera-to-world per frame)")));

@@ -115,10 +115,9 @@ impl Config {
 
     /// Reads and validates a JSON config file.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| DitError::Io { path: path.to_path_buf(), source })?;
-        let cfg: Config = serde_json::from_str(&text)
-            .map_err(|source| DitError::Config { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| DitError::Io { path: path.to_path_buf(), source })?;
+        let cfg: Config =
+            serde_json::from_str(&text).map_err(|source| DitError::Config { path: path.to_path_buf(), source })?;
         cfg.validate()?;
         Ok(cfg)
     }

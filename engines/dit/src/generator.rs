@@ -84,13 +84,20 @@ pub struct ChunkGenerator<'m> {
 impl<'m> ChunkGenerator<'m> {
     pub fn new(model: &'m dyn DitBackend, cfg: GenConfig, guidance: Guidance, branches: Vec<Branch>) -> Result<Self> {
         if branches.len() != guidance.passes() {
-            return Err(bad_input("branches", format!("{} given, guidance needs {}", branches.len(), guidance.passes())));
+            return Err(bad_input(
+                "branches",
+                format!("{} given, guidance needs {}", branches.len(), guidance.passes()),
+            ));
         }
         let [_, ph, pw] = model.config().patch_size;
         if cfg.chunk_frames == 0 || cfg.height % ph != 0 || cfg.width % pw != 0 || cfg.height == 0 || cfg.width == 0 {
             return Err(bad_input("gen_config", "chunk_frames > 0 and a latent size divisible by the patch required"));
         }
-        if cfg.sigmas.is_empty() || cfg.sigmas.windows(2).any(|w| w[1] >= w[0]) || cfg.sigmas[0] > 1.0 || *cfg.sigmas.last().unwrap() <= 0.0 {
+        if cfg.sigmas.is_empty()
+            || cfg.sigmas.windows(2).any(|w| w[1] >= w[0])
+            || cfg.sigmas[0] > 1.0
+            || *cfg.sigmas.last().unwrap() <= 0.0
+        {
             return Err(bad_input("sigmas", format!("{:?}: must be decreasing in (0, 1]", cfg.sigmas)));
         }
         let rng = Rng::new(cfg.seed);
@@ -138,7 +145,8 @@ impl<'m> ChunkGenerator<'m> {
         let mut out = vec![0.0f32; c * frames.len() * hw];
         for (f, lat) in frames.iter().enumerate() {
             for ci in 0..c {
-                out[(ci * frames.len() + f) * hw..(ci * frames.len() + f + 1) * hw].copy_from_slice(&lat[ci * hw..(ci + 1) * hw]);
+                out[(ci * frames.len() + f) * hw..(ci * frames.len() + f + 1) * hw]
+                    .copy_from_slice(&lat[ci * hw..(ci + 1) * hw]);
             }
         }
         out
@@ -214,13 +222,28 @@ impl<'m> ChunkGenerator<'m> {
                     .iter()
                     .map(|&i| Self::cond(branch, t_ctx, self.history[i].action, self.history[i].camera))
                     .collect();
-                let req = SeqRequest { latents: &latents, frames: memory.len(), height: h, width: w, conds: &conds, rope_time: &mem_rope, groups: None };
+                let req = SeqRequest {
+                    latents: &latents,
+                    frames: memory.len(),
+                    height: h,
+                    width: w,
+                    conds: &conds,
+                    rope_time: &mem_rope,
+                    groups: None,
+                };
                 let (_, rec) = self.model.forward_seq(&req, &branch.text, None, true, None)?;
                 let meta = memory
                     .iter()
                     .zip(&conds)
                     .zip(&mem_rope)
-                    .map(|((&i, c), &rt)| CachedFrame { index: i, rope_time: rt, group: 0, latent: Vec::new(), cond: *c, layers: Vec::new() })
+                    .map(|((&i, c), &rt)| CachedFrame {
+                        index: i,
+                        rope_time: rt,
+                        group: 0,
+                        latent: Vec::new(),
+                        cond: *c,
+                        layers: Vec::new(),
+                    })
                     .collect();
                 let mut cache = KvCache::new();
                 cache.push_chunk(meta, rec.expect("recorded"), self.tokens_per_frame(), self.model.config().dim);
@@ -237,8 +260,17 @@ impl<'m> ChunkGenerator<'m> {
             let next = sigmas.get(si + 1).copied().unwrap_or(0.0);
             let mut preds = Vec::with_capacity(self.branches.len());
             for (bi, (branch, cache)) in self.branches.iter().enumerate() {
-                let conds: Vec<FrameCond> = (0..n).map(|f| Self::cond(branch, sigma * 1000.0, action(f), camera(f))).collect();
-                let req = SeqRequest { latents: &x, frames: n, height: h, width: w, conds: &conds, rope_time: &rope_time, groups: None };
+                let conds: Vec<FrameCond> =
+                    (0..n).map(|f| Self::cond(branch, sigma * 1000.0, action(f), camera(f))).collect();
+                let req = SeqRequest {
+                    latents: &x,
+                    frames: n,
+                    height: h,
+                    width: w,
+                    conds: &conds,
+                    rope_time: &rope_time,
+                    groups: None,
+                };
                 let past: &KvCache = match rebuild {
                     Some(_) => contexts[bi].as_ref().unwrap_or(cache),
                     None => cache,
@@ -270,10 +302,25 @@ impl<'m> ChunkGenerator<'m> {
             let frames = self.unstack(&x0, n);
             for (branch, cache) in self.branches.iter_mut() {
                 let conds: Vec<FrameCond> = (0..n).map(|f| Self::cond(branch, t, action(f), camera(f))).collect();
-                let req = SeqRequest { latents: &x0, frames: n, height: h, width: w, conds: &conds, rope_time: &rope_time, groups: None };
+                let req = SeqRequest {
+                    latents: &x0,
+                    frames: n,
+                    height: h,
+                    width: w,
+                    conds: &conds,
+                    rope_time: &rope_time,
+                    groups: None,
+                };
                 let (_, rec) = self.model.forward_seq(&req, &branch.text, Some(&*cache as _), true, None)?;
                 let meta = (0..n)
-                    .map(|f| CachedFrame { index: start + f, rope_time: rope_time[f], group, latent: frames[f].clone(), cond: conds[f], layers: Vec::new() })
+                    .map(|f| CachedFrame {
+                        index: start + f,
+                        rope_time: rope_time[f],
+                        group,
+                        latent: frames[f].clone(),
+                        cond: conds[f],
+                        layers: Vec::new(),
+                    })
                     .collect();
                 let tpf = {
                     let [_, ph, pw] = self.model.config().patch_size;
@@ -317,14 +364,23 @@ impl<'m> ChunkGenerator<'m> {
                     let mut out = vec![0.0f32; c * lat.len() * hw];
                     for (f, l) in lat.iter().enumerate() {
                         for ci in 0..c {
-                            out[(ci * lat.len() + f) * hw..(ci * lat.len() + f + 1) * hw].copy_from_slice(&l[ci * hw..(ci + 1) * hw]);
+                            out[(ci * lat.len() + f) * hw..(ci * lat.len() + f + 1) * hw]
+                                .copy_from_slice(&l[ci * hw..(ci + 1) * hw]);
                         }
                     }
                     out
                 };
                 let conds: Vec<FrameCond> = grp.iter().map(|f| f.cond).collect();
                 let rope: Vec<usize> = grp.iter().map(|f| f.rope_time).collect();
-                let req = SeqRequest { latents: &latents, frames: grp.len(), height: h, width: w, conds: &conds, rope_time: &rope, groups: None };
+                let req = SeqRequest {
+                    latents: &latents,
+                    frames: grp.len(),
+                    height: h,
+                    width: w,
+                    conds: &conds,
+                    rope_time: &rope,
+                    groups: None,
+                };
                 let (_, rec) = self.model.forward_seq(&req, &branch.text, Some(&*cache as _), true, None)?;
                 let meta = grp.iter().map(|f| CachedFrame { layers: Vec::new(), ..f.clone() }).collect();
                 cache.push_chunk(meta, rec.expect("recorded"), tpf, dim);

@@ -9,8 +9,12 @@
 pub enum Guidance {
     /// One pass, used as is.
     None,
-    Cfg { scale: f32 },
-    MultiSource { weights: Vec<f32> },
+    Cfg {
+        scale: f32,
+    },
+    MultiSource {
+        weights: Vec<f32>,
+    },
 }
 
 impl Guidance {
@@ -29,9 +33,7 @@ impl Guidance {
         assert_eq!(preds.len(), self.passes(), "guidance: wrong number of predictions");
         match self {
             Guidance::None => preds[0].clone(),
-            Guidance::Cfg { scale } => {
-                preds[1].iter().zip(&preds[0]).map(|(u, c)| u + scale * (c - u)).collect()
-            }
+            Guidance::Cfg { scale } => preds[1].iter().zip(&preds[0]).map(|(u, c)| u + scale * (c - u)).collect(),
             Guidance::MultiSource { weights } => {
                 let (cond, mut out) = (&preds[0], preds[1].clone());
                 for (w, without) in weights.iter().zip(&preds[2..]) {

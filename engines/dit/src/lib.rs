@@ -24,7 +24,9 @@ pub use tensor::{load_safetensors, parse_safetensors, save_safetensors, serializ
 pub use weights::{expected_shapes, random_weights, validate, zero_init_control_branches, Rng};
 mod model;
 mod prope;
-pub use model::{patchify, sinusoidal_embedding, unpatchify, FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace, WanModel};
+pub use model::{
+    patchify, sinusoidal_embedding, unpatchify, FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace, WanModel,
+};
 pub use prope::{Camera, Mat4};
 mod check;
 mod check_inputs;

@@ -18,12 +18,11 @@ use crate::attention::{attention, PackedKv};
 use crate::config::Config;
 use crate::error::{bad_input, Result};
 use crate::ops::{
-    add_gated_row, gelu_tanh_inplace, layernorm_affine_row, layernorm_modulate_row, par_rows, rmsnorm_row, silu,
-    Linear,
+    add_gated_row, gelu_tanh_inplace, layernorm_affine_row, layernorm_modulate_row, par_rows, rmsnorm_row, silu, Linear,
 };
 use crate::prope::{apply_blocks, Camera, Mat4, IDENTITY};
-use crate::rope::{apply_rope, Rope3d, RopeTable};
 use crate::quant::WeightFormat;
+use crate::rope::{apply_rope, Rope3d, RopeTable};
 use crate::tensor::{Tensor, TensorMap};
 use crate::weights::{random_weights, validate};
 
@@ -122,7 +121,10 @@ impl SeqRequest<'_> {
             ));
         }
         if r.frames == 0 || r.height % ph != 0 || r.width % pw != 0 || r.height == 0 || r.width == 0 {
-            return Err(bad_input("x", format!("grid {}×{}×{} not divisible by patch {:?}", r.frames, r.height, r.width, c.patch_size)));
+            return Err(bad_input(
+                "x",
+                format!("grid {}×{}×{} not divisible by patch {:?}", r.frames, r.height, r.width, c.patch_size),
+            ));
         }
         if r.conds.len() != r.frames || r.rope_time.len() != r.frames {
             return Err(bad_input("conds", "one condition and one RoPE time index per frame required"));
@@ -276,7 +278,18 @@ impl WanModel {
         let mut model = Self::build(cfg, t)?;
         if format == WeightFormat::Int8 {
             for b in &mut model.blocks {
-                for l in [&mut b.q, &mut b.k, &mut b.v, &mut b.o, &mut b.cq, &mut b.ck, &mut b.cv, &mut b.co, &mut b.ffn1, &mut b.ffn2] {
+                for l in [
+                    &mut b.q,
+                    &mut b.k,
+                    &mut b.v,
+                    &mut b.o,
+                    &mut b.cq,
+                    &mut b.ck,
+                    &mut b.cv,
+                    &mut b.co,
+                    &mut b.ffn1,
+                    &mut b.ffn2,
+                ] {
                     l.quantize();
                 }
                 if let Some(l) = b.prope_o.as_mut() {
@@ -358,7 +371,10 @@ impl WanModel {
         self.blocks
             .iter()
             .map(|b| {
-                [&b.q, &b.k, &b.v, &b.o, &b.cq, &b.ck, &b.cv, &b.co, &b.ffn1, &b.ffn2].iter().map(|l| l.bytes()).sum::<usize>()
+                [&b.q, &b.k, &b.v, &b.o, &b.cq, &b.ck, &b.cv, &b.co, &b.ffn1, &b.ffn2]
+                    .iter()
+                    .map(|l| l.bytes())
+                    .sum::<usize>()
                     + b.prope_o.as_ref().map_or(0, |l| l.bytes())
             })
             .sum()
@@ -539,7 +555,8 @@ impl WanModel {
             }
         }
         let m = &*m;
-        let chunk = |tok: usize, i: usize| -> &[f32] { &m[(tok / tpf) * 6 * d + i * d..(tok / tpf) * 6 * d + (i + 1) * d] };
+        let chunk =
+            |tok: usize, i: usize| -> &[f32] { &m[(tok / tpf) * 6 * d + i * d..(tok / tpf) * 6 * d + (i + 1) * d] };
 
         // Self-attention.
         let h = sized(&mut ws.h, n * d);
@@ -595,7 +612,9 @@ impl WanModel {
 
         // Cross-attention (no gate).
         match &b.norm3 {
-            Some((w, bias)) => par_rows(h, d, |tok, row| layernorm_affine_row(&x[tok * d..(tok + 1) * d], w, bias, eps, row)),
+            Some((w, bias)) => {
+                par_rows(h, d, |tok, row| layernorm_affine_row(&x[tok * d..(tok + 1) * d], w, bias, eps, row))
+            }
             None => h.copy_from_slice(x),
         }
         b.cq.forward(h, n, q);
@@ -636,7 +655,8 @@ impl WanModel {
         };
         let text = self.encode_text(&context.data, rows)?;
         let rope_time: Vec<usize> = (0..frames).collect();
-        let req = SeqRequest { latents: &x.data, frames, height, width, conds: &conds, rope_time: &rope_time, groups: None };
+        let req =
+            SeqRequest { latents: &x.data, frames, height, width, conds: &conds, rope_time: &rope_time, groups: None };
         let mut trace = Trace::default();
         let (out, _) = self.forward_seq(&req, &text, None, false, Some(&mut trace))?;
         Ok((Tensor::new(vec![self.cfg.out_dim, frames, height, width], out), trace))
@@ -644,7 +664,15 @@ impl WanModel {
 
     /// Runs block `layer` alone on `x` [tokens, dim] (benchmarks): every frame at `timestep`,
     /// `frames` frames of equal size, full attention.
-    pub fn bench_block(&self, layer: usize, x: &mut [f32], frames: usize, grid_hw: (usize, usize), timestep: f32, text: &TextContext) -> Result<()> {
+    pub fn bench_block(
+        &self,
+        layer: usize,
+        x: &mut [f32],
+        frames: usize,
+        grid_hw: (usize, usize),
+        timestep: f32,
+        text: &TextContext,
+    ) -> Result<()> {
         let tpf = grid_hw.0 * grid_hw.1;
         let n = frames * tpf;
         if x.len() != n * self.cfg.dim || layer >= self.blocks.len() {
@@ -699,7 +727,6 @@ fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     v.resize(len, 0.0);
     &mut v[..len]
 }
-
 
 struct BlockCtx<'a> {
     n: usize,

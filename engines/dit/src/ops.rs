@@ -11,9 +11,9 @@
 
 use crate::qmatmul::matmul_q8_wt;
 use crate::quant::Q8Matrix;
-use worldflow_gemm::{matmul_packed, Epilogue, PackedWt};
-pub(crate) use worldflow_gemm::has_avx2;
 use rayon::prelude::*;
+pub(crate) use worldflow_gemm::has_avx2;
+use worldflow_gemm::{matmul_packed, Epilogue, PackedWt};
 
 /// Defines `pub fn $name(args)` that runs `$body` compiled with AVX2+FMA when available.
 macro_rules! simd_fn {
@@ -292,10 +292,8 @@ mod tests {
     #[test]
     fn gelu_matches_tanh_formula() {
         let mut v: Vec<f32> = (-400..400).map(|i| i as f32 * 0.025).collect();
-        let want: Vec<f32> = v
-            .iter()
-            .map(|&x| 0.5 * x * (1.0 + (0.797_884_56f32 * (x + 0.044715 * x * x * x)).tanh()))
-            .collect();
+        let want: Vec<f32> =
+            v.iter().map(|&x| 0.5 * x * (1.0 + (0.797_884_56f32 * (x + 0.044715 * x * x * x)).tanh())).collect();
         gelu_tanh_inplace(&mut v);
         for (a, b) in v.iter().zip(&want) {
             assert!((a - b).abs() < 1e-6 * (1.0 + b.abs()), "{a} vs {b}");

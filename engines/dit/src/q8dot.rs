@@ -57,7 +57,13 @@ mod avx2 {
     /// AVX2 must be available; rows `t0..t0+TM` of `x` and `r0..r0+TN` of `w` must exist, and
     /// `x.cols == w.cols` (a multiple of 32).
     #[target_feature(enable = "avx2")]
-    pub unsafe fn tile<const TM: usize, const TN: usize>(x: &Q8Matrix, t0: usize, w: &Q8Matrix, r0: usize, out: &mut [f32]) {
+    pub unsafe fn tile<const TM: usize, const TN: usize>(
+        x: &Q8Matrix,
+        t0: usize,
+        w: &Q8Matrix,
+        r0: usize,
+        out: &mut [f32],
+    ) {
         // SAFETY: the caller's contract (see above) bounds every pointer offset.
         unsafe {
             let (k, nb) = (x.cols, x.cols / Q8_BLOCK);
@@ -215,7 +221,11 @@ mod tests {
         for t in 0..m {
             for r in 0..n {
                 let want: f64 = (0..k).map(|i| xd[t * k + i] as f64 * wd[r * k + i] as f64).sum();
-                assert!((out[t * n + r] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "{t},{r}: {} vs {want}", out[t * n + r]);
+                assert!(
+                    (out[t * n + r] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{t},{r}: {} vs {want}",
+                    out[t * n + r]
+                );
             }
         }
     }

@@ -13,8 +13,8 @@
 
 use crate::q8dot::q8_rows_dot;
 use crate::quant::Q8Matrix;
-use worldflow_gemm::{matmul_packed_serial, Epilogue, PackedWt, SharedDst};
 use rayon::prelude::*;
+use worldflow_gemm::{matmul_packed_serial, Epilogue, PackedWt, SharedDst};
 
 /// f32 values of one dequantized panel (256 KiB).
 const PANEL_VALUES: usize = 1 << 16;
@@ -55,11 +55,8 @@ pub fn matmul_q8_int8(x: &[f32], m: usize, w: &Q8Matrix, out: &mut [f32]) {
         (r0, r1, buf)
     };
     let panels = n.div_ceil(rows);
-    let parts: Vec<(usize, usize, Vec<f32>)> = if threads == 1 {
-        (0..panels).map(panel).collect()
-    } else {
-        (0..panels).into_par_iter().map(panel).collect()
-    };
+    let parts: Vec<(usize, usize, Vec<f32>)> =
+        if threads == 1 { (0..panels).map(panel).collect() } else { (0..panels).into_par_iter().map(panel).collect() };
     for (r0, r1, buf) in parts {
         for (t, row) in buf.chunks_exact(r1 - r0).enumerate() {
             out[t * n + r0..t * n + r1].iter_mut().zip(row).for_each(|(o, v)| *o += v);

@@ -24,9 +24,8 @@ impl Rope3d {
     pub fn new(head_dim: usize) -> Self {
         let c = head_dim / 2;
         let parts = [c - 2 * (c / 3), c / 3, c / 3];
-        let inv = |n: usize| -> Vec<f64> {
-            (0..n).map(|j| 1.0 / 10000f64.powf((2 * j) as f64 / (2 * n) as f64)).collect()
-        };
+        let inv =
+            |n: usize| -> Vec<f64> { (0..n).map(|j| 1.0 / 10000f64.powf((2 * j) as f64 / (2 * n) as f64)).collect() };
         Rope3d { inv_freq: [inv(parts[0]), inv(parts[1]), inv(parts[2])] }
     }
 

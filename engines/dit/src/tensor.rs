@@ -34,38 +34,27 @@ pub type TensorMap = BTreeMap<String, Tensor>;
 /// Reads every tensor of a safetensors file as f32. Integer tensors (e.g. the goldens' `seq_len`)
 /// are converted too (I64/I32), so a case file loads whole.
 pub fn load_safetensors(path: &Path) -> Result<TensorMap> {
-    let bytes =
-        std::fs::read(path).map_err(|source| DitError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DitError::Io { path: path.to_path_buf(), source })?;
     parse_safetensors(&bytes, &path.display().to_string())
 }
 
 /// Parses safetensors bytes; `origin` names the source in errors.
 pub fn parse_safetensors(bytes: &[u8], origin: &str) -> Result<TensorMap> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| DitError::Safetensors {
-        path: origin.to_string(),
-        message: e.to_string(),
-    })?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| DitError::Safetensors { path: origin.to_string(), message: e.to_string() })?;
     let mut out = TensorMap::new();
     for (name, view) in st.iter() {
         let raw = view.data();
         let data: Vec<f32> = match view.dtype() {
             Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => raw
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => raw
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::I64 => raw
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
-                .collect(),
-            Dtype::I32 => raw
-                .chunks_exact(4)
-                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")) as f32)
-                .collect(),
+            Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::BF16 => raw.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::I64 => {
+                raw.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect()
+            }
+            Dtype::I32 => {
+                raw.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")) as f32).collect()
+            }
             other => {
                 return Err(DitError::Dtype {
                     path: origin.to_string(),

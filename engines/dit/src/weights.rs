@@ -64,10 +64,9 @@ pub fn validate(cfg: &Config, tensors: &TensorMap) -> Result<()> {
     for (name, shape) in &expected {
         match tensors.get(name) {
             None => problems.push(format!("  missing tensor `{name}` (expected shape {shape:?})")),
-            Some(t) if &t.shape != shape => problems.push(format!(
-                "  tensor `{name}` has shape {:?}, expected {shape:?}",
-                t.shape
-            )),
+            Some(t) if &t.shape != shape => {
+                problems.push(format!("  tensor `{name}` has shape {:?}, expected {shape:?}", t.shape))
+            }
             _ => {}
         }
     }

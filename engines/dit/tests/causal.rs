@@ -8,7 +8,12 @@ use worldflow_dit::*;
 fn cam(i: usize) -> Camera {
     let a = 0.1 * i as f32;
     Camera {
-        world_from_camera: [[a.cos(), 0., a.sin(), 0.2 * i as f32], [0., 1., 0., 0.], [-a.sin(), 0., a.cos(), 0.1], [0., 0., 0., 1.]],
+        world_from_camera: [
+            [a.cos(), 0., a.sin(), 0.2 * i as f32],
+            [0., 1., 0., 0.],
+            [-a.sin(), 0., a.cos(), 0.1],
+            [0., 0., 0., 1.],
+        ],
         fx: 40.,
         fy: 40.,
         cx: 32.,
@@ -45,33 +50,65 @@ fn cached_chunks_equal_block_causal_full_forward() {
     let mut rng = Rng::new(11);
     let latents = rng.normal_vec(cfg.in_dim * frames * hw, 1.0);
     let conds: Vec<FrameCond> = (0..frames)
-        .map(|f| FrameCond { timestep: 100.0 * f as f32 + 37.0, action: Some((f * 13 % 81) as u32), camera: Some(cam(f)) })
+        .map(|f| FrameCond {
+            timestep: 100.0 * f as f32 + 37.0,
+            action: Some((f * 13 % 81) as u32),
+            camera: Some(cam(f)),
+        })
         .collect();
     let ctx = rng.normal_vec(10 * cfg.text_dim, 1.0);
     let text = model.encode_text(&ctx, 10).expect("text");
     let rope: Vec<usize> = (0..frames).collect();
     let groups = vec![chunk; frames / chunk];
-    let full_req = SeqRequest { latents: &latents, frames, height: h, width: w, conds: &conds, rope_time: &rope, groups: Some(&groups) };
+    let full_req = SeqRequest {
+        latents: &latents,
+        frames,
+        height: h,
+        width: w,
+        conds: &conds,
+        rope_time: &rope,
+        groups: Some(&groups),
+    };
     let (full, _) = model.forward_seq(&full_req, &text, None, false, None).expect("full");
 
     // A non-causal forward differs (the mask matters), so the comparison below can fail.
     let dense_req = SeqRequest { groups: None, ..full_req };
     let (dense, _) = model.forward_seq(&dense_req, &text, None, false, None).expect("dense");
-    assert!(max_rel(&slice_frames(&dense, cfg.out_dim, frames, hw, 0, 2), &slice_frames(&full, cfg.out_dim, frames, hw, 0, 2)) > 1e-3);
+    assert!(
+        max_rel(
+            &slice_frames(&dense, cfg.out_dim, frames, hw, 0, 2),
+            &slice_frames(&full, cfg.out_dim, frames, hw, 0, 2)
+        ) > 1e-3
+    );
 
     let mut cache = KvCache::new();
     let tpf = (h / 2) * (w / 2);
     for c in 0..frames / chunk {
         let (f0, f1) = (c * chunk, (c + 1) * chunk);
         let lat = slice_frames(&latents, cfg.in_dim, frames, hw, f0, f1);
-        let req = SeqRequest { latents: &lat, frames: chunk, height: h, width: w, conds: &conds[f0..f1], rope_time: &rope[f0..f1], groups: None };
+        let req = SeqRequest {
+            latents: &lat,
+            frames: chunk,
+            height: h,
+            width: w,
+            conds: &conds[f0..f1],
+            rope_time: &rope[f0..f1],
+            groups: None,
+        };
         let past: Option<&dyn PastKv> = if c == 0 { None } else { Some(&cache) };
         let (out, rec) = model.forward_seq(&req, &text, past, true, None).expect("chunk");
         let want = slice_frames(&full, cfg.out_dim, frames, hw, f0, f1);
         let e = max_rel(&out, &want);
         assert!(e < 2e-5, "chunk {c}: cached vs full relative error {e}");
         let meta = (f0..f1)
-            .map(|f| CachedFrame { index: f, rope_time: f, group: c, latent: Vec::new(), cond: conds[f], layers: Vec::new() })
+            .map(|f| CachedFrame {
+                index: f,
+                rope_time: f,
+                group: c,
+                latent: Vec::new(),
+                cond: conds[f],
+                layers: Vec::new(),
+            })
             .collect();
         cache.push_chunk(meta, rec.expect("rec"), tpf, cfg.dim);
     }
@@ -104,7 +141,15 @@ fn assert_cache_is_full_recompute(model: &WanModel, cache: &KvCache, text: &Text
     let conds: Vec<FrameCond> = cache.frames.iter().map(|f| f.cond).collect();
     let rope: Vec<usize> = cache.frames.iter().map(|f| f.rope_time).collect();
     let groups = vec![chunk; n / chunk];
-    let req = SeqRequest { latents: &latents, frames: n, height: 4, width: 4, conds: &conds, rope_time: &rope, groups: Some(&groups) };
+    let req = SeqRequest {
+        latents: &latents,
+        frames: n,
+        height: 4,
+        width: 4,
+        conds: &conds,
+        rope_time: &rope,
+        groups: Some(&groups),
+    };
     let (_, rec) = model.forward_seq(&req, text, None, true, None).expect("full");
     let rec = rec.expect("rec");
     let span = 4 * cfg.dim;
@@ -130,9 +175,18 @@ fn generator_cache_and_prompt_switch_match_full_recompute() {
         Branch { text: text_a.clone(), use_actions: true, use_camera: true },
         Branch { text: null.clone(), use_actions: false, use_camera: false },
     ];
-    let mut g = ChunkGenerator::new(&model, gen_cfg(CachePolicy::Rolling { window: 100, sink: 0 }, SamplerKind::X0Renoise), Guidance::Cfg { scale: 3.0 }, branches).expect("gen");
+    let mut g = ChunkGenerator::new(
+        &model,
+        gen_cfg(CachePolicy::Rolling { window: 100, sink: 0 }, SamplerKind::X0Renoise),
+        Guidance::Cfg { scale: 3.0 },
+        branches,
+    )
+    .expect("gen");
     for c in 0..3 {
-        let controls = ChunkControls { actions: Some(vec![c * 9 + 1, 40]), cameras: Some(vec![cam(2 * c as usize), cam(2 * c as usize + 1)]) };
+        let controls = ChunkControls {
+            actions: Some(vec![c * 9 + 1, 40]),
+            cameras: Some(vec![cam(2 * c as usize), cam(2 * c as usize + 1)]),
+        };
         let out = g.next_chunk(&controls).expect("chunk");
         assert_eq!(out.shape, vec![16, 2, 4, 4]);
         assert!(out.data.iter().all(|x| x.is_finite()));
@@ -151,7 +205,8 @@ fn generator_cache_and_prompt_switch_match_full_recompute() {
 fn rolling_window_keeps_sinks_and_recent_frames() {
     let model = WanModel::random(&Config::tiny(), 1).expect("model");
     let text = model.encode_text(&[], 0).expect("text");
-    let cfg = GenConfig { chunk_frames: 1, ..gen_cfg(CachePolicy::Rolling { window: 2, sink: 1 }, SamplerKind::EulerFlow) };
+    let cfg =
+        GenConfig { chunk_frames: 1, ..gen_cfg(CachePolicy::Rolling { window: 2, sink: 1 }, SamplerKind::EulerFlow) };
     let branches = vec![Branch { text, use_actions: false, use_camera: false }];
     let mut g = ChunkGenerator::new(&model, cfg, Guidance::None, branches).expect("gen");
     for _ in 0..5 {
@@ -168,7 +223,13 @@ fn rebuild_policy_is_deterministic_and_uses_memory() {
     let text = model.encode_text(&[], 0).expect("text");
     let mk = || {
         let cfg = gen_cfg(CachePolicy::Rebuild { recent: 2, first: 2, context_timestep: 14.0 }, SamplerKind::EulerFlow);
-        ChunkGenerator::new(&model, cfg, Guidance::None, vec![Branch { text: text.clone(), use_actions: true, use_camera: true }]).expect("gen")
+        ChunkGenerator::new(
+            &model,
+            cfg,
+            Guidance::None,
+            vec![Branch { text: text.clone(), use_actions: true, use_camera: true }],
+        )
+        .expect("gen")
     };
     let (mut a, mut b) = (mk(), mk());
     let mut outs = Vec::new();

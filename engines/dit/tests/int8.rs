@@ -28,7 +28,12 @@ fn is_block_linear_weight(name: &str) -> bool {
 fn camera(i: usize) -> Camera {
     let a = 0.2 * i as f32;
     Camera {
-        world_from_camera: [[a.cos(), 0., a.sin(), 0.3 * i as f32], [0., 1., 0., -0.1], [-a.sin(), 0., a.cos(), 0.2], [0., 0., 0., 1.]],
+        world_from_camera: [
+            [a.cos(), 0., a.sin(), 0.3 * i as f32],
+            [0., 1., 0., -0.1],
+            [-a.sin(), 0., a.cos(), 0.2],
+            [0., 0., 0., 1.],
+        ],
         fx: 50.,
         fy: 48.,
         cx: 32.,
@@ -75,7 +80,9 @@ fn int8_forward_error_vs_f32_is_bounded() {
     let e_small = max_abs_over_rms(&controlled_forward(&small_int8, 4), &controlled_forward(&small_f32, 4));
     eprintln!("int8 vs f32, max abs / RMS: tiny case_a {e_plain:.2e}, tiny controls {e_ctrl:.2e}, small controls {e_small:.2e}");
     // Measured 1.2e-2, 1.0e-2 (tiny, 2 layers) and 3.2e-2 (small, 4 layers); bounds ≈ 2.5× that.
-    for (what, e, bound) in [("tiny case_a", e_plain, 0.03), ("tiny controls", e_ctrl, 0.03), ("small controls", e_small, 0.08)] {
+    for (what, e, bound) in
+        [("tiny case_a", e_plain, 0.03), ("tiny controls", e_ctrl, 0.03), ("small controls", e_small, 0.08)]
+    {
         assert!(e > 0.0, "{what}: int8 weights must change the output");
         assert!(e < bound, "{what}: int8 error {e} over the bound {bound}");
     }
@@ -137,13 +144,19 @@ fn int8_generation_is_deterministic() {
         let mut g = ChunkGenerator::new(model, gen, Guidance::None, branches).expect("generator");
         (0..3)
             .flat_map(|c| {
-                let controls = ChunkControls { actions: Some(vec![c, 40 + c]), cameras: Some(vec![camera(2 * c as usize), camera(2 * c as usize + 1)]) };
+                let controls = ChunkControls {
+                    actions: Some(vec![c, 40 + c]),
+                    cameras: Some(vec![camera(2 * c as usize), camera(2 * c as usize + 1)]),
+                };
                 g.next_chunk(&controls).expect("chunk").data
             })
             .collect::<Vec<f32>>()
     };
     let (a, b) = (run(&int8), run(&int8));
     assert!(a.iter().all(|v| v.is_finite()));
-    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "int8 generation must be bit-identical run to run");
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "int8 generation must be bit-identical run to run"
+    );
     assert_ne!(a, run(&f32_model), "the int8 model must actually use int8 weights");
 }

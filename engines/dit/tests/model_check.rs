@@ -64,7 +64,8 @@ fn case_b_rope_time_and_groups_are_read() {
 fn every_control_changes_the_output() {
     // Without a control, the comparison with the golden fails: the controls are really used.
     for drop in [&["actions"][..], &["c2w", "intrinsics"][..]] {
-        let r = check_edited(&format!("drop_{}", drop[0]), |c| drop.iter().for_each(|n| drop_tensor(c, n))).expect("check");
+        let r =
+            check_edited(&format!("drop_{}", drop[0]), |c| drop.iter().for_each(|n| drop_tensor(c, n))).expect("check");
         let e = r.max_rel_err_vs_inputs_out.expect("out");
         assert!(e > 1e-3, "dropping {drop:?} should change the output, error only {e}");
     }
@@ -162,7 +163,8 @@ fn controls_need_the_branch_in_the_config() {
         }
         let path = dir.join(format!("{name}.safetensors"));
         save_safetensors(&path, &inputs).expect("inputs");
-        let err = check_forward(&cfg_path, &weights, &path, &dir.join("out.safetensors")).expect_err("must fail").to_string();
+        let err =
+            check_forward(&cfg_path, &weights, &path, &dir.join("out.safetensors")).expect_err("must fail").to_string();
         assert!(err.contains(&format!("input `{name}`")) && err.contains(want), "{err}");
     }
     let _ = std::fs::remove_dir_all(dir);

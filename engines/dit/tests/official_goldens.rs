@@ -45,9 +45,7 @@ fn official_wan_tiny_forward() {
             ours_cm[c * n + tok] = trace.patch_embedding[tok * d + c];
         }
     }
-    let text = model
-        .encode_text(&case["context"].data, case["context"].shape[0])
-        .expect("text");
+    let text = model.encode_text(&case["context"].data, case["context"].shape[0]).expect("text");
     let checks: Vec<(&str, f32)> = vec![
         ("patch_embedding", rel_err(&ours_cm, pe)),
         ("time_embedding", rel_err(&trace.time_embedding[..d], &case["trace.time_embedding"].data)),

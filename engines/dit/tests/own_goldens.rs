@@ -58,7 +58,15 @@ fn case_b_actions_cameras_offset_block_causal() {
     let rope: Vec<usize> = c["rope_time"].data.iter().map(|&v| v as usize).collect();
     let groups: Vec<usize> = c["groups"].data.iter().map(|&v| v as usize).collect();
     let text = model.encode_text(&c["context"].data, c["context"].shape[0]).expect("text");
-    let req = SeqRequest { latents: &x.data, frames, height: h, width: w, conds: &conds, rope_time: &rope, groups: Some(&groups) };
+    let req = SeqRequest {
+        latents: &x.data,
+        frames,
+        height: h,
+        width: w,
+        conds: &conds,
+        rope_time: &rope,
+        groups: Some(&groups),
+    };
     let (out, _) = model.forward_seq(&req, &text, None, false, None).expect("forward");
     let e = max_rel(&out, &c["out"].data);
     eprintln!("case_b max rel err {e:.2e}");
@@ -121,9 +129,16 @@ fn zero_init_branches_reduce_to_base_model() {
     let text = model.encode_text(&[], 0).expect("text");
     let run = |action: Option<u32>, camera: Option<Camera>| {
         let conds = vec![FrameCond { timestep: 300.0, action, camera }; 2];
-        let req = SeqRequest { latents: &x, frames: 2, height: 4, width: 4, conds: &conds, rope_time: &[0, 1], groups: None };
+        let req =
+            SeqRequest { latents: &x, frames: 2, height: 4, width: 4, conds: &conds, rope_time: &[0, 1], groups: None };
         model.forward_seq(&req, &text, None, false, None).expect("fwd").0
     };
-    let cam = Camera { world_from_camera: [[1., 0., 0., 1.], [0., 1., 0., 2.], [0., 0., 1., 3.], [0., 0., 0., 1.]], fx: 10., fy: 10., cx: 4., cy: 4. };
+    let cam = Camera {
+        world_from_camera: [[1., 0., 0., 1.], [0., 1., 0., 2.], [0., 0., 1., 3.], [0., 0., 0., 1.]],
+        fx: 10.,
+        fy: 10.,
+        cx: 4.,
+        cy: 4.,
+    };
     assert_eq!(run(None, None), run(Some(17), Some(cam)));
 }

@@ -49,9 +49,7 @@ fn main() {
             let t0 = Instant::now();
             let fast = r.select(&q).unwrap();
             fast_secs += t0.elapsed().as_secs_f64();
-            near += (0..n)
-                .filter(|&i| r.position(i).unwrap().distance(q[0].w_axis.truncate()) <= 16.0)
-                .count();
+            near += (0..n).filter(|&i| r.position(i).unwrap().distance(q[0].w_axis.truncate()) <= 16.0).count();
             if n <= max_mc {
                 let t0 = Instant::now();
                 let mc = r.select_monte_carlo(&q).unwrap();
@@ -63,11 +61,15 @@ fn main() {
             }
         }
         let mc = if n <= max_mc { format!("{:.1}", 1e3 * mc_secs / CHUNKS as f64) } else { "—".into() };
-        let same = if n <= max_mc { if same { "yes" } else { "NO" } } else { "—" };
-        println!(
-            "| {n} | {:.2} | {} | {mc} | {same} |",
-            1e3 * fast_secs / CHUNKS as f64,
-            near / CHUNKS
-        );
+        let same = if n <= max_mc {
+            if same {
+                "yes"
+            } else {
+                "NO"
+            }
+        } else {
+            "—"
+        };
+        println!("| {n} | {:.2} | {} | {mc} | {same} |", 1e3 * fast_secs / CHUNKS as f64, near / CHUNKS);
     }
 }

@@ -26,7 +26,9 @@ impl LatentCond {
     pub fn from_action(a: &Action) -> Result<Self, String> {
         let tick = a.meta.tick;
         let label = a.label.ok_or_else(|| format!("action of tick {tick} has no `label`: wire the action-encoder's dual `action` output, not the sensors' raw action"))?;
-        let rows = a.world_from_camera.ok_or_else(|| format!("action of tick {tick} has no `world_from_camera`: wire the action-encoder's dual `action` output"))?;
+        let rows = a.world_from_camera.ok_or_else(|| {
+            format!("action of tick {tick} has no `world_from_camera`: wire the action-encoder's dual `action` output")
+        })?;
         let world_from_camera = mat4_from_rows(&rows);
         validate_rigid(&world_from_camera, "world_from_camera").map_err(|e| format!("action of tick {tick}: {e}"))?;
         Ok(Self { agent_id: a.meta.agent_id, tick, sim_time_ns: a.meta.sim_time_ns, label, world_from_camera })
@@ -63,7 +65,10 @@ impl ChunkAccumulator {
     pub fn push(&mut self, c: LatentCond) -> Result<Option<Chunk>, String> {
         match self.agent_id {
             Some(a) if a != c.agent_id => {
-                return Err(format!("action of agent {} after actions of agent {a}: one node instance serves one agent", c.agent_id))
+                return Err(format!(
+                    "action of agent {} after actions of agent {a}: one node instance serves one agent",
+                    c.agent_id
+                ))
             }
             _ => self.agent_id = Some(c.agent_id),
         }
@@ -94,7 +99,13 @@ mod tests {
     use worldflow_protocol::{mat4_to_rows, ChunkMeta};
 
     pub fn cond(tick: u64) -> LatentCond {
-        LatentCond { agent_id: 0, tick, sim_time_ns: tick * 100, label: 9, world_from_camera: Mat4::from_translation(glam::Vec3::Z * tick as f32) }
+        LatentCond {
+            agent_id: 0,
+            tick,
+            sim_time_ns: tick * 100,
+            label: 9,
+            world_from_camera: Mat4::from_translation(glam::Vec3::Z * tick as f32),
+        }
     }
 
     #[test]

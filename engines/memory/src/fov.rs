@@ -49,7 +49,9 @@ impl FovConfig {
         if !(self.radius.is_finite() && self.radius > 0.0) {
             return bad("fov.radius", format!("must be positive and finite, found {}", self.radius));
         }
-        for (f, v, max) in [("fov.half_yaw_deg", self.half_yaw_deg, 90.0), ("fov.half_pitch_deg", self.half_pitch_deg, 90.0)] {
+        for (f, v, max) in
+            [("fov.half_yaw_deg", self.half_yaw_deg, 90.0), ("fov.half_pitch_deg", self.half_pitch_deg, 90.0)]
+        {
             if !(v.is_finite() && v > 0.0 && v < max) {
                 return bad(f, format!("must be in (0, {max}), found {v}"));
             }

@@ -60,7 +60,8 @@ impl Default for MemoryConfig {
 
 impl MemoryConfig {
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, message: &str| Err(MemoryError::Config { field: field.into(), message: message.into() });
+        let bad =
+            |field: &str, message: &str| Err(MemoryError::Config { field: field.into(), message: message.into() });
         if self.clip_latents == 0 {
             return bad("clip_latents", "must be positive");
         }
@@ -139,7 +140,8 @@ impl MemoryRetriever {
     /// Appends the camera pose (`world_from_camera`, rigid) of the next generated latent.
     pub fn push(&mut self, world_from_camera: Mat4) -> Result<()> {
         validate_rigid(&world_from_camera, &format!("history[{}].world_from_camera", self.poses.len()))?;
-        let id = u32::try_from(self.poses.len()).map_err(|_| MemoryError::Query("history longer than 2^32 latents".into()))?;
+        let id = u32::try_from(self.poses.len())
+            .map_err(|_| MemoryError::Query("history longer than 2^32 latents".into()))?;
         self.grid.insert(world_from_camera.w_axis.truncate(), id);
         self.poses.push(world_from_camera);
         Ok(())

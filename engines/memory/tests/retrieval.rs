@@ -86,7 +86,11 @@ fn circle_revisit_matches_reference_and_finds_first_lap() {
             // The retrieved clip is the first-lap clip at the same place (± 2 clips).
             let best = fast.spatial[0];
             let expect = i - per_lap;
-            assert!(best.start + 8 >= expect && best.start <= expect + 8, "history {i}: got clip {} expected ≈ {expect}", best.start);
+            assert!(
+                best.start + 8 >= expect && best.start <= expect + 8,
+                "history {i}: got clip {} expected ≈ {expect}",
+                best.start
+            );
             assert!(best.distance < 0.5, "history {i}: distance {}", best.distance);
             // 12 temporal + first chunk + 1 clip, reframed 0..20, query 20..24.
             assert_eq!(fast.context.len(), 20);

@@ -12,7 +12,8 @@ use worldflow_vae::{check_decode, StreamingDecoder, VaeConfig, VaeDecoder};
 fn main() -> worldflow_vae::Result<()> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp/vae_bench".into()));
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let (config, weights, case) = (dir.join("config.json"), dir.join("weights.safetensors"), dir.join("case.safetensors"));
+    let (config, weights, case) =
+        (dir.join("config.json"), dir.join("weights.safetensors"), dir.join("case.safetensors"));
     let report = check_decode(&config, &weights, &case, &dir.join("rust_video.safetensors"))?;
     let cfg = VaeConfig::from_json(&std::fs::read_to_string(&config).expect("config.json"), "config.json")?;
     let dec = Arc::new(VaeDecoder::from_safetensors(&cfg, &weights)?);

@@ -76,13 +76,18 @@ pub(crate) struct ResidualBlock {
 }
 
 impl ResidualBlock {
-    pub(crate) fn load(wl: &mut WeightLoader<'_>, slots: &mut SlotCounter, prefix: &str, cin: usize, cout: usize) -> Self {
+    pub(crate) fn load(
+        wl: &mut WeightLoader<'_>,
+        slots: &mut SlotCounter,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+    ) -> Self {
         let norm1 = load_gamma(wl, &format!("{prefix}.residual.0.gamma"), cin, false);
         let conv1 = load_conv(wl, &format!("{prefix}.residual.2"), cin, cout, 3, 3, false);
         let norm2 = load_gamma(wl, &format!("{prefix}.residual.3.gamma"), cout, false);
         let conv2 = load_conv(wl, &format!("{prefix}.residual.6"), cout, cout, 3, 3, false);
-        let shortcut =
-            (cin != cout).then(|| load_conv(wl, &format!("{prefix}.shortcut"), cin, cout, 1, 1, false));
+        let shortcut = (cin != cout).then(|| load_conv(wl, &format!("{prefix}.shortcut"), cin, cout, 1, 1, false));
         Self { norm1, conv1, slot1: slots.next_slot(), norm2, conv2, slot2: slots.next_slot(), shortcut }
     }
 

@@ -36,7 +36,12 @@ fn read_f32(st: &SafeTensors<'_>, name: &str, path: &str) -> Result<Option<(Vec<
 
 /// Decodes `z` from `inputs_path` with the config (JSON, full or `{"preset": …}`) and weights given,
 /// and writes `video` to `out_path`.
-pub fn check_decode(config_path: &Path, weights_path: &Path, inputs_path: &Path, out_path: &Path) -> Result<CheckReport> {
+pub fn check_decode(
+    config_path: &Path,
+    weights_path: &Path,
+    inputs_path: &Path,
+    out_path: &Path,
+) -> Result<CheckReport> {
     let cfg_text = std::fs::read_to_string(config_path)
         .map_err(|source| VaeError::Io { path: config_path.to_path_buf(), source })?;
     let cfg = VaeConfig::from_json(&cfg_text, &config_path.display().to_string())?;
@@ -48,7 +53,9 @@ pub fn check_decode(config_path: &Path, weights_path: &Path, inputs_path: &Path,
     let (shape, z) = read_f32(&st, "z", &in_name)?.ok_or_else(|| input_err("z", format!("{in_name}: missing")))?;
     let dims: [usize; 4] = match shape.as_slice() {
         [1, c, t, h, w] | [c, t, h, w] => [*c, *t, *h, *w],
-        other => return Err(input_err("z", format!("{in_name}: expected [1, C, T, H, W] or [C, T, H, W], found {other:?}"))),
+        other => {
+            return Err(input_err("z", format!("{in_name}: expected [1, C, T, H, W] or [C, T, H, W], found {other:?}")))
+        }
     };
     let latents = Video::from_cthw(dims[0], dims[1], dims[2], dims[3], &z, "z")?;
     let video = dec.decode(&latents)?;

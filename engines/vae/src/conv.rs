@@ -15,8 +15,8 @@
 
 use rayon::prelude::*;
 
-use worldflow_gemm::{matmul_rows, RowBlock};
 use crate::tensor::Video;
+use worldflow_gemm::{matmul_rows, RowBlock};
 
 /// Cached (padded) input frames of one causal conv, oldest first, at most `kt − 1` of them.
 #[derive(Debug, Clone, Default)]
@@ -150,8 +150,9 @@ mod tests {
                                             continue;
                                         }
                                         let wv = conv_w[(((co * cin + ci) * kt + dt) * k + ky) * k + kx];
-                                        s += wv * x.data[((ti as usize * cin + ci) * x.h + yi as usize) * x.w
-                                            + xi as usize];
+                                        s += wv
+                                            * x.data
+                                                [((ti as usize * cin + ci) * x.h + yi as usize) * x.w + xi as usize];
                                     }
                                 }
                             }
@@ -170,13 +171,7 @@ mod tests {
         let mut rng = crate::rng::SplitMix64::new(1);
         let wv: Vec<f32> = (0..cout * cin * kt * k * k).map(|_| rng.normal() as f32).collect();
         let b: Vec<f32> = (0..cout).map(|_| rng.normal() as f32).collect();
-        let x = Video {
-            t: 5,
-            c: cin,
-            h: 4,
-            w: 5,
-            data: (0..5 * cin * 20).map(|_| rng.normal() as f32).collect(),
-        };
+        let x = Video { t: 5, c: cin, h: 4, w: 5, data: (0..5 * cin * 20).map(|_| rng.normal() as f32).collect() };
         let conv = CausalConv3d::new(cin, cout, kt, k, &wv, b.clone());
         let want = naive(&wv, &b, cin, cout, kt, k, &x);
         let got = conv.forward(&x, &mut ConvCache::default());

@@ -12,7 +12,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::blocks::{load_conv, load_gamma, norm_video, AttentionBlock, ResidualBlock, Resample, SlotCounter, StreamState};
+use crate::blocks::{
+    load_conv, load_gamma, norm_video, AttentionBlock, Resample, ResidualBlock, SlotCounter, StreamState,
+};
 use crate::config::VaeConfig;
 use crate::conv::{CausalConv3d, ConvCache};
 use crate::error::{input_err, Result};
@@ -138,7 +140,12 @@ impl VaeDecoder {
             return Err(input_err("z", format!("contains a non-finite value ({bad})")));
         }
         if latents.t == 0 {
-            return Ok(Video::zeros(0, 3, latents.h * self.cfg.spatial_upsampling(), latents.w * self.cfg.spatial_upsampling()));
+            return Ok(Video::zeros(
+                0,
+                3,
+                latents.h * self.cfg.spatial_upsampling(),
+                latents.w * self.cfg.spatial_upsampling(),
+            ));
         }
         let mut z = latents.clone();
         let hw = z.h * z.w;
@@ -208,7 +215,10 @@ impl StreamingDecoder {
     pub fn decode_chunk(&mut self, latents: &Video) -> Result<Video> {
         if let Some((h0, w0)) = self.latent_hw {
             if (h0, w0) != (latents.h, latents.w) {
-                return Err(input_err("latents", format!("stream started at {h0}×{w0}, these are {}×{}", latents.h, latents.w)));
+                return Err(input_err(
+                    "latents",
+                    format!("stream started at {h0}×{w0}, these are {}×{}", latents.h, latents.w),
+                ));
             }
         }
         let out = self.decoder.forward_chunk(latents, &mut self.state)?;

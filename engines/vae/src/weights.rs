@@ -77,17 +77,13 @@ impl<'a> WeightLoader<'a> {
                 }
                 let data = view.data();
                 let values: Vec<f32> = match view.dtype() {
-                    Dtype::F32 => {
-                        data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+                    Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                    Dtype::F16 => {
+                        data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
                     }
-                    Dtype::F16 => data
-                        .chunks_exact(2)
-                        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                        .collect(),
-                    Dtype::BF16 => data
-                        .chunks_exact(2)
-                        .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                        .collect(),
+                    Dtype::BF16 => {
+                        data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+                    }
                     other => {
                         self.problems.push(WeightProblem::BadDtype { name: name.into(), dtype: format!("{other:?}") });
                         return vec![0.0; numel];

@@ -66,11 +66,14 @@ fn bad_inputs_are_errors_not_panics() {
 
 /// Writes a safetensors file of F32 tensors.
 fn write_st(path: &std::path::Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, d)| d.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+    let bytes: Vec<Vec<u8>> =
+        tensors.iter().map(|(_, _, d)| d.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views: Vec<(&str, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .zip(&bytes)
-        .map(|((n, s, _), b)| (*n, safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .map(|((n, s, _), b)| {
+            (*n, safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
         .collect();
     let out = safetensors::serialize(views, None).unwrap();
     std::fs::File::create(path).unwrap().write_all(&out).unwrap();
@@ -102,7 +105,8 @@ fn weight_errors_name_every_tensor() {
     tensors.push(("decoder.bogus.weight".into(), vec![2], vec![0.0, 1.0]));
     tensors.push(("encoder.conv1.weight".into(), vec![1], vec![0.0])); // encoder half: ignored
     let path = std::env::temp_dir().join(format!("wf_vae_bad_{}.safetensors", std::process::id()));
-    let refs: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors.iter().map(|(n, s, d)| (n.as_str(), s.clone(), d.clone())).collect();
+    let refs: Vec<(&str, Vec<usize>, Vec<f32>)> =
+        tensors.iter().map(|(n, s, d)| (n.as_str(), s.clone(), d.clone())).collect();
     write_st(&path, &refs);
     let err = match VaeDecoder::from_safetensors(&cfg, &path) {
         Err(e) => e,
@@ -112,8 +116,12 @@ fn weight_errors_name_every_tensor() {
     let VaeError::Weights { problems, .. } = err else { panic!("wrong error kind: {msg}") };
     assert_eq!(problems.len(), 3, "{msg}");
     assert!(problems.contains(&WeightProblem::Missing { name: "decoder.head.2.bias".into(), expected: vec![3] }));
-    assert!(problems.iter().any(|p| matches!(p, WeightProblem::MisShaped { name, .. } if name == "decoder.conv1.bias")));
-    assert!(problems.iter().any(|p| matches!(p, WeightProblem::Unexpected { name, .. } if name == "decoder.bogus.weight")));
+    assert!(problems
+        .iter()
+        .any(|p| matches!(p, WeightProblem::MisShaped { name, .. } if name == "decoder.conv1.bias")));
+    assert!(problems
+        .iter()
+        .any(|p| matches!(p, WeightProblem::Unexpected { name, .. } if name == "decoder.bogus.weight")));
     assert!(msg.contains("decoder.head.2.bias") && msg.contains("decoder.bogus.weight"), "{msg}");
     std::fs::remove_file(&path).ok();
 

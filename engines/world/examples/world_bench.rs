@@ -13,12 +13,7 @@ use worldflow_world::{
 
 /// On-CPU time of this thread in ns (Linux `/proc/thread-self/schedstat`), robust to other load on the machine.
 fn cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// Runs `f`, returning its result, wall ms and on-CPU ms (wall when unavailable).
@@ -37,12 +32,7 @@ fn stats(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let mean = v.iter().sum::<f64>() / v.len() as f64;
     let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    format!(
-        "mean {mean:.3} ms, p50 {:.3}, p95 {:.3}, max {:.3}",
-        q(0.5),
-        q(0.95),
-        q(1.0)
-    )
+    format!("mean {mean:.3} ms, p50 {:.3}, p95 {:.3}, max {:.3}", q(0.5), q(0.95), q(1.0))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,13 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut director, out0) = ProceduralDirector::new_with_output(&scenario)?;
     let director_build = t0.elapsed().as_secs_f64() * 1e3;
     let t0 = Instant::now();
-    let mut actor = Actor::new(
-        ActorConfig {
-            seed: scenario.seed,
-            ..Default::default()
-        },
-        director.grid(),
-    )?;
+    let mut actor = Actor::new(ActorConfig { seed: scenario.seed, ..Default::default() }, director.grid())?;
     let s0 = actor.step(director.grid(), &out0)?;
     let actor_build = t0.elapsed().as_secs_f64() * 1e3;
     let dims = director.grid().spec().dims;
@@ -81,31 +65,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scenario.vehicles
     );
     println!("build: director {director_build:.1} ms, actor (static Gaussians) {actor_build:.1} ms");
-    println!(
-        "gaussians: {} static + {} dynamic = {}",
-        s0.static_count,
-        s0.dynamic_count,
-        s0.total()
-    );
+    println!("gaussians: {} static + {} dynamic = {}", s0.static_count, s0.dynamic_count, s0.total());
 
     let spawn = &scenario.egos.first();
-    let mut ego = spawn
-        .map(|e| BicycleEgo::new(BicycleParams::default(), e.x_m, e.y_m, e.yaw_deg.to_radians()))
-        .transpose()?;
-    let control = VehicleControl {
-        throttle: 0.3,
-        steer: 0.0,
-        brake: 0.0,
-    };
+    let mut ego =
+        spawn.map(|e| BicycleEgo::new(BicycleParams::default(), e.x_m, e.y_m, e.yaw_deg.to_radians())).transpose()?;
+    let control = VehicleControl { throttle: 0.3, steer: 0.0, brake: 0.0 };
     let (mut td, mut ta, mut td_cpu, mut ta_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut spawned, mut removed, mut advected) = (0, 0, 0);
     for _ in 0..ticks {
-        let egos: Vec<_> = ego
-            .as_mut()
-            .map(|e| e.step(&control, dt).map(|_| e.state(0)))
-            .transpose()?
-            .into_iter()
-            .collect();
+        let egos: Vec<_> =
+            ego.as_mut().map(|e| e.step(&control, dt).map(|_| e.state(0))).transpose()?.into_iter().collect();
         let (out, wall, cpu) = timed(|| director.step(dt, &egos));
         let out = out?;
         td.push(wall);

@@ -30,13 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ticks: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(48);
     let scenario = Scenario::default();
     let (mut director, out0) = ProceduralDirector::new_with_output(&scenario)?;
-    let mut actor = Actor::new(
-        ActorConfig {
-            seed: scenario.seed,
-            ..Default::default()
-        },
-        director.grid(),
-    )?;
+    let mut actor = Actor::new(ActorConfig { seed: scenario.seed, ..Default::default() }, director.grid())?;
     actor.step(director.grid(), &out0)?;
     for _ in 0..ticks {
         let out = director.step(1.0 / 24.0, &[])?;
@@ -101,10 +95,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     write_ppm(&out_dir.join("front.ppm"), w, h, &img)?;
-    println!(
-        "wrote {}/top.ppm and front.ppm ({} Gaussians)",
-        out_dir.display(),
-        g.len()
-    );
+    println!("wrote {}/top.ppm and front.ppm ({} Gaussians)", out_dir.display(), g.len());
     Ok(())
 }

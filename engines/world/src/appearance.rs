@@ -54,13 +54,7 @@ pub fn rotate_sh1(sh: &mut [[f32; 3]; 4], r: Quat) {
 pub(crate) fn splat(mean: Vec3, scale: Vec3, rotation: Quat, opacity: f32, rgb: Vec3, view_gradient: Vec3) -> Splat {
     let rgb = rgb.clamp(Vec3::splat(0.0), Vec3::splat(1.0));
     let sh1 = sh1_from_gradient([view_gradient; 3]);
-    Splat {
-        mean,
-        scale,
-        rotation,
-        opacity,
-        sh: [rgb_to_sh_dc(rgb.to_array()), sh1[0], sh1[1], sh1[2]],
-    }
+    Splat { mean, scale, rotation, opacity, sh: [rgb_to_sh_dc(rgb.to_array()), sh1[0], sh1[1], sh1[2]] }
 }
 
 /// Unit quaternion whose local z is `normal` (local x = `t1`).
@@ -79,14 +73,7 @@ pub fn static_splats(grid: &SemanticGrid, seed: u64, face_subdivisions: u32, mut
     let cs = spec.cell_size_m;
     let labels = building_labels(grid);
     let open = |c: IVec3, dir: IVec3| -> bool {
-        let class = grid.get_or(
-            c + dir,
-            if dir.z > 0 {
-                SemanticClass::Empty
-            } else {
-                SemanticClass::Road
-            },
-        );
+        let class = grid.get_or(c + dir, if dir.z > 0 { SemanticClass::Empty } else { SemanticClass::Road });
         class.is_empty() || class.is_dynamic()
     };
     let n = face_subdivisions.max(1);
@@ -107,11 +94,7 @@ pub fn static_splats(grid: &SemanticGrid, seed: u64, face_subdivisions: u32, mut
                 // Volumetric foliage: 3 blobs per surface cell.
                 let base = Vec3::new(0.16, 0.36, 0.12) * (0.8 + 0.4 * unit_f32(key(0)));
                 for b in 0..3u64 {
-                    let offset = Vec3::new(
-                        signed_f32(key(10 + b)),
-                        signed_f32(key(20 + b)),
-                        signed_f32(key(30 + b)),
-                    );
+                    let offset = Vec3::new(signed_f32(key(10 + b)), signed_f32(key(20 + b)), signed_f32(key(30 + b)));
                     let tint = Vec3::new(signed_f32(key(40 + b)), signed_f32(key(50 + b)), 0.0) * 0.05;
                     let rot = Quat::from_euler(
                         glam::EulerRot::ZYX,
@@ -134,14 +117,7 @@ pub fn static_splats(grid: &SemanticGrid, seed: u64, face_subdivisions: u32, mut
                 // A trunk is thinner than a cell: one vertical spindle per cell, at the centre.
                 let rgb = class_colour(class, unit_f32(key(0)), 0);
                 let r = (0.15f32).min(0.3 * cs);
-                emit(splat(
-                    centre,
-                    Vec3::new(r, r, 0.6 * cs),
-                    Quat::IDENTITY,
-                    0.98,
-                    rgb,
-                    Vec3::ZERO,
-                ));
+                emit(splat(centre, Vec3::new(r, r, 0.6 * cs), Quat::IDENTITY, 0.98, rgb, Vec3::ZERO));
             }
             _ => {
                 for (f, &dir) in FACES.iter().enumerate() {
@@ -261,14 +237,7 @@ fn face_splats(f: &FaceCtx, grid: &SemanticGrid, emit: &mut impl FnMut(Splat)) {
             let off = ((s as f32 + 0.5) / f.n as f32 - 0.5) * f.cs;
             let along = if along_x { Vec3::X } else { Vec3::Y };
             let mean = face_centre + along * off + Vec3::Z * 0.01;
-            emit(splat(
-                mean,
-                Vec3::new(0.6 * step, 0.06, thin),
-                q,
-                0.95,
-                Vec3::new(0.92, 0.92, 0.86),
-                Vec3::ZERO,
-            ));
+            emit(splat(mean, Vec3::new(0.6 * step, 0.06, thin), q, 0.95, Vec3::new(0.92, 0.92, 0.86), Vec3::ZERO));
         }
     }
 }
@@ -279,11 +248,7 @@ pub fn building_labels(grid: &SemanticGrid) -> Vec<u32> {
     let dims = grid.spec().dims;
     let n = (dims.x * dims.y) as usize;
     let is_building = |i: u32, j: u32| {
-        dims.z > 1
-            && matches!(
-                grid.get(UVec3::new(i, j, 1)),
-                SemanticClass::Building | SemanticClass::Roof
-            )
+        dims.z > 1 && matches!(grid.get(UVec3::new(i, j, 1)), SemanticClass::Building | SemanticClass::Roof)
     };
     let mut labels = vec![u32::MAX; n];
     let mut stack = Vec::new();
@@ -324,14 +289,7 @@ pub fn dynamic_cell_splats(class: SemanticClass, centre: Vec3, cs: f32, seed: u6
     (0..2u64)
         .map(|b| {
             let offset = Vec3::new(signed_f32(key(b)), signed_f32(key(10 + b)), signed_f32(key(20 + b))) * 0.2 * cs;
-            splat(
-                centre + offset,
-                Vec3::splat(0.4 * cs),
-                Quat::IDENTITY,
-                0.9,
-                rgb,
-                Vec3::ZERO,
-            )
+            splat(centre + offset, Vec3::splat(0.4 * cs), Quat::IDENTITY, 0.9, rgb, Vec3::ZERO)
         })
         .collect()
 }
@@ -366,10 +324,7 @@ fn box_surface(
         let centre = 0.5 * (lo + hi) + normal * (0.5 * (hi - lo)).dot(normal.abs());
         let size = hi - lo;
         let (e1, e2) = (size.dot(t1.abs()), size.dot(t2.abs()));
-        let (n1, n2) = (
-            ((e1 / step_m).round() as u32).max(1),
-            ((e2 / step_m).round() as u32).max(1),
-        );
+        let (n1, n2) = (((e1 / step_m).round() as u32).max(1), ((e2 / step_m).round() as u32).max(1));
         let (s1, s2) = (e1 / n1 as f32, e2 / n2 as f32);
         for a in 0..n1 {
             for b in 0..n2 {
@@ -393,20 +348,11 @@ pub fn vehicle_template(half_extent_m: Vec3, appearance_key: f32) -> Vec<Splat> 
     let belt = -e.z + clearance + if is_van { 0.45 } else { 0.55 } * (2.0 * e.z - clearance);
     let mut out = Vec::with_capacity(400);
     // Lower body.
-    box_surface(
-        Vec3::new(-e.x, -e.y, -e.z + clearance),
-        Vec3::new(e.x, e.y, belt),
-        0.3,
-        true,
-        &mut out,
-        &|_, n| (paint, n * sheen),
-    );
+    box_surface(Vec3::new(-e.x, -e.y, -e.z + clearance), Vec3::new(e.x, e.y, belt), 0.3, true, &mut out, &|_, n| {
+        (paint, n * sheen)
+    });
     // Cabin: glass on the sides/front/back with paint pillars, painted roof.
-    let (c0, c1) = if is_van {
-        (-e.x, 0.55 * e.x)
-    } else {
-        (-0.6 * e.x, 0.3 * e.x)
-    };
+    let (c0, c1) = if is_van { (-e.x, 0.55 * e.x) } else { (-0.6 * e.x, 0.3 * e.x) };
     let cabin_lo = Vec3::new(c0, -0.9 * e.y, belt);
     let cabin_hi = Vec3::new(c1, 0.9 * e.y, e.z);
     box_surface(cabin_lo, cabin_hi, 0.3, true, &mut out, &|p, n| {
@@ -465,11 +411,7 @@ mod tests {
 
     #[test]
     fn sh1_gradient_round_trips_and_rotates_like_a_vector() {
-        let g = [
-            Vec3::new(0.1, -0.2, 0.3),
-            Vec3::new(0.0, 0.5, -0.1),
-            Vec3::new(0.2, 0.2, 0.2),
-        ];
+        let g = [Vec3::new(0.1, -0.2, 0.3), Vec3::new(0.0, 0.5, -0.1), Vec3::new(0.2, 0.2, 0.2)];
         let sh1 = sh1_from_gradient(g);
         assert_eq!(gradient_from_sh1(&sh1), g);
         let r = Quat::from_rotation_z(0.7);

@@ -24,10 +24,7 @@ pub struct WorldBounds {
 impl WorldBounds {
     /// The ground rectangle of a town of horizontal extent `(x, y)`, up to [`MAX_ALTITUDE_M`].
     pub fn of_extent(extent_m: (f32, f32)) -> Self {
-        Self {
-            min_m: Vec3::ZERO,
-            max_m: Vec3::new(extent_m.0, extent_m.1, MAX_ALTITUDE_M),
-        }
+        Self { min_m: Vec3::ZERO, max_m: Vec3::new(extent_m.0, extent_m.1, MAX_ALTITUDE_M) }
     }
 
     pub fn contains(&self, p: Vec3) -> bool {

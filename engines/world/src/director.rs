@@ -184,17 +184,7 @@ impl ProceduralDirector {
         let bodies = d.bodies();
         let changes = d.update_dynamic_cells(&bodies);
         let flow = FlowField::empty(*d.grid.spec());
-        Ok((
-            d,
-            DirectorOutput {
-                tick: 0,
-                time_secs: 0.0,
-                dt_secs: 0.0,
-                changes,
-                flow,
-                bodies,
-            },
-        ))
+        Ok((d, DirectorOutput { tick: 0, time_secs: 0.0, dt_secs: 0.0, changes, flow, bodies }))
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -309,23 +299,14 @@ impl ProceduralDirector {
             let next_old = old.get(a).copied().unwrap_or(u32::MAX);
             let next_new = cells.get(b).map_or(u32::MAX, |c| c.0);
             if next_old < next_new {
-                changes.push(CellChange {
-                    index: next_old,
-                    class: self.town.grid.get_index(next_old),
-                });
+                changes.push(CellChange { index: next_old, class: self.town.grid.get_index(next_old) });
                 a += 1;
             } else if next_new < next_old {
-                changes.push(CellChange {
-                    index: next_new,
-                    class: cells[b].1,
-                });
+                changes.push(CellChange { index: next_new, class: cells[b].1 });
                 b += 1;
             } else {
                 if self.grid.get_index(next_new) != cells[b].1 {
-                    changes.push(CellChange {
-                        index: next_new,
-                        class: cells[b].1,
-                    });
+                    changes.push(CellChange { index: next_new, class: cells[b].1 });
                 }
                 a += 1;
                 b += 1;
@@ -346,9 +327,7 @@ fn for_cells_in_box(spec: &GridSpec, body: &RigidBody, margin_m: f32, mut f: imp
     let centre = body.world_from_body.w_axis.truncate();
     let world_half = rot.x_axis.abs() * half.x + rot.y_axis.abs() * half.y + rot.z_axis.abs() * half.z;
     let lo = spec.cell_coords_signed(centre - world_half).max(glam::IVec3::ZERO);
-    let hi = spec
-        .cell_coords_signed(centre + world_half)
-        .min(spec.dims.as_ivec3() - glam::IVec3::ONE);
+    let hi = spec.cell_coords_signed(centre + world_half).min(spec.dims.as_ivec3() - glam::IVec3::ONE);
     let rot_t = rot.transpose();
     for k in lo.z..=hi.z {
         for j in lo.y..=hi.y {
@@ -372,11 +351,7 @@ fn twist(old: &Mat4, new: &Mat4, dt_secs: f32) -> (Vec3, Vec3) {
     dyaw = (dyaw + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI;
     let d = (new.w_axis - old.w_axis).truncate();
     let half = 0.5 * dyaw;
-    let sinc = if half.abs() < 1e-4 {
-        1.0 - half * half / 6.0
-    } else {
-        half.sin() / half
-    };
+    let sinc = if half.abs() < 1e-4 { 1.0 - half * half / 6.0 } else { half.sin() / half };
     let d_xy = Vec2::from_angle(-half).rotate(d.truncate()) / sinc;
     let v_c = Vec3::new(d_xy.x, d_xy.y, d.z) / dt_secs;
     (v_c, Vec3::Z * (dyaw / dt_secs))
@@ -423,11 +398,7 @@ pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f3
     candidates.sort_unstable_by_key(key);
     let cells = candidates
         .into_iter()
-        .map(|(index, _, body, velocity_mps)| FlowCell {
-            index,
-            velocity_mps,
-            body_id: Some(body),
-        })
+        .map(|(index, _, body, velocity_mps)| FlowCell { index, velocity_mps, body_id: Some(body) })
         .collect();
     FlowField::new(*spec, cells)
 }
@@ -451,13 +422,7 @@ fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioErro
         if !class.is_empty() {
             return Err(ScenarioError::invalid(
                 format!("{field}.x_m/y_m"),
-                format!(
-                    "spawn ({}, {}, {}) is inside a {} cell",
-                    e.x_m,
-                    e.y_m,
-                    e.z_m,
-                    class.name()
-                ),
+                format!("spawn ({}, {}, {}) is inside a {} cell", e.x_m, e.y_m, e.z_m, class.name()),
             ));
         }
         if e.kind == EgoKind::Car {
@@ -467,7 +432,9 @@ fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioErro
                 half_m: Vec3::from(crate::ego::BicycleParams::default().half_extent_m).truncate(),
             };
             let me = body(e);
-            if let Some(k) = (0..i).find(|&k| scenario.egos[k].kind == EgoKind::Car && body(&scenario.egos[k]).overlaps(&me, 0.0)) {
+            if let Some(k) =
+                (0..i).find(|&k| scenario.egos[k].kind == EgoKind::Car && body(&scenario.egos[k]).overlaps(&me, 0.0))
+            {
                 return Err(ScenarioError::invalid(
                     format!("{field}.x_m/y_m"),
                     format!(
@@ -481,12 +448,7 @@ fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioErro
             let ground = town.grid.class_at(Vec3::new(e.x_m, e.y_m, -0.5 * scenario.cell_size_m));
             return Err(ScenarioError::invalid(
                 format!("{field}.x_m/y_m"),
-                format!(
-                    "a car ego must start on a road; ({}, {}) is on {}",
-                    e.x_m,
-                    e.y_m,
-                    ground.name()
-                ),
+                format!("a car ego must start on a road; ({}, {}) is on {}", e.x_m, e.y_m, ground.name()),
             ));
         }
     }
@@ -560,11 +522,8 @@ impl Director for ProceduralDirector {
             })
             .collect();
         let all_egos: Vec<Obstacle> = ego_obstacles.iter().map(|o| o.0).collect();
-        let ground_egos: Vec<Obstacle> = ego_obstacles
-            .iter()
-            .filter(|o| o.1 < GROUND_EGO_MAX_Z_M)
-            .map(|o| o.0)
-            .collect();
+        let ground_egos: Vec<Obstacle> =
+            ego_obstacles.iter().filter(|o| o.1 < GROUND_EGO_MAX_Z_M).map(|o| o.0).collect();
         let walkers: Vec<Obstacle> = self.crowd.pedestrians.iter().map(|p| self.crowd.traffic_obstacle(p)).collect();
         let mut wheeled: Vec<Obstacle> = self.traffic.vehicles.iter().map(|v| self.traffic.obstacle(v)).collect();
         wheeled.extend_from_slice(&ground_egos);
@@ -579,21 +538,12 @@ impl Director for ProceduralDirector {
             .zip(bodies.iter().copied())
             .filter(|(old, new)| old.world_from_body != new.world_from_body)
             .collect();
-        let flow = rigid_flow(self.grid.spec(), &moves, dt_secs).map_err(|m| DirectorError::InvalidInput {
-            field: "flow".into(),
-            message: m,
-        })?;
+        let flow = rigid_flow(self.grid.spec(), &moves, dt_secs)
+            .map_err(|m| DirectorError::InvalidInput { field: "flow".into(), message: m })?;
         let changes = self.update_dynamic_cells(&bodies);
         self.tick += 1;
         self.time_secs += dt_secs as f64;
-        Ok(DirectorOutput {
-            tick: self.tick,
-            time_secs: self.time_secs,
-            dt_secs,
-            changes,
-            flow,
-            bodies,
-        })
+        Ok(DirectorOutput { tick: self.tick, time_secs: self.time_secs, dt_secs, changes, flow, bodies })
     }
 
     fn grid(&self) -> &SemanticGrid {

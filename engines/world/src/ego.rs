@@ -14,11 +14,7 @@ use crate::director::EgoState;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EgoError {
     #[error("{field}: expected {expected}, found {found}")]
-    OutOfRange {
-        field: String,
-        expected: String,
-        found: f32,
-    },
+    OutOfRange { field: String, expected: String, found: f32 },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
 }
@@ -125,12 +121,7 @@ impl BicycleEgo {
         }
         let heading = Vec2::from_angle(yaw_rad);
         let rear_axle_m = Vec2::new(x_m, y_m) - heading * (0.5 * params.wheelbase_m);
-        Ok(Self {
-            params,
-            rear_axle_m,
-            yaw_rad,
-            speed_mps: 0.0,
-        })
+        Ok(Self { params, rear_axle_m, yaw_rad, speed_mps: 0.0 })
     }
 
     pub fn params(&self) -> &BicycleParams {
@@ -232,11 +223,7 @@ impl FreeCameraEgo {
                 message: "expected finite values".into(),
             });
         }
-        Ok(Self {
-            position_m,
-            yaw_rad,
-            pitch_rad: 0.0,
-        })
+        Ok(Self { position_m, yaw_rad, pitch_rad: 0.0 })
     }
 
     /// Applies a delta: rotate (yaw, then pitch, clamped), then translate in the new yaw frame (up = world z).
@@ -272,12 +259,7 @@ impl FreeCameraEgo {
     }
 
     pub fn state(&self, index: u32) -> EgoState {
-        EgoState {
-            index,
-            world_from_base: self.world_from_base(),
-            speed_mps: 0.0,
-            half_extent_m: Vec3::splat(0.3),
-        }
+        EgoState { index, world_from_base: self.world_from_base(), speed_mps: 0.0, half_extent_m: Vec3::splat(0.3) }
     }
 }
 
@@ -332,28 +314,12 @@ mod tests {
     #[test]
     fn throttle_accelerates_along_heading_and_brake_stops() {
         let mut ego = BicycleEgo::new(BicycleParams::default(), 10.0, 20.0, std::f32::consts::FRAC_PI_2).unwrap();
-        let pose = straight(
-            &mut ego,
-            VehicleControl {
-                throttle: 1.0,
-                steer: 0.0,
-                brake: 0.0,
-            },
-            40,
-        );
+        let pose = straight(&mut ego, VehicleControl { throttle: 1.0, steer: 0.0, brake: 0.0 }, 40);
         let v = ego.speed_mps();
         assert!(v > 5.0 && v < 6.1, "{v}"); // ≈ 3 m/s² for 2 s minus drag
         let p = pose.w_axis.truncate();
         assert!((p.x - 10.0).abs() < 1e-3 && p.y > 25.0, "{p}"); // moved north only
-        straight(
-            &mut ego,
-            VehicleControl {
-                throttle: 0.0,
-                steer: 0.0,
-                brake: 1.0,
-            },
-            40,
-        );
+        straight(&mut ego, VehicleControl { throttle: 0.0, steer: 0.0, brake: 1.0 }, 40);
         assert_eq!(ego.speed_mps(), 0.0);
     }
 
@@ -362,11 +328,7 @@ mod tests {
         let params = BicycleParams::default();
         let mut ego = BicycleEgo::new(params.clone(), 0.0, 0.0, 0.0).unwrap();
         ego.set_speed_mps(5.0).unwrap();
-        let control = VehicleControl {
-            throttle: 0.0,
-            steer: 0.5,
-            brake: 0.0,
-        };
+        let control = VehicleControl { throttle: 0.0, steer: 0.5, brake: 0.0 };
         // Rear axle traces a circle of radius L / tan δ around a fixed centre to its left.
         let r = params.wheelbase_m / (0.5 * params.max_steer_deg.to_radians()).tan();
         let rear = |e: &BicycleEgo| {
@@ -385,27 +347,9 @@ mod tests {
     #[test]
     fn bad_controls_name_the_field() {
         let mut ego = BicycleEgo::new(BicycleParams::default(), 0.0, 0.0, 0.0).unwrap();
-        let err = ego
-            .step(
-                &VehicleControl {
-                    throttle: 1.5,
-                    steer: 0.0,
-                    brake: 0.0,
-                },
-                0.05,
-            )
-            .unwrap_err();
+        let err = ego.step(&VehicleControl { throttle: 1.5, steer: 0.0, brake: 0.0 }, 0.05).unwrap_err();
         assert!(err.to_string().starts_with("throttle"), "{err}");
-        let err = ego
-            .step(
-                &VehicleControl {
-                    throttle: 0.0,
-                    steer: f32::NAN,
-                    brake: 0.0,
-                },
-                0.05,
-            )
-            .unwrap_err();
+        let err = ego.step(&VehicleControl { throttle: 0.0, steer: f32::NAN, brake: 0.0 }, 0.05).unwrap_err();
         assert!(err.to_string().starts_with("steer"), "{err}");
         let err = ego.step(&VehicleControl::default(), -1.0).unwrap_err();
         assert!(err.to_string().starts_with("dt_secs"), "{err}");
@@ -414,20 +358,9 @@ mod tests {
     #[test]
     fn free_camera_moves_in_its_yaw_frame_and_pitch_is_clamped() {
         let mut cam = FreeCameraEgo::new(Vec3::new(1.0, 2.0, 10.0), 0.0).unwrap();
-        let pose = cam
-            .apply(&PoseDelta {
-                yaw_deg: 90.0,
-                forward_m: 2.0,
-                ..Default::default()
-            })
-            .unwrap();
+        let pose = cam.apply(&PoseDelta { yaw_deg: 90.0, forward_m: 2.0, ..Default::default() }).unwrap();
         assert!((pose.w_axis.truncate() - Vec3::new(1.0, 4.0, 10.0)).length() < 1e-5);
-        let pose = cam
-            .apply(&PoseDelta {
-                pitch_deg: 500.0,
-                ..Default::default()
-            })
-            .unwrap();
+        let pose = cam.apply(&PoseDelta { pitch_deg: 500.0, ..Default::default() }).unwrap();
         worldflow_protocol::validate_rigid(&pose, "pose").unwrap();
         assert!(pose.x_axis.z > 0.99); // looking (almost) straight up, never past it
     }

@@ -52,11 +52,7 @@ impl PartialEq for FlowField {
 impl FlowField {
     /// An empty field (nothing moves).
     pub fn empty(spec: GridSpec) -> Self {
-        Self {
-            spec,
-            cells: Vec::new(),
-            lookup: HashMap::default(),
-        }
+        Self { spec, cells: Vec::new(), lookup: HashMap::default() }
     }
 
     /// Builds a field; `cells` must be sorted by non-decreasing index, in range, with finite velocities and
@@ -66,16 +62,10 @@ impl FlowField {
         let mut group_start = 0;
         for (k, c) in cells.iter().enumerate() {
             if c.index as u64 >= n {
-                return Err(format!(
-                    "flow cell {k}: index {} outside the grid of {n} cells",
-                    c.index
-                ));
+                return Err(format!("flow cell {k}: index {} outside the grid of {n} cells", c.index));
             }
             if !c.velocity_mps.is_finite() {
-                return Err(format!(
-                    "flow cell {k}: velocity must be finite, found {}",
-                    c.velocity_mps
-                ));
+                return Err(format!("flow cell {k}: velocity must be finite, found {}", c.velocity_mps));
             }
             if k > 0 && cells[k - 1].index > c.index {
                 return Err(format!("flow cell {k}: indices must be non-decreasing"));
@@ -84,10 +74,7 @@ impl FlowField {
                 group_start = k;
             }
             if cells[group_start..k].iter().any(|o| o.body_id == c.body_id) {
-                return Err(format!(
-                    "flow cell {k}: cell {} has two entries labelled {:?}",
-                    c.index, c.body_id
-                ));
+                return Err(format!("flow cell {k}: cell {} has two entries labelled {:?}", c.index, c.body_id));
             }
         }
         let mut lookup = HashMap::with_capacity_and_hasher(cells.len(), CellBuildHasher::default());
@@ -104,11 +91,7 @@ impl FlowField {
         if body.is_none() {
             return Some(self.cells[first].velocity_mps);
         }
-        self.cells[first..]
-            .iter()
-            .take_while(|c| c.index == index)
-            .find(|c| c.body_id == body)
-            .map(|c| c.velocity_mps)
+        self.cells[first..].iter().take_while(|c| c.index == index).find(|c| c.body_id == body).map(|c| c.velocity_mps)
     }
 
     pub fn spec(&self) -> &GridSpec {
@@ -172,11 +155,7 @@ pub trait FlowSampler {
     #[inline]
     fn corners(&self, base: IVec3, body: Option<u64>) -> [Option<Vec3>; 8] {
         std::array::from_fn(|corner| {
-            let o = IVec3::new(
-                (corner & 1) as i32,
-                ((corner >> 1) & 1) as i32,
-                ((corner >> 2) & 1) as i32,
-            );
+            let o = IVec3::new((corner & 1) as i32, ((corner >> 1) & 1) as i32, ((corner >> 2) & 1) as i32);
             self.cell_velocity_for(base + o, body)
         })
     }
@@ -234,13 +213,7 @@ pub struct DenseFlowIndex {
 impl DenseFlowIndex {
     pub fn new(spec: &GridSpec) -> Self {
         let n = spec.cell_count();
-        Self {
-            slots: if n <= DENSE_INDEX_MAX_CELLS {
-                vec![u32::MAX; n]
-            } else {
-                Vec::new()
-            },
-        }
+        Self { slots: if n <= DENSE_INDEX_MAX_CELLS { vec![u32::MAX; n] } else { Vec::new() } }
     }
 
     /// Binds a field for fast sampling; the binding clears the index when dropped.
@@ -251,11 +224,7 @@ impl DenseFlowIndex {
                 self.slots[c.index as usize] = k as u32; // ends at the first entry of each cell
             }
         }
-        BoundFlow {
-            slots: &mut self.slots,
-            flow,
-            dense,
-        }
+        BoundFlow { slots: &mut self.slots, flow, dense }
     }
 }
 
@@ -329,10 +298,7 @@ fn interpolate(cell_size_m: f32, corners: &[Option<Vec3>; 8], f: Vec3) -> Option
         return None;
     }
     let v = v_sum / w_sum;
-    let jac = Mat3::from_cols(
-        (dv[0] - v * dw_sum.x) / w_sum,
-        (dv[1] - v * dw_sum.y) / w_sum,
-        (dv[2] - v * dw_sum.z) / w_sum,
-    );
+    let jac =
+        Mat3::from_cols((dv[0] - v * dw_sum.x) / w_sum, (dv[1] - v * dw_sum.y) / w_sum, (dv[2] - v * dw_sum.z) / w_sum);
     Some((v, jac))
 }

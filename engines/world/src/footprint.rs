@@ -47,15 +47,8 @@ mod tests {
 
     #[test]
     fn separating_axes_decide_overlap() {
-        let car = Footprint {
-            centre_m: Vec2::ZERO,
-            axis: Vec2::X,
-            half_m: Vec2::new(2.25, 0.9),
-        };
-        let beside = Footprint {
-            centre_m: Vec2::new(0.0, 2.0),
-            ..car
-        };
+        let car = Footprint { centre_m: Vec2::ZERO, axis: Vec2::X, half_m: Vec2::new(2.25, 0.9) };
+        let beside = Footprint { centre_m: Vec2::new(0.0, 2.0), ..car };
         assert!(!car.overlaps(&beside, 0.0));
         assert!(car.overlaps(&beside, 0.15));
         // Rotated 45° near the corner: the bounding circles overlap but a separating axis exists.

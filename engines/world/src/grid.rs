@@ -89,25 +89,16 @@ impl GridSpec {
     /// Checks the spec; the message says what is wrong.
     pub fn new(origin_m: Vec3, cell_size_m: f32, dims: UVec3) -> Result<Self, String> {
         if !(cell_size_m.is_finite() && cell_size_m > 0.0) {
-            return Err(format!(
-                "cell size must be a positive number of metres, found {cell_size_m}"
-            ));
+            return Err(format!("cell size must be a positive number of metres, found {cell_size_m}"));
         }
         if !origin_m.is_finite() {
             return Err(format!("origin must be finite, found {origin_m}"));
         }
         let count = dims.x as u64 * dims.y as u64 * dims.z as u64;
         if count == 0 || count > MAX_CELLS {
-            return Err(format!(
-                "grid of {}×{}×{} cells: expected 1..={MAX_CELLS} cells",
-                dims.x, dims.y, dims.z
-            ));
+            return Err(format!("grid of {}×{}×{} cells: expected 1..={MAX_CELLS} cells", dims.x, dims.y, dims.z));
         }
-        Ok(Self {
-            origin_m,
-            cell_size_m,
-            dims,
-        })
+        Ok(Self { origin_m, cell_size_m, dims })
     }
 
     pub fn cell_count(&self) -> usize {
@@ -178,10 +169,7 @@ pub struct SemanticGrid {
 
 impl SemanticGrid {
     pub fn new_empty(spec: GridSpec) -> Self {
-        Self {
-            spec,
-            classes: vec![SemanticClass::Empty; spec.cell_count()],
-        }
+        Self { spec, classes: vec![SemanticClass::Empty; spec.cell_count()] }
     }
 
     pub fn spec(&self) -> &GridSpec {
@@ -229,10 +217,7 @@ impl SemanticGrid {
     pub fn apply(&mut self, changes: &[CellChange]) -> Result<(), String> {
         let n = self.classes.len();
         if let Some(bad) = changes.iter().find(|c| c.index as usize >= n) {
-            return Err(format!(
-                "cell change index {} is outside the grid of {n} cells",
-                bad.index
-            ));
+            return Err(format!("cell change index {} is outside the grid of {n} cells", bad.index));
         }
         for c in changes {
             self.classes[c.index as usize] = c.class;

@@ -42,11 +42,7 @@ impl Conflicts {
     pub fn new(roads: &Roads) -> Self {
         let half = VehicleKind::Van.half_extent_m().truncate();
         let sweep = |dir_in: Dir, dir_out: Dir| -> Vec<Footprint> {
-            let turn = Piece::Turn {
-                node: (1, 1),
-                dir_in,
-                dir_out,
-            };
+            let turn = Piece::Turn { node: (1, 1), dir_in, dir_out };
             let len = roads.length_m(&turn);
             let first = roads.pose(&turn, 0.0);
             let last = roads.pose(&turn, len);
@@ -54,33 +50,18 @@ impl Conflicts {
             let mut t = -half.x;
             while t <= len + half.x + CONFLICT_MARGIN_M {
                 poses.push(if t < 0.0 {
-                    PathPose {
-                        position_m: first.position_m + first.heading * t,
-                        ..first
-                    }
+                    PathPose { position_m: first.position_m + first.heading * t, ..first }
                 } else if t > len {
-                    PathPose {
-                        position_m: last.position_m + last.heading * (t - len),
-                        ..last
-                    }
+                    PathPose { position_m: last.position_m + last.heading * (t - len), ..last }
                 } else {
                     roads.pose(&turn, t)
                 });
                 t += 0.5 * SWEEP_STEP_M;
             }
-            poses
-                .iter()
-                .map(|p| Footprint {
-                    centre_m: p.position_m,
-                    axis: p.heading,
-                    half_m: half,
-                })
-                .collect()
+            poses.iter().map(|p| Footprint { centre_m: p.position_m, axis: p.heading, half_m: half }).collect()
         };
-        let moves: Vec<(Dir, Dir)> = Dir::ALL
-            .iter()
-            .flat_map(|&a| [a, a.left_turn(), a.right_turn()].map(|b| (a, b)))
-            .collect();
+        let moves: Vec<(Dir, Dir)> =
+            Dir::ALL.iter().flat_map(|&a| [a, a.left_turn(), a.right_turn()].map(|b| (a, b))).collect();
         let sweeps: Vec<Vec<Footprint>> = moves.iter().map(|&(a, b)| sweep(a, b)).collect();
         let mut table = [[true; 16]; 16];
         for (x, &(a_in, a_out)) in moves.iter().enumerate() {
@@ -88,9 +69,7 @@ impl Conflicts {
                 let conflict = if a_in == b_in {
                     a_out != b_out
                 } else {
-                    sweeps[x]
-                        .iter()
-                        .any(|f| sweeps[y].iter().any(|g| f.overlaps(g, 0.5 * CONFLICT_MARGIN_M)))
+                    sweeps[x].iter().any(|f| sweeps[y].iter().any(|g| f.overlaps(g, 0.5 * CONFLICT_MARGIN_M)))
                 };
                 table[movement_index(a_in, a_out)][movement_index(b_in, b_out)] = conflict;
             }
@@ -132,11 +111,7 @@ pub fn first_contact(
     for k in 1..=steps {
         let s = k as f32 * SWEEP_STEP_M;
         let p = pose_at(s);
-        let me = Footprint {
-            centre_m: p.position_m,
-            axis: p.heading,
-            half_m,
-        };
+        let me = Footprint { centre_m: p.position_m, axis: p.heading, half_m };
         if let Some(&hit) = near.iter().find(|&&o| me.overlaps(&others[o], SWEEP_MARGIN_M)) {
             return Some((s - SWEEP_STEP_M, hit));
         }

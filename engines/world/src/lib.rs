@@ -36,13 +36,13 @@ pub use director::{
     body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody,
     EGO_BODY_ID_BASE, FLOW_BAND_CELLS, MAX_DT_SECS,
 };
-pub use footprint::Footprint;
-pub use intersection::Conflicts;
-pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
 pub use ego::{BicycleEgo, BicycleParams, Ego, EgoError, FreeCameraEgo, PoseDelta, VehicleControl};
 pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowField, FlowSampler};
+pub use footprint::Footprint;
 pub use grid::{CellChange, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};
+pub use intersection::Conflicts;
 pub use metrics::{psnr, ssim, MetricsError, RgbImage};
+pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
 pub use rig::{Rig, RigCamera, RigError};
 pub use rng::{hash64, SplitMix64};
 pub use scenario::{EgoKind, EgoSpawn, Scenario, ScenarioError, TownConfig, TrafficConfig};

@@ -10,11 +10,7 @@
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MetricsError {
     #[error("{name}: expected {expected} floats (width × height × 3), found {found}")]
-    Size {
-        name: &'static str,
-        expected: usize,
-        found: usize,
-    },
+    Size { name: &'static str, expected: usize, found: usize },
     #[error("images of {width}×{height}: SSIM needs at least {WINDOW}×{WINDOW} pixels")]
     TooSmall { width: usize, height: usize },
     #[error("{name}: non-finite value at float {index}")]
@@ -37,11 +33,7 @@ fn check(a: &RgbImage, b: &RgbImage) -> Result<(), MetricsError> {
     for (name, img) in [("a", a), ("b", b)] {
         let want = if name == "a" { expected } else { a.width * a.height * 3 };
         if img.data.len() != want || img.width != a.width || img.height != a.height {
-            return Err(MetricsError::Size {
-                name,
-                expected: want,
-                found: img.data.len(),
-            });
+            return Err(MetricsError::Size { name, expected: want, found: img.data.len() });
         }
         if let Some(index) = img.data.iter().position(|v| !v.is_finite()) {
             return Err(MetricsError::NonFinite { name, index });
@@ -56,18 +48,9 @@ pub fn psnr(a: &RgbImage, b: &RgbImage) -> Result<f64, MetricsError> {
     if a.data.is_empty() {
         return Ok(f64::INFINITY);
     }
-    let mse = a
-        .data
-        .iter()
-        .zip(b.data)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        / a.data.len() as f64;
-    Ok(if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (1.0 / mse).log10()
-    })
+    let mse =
+        a.data.iter().zip(b.data).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / a.data.len() as f64;
+    Ok(if mse == 0.0 { f64::INFINITY } else { 10.0 * (1.0 / mse).log10() })
 }
 
 fn gaussian_window() -> [f64; WINDOW] {
@@ -143,11 +126,7 @@ mod tests {
     }
 
     fn img(w: usize, h: usize, data: &[f32]) -> RgbImage<'_> {
-        RgbImage {
-            width: w,
-            height: h,
-            data,
-        }
+        RgbImage { width: w, height: h, data }
     }
 
     #[test]
@@ -203,15 +182,9 @@ mod tests {
     fn bad_images_are_errors() {
         let a = vec![0.0f32; 12 * 12 * 3];
         let short = vec![0.0f32; 10];
-        assert!(matches!(
-            psnr(&img(12, 12, &a), &img(12, 12, &short)),
-            Err(MetricsError::Size { name: "b", .. })
-        ));
+        assert!(matches!(psnr(&img(12, 12, &a), &img(12, 12, &short)), Err(MetricsError::Size { name: "b", .. })));
         let small = vec![0.0f32; 5 * 5 * 3];
-        assert!(matches!(
-            ssim(&img(5, 5, &small), &img(5, 5, &small)),
-            Err(MetricsError::TooSmall { .. })
-        ));
+        assert!(matches!(ssim(&img(5, 5, &small), &img(5, 5, &small)), Err(MetricsError::TooSmall { .. })));
         let mut nan = a.clone();
         nan[7] = f32::NAN;
         assert!(matches!(

@@ -51,26 +51,14 @@ pub fn pedestrian_template(e: Vec3, appearance_key: f32) -> Vec<Splat> {
             Vec3::splat(0.08),
         );
         for (f, s) in [(0.16, 0.11), (0.36, 0.11)] {
-            blob(
-                Vec3::new(0.0, side * hip_y, z(f)),
-                Vec3::new(0.3 * e.x, 0.22 * e.y, s * height),
-                trousers,
-            );
+            blob(Vec3::new(0.0, side * hip_y, z(f)), Vec3::new(0.3 * e.x, 0.22 * e.y, s * height), trousers);
         }
         // Arms: upper and lower.
         for (f, s) in [(0.70, 0.08), (0.55, 0.08)] {
-            blob(
-                Vec3::new(0.0, side * 0.85 * e.y, z(f)),
-                Vec3::new(0.22 * e.x, 0.13 * e.y, s * height),
-                shirt * 0.92,
-            );
+            blob(Vec3::new(0.0, side * 0.85 * e.y, z(f)), Vec3::new(0.22 * e.x, 0.13 * e.y, s * height), shirt * 0.92);
         }
         // Hands.
-        blob(
-            Vec3::new(0.05, side * 0.85 * e.y, z(0.45)),
-            Vec3::splat(0.035),
-            skin,
-        );
+        blob(Vec3::new(0.05, side * 0.85 * e.y, z(0.45)), Vec3::splat(0.035), skin);
     }
     // Torso: hips and chest.
     for (f, s) in [(0.52, 0.08), (0.66, 0.09)] {

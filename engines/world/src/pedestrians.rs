@@ -96,10 +96,7 @@ impl Walkways {
     }
 
     fn node_m(&self, n: (u32, u32)) -> Vec2 {
-        Vec2::new(
-            self.half_road_m + n.0 as f32 * self.pitch_m,
-            self.half_road_m + n.1 as f32 * self.pitch_m,
-        )
+        Vec2::new(self.half_road_m + n.0 as f32 * self.pitch_m, self.half_road_m + n.1 as f32 * self.pitch_m)
     }
 
     /// Whether the corner lies in the town (there is a block on its side of both roads).
@@ -131,11 +128,7 @@ impl Walkways {
 
     /// Offset from a corner of the lane point where a walker turns from `d_in` to `d_out`.
     fn turn_offset(&self, d_in: Dir, d_out: Dir) -> Vec2 {
-        let r = if d_in == d_out {
-            d_in.right()
-        } else {
-            d_in.right() + d_out.right()
-        };
+        let r = if d_in == d_out { d_in.right() } else { d_in.right() + d_out.right() };
         r * self.keep_right_m
     }
 
@@ -193,10 +186,7 @@ pub struct Crowd {
 /// Straight 2, left 1, right 1 among the legs that exist (never back, unless nothing else exists).
 fn choose_next(w: &Walkways, rng: &mut SplitMix64, at: Corner, dir: Dir) -> Dir {
     let options = [(dir, 2u64), (dir.left_turn(), 1), (dir.right_turn(), 1)];
-    let open: Vec<(Dir, u64)> = options
-        .into_iter()
-        .filter(|(d, _)| w.next_corner(at, *d).is_some())
-        .collect();
+    let open: Vec<(Dir, u64)> = options.into_iter().filter(|(d, _)| w.next_corner(at, *d).is_some()).collect();
     let total: u64 = open.iter().map(|o| o.1).sum();
     let mut pick = rng.below(total.max(1));
     for (d, weight) in open {
@@ -214,10 +204,7 @@ impl Crowd {
         let walkways = Walkways::new(town, scenario.town.sidewalk_width_m, scenario.cell_size_m);
         let n = scenario.pedestrians as usize;
         if n == 0 {
-            return Ok(Self {
-                walkways,
-                pedestrians: Vec::new(),
-            });
+            return Ok(Self { walkways, pedestrians: Vec::new() });
         }
         let need = min_sidewalk_for_pedestrians_m(scenario.cell_size_m);
         if scenario.town.sidewalk_width_m < need {
@@ -390,9 +377,8 @@ impl Crowd {
             // Off the road: stop for a vehicle or ego body close ahead.
             if !on_road && ds > 0.0 {
                 let next = Footprint { centre_m: pos + heading * ds, axis: heading, half_m: Vec2::splat(r) };
-                let blocked = bodies
-                    .iter()
-                    .any(|b| (b.position_m - pos).dot(heading) > 0.0 && next.overlaps(&footprint(b), 0.3));
+                let blocked =
+                    bodies.iter().any(|b| (b.position_m - pos).dot(heading) > 0.0 && next.overlaps(&footprint(b), 0.3));
                 if blocked {
                     ds = 0.0;
                 }
@@ -423,9 +409,7 @@ impl Crowd {
             }
             // Corner zones: one walker at a time (a walker on a crossing holds its far zone already).
             let ahead_zone = self.zone_of(&p.leg, p.s_m + ds, len).or_else(|| {
-                (p.s_m + ds >= len)
-                    .then(|| w.next_corner(p.leg.from, p.leg.dir).map(|(c, _)| c))
-                    .flatten()
+                (p.s_m + ds >= len).then(|| w.next_corner(p.leg.from, p.leg.dir).map(|(c, _)| c)).flatten()
             });
             if let (Some(z), false) = (ahead_zone, crossing || on_road) {
                 if zone != Some(z) {
@@ -447,11 +431,7 @@ impl Crowd {
 }
 
 fn footprint(o: &Obstacle) -> Footprint {
-    Footprint {
-        centre_m: o.position_m,
-        axis: o.heading,
-        half_m: Vec2::new(o.half_length_m, o.half_width_m),
-    }
+    Footprint { centre_m: o.position_m, axis: o.heading, half_m: Vec2::new(o.half_length_m, o.half_width_m) }
 }
 
 /// Whether a walker of half-side `r` may step onto the road part `a → b` of a crossing: every body that is
@@ -459,11 +439,7 @@ fn footprint(o: &Obstacle) -> Footprint {
 pub fn crossing_is_clear(a: Vec2, b: Vec2, r: f32, bodies: &[Obstacle]) -> bool {
     let centre = 0.5 * (a + b);
     let axis = (b - a).normalize_or(Vec2::X);
-    let walk = Footprint {
-        centre_m: centre,
-        axis,
-        half_m: Vec2::new(0.5 * (b - a).length(), r),
-    };
+    let walk = Footprint { centre_m: centre, axis, half_m: Vec2::new(0.5 * (b - a).length(), r) };
     bodies.iter().all(|o| {
         let reach = o.half_length_m + walk.bound_radius_m() + CROSSING_MARGIN_M;
         let rel = centre - o.position_m;

@@ -18,12 +18,7 @@ use worldflow_protocol::{Camera, Intrinsics};
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RigError {
     #[error("{path}:{line}:{column}: {message}")]
-    Parse {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Parse { path: String, line: usize, column: usize, message: String },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
 }
@@ -80,25 +75,13 @@ impl Rig {
             height,
             fov_x_deg: 90.0,
         };
-        Self {
-            cameras: vec![
-                cam("front", 0.0),
-                cam("left", 90.0),
-                cam("rear", 180.0),
-                cam("right", -90.0),
-            ],
-        }
+        Self { cameras: vec![cam("front", 0.0), cam("left", 90.0), cam("rear", 180.0), cam("right", -90.0)] }
     }
 
     pub fn from_yaml_str(text: &str, path: &str) -> Result<Self, RigError> {
         let rig: Rig = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            RigError::Parse {
-                path: path.into(),
-                line,
-                column,
-                message: e.to_string(),
-            }
+            RigError::Parse { path: path.into(), line, column, message: e.to_string() }
         })?;
         rig.validate()?;
         Ok(rig)
@@ -107,48 +90,27 @@ impl Rig {
     pub fn validate(&self) -> Result<(), RigError> {
         let bad = |field: String, message: String| Err(RigError::Invalid { field, message });
         if self.cameras.is_empty() || self.cameras.len() > 16 {
-            return bad(
-                "cameras".into(),
-                format!("expected 1..=16 cameras, found {}", self.cameras.len()),
-            );
+            return bad("cameras".into(), format!("expected 1..=16 cameras, found {}", self.cameras.len()));
         }
         for (i, c) in self.cameras.iter().enumerate() {
             let f = |name: &str| format!("cameras[{i}].{name}");
             if c.name.trim().is_empty() || self.cameras[..i].iter().any(|o| o.name == c.name) {
-                return bad(
-                    f("name"),
-                    format!("expected a unique non-empty name, found {:?}", c.name),
-                );
+                return bad(f("name"), format!("expected a unique non-empty name, found {:?}", c.name));
             }
             if c.position_m.iter().any(|v| !v.is_finite() || v.abs() > 100.0) {
-                return bad(
-                    f("position_m"),
-                    format!("expected finite metres within ±100, found {:?}", c.position_m),
-                );
+                return bad(f("position_m"), format!("expected finite metres within ±100, found {:?}", c.position_m));
             }
             if !(c.yaw_deg.is_finite() && c.yaw_deg.abs() <= 360.0) {
-                return bad(
-                    f("yaw_deg"),
-                    format!("expected degrees in [−360, 360], found {}", c.yaw_deg),
-                );
+                return bad(f("yaw_deg"), format!("expected degrees in [−360, 360], found {}", c.yaw_deg));
             }
             if !(c.pitch_deg.is_finite() && c.pitch_deg.abs() <= 89.0) {
-                return bad(
-                    f("pitch_deg"),
-                    format!("expected degrees in [−89, 89], found {}", c.pitch_deg),
-                );
+                return bad(f("pitch_deg"), format!("expected degrees in [−89, 89], found {}", c.pitch_deg));
             }
             if !(1..=16384).contains(&c.width) || !(1..=16384).contains(&c.height) {
-                return bad(
-                    f("width/height"),
-                    format!("expected 1..=16384 pixels, found {}×{}", c.width, c.height),
-                );
+                return bad(f("width/height"), format!("expected 1..=16384 pixels, found {}×{}", c.width, c.height));
             }
             if !(c.fov_x_deg.is_finite() && c.fov_x_deg > 1.0 && c.fov_x_deg < 179.0) {
-                return bad(
-                    f("fov_x_deg"),
-                    format!("expected degrees in (1, 179), found {}", c.fov_x_deg),
-                );
+                return bad(f("fov_x_deg"), format!("expected degrees in (1, 179), found {}", c.fov_x_deg));
             }
         }
         Ok(())
@@ -204,18 +166,9 @@ mod tests {
         let front = rig.world_from_camera(0, &world_from_base).unwrap();
         worldflow_protocol::validate_rigid(&front, "front").unwrap();
         let base_x = world_from_base.x_axis.truncate();
-        assert!(
-            (front.z_axis.truncate() - base_x).length() < 1e-6,
-            "optical axis = base +x"
-        );
-        assert!(
-            (front.y_axis.truncate() + Vec3::Z).length() < 1e-6,
-            "image y = world down"
-        );
-        assert!(
-            (front.x_axis.truncate() + world_from_base.y_axis.truncate()).length() < 1e-6,
-            "image x = base right"
-        );
+        assert!((front.z_axis.truncate() - base_x).length() < 1e-6, "optical axis = base +x");
+        assert!((front.y_axis.truncate() + Vec3::Z).length() < 1e-6, "image y = world down");
+        assert!((front.x_axis.truncate() + world_from_base.y_axis.truncate()).length() < 1e-6, "image x = base right");
         // The lens is 1.6 m up, 0.3 m ahead of the default car's front (half length 2.25 m).
         let lens = Vec3::new(3.0, 4.0, 1.6) + base_x * 2.55;
         assert!((front.w_axis.truncate() - lens).length() < 1e-5);
@@ -227,9 +180,8 @@ mod tests {
     #[test]
     fn standard_rig_covers_four_directions() {
         let rig = Rig::standard(64, 48);
-        let axes: Vec<Vec3> = (0..4)
-            .map(|i| rig.world_from_camera(i, &Mat4::IDENTITY).unwrap().z_axis.truncate())
-            .collect();
+        let axes: Vec<Vec3> =
+            (0..4).map(|i| rig.world_from_camera(i, &Mat4::IDENTITY).unwrap().z_axis.truncate()).collect();
         for (axis, expected) in axes.iter().zip([Vec3::X, Vec3::Y, -Vec3::X, -Vec3::Y]) {
             assert!((*axis - expected).length() < 1e-6, "{axis} vs {expected}");
         }

@@ -25,12 +25,7 @@ pub enum ScenarioError {
     #[error("{path}: cannot read: {message}")]
     Io { path: String, message: String },
     #[error("{path}:{line}:{column}: {message}")]
-    Parse {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Parse { path: String, line: usize, column: usize, message: String },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
     /// An `Invalid` error found in a file.
@@ -40,10 +35,7 @@ pub enum ScenarioError {
 
 impl ScenarioError {
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self::Invalid { field: field.into(), message: message.into() }
     }
 
     /// The offending field, for `Invalid` errors.
@@ -58,10 +50,7 @@ impl ScenarioError {
     /// Names the file an error was found in (parse and I/O errors name it already).
     pub(crate) fn in_file(self, path: &str) -> Self {
         match self {
-            Self::Invalid { .. } => Self::InFile {
-                path: path.to_string(),
-                error: Box::new(self),
-            },
+            Self::Invalid { .. } => Self::InFile { path: path.to_string(), error: Box::new(self) },
             other => other,
         }
     }
@@ -222,10 +211,7 @@ impl Default for Scenario {
 
 fn check_range(field: &str, v: f32, lo: f32, hi: f32, what: &str) -> Result<(), ScenarioError> {
     if !(v.is_finite() && v >= lo && v <= hi) {
-        return Err(ScenarioError::invalid(
-            field,
-            format!("expected {what} in [{lo}, {hi}], found {v}"),
-        ));
+        return Err(ScenarioError::invalid(field, format!("expected {what} in [{lo}, {hi}], found {v}")));
     }
     Ok(())
 }
@@ -235,12 +221,7 @@ impl Scenario {
     pub fn from_yaml_str(text: &str, path: &str) -> Result<Self, ScenarioError> {
         let s: Scenario = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            ScenarioError::Parse {
-                path: path.to_string(),
-                line,
-                column,
-                message: e.to_string(),
-            }
+            ScenarioError::Parse { path: path.to_string(), line, column, message: e.to_string() }
         })?;
         s.validate()?;
         Ok(s)
@@ -272,10 +253,8 @@ impl Scenario {
     /// holds). Every error names the file, then the field (`s.yaml: egos[0].x_m/y_m: …`) or the line.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Io {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::Io { path: shown.clone(), message: e.to_string() })?;
         let scenario = if path.extension().is_some_and(|e| e == "json") {
             Self::from_json_str(&text, &shown)
         } else {
@@ -294,10 +273,7 @@ impl Scenario {
     /// Horizontal extent of the town (x, y), metres; the town spans `[0, extent]` on each axis.
     pub fn extent_m(&self) -> (f32, f32) {
         let t = &self.town;
-        (
-            t.blocks_x as f32 * self.pitch_m() + t.road_width_m,
-            t.blocks_y as f32 * self.pitch_m() + t.road_width_m,
-        )
+        (t.blocks_x as f32 * self.pitch_m() + t.road_width_m, t.blocks_y as f32 * self.pitch_m() + t.road_width_m)
     }
 
     /// Range checks that do not need the town to be built.
@@ -306,42 +282,15 @@ impl Scenario {
         let t = &self.town;
         for (field, v) in [("town.blocks_x", t.blocks_x), ("town.blocks_y", t.blocks_y)] {
             if !(1..=64).contains(&v) {
-                return Err(ScenarioError::invalid(
-                    field,
-                    format!("expected 1..=64 blocks, found {v}"),
-                ));
+                return Err(ScenarioError::invalid(field, format!("expected 1..=64 blocks, found {v}")));
             }
         }
         let cs = self.cell_size_m;
-        check_range(
-            "town.road_width_m",
-            t.road_width_m,
-            (3.0 * cs).max(4.0),
-            40.0,
-            "a road width in metres",
-        )?;
-        check_range(
-            "town.sidewalk_width_m",
-            t.sidewalk_width_m,
-            0.0,
-            10.0,
-            "a sidewalk width in metres",
-        )?;
+        check_range("town.road_width_m", t.road_width_m, (3.0 * cs).max(4.0), 40.0, "a road width in metres")?;
+        check_range("town.sidewalk_width_m", t.sidewalk_width_m, 0.0, 10.0, "a sidewalk width in metres")?;
         let min_block = 2.0 * t.sidewalk_width_m + 4.0 * cs;
-        check_range(
-            "town.block_size_m",
-            t.block_size_m,
-            min_block,
-            500.0,
-            "a block size (≥ 2 sidewalks + 4 cells)",
-        )?;
-        check_range(
-            "town.min_building_height_m",
-            t.min_building_height_m,
-            cs,
-            300.0,
-            "a height in metres",
-        )?;
+        check_range("town.block_size_m", t.block_size_m, min_block, 500.0, "a block size (≥ 2 sidewalks + 4 cells)")?;
+        check_range("town.min_building_height_m", t.min_building_height_m, cs, 300.0, "a height in metres")?;
         check_range(
             "town.max_building_height_m",
             t.max_building_height_m,
@@ -350,13 +299,7 @@ impl Scenario {
             "a height ≥ town.min_building_height_m",
         )?;
         check_range("town.park_fraction", t.park_fraction, 0.0, 1.0, "a fraction")?;
-        check_range(
-            "town.street_tree_spacing_m",
-            t.street_tree_spacing_m,
-            0.0,
-            1000.0,
-            "a spacing in metres",
-        )?;
+        check_range("town.street_tree_spacing_m", t.street_tree_spacing_m, 0.0, 1000.0, "a spacing in metres")?;
         if t.street_tree_spacing_m > 0.0 && t.street_tree_spacing_m < 2.0 * cs {
             return Err(ScenarioError::invalid(
                 "town.street_tree_spacing_m",
@@ -377,13 +320,7 @@ impl Scenario {
             ));
         }
         let tr = &self.traffic;
-        check_range(
-            "traffic.desired_speed_mps",
-            tr.desired_speed_mps,
-            0.1,
-            40.0,
-            "a speed in m/s",
-        )?;
+        check_range("traffic.desired_speed_mps", tr.desired_speed_mps, 0.1, 40.0, "a speed in m/s")?;
         check_range(
             "traffic.turn_speed_mps",
             tr.turn_speed_mps,
@@ -391,40 +328,13 @@ impl Scenario {
             tr.desired_speed_mps,
             "a speed ≤ desired_speed_mps",
         )?;
-        check_range(
-            "traffic.time_headway_secs",
-            tr.time_headway_secs,
-            0.1,
-            10.0,
-            "a time in seconds",
-        )?;
+        check_range("traffic.time_headway_secs", tr.time_headway_secs, 0.1, 10.0, "a time in seconds")?;
         check_range("traffic.min_gap_m", tr.min_gap_m, 0.5, 20.0, "a distance in metres")?;
-        check_range(
-            "traffic.max_accel_mps2",
-            tr.max_accel_mps2,
-            0.1,
-            10.0,
-            "an acceleration in m/s²",
-        )?;
-        check_range(
-            "traffic.comfortable_decel_mps2",
-            tr.comfortable_decel_mps2,
-            0.1,
-            10.0,
-            "a deceleration in m/s²",
-        )?;
-        check_range(
-            "traffic.ego_lookahead_m",
-            tr.ego_lookahead_m,
-            0.0,
-            500.0,
-            "a distance in metres",
-        )?;
+        check_range("traffic.max_accel_mps2", tr.max_accel_mps2, 0.1, 10.0, "an acceleration in m/s²")?;
+        check_range("traffic.comfortable_decel_mps2", tr.comfortable_decel_mps2, 0.1, 10.0, "a deceleration in m/s²")?;
+        check_range("traffic.ego_lookahead_m", tr.ego_lookahead_m, 0.0, 500.0, "a distance in metres")?;
         if self.vehicles > 10_000 {
-            return Err(ScenarioError::invalid(
-                "vehicles",
-                format!("expected at most 10000, found {}", self.vehicles),
-            ));
+            return Err(ScenarioError::invalid("vehicles", format!("expected at most 10000, found {}", self.vehicles)));
         }
         if self.pedestrians > 10_000 {
             return Err(ScenarioError::invalid(
@@ -433,17 +343,11 @@ impl Scenario {
             ));
         }
         if self.egos.len() > 64 {
-            return Err(ScenarioError::invalid(
-                "egos",
-                format!("expected at most 64 egos, found {}", self.egos.len()),
-            ));
+            return Err(ScenarioError::invalid("egos", format!("expected at most 64 egos, found {}", self.egos.len())));
         }
         for (i, e) in self.egos.iter().enumerate() {
             if e.name.trim().is_empty() {
-                return Err(ScenarioError::invalid(
-                    format!("egos[{i}].name"),
-                    "expected a non-empty name",
-                ));
+                return Err(ScenarioError::invalid(format!("egos[{i}].name"), "expected a non-empty name"));
             }
             if self.egos[..i].iter().any(|o| o.name == e.name) {
                 return Err(ScenarioError::invalid(
@@ -451,37 +355,13 @@ impl Scenario {
                     format!("duplicate ego name {:?}", e.name),
                 ));
             }
-            check_range(
-                &format!("egos[{i}].x_m"),
-                e.x_m,
-                0.0,
-                ex,
-                "a position on the map (metres)",
-            )
-            .map_err(|_| off_map(i, "x_m", e.x_m, ex))?;
-            check_range(
-                &format!("egos[{i}].y_m"),
-                e.y_m,
-                0.0,
-                ey,
-                "a position on the map (metres)",
-            )
-            .map_err(|_| off_map(i, "y_m", e.y_m, ey))?;
+            check_range(&format!("egos[{i}].x_m"), e.x_m, 0.0, ex, "a position on the map (metres)")
+                .map_err(|_| off_map(i, "x_m", e.x_m, ex))?;
+            check_range(&format!("egos[{i}].y_m"), e.y_m, 0.0, ey, "a position on the map (metres)")
+                .map_err(|_| off_map(i, "y_m", e.y_m, ey))?;
             let max_z = if e.kind == EgoKind::Car { 0.0 } else { 1000.0 };
-            check_range(
-                &format!("egos[{i}].z_m"),
-                e.z_m,
-                0.0,
-                max_z,
-                "a height above ground (0 for cars)",
-            )?;
-            check_range(
-                &format!("egos[{i}].yaw_deg"),
-                e.yaw_deg,
-                -360.0,
-                360.0,
-                "an angle in degrees",
-            )?;
+            check_range(&format!("egos[{i}].z_m"), e.z_m, 0.0, max_z, "a height above ground (0 for cars)")?;
+            check_range(&format!("egos[{i}].yaw_deg"), e.yaw_deg, -360.0, 360.0, "an angle in degrees")?;
         }
         Ok(())
     }
@@ -508,9 +388,7 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named_with_its_line() {
-        let err = Scenario::from_yaml_str("seed: 1\ntown:\n  blocks_z: 3\n", "s.yaml")
-            .unwrap_err()
-            .to_string();
+        let err = Scenario::from_yaml_str("seed: 1\ntown:\n  blocks_z: 3\n", "s.yaml").unwrap_err().to_string();
         assert!(err.starts_with("s.yaml:3:"), "{err}");
         assert!(err.contains("blocks_z"), "{err}");
     }
@@ -522,21 +400,12 @@ mod tests {
             ("cell_size_m: .nan", "cell_size_m"),
             ("town: {blocks_x: 0}", "town.blocks_x"),
             ("town: {block_size_m: 3}", "town.block_size_m"),
-            (
-                "town: {min_building_height_m: 50, max_building_height_m: 20}",
-                "town.max_building_height_m",
-            ),
+            ("town: {min_building_height_m: 50, max_building_height_m: 20}", "town.max_building_height_m"),
             ("traffic: {turn_speed_mps: 99}", "traffic.turn_speed_mps"),
             ("vehicles: 20000", "vehicles"),
             ("egos: [{name: a, x_m: -5, y_m: 3}]", "egos[0].x_m"),
-            (
-                "egos: [{name: a, x_m: 5, y_m: 3}, {name: b, x_m: 5, y_m: 9999}]",
-                "egos[1].y_m",
-            ),
-            (
-                "egos: [{name: a, x_m: 5, y_m: 3}, {name: a, x_m: 5, y_m: 9}]",
-                "egos[1].name",
-            ),
+            ("egos: [{name: a, x_m: 5, y_m: 3}, {name: b, x_m: 5, y_m: 9999}]", "egos[1].y_m"),
+            ("egos: [{name: a, x_m: 5, y_m: 3}, {name: a, x_m: 5, y_m: 9}]", "egos[1].name"),
             ("egos: [{name: a, x_m: 5, y_m: 3, z_m: 2}]", "egos[0].z_m"),
             ("cell_size_m: 0.1\ntown: {blocks_x: 64, blocks_y: 64}", "cell_size_m"),
         ];
@@ -551,9 +420,7 @@ mod tests {
     fn json_is_accepted_and_errors_have_lines() {
         let s = Scenario::from_json_str(r#"{"seed": 3, "vehicles": 2}"#, "s.json").unwrap();
         assert_eq!((s.seed, s.vehicles), (3, 2));
-        let err = Scenario::from_json_str("{\"seed\": 3,\n \"vehicle\": 2}", "s.json")
-            .unwrap_err()
-            .to_string();
+        let err = Scenario::from_json_str("{\"seed\": 3,\n \"vehicle\": 2}", "s.json").unwrap_err().to_string();
         assert!(err.starts_with("s.json:2:") && err.contains("vehicle"), "{err}");
     }
 }

@@ -235,11 +235,7 @@ impl Town {
                 for i in i0..i1 {
                     self.grid.set(UVec3::new(i, j, 0), SemanticClass::Sidewalk);
                     for k in 1..=top {
-                        let class = if k == top {
-                            SemanticClass::Roof
-                        } else {
-                            SemanticClass::Building
-                        };
+                        let class = if k == top { SemanticClass::Roof } else { SemanticClass::Building };
                         self.grid.set(UVec3::new(i, j, k), class);
                     }
                 }
@@ -258,17 +254,11 @@ impl Town {
                     self.grid.set(c, SemanticClass::TreeTrunk);
                 }
             }
-            let centre = Vec3::new(
-                tree.base_m.x,
-                tree.base_m.y,
-                tree.trunk_height_m + 0.6 * tree.canopy_radius_m,
-            );
+            let centre = Vec3::new(tree.base_m.x, tree.base_m.y, tree.trunk_height_m + 0.6 * tree.canopy_radius_m);
             let r = tree.canopy_radius_m;
             let radii = Vec3::new(r, r, 0.85 * r);
             let lo = spec.cell_coords_signed(centre - radii).max(glam::IVec3::ZERO);
-            let hi = spec
-                .cell_coords_signed(centre + radii)
-                .min(dims.as_ivec3() - glam::IVec3::ONE);
+            let hi = spec.cell_coords_signed(centre + radii).min(dims.as_ivec3() - glam::IVec3::ONE);
             for k in lo.z..=hi.z {
                 for j in lo.y..=hi.y {
                     for i in lo.x..=hi.x {

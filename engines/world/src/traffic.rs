@@ -76,11 +76,7 @@ pub enum Piece {
     /// The straight lane of the road edge leaving node `from` in direction `dir` (intersections excluded).
     Lane { from: (u32, u32), dir: Dir },
     /// Crossing node `node`, entering heading `dir_in`, leaving heading `dir_out`.
-    Turn {
-        node: (u32, u32),
-        dir_in: Dir,
-        dir_out: Dir,
-    },
+    Turn { node: (u32, u32), dir_in: Dir, dir_out: Dir },
 }
 
 /// Pose of a point on a piece.
@@ -113,10 +109,7 @@ impl Roads {
     }
 
     fn node_m(&self, n: (u32, u32)) -> Vec2 {
-        Vec2::new(
-            self.half_road_m + n.0 as f32 * self.pitch_m,
-            self.half_road_m + n.1 as f32 * self.pitch_m,
-        )
+        Vec2::new(self.half_road_m + n.0 as f32 * self.pitch_m, self.half_road_m + n.1 as f32 * self.pitch_m)
     }
 
     /// The neighbour of node `n` in direction `d`, if on the map.
@@ -171,11 +164,7 @@ impl Roads {
         match *piece {
             Piece::Lane { from, dir } => {
                 let start = self.node_m(from) + dir.vec() * self.half_road_m + dir.right() * self.lane_offset_m;
-                PathPose {
-                    position_m: start + dir.vec() * s_m,
-                    heading: dir.vec(),
-                    curvature_per_m: 0.0,
-                }
+                PathPose { position_m: start + dir.vec() * s_m, heading: dir.vec(), curvature_per_m: 0.0 }
             }
             Piece::Turn { node, dir_in, dir_out } => {
                 let (p_in, p_out, centre) = self.turn_geometry(node, dir_in, dir_out);
@@ -293,17 +282,10 @@ impl Traffic {
     /// Places `scenario.vehicles` vehicles on free lane slots (seeded), away from car egos.
     pub fn spawn(scenario: &Scenario, town: &Town, seed: u64) -> Result<Self, ScenarioError> {
         let roads = Roads::new(town);
-        let lane_len = roads.length_m(&Piece::Lane {
-            from: (0, 0),
-            dir: Dir::East,
-        });
+        let lane_len = roads.length_m(&Piece::Lane { from: (0, 0), dir: Dir::East });
         let per_lane = (lane_len / SPAWN_SPACING_M).floor() as u32;
-        let egos: Vec<Vec2> = scenario
-            .egos
-            .iter()
-            .filter(|e| e.kind == EgoKind::Car)
-            .map(|e| Vec2::new(e.x_m, e.y_m))
-            .collect();
+        let egos: Vec<Vec2> =
+            scenario.egos.iter().filter(|e| e.kind == EgoKind::Car).map(|e| Vec2::new(e.x_m, e.y_m)).collect();
         let mut slots = Vec::new();
         let mut total = 0usize;
         for lane in roads.lanes() {
@@ -408,12 +390,8 @@ impl Traffic {
         self.tick += 1;
         let obstacles: Vec<Obstacle> = self.vehicles.iter().map(|v| self.obstacle(v)).collect();
         self.update_grants(&obstacles, ego_bodies);
-        let footprints: Vec<Footprint> = obstacles
-            .iter()
-            .chain(pedestrians)
-            .chain(ego_bodies)
-            .map(Obstacle::footprint)
-            .collect();
+        let footprints: Vec<Footprint> =
+            obstacles.iter().chain(pedestrians).chain(ego_bodies).map(Obstacle::footprint).collect();
         let all: Vec<&Obstacle> = obstacles.iter().chain(pedestrians).chain(ego_bodies).collect();
         let band_m = 0.5 * self.lane_width_m;
         let plans: Vec<(f32, Option<f32>)> = self
@@ -453,7 +431,8 @@ impl Traffic {
                 }
                 // Anything on my swept path.
                 let v_now = v.speed_mps;
-                let horizon = (3.0 + 1.2 * v_now + v_now * v_now / (2.0 * self.config.comfortable_decel_mps2)).min(30.0);
+                let horizon =
+                    (3.0 + 1.2 * v_now + v_now * v_now / (2.0 * self.config.comfortable_decel_mps2)).min(30.0);
                 if let Some((gap, k)) = first_contact(
                     |ds| self.pose_ahead(v, ds),
                     Vec2::new(me.half_length_m, me.half_width_m),
@@ -507,26 +486,18 @@ impl Traffic {
                     dir_in: dir,
                     dir_out: v.next_dir,
                 },
-                Piece::Turn { node, dir_out, .. } => Piece::Lane {
-                    from: node,
-                    dir: dir_out,
-                },
+                Piece::Turn { node, dir_out, .. } => Piece::Lane { from: node, dir: dir_out },
             };
         }
         let len = self.roads.length_m(&piece);
         let end = self.roads.pose(&piece, len);
-        PathPose {
-            position_m: end.position_m + end.heading * (s - len),
-            ..end
-        }
+        PathPose { position_m: end.position_m + end.heading * (s - len), ..end }
     }
 
     /// Gap from the front of a vehicle on a lane to the stop line of the lane's end, metres (may be < 0).
     fn stop_line_gap(&self, v: &Vehicle) -> Option<f32> {
         match v.piece {
-            Piece::Lane { .. } => {
-                Some(self.roads.length_m(&v.piece) - self.stop_back_m - v.s_m - v.half_extent_m().x)
-            }
+            Piece::Lane { .. } => Some(self.roads.length_m(&v.piece) - self.stop_back_m - v.s_m - v.half_extent_m().x),
             Piece::Turn { .. } => None,
         }
     }
@@ -556,24 +527,22 @@ impl Traffic {
             !self.vehicles.iter().any(|o| o.id != v.id && o.piece == v.piece && o.s_m > v.s_m)
         };
         let mut waiting: Vec<usize> = (0..self.vehicles.len())
-            .filter(|&k| self.vehicles[k].grant.is_none() && self.vehicles[k].arrived_tick.is_some() && first_in_lane(k))
+            .filter(|&k| {
+                self.vehicles[k].grant.is_none() && self.vehicles[k].arrived_tick.is_some() && first_in_lane(k)
+            })
             .collect();
         waiting.sort_by_key(|&k| (self.vehicles[k].arrived_tick, self.vehicles[k].id));
         // (node, movement) of holders, and of earlier arrivals refused for a conflict.
-        let mut held: Vec<NodeMovement> = self
-            .vehicles
-            .iter()
-            .filter_map(|v| v.grant.map(|n| (n, v.movement())))
-            .collect();
+        let mut held: Vec<NodeMovement> =
+            self.vehicles.iter().filter_map(|v| v.grant.map(|n| (n, v.movement()))).collect();
         let mut refused: Vec<NodeMovement> = Vec::new();
         for k in waiting {
             let v = &self.vehicles[k];
             let Piece::Lane { from, dir } = v.piece else { continue };
             let Some(node) = self.roads.neighbour(from, dir) else { continue };
             let m = v.movement();
-            let clash = |list: &[NodeMovement]| {
-                list.iter().any(|(n, other)| *n == node && self.conflicts.conflict(m, *other))
-            };
+            let clash =
+                |list: &[NodeMovement]| list.iter().any(|(n, other)| *n == node && self.conflicts.conflict(m, *other));
             if clash(&held) || clash(&refused) {
                 refused.push((node, m));
                 continue;
@@ -588,7 +557,15 @@ impl Traffic {
     }
 
     /// Whether the start of the lane leaving `node` towards `dir` is free for vehicle `k` to stand on.
-    fn exit_has_room(&self, node: (u32, u32), dir: Dir, v: &Vehicle, k: usize, obstacles: &[Obstacle], egos: &[Obstacle]) -> bool {
+    fn exit_has_room(
+        &self,
+        node: (u32, u32),
+        dir: Dir,
+        v: &Vehicle,
+        k: usize,
+        obstacles: &[Obstacle],
+        egos: &[Obstacle],
+    ) -> bool {
         let lane = Piece::Lane { from: node, dir };
         if self.roads.neighbour(node, dir).is_none() {
             return false;
@@ -616,9 +593,7 @@ impl Traffic {
             Piece::Turn { dir_in, dir_out, .. } if dir_in != dir_out => turn,
             Piece::Lane { dir, .. } if v.next_dir != dir => {
                 let to_go = (self.roads.length_m(&v.piece) - v.s_m).max(0.0);
-                (turn * turn + 2.0 * self.config.comfortable_decel_mps2 * to_go)
-                    .sqrt()
-                    .min(v.desired_speed_mps)
+                (turn * turn + 2.0 * self.config.comfortable_decel_mps2 * to_go).sqrt().min(v.desired_speed_mps)
             }
             _ => v.desired_speed_mps,
         }
@@ -649,11 +624,7 @@ fn choose_exit(roads: &Roads, rng: &mut SplitMix64, piece: &Piece) -> Dir {
         Piece::Turn { node, dir_out, .. } => (node, dir_out),
     };
     let options = [(dir, 2u64), (dir.left_turn(), 1), (dir.right_turn(), 1)];
-    let total: u64 = options
-        .iter()
-        .filter(|(d, _)| roads.neighbour(node, *d).is_some())
-        .map(|(_, w)| w)
-        .sum();
+    let total: u64 = options.iter().filter(|(d, _)| roads.neighbour(node, *d).is_some()).map(|(_, w)| w).sum();
     let mut pick = rng.below(total.max(1));
     for (d, w) in options {
         if roads.neighbour(node, d).is_none() {
@@ -681,17 +652,10 @@ fn advance(roads: &Roads, v: &mut Vehicle, ds: f32) {
         v.piece = match v.piece {
             Piece::Lane { from, dir } => {
                 let node = roads.neighbour(from, dir).unwrap_or(from);
-                Piece::Turn {
-                    node,
-                    dir_in: dir,
-                    dir_out: v.next_dir,
-                }
+                Piece::Turn { node, dir_in: dir, dir_out: v.next_dir }
             }
             Piece::Turn { node, dir_out, .. } => {
-                let lane = Piece::Lane {
-                    from: node,
-                    dir: dir_out,
-                };
+                let lane = Piece::Lane { from: node, dir: dir_out };
                 v.next_dir = choose_exit(roads, &mut v.rng, &lane);
                 lane
             }
@@ -722,11 +686,7 @@ mod tests {
                 let node = (1, 1);
                 let from = r.neighbour(node, Dir::ALL[(d_in as usize + 2) % 4]).unwrap();
                 let lane_in = Piece::Lane { from, dir: d_in };
-                let turn = Piece::Turn {
-                    node,
-                    dir_in: d_in,
-                    dir_out: d_out,
-                };
+                let turn = Piece::Turn { node, dir_in: d_in, dir_out: d_out };
                 let lane_out = Piece::Lane { from: node, dir: d_out };
                 let a = r.pose(&lane_in, r.length_m(&lane_in));
                 let b = r.pose(&turn, 0.0);
@@ -743,22 +703,8 @@ mod tests {
     #[test]
     fn right_turns_are_tighter_than_left_turns() {
         let r = roads();
-        let right = r.pose(
-            &Piece::Turn {
-                node: (1, 1),
-                dir_in: Dir::East,
-                dir_out: Dir::South,
-            },
-            0.1,
-        );
-        let left = r.pose(
-            &Piece::Turn {
-                node: (1, 1),
-                dir_in: Dir::East,
-                dir_out: Dir::North,
-            },
-            0.1,
-        );
+        let right = r.pose(&Piece::Turn { node: (1, 1), dir_in: Dir::East, dir_out: Dir::South }, 0.1);
+        let left = r.pose(&Piece::Turn { node: (1, 1), dir_in: Dir::East, dir_out: Dir::North }, 0.1);
         assert!(right.curvature_per_m < 0.0 && left.curvature_per_m > 0.0);
         assert!(right.curvature_per_m.abs() > left.curvature_per_m.abs());
     }

@@ -60,10 +60,7 @@ pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
         return Err(format!("straight_m: expected ≥ 0, found {}", spec.straight_m));
     }
     if spec.turn_deg.abs() > 360.0 {
-        return Err(format!(
-            "turn_deg: expected degrees in [−360, 360], found {}",
-            spec.turn_deg
-        ));
+        return Err(format!("turn_deg: expected degrees in [−360, 360], found {}", spec.turn_deg));
     }
     if spec.turn_deg != 0.0 && spec.turn_radius_m <= 0.1 {
         return Err(format!("turn_radius_m: expected > 0.1 m, found {}", spec.turn_radius_m));
@@ -71,10 +68,7 @@ pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
     let arc_m = spec.turn_deg.to_radians().abs() * spec.turn_radius_m;
     let total = spec.straight_m + arc_m;
     if spec.step_m <= 0.0 || total / spec.step_m > 100_000.0 {
-        return Err(format!(
-            "step_m: expected > 0 with at most 100000 poses, found {}",
-            spec.step_m
-        ));
+        return Err(format!("step_m: expected > 0 with at most 100000 poses, found {}", spec.step_m));
     }
     if total <= 0.0 {
         return Err("straight_m/turn_deg: the outward path has zero length".into());
@@ -99,11 +93,7 @@ pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
     let back: Vec<Mat4> = poses[..n - 1].iter().rev().copied().collect();
     poses.extend(back);
     let pairs = (0..n - 1).map(|j| (n - 2 - j, n + j)).collect();
-    Ok(LoopTrajectory {
-        poses,
-        outward_len: n,
-        pairs,
-    })
+    Ok(LoopTrajectory { poses, outward_len: n, pairs })
 }
 
 #[cfg(test)]

@@ -27,17 +27,10 @@ fn default_town_is_within_the_gaussian_budget_and_well_formed() {
     let (_, a) = pipeline(ActorConfig::default());
     let g = a.gaussians();
     g.validate().unwrap();
-    assert!(
-        (100_000..=300_000).contains(&a.static_count()),
-        "{} static Gaussians",
-        a.static_count()
-    );
+    assert!((100_000..=300_000).contains(&a.static_count()), "{} static Gaussians", a.static_count());
     assert!(a.dynamic_count() > 24 * 100, "{} dynamic", a.dynamic_count());
     for i in 0..g.len() {
-        assert!(
-            g.means[i].is_finite() && g.scales[i].min_element() > 0.0 && g.scales[i].is_finite(),
-            "{i}"
-        );
+        assert!(g.means[i].is_finite() && g.scales[i].min_element() > 0.0 && g.scales[i].is_finite(), "{i}");
         assert!(g.rotations[i].is_normalized(), "{i}");
         assert!(g.opacities[i] > 0.0 && g.opacities[i] <= 1.0, "{i}");
         assert!(g.sh_of(i).iter().all(|c| c.iter().all(|v| v.is_finite())), "{i}");
@@ -45,9 +38,8 @@ fn default_town_is_within_the_gaussian_budget_and_well_formed() {
     assert_eq!(g.sh_degree, 1);
     // Degree 1 carries view dependence somewhere (glass, paint) but not everywhere.
     let k = g.coeffs_per_gaussian();
-    let with_sh1 = (0..g.len())
-        .filter(|&i| g.sh[i * k + 1..i * k + 4].iter().any(|c| c.iter().any(|v| *v != 0.0)))
-        .count();
+    let with_sh1 =
+        (0..g.len()).filter(|&i| g.sh[i * k + 1..i * k + 4].iter().any(|c| c.iter().any(|v| *v != 0.0))).count();
     assert!(with_sh1 > 1000 && with_sh1 < g.len() / 2, "{with_sh1}");
 }
 
@@ -107,10 +99,7 @@ fn static_gaussians_are_bitwise_identical_on_every_tick_and_ids_are_stable() {
 #[test]
 fn same_seed_same_gaussians() {
     let run = || {
-        let (mut d, mut a) = pipeline(ActorConfig {
-            refine_rigid_weight: 0.5,
-            ..Default::default()
-        });
+        let (mut d, mut a) = pipeline(ActorConfig { refine_rigid_weight: 0.5, ..Default::default() });
         for _ in 0..30 {
             let out = d.step(DT, &[]).unwrap();
             a.step(d.grid(), &out).unwrap();
@@ -130,10 +119,7 @@ impl Scripted {
     fn new(cell_size_m: f32) -> Self {
         let dims = (Vec3::new(120.0, 120.0, 6.0) / cell_size_m).as_uvec3();
         let spec = GridSpec::new(Vec3::new(-60.0, -60.0, -1.0), cell_size_m, dims).unwrap();
-        Self {
-            grid: SemanticGrid::new_empty(spec),
-            half_extent_m: Vec3::new(2.25, 0.9, 0.75),
-        }
+        Self { grid: SemanticGrid::new_empty(spec), half_extent_m: Vec3::new(2.25, 0.9, 0.75) }
     }
 
     fn body(&self, pose: Mat4) -> RigidBody {
@@ -155,14 +141,7 @@ impl Scripted {
             None => FlowField::empty(*self.grid.spec()),
         };
         let dt_secs = if old.is_some() { DT } else { 0.0 };
-        DirectorOutput {
-            tick,
-            time_secs: tick as f64 * DT as f64,
-            dt_secs,
-            changes: vec![],
-            flow,
-            bodies: vec![body],
-        }
+        DirectorOutput { tick, time_secs: tick as f64 * DT as f64, dt_secs, changes: vec![], flow, bodies: vec![body] }
     }
 
     /// Runs `ticks` ticks of `pose(k)` through an Actor; returns the worst mean error (m) and covariance
@@ -176,22 +155,13 @@ impl Scripted {
                 let j = actor.static_count() + i;
                 let inv = pose(0).inverse();
                 let r0 = Mat3::from_mat4(inv);
-                (
-                    inv.transform_point3(g.means[j]),
-                    r0 * covariance(g.scales[j], g.rotations[j]) * r0.transpose(),
-                )
+                (inv.transform_point3(g.means[j]), r0 * covariance(g.scales[j], g.rotations[j]) * r0.transpose())
             })
             .collect();
         let (mut worst_mean, mut worst_cov) = (0.0f32, 0.0f32);
         for k in 1..=ticks {
-            let stats = actor
-                .step(&self.grid, &self.output(k, Some(pose(k - 1)), pose(k)))
-                .unwrap();
-            assert_eq!(
-                stats.advected,
-                template.len(),
-                "tick {k}: every Gaussian sees a defined flow"
-            );
+            let stats = actor.step(&self.grid, &self.output(k, Some(pose(k - 1)), pose(k))).unwrap();
+            assert_eq!(stats.advected, template.len(), "tick {k}: every Gaussian sees a defined flow");
             let g = actor.gaussians();
             let body = pose(k);
             let r = Mat3::from_mat4(body);
@@ -207,11 +177,7 @@ impl Scripted {
 }
 
 fn pure_advection(update: CovarianceUpdate) -> ActorConfig {
-    ActorConfig {
-        refine_rigid_weight: 0.0,
-        covariance_update: update,
-        ..Default::default()
-    }
+    ActorConfig { refine_rigid_weight: 0.0, covariance_update: update, ..Default::default() }
 }
 
 #[test]
@@ -233,11 +199,7 @@ fn a_car_at_constant_velocity_stays_rigid_under_pure_advection() {
         assert!(mean_err < 1e-3, "{update:?}: mean error {mean_err} m");
         // RigidPart never touches the covariance here (J = 0); FullJacobian re-decomposes Σ in f32 every tick
         // (entries ≈ 0.03 m², so 1e-5 m² is a relative 3e-4).
-        let tolerance = if update == CovarianceUpdate::RigidPart {
-            1e-7
-        } else {
-            1e-5
-        };
+        let tolerance = if update == CovarianceUpdate::RigidPart { 1e-7 } else { 1e-5 };
         assert!(cov_err < tolerance, "{update:?}: covariance error {cov_err} m²");
     }
 }
@@ -264,10 +226,7 @@ fn a_turning_car_stays_rigid_under_pure_advection() {
 
 #[test]
 fn procedural_traffic_stays_coherent_under_pure_advection() {
-    let (mut d, mut a) = pipeline(ActorConfig {
-        refine_rigid_weight: 0.0,
-        ..Default::default()
-    });
+    let (mut d, mut a) = pipeline(ActorConfig { refine_rigid_weight: 0.0, ..Default::default() });
     let mut worst = 0.0f32;
     for _ in 0..96 {
         let out = d.step(DT, &[]).unwrap();
@@ -314,10 +273,7 @@ fn vanished_bodies_are_removed_and_new_ones_spawned() {
     assert_eq!(s1.removed, s0.spawned);
     assert_eq!(s1.spawned, s0.spawned);
     assert!(actor.body_gaussians(0).is_empty());
-    assert!(
-        actor.gaussians().ids.iter().all(|id| !old_ids.contains(id)),
-        "ids are never reused"
-    );
+    assert!(actor.gaussians().ids.iter().all(|id| !old_ids.contains(id)), "ids are never reused");
 }
 
 #[test]
@@ -359,27 +315,9 @@ fn a_director_without_bodies_still_gets_vehicles_and_walkers_from_cells() {
 fn bad_actor_inputs_are_errors() {
     let grid = SemanticGrid::new_empty(GridSpec::new(Vec3::ZERO, 1.0, UVec3::splat(4)).unwrap());
     for (config, field) in [
-        (
-            ActorConfig {
-                sh_degree: 3,
-                ..Default::default()
-            },
-            "sh_degree",
-        ),
-        (
-            ActorConfig {
-                face_subdivisions: 0,
-                ..Default::default()
-            },
-            "face_subdivisions",
-        ),
-        (
-            ActorConfig {
-                refine_rigid_weight: f32::NAN,
-                ..Default::default()
-            },
-            "refine_rigid_weight",
-        ),
+        (ActorConfig { sh_degree: 3, ..Default::default() }, "sh_degree"),
+        (ActorConfig { face_subdivisions: 0, ..Default::default() }, "face_subdivisions"),
+        (ActorConfig { refine_rigid_weight: f32::NAN, ..Default::default() }, "refine_rigid_weight"),
     ] {
         let err = Actor::new(config, &grid).unwrap_err().to_string();
         assert!(err.starts_with(field), "{err}");
@@ -395,10 +333,6 @@ fn bad_actor_inputs_are_errors() {
         bodies: vec![],
     };
     assert!(actor.step(&other, &out).is_err());
-    let out = DirectorOutput {
-        flow: FlowField::empty(*grid.spec()),
-        dt_secs: f32::NAN,
-        ..out
-    };
+    let out = DirectorOutput { flow: FlowField::empty(*grid.spec()), dt_secs: f32::NAN, ..out };
     assert!(actor.step(&grid, &out).unwrap_err().to_string().contains("dt_secs"));
 }

@@ -52,10 +52,7 @@ fn changes_applied_to_the_previous_grid_give_the_current_grid() {
     let mut moved = 0;
     for _ in 0..48 {
         let out = d.step(DT, &[]).unwrap();
-        assert!(
-            out.changes.windows(2).all(|w| w[0].index < w[1].index),
-            "changes ascending"
-        );
+        assert!(out.changes.windows(2).all(|w| w[0].index < w[1].index), "changes ascending");
         assert!(out.bodies.windows(2).all(|w| w[0].id < w[1].id), "bodies ascending");
         moved += out.changes.len();
         mirror.apply(&out.changes).unwrap();
@@ -84,7 +81,10 @@ fn flow_moves_each_body_exactly_from_its_old_to_its_new_pose() {
         for (old, new) in prev.iter().zip(&out.bodies) {
             if old.world_from_body == new.world_from_body {
                 // At rest: no flow (the Actor leaves its Gaussians where they are).
-                assert!(out.flow.sample_with_jacobian_for(old.world_from_body.w_axis.truncate(), Some(old.id)).is_none());
+                assert!(out
+                    .flow
+                    .sample_with_jacobian_for(old.world_from_body.w_axis.truncate(), Some(old.id))
+                    .is_none());
                 continue;
             }
             let mut x = old.world_from_body.w_axis.truncate();
@@ -92,11 +92,7 @@ fn flow_moves_each_body_exactly_from_its_old_to_its_new_pose() {
             for _ in 0..n {
                 let h = DT / n as f32;
                 let v1 = out.flow.sample_with_jacobian_for(x, Some(old.id)).unwrap().0;
-                let v2 = out
-                    .flow
-                    .sample_with_jacobian_for(x + 0.5 * h * v1, Some(old.id))
-                    .unwrap()
-                    .0;
+                let v2 = out.flow.sample_with_jacobian_for(x + 0.5 * h * v1, Some(old.id)).unwrap().0;
                 x += h * v2;
             }
             // Exact up to f32 rounding: positions up to 160 m (ulp 1.5e-5 m), 64 sub-steps of additions.
@@ -108,22 +104,13 @@ fn flow_moves_each_body_exactly_from_its_old_to_its_new_pose() {
 }
 
 fn ego_state(pose: Mat4) -> EgoState {
-    EgoState {
-        index: 0,
-        world_from_base: pose,
-        speed_mps: 0.0,
-        half_extent_m: Vec3::new(2.25, 0.9, 0.75),
-    }
+    EgoState { index: 0, world_from_base: pose, speed_mps: 0.0, half_extent_m: Vec3::new(2.25, 0.9, 0.75) }
 }
 
 #[test]
 fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
     // The ego is a car: a body in the world (parked at its spawn until its first state arrives).
-    let s = Scenario {
-        vehicles: 1,
-        pedestrians: 0,
-        ..Scenario::default()
-    };
+    let s = Scenario { vehicles: 1, pedestrians: 0, ..Scenario::default() };
     let (mut with_ego, out0) = ProceduralDirector::new_with_output(&s).unwrap();
     let mut without = with_ego.clone();
     let car = out0.bodies[0];
@@ -132,10 +119,7 @@ fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
     // An ego 25 m ahead of the car, in its lane after the next intersection (with room before it, so the car
     // may cross: it never stops inside the box), facing the same way, standing still.
     let ego_pos = Vec3::new(start.x, start.y, 0.0) + heading * 25.0;
-    let ego = ego_state(Mat4::from_rotation_translation(
-        Quat::from_rotation_z(heading.y.atan2(heading.x)),
-        ego_pos,
-    ));
+    let ego = ego_state(Mat4::from_rotation_translation(Quat::from_rotation_z(heading.y.atan2(heading.x)), ego_pos));
     let mut last = out0.clone();
     for _ in 0..(10.0 / DT) as usize {
         last = with_ego.step(DT, &[ego]).unwrap();
@@ -153,11 +137,7 @@ fn vehicles_stop_behind_an_ego_standing_in_their_lane() {
     // Without the ego the same car drives on.
     let free = without.traffic().vehicles[0].clone();
     let p_free = without.traffic().world_from_body(&free).w_axis.truncate();
-    assert!(
-        p_free.distance(start) > 30.0,
-        "free car moved only {} m",
-        p_free.distance(start)
-    );
+    assert!(p_free.distance(start) > 30.0, "free car moved only {} m", p_free.distance(start));
 }
 
 #[test]
@@ -228,14 +208,7 @@ fn impossible_scenarios_are_errors_naming_the_field() {
             "egos[0].y_m",
             "off the map",
         ),
-        (
-            Scenario {
-                vehicles: 5000,
-                ..base.clone()
-            },
-            "vehicles",
-            "lane capacity",
-        ),
+        (Scenario { vehicles: 5000, ..base.clone() }, "vehicles", "lane capacity"),
     ];
     for (scenario, field, words) in cases {
         let err = ProceduralDirector::new(&scenario).unwrap_err();
@@ -276,4 +249,3 @@ fn the_committed_default_scenario_file_is_the_default() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.yaml");
     assert_eq!(Scenario::from_file(&path).unwrap(), Scenario::default());
 }
-

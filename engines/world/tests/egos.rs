@@ -3,8 +3,8 @@
 
 use glam::{Mat4, Quat, Vec3};
 use worldflow_world::{
-    Actor, ActorConfig, BicycleEgo, BicycleParams, Director, Ego, EgoKind, EgoSpawn, EgoState, ProceduralDirector,
-    Rig, Scenario, SemanticClass, VehicleControl, EGO_BODY_ID_BASE,
+    Actor, ActorConfig, BicycleEgo, BicycleParams, Director, Ego, EgoKind, EgoSpawn, EgoState, ProceduralDirector, Rig,
+    Scenario, SemanticClass, VehicleControl, EGO_BODY_ID_BASE,
 };
 
 const DT: f32 = 1.0 / 24.0;
@@ -51,7 +51,10 @@ fn car_egos_are_seen_by_others_and_never_by_their_own_cameras() {
         .iter()
         .filter(|(_, mean, _)| {
             let p = front.camera_from_world.transform_point3(*mean);
-            let (u, v) = (front.intrinsics.fx * p.x / p.z + front.intrinsics.cx, front.intrinsics.fy * p.y / p.z + front.intrinsics.cy);
+            let (u, v) = (
+                front.intrinsics.fx * p.x / p.z + front.intrinsics.cx,
+                front.intrinsics.fy * p.y / p.z + front.intrinsics.cy,
+            );
             p.z > 0.2 && (0.0..320.0).contains(&u) && (0.0..180.0).contains(&v)
         })
         .count();
@@ -122,9 +125,19 @@ fn scenario_files_with_mistakes_name_the_file_and_the_field() {
     let cases = [
         ("unknown.yaml", "seed: 1\nvehicle: 3\n".to_string(), "unknown.yaml:2:", "vehicle"),
         ("type.yaml", "pedestrians: many\n".to_string(), "type.yaml:1:", "pedestrians"),
-        ("inside.yaml", format!("egos: [{{name: a, kind: car, x_m: {bx}, y_m: {by}}}]"), "inside.yaml: egos[0].x_m/y_m", "inside a building"),
+        (
+            "inside.yaml",
+            format!("egos: [{{name: a, kind: car, x_m: {bx}, y_m: {by}}}]"),
+            "inside.yaml: egos[0].x_m/y_m",
+            "inside a building",
+        ),
         ("outside.yaml", "egos: [{name: a, x_m: 5.25, y_m: -20}]".into(), "outside.yaml: egos[0].y_m", "off the map"),
-        ("sidewalk.yaml", "egos: [{name: a, x_m: 8, y_m: 8}]".into(), "sidewalk.yaml: egos[0].x_m/y_m", "must start on a road"),
+        (
+            "sidewalk.yaml",
+            "egos: [{name: a, x_m: 8, y_m: 8}]".into(),
+            "sidewalk.yaml: egos[0].x_m/y_m",
+            "must start on a road",
+        ),
         (
             "overlap.yaml",
             "egos: [{name: a, x_m: 5.25, y_m: 20, yaw_deg: 90}, {name: b, x_m: 5.25, y_m: 23, yaw_deg: 90}]".into(),

@@ -44,7 +44,12 @@ fn long_run(scenario: &Scenario, ticks: usize) -> (Vec<(usize, usize)>, f32, f32
 fn no_two_bodies_share_a_cell_and_traffic_keeps_moving() {
     // (seed, vehicles, walkers, keep the default ego parked at its spawn, bounds on mean speeds).
     // Measured (2000 ticks of 1/24 s): 24 vehicles ≈ 5.3 m/s overall; 60 vehicles ≈ 3 m/s; walkers ≈ 1.2 m/s.
-    let cases = [(7u64, 24u32, 12u32, false, 3.0f32), (11, 24, 12, false, 3.0), (7, 24, 12, true, 2.0), (3, 60, 30, false, 1.5)];
+    let cases = [
+        (7u64, 24u32, 12u32, false, 3.0f32),
+        (11, 24, 12, false, 3.0),
+        (7, 24, 12, true, 2.0),
+        (3, 60, 30, false, 1.5),
+    ];
     for (seed, vehicles, pedestrians, parked_ego, min_speed) in cases {
         let mut s = Scenario { seed, vehicles, pedestrians, ..Scenario::default() };
         if !parked_ego {

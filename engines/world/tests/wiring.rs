@@ -7,27 +7,11 @@ fn readme_wiring_runs_and_produces_valid_gaussians_and_cameras() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/default.yaml");
     let scenario = Scenario::from_file(&path).unwrap();
     let (mut director, out0) = ProceduralDirector::new_with_output(&scenario).unwrap();
-    let mut actor = Actor::new(
-        ActorConfig {
-            seed: scenario.seed,
-            ..Default::default()
-        },
-        director.grid(),
-    )
-    .unwrap();
+    let mut actor = Actor::new(ActorConfig { seed: scenario.seed, ..Default::default() }, director.grid()).unwrap();
     actor.step(director.grid(), &out0).unwrap();
-    let mut egos: Vec<Ego> = scenario
-        .egos
-        .iter()
-        .map(Ego::from_spawn)
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let mut egos: Vec<Ego> = scenario.egos.iter().map(Ego::from_spawn).collect::<Result<_, _>>().unwrap();
     let rig = Rig::standard(64, 36);
-    let control = VehicleControl {
-        throttle: 0.5,
-        steer: 0.0,
-        brake: 0.0,
-    };
+    let control = VehicleControl { throttle: 0.5, steer: 0.0, brake: 0.0 };
     let start = egos[0].world_from_base();
     let dt_secs = 1.0 / 24.0;
     for _ in 0..48 {
@@ -52,10 +36,7 @@ fn readme_wiring_runs_and_produces_valid_gaussians_and_cameras() {
 
 #[test]
 fn vehicles_on_the_same_lane_never_overlap() {
-    let scenario = Scenario {
-        vehicles: 60,
-        ..Scenario::default()
-    };
+    let scenario = Scenario { vehicles: 60, ..Scenario::default() };
     let mut director = ProceduralDirector::new(&scenario).unwrap();
     let mut closest = f32::INFINITY;
     for _ in 0..(60.0 * 24.0) as usize {

@@ -11,10 +11,12 @@ pub mod latent;
 use std::sync::Arc;
 
 use dora_node_api::arrow_v59::array::{
-    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, StringArray, StructArray, UInt16Array,
-    UInt32Array, UInt64Array, UInt8Array,
+    Array, ArrayRef, AsArray, FixedSizeListArray, Float32Array, StringArray, StructArray, UInt16Array, UInt32Array,
+    UInt64Array, UInt8Array,
 };
-use dora_node_api::arrow_v59::datatypes::{DataType, Field, Fields, Float32Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+use dora_node_api::arrow_v59::datatypes::{
+    DataType, Field, Fields, Float32Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use dora_node_api::{MetadataParameters, Parameter};
 
 use crate::messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, VehicleControl};
@@ -112,7 +114,9 @@ struct Row<'a> {
 
 impl<'a> Row<'a> {
     fn new(message: &'static str, array: &'a dyn Array) -> Result<Self, DecodeError> {
-        let s = array.as_struct_opt().ok_or_else(|| err(message, "<root>", format!("a struct array, found {}", array.data_type())))?;
+        let s = array
+            .as_struct_opt()
+            .ok_or_else(|| err(message, "<root>", format!("a struct array, found {}", array.data_type())))?;
         if s.len() != 1 {
             return Err(err(message, "<root>", format!("exactly one row, found {}", s.len())));
         }
@@ -123,13 +127,21 @@ impl<'a> Row<'a> {
         self.s.column_by_name(name).ok_or_else(|| err(self.message, name, "present"))
     }
 
-    fn prim<T: dora_node_api::arrow_v59::datatypes::ArrowPrimitiveType>(&self, name: &str) -> Result<Option<T::Native>, DecodeError> {
+    fn prim<T: dora_node_api::arrow_v59::datatypes::ArrowPrimitiveType>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T::Native>, DecodeError> {
         let c = self.col(name)?;
-        let a = c.as_primitive_opt::<T>().ok_or_else(|| err(self.message, name, format!("type {}, found {}", T::DATA_TYPE, c.data_type())))?;
+        let a = c
+            .as_primitive_opt::<T>()
+            .ok_or_else(|| err(self.message, name, format!("type {}, found {}", T::DATA_TYPE, c.data_type())))?;
         Ok(a.is_valid(0).then(|| a.value(0)))
     }
 
-    fn req<T: dora_node_api::arrow_v59::datatypes::ArrowPrimitiveType>(&self, name: &str) -> Result<T::Native, DecodeError> {
+    fn req<T: dora_node_api::arrow_v59::datatypes::ArrowPrimitiveType>(
+        &self,
+        name: &str,
+    ) -> Result<T::Native, DecodeError> {
         self.prim::<T>(name)?.ok_or_else(|| err(self.message, name, "a value, found null"))
     }
 
@@ -140,7 +152,10 @@ impl<'a> Row<'a> {
             return Ok(None);
         }
         let v = l.value(0);
-        let v = v.as_primitive_opt::<Float32Type>().filter(|v| v.len() == 16).ok_or_else(|| err(self.message, name, "16 float32 values"))?;
+        let v = v
+            .as_primitive_opt::<Float32Type>()
+            .filter(|v| v.len() == 16)
+            .ok_or_else(|| err(self.message, name, "16 float32 values"))?;
         let mut m = [[0.0f32; 4]; 4];
         for (i, x) in v.values().iter().enumerate() {
             if !x.is_finite() {
@@ -190,7 +205,8 @@ pub fn decode_pose(array: &dyn Array) -> Result<StampedPose, DecodeError> {
     let r = Row::new("pose", array)?;
     let frame_id = r.col("frame_id")?;
     let frame_id = frame_id.as_string_opt::<i32>().ok_or_else(|| err("pose", "frame_id", "utf8"))?.value(0).to_string();
-    let world_from_frame = r.mat("world_from_frame")?.ok_or_else(|| err("pose", "world_from_frame", "a value, found null"))?;
+    let world_from_frame =
+        r.mat("world_from_frame")?.ok_or_else(|| err("pose", "world_from_frame", "a value, found null"))?;
     Ok(StampedPose { meta: r.meta()?, frame_id, world_from_frame })
 }
 
@@ -205,7 +221,10 @@ pub fn frame_header_to_params(h: &FrameHeader) -> MetadataParameters {
     p.insert("height".into(), Parameter::Integer(h.height as i64));
     p.insert("encoding".into(), Parameter::String(h.encoding.name().into()));
     p.insert("intrinsics".into(), Parameter::ListFloat(h.intrinsics.iter().map(|v| *v as f64).collect()));
-    p.insert("camera_from_world".into(), Parameter::ListFloat(flatten(&h.camera_from_world).iter().map(|v| *v as f64).collect()));
+    p.insert(
+        "camera_from_world".into(),
+        Parameter::ListFloat(flatten(&h.camera_from_world).iter().map(|v| *v as f64).collect()),
+    );
     p
 }
 
@@ -218,7 +237,9 @@ fn int_param(p: &MetadataParameters, name: &str) -> Result<i64, DecodeError> {
 
 fn floats_param(p: &MetadataParameters, name: &str, n: usize) -> Result<Vec<f32>, DecodeError> {
     match p.get(name) {
-        Some(Parameter::ListFloat(v)) if v.len() == n && v.iter().all(|x| x.is_finite()) => Ok(v.iter().map(|x| *x as f32).collect()),
+        Some(Parameter::ListFloat(v)) if v.len() == n && v.iter().all(|x| x.is_finite()) => {
+            Ok(v.iter().map(|x| *x as f32).collect())
+        }
         _ => Err(err("frame", name, format!("a list of {n} finite floats"))),
     }
 }
@@ -230,12 +251,17 @@ pub fn frame_header_from_params(p: &MetadataParameters, payload_len: usize) -> R
         _ => return Err(err("frame", "camera", "a string metadata parameter")),
     };
     let encoding = match p.get("encoding") {
-        Some(Parameter::String(s)) => Encoding::from_name(s).ok_or_else(|| err("frame", "encoding", format!("rgb8 or rgb32f, found {s}")))?,
+        Some(Parameter::String(s)) => {
+            Encoding::from_name(s).ok_or_else(|| err("frame", "encoding", format!("rgb8 or rgb32f, found {s}")))?
+        }
         _ => return Err(err("frame", "encoding", "a string metadata parameter")),
     };
     let dim = |name: &str| -> Result<u32, DecodeError> {
         let v = int_param(p, name)?;
-        u32::try_from(v).ok().filter(|v| (1..=16384).contains(v)).ok_or_else(|| err("frame", name, format!("1..=16384, found {v}")))
+        u32::try_from(v)
+            .ok()
+            .filter(|v| (1..=16384).contains(v))
+            .ok_or_else(|| err("frame", name, format!("1..=16384, found {v}")))
     };
     let intr = floats_param(p, "intrinsics", 4)?;
     let cfw = floats_param(p, "camera_from_world", 16)?;
@@ -257,7 +283,17 @@ pub fn frame_header_from_params(p: &MetadataParameters, payload_len: usize) -> R
         camera_from_world: m,
     };
     if h.payload_len() != payload_len {
-        return Err(err("frame", "<payload>", format!("{} bytes for {}×{} {}, found {payload_len}", h.payload_len(), h.width, h.height, h.encoding.name())));
+        return Err(err(
+            "frame",
+            "<payload>",
+            format!(
+                "{} bytes for {}×{} {}, found {payload_len}",
+                h.payload_len(),
+                h.width,
+                h.height,
+                h.encoding.name()
+            ),
+        ));
     }
     Ok(h)
 }
@@ -280,7 +316,12 @@ mod tests {
             meta: ChunkMeta { agent_id: 2, tick: 7, sim_time_ns: 700 },
             keys: Keys::W.union(Keys::RIGHT),
             label: Some(10),
-            world_from_camera: Some([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 0.0, 1.0]]),
+            world_from_camera: Some([
+                [1.0, 0.0, 0.0, 1.0],
+                [0.0, 1.0, 0.0, 2.0],
+                [0.0, 0.0, 1.0, 3.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ]),
             control: Some(VehicleControl { throttle: 0.5, steer: -0.2, brake: 0.0 }),
         };
         assert_eq!(decode_action(&encode_action(&a)).unwrap(), a);
@@ -290,7 +331,11 @@ mod tests {
 
     #[test]
     fn pose_round_trip_and_wrong_type_names_field() {
-        let p = StampedPose { meta: ChunkMeta::default(), frame_id: "base_link".into(), world_from_frame: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]] };
+        let p = StampedPose {
+            meta: ChunkMeta::default(),
+            frame_id: "base_link".into(),
+            world_from_frame: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+        };
         assert_eq!(decode_pose(&encode_pose(&p)).unwrap(), p);
         let e = decode_action(&encode_pose(&p)).unwrap_err().to_string();
         assert!(e.contains("keys"), "{e}");
@@ -320,9 +365,13 @@ pub mod world {
 
     use std::sync::Arc;
 
-    use dora_node_api::arrow_v59::array::{Array, ArrayRef, AsArray, Float32Array, ListArray, StructArray, UInt32Array, UInt64Array, UInt8Array};
+    use dora_node_api::arrow_v59::array::{
+        Array, ArrayRef, AsArray, Float32Array, ListArray, StructArray, UInt32Array, UInt64Array, UInt8Array,
+    };
     use dora_node_api::arrow_v59::buffer::OffsetBuffer;
-    use dora_node_api::arrow_v59::datatypes::{DataType, Field, Fields, Float32Type, UInt32Type, UInt64Type, UInt8Type};
+    use dora_node_api::arrow_v59::datatypes::{
+        DataType, Field, Fields, Float32Type, UInt32Type, UInt64Type, UInt8Type,
+    };
 
     use super::{err, DecodeError};
     use crate::messages::ChunkMeta;
@@ -363,7 +412,9 @@ pub mod world {
     }
 
     pub fn encode(d: &WorldDelta) -> StructArray {
-        let flat = |f: &dyn Fn(&BodyRecord) -> Vec<f32>| -> ArrayRef { list(Arc::new(Float32Array::from(d.bodies.iter().flat_map(f).collect::<Vec<_>>()))) };
+        let flat = |f: &dyn Fn(&BodyRecord) -> Vec<f32>| -> ArrayRef {
+            list(Arc::new(Float32Array::from(d.bodies.iter().flat_map(f).collect::<Vec<_>>())))
+        };
         let cols: Vec<ArrayRef> = vec![
             Arc::new(UInt32Array::from(vec![d.meta.agent_id])),
             Arc::new(UInt64Array::from(vec![d.meta.tick])),
@@ -387,7 +438,8 @@ pub mod world {
 
     pub fn decode(array: &dyn Array) -> Result<WorldDelta, DecodeError> {
         const M: &str = "world-delta";
-        let s = array.as_struct_opt().filter(|s| s.len() == 1).ok_or_else(|| err(M, "<root>", "a one-row struct array"))?;
+        let s =
+            array.as_struct_opt().filter(|s| s.len() == 1).ok_or_else(|| err(M, "<root>", "a one-row struct array"))?;
         let col = |name: &str| s.column_by_name(name).ok_or_else(|| err(M, name, "present"));
         let scalar_u64 = |name: &str| -> Result<u64, DecodeError> {
             col(name)?.as_primitive_opt::<UInt64Type>().map(|a| a.value(0)).ok_or_else(|| err(M, name, "uint64"))
@@ -395,11 +447,33 @@ pub mod world {
         let items = |name: &str| -> Result<ArrayRef, DecodeError> {
             Ok(col(name)?.as_list_opt::<i32>().ok_or_else(|| err(M, name, "a list"))?.value(0))
         };
-        let u32s = |name: &str| -> Result<Vec<u32>, DecodeError> { Ok(items(name)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| err(M, name, "list<uint32>"))?.values().to_vec()) };
-        let u8s = |name: &str| -> Result<Vec<u8>, DecodeError> { Ok(items(name)?.as_primitive_opt::<UInt8Type>().ok_or_else(|| err(M, name, "list<uint8>"))?.values().to_vec()) };
-        let u64s = |name: &str| -> Result<Vec<u64>, DecodeError> { Ok(items(name)?.as_primitive_opt::<UInt64Type>().ok_or_else(|| err(M, name, "list<uint64>"))?.values().to_vec()) };
+        let u32s = |name: &str| -> Result<Vec<u32>, DecodeError> {
+            Ok(items(name)?
+                .as_primitive_opt::<UInt32Type>()
+                .ok_or_else(|| err(M, name, "list<uint32>"))?
+                .values()
+                .to_vec())
+        };
+        let u8s = |name: &str| -> Result<Vec<u8>, DecodeError> {
+            Ok(items(name)?
+                .as_primitive_opt::<UInt8Type>()
+                .ok_or_else(|| err(M, name, "list<uint8>"))?
+                .values()
+                .to_vec())
+        };
+        let u64s = |name: &str| -> Result<Vec<u64>, DecodeError> {
+            Ok(items(name)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or_else(|| err(M, name, "list<uint64>"))?
+                .values()
+                .to_vec())
+        };
         let f32s = |name: &str, per: usize, n: usize| -> Result<Vec<f32>, DecodeError> {
-            let v = items(name)?.as_primitive_opt::<Float32Type>().ok_or_else(|| err(M, name, "list<float32>"))?.values().to_vec();
+            let v = items(name)?
+                .as_primitive_opt::<Float32Type>()
+                .ok_or_else(|| err(M, name, "list<float32>"))?
+                .values()
+                .to_vec();
             if v.len() != per * n || v.iter().any(|x| !x.is_finite()) {
                 return Err(err(M, name, format!("{} finite values ({per} per entry), found {}", per * n, v.len())));
             }
@@ -408,13 +482,21 @@ pub mod world {
         let change_index = u32s("change_index")?;
         let change_class = u8s("change_class")?;
         if change_index.len() != change_class.len() {
-            return Err(err(M, "change_class", format!("{} entries like change_index, found {}", change_index.len(), change_class.len())));
+            return Err(err(
+                M,
+                "change_class",
+                format!("{} entries like change_index, found {}", change_index.len(), change_class.len()),
+            ));
         }
         let flow_index = u32s("flow_index")?;
         let flow_v = f32s("flow_velocity_mps", 3, flow_index.len())?;
         let flow_body = u64s("flow_body_id")?;
         if flow_body.len() != flow_index.len() {
-            return Err(err(M, "flow_body_id", format!("{} entries like flow_index, found {}", flow_index.len(), flow_body.len())));
+            return Err(err(
+                M,
+                "flow_body_id",
+                format!("{} entries like flow_index, found {}", flow_index.len(), flow_body.len()),
+            ));
         }
         let ids = u64s("body_id")?;
         let n = ids.len();
@@ -434,13 +516,27 @@ pub mod world {
                 for k in 0..16 {
                     m[k / 4][k % 4] = pose[16 * i + k];
                 }
-                BodyRecord { id: ids[i], class: classes[i], world_from_body: m, half_extent_m: v3(&ext, i), velocity_mps: v3(&vel, i), angular_velocity_rps: v3(&ang, i), appearance_key: key[i] }
+                BodyRecord {
+                    id: ids[i],
+                    class: classes[i],
+                    world_from_body: m,
+                    half_extent_m: v3(&ext, i),
+                    velocity_mps: v3(&vel, i),
+                    angular_velocity_rps: v3(&ang, i),
+                    appearance_key: key[i],
+                }
             })
             .collect();
-        let dt_secs = col("dt_secs")?.as_primitive_opt::<Float32Type>().map(|a| a.value(0)).ok_or_else(|| err(M, "dt_secs", "float32"))?;
+        let dt_secs = col("dt_secs")?
+            .as_primitive_opt::<Float32Type>()
+            .map(|a| a.value(0))
+            .ok_or_else(|| err(M, "dt_secs", "float32"))?;
         Ok(WorldDelta {
             meta: ChunkMeta {
-                agent_id: col("agent_id")?.as_primitive_opt::<UInt32Type>().map(|a| a.value(0)).ok_or_else(|| err(M, "agent_id", "uint32"))?,
+                agent_id: col("agent_id")?
+                    .as_primitive_opt::<UInt32Type>()
+                    .map(|a| a.value(0))
+                    .ok_or_else(|| err(M, "agent_id", "uint32"))?,
                 tick: scalar_u64("tick")?,
                 sim_time_ns: scalar_u64("sim_time_ns")?,
             },
@@ -465,7 +561,12 @@ pub mod world {
                 bodies: vec![BodyRecord {
                     id: 7,
                     class: 8,
-                    world_from_body: [[1.0, 0.0, 0.0, 2.0], [0.0, 1.0, 0.0, 3.0], [0.0, 0.0, 1.0, 0.5], [0.0, 0.0, 0.0, 1.0]],
+                    world_from_body: [
+                        [1.0, 0.0, 0.0, 2.0],
+                        [0.0, 1.0, 0.0, 3.0],
+                        [0.0, 0.0, 1.0, 0.5],
+                        [0.0, 0.0, 0.0, 1.0],
+                    ],
                     half_extent_m: [2.0, 0.9, 0.7],
                     velocity_mps: [5.0, 0.0, 0.0],
                     angular_velocity_rps: [0.0, 0.0, 0.1],
@@ -510,7 +611,16 @@ pub mod gaussians {
         let mut p = MetadataParameters::new();
         p.insert("count".into(), Parameter::Integer(g.len() as i64));
         p.insert("sh_degree".into(), Parameter::Integer(g.sh_degree as i64));
-        p.insert("part".into(), Parameter::String(match part { Part::Static => "static", Part::Dynamic => "dynamic" }.into()));
+        p.insert(
+            "part".into(),
+            Parameter::String(
+                match part {
+                    Part::Static => "static",
+                    Part::Dynamic => "dynamic",
+                }
+                .into(),
+            ),
+        );
         p.insert("version".into(), Parameter::Integer(version as i64));
         p.insert("tick".into(), Parameter::Integer(tick as i64));
         p
@@ -549,7 +659,10 @@ pub mod gaussians {
     /// Reads a set; checks the payload size against `count` and `sh_degree`.
     pub fn decode(bytes: &[u8], p: &MetadataParameters) -> Result<(Part, u64, Gaussians), DecodeError> {
         let count = usize::try_from(int(p, "count")?).map_err(|_| err("gaussians", "count", "a non-negative count"))?;
-        let deg = u8::try_from(int(p, "sh_degree")?).ok().filter(|d| *d <= 3).ok_or_else(|| err("gaussians", "sh_degree", "0..=3"))?;
+        let deg = u8::try_from(int(p, "sh_degree")?)
+            .ok()
+            .filter(|d| *d <= 3)
+            .ok_or_else(|| err("gaussians", "sh_degree", "0..=3"))?;
         let part = match p.get("part") {
             Some(Parameter::String(s)) if s == "static" => Part::Static,
             Some(Parameter::String(s)) if s == "dynamic" => Part::Dynamic,
@@ -559,7 +672,11 @@ pub mod gaussians {
         let per = floats_per(deg);
         let expected = count * (8 + 4 * per);
         if bytes.len() != expected {
-            return Err(err("gaussians", "<payload>", format!("{expected} bytes for {count} Gaussians of SH degree {deg}, found {}", bytes.len())));
+            return Err(err(
+                "gaussians",
+                "<payload>",
+                format!("{expected} bytes for {count} Gaussians of SH degree {deg}, found {}", bytes.len()),
+            ));
         }
         let (ids, rest) = bytes.split_at(8 * count);
         let mut g = Gaussians::new(deg);
@@ -584,7 +701,14 @@ pub mod gaussians {
         #[test]
         fn round_trip() {
             let mut g = Gaussians::new(1);
-            g.push(42, Vec3::new(1.0, 2.0, 3.0), Vec3::splat(0.5), Quat::from_rotation_z(0.3), 0.7, &[[0.1, 0.2, 0.3], [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]);
+            g.push(
+                42,
+                Vec3::new(1.0, 2.0, 3.0),
+                Vec3::splat(0.5),
+                Quat::from_rotation_z(0.3),
+                0.7,
+                &[[0.1, 0.2, 0.3], [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]],
+            );
             let mut buf = vec![0u8; payload_len(&g)];
             encode_into(&g, &mut buf);
             let (part, version, back) = decode(&buf, &params(&g, Part::Dynamic, 3, 0)).unwrap();

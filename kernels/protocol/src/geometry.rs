@@ -94,11 +94,7 @@ impl Intrinsics {
 
     /// The 3×3 matrix K (column-major glam).
     pub fn matrix(&self) -> Mat3 {
-        Mat3::from_cols(
-            Vec3::new(self.fx, 0.0, 0.0),
-            Vec3::new(0.0, self.fy, 0.0),
-            Vec3::new(self.cx, self.cy, 1.0),
-        )
+        Mat3::from_cols(Vec3::new(self.fx, 0.0, 0.0), Vec3::new(0.0, self.fy, 0.0), Vec3::new(self.cx, self.cy, 1.0))
     }
 
     pub fn validate(&self, field: &str) -> Result<(), GeometryError> {

@@ -45,7 +45,8 @@ pub fn announce(
     source: &WeightsSource,
     details: serde_json::Value,
 ) -> std::io::Result<PathBuf> {
-    let err = |what: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("writing {}: {e}", what.display()));
+    let err =
+        |what: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("writing {}: {e}", what.display()));
     eprintln!("{}", source.log_line(node_id, component));
     let dir = out.join("weights");
     std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
@@ -76,7 +77,9 @@ mod tests {
     #[test]
     fn random_weights_are_announced_in_a_file() {
         let dir = std::env::temp_dir().join(format!("worldflow-notice-{}", std::process::id()));
-        let f = announce(&dir, "dit", "DiT", &WeightsSource::Random { seed: 7 }, serde_json::json!({"config": "small"})).unwrap();
+        let f =
+            announce(&dir, "dit", "DiT", &WeightsSource::Random { seed: 7 }, serde_json::json!({"config": "small"}))
+                .unwrap();
         let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
         assert_eq!(doc["weights"], "random");
         assert_eq!(doc["seed"], 7);

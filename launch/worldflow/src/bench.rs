@@ -8,7 +8,10 @@ use glam::Vec3;
 use serde::Serialize;
 use worldflow_protocol::{rigid_inverse, Camera, Intrinsics};
 use worldflow_splat::{Image, RenderOptions, Renderer};
-use worldflow_world::{Actor, ActorConfig, BicycleEgo, BicycleParams, Director, EgoState, ProceduralDirector, Rig, Scenario, VehicleControl};
+use worldflow_world::{
+    Actor, ActorConfig, BicycleEgo, BicycleParams, Director, EgoState, ProceduralDirector, Rig, Scenario,
+    VehicleControl,
+};
 
 #[derive(Debug, Serialize)]
 pub struct StageStats {
@@ -45,7 +48,8 @@ pub fn world(scenario: &Scenario, ticks: usize, width: u32, height: u32) -> anyh
     let mut grid = director.static_grid().clone();
     let mut actor = Actor::new(ActorConfig::default(), &grid).map_err(|e| anyhow::anyhow!("{e}"))?;
     let spawn = scenario.egos.first().ok_or_else(|| anyhow::anyhow!("scenario: the bench needs one ego"))?;
-    let mut ego = BicycleEgo::new(BicycleParams::default(), spawn.x_m, spawn.y_m, spawn.yaw_deg.to_radians()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut ego = BicycleEgo::new(BicycleParams::default(), spawn.x_m, spawn.y_m, spawn.yaw_deg.to_radians())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let rig = Rig::standard(width, height);
     let intrinsics = Intrinsics::from_fov_x(width, height, rig.cameras[0].fov_x_deg.to_radians());
     let mut renderer = Renderer::new(RenderOptions { background: [0.55, 0.7, 0.9], ..Default::default() });
@@ -53,8 +57,15 @@ pub fn world(scenario: &Scenario, ticks: usize, width: u32, height: u32) -> anyh
     let (mut t_dir, mut t_act, mut t_one, mut t_four) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     director.reset(director.seed()).map_err(|e| anyhow::anyhow!("{e}"))?;
     for _ in 0..ticks {
-        let pose = ego.step(&VehicleControl { throttle: 0.4, steer: 0.0, brake: 0.0 }, dt).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let state = EgoState { index: 0, world_from_base: pose, speed_mps: ego.speed_mps(), half_extent_m: Vec3::new(2.25, 0.9, 0.75) };
+        let pose = ego
+            .step(&VehicleControl { throttle: 0.4, steer: 0.0, brake: 0.0 }, dt)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let state = EgoState {
+            index: 0,
+            world_from_base: pose,
+            speed_mps: ego.speed_mps(),
+            half_extent_m: Vec3::new(2.25, 0.9, 0.75),
+        };
         let t = Instant::now();
         let out = director.step(dt, &[state]).map_err(|e| anyhow::anyhow!("{e}"))?;
         t_dir.push(t.elapsed().as_secs_f64() * 1e3);
@@ -63,7 +74,12 @@ pub fn world(scenario: &Scenario, ticks: usize, width: u32, height: u32) -> anyh
         actor.step(&grid, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
         t_act.push(t.elapsed().as_secs_f64() * 1e3);
         let cams: Vec<Camera> = (0..4)
-            .map(|i| Camera { width, height, intrinsics, camera_from_world: rigid_inverse(&rig.world_from_camera(i, &pose).expect("4 cameras")) })
+            .map(|i| Camera {
+                width,
+                height,
+                intrinsics,
+                camera_from_world: rigid_inverse(&rig.world_from_camera(i, &pose).expect("4 cameras")),
+            })
             .collect();
         let t = Instant::now();
         renderer.render(actor.gaussians(), &cams[0], &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -52,22 +52,36 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     match args.kind {
         ModelKind::Dit => {
             let r = match args.device {
-                worldflow_dit_cuda::Device::Cpu => {
-                    worldflow_dit::check_forward_with(&args.config, &args.weights, &args.inputs, &args.out, args.quantize)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?
-                }
+                worldflow_dit_cuda::Device::Cpu => worldflow_dit::check_forward_with(
+                    &args.config,
+                    &args.weights,
+                    &args.inputs,
+                    &args.out,
+                    args.quantize,
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
                 worldflow_dit_cuda::Device::Cuda(n) => {
                     if args.quantize != worldflow_dit::WeightFormat::F32 {
-                        anyhow::bail!("--quantize {} --device {}: the CUDA backend runs f32 weights", args.quantize, args.device);
+                        anyhow::bail!(
+                            "--quantize {} --device {}: the CUDA backend runs f32 weights",
+                            args.quantize,
+                            args.device
+                        );
                     }
-                    let (r, device) = worldflow_dit_cuda::check_forward_cuda(&args.config, &args.weights, &args.inputs, &args.out, n)
-                        .map_err(|e| anyhow::anyhow!("--device {}: {e}", args.device))?;
+                    let (r, device) =
+                        worldflow_dit_cuda::check_forward_cuda(&args.config, &args.weights, &args.inputs, &args.out, n)
+                            .map_err(|e| anyhow::anyhow!("--device {}: {e}", args.device))?;
                     println!("device: {device}");
                     r
                 }
             };
             let controls = if r.used_optional.is_empty() { "none".to_string() } else { r.used_optional.join(", ") };
-            println!("dit forward ({} weights, optional inputs: {controls}): out {:?} → {}", r.weights, r.out_shape, args.out.display());
+            println!(
+                "dit forward ({} weights, optional inputs: {controls}): out {:?} → {}",
+                r.weights,
+                r.out_shape,
+                args.out.display()
+            );
             if let Some(e) = r.max_rel_err_vs_inputs_out {
                 println!("max relative error vs the inputs' `out`: {e:.3e}");
             }
@@ -79,7 +93,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             if args.device != worldflow_dit_cuda::Device::Cpu {
                 anyhow::bail!("--device {}: only the DiT (--kind dit) runs on CUDA", args.device);
             }
-            let r = worldflow_vae::check_decode(&args.config, &args.weights, &args.inputs, &args.out).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let r = worldflow_vae::check_decode(&args.config, &args.weights, &args.inputs, &args.out)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("vae decode: latents {:?} → video {:?} → {}", r.latent_shape, r.video_shape, args.out.display());
             println!("{r:?}");
         }

@@ -9,7 +9,9 @@ use glam::Vec3;
 use serde::Serialize;
 use worldflow_protocol::{rigid_inverse, Camera, Gaussians, Intrinsics};
 use worldflow_splat::{Image, RenderOptions, Renderer};
-use worldflow_world::{out_and_back, psnr, ssim, Actor, ActorConfig, Director, EgoState, LoopSpec, ProceduralDirector, RgbImage, Scenario};
+use worldflow_world::{
+    out_and_back, psnr, ssim, Actor, ActorConfig, Director, EgoState, LoopSpec, ProceduralDirector, RgbImage, Scenario,
+};
 
 #[derive(Debug, Clone)]
 pub struct RevisitOptions {
@@ -51,13 +53,29 @@ fn scores(pairs: &[(Vec<f32>, Vec<f32>)], w: u32, h: u32) -> anyhow::Result<Scor
         }
         ssim_sum += ssim(&ia, &ib).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    Ok(Scores { psnr_db_mean_finite: (finite > 0).then(|| psnr_sum / finite as f64), ssim_mean: ssim_sum / pairs.len().max(1) as f64, identical_pairs: identical })
+    Ok(Scores {
+        psnr_db_mean_finite: (finite > 0).then(|| psnr_sum / finite as f64),
+        ssim_mean: ssim_sum / pairs.len().max(1) as f64,
+        identical_pairs: identical,
+    })
 }
 
-
 pub fn revisit(opts: &RevisitOptions) -> anyhow::Result<RevisitReport> {
-    let spawn = opts.scenario.egos.first().ok_or_else(|| anyhow::anyhow!("scenario: revisit needs one ego spawn to start from"))?;
-    let spec = LoopSpec { start_x_m: spawn.x_m, start_y_m: spawn.y_m, start_z_m: 0.0, start_yaw_deg: spawn.yaw_deg, straight_m: opts.straight_m, turn_deg: 0.0, turn_radius_m: 10.0, step_m: opts.step_m };
+    let spawn = opts
+        .scenario
+        .egos
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("scenario: revisit needs one ego spawn to start from"))?;
+    let spec = LoopSpec {
+        start_x_m: spawn.x_m,
+        start_y_m: spawn.y_m,
+        start_z_m: 0.0,
+        start_yaw_deg: spawn.yaw_deg,
+        straight_m: opts.straight_m,
+        turn_deg: 0.0,
+        turn_radius_m: 10.0,
+        step_m: opts.step_m,
+    };
     let traj = out_and_back(&spec).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut director = ProceduralDirector::new(&opts.scenario).map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
     let mut grid = director.static_grid().clone();
@@ -70,19 +88,28 @@ pub fn revisit(opts: &RevisitOptions) -> anyhow::Result<RevisitReport> {
     let (mut full_frames, mut static_frames) = (Vec::new(), Vec::new());
     let mut static_set: Option<Gaussians> = None;
     for (i, pose) in traj.poses.iter().enumerate() {
-        let ego = EgoState { index: 0, world_from_base: *pose, speed_mps: opts.step_m / opts.dt_secs, half_extent_m: Vec3::new(2.25, 0.9, 0.75) };
-        let out = if i == 0 { director.reset(director.seed()) } else { director.step(opts.dt_secs, &[ego]) }.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ego = EgoState {
+            index: 0,
+            world_from_base: *pose,
+            speed_mps: opts.step_m / opts.dt_secs,
+            half_extent_m: Vec3::new(2.25, 0.9, 0.75),
+        };
+        let out = if i == 0 { director.reset(director.seed()) } else { director.step(opts.dt_secs, &[ego]) }
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         grid.apply(&out.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
         actor.step(&grid, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
         let front = rig.world_from_camera(0, pose).expect("the standard rig has a front camera");
-        let camera = Camera { width: opts.width, height: opts.height, intrinsics, camera_from_world: rigid_inverse(&front) };
+        let camera =
+            Camera { width: opts.width, height: opts.height, intrinsics, camera_from_world: rigid_inverse(&front) };
         renderer.render(actor.gaussians(), &camera, &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
         full_frames.push(image.data.clone());
         let s = static_set.get_or_insert_with(|| actor.gaussians().slice(0..static_count));
         renderer.render(s, &camera, &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
         static_frames.push(image.data.clone());
     }
-    let pick = |frames: &[Vec<f32>]| traj.pairs.iter().map(|(a, b)| (frames[*a].clone(), frames[*b].clone())).collect::<Vec<_>>();
+    let pick = |frames: &[Vec<f32>]| {
+        traj.pairs.iter().map(|(a, b)| (frames[*a].clone(), frames[*b].clone())).collect::<Vec<_>>()
+    };
     Ok(RevisitReport {
         poses: traj.poses.len(),
         pairs: traj.pairs.len(),

@@ -137,7 +137,14 @@ fn main() -> ExitCode {
                 Some(p) => worldflow_world::Scenario::from_file(&p).map_err(|e| anyhow::anyhow!("{e}"))?,
                 None => worldflow_world::Scenario::default(),
             };
-            let report = worldflow::eval::revisit(&worldflow::eval::RevisitOptions { scenario, straight_m: distance_m, step_m, dt_secs: 0.1, width, height })?;
+            let report = worldflow::eval::revisit(&worldflow::eval::RevisitOptions {
+                scenario,
+                straight_m: distance_m,
+                step_m,
+                dt_secs: 0.1,
+                width,
+                height,
+            })?;
             let json = serde_json::to_string_pretty(&report)?;
             println!("{json}");
             if let Some(out) = out {

@@ -28,7 +28,11 @@ pub fn to_mermaid(graph: &Graph) -> String {
                         .and_then(|k| k.output_type(output))
                         .map(|t| format!(" : {}", t.name()))
                         .unwrap_or_default();
-                    let label = if *output == i.name { format!("{output}{ty}") } else { format!("{output} → {}{ty}", i.name) };
+                    let label = if *output == i.name {
+                        format!("{output}{ty}")
+                    } else {
+                        format!("{output} → {}{ty}", i.name)
+                    };
                     let _ = writeln!(out, "  {node} -- \"{label}\" --> {}", n.id);
                 }
             }

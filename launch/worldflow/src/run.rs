@@ -30,7 +30,8 @@ pub struct RunOptions {
 fn apply_settings(descriptor: &mut Descriptor, overrides: &[String]) -> anyhow::Result<()> {
     for o in overrides {
         let (target, value) = o.split_once('=').with_context(|| format!("--set `{o}`: expected node.SETTING=value"))?;
-        let (node_id, key) = target.split_once('.').with_context(|| format!("--set `{o}`: expected node.SETTING=value"))?;
+        let (node_id, key) =
+            target.split_once('.').with_context(|| format!("--set `{o}`: expected node.SETTING=value"))?;
         let node = descriptor
             .nodes
             .iter_mut()
@@ -44,14 +45,20 @@ fn apply_settings(descriptor: &mut Descriptor, overrides: &[String]) -> anyhow::
                 .filter(|i: &Input| timer(&i.mapping))
                 .with_context(|| format!("--set `{o}`: expected a timer such as dora/timer/millis/40"))?;
             if !timer(&input.mapping) {
-                bail!("--set `{o}`: input `{key}` of node `{node_id}` is not a timer (only timer inputs can be re-paced)");
+                bail!(
+                    "--set `{o}`: input `{key}` of node `{node_id}` is not a timer (only timer inputs can be re-paced)"
+                );
             }
             input.mapping = new.mapping;
             continue;
         }
         if let Some(kind) = node.path.as_deref().and_then(catalog::find) {
             if !kind.settings.contains(&key) {
-                bail!("--set `{o}`: node `{node_id}` ({}) has no setting `{key}` (expected one of: {})", kind.binary, kind.settings.join(", "));
+                bail!(
+                    "--set `{o}`: node `{node_id}` ({}) has no setting `{key}` (expected one of: {})",
+                    kind.binary,
+                    kind.settings.join(", ")
+                );
             }
         }
         node.env.get_or_insert_with(Default::default).insert(key.to_string(), EnvValue::String(value.to_string()));
@@ -116,21 +123,28 @@ fn workspace_root(start: &Path) -> Option<PathBuf> {
 /// checkout. Returns node path → absolute binary.
 pub fn resolve_binaries(graph_path: &Path, paths: &[String]) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let kinds: Vec<&catalog::NodeKind> = paths.iter().filter_map(|p| catalog::find(p)).collect();
-    let missing: Vec<&catalog::NodeKind> = kinds.iter().copied().filter(|k| find_binary(k.binary, None).is_none()).collect();
+    let missing: Vec<&catalog::NodeKind> =
+        kinds.iter().copied().filter(|k| find_binary(k.binary, None).is_none()).collect();
     let mut built_dir = None;
     if !missing.is_empty() {
         let root = workspace_root(graph_path.parent().unwrap_or(Path::new(".")))
             .or_else(|| workspace_root(Path::new(".")))
             .with_context(|| {
                 let names: Vec<&str> = missing.iter().map(|k| k.binary).collect();
-                format!("node binaries not found next to the launcher ({}), and no worldflow checkout to build them in", names.join(", "))
+                format!(
+                    "node binaries not found next to the launcher ({}), and no worldflow checkout to build them in",
+                    names.join(", ")
+                )
             })?;
         let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         cmd.current_dir(&root).args(["build", "--release"]);
         for k in &missing {
             cmd.args(["-p", k.package]);
         }
-        eprintln!("worldflow: building node binaries: {}", missing.iter().map(|k| k.package).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "worldflow: building node binaries: {}",
+            missing.iter().map(|k| k.package).collect::<Vec<_>>().join(", ")
+        );
         let status = cmd.status().context("running cargo to build the node binaries")?;
         if !status.success() {
             bail!("cargo build of the node binaries failed ({status})");
@@ -153,7 +167,8 @@ pub fn resolve_binaries(graph_path: &Path, paths: &[String]) -> anyhow::Result<V
 pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> {
     let graph = crate::validate::validate_file(graph_path).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
     let text = std::fs::read_to_string(graph_path)?;
-    let mut descriptor: Descriptor = serde_yaml::from_str(&text).with_context(|| format!("{}: dora descriptor", graph_path.display()))?;
+    let mut descriptor: Descriptor =
+        serde_yaml::from_str(&text).with_context(|| format!("{}: dora descriptor", graph_path.display()))?;
     apply_settings(&mut descriptor, &options.settings)?;
     let paths: Vec<String> = graph.nodes.iter().filter_map(|n| n.path.clone()).collect();
     let binaries = resolve_binaries(graph_path, &paths)?;
@@ -238,7 +253,8 @@ mod tests {
     #[test]
     fn set_overrides_a_setting_and_repaces_a_timer() {
         let mut d = descriptor();
-        apply_settings(&mut d, &["sensors.SOURCE=keyboard".into(), "sensors.tick=dora/timer/millis/40".into()]).unwrap();
+        apply_settings(&mut d, &["sensors.SOURCE=keyboard".into(), "sensors.tick=dora/timer/millis/40".into()])
+            .unwrap();
         let sensors = &d.nodes[0];
         assert!(matches!(sensors.env.as_ref().unwrap()["SOURCE"], EnvValue::String(ref v) if v == "keyboard"));
         let tick = &sensors.inputs[&DataId::from("tick".to_string())];

@@ -10,13 +10,46 @@ use std::collections::BTreeMap;
 use crate::catalog::{self, MsgType};
 use crate::yaml_tree::{self, Node, Pos, Value};
 
-const ROOT_KEYS: &[&str] =
-    &["nodes", "env", "deploy", "debug", "health_check_interval", "strict_types", "exit_when_nodes_finish", "type_rules"];
+const ROOT_KEYS: &[&str] = &[
+    "nodes",
+    "env",
+    "deploy",
+    "debug",
+    "health_check_interval",
+    "strict_types",
+    "exit_when_nodes_finish",
+    "type_rules",
+];
 const NODE_KEYS: &[&str] = &[
-    "id", "name", "description", "path", "args", "env", "build", "git", "branch", "tag", "rev", "inputs", "outputs",
-    "input_types", "output_types", "output_framing", "output_metadata", "restart_policy", "max_restarts",
-    "restart_delay", "health_check_timeout", "cpu_affinity", "shared_memory_pool_size", "deploy", "send_stdout_as",
-    "send_logs_as", "min_log_level", "max_log_size", "max_rotated_files",
+    "id",
+    "name",
+    "description",
+    "path",
+    "args",
+    "env",
+    "build",
+    "git",
+    "branch",
+    "tag",
+    "rev",
+    "inputs",
+    "outputs",
+    "input_types",
+    "output_types",
+    "output_framing",
+    "output_metadata",
+    "restart_policy",
+    "max_restarts",
+    "restart_delay",
+    "health_check_timeout",
+    "cpu_affinity",
+    "shared_memory_pool_size",
+    "deploy",
+    "send_stdout_as",
+    "send_logs_as",
+    "min_log_level",
+    "max_log_size",
+    "max_rotated_files",
 ];
 const INPUT_KEYS: &[&str] = &["source", "queue_size", "queue_policy", "input_timeout"];
 
@@ -84,7 +117,12 @@ impl Checker<'_> {
                 && ["secs", "millis", "hz"].contains(&parts[1])
                 && parts[2].parse::<u64>().map(|v| v > 0).unwrap_or(false);
             if !ok {
-                self.error(pos, format!("input source `{text}`: expected a timer like `dora/timer/millis/100` or `dora/timer/hz/24`"));
+                self.error(
+                    pos,
+                    format!(
+                        "input source `{text}`: expected a timer like `dora/timer/millis/100` or `dora/timer/hz/24`"
+                    ),
+                );
                 return None;
             }
             return Some(Source::Timer(text.to_string()));
@@ -128,7 +166,8 @@ impl Checker<'_> {
                     for item in items {
                         match item.as_str() {
                             Some(s) => outputs.push(s.to_string()),
-                            None => self.error(item.pos, format!("node `{id}`: outputs must be names, found {}", item.kind())),
+                            None => self
+                                .error(item.pos, format!("node `{id}`: outputs must be names, found {}", item.kind())),
                         }
                     }
                 }
@@ -147,12 +186,18 @@ impl Checker<'_> {
                                 self.check_keys(v, INPUT_KEYS, "input");
                                 if let Some(policy) = v.get("queue_policy") {
                                     if !matches!(policy.as_str(), Some("drop_oldest") | Some("backpressure")) {
-                                        self.error(policy.pos, "queue_policy: expected `drop_oldest` or `backpressure`");
+                                        self.error(
+                                            policy.pos,
+                                            "queue_policy: expected `drop_oldest` or `backpressure`",
+                                        );
                                     }
                                 }
                                 if let Some(q) = v.get("queue_size") {
                                     if q.as_str().and_then(|s| s.parse::<usize>().ok()).filter(|q| *q > 0).is_none() {
-                                        self.error(q.pos, "queue_size: expected a positive integer (queues are bounded)");
+                                        self.error(
+                                            q.pos,
+                                            "queue_size: expected a positive integer (queues are bounded)",
+                                        );
                                     }
                                 }
                                 match v.get("source").and_then(Node::as_str) {
@@ -164,7 +209,12 @@ impl Checker<'_> {
                                 }
                             }
                             Value::Seq(_) => {
-                                self.error(v.pos, format!("input `{name}` of node `{id}`: expected `node/output` or a map with `source:`"));
+                                self.error(
+                                    v.pos,
+                                    format!(
+                                        "input `{name}` of node `{id}`: expected `node/output` or a map with `source:`"
+                                    ),
+                                );
                                 continue;
                             }
                         };
@@ -181,7 +231,14 @@ impl Checker<'_> {
                 for (k, _) in entries {
                     let key = k.as_str().unwrap_or("");
                     if !kind.settings.contains(&key) {
-                        self.error(k.pos, format!("node `{id}` ({}): unknown setting `{key}` (expected one of: {})", kind.binary, kind.settings.join(", ")));
+                        self.error(
+                            k.pos,
+                            format!(
+                                "node `{id}` ({}): unknown setting `{key}` (expected one of: {})",
+                                kind.binary,
+                                kind.settings.join(", ")
+                            ),
+                        );
                     }
                 }
             }
@@ -202,13 +259,24 @@ impl Checker<'_> {
                 for o in &n.outputs {
                     if kind.output_type(o).is_none() {
                         let known: Vec<&str> = kind.outputs.iter().map(|(n, _)| *n).collect();
-                        self.error(n.pos, format!("node `{}` ({}) has no output `{o}` (it has: {})", n.id, kind.binary, known.join(", ")));
+                        self.error(
+                            n.pos,
+                            format!(
+                                "node `{}` ({}) has no output `{o}` (it has: {})",
+                                n.id,
+                                kind.binary,
+                                known.join(", ")
+                            ),
+                        );
                     }
                 }
                 if let catalog::Inputs::Fixed(list) = &kind.inputs {
                     for (name, _, required) in list.iter() {
                         if *required && !n.inputs.iter().any(|i| i.name == *name) {
-                            self.error(n.pos, format!("node `{}` ({}): required input `{name}` is not connected", n.id, kind.binary));
+                            self.error(
+                                n.pos,
+                                format!("node `{}` ({}): required input `{name}` is not connected", n.id, kind.binary),
+                            );
                         }
                     }
                 }
@@ -218,7 +286,10 @@ impl Checker<'_> {
                     Some(k) => match k.input_types(&input.name) {
                         Some(t) => Some(t),
                         None => {
-                            self.error(input.pos, format!("node `{}` ({}) has no input `{}`", n.id, k.binary, input.name));
+                            self.error(
+                                input.pos,
+                                format!("node `{}` ({}) has no input `{}`", n.id, k.binary, input.name),
+                            );
                             continue;
                         }
                     },
@@ -228,7 +299,13 @@ impl Checker<'_> {
                     Source::Timer(_) => Some(MsgType::Tick),
                     Source::Node { node, output } => match by_id.get(node.as_str()) {
                         None => {
-                            self.error(input.pos, format!("input `{}` of node `{}` is dangling: no node `{node}` in this graph", input.name, n.id));
+                            self.error(
+                                input.pos,
+                                format!(
+                                    "input `{}` of node `{}` is dangling: no node `{node}` in this graph",
+                                    input.name, n.id
+                                ),
+                            );
                             continue;
                         }
                         Some(src) => {
@@ -243,7 +320,16 @@ impl Checker<'_> {
                 if let (Some(accepted), Some(t)) = (accepted, source_type) {
                     if !accepted.contains(&t) {
                         let names: Vec<&str> = accepted.iter().map(|t| t.name()).collect();
-                        self.error(input.pos, format!("type mismatch: input `{}` of node `{}` expects {} but its source sends {}", input.name, n.id, names.join(" or "), t.name()));
+                        self.error(
+                            input.pos,
+                            format!(
+                                "type mismatch: input `{}` of node `{}` expects {} but its source sends {}",
+                                input.name,
+                                n.id,
+                                names.join(" or "),
+                                t.name()
+                            ),
+                        );
                     }
                 }
             }
@@ -253,7 +339,8 @@ impl Checker<'_> {
 
 /// Validates graph text; `file` names it in the messages. Returns the wiring, or every error found.
 pub fn validate_text(text: &str, file: &str) -> Result<Graph, Vec<String>> {
-    let root = yaml_tree::parse(text).map_err(|e| vec![format!("{file}:{}:{}: invalid YAML: {}", e.line, e.column, e.message)])?;
+    let root = yaml_tree::parse(text)
+        .map_err(|e| vec![format!("{file}:{}:{}: invalid YAML: {}", e.line, e.column, e.message)])?;
     let mut c = Checker { file, diags: Vec::new() };
     let mut graph = Graph::default();
     if root.as_map().is_none() {

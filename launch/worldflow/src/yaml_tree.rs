@@ -105,13 +105,21 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(s, _, anchor, _) => {
                 if anchor != 0 {
-                    self.error = Some(ParseError { line: pos(mark).line, column: pos(mark).column, message: "YAML anchors are not supported in dataflow files".into() });
+                    self.error = Some(ParseError {
+                        line: pos(mark).line,
+                        column: pos(mark).column,
+                        message: "YAML anchors are not supported in dataflow files".into(),
+                    });
                     return;
                 }
                 self.push_value(Node { pos: pos(mark), value: Value::Scalar(s) })
             }
             Event::Alias(_) => {
-                self.error = Some(ParseError { line: pos(mark).line, column: pos(mark).column, message: "YAML aliases are not supported in dataflow files".into() })
+                self.error = Some(ParseError {
+                    line: pos(mark).line,
+                    column: pos(mark).column,
+                    message: "YAML aliases are not supported in dataflow files".into(),
+                })
             }
             Event::SequenceStart(_, _) => self.stack.push(Frame::Seq(pos(mark), Vec::new())),
             Event::MappingStart(_, _) => self.stack.push(Frame::Map(pos(mark), Vec::new(), None)),
@@ -134,13 +142,19 @@ impl MarkedEventReceiver for Builder {
 pub fn parse(text: &str) -> Result<Node, ParseError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, false)
-        .map_err(|e| ParseError { line: e.marker().line(), column: e.marker().col() + 1, message: e.info().to_string() })?;
+    parser.load(&mut builder, false).map_err(|e| ParseError {
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+        message: e.info().to_string(),
+    })?;
     if let Some(e) = builder.error {
         return Err(e);
     }
-    builder.root.ok_or(ParseError { line: 1, column: 1, message: "empty document: expected a map with `nodes:`".into() })
+    builder.root.ok_or(ParseError {
+        line: 1,
+        column: 1,
+        message: "empty document: expected a map with `nodes:`".into(),
+    })
 }
 
 #[cfg(test)]

@@ -25,7 +25,14 @@ pub fn prope_matrices(intrinsics: &Intrinsics, camera_from_world: &Mat4) -> (Mat
 }
 
 /// The 6-channel ray map of one frame on a grid of `stride`-pixel cells.
-pub fn ray_map(intrinsics: &Intrinsics, world_from_camera: &Mat4, width: u32, height: u32, stride: u32, origin_offset: Vec3) -> Vec<f32> {
+pub fn ray_map(
+    intrinsics: &Intrinsics,
+    world_from_camera: &Mat4,
+    width: u32,
+    height: u32,
+    stride: u32,
+    origin_offset: Vec3,
+) -> Vec<f32> {
     let (gw, gh) = ((width / stride) as usize, (height / stride) as usize);
     let r = Mat3::from_mat4(*world_from_camera);
     let origin = world_from_camera.w_axis.truncate() - origin_offset;
@@ -51,7 +58,10 @@ pub fn ray_map(intrinsics: &Intrinsics, world_from_camera: &Mat4, width: u32, he
 pub fn pack_latent(frames: [&[f32]; 4]) -> Result<Vec<f32>, String> {
     let n = frames[0].len();
     if n % 6 != 0 || frames.iter().any(|f| f.len() != n) {
-        return Err(format!("ray maps to pack must be 4 maps of equal size, a multiple of 6 channels; found sizes {:?}", frames.map(|f| f.len())));
+        return Err(format!(
+            "ray maps to pack must be 4 maps of equal size, a multiple of 6 channels; found sizes {:?}",
+            frames.map(|f| f.len())
+        ));
     }
     Ok(frames.concat())
 }
@@ -76,7 +86,10 @@ mod tests {
     #[test]
     fn ray_map_centre_ray_is_camera_forward() {
         let k = Intrinsics { fx: 8.0, fy: 8.0, cx: 8.0, cy: 8.0 };
-        let c2w = Mat4::from_rotation_translation(glam::Quat::from_rotation_y(std::f32::consts::FRAC_PI_2), Vec3::new(1.0, 2.0, 3.0));
+        let c2w = Mat4::from_rotation_translation(
+            glam::Quat::from_rotation_y(std::f32::consts::FRAC_PI_2),
+            Vec3::new(1.0, 2.0, 3.0),
+        );
         let m = ray_map(&k, &c2w, 16, 16, 8, Vec3::new(1.0, 0.0, 0.0));
         let plane = 4;
         // Cell (0, 0) has centre pixel (4, 4): camera direction (−0.5, −0.5, 1) rotated by +90° about y.

@@ -57,8 +57,20 @@ pub fn euler_xyz(r: Mat3) -> Vec3 {
 }
 
 fn pair_class(a: bool, b: bool, c: bool, d: bool) -> u8 {
-    let first = if a { 1 } else if b { 2 } else { 0 };
-    let second = if c { 1 } else if d { 2 } else { 0 };
+    let first = if a {
+        1
+    } else if b {
+        2
+    } else {
+        0
+    };
+    let second = if c {
+        1
+    } else if d {
+        2
+    } else {
+        0
+    };
     match (first, second) {
         (0, 0) => 0,
         (1, 0) => 1,
@@ -106,7 +118,13 @@ pub fn label_keys(label: u8) -> Keys {
         8 => b.union(d),
         _ => Keys::NONE,
     };
-    decode(label / 9, Keys::W, Keys::S, Keys::D, Keys::A).union(decode(label % 9, Keys::RIGHT, Keys::LEFT, Keys::UP, Keys::DOWN))
+    decode(label / 9, Keys::W, Keys::S, Keys::D, Keys::A).union(decode(
+        label % 9,
+        Keys::RIGHT,
+        Keys::LEFT,
+        Keys::UP,
+        Keys::DOWN,
+    ))
 }
 
 #[cfg(test)]
@@ -163,7 +181,10 @@ mod tests {
             for _ in 0..20 {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 let f = |k: u32| ((seed >> k) & 0xffff) as f32 / 65535.0 * 6.0 - 3.0;
-                let start = Mat4::from_rotation_translation(glam::Quat::from_euler(glam::EulerRot::XYZ, f(0), f(16), f(32)), Vec3::new(f(8), f(24), f(40)));
+                let start = Mat4::from_rotation_translation(
+                    glam::Quat::from_euler(glam::EulerRot::XYZ, f(0), f(16), f(32)),
+                    Vec3::new(f(8), f(24), f(40)),
+                );
                 let keys = label_keys(label);
                 assert_eq!(pose_label(&start, &apply_keys(start, keys, s)), label, "label {label} keys {keys:?}");
             }

@@ -14,7 +14,9 @@ use dora_node_api::arrow_v59::array::Float32Array;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
 use glam::{Mat4, Vec3};
 use worldflow_protocol::arrow_io::{decode_action, encode_action, encode_pose};
-use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, Intrinsics, StampedPose};
+use worldflow_protocol::{
+    mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, Intrinsics, StampedPose,
+};
 
 /// Settings from the node's `env:`.
 #[derive(Debug, Clone)]
@@ -27,7 +29,12 @@ pub struct Settings {
 
 fn env_f32(name: &str, default: f32) -> anyhow::Result<f32> {
     match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v.trim().parse::<f32>().ok().filter(|x| x.is_finite()).with_context(|| format!("setting {name}=`{v}`: expected a finite number")),
+        Ok(v) if !v.is_empty() => v
+            .trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .with_context(|| format!("setting {name}=`{v}`: expected a finite number")),
         _ => Ok(default),
     }
 }
@@ -36,8 +43,15 @@ impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
         let start = match std::env::var("START_POSE") {
             Ok(v) if !v.is_empty() => {
-                let nums: Result<Vec<f32>, _> = v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::parse).collect();
-                let nums = nums.ok().filter(|n| n.len() == 16).context("setting START_POSE: expected 16 numbers (a row-major camera-to-world 4×4)")?;
+                let nums: Result<Vec<f32>, _> = v
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .map(str::parse)
+                    .collect();
+                let nums = nums
+                    .ok()
+                    .filter(|n| n.len() == 16)
+                    .context("setting START_POSE: expected 16 numbers (a row-major camera-to-world 4×4)")?;
                 let mut rows = [[0.0; 4]; 4];
                 for (i, x) in nums.iter().enumerate() {
                     rows[i / 4][i % 4] = *x;
@@ -92,10 +106,20 @@ impl Encoder {
             None => dual::apply_keys(prev, action.keys, self.settings.step),
         };
         // The first pose-driven tick has no predecessor: its label is "no motion".
-        let label = if action.world_from_camera.is_some() && action.meta.tick == 0 { 0 } else { dual::pose_label(&prev, &next) };
+        let label = if action.world_from_camera.is_some() && action.meta.tick == 0 {
+            0
+        } else {
+            dual::pose_label(&prev, &next)
+        };
         self.world_from_camera = next;
         let keys = if action.world_from_camera.is_some() { dual::label_keys(label) } else { action.keys };
-        Ok(Action { meta: action.meta, keys, label: Some(label), world_from_camera: Some(mat4_to_rows(&next)), control: action.control })
+        Ok(Action {
+            meta: action.meta,
+            keys,
+            label: Some(label),
+            world_from_camera: Some(mat4_to_rows(&next)),
+            control: action.control,
+        })
     }
 
     pub fn world_from_camera(&self) -> Mat4 {
@@ -122,20 +146,25 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 let dual = encoder.encode(&action).map_err(|e| anyhow::anyhow!("input `action`: {e}"))?;
                 let c2w = encoder.world_from_camera();
                 let params = tick_params(&dual);
-                node.send_output("action".to_owned().into(), params.clone(), encode_action(&dual)).map_err(|e| anyhow::anyhow!("{e}"))?;
-                let pose = StampedPose { meta: dual.meta, frame_id: "camera".into(), world_from_frame: mat4_to_rows(&c2w) };
-                node.send_output("pose".to_owned().into(), params.clone(), encode_pose(&pose)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                node.send_output("action".to_owned().into(), params.clone(), encode_action(&dual))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let pose =
+                    StampedPose { meta: dual.meta, frame_id: "camera".into(), world_from_frame: mat4_to_rows(&c2w) };
+                node.send_output("pose".to_owned().into(), params.clone(), encode_pose(&pose))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (p, p_inv) = camera_enc::prope_matrices(&encoder.settings.intrinsics, &rigid_inverse(&c2w));
                 let mut prope: Vec<f32> = p.transpose().to_cols_array().to_vec();
                 prope.extend(p_inv.transpose().to_cols_array());
-                node.send_output("prope".to_owned().into(), params.clone(), Float32Array::from(prope)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                node.send_output("prope".to_owned().into(), params.clone(), Float32Array::from(prope))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let map = camera_enc::ray_map(&encoder.settings.intrinsics, &c2w, w, h, 8, Vec3::ZERO);
                 let mut rp = params;
                 rp.insert("shape".into(), Parameter::ListInt(vec![6, (h / 8) as i64, (w / 8) as i64]));
-                node.send_output("raymap".to_owned().into(), rp, Float32Array::from(map)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                node.send_output("raymap".to_owned().into(), rp, Float32Array::from(map))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
-                Event::Stop(dora_node_api::StopCause::Manual) => break,
+            Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }
@@ -148,7 +177,12 @@ mod tests {
     use worldflow_protocol::Keys;
 
     fn settings() -> Settings {
-        Settings { step: dual::KeyStep::default(), start: Mat4::IDENTITY, raymap_size: (64, 32), intrinsics: Intrinsics::from_fov_x(64, 32, 1.5) }
+        Settings {
+            step: dual::KeyStep::default(),
+            start: Mat4::IDENTITY,
+            raymap_size: (64, 32),
+            intrinsics: Intrinsics::from_fov_x(64, 32, 1.5),
+        }
     }
 
     #[test]
@@ -174,7 +208,8 @@ mod tests {
         let d = e.encode(&p1).unwrap();
         assert_eq!((d.label, d.keys), (Some(18), Keys::S));
         let mut bad = p1.clone();
-        bad.world_from_camera = Some([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
+        bad.world_from_camera =
+            Some([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
         assert!(e.encode(&bad).unwrap_err().contains("tick 1"));
     }
 }

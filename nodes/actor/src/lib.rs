@@ -12,16 +12,29 @@ use glam::Vec3;
 use worldflow_protocol::arrow_io::gaussians::{encode_into, params, payload_len, Part};
 use worldflow_protocol::arrow_io::world as world_io;
 use worldflow_protocol::{mat4_from_rows, Gaussians, WorldDelta};
-use worldflow_world::{Actor, ActorConfig, CellChange, DirectorOutput, FlowCell, FlowField, ProceduralDirector, RigidBody, Scenario, SemanticClass, SemanticGrid};
+use worldflow_world::{
+    Actor, ActorConfig, CellChange, DirectorOutput, FlowCell, FlowField, ProceduralDirector, RigidBody, Scenario,
+    SemanticClass, SemanticGrid,
+};
 
 /// Rebuilds the Director's output from its wire form, checking codes and ranges against `grid`.
 pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<DirectorOutput> {
-    let class = |code: u8, what: &str| SemanticClass::from_u8(code).with_context(|| format!("{what}: unknown semantic class code {code}"));
-    let changes = d.changes.iter().map(|(i, c)| Ok(CellChange { index: *i, class: class(*c, "changes")? })).collect::<anyhow::Result<Vec<_>>>()?;
+    let class = |code: u8, what: &str| {
+        SemanticClass::from_u8(code).with_context(|| format!("{what}: unknown semantic class code {code}"))
+    };
+    let changes = d
+        .changes
+        .iter()
+        .map(|(i, c)| Ok(CellChange { index: *i, class: class(*c, "changes")? }))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let cells = d
         .flow
         .iter()
-        .map(|(i, v, body)| FlowCell { index: *i, velocity_mps: Vec3::from_array(*v), body_id: (*body != worldflow_protocol::NO_BODY).then_some(*body) })
+        .map(|(i, v, body)| FlowCell {
+            index: *i,
+            velocity_mps: Vec3::from_array(*v),
+            body_id: (*body != worldflow_protocol::NO_BODY).then_some(*body),
+        })
         .collect();
     let flow = FlowField::new(*grid.spec(), cells).map_err(|e| anyhow::anyhow!("flow: {e}"))?;
     let bodies = d
@@ -39,7 +52,14 @@ pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<Directo
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(DirectorOutput { tick: d.meta.tick, time_secs: d.meta.sim_time_secs(), dt_secs: d.dt_secs, changes, flow, bodies })
+    Ok(DirectorOutput {
+        tick: d.meta.tick,
+        time_secs: d.meta.sim_time_secs(),
+        dt_secs: d.dt_secs,
+        changes,
+        flow,
+        bodies,
+    })
 }
 
 /// The node's state without the runtime.
@@ -64,8 +84,10 @@ impl ActorState {
 }
 
 fn send(node: &mut DoraNode, g: &Gaussians, part: Part, tick: u64) -> anyhow::Result<()> {
-    node.send_output_raw("gaussians".to_owned().into(), params(g, part, tick, tick), payload_len(g), |out| encode_into(g, out))
-        .map_err(|e| anyhow::anyhow!("sending gaussians: {e}"))
+    node.send_output_raw("gaussians".to_owned().into(), params(g, part, tick, tick), payload_len(g), |out| {
+        encode_into(g, out)
+    })
+    .map_err(|e| anyhow::anyhow!("sending gaussians: {e}"))
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
@@ -76,7 +98,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         config.sh_degree = v.parse().with_context(|| format!("setting SH_DEGREE=`{v}`: expected 0 or 1"))?;
     }
     if let Ok(v) = std::env::var("FACE_SUBDIVISIONS") {
-        config.face_subdivisions = v.parse().with_context(|| format!("setting FACE_SUBDIVISIONS=`{v}`: expected 1..=8"))?;
+        config.face_subdivisions =
+            v.parse().with_context(|| format!("setting FACE_SUBDIVISIONS=`{v}`: expected 1..=8"))?;
     }
     let mut state = ActorState::new(&scenario, config)?;
     let static_count = state.actor.static_count();
@@ -93,7 +116,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 send(&mut node, &g.slice(static_count..g.len()), Part::Dynamic, d.meta.tick)?;
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
-                Event::Stop(dora_node_api::StopCause::Manual) => break,
+            Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }

@@ -13,7 +13,10 @@ use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_protocol::arrow_io::{decode_action, encode_pose, world as world_io};
 use worldflow_protocol::{mat4_to_rows, Action, BodyRecord, ChunkMeta, Keys, StampedPose, WorldDelta};
-use worldflow_world::{BoundaryGuard, BoundaryWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario, VehicleControl};
+use worldflow_world::{
+    BoundaryGuard, BoundaryWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario,
+    VehicleControl,
+};
 
 /// Converts a Director output into its wire form.
 pub fn to_delta(out: &DirectorOutput, meta: ChunkMeta) -> WorldDelta {
@@ -21,7 +24,12 @@ pub fn to_delta(out: &DirectorOutput, meta: ChunkMeta) -> WorldDelta {
         meta,
         dt_secs: out.dt_secs,
         changes: out.changes.iter().map(|c| (c.index, c.class as u8)).collect(),
-        flow: out.flow.cells().iter().map(|c| (c.index, c.velocity_mps.to_array(), c.body_id.unwrap_or(worldflow_protocol::NO_BODY))).collect(),
+        flow: out
+            .flow
+            .cells()
+            .iter()
+            .map(|c| (c.index, c.velocity_mps.to_array(), c.body_id.unwrap_or(worldflow_protocol::NO_BODY)))
+            .collect(),
         bodies: out
             .bodies
             .iter()
@@ -86,7 +94,16 @@ impl World {
             .enumerate()
             .map(|(i, s)| Ego::from_spawn(s).map_err(|e| anyhow::anyhow!("scenario egos[{i}] ({}): {e}", s.name)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Self { director, egos, dt_secs, step_m: 0.5, step_deg: 3.0, started: false, guard: BoundaryGuard::default(), warnings: Vec::new() })
+        Ok(Self {
+            director,
+            egos,
+            dt_secs,
+            step_m: 0.5,
+            step_deg: 3.0,
+            started: false,
+            guard: BoundaryGuard::default(),
+            warnings: Vec::new(),
+        })
     }
 
     /// Applies every ego's action of one tick and advances the world; returns the Director's output.
@@ -98,11 +115,15 @@ impl World {
         for (i, (ego, a)) in self.egos.iter_mut().zip(actions).enumerate() {
             match ego {
                 Ego::Car(car) => {
-                    let c = a.control.map(|c| VehicleControl { throttle: c.throttle, steer: c.steer, brake: c.brake }).unwrap_or_else(|| keys_to_control(a.keys));
+                    let c = a
+                        .control
+                        .map(|c| VehicleControl { throttle: c.throttle, steer: c.steer, brake: c.brake })
+                        .unwrap_or_else(|| keys_to_control(a.keys));
                     car.step(&c, self.dt_secs).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
                 }
                 Ego::FreeCamera(cam) => {
-                    cam.apply(&keys_to_delta(a.keys, self.step_m, self.step_deg)).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
+                    cam.apply(&keys_to_delta(a.keys, self.step_m, self.step_deg))
+                        .map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
                 }
             }
         }
@@ -130,8 +151,12 @@ fn env(name: &str) -> Option<String> {
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let scenario = Scenario::from_setting(env("SCENARIO").as_deref()).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}"))?;
-    let dt_secs: f32 = env("DT_SECS").map(|v| v.parse().map_err(|_| anyhow::anyhow!("setting DT_SECS=`{v}`: expected seconds"))).transpose()?.unwrap_or(0.1);
+    let scenario =
+        Scenario::from_setting(env("SCENARIO").as_deref()).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}"))?;
+    let dt_secs: f32 = env("DT_SECS")
+        .map(|v| v.parse().map_err(|_| anyhow::anyhow!("setting DT_SECS=`{v}`: expected seconds")))
+        .transpose()?
+        .unwrap_or(0.1);
     let mut world = World::new(&scenario, dt_secs)?;
     if let Some(v) = env("STEP_M") {
         world.step_m = v.parse().context("setting STEP_M: expected metres")?;
@@ -149,7 +174,11 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, data, .. } => {
-                let agent: u32 = id.as_str().strip_prefix("agent").and_then(|s| s.parse().ok()).with_context(|| format!("input `{}`: director inputs are named agent0, agent1, …", id))?;
+                let agent: u32 = id
+                    .as_str()
+                    .strip_prefix("agent")
+                    .and_then(|s| s.parse().ok())
+                    .with_context(|| format!("input `{}`: director inputs are named agent0, agent1, …", id))?;
                 if agent as usize >= n {
                     anyhow::bail!("input `{id}`: the scenario has {n} ego(s) (agent0..agent{})", n.saturating_sub(1));
                 }
@@ -168,19 +197,35 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                         eprintln!("director: warning: {w}");
                     }
                     let meta = ChunkMeta { agent_id: 0, tick, sim_time_ns: actions[0].meta.sim_time_ns };
-                    node.send_output("world".to_owned().into(), MetadataParameters::default(), world_io::encode(&to_delta(&out, meta)))
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    node.send_output(
+                        "world".to_owned().into(),
+                        MetadataParameters::default(),
+                        world_io::encode(&to_delta(&out, meta)),
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                     for (i, ego) in world.egos.iter().enumerate() {
-                        let pose = StampedPose { meta: ChunkMeta { agent_id: i as u32, ..meta }, frame_id: "base_link".into(), world_from_frame: mat4_to_rows(&ego.world_from_base()) };
-                        node.send_output("ego_pose".to_owned().into(), MetadataParameters::default(), encode_pose(&pose)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                        let pose = StampedPose {
+                            meta: ChunkMeta { agent_id: i as u32, ..meta },
+                            frame_id: "base_link".into(),
+                            world_from_frame: mat4_to_rows(&ego.world_from_base()),
+                        };
+                        node.send_output(
+                            "ego_pose".to_owned().into(),
+                            MetadataParameters::default(),
+                            encode_pose(&pose),
+                        )
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     }
                 }
                 if pending.len() > 64 {
-                    anyhow::bail!("lock-step barrier: 64 ticks waiting for a missing agent's action (have {:?})", pending.values().next().map(|m| m.keys().collect::<Vec<_>>()));
+                    anyhow::bail!(
+                        "lock-step barrier: 64 ticks waiting for a missing agent's action (have {:?})",
+                        pending.values().next().map(|m| m.keys().collect::<Vec<_>>())
+                    );
                 }
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
-                Event::Stop(dora_node_api::StopCause::Manual) => break,
+            Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }
@@ -221,7 +266,13 @@ mod tests {
         let scenario = Scenario::default();
         let mut world = World::new(&scenario, 0.1).unwrap();
         if let Ego::Car(car) = &mut world.egos[0] {
-            *car = worldflow_world::BicycleEgo::new(worldflow_world::BicycleParams::default(), 2.0, 20.0, std::f32::consts::PI).unwrap();
+            *car = worldflow_world::BicycleEgo::new(
+                worldflow_world::BicycleParams::default(),
+                2.0,
+                20.0,
+                std::f32::consts::PI,
+            )
+            .unwrap();
         }
         let mut warned = Vec::new();
         for tick in 0..30u64 {

@@ -15,22 +15,23 @@
 //! default, or `cuda` / `cuda:N`: the CUDA backend of `worldflow-dit-cuda`, f32 weights only; without a driver
 //! or device the node fails at start with a sentence saying so).
 
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause};
-use worldflow_dit::{uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, DitBackend, GenConfig, Guidance, SamplerKind, WanModel, WeightFormat, random_weights};
+use worldflow_dit::{
+    random_weights, uniform_sigmas, Branch, CachePolicy, Camera, ChunkControls, ChunkGenerator, Config, DitBackend,
+    GenConfig, Guidance, SamplerKind, WanModel, WeightFormat,
+};
 use worldflow_dit_cuda::{CudaDit, Device};
 use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
 use worldflow_protocol::arrow_io::context::{self as ctx_wire, ContextMsg};
+use worldflow_protocol::arrow_io::decode_action;
 use worldflow_protocol::arrow_io::latent::{self as wire, LatentHeader};
 use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
-use worldflow_protocol::arrow_io::decode_action;
 use worldflow_protocol::{mat4_to_rows, Intrinsics};
-
 
 /// The VAE's spatial factor: a latent cell is 8×8 pixels (camera intrinsics are in video pixels).
 pub const VAE_STRIDE: usize = 8;
@@ -74,7 +75,9 @@ pub fn apply_controls(cfg: &mut Config, controls: &str) -> anyhow::Result<()> {
             "actions" => cfg.action_classes = Some(81),
             "camera" => cfg.camera_attention = true,
             "none" => {}
-            other => anyhow::bail!("setting CONTROLS=`{controls}`: unknown control `{other}` (expected actions, camera or none)"),
+            other => anyhow::bail!(
+                "setting CONTROLS=`{controls}`: unknown control `{other}` (expected actions, camera or none)"
+            ),
         }
     }
     Ok(())
@@ -99,7 +102,10 @@ impl Settings {
             None => {}
         }
         if config.camera_attention && config.head_dim() % 4 != 0 {
-            anyhow::bail!("setting CONTROLS: camera attention needs a head dim divisible by 4; CONFIG=`{config_name}` has {}", config.head_dim());
+            anyhow::bail!(
+                "setting CONTROLS: camera attention needs a head dim divisible by 4; CONFIG=`{config_name}` has {}",
+                config.head_dim()
+            );
         }
         config.validate().map_err(|e| anyhow::anyhow!("setting CONFIG=`{config_name}` (with CONTROLS): {e}"))?;
         if config.in_dim != config.out_dim {
@@ -115,7 +121,9 @@ impl Settings {
         let latent_height: usize = parse("LATENT_HEIGHT", 8, "a latent height (a positive integer)")?;
         let latent_width: usize = parse("LATENT_WIDTH", 8, "a latent width (a positive integer)")?;
         if latent_height == 0 || latent_height.checked_rem(ph) != Some(0) {
-            anyhow::bail!("setting LATENT_HEIGHT={latent_height}: expected a positive multiple of the patch height {ph}");
+            anyhow::bail!(
+                "setting LATENT_HEIGHT={latent_height}: expected a positive multiple of the patch height {ph}"
+            );
         }
         if latent_width == 0 || latent_width.checked_rem(pw) != Some(0) {
             anyhow::bail!("setting LATENT_WIDTH={latent_width}: expected a positive multiple of the patch width {pw}");
@@ -166,12 +174,19 @@ impl Settings {
     /// The model: the checkpoint of `WEIGHTS`, or seeded random weights.
     pub fn load_model(&self) -> anyhow::Result<WanModel> {
         match &self.weights {
-            Some(path) => WanModel::load_with(&self.config, path, self.weight_format)
-                .map_err(|e| anyhow::anyhow!("setting WEIGHTS=`{}` (CONFIG=`{}`): {e}", path.display(), self.config_name)),
+            Some(path) => WanModel::load_with(&self.config, path, self.weight_format).map_err(|e| {
+                anyhow::anyhow!("setting WEIGHTS=`{}` (CONFIG=`{}`): {e}", path.display(), self.config_name)
+            }),
             None => self
                 .config
                 .validate()
-                .and_then(|()| WanModel::from_tensors_with(&self.config, random_weights(&self.config, self.seed, 0.1), self.weight_format))
+                .and_then(|()| {
+                    WanModel::from_tensors_with(
+                        &self.config,
+                        random_weights(&self.config, self.seed, 0.1),
+                        self.weight_format,
+                    )
+                })
                 .map_err(|e| anyhow::anyhow!("setting CONFIG=`{}`: {e}", self.config_name)),
         }
     }
@@ -183,11 +198,21 @@ impl Settings {
             Device::Cuda(n) => n,
         };
         if self.weight_format != WeightFormat::F32 {
-            anyhow::bail!("setting DEVICE={}: the CUDA backend runs f32 weights; QUANTIZE={} is CPU only", self.device, self.weight_format);
+            anyhow::bail!(
+                "setting DEVICE={}: the CUDA backend runs f32 weights; QUANTIZE={} is CPU only",
+                self.device,
+                self.weight_format
+            );
         }
         let model = match &self.weights {
-            Some(path) => CudaDit::load(&self.config, path, n)
-                .map_err(|e| anyhow::anyhow!("setting DEVICE={} (WEIGHTS=`{}`, CONFIG=`{}`): {e}", self.device, path.display(), self.config_name))?,
+            Some(path) => CudaDit::load(&self.config, path, n).map_err(|e| {
+                anyhow::anyhow!(
+                    "setting DEVICE={} (WEIGHTS=`{}`, CONFIG=`{}`): {e}",
+                    self.device,
+                    path.display(),
+                    self.config_name
+                )
+            })?,
             None => CudaDit::random(&self.config, self.seed, n)
                 .map_err(|e| anyhow::anyhow!("setting DEVICE={} (CONFIG=`{}`): {e}", self.device, self.config_name))?,
         };
@@ -210,7 +235,11 @@ impl Settings {
 
     /// The PRoPE camera of a latent: its pose and the intrinsics of the decoded video frame.
     pub fn camera(&self, c: &LatentCond) -> Camera {
-        let k = Intrinsics::from_fov_x((VAE_STRIDE * self.latent_width) as u32, (VAE_STRIDE * self.latent_height) as u32, self.fov_x_deg.to_radians());
+        let k = Intrinsics::from_fov_x(
+            (VAE_STRIDE * self.latent_width) as u32,
+            (VAE_STRIDE * self.latent_height) as u32,
+            self.fov_x_deg.to_radians(),
+        );
         Camera { world_from_camera: mat4_to_rows(&c.world_from_camera), fx: k.fx, fy: k.fy, cx: k.cx, cy: k.cy }
     }
 }
@@ -297,7 +326,10 @@ impl Scheduler {
 pub fn memory_indices(ctx: Option<&ContextMsg>, generated: usize, default: Vec<usize>) -> Result<Vec<usize>, String> {
     let Some(ctx) = ctx else { return Ok(default) };
     if ctx.first_latent != generated as u64 {
-        return Err(format!("context of chunk {} starts at latent {}, but {generated} latents have been generated", ctx.chunk, ctx.first_latent));
+        return Err(format!(
+            "context of chunk {} starts at latent {}, but {generated} latents have been generated",
+            ctx.chunk, ctx.first_latent
+        ));
     }
     ctx.check()?;
     Ok(ctx.context.iter().map(|&i| i as usize).collect())
@@ -310,15 +342,23 @@ pub struct Generated {
 }
 
 /// Generates one chunk with `gen`.
-pub fn generate(gen: &mut ChunkGenerator<'_>, settings: &Settings, weights_tag: &str, chunk: &Chunk, ctx: Option<&ContextMsg>) -> anyhow::Result<Generated> {
+pub fn generate(
+    gen: &mut ChunkGenerator<'_>,
+    settings: &Settings,
+    weights_tag: &str,
+    chunk: &Chunk,
+    ctx: Option<&ContextMsg>,
+) -> anyhow::Result<Generated> {
     let cfg = &settings.config;
-    let memory = memory_indices(ctx, gen.frames_generated(), gen.default_memory()).map_err(|e| anyhow::anyhow!("input `context`: {e}"))?;
+    let memory = memory_indices(ctx, gen.frames_generated(), gen.default_memory())
+        .map_err(|e| anyhow::anyhow!("input `context`: {e}"))?;
     let controls = ChunkControls {
         actions: cfg.action_classes.map(|_| chunk.latents.iter().map(|l| l.label as u32).collect()),
         cameras: cfg.camera_attention.then(|| chunk.latents.iter().map(|l| settings.camera(l)).collect()),
     };
     let t0 = Instant::now();
-    let latents = gen.next_chunk_with_memory(&controls, &memory).with_context(|| format!("generating chunk {}", chunk.index))?;
+    let latents =
+        gen.next_chunk_with_memory(&controls, &memory).with_context(|| format!("generating chunk {}", chunk.index))?;
     let chunk_ms = t0.elapsed().as_secs_f64() * 1e3;
     let header = LatentHeader {
         agent_id: chunk.latents[0].agent_id,
@@ -335,7 +375,13 @@ pub fn generate(gen: &mut ChunkGenerator<'_>, settings: &Settings, weights_tag: 
         chunk_ms,
     };
     if latents.data.len() != header.payload_len() / 4 {
-        anyhow::bail!("chunk {}: the generator returned {} values, expected {} ({:?})", chunk.index, latents.data.len(), header.payload_len() / 4, latents.shape);
+        anyhow::bail!(
+            "chunk {}: the generator returned {} values, expected {} ({:?})",
+            chunk.index,
+            latents.data.len(),
+            header.payload_len() / 4,
+            latents.shape
+        );
     }
     Ok(Generated { header, cfhw: latents.data })
 }
@@ -376,7 +422,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     // No text encoder in the loop: the empty prompt (zero context, as upstream pads).
     let text = model.encode_text(&[], 0).context("encoding the empty prompt")?;
     let branch = Branch { text, use_actions: cfg.action_classes.is_some(), use_camera: cfg.camera_attention };
-    let mut gen = ChunkGenerator::new(model.as_ref(), settings.gen_config(), Guidance::None, vec![branch]).context("starting the chunk generator")?;
+    let mut gen = ChunkGenerator::new(model.as_ref(), settings.gen_config(), Guidance::None, vec![branch])
+        .context("starting the chunk generator")?;
     let needs_context = node.node_config().inputs.keys().any(|k| k.as_str() == "context");
     let mut acc = ChunkAccumulator::new();
     let mut sched = Scheduler::new(needs_context);
@@ -391,7 +438,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 }
             }
             Event::Input { id, data, .. } if id.as_str() == "context" => {
-                let ctx = ctx_wire::decode(data.as_array().as_ref()).map_err(|e| anyhow::anyhow!("input `context`: {e}"))?;
+                let ctx =
+                    ctx_wire::decode(data.as_array().as_ref()).map_err(|e| anyhow::anyhow!("input `context`: {e}"))?;
                 sched.add_context(ctx).map_err(|e| anyhow::anyhow!("input `context`: {e}"))?;
             }
             // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
@@ -407,14 +455,18 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 chunk.index,
                 g.header.ticks[0],
                 g.header.ticks[CHUNK_LATENTS - 1],
-                ctx.as_ref().map(|c| c.context.len()).unwrap_or_else(|| gen.default_memory().len().min(chunk.first_latent() as usize)),
+                ctx.as_ref()
+                    .map(|c| c.context.len())
+                    .unwrap_or_else(|| gen.default_memory().len().min(chunk.first_latent() as usize)),
                 g.header.chunk_ms
             );
             times.push(g.header.chunk_ms);
             let (c, hw) = (g.header.channels, g.header.height * g.header.width);
             let cfhw = &g.cfhw;
-            node.send_output_raw("latent".to_owned().into(), g.header.to_params(), g.header.payload_len(), |out| wire::write_frame_major(cfhw, c, CHUNK_LATENTS, hw, out))
-                .map_err(|e| anyhow::anyhow!("sending the latents of chunk {}: {e}", chunk.index))?;
+            node.send_output_raw("latent".to_owned().into(), g.header.to_params(), g.header.payload_len(), |out| {
+                wire::write_frame_major(cfhw, c, CHUNK_LATENTS, hw, out)
+            })
+            .map_err(|e| anyhow::anyhow!("sending the latents of chunk {}: {e}", chunk.index))?;
         }
     }
     let mean = if times.is_empty() { 0.0 } else { times.iter().sum::<f64>() / times.len() as f64 };
@@ -438,7 +490,13 @@ mod tests {
         let latents = (0..CHUNK_LATENTS as u64)
             .map(|j| {
                 let tick = index * CHUNK_LATENTS as u64 + j;
-                LatentCond { agent_id: 0, tick, sim_time_ns: tick * 100, label: (tick % 81) as u8, world_from_camera: Mat4::from_translation(Vec3::Z * 0.1 * tick as f32) }
+                LatentCond {
+                    agent_id: 0,
+                    tick,
+                    sim_time_ns: tick * 100,
+                    label: (tick % 81) as u8,
+                    world_from_camera: Mat4::from_translation(Vec3::Z * 0.1 * tick as f32),
+                }
             })
             .collect();
         Chunk { index, latents }
@@ -526,10 +584,19 @@ mod tests {
         let run = || {
             let model = s.load_model().unwrap();
             let text = model.encode_text(&[], 0).unwrap();
-            let mut gen = ChunkGenerator::new(&model, s.gen_config(), Guidance::None, vec![Branch { text, use_actions: true, use_camera: true }]).unwrap();
+            let mut gen = ChunkGenerator::new(
+                &model,
+                s.gen_config(),
+                Guidance::None,
+                vec![Branch { text, use_actions: true, use_camera: true }],
+            )
+            .unwrap();
             let a = generate(&mut gen, &s, "random(seed=3)", &chunk(0), Some(&ctx(0, vec![]))).unwrap();
             let b = generate(&mut gen, &s, "random(seed=3)", &chunk(1), Some(&ctx(1, vec![0, 2]))).unwrap();
-            assert!(generate(&mut gen, &s, "x", &chunk(2), Some(&ctx(2, vec![9]))).is_err(), "memory past the history is refused");
+            assert!(
+                generate(&mut gen, &s, "x", &chunk(2), Some(&ctx(2, vec![9]))).is_err(),
+                "memory past the history is refused"
+            );
             (a, b)
         };
         let (a, b) = run();
@@ -548,7 +615,13 @@ mod tests {
         let latents = |s: &Settings| {
             let model = s.load_model().unwrap();
             let text = model.encode_text(&[], 0).unwrap();
-            let mut gen = ChunkGenerator::new(&model, s.gen_config(), Guidance::None, vec![Branch { text, use_actions: true, use_camera: true }]).unwrap();
+            let mut gen = ChunkGenerator::new(
+                &model,
+                s.gen_config(),
+                Guidance::None,
+                vec![Branch { text, use_actions: true, use_camera: true }],
+            )
+            .unwrap();
             generate(&mut gen, s, "random(seed=3)", &chunk(0), Some(&ctx(0, vec![]))).unwrap().cfhw
         };
         let (a, b) = (latents(&f32_settings), latents(&int8_settings));

@@ -7,9 +7,8 @@
 //! chunk's poses to the history. Settings: `TEMPORAL_LATENTS` (12), `MEMORY_LATENTS` (8, first chunk
 //! included).
 
-
 use anyhow::Context as _;
-use dora_node_api::{DoraNode, Event, EventStream, StopCause, MetadataParameters, Parameter};
+use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter, StopCause};
 use worldflow_memory::{MemoryConfig, MemoryRetriever};
 use worldflow_protocol::arrow_io::decode_action;
 
@@ -18,14 +17,17 @@ use worldflow_protocol::arrow_io::context::{self as wire, ContextMsg};
 
 fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().with_context(|| format!("setting {name}=`{v}`: expected a non-negative integer")),
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().with_context(|| format!("setting {name}=`{v}`: expected a non-negative integer"))
+        }
         _ => Ok(default),
     }
 }
 
 /// The memory configuration from `env:`.
 pub fn config_from_env() -> anyhow::Result<MemoryConfig> {
-    let mut cfg = MemoryConfig { clip_latents: CHUNK_LATENTS, first_chunk_latents: CHUNK_LATENTS, ..MemoryConfig::default() };
+    let mut cfg =
+        MemoryConfig { clip_latents: CHUNK_LATENTS, first_chunk_latents: CHUNK_LATENTS, ..MemoryConfig::default() };
     cfg.temporal_latents = env_usize("TEMPORAL_LATENTS", cfg.temporal_latents)?;
     cfg.memory_latents = env_usize("MEMORY_LATENTS", cfg.memory_latents)?;
     if cfg.memory_latents < CHUNK_LATENTS || cfg.memory_latents.checked_rem(CHUNK_LATENTS) != Some(0) {
@@ -43,7 +45,10 @@ pub struct Memory {
 
 impl Memory {
     pub fn new(cfg: MemoryConfig) -> anyhow::Result<Self> {
-        Ok(Self { acc: ChunkAccumulator::new(), retriever: MemoryRetriever::new(cfg).map_err(|e| anyhow::anyhow!("memory config: {e}"))? })
+        Ok(Self {
+            acc: ChunkAccumulator::new(),
+            retriever: MemoryRetriever::new(cfg).map_err(|e| anyhow::anyhow!("memory config: {e}"))?,
+        })
     }
 
     /// Adds one latent's conditions; returns the context of the chunk it completes.
@@ -58,7 +63,10 @@ impl Memory {
     fn context_of(&mut self, chunk: &Chunk) -> anyhow::Result<ContextMsg> {
         debug_assert_eq!(self.retriever.len() as u64, chunk.first_latent());
         let queries: Vec<glam::Mat4> = chunk.latents.iter().map(|l| l.world_from_camera).collect();
-        let sel = self.retriever.select(&queries).with_context(|| format!("selecting the memory of chunk {}", chunk.index))?;
+        let sel = self
+            .retriever
+            .select(&queries)
+            .with_context(|| format!("selecting the memory of chunk {}", chunk.index))?;
         for q in queries {
             self.retriever.push(q).with_context(|| format!("adding the poses of chunk {}", chunk.index))?;
         }
@@ -82,7 +90,10 @@ impl Memory {
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let cfg = config_from_env()?;
-    eprintln!("memory-retriever: temporal {} latents, memory {} latents (first chunk + clips of {CHUNK_LATENTS})", cfg.temporal_latents, cfg.memory_latents);
+    eprintln!(
+        "memory-retriever: temporal {} latents, memory {} latents (first chunk + clips of {CHUNK_LATENTS})",
+        cfg.temporal_latents, cfg.memory_latents
+    );
     let mut memory = Memory::new(cfg)?;
     let mut chunks = 0u64;
     while let Some(event) = events.recv() {
@@ -95,7 +106,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     let mut p = MetadataParameters::new();
                     p.insert("chunk".into(), Parameter::Integer(ctx.chunk as i64));
                     p.insert("tick".into(), Parameter::Integer(action.meta.tick as i64));
-                    node.send_output("context".to_owned().into(), p, wire::encode(&ctx)).map_err(|e| anyhow::anyhow!("sending context of chunk {}: {e}", ctx.chunk))?;
+                    node.send_output("context".to_owned().into(), p, wire::encode(&ctx))
+                        .map_err(|e| anyhow::anyhow!("sending context of chunk {}: {e}", ctx.chunk))?;
                     chunks += 1;
                 }
             }
@@ -105,7 +117,10 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             _ => {}
         }
     }
-    eprintln!("memory-retriever: {chunks} chunk contexts; {} trailing latent(s) did not fill a chunk", memory.incomplete());
+    eprintln!(
+        "memory-retriever: {chunks} chunk contexts; {} trailing latent(s) did not fill a chunk",
+        memory.incomplete()
+    );
     Ok(())
 }
 
@@ -120,11 +135,15 @@ mod tests {
 
     #[test]
     fn contexts_grow_then_select_and_reframe() {
-        let mut m = Memory::new(MemoryConfig { clip_latents: 4, first_chunk_latents: 4, ..MemoryConfig::default() }).unwrap();
+        let mut m =
+            Memory::new(MemoryConfig { clip_latents: 4, first_chunk_latents: 4, ..MemoryConfig::default() }).unwrap();
         let mut out = vec![];
         // A camera walking forward and turning: 10 chunks.
         for t in 0..40u64 {
-            let c2w = Mat4::from_rotation_translation(Quat::from_rotation_y(0.05 * t as f32), Vec3::new(0.0, 0.0, 0.3 * t as f32));
+            let c2w = Mat4::from_rotation_translation(
+                Quat::from_rotation_y(0.05 * t as f32),
+                Vec3::new(0.0, 0.0, 0.3 * t as f32),
+            );
             if let Some(ctx) = m.on_latent(cond(t, c2w)).unwrap() {
                 out.push(ctx);
             }

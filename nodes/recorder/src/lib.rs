@@ -32,7 +32,6 @@ use report::{FrameRecord, Report};
 use video::{VideoFormat, Y4mWriter};
 use writer::JsonLines;
 
-
 pub struct Recorder {
     out: PathBuf,
     poses: JsonLines,
@@ -57,15 +56,13 @@ pub struct VideoSettings {
 impl VideoSettings {
     pub fn from_env() -> anyhow::Result<Self> {
         let format = VideoFormat::parse(std::env::var("VIDEO").ok().as_deref())?;
-        let fps = match std::env::var("VIDEO_FPS").ok().filter(|v| !v.trim().is_empty()) {
-            None => 10,
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|f| (1..=1000).contains(f))
-                .with_context(|| format!("setting VIDEO_FPS=`{v}`: expected whole frames per second in 1..=1000"))?,
-        };
+        let fps =
+            match std::env::var("VIDEO_FPS").ok().filter(|v| !v.trim().is_empty()) {
+                None => 10,
+                Some(v) => v.trim().parse::<u32>().ok().filter(|f| (1..=1000).contains(f)).with_context(|| {
+                    format!("setting VIDEO_FPS=`{v}`: expected whole frames per second in 1..=1000")
+                })?,
+            };
         Ok(Self { format, fps })
     }
 }
@@ -86,7 +83,13 @@ impl Recorder {
         })
     }
 
-    pub fn on_input(&mut self, input: &str, params: &dora_node_api::MetadataParameters, sent: SystemTime, array: &dyn Array) -> anyhow::Result<()> {
+    pub fn on_input(
+        &mut self,
+        input: &str,
+        params: &dora_node_api::MetadataParameters,
+        sent: SystemTime,
+        array: &dyn Array,
+    ) -> anyhow::Result<()> {
         let now = SystemTime::now();
         match array.data_type() {
             DataType::Struct(fields) if fields.iter().any(|f| f.name() == "keys") => {
@@ -107,7 +110,8 @@ impl Recorder {
                         (bytes.as_ptr() as usize, true)
                     }
                     Encoding::Rgb32F => {
-                        let values = array.as_primitive_opt::<Float32Type>().context("rgb32f frame must be a Float32 array")?;
+                        let values =
+                            array.as_primitive_opt::<Float32Type>().context("rgb32f frame must be a Float32 array")?;
                         writer::float_to_rgb8(values.values(), &mut self.rgb8);
                         (values.values().as_ptr() as usize, true)
                     }
@@ -134,7 +138,9 @@ impl Recorder {
                 }
                 let action_tick = match params.get("action_tick") {
                     Some(Parameter::Integer(t)) if *t >= 0 => Some(*t as u64),
-                    Some(other) => anyhow::bail!("input `{input}`: parameter `action_tick` must be a tick ≥ 0, found {other:?}"),
+                    Some(other) => {
+                        anyhow::bail!("input `{input}`: parameter `action_tick` must be a tick ≥ 0, found {other:?}")
+                    }
                     None => None,
                 };
                 let latency_tick = action_tick.unwrap_or(h.meta.tick);
@@ -159,7 +165,9 @@ impl Recorder {
                 let key = (h.meta.agent_id, latency_tick.saturating_sub(64));
                 self.action_sent = self.action_sent.split_off(&key);
             }
-            other => anyhow::bail!("input `{input}`: cannot record Arrow type {other} (expected a frame, pose or action)"),
+            other => {
+                anyhow::bail!("input `{input}`: cannot record Arrow type {other} (expected a frame, pose or action)")
+            }
         }
         Ok(())
     }

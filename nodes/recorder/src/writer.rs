@@ -16,7 +16,12 @@ pub struct JsonLines {
 
 impl JsonLines {
     pub fn create(path: &Path) -> anyhow::Result<Self> {
-        let file = OpenOptions::new().create(true).write(true).truncate(true).open(path).with_context(|| format!("creating {}", path.display()))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
         Ok(Self { path: path.to_path_buf(), file })
     }
 

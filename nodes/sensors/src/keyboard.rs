@@ -50,7 +50,10 @@ pub fn decode(bytes: &[u8]) -> Vec<KeyEvent> {
 
 impl Keyboard {
     pub fn open() -> Result<Self, String> {
-        let mut tty = std::fs::OpenOptions::new().read(true).open("/dev/tty").map_err(|e| format!("SOURCE=keyboard needs a terminal: cannot open /dev/tty: {e}"))?;
+        let mut tty = std::fs::OpenOptions::new()
+            .read(true)
+            .open("/dev/tty")
+            .map_err(|e| format!("SOURCE=keyboard needs a terminal: cannot open /dev/tty: {e}"))?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
         // SAFETY: plain termios calls on a file descriptor we own; `saved` restores it on drop.
         let saved = unsafe {
@@ -120,7 +123,8 @@ mod tests {
     #[test]
     fn decodes_letters_arrows_and_quit() {
         let evs = decode(b"wD\x1b[C\x1b[Aq");
-        let keys: Vec<Option<Keys>> = evs.iter().map(|e| if let KeyEvent::Key(k) = e { Some(*k) } else { None }).collect();
+        let keys: Vec<Option<Keys>> =
+            evs.iter().map(|e| if let KeyEvent::Key(k) = e { Some(*k) } else { None }).collect();
         assert_eq!(keys, vec![Some(Keys::W), Some(Keys::D), Some(Keys::RIGHT), Some(Keys::UP), None]);
     }
 }

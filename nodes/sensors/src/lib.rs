@@ -41,7 +41,9 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str, expected: &str) -> anyhow::Result<Option<T>> {
-    env(name).map(|v| v.parse::<T>().map_err(|_| anyhow::anyhow!("setting {name}=`{v}`: expected {expected}"))).transpose()
+    env(name)
+        .map(|v| v.parse::<T>().map_err(|_| anyhow::anyhow!("setting {name}=`{v}`: expected {expected}")))
+        .transpose()
 }
 
 impl Settings {
@@ -68,7 +70,8 @@ impl Source {
                 Source::Keys(script::parse_pose_string(&text).map_err(|e| anyhow::anyhow!("setting SCRIPT: {e}"))?)
             }
             "drive" => {
-                let text = env("SCRIPT").context("SOURCE=drive needs SCRIPT, e.g. `throttle=0.6 x40; steer=0.3 throttle=0.3 x20`")?;
+                let text = env("SCRIPT")
+                    .context("SOURCE=drive needs SCRIPT, e.g. `throttle=0.6 x40; steer=0.3 throttle=0.3 x20`")?;
                 Source::Controls(script::parse_drive_script(&text).map_err(|e| anyhow::anyhow!("setting SCRIPT: {e}"))?)
             }
             "trajectory" => {
@@ -76,7 +79,8 @@ impl Source {
                 Source::Poses(trajectory::read_trajectory(&PathBuf::from(path)).map_err(|e| anyhow::anyhow!(e))?)
             }
             "replay" => {
-                let path = env("RECORDING").context("SOURCE=replay needs RECORDING (an actions.jsonl written by the recorder)")?;
+                let path = env("RECORDING")
+                    .context("SOURCE=replay needs RECORDING (an actions.jsonl written by the recorder)")?;
                 Source::Replay(read_recording(&PathBuf::from(path))?)
             }
             "keyboard" => Source::Keyboard(keyboard::Keyboard::open().map_err(|e| anyhow::anyhow!(e))?),
@@ -123,7 +127,8 @@ pub fn read_recording(path: &std::path::Path) -> anyhow::Result<Vec<Action>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{shown}: cannot read"))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let a: Action = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{shown}:{}: not an action record: {e}", i + 1))?;
+        let a: Action =
+            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{shown}:{}: not an action record: {e}", i + 1))?;
         if let Some(c) = &a.control {
             c.validate().map_err(|e| anyhow::anyhow!("{shown}:{}: {e}", i + 1))?;
         }
@@ -150,7 +155,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 tick += 1;
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
-                Event::Stop(dora_node_api::StopCause::Manual) => break,
+            Event::Stop(dora_node_api::StopCause::Manual) => break,
             _ => {}
         }
     }

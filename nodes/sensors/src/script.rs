@@ -15,10 +15,9 @@ pub fn parse_pose_string(text: &str) -> Result<Vec<Keys>, String> {
         let (names, count) = item
             .rsplit_once('-')
             .ok_or_else(|| format!("item {} `{item}`: expected `<keys>-<count>`, e.g. `w-8`", i + 1))?;
-        let count: usize = count
-            .trim()
-            .parse()
-            .map_err(|_| format!("item {} `{item}`: `{count}` is not a tick count (expected a non-negative integer)", i + 1))?;
+        let count: usize = count.trim().parse().map_err(|_| {
+            format!("item {} `{item}`: `{count}` is not a tick count (expected a non-negative integer)", i + 1)
+        })?;
         let mut keys = Keys::NONE;
         for name in names.split('+').map(str::trim) {
             let k = Keys::from_name(name).ok_or_else(|| {
@@ -45,16 +44,26 @@ pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, String> {
         let mut count = None;
         for word in seg.split_whitespace() {
             if let Some(n) = word.strip_prefix('x') {
-                count = Some(n.parse::<usize>().map_err(|_| format!("segment {} `{seg}`: `{word}` is not a repeat like x40", i + 1))?);
+                count = Some(
+                    n.parse::<usize>()
+                        .map_err(|_| format!("segment {} `{seg}`: `{word}` is not a repeat like x40", i + 1))?,
+                );
                 continue;
             }
-            let (k, v) = word.split_once('=').ok_or_else(|| format!("segment {} `{seg}`: expected `name=value`, found `{word}`", i + 1))?;
+            let (k, v) = word
+                .split_once('=')
+                .ok_or_else(|| format!("segment {} `{seg}`: expected `name=value`, found `{word}`", i + 1))?;
             let v: f32 = v.parse().map_err(|_| format!("segment {} `{seg}`: `{v}` is not a number", i + 1))?;
             match k {
                 "throttle" => c.throttle = v,
                 "steer" => c.steer = v,
                 "brake" => c.brake = v,
-                _ => return Err(format!("segment {} `{seg}`: unknown control `{k}` (expected throttle, steer, brake)", i + 1)),
+                _ => {
+                    return Err(format!(
+                        "segment {} `{seg}`: unknown control `{k}` (expected throttle, steer, brake)",
+                        i + 1
+                    ))
+                }
             }
         }
         c.validate().map_err(|e| format!("segment {} `{seg}`: {e}", i + 1))?;

@@ -13,7 +13,8 @@ pub type Rows = [[f32; 4]; 4];
 
 pub fn parse_trajectory(text: &str, file: &str, json: bool) -> Result<Vec<Rows>, String> {
     let poses: Vec<(String, Rows)> = if json {
-        let v: Vec<Rows> = serde_json::from_str(text).map_err(|e| format!("{file}:{}:{}: expected a JSON array of 4×4 arrays: {e}", e.line(), e.column()))?;
+        let v: Vec<Rows> = serde_json::from_str(text)
+            .map_err(|e| format!("{file}:{}:{}: expected a JSON array of 4×4 arrays: {e}", e.line(), e.column()))?;
         v.into_iter().enumerate().map(|(i, m)| (format!("{file}: pose {}", i + 1), m)).collect()
     } else {
         let mut out = Vec::new();
@@ -23,8 +24,13 @@ pub fn parse_trajectory(text: &str, file: &str, json: bool) -> Result<Vec<Rows>,
                 continue;
             }
             let place = format!("{file}:{}", i + 1);
-            let nums: Result<Vec<f32>, _> = line.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::parse::<f32>).collect();
-            let nums = nums.map_err(|e| format!("{place}: not a number ({e}); expected 16 numbers (a row-major 4×4)"))?;
+            let nums: Result<Vec<f32>, _> = line
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::parse::<f32>)
+                .collect();
+            let nums =
+                nums.map_err(|e| format!("{place}: not a number ({e}); expected 16 numbers (a row-major 4×4)"))?;
             if nums.len() != 16 {
                 return Err(format!("{place}: expected 16 numbers (a row-major 4×4), found {}", nums.len()));
             }
@@ -41,7 +47,9 @@ pub fn parse_trajectory(text: &str, file: &str, json: bool) -> Result<Vec<Rows>,
     }
     poses
         .into_iter()
-        .map(|(place, m)| validate_rigid(&mat4_from_rows(&m), "world_from_camera").map(|_| m).map_err(|e| format!("{place}: {e}")))
+        .map(|(place, m)| {
+            validate_rigid(&mat4_from_rows(&m), "world_from_camera").map(|_| m).map_err(|e| format!("{place}: {e}"))
+        })
         .collect()
 }
 
@@ -60,7 +68,8 @@ mod tests {
 
     #[test]
     fn text_trajectory_parses_with_comments() {
-        let t = parse_trajectory(&format!("# poses\n{ID}\n\n1,0,0,0.5, 0,1,0,0, 0,0,1,0, 0,0,0,1\n"), "t.txt", false).unwrap();
+        let t = parse_trajectory(&format!("# poses\n{ID}\n\n1,0,0,0.5, 0,1,0,0, 0,0,1,0, 0,0,0,1\n"), "t.txt", false)
+            .unwrap();
         assert_eq!(t.len(), 2);
         assert_eq!(t[1][0][3], 0.5);
     }

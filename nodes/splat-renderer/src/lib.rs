@@ -11,13 +11,14 @@
 pub mod builtin;
 pub mod pairing;
 
-
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream};
 use glam::Mat4;
 use worldflow_protocol::arrow_io::gaussians::{self as gaussians_io, Part};
 use worldflow_protocol::arrow_io::{decode_pose, frame_header_to_params, payload_bytes};
-use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics};
+use worldflow_protocol::{
+    mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics,
+};
 use worldflow_splat::{Compat, Image, RenderOptions, Renderer};
 
 use pairing::{Catchup, Pairing};
@@ -36,16 +37,23 @@ pub struct RigCamera {
 pub fn ego4() -> Vec<RigCamera> {
     let rig = worldflow_world::Rig::standard(16, 16);
     (0..rig.cameras.len())
-        .map(|i| RigCamera { name: rig.cameras[i].name.clone(), base_from_camera: rig.base_from_camera(i).expect("index in range") })
+        .map(|i| RigCamera {
+            name: rig.cameras[i].name.clone(),
+            base_from_camera: rig.base_from_camera(i).expect("index in range"),
+        })
         .collect()
 }
 
 /// Reads a rig file (see `worldflow_world::Rig`); every camera must share WIDTH/HEIGHT/FOV_X_DEG of the node.
 fn rig_from_file(path: &str) -> anyhow::Result<Vec<RigCamera>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("setting RIG=`{path}`: expected single, ego4, front or a rig file"))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("setting RIG=`{path}`: expected single, ego4, front or a rig file"))?;
     let rig = worldflow_world::Rig::from_yaml_str(&text, path).map_err(|e| anyhow::anyhow!("setting RIG: {e}"))?;
     Ok((0..rig.cameras.len())
-        .map(|i| RigCamera { name: rig.cameras[i].name.clone(), base_from_camera: rig.base_from_camera(i).expect("index in range") })
+        .map(|i| RigCamera {
+            name: rig.cameras[i].name.clone(),
+            base_from_camera: rig.base_from_camera(i).expect("index in range"),
+        })
         .collect())
 }
 
@@ -107,15 +115,23 @@ impl Settings {
                 "newest" => Catchup::Newest,
                 other => anyhow::bail!("setting CATCHUP=`{other}`: expected every or newest"),
             },
-            options: RenderOptions { compat, background: [bgv[0], bgv[1], bgv[2]], sh_degree: None, antialiased: false },
+            options: RenderOptions {
+                compat,
+                background: [bgv[0], bgv[1], bgv[2]],
+                sh_degree: None,
+                antialiased: false,
+            },
         })
     }
 
     pub fn load_scene(&self) -> anyhow::Result<Gaussians> {
         match self.scene.strip_prefix("builtin:") {
             Some("plaza") => Ok(builtin::plaza()),
-            Some(other) => anyhow::bail!("setting SCENE=`builtin:{other}`: unknown built-in scene (expected builtin:plaza)"),
-            None => worldflow_splat::load_scene(std::path::Path::new(&self.scene), &Default::default()).map_err(|e| anyhow::anyhow!("setting SCENE: {e}")),
+            Some(other) => {
+                anyhow::bail!("setting SCENE=`builtin:{other}`: unknown built-in scene (expected builtin:plaza)")
+            }
+            None => worldflow_splat::load_scene(std::path::Path::new(&self.scene), &Default::default())
+                .map_err(|e| anyhow::anyhow!("setting SCENE: {e}")),
         }
     }
 
@@ -159,7 +175,13 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let streamed = settings.scene == "stream";
     let scene = if streamed { Gaussians::new(0) } else { settings.load_scene()? };
-    eprintln!("splat-renderer: {} camera(s) of {}×{}, scene {}", settings.rig.len(), settings.width, settings.height, if streamed { "streamed".to_string() } else { format!("{} Gaussians", scene.len()) });
+    eprintln!(
+        "splat-renderer: {} camera(s) of {}×{}, scene {}",
+        settings.rig.len(),
+        settings.width,
+        settings.height,
+        if streamed { "streamed".to_string() } else { format!("{} Gaussians", scene.len()) }
+    );
     let mut state = SceneState { streamed, scene, static_len: None };
     let mut pairing = Pairing::default();
     let mut rendered_ticks = 0u64;
@@ -231,7 +253,13 @@ fn on_event(event: Event, state: &mut SceneState, pairing: &mut Pairing) -> anyh
     Ok(Flow::Continue)
 }
 
-fn send_frame(node: &mut DoraNode, image: &Image, camera: &Camera, name: String, meta: worldflow_protocol::ChunkMeta) -> anyhow::Result<()> {
+fn send_frame(
+    node: &mut DoraNode,
+    image: &Image,
+    camera: &Camera,
+    name: String,
+    meta: worldflow_protocol::ChunkMeta,
+) -> anyhow::Result<()> {
     let i = camera.intrinsics;
     let header = FrameHeader {
         meta,

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use dora_node_api::{DoraNode, Event, EventStream, StopCause, MetadataParameters, Parameter};
+use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter, StopCause};
 use worldflow_protocol::arrow_io::latent::{read_latent, LatentHeader};
-use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
 use worldflow_protocol::arrow_io::{frame_header_to_params, payload_bytes};
+use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
 use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, ChunkMeta, Encoding, FrameHeader, Intrinsics};
 use worldflow_vae::{StreamingDecoder, VaeConfig, VaeDecoder};
 
@@ -88,7 +88,8 @@ impl Settings {
                 let path = PathBuf::from(&config_name);
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("setting CONFIG=`{config_name}`: neither a preset (tiny, wan2_1) nor a readable JSON config ({e})"))?;
-                VaeConfig::from_json(&text, &config_name).map_err(|e| anyhow::anyhow!("setting CONFIG=`{config_name}`: {e}"))?
+                VaeConfig::from_json(&text, &config_name)
+                    .map_err(|e| anyhow::anyhow!("setting CONFIG=`{config_name}`: {e}"))?
             }
         };
         let weights = env("WEIGHTS").map(PathBuf::from);
@@ -102,7 +103,11 @@ impl Settings {
             None => 0,
         };
         let fov_x_deg = match env("FOV_X_DEG") {
-            Some(v) => v.parse::<f32>().ok().filter(|f| (1.0..179.0).contains(f)).ok_or_else(|| anyhow::anyhow!("setting FOV_X_DEG=`{v}`: expected 1..179 degrees"))?,
+            Some(v) => v
+                .parse::<f32>()
+                .ok()
+                .filter(|f| (1.0..179.0).contains(f))
+                .ok_or_else(|| anyhow::anyhow!("setting FOV_X_DEG=`{v}`: expected 1..179 degrees"))?,
             None => 90.0,
         };
         let camera = env("CAMERA").unwrap_or_else(|| "neural".into());
@@ -121,8 +126,11 @@ impl Settings {
 
     pub fn load(&self) -> anyhow::Result<VaeDecoder> {
         match &self.weights {
-            Some(path) => VaeDecoder::from_safetensors(&self.config, path).map_err(|e| anyhow::anyhow!("setting WEIGHTS=`{}` (CONFIG=`{}`): {e}", path.display(), self.config_name)),
-            None => VaeDecoder::random(&self.config, self.seed).map_err(|e| anyhow::anyhow!("setting CONFIG=`{}`: {e}", self.config_name)),
+            Some(path) => VaeDecoder::from_safetensors(&self.config, path).map_err(|e| {
+                anyhow::anyhow!("setting WEIGHTS=`{}` (CONFIG=`{}`): {e}", path.display(), self.config_name)
+            }),
+            None => VaeDecoder::random(&self.config, self.seed)
+                .map_err(|e| anyhow::anyhow!("setting CONFIG=`{}`: {e}", self.config_name)),
         }
     }
 }
@@ -179,7 +187,12 @@ impl Stream {
             );
         }
         if *self.agent.get_or_insert(h.agent_id) != h.agent_id {
-            anyhow::bail!("input `latent`: chunk {} is of agent {}, the stream of agent {}: one vae-decoder per agent", h.chunk, h.agent_id, self.agent.unwrap_or(0));
+            anyhow::bail!(
+                "input `latent`: chunk {} is of agent {}, the stream of agent {}: one vae-decoder per agent",
+                h.chunk,
+                h.agent_id,
+                self.agent.unwrap_or(0)
+            );
         }
         let seen = self.latents_seen();
         Ok((h.first_latent != seen).then(|| {
@@ -190,10 +203,18 @@ impl Stream {
     /// Decodes latent `i` of a chunk into frames.
     pub fn decode(&mut self, h: &LatentHeader, latent: &[f32], i: usize) -> anyhow::Result<Vec<Frame>> {
         let index = self.latents_seen();
-        let video = self.decoder.decode_next(latent, h.height, h.width).with_context(|| format!("decoding latent {} (chunk {})", h.first_latent + i as u64, h.chunk))?;
+        let video = self
+            .decoder
+            .decode_next(latent, h.height, h.width)
+            .with_context(|| format!("decoding latent {} (chunk {})", h.first_latent + i as u64, h.chunk))?;
         let range = frames_for_latent(index);
         if video.t as u64 != range.end - range.start || video.c != 3 {
-            anyhow::bail!("latent {index}: the VAE gave {} frames of {} channels, the streaming rule says {} RGB frames", video.t, video.c, range.end - range.start);
+            anyhow::bail!(
+                "latent {index}: the VAE gave {} frames of {} channels, the streaming rule says {} RGB frames",
+                video.t,
+                video.c,
+                range.end - range.start
+            );
         }
         let times = frame_times(self.prev_sim, h.sim_time_ns[i], video.t);
         self.prev_sim = Some(h.sim_time_ns[i]);
@@ -248,7 +269,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 let _span = tracing::info_span!("decode_latent").entered();
                 let array = data.as_array();
                 let bytes = payload_bytes(array.as_ref()).context("input `latent`")?;
-                let h = LatentHeader::from_params(&metadata.parameters, bytes.len()).map_err(|e| anyhow::anyhow!("input `latent`: {e}"))?;
+                let h = LatentHeader::from_params(&metadata.parameters, bytes.len())
+                    .map_err(|e| anyhow::anyhow!("input `latent`: {e}"))?;
                 if let Some(w) = stream.check(&h)? {
                     eprintln!("{w}");
                 }
@@ -267,7 +289,12 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                         frames_sent += 1;
                     }
                 }
-                eprintln!("vae-decoder: chunk {} ({} latents) decoded in {:.0} ms; {frames_sent} frames so far", h.chunk, h.frames, t0.elapsed().as_secs_f64() * 1e3);
+                eprintln!(
+                    "vae-decoder: chunk {} ({} latents) decoded in {:.0} ms; {frames_sent} frames so far",
+                    h.chunk,
+                    h.frames,
+                    t0.elapsed().as_secs_f64() * 1e3
+                );
             }
             // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
             // (dora's scheduler puts control events first), so keep receiving: the stream ends by itself.
@@ -275,7 +302,11 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             _ => {}
         }
     }
-    eprintln!("vae-decoder: {} latents → {frames_sent} frames (1 + 4·(n−1) = {}); weights vae={vae_tag}", stream.latents_seen(), total_frames(stream.latents_seen()));
+    eprintln!(
+        "vae-decoder: {} latents → {frames_sent} frames (1 + 4·(n−1) = {}); weights vae={vae_tag}",
+        stream.latents_seen(),
+        total_frames(stream.latents_seen())
+    );
     Ok(())
 }
 
@@ -313,7 +344,15 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        Settings { config: VaeConfig::tiny(), config_name: "tiny".into(), weights: None, seed: 1, fov_x_deg: 90.0, camera: "neural".into(), out_dir: std::env::temp_dir() }
+        Settings {
+            config: VaeConfig::tiny(),
+            config_name: "tiny".into(),
+            weights: None,
+            seed: 1,
+            fov_x_deg: 90.0,
+            camera: "neural".into(),
+            out_dir: std::env::temp_dir(),
+        }
     }
 
     fn header(chunk: u64, channels: usize) -> LatentHeader {

@@ -45,20 +45,11 @@ const CACHE_SLOTS: usize = 1024;
 
 impl<'a, S: FlowSampler> CornerCache<'a, S> {
     pub fn new(flow: &'a S) -> Self {
-        Self {
-            flow,
-            keys: vec![(IVec3::MIN, None); CACHE_SLOTS],
-            values: vec![[None; 8]; CACHE_SLOTS],
-        }
+        Self { flow, keys: vec![(IVec3::MIN, None); CACHE_SLOTS], values: vec![[None; 8]; CACHE_SLOTS] }
     }
 
     fn corners(&mut self, base: IVec3, body: Option<u64>) -> [Option<Vec3>; 8] {
-        let h = crate::rng::hash_keys(&[
-            base.x as u64,
-            base.y as u64,
-            base.z as u64,
-            body.map_or(u64::MAX, |b| b),
-        ]);
+        let h = crate::rng::hash_keys(&[base.x as u64, base.y as u64, base.z as u64, body.map_or(u64::MAX, |b| b)]);
         let slot = (h as usize) & (CACHE_SLOTS - 1);
         if self.keys[slot] != (base, body) {
             self.keys[slot] = (base, body);
@@ -85,20 +76,11 @@ pub fn advect<S: FlowSampler>(
     let v1 = flow.interpolate_value(&corners, f)?;
     let mid = mean + 0.5 * dt * v1;
     let (base_mid, f_mid) = flow.locate(mid);
-    let corners_mid = if base_mid == base {
-        corners
-    } else {
-        cache.corners(base_mid, body)
-    };
+    let corners_mid = if base_mid == base { corners } else { cache.corners(base_mid, body) };
     let sampled = flow.interpolate(&corners_mid, f_mid);
     let (v2, jac) = sampled.unwrap_or((v1, Mat3::ZERO));
     let new_mean = mean + dt * v2;
-    let omega = 0.5
-        * Vec3::new(
-            jac.y_axis.z - jac.z_axis.y,
-            jac.z_axis.x - jac.x_axis.z,
-            jac.x_axis.y - jac.y_axis.x,
-        );
+    let omega = 0.5 * Vec3::new(jac.y_axis.z - jac.z_axis.y, jac.z_axis.x - jac.x_axis.z, jac.x_axis.y - jac.y_axis.x);
     let delta_rotation = Quat::from_scaled_axis(omega * dt);
     let (scale, rotation) = match mode {
         CovarianceUpdate::RigidPart => (scale, (delta_rotation * rotation).normalize()),
@@ -112,12 +94,7 @@ pub fn advect<S: FlowSampler>(
             (scale, rotation_from_basis(vectors, rotation))
         }
     };
-    Some(Advected {
-        mean: new_mean,
-        scale,
-        rotation,
-        delta_rotation,
-    })
+    Some(Advected { mean: new_mean, scale, rotation, delta_rotation })
 }
 
 /// Eigenvalues and eigenvectors (columns) of a symmetric 3×3 matrix, cyclic Jacobi.
@@ -198,17 +175,9 @@ mod tests {
         use crate::flow::{FlowCell, FlowField};
         use crate::grid::GridSpec;
         let spec = GridSpec::new(Vec3::splat(-4.0), 1.0, glam::UVec3::splat(8)).unwrap();
-        let j = Mat3::from_cols(
-            Vec3::new(0.5, 0.1, 0.0),
-            Vec3::new(-0.2, 0.3, 0.0),
-            Vec3::new(0.0, 0.0, -0.1),
-        );
+        let j = Mat3::from_cols(Vec3::new(0.5, 0.1, 0.0), Vec3::new(-0.2, 0.3, 0.0), Vec3::new(0.0, 0.0, -0.1));
         let cells = (0..spec.cell_count() as u32)
-            .map(|index| FlowCell {
-                index,
-                velocity_mps: j * spec.centre_of(spec.coords(index)),
-                body_id: None,
-            })
+            .map(|index| FlowCell { index, velocity_mps: j * spec.centre_of(spec.coords(index)), body_id: None })
             .collect();
         let flow = FlowField::new(spec, cells).unwrap();
         let (scale, rot) = (Vec3::new(0.3, 0.1, 0.02), Quat::from_rotation_x(0.3));
@@ -228,10 +197,7 @@ mod tests {
         let expected = a * r * Mat3::from_diagonal(scale * scale) * r.transpose() * a.transpose();
         let r2 = Mat3::from_quat(out.rotation);
         let got = r2 * Mat3::from_diagonal(out.scale * out.scale) * r2.transpose();
-        let err = (got - expected)
-            .to_cols_array()
-            .iter()
-            .fold(0.0f32, |m, v| m.max(v.abs()));
+        let err = (got - expected).to_cols_array().iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(err < 1e-6, "{err}");
     }
 }

@@ -88,12 +88,7 @@ impl ActorStats {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Origin {
     /// Attached to a rigid body: its pose in the body frame (for refinement).
-    Body {
-        body_id: u64,
-        local_mean: Vec3,
-        local_rotation: Quat,
-        local_sh1: [[f32; 3]; 3],
-    },
+    Body { body_id: u64, local_mean: Vec3, local_rotation: Quat, local_sh1: [[f32; 3]; 3] },
     /// Spawned for a dynamic cell without a body.
     Cell,
 }
@@ -128,20 +123,12 @@ impl Actor {
     /// Builds the static Gaussians of `grid` (dynamic classes in it are ignored; they arrive through
     /// [`Actor::step`]: pass the Director's tick-0 output next).
     pub fn new(config: ActorConfig, grid: &SemanticGrid) -> Result<Self, ActorError> {
-        let bad = |field: &str, message: String| {
-            Err(ActorError::Config {
-                field: field.into(),
-                message,
-            })
-        };
+        let bad = |field: &str, message: String| Err(ActorError::Config { field: field.into(), message });
         if config.sh_degree > 1 {
             return bad("sh_degree", format!("expected 0 or 1, found {}", config.sh_degree));
         }
         if !(1..=8).contains(&config.face_subdivisions) {
-            return bad(
-                "face_subdivisions",
-                format!("expected 1..=8, found {}", config.face_subdivisions),
-            );
+            return bad("face_subdivisions", format!("expected 1..=8, found {}", config.face_subdivisions));
         }
         if !(config.refine_rigid_weight.is_finite() && (0.0..=1.0).contains(&config.refine_rigid_weight)) {
             return bad(
@@ -193,9 +180,7 @@ impl Actor {
         self.dynamic
             .iter()
             .filter_map(|d| match d.origin {
-                Origin::Body {
-                    body_id: b, local_mean, ..
-                } if b == body_id => Some((d.id, d.mean, local_mean)),
+                Origin::Body { body_id: b, local_mean, .. } if b == body_id => Some((d.id, d.mean, local_mean)),
                 _ => None,
             })
             .collect()
@@ -204,9 +189,7 @@ impl Actor {
     /// Applies one Director output: advect, refine, remove, spawn (see the module header).
     pub fn step(&mut self, grid: &SemanticGrid, out: &DirectorOutput) -> Result<ActorStats, ActorError> {
         if grid.spec() != &self.spec || out.flow.spec() != &self.spec {
-            return Err(ActorError::Input(
-                "grid or flow spec differs from the one the Actor was built for".into(),
-            ));
+            return Err(ActorError::Input("grid or flow spec differs from the one the Actor was built for".into()));
         }
         if !(out.dt_secs.is_finite() && out.dt_secs >= 0.0) {
             return Err(ActorError::Input(format!(
@@ -217,10 +200,7 @@ impl Actor {
         if out.bodies.windows(2).any(|w| w[0].id >= w[1].id) {
             return Err(ActorError::Input("bodies: expected ids strictly ascending".into()));
         }
-        let mut stats = ActorStats {
-            tick: out.tick,
-            ..Default::default()
-        };
+        let mut stats = ActorStats { tick: out.tick, ..Default::default() };
         let dt = out.dt_secs;
 
         // 1. Advect.
@@ -232,15 +212,9 @@ impl Actor {
                     Origin::Body { body_id, .. } => Some(body_id),
                     Origin::Cell => None,
                 };
-                if let Some(a) = advect::advect(
-                    &mut cache,
-                    body,
-                    dt,
-                    d.mean,
-                    d.scale,
-                    d.rotation,
-                    self.config.covariance_update,
-                ) {
+                if let Some(a) =
+                    advect::advect(&mut cache, body, dt, d.mean, d.scale, d.rotation, self.config.covariance_update)
+                {
                     d.mean = a.mean;
                     d.scale = a.scale;
                     d.rotation = a.rotation;
@@ -251,28 +225,14 @@ impl Actor {
         }
 
         // 2. Refine towards rigid poses.
-        let body_of = |id: u64| {
-            out.bodies
-                .binary_search_by_key(&id, |b| b.id)
-                .ok()
-                .map(|i| &out.bodies[i])
-        };
+        let body_of = |id: u64| out.bodies.binary_search_by_key(&id, |b| b.id).ok().map(|i| &out.bodies[i]);
         let w = self.config.refine_rigid_weight;
         if w > 0.0 {
-            let body_rots: Vec<Quat> = out
-                .bodies
-                .iter()
-                .map(|b| crate::director::body_rotation(&b.world_from_body))
-                .collect();
+            let body_rots: Vec<Quat> =
+                out.bodies.iter().map(|b| crate::director::body_rotation(&b.world_from_body)).collect();
             let mut cached: Option<(u64, usize)> = None;
             for d in &mut self.dynamic {
-                if let Origin::Body {
-                    body_id,
-                    local_mean,
-                    local_rotation,
-                    local_sh1,
-                } = d.origin
-                {
+                if let Origin::Body { body_id, local_mean, local_rotation, local_sh1 } = d.origin {
                     // Gaussians of one body are contiguous: cache the last lookup.
                     let slot = match cached {
                         Some((id, k)) if id == body_id => Some(k),
@@ -330,13 +290,7 @@ impl Actor {
             if out.bodies.iter().any(|b| b.contains(centre, margin)) {
                 continue;
             }
-            for s in dynamic_cell_splats(
-                change.class,
-                centre,
-                self.spec.cell_size_m,
-                self.config.seed,
-                change.index,
-            ) {
+            for s in dynamic_cell_splats(change.class, centre, self.spec.cell_size_m, self.config.seed, change.index) {
                 self.push_dynamic(s, Origin::Cell);
                 stats.spawned += 1;
             }
@@ -378,12 +332,7 @@ impl Actor {
             rotate_sh1(&mut world.sh, body_rot);
             self.push_dynamic(
                 world,
-                Origin::Body {
-                    body_id: body.id,
-                    local_mean: s.mean,
-                    local_rotation: s.rotation,
-                    local_sh1,
-                },
+                Origin::Body { body_id: body.id, local_mean: s.mean, local_rotation: s.rotation, local_sh1 },
             );
         }
         n

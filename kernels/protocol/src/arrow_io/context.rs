@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use dora_node_api::arrow_v59::array::{Array, ArrayRef, AsArray, Float32Array, ListArray, StructArray, UInt32Array, UInt64Array};
+use dora_node_api::arrow_v59::array::{
+    Array, ArrayRef, AsArray, Float32Array, ListArray, StructArray, UInt32Array, UInt64Array,
+};
 use dora_node_api::arrow_v59::buffer::OffsetBuffer;
 use dora_node_api::arrow_v59::datatypes::{DataType, Field, Fields, Float32Type, UInt32Type, UInt64Type};
 
@@ -63,22 +65,42 @@ pub fn encode(m: &ContextMsg) -> StructArray {
 
 /// Decodes and checks a context message; errors name the field.
 pub fn decode(array: &dyn Array) -> Result<ContextMsg, String> {
-    let s = array.as_struct_opt().filter(|s| s.len() == 1).ok_or_else(|| format!("context: expected a one-row struct array, found {} of length {}", array.data_type(), array.len()))?;
+    let s = array.as_struct_opt().filter(|s| s.len() == 1).ok_or_else(|| {
+        format!("context: expected a one-row struct array, found {} of length {}", array.data_type(), array.len())
+    })?;
     let col = |name: &str| s.column_by_name(name).ok_or_else(|| format!("context: field `{name}` missing"));
-    let items = |name: &str| -> Result<ArrayRef, String> { Ok(col(name)?.as_list_opt::<i32>().ok_or_else(|| format!("context: field `{name}`: expected a list"))?.value(0)) };
-    let u32s = |name: &str| -> Result<Vec<u32>, String> {
-        Ok(items(name)?.as_primitive_opt::<UInt32Type>().ok_or_else(|| format!("context: field `{name}`: expected list<uint32>"))?.values().to_vec())
+    let items = |name: &str| -> Result<ArrayRef, String> {
+        Ok(col(name)?.as_list_opt::<i32>().ok_or_else(|| format!("context: field `{name}`: expected a list"))?.value(0))
     };
-    let u64v = |name: &str| -> Result<u64, String> { col(name)?.as_primitive_opt::<UInt64Type>().map(|a| a.value(0)).ok_or_else(|| format!("context: field `{name}`: expected uint64")) };
+    let u32s = |name: &str| -> Result<Vec<u32>, String> {
+        Ok(items(name)?
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(|| format!("context: field `{name}`: expected list<uint32>"))?
+            .values()
+            .to_vec())
+    };
+    let u64v = |name: &str| -> Result<u64, String> {
+        col(name)?
+            .as_primitive_opt::<UInt64Type>()
+            .map(|a| a.value(0))
+            .ok_or_else(|| format!("context: field `{name}`: expected uint64"))
+    };
     let m = ContextMsg {
-        agent_id: col("agent_id")?.as_primitive_opt::<UInt32Type>().map(|a| a.value(0)).ok_or("context: field `agent_id`: expected uint32")?,
+        agent_id: col("agent_id")?
+            .as_primitive_opt::<UInt32Type>()
+            .map(|a| a.value(0))
+            .ok_or("context: field `agent_id`: expected uint32")?,
         chunk: u64v("chunk")?,
         first_latent: u64v("first_latent")?,
         context: u32s("context")?,
         context_rope_time: u32s("context_rope_time")?,
         query_rope_time: u32s("query_rope_time")?,
         spatial_start: u32s("spatial_start")?,
-        spatial_distance: items("spatial_distance")?.as_primitive_opt::<Float32Type>().ok_or("context: field `spatial_distance`: expected list<float32>")?.values().to_vec(),
+        spatial_distance: items("spatial_distance")?
+            .as_primitive_opt::<Float32Type>()
+            .ok_or("context: field `spatial_distance`: expected list<float32>")?
+            .values()
+            .to_vec(),
     };
     m.check()?;
     Ok(m)
@@ -88,18 +110,32 @@ impl ContextMsg {
     /// Invariants: context ascending and before the chunk; reframed times 0..K−1 then K..; equal list lengths.
     pub fn check(&self) -> Result<(), String> {
         let c = self.chunk;
-        if self.context.windows(2).any(|w| w[1] <= w[0]) || self.context.last().is_some_and(|&l| l as u64 >= self.first_latent) {
-            return Err(format!("context of chunk {c}: field `context` {:?}: expected ascending latent indices below {}", self.context, self.first_latent));
+        if self.context.windows(2).any(|w| w[1] <= w[0])
+            || self.context.last().is_some_and(|&l| l as u64 >= self.first_latent)
+        {
+            return Err(format!(
+                "context of chunk {c}: field `context` {:?}: expected ascending latent indices below {}",
+                self.context, self.first_latent
+            ));
         }
         let k = self.context.len() as u32;
         if self.context_rope_time != (0..k).collect::<Vec<_>>() {
-            return Err(format!("context of chunk {c}: field `context_rope_time` {:?}: expected 0..{k} (temporal reframing)", self.context_rope_time));
+            return Err(format!(
+                "context of chunk {c}: field `context_rope_time` {:?}: expected 0..{k} (temporal reframing)",
+                self.context_rope_time
+            ));
         }
         if self.query_rope_time.is_empty() || self.query_rope_time.iter().enumerate().any(|(i, &t)| t != k + i as u32) {
-            return Err(format!("context of chunk {c}: field `query_rope_time` {:?}: expected {k}, {}, …", self.query_rope_time, k + 1));
+            return Err(format!(
+                "context of chunk {c}: field `query_rope_time` {:?}: expected {k}, {}, …",
+                self.query_rope_time,
+                k + 1
+            ));
         }
         if self.spatial_start.len() != self.spatial_distance.len() {
-            return Err(format!("context of chunk {c}: fields `spatial_start` and `spatial_distance` differ in length"));
+            return Err(format!(
+                "context of chunk {c}: fields `spatial_start` and `spatial_distance` differ in length"
+            ));
         }
         Ok(())
     }
@@ -125,7 +161,16 @@ mod tests {
     #[test]
     fn round_trip() {
         assert_eq!(decode(&encode(&msg())).unwrap(), msg());
-        let empty = ContextMsg { chunk: 0, first_latent: 0, context: vec![], context_rope_time: vec![], query_rope_time: (0..4).collect(), spatial_start: vec![], spatial_distance: vec![], ..msg() };
+        let empty = ContextMsg {
+            chunk: 0,
+            first_latent: 0,
+            context: vec![],
+            context_rope_time: vec![],
+            query_rope_time: (0..4).collect(),
+            spatial_start: vec![],
+            spatial_distance: vec![],
+            ..msg()
+        };
         assert_eq!(decode(&encode(&empty)).unwrap(), empty);
     }
 

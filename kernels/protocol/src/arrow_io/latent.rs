@@ -40,10 +40,18 @@ impl LatentHeader {
         p.insert("first_latent".into(), Parameter::Integer(self.first_latent as i64));
         // Per dora convention a message of one tick carries `tick`: the chunk's last action tick.
         p.insert("tick".into(), Parameter::Integer(self.ticks.last().copied().unwrap_or(0) as i64));
-        p.insert("shape".into(), Parameter::ListInt([self.frames, self.channels, self.height, self.width].iter().map(|&v| v as i64).collect()));
+        p.insert(
+            "shape".into(),
+            Parameter::ListInt(
+                [self.frames, self.channels, self.height, self.width].iter().map(|&v| v as i64).collect(),
+            ),
+        );
         p.insert("ticks".into(), Parameter::ListInt(self.ticks.iter().map(|&t| t as i64).collect()));
         p.insert("sim_time_ns".into(), Parameter::ListInt(self.sim_time_ns.iter().map(|&t| t as i64).collect()));
-        p.insert("world_from_camera".into(), Parameter::ListFloat(self.world_from_camera.iter().flatten().flatten().map(|&v| v as f64).collect()));
+        p.insert(
+            "world_from_camera".into(),
+            Parameter::ListFloat(self.world_from_camera.iter().flatten().flatten().map(|&v| v as f64).collect()),
+        );
         p.insert("weights".into(), Parameter::String(self.weights.clone()));
         p.insert("chunk_ms".into(), Parameter::Float(self.chunk_ms));
         p
@@ -56,11 +64,14 @@ impl LatentHeader {
             _ => Err(format!("latent: parameter `{name}`: expected a non-negative integer")),
         };
         let ints = |name: &str, n: usize| match p.get(name) {
-            Some(Parameter::ListInt(v)) if v.len() == n && v.iter().all(|x| *x >= 0) => Ok(v.iter().map(|&x| x as u64).collect::<Vec<u64>>()),
+            Some(Parameter::ListInt(v)) if v.len() == n && v.iter().all(|x| *x >= 0) => {
+                Ok(v.iter().map(|&x| x as u64).collect::<Vec<u64>>())
+            }
             _ => Err(format!("latent: parameter `{name}`: expected a list of {n} non-negative integers")),
         };
         let shape = ints("shape", 4)?;
-        let (frames, channels, height, width) = (shape[0] as usize, shape[1] as usize, shape[2] as usize, shape[3] as usize);
+        let (frames, channels, height, width) =
+            (shape[0] as usize, shape[1] as usize, shape[2] as usize, shape[3] as usize);
         if frames == 0 || channels == 0 || height == 0 || width == 0 {
             return Err(format!("latent: parameter `shape` {shape:?}: expected positive [F, C, H, W]"));
         }
@@ -75,7 +86,12 @@ impl LatentHeader {
                     rows
                 })
                 .collect(),
-            _ => return Err(format!("latent: parameter `world_from_camera`: expected {} finite floats (a 4×4 per latent)", 16 * frames)),
+            _ => {
+                return Err(format!(
+                    "latent: parameter `world_from_camera`: expected {} finite floats (a 4×4 per latent)",
+                    16 * frames
+                ))
+            }
         };
         let h = LatentHeader {
             agent_id: int("agent_id")? as u32,
@@ -98,7 +114,10 @@ impl LatentHeader {
             },
         };
         if payload_len != h.payload_len() {
-            return Err(format!("latent: payload of {payload_len} bytes, expected {} for shape {shape:?} f32", h.payload_len()));
+            return Err(format!(
+                "latent: payload of {payload_len} bytes, expected {} for shape {shape:?} f32",
+                h.payload_len()
+            ));
         }
         Ok(h)
     }
@@ -140,7 +159,15 @@ mod tests {
             width: 2,
             ticks: vec![8, 9],
             sim_time_ns: vec![800, 900],
-            world_from_camera: vec![[[1.0, 0.0, 0.0, 0.5], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]; 2],
+            world_from_camera: vec![
+                [
+                    [1.0, 0.0, 0.0, 0.5],
+                    [0.0, 1.0, 0.0, 0.0],
+                    [0.0, 0.0, 1.0, 0.0],
+                    [0.0, 0.0, 0.0, 1.0]
+                ];
+                2
+            ],
             weights: "random(seed=0)".into(),
             chunk_ms: 12.5,
         }
@@ -161,7 +188,8 @@ mod tests {
     fn frame_major_layout() {
         let h = header();
         // [C=3, F=2, HW=2]: value = 100·c + 10·f + pixel.
-        let cfhw: Vec<f32> = (0..3).flat_map(|c| (0..2).flat_map(move |f| (0..2).map(move |p| (100 * c + 10 * f + p) as f32))).collect();
+        let cfhw: Vec<f32> =
+            (0..3).flat_map(|c| (0..2).flat_map(move |f| (0..2).map(move |p| (100 * c + 10 * f + p) as f32))).collect();
         let mut bytes = vec![0u8; h.payload_len()];
         write_frame_major(&cfhw, 3, 2, 2, &mut bytes);
         assert_eq!(read_latent(&bytes, &h, 0), vec![0.0, 1.0, 100.0, 101.0, 200.0, 201.0]);
