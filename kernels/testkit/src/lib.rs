@@ -1,0 +1,107 @@
+//! Helpers for the workspace's tests (a dev-dependency only; nothing here ships in a binary).
+//!
+//! - [`max_rel_err`] / [`assert_close`]: the one comparison the numeric tests use: the largest absolute
+//!   difference divided by the largest magnitude of the reference (floored at 1e-6), so a tolerance
+//!   reads as "a fraction of the tensor's scale".
+//! - [`shared_data`]: finds `../shared/data/<name>` beside the repository (the conformance goldens,
+//!   never committed). Without the `CI` variable a missing folder is a skip with a printed reason; with
+//!   `CI` set (CI always has `../shared` beside the clone) it is a failure.
+//! - [`read_f32_tensors`]: every F32 tensor of a safetensors file, through the `safetensors` crate.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// `max |got − want| / max(max |want|, 1e-6)`. Panics (naming `what`) when the lengths differ;
+/// a NaN anywhere in `got` gives NaN, which fails every `<` comparison.
+pub fn max_rel_err(what: &str, got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: length {} != reference length {}", got.len(), want.len());
+    let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
+    let mut worst = 0.0f32;
+    for (a, b) in got.iter().zip(want) {
+        let d = (a - b).abs();
+        if d.is_nan() {
+            return f32::NAN;
+        }
+        worst = worst.max(d);
+    }
+    worst / scale
+}
+
+/// Asserts `max_rel_err(got, want) < tolerance` (see the crate header), printing the error found.
+/// Returns the error so callers can report it.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) -> f32 {
+    let e = max_rel_err(what, got, want);
+    eprintln!("{what}: max rel err {e:.2e} (tolerance {tolerance:.0e})");
+    assert!(e < tolerance, "{what}: max rel err {e:.3e} ≥ tolerance {tolerance:.0e}");
+    e
+}
+
+/// The repository root (the workspace directory), found from this crate's manifest directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `../shared/data/<name>` relative to the repository root, or `$override_var` when that is set.
+/// Returns `None` (after printing why the caller will not run) when the folder, or `marker` inside it,
+/// is missing and `CI` is unset; panics when it is missing and `CI` is set.
+#[track_caller]
+pub fn shared_data(name: &str, override_var: &str, marker: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(override_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/data").join(name));
+    if dir.join(marker).exists() {
+        return Some(dir);
+    }
+    let why = format!("{} not found (set {override_var} to another folder)", dir.join(marker).display());
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and shared data is missing: {why}");
+    }
+    println!("SKIP: {why}; without CI set this test does not run");
+    None
+}
+
+/// A safetensors error or a non-F32 tensor, naming the file and the tensor.
+#[derive(Debug)]
+pub struct TensorReadError(pub String);
+
+impl std::fmt::Display for TensorReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for TensorReadError {}
+
+/// Every tensor of a safetensors file as f32 (F32 only): name → (shape, values).
+pub fn read_f32_tensors(path: &Path) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>, TensorReadError> {
+    let err = |m: String| TensorReadError(format!("{}: {m}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(err(format!("tensor `{name}`: expected F32, found {:?}", view.dtype())));
+        }
+        let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        out.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_error_is_scaled_by_the_reference() {
+        assert_eq!(max_rel_err("x", &[1.0, 2.5], &[1.0, 2.0]), 0.25);
+        assert!(max_rel_err("x", &[f32::NAN], &[1.0]).is_nan());
+        assert_eq!(max_rel_err("zeros", &[0.0], &[0.0]), 0.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "tolerance")]
+    fn assert_close_fails_beyond_tolerance() {
+        assert_close("x", &[1.1], &[1.0], 1e-3);
+    }
+}
