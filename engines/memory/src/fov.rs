@@ -20,7 +20,7 @@ use glam::{Mat4, Vec3};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MemoryError, Result};
-use crate::rng::SplitMix64;
+use worldflow_base::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

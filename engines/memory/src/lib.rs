@@ -13,7 +13,6 @@ mod error;
 pub mod fov;
 mod grid;
 mod retriever;
-mod rng;
 
 pub use error::{MemoryError, Result};
 pub use fov::{FovConfig, FovSample, RelativeCamera};

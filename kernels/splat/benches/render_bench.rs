@@ -24,9 +24,9 @@ fn time_frames(frames: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn garden_path() -> PathBuf {
-    std::env::var_os("SPLAT_GARDEN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/gsplat_test_garden.npz")
-    })
+    std::env::var_os("SPLAT_GARDEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| worldflow_testkit::repo_root().join("../shared/data/gsplat_test_garden.npz"))
 }
 
 fn synthetic_scene(n: usize) -> Gaussians {

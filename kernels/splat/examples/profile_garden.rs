@@ -10,9 +10,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let frames: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
     let cam: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let path = std::env::var_os("SPLAT_GARDEN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/gsplat_test_garden.npz")
-    });
+    let path = std::env::var_os("SPLAT_GARDEN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| worldflow_testkit::repo_root().join("../shared/data/gsplat_test_garden.npz"));
     let scene = GardenScene::read(&path).expect("garden npz");
     let colors: Vec<[f32; 3]> = scene.colors.iter().map(|c| c.map(|v| v as f32 / 255.0)).collect();
     let g = gaussians_from_point_cloud(&scene.points, &colors, &PointCloudInit::default()).unwrap();

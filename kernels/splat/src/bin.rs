@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use crate::disjoint::DisjointWriter;
+use worldflow_base::DisjointWriter;
 
 /// Number of input chunks (a few per core keeps the threads balanced).
 const BIN_CHUNKS: usize = 8;

@@ -30,18 +30,8 @@
 use std::cell::RefCell;
 
 use crate::options::{CompatParams, ALPHA_MIN, LOG2_255, T_STOP};
-use crate::project::Splat2D;
 use crate::tile_sets::{gather, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES};
-
-/// Blend-time data of one Gaussian (depth-sorted array, 44 bytes): what the row loop reads, plus the box
-/// the tile gather needs.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SplatBlend {
-    pub splat: TileSplat,
-    /// Half-extents (pixels, padded) of the box outside which `α < 1/255`.
-    pub alpha_ext_x: f32,
-    pub alpha_ext_y: f32,
-}
+use crate::tile_splat::{SplatBlend, TileSplat};
 
 /// What the kernel needs about the frame.
 #[derive(Debug, Clone, Copy)]
@@ -50,39 +40,6 @@ pub(crate) struct TileFrame {
     pub height: u32,
     pub params: CompatParams,
     pub background: [f32; 3],
-}
-
-/// What the row loop reads of one Gaussian (copied per tile into a compact, L1-resident array). The power
-/// is kept in base 2: `log₂e·power = dx·(pa·dx + pb·dy) + pc·dy²`, and `α = 2^(log₂e·power + log₂ o)`.
-#[derive(Debug, Clone, Copy, Default)]
-#[repr(C)]
-pub(crate) struct TileSplat {
-    pub mean_x: f32,
-    pub mean_y: f32,
-    /// `−½·log₂e·a`, `−log₂e·b`, `−½·log₂e·c` of the conic `(a, b, c)`.
-    pub pa: f32,
-    pub pb: f32,
-    pub pc: f32,
-    pub log2_opacity: f32,
-    pub color: [f32; 3],
-}
-
-impl SplatBlend {
-    pub(crate) fn new(s: &Splat2D) -> Self {
-        Self {
-            splat: TileSplat {
-                mean_x: s.mean_x,
-                mean_y: s.mean_y,
-                pa: -0.5 * LOG2E * s.conic_a,
-                pb: -LOG2E * s.conic_b,
-                pc: -0.5 * LOG2E * s.conic_c,
-                log2_opacity: s.log2_opacity,
-                color: s.color,
-            },
-            alpha_ext_x: s.alpha_ext_x,
-            alpha_ext_y: s.alpha_ext_y,
-        }
-    }
 }
 
 thread_local! {
@@ -116,11 +73,10 @@ pub(crate) fn exp2_neg(x: f32) -> f32 {
 
 const EXP2_FLOOR: f32 = -86.0;
 const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding and subtracting rounds to an integer
-const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// `2^r ≈ 1 + r·P(r)` on `|r| ≤ ½`: `P` of degree 4 (highest coefficient first) fitted for minimax
 /// relative error (9e−8 in exact arithmetic, 1.7e−7 with f32 rounding).
 /// (The last is a fitted value that merely lies close to ln 2.)
-#[allow(clippy::approx_constant)]
+#[allow(clippy::approx_constant, reason = "a fitted coefficient that merely lies close to ln 2")]
 const EXP2_P: [f32; 5] = [1.326_472_4e-3, 9.671_513e-3, 5.550_733_6e-2, 2.402_224_2e-1, 0.693_147];
 /// `127 − bits(1.5·2^23)`: `bits(t) + EXP_BIAS = k + 127`, the biased exponent of `2^k`.
 const EXP_BIAS: i32 = 127 - 0x4B40_0000;
@@ -232,8 +188,8 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &m
                             continue;
                         }
                         let w = alpha * tl;
-                        for ch in 0..3 {
-                            acc[ch][g][l] = s.color[ch].mul_add(w, acc[ch][g][l]);
+                        for (acc_ch, color) in acc.iter_mut().zip(s.color) {
+                            acc_ch[g][l] = color.mul_add(w, acc_ch[g][l]);
                         }
                         t[g][l] = test_t;
                     }
@@ -291,7 +247,7 @@ mod avx2 {
     }
 
     pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        worldflow_base::cpu::has_avx2_fma()
     }
 
     /// # Safety
@@ -320,7 +276,7 @@ mod avx2 {
                 } else {
                     blend_group::<false>(&c, sc, set, y, px, live)
                 };
-                // SAFETY (stores): 8-lane arrays, unaligned access allowed.
+                // SAFETY: (stores) 8-lane arrays, unaligned access allowed.
                 unsafe {
                     _mm256_storeu_ps(t[g].as_mut_ptr(), tv);
                     _mm256_storeu_ps(acc[0][g].as_mut_ptr(), r);
@@ -416,6 +372,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::Splat2D;
 
     #[test]
     fn exp2_neg_is_accurate() {

@@ -9,6 +9,9 @@ pub enum SplatError {
     /// A malformed file; `message` says what was expected and what was found, and where.
     #[error("{path}: {message}")]
     Format { path: String, message: String },
+    /// A `.npz` whose zip structure is malformed or unsupported; `what` names the entry at fault.
+    #[error("{path}: {what}: {source}")]
+    Zip { path: String, what: String, source: zip::result::ZipError },
     /// Input that cannot be rendered (inconsistent array lengths, invalid camera).
     #[error("invalid {what}: {message}")]
     InvalidInput { what: &'static str, message: String },
@@ -16,6 +19,6 @@ pub enum SplatError {
 
 impl SplatError {
     pub(crate) fn format(path: &str, message: impl Into<String>) -> Self {
-        SplatError::Format { path: path.to_string(), message: message.into() }
+        SplatError::Format { path: path.to_owned(), message: message.into() }
     }
 }

@@ -77,14 +77,14 @@ pub fn render_naive(
                     if stop {
                         break;
                     }
-                    for ch in 0..3 {
-                        c[ch] += s.color[ch] * alpha * t;
+                    for (acc, color) in c.iter_mut().zip(s.color) {
+                        *acc += color * alpha * t;
                     }
                     t = test_t;
                 }
                 let o = (v as usize * w as usize + u as usize) * 3;
-                for ch in 0..3 {
-                    image.data[o + ch] = c[ch] + t * options.background[ch];
+                for ((out, acc), bg) in image.data[o..o + 3].iter_mut().zip(c).zip(options.background) {
+                    *out = acc + t * bg;
                 }
             }
         }

@@ -2,97 +2,47 @@
 //! compressed; compressed entries are rejected with a clear error), plus the gsplat test-garden layout
 //! (points, colours, cameras) used by benchmarks.
 //!
-//! Only the central directory is trusted for sizes (numpy writes zip64 local headers with placeholder
-//! sizes). Every offset is bounds-checked; malformed archives produce errors naming the entry.
+//! The archive is read by the `zip` crate (zip64 included: numpy writes zip64 records); malformed
+//! archives produce errors naming the file and the entry.
 
 use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
 use std::path::Path;
 
 use glam::Vec3;
 use worldflow_protocol::{mat4_from_rows, Camera, Intrinsics};
+use zip::{CompressionMethod, ZipArchive};
 
 use crate::error::SplatError;
 use crate::npy::{parse_npy, NpyArray, NpyData};
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
-}
-
-/// Parses all arrays of an `.npz` held in memory; keys are the entry names without `.npy`.
+/// Parses all arrays of an `.npz` held in memory; keys are the entry names without `.npy`. `name` (the
+/// file) is named by every error, and so is the entry where one is at fault.
 pub fn parse_npz(bytes: &[u8], name: &str) -> Result<BTreeMap<String, NpyArray>, SplatError> {
-    let err = |m: String| SplatError::format(name, m);
-    // End of central directory: last occurrence of its signature (a comment may follow it).
-    let eocd = (0..bytes.len().saturating_sub(21))
-        .rev()
-        .find(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
-        .ok_or_else(|| err("not a zip archive (no end-of-central-directory record)".into()))?;
-    let entries = u16_at(bytes, eocd + 10).unwrap_or(0) as usize;
-    let mut cd = u32_at(bytes, eocd + 16).unwrap_or(u32::MAX) as u64;
-    if cd == 0xffff_ffff {
-        // Zip64: the locator precedes the EOCD and points at the zip64 EOCD record.
-        let loc = eocd.checked_sub(20).filter(|&l| u32_at(bytes, l) == Some(0x0706_4b50));
-        let z64 = loc.and_then(|l| u64_at(bytes, l + 8)).ok_or_else(|| err("bad zip64 locator".into()))? as usize;
-        cd = u64_at(bytes, z64 + 48).ok_or_else(|| err("bad zip64 end record".into()))?;
-    }
-    let mut pos = cd as usize;
+    let zip_err = |what: String| move |source| SplatError::Zip { path: name.to_owned(), what, source };
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).map_err(zip_err("not a readable zip archive".to_owned()))?;
     let mut out = BTreeMap::new();
-    for _ in 0..entries {
-        if u32_at(bytes, pos) != Some(0x0201_4b50) {
-            return Err(err(format!("bad central directory entry at byte {pos}")));
+    for index in 0..archive.len() {
+        let entry_name = archive.name_for_index(index).unwrap_or_default().to_owned();
+        // The method is checked on the raw entry: opening an entry this build cannot decompress fails
+        // with a less helpful error.
+        let method = archive.by_index_raw(index).map_err(zip_err(entry_name.clone()))?.compression();
+        if method != CompressionMethod::Stored {
+            return Err(SplatError::format(
+                name,
+                format!(
+                    "{entry_name}: compressed ({method}); only stored entries are read (save with np.savez, not \
+                     savez_compressed)"
+                ),
+            ));
         }
-        let method = u16_at(bytes, pos + 10).unwrap_or(0);
-        let mut comp_size = u32_at(bytes, pos + 20).unwrap_or(0) as u64;
-        let mut size = u32_at(bytes, pos + 24).unwrap_or(0) as u64;
-        let name_len = u16_at(bytes, pos + 28).unwrap_or(0) as usize;
-        let extra_len = u16_at(bytes, pos + 30).unwrap_or(0) as usize;
-        let comment_len = u16_at(bytes, pos + 32).unwrap_or(0) as usize;
-        let mut local = u32_at(bytes, pos + 42).unwrap_or(0) as u64;
-        let entry_name = bytes
-            .get(pos + 46..pos + 46 + name_len)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .ok_or_else(|| err("truncated central directory".into()))?;
-        // Zip64 extra field: the 0xffffffff fields, in the order size, compressed size, offset.
-        let mut e = pos + 46 + name_len;
-        let extra_end = e + extra_len;
-        while e + 4 <= extra_end {
-            let (id, len) = (u16_at(bytes, e).unwrap_or(0), u16_at(bytes, e + 2).unwrap_or(0) as usize);
-            if id == 1 {
-                let mut f = e + 4;
-                for field in [&mut size, &mut comp_size, &mut local] {
-                    if *field == 0xffff_ffff {
-                        *field = u64_at(bytes, f).ok_or_else(|| err(format!("{entry_name}: bad zip64 extra")))?;
-                        f += 8;
-                    }
-                }
-            }
-            e += 4 + len;
-        }
-        if method != 0 {
-            return Err(err(format!(
-                "{entry_name}: compression method {method} unsupported (save with np.savez, not savez_compressed)"
-            )));
-        }
-        if comp_size != size {
-            return Err(err(format!("{entry_name}: stored entry with differing sizes")));
-        }
-        let l = local as usize;
-        if u32_at(bytes, l) != Some(0x0403_4b50) {
-            return Err(err(format!("{entry_name}: bad local header at byte {l}")));
-        }
-        let data_start =
-            l + 30 + u16_at(bytes, l + 26).unwrap_or(0) as usize + u16_at(bytes, l + 28).unwrap_or(0) as usize;
-        let data = bytes
-            .get(data_start..data_start + size as usize)
-            .ok_or_else(|| err(format!("{entry_name}: truncated entry data")))?;
-        let key = entry_name.strip_suffix(".npy").unwrap_or(&entry_name).to_string();
-        out.insert(key, parse_npy(data, &format!("{name}:{entry_name}"))?);
-        pos = extra_end + comment_len;
+        let mut entry = archive.by_index(index).map_err(zip_err(entry_name.clone()))?;
+        let shown = format!("{name}:{entry_name}");
+        // The declared size only sizes the buffer (bounded by the archive's length); reading checks the CRC.
+        let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(bytes.len()));
+        entry.read_to_end(&mut data).map_err(|source| SplatError::Io { path: shown.clone(), source })?;
+        let key = entry_name.strip_suffix(".npy").unwrap_or(&entry_name).to_owned();
+        out.insert(key, parse_npy(&data, &shown)?);
     }
     Ok(out)
 }
@@ -173,5 +123,41 @@ impl GardenScene {
 
     pub fn read(path: &Path) -> Result<Self, SplatError> {
         Self::from_npz(&read_npz(path)?, &path.display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/goldens/inria_sh3_37x29.npz");
+
+    #[test]
+    fn reads_a_numpy_archive() {
+        let arrays = read_npz(Path::new(GOLDEN)).unwrap();
+        assert!(!arrays.is_empty());
+        assert!(arrays.keys().all(|k| !k.ends_with(".npy")), "{:?}", arrays.keys());
+    }
+
+    #[test]
+    fn malformed_archives_name_the_file_and_the_entry() {
+        let bytes = std::fs::read(GOLDEN).unwrap();
+        let e = parse_npz(&bytes[..bytes.len() / 2], "half.npz").unwrap_err().to_string();
+        assert!(e.starts_with("half.npz: "), "{e}");
+
+        // The first entry's method patched to 8 (deflate) in its local and central headers.
+        let mut deflated = bytes.clone();
+        let central = (0..deflated.len() - 4).find(|&i| deflated[i..i + 4] == [0x50, 0x4b, 0x01, 0x02]).unwrap();
+        deflated[8] = 8;
+        deflated[central + 10] = 8;
+        let e = parse_npz(&deflated, "packed.npz").unwrap_err().to_string();
+        assert!(e.starts_with("packed.npz: ") && e.contains("only stored entries") && e.contains(".npy"), "{e}");
+
+        // A corrupted array body: the CRC check fails, naming the entry.
+        let mut corrupt = bytes;
+        let last = central - 1;
+        corrupt[last] ^= 0xFF;
+        let e = parse_npz(&corrupt, "corrupt.npz").unwrap_err().to_string();
+        assert!(e.starts_with("corrupt.npz:") && e.contains(".npy"), "{e}");
     }
 }

@@ -9,13 +9,14 @@ use rayon::prelude::*;
 use worldflow_protocol::{Camera, Gaussians};
 
 use crate::bin::{bin_tiles, BinScratch};
-use crate::blend::{blend_tile, SplatBlend, TileFrame};
-use crate::disjoint::DisjointWriter;
+use crate::blend::{blend_tile, TileFrame};
 use crate::error::SplatError;
 use crate::image::Image;
 use crate::options::{RenderOptions, TILE_SIZE};
 use crate::project::{Fate, ProjectCtx, Projected, Splat2D};
 use crate::sort::radix_sort_pairs;
+use crate::tile_splat::SplatBlend;
+use worldflow_base::DisjointWriter;
 
 /// Counts of one frame. `input == invalid + culled + visible`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,7 +58,7 @@ pub struct Renderer {
 fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [Fate]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if worldflow_base::cpu::has_avx2() {
             // SAFETY: the CPU supports AVX2 (checked just above).
             unsafe { project_chunk_avx2(ctx, g, base, out, status) };
             return;

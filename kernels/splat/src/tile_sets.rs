@@ -10,7 +10,7 @@
 //! keeps depth order. Building the sets costs a few vector operations per 64 Gaussians and row, where
 //! appending each Gaussian to every (row, group) list it covers cost a dependent store per entry.
 
-use crate::blend::{SplatBlend, TileSplat};
+use crate::tile_splat::{SplatBlend, TileSplat};
 
 /// Gaussians per bitset word.
 pub(crate) const CHUNK: usize = 64;
@@ -154,7 +154,7 @@ pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{compact, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW};
-    use crate::blend::SplatBlend;
+    use crate::tile_splat::SplatBlend;
 
     /// [`super::gather`] with the sets built by AVX2 byte comparisons (same sets).
     ///
@@ -251,7 +251,7 @@ mod tests {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if worldflow_base::cpu::has_avx2() {
                 let mut sc_avx2 = TileSets::default();
                 // SAFETY: AVX2 support checked just above.
                 unsafe { avx2::gather(&geo, &list, &splats, &mut sc_avx2) };

@@ -1,10 +1,8 @@
 //! Conformance with gsplat 1.5.3 (CUDA) in `--compat gsplat` mode, on the two golden cases that brush
 //! ships (`../shared/data/brush-goldens/`, or `$BRUSH_GOLDENS`). Those files are not part of this
-//! repository, so without them the test prints that it did not run; the committed NumPy goldens
-//! (`goldens.rs`) are the suite's own reference. Case format and camera: the NOTICE.md beside the files.
-
-use std::collections::HashMap;
-use std::path::PathBuf;
+//! repository, so without them the test prints that it did not run (and fails when `CI` is set); the
+//! committed NumPy goldens (`goldens.rs`) are the suite's own reference. Case format and camera: the
+//! NOTICE.md beside the files.
 
 use glam::{Quat, Vec3};
 use worldflow_protocol::{Camera, Gaussians, Intrinsics};
@@ -14,42 +12,13 @@ use worldflow_splat::{Compat, Image, RenderOptions, Renderer};
 /// 5.1e-7 (basic). Same tolerance as the NumPy goldens.
 const TOLERANCE: f32 = 1e-5;
 
-fn goldens_dir() -> PathBuf {
-    std::env::var_os("BRUSH_GOLDENS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/brush-goldens"))
-}
-
-/// The F32 tensors of a safetensors file: name → (shape, values).
-fn read_f32_tensors(path: &std::path::Path) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let data = &bytes[8 + n..];
-    let mut out = HashMap::new();
-    for (name, t) in header.as_object().unwrap() {
-        if name == "__metadata__" {
-            continue;
-        }
-        assert_eq!(t["dtype"], "F32", "{name}");
-        let shape: Vec<usize> = t["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-        let off: Vec<usize> =
-            t["data_offsets"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-        let values = data[off[0]..off[1]].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-        out.insert(name.clone(), (shape, values));
-    }
-    out
-}
-
 #[test]
 fn gsplat_mode_matches_gsplat_on_brush_cases() {
-    let dir = goldens_dir();
-    if !dir.join("tiny_case.safetensors").exists() {
-        println!("brush goldens not found at {} (set BRUSH_GOLDENS): not run", dir.display());
+    let Some(dir) = worldflow_testkit::shared_data("brush-goldens", "BRUSH_GOLDENS", "tiny_case.safetensors") else {
         return;
-    }
+    };
     for case in ["tiny_case", "basic_case"] {
-        let t = read_f32_tensors(&dir.join(format!("{case}.safetensors")));
+        let t = worldflow_testkit::read_f32_tensors(&dir.join(format!("{case}.safetensors"))).unwrap();
         let (means, log_scales, quats, coeffs, logits) =
             (&t["means"].1, &t["scales"].1, &t["quats"].1, &t["coeffs"].1, &t["opacities"].1);
         let n = logits.len();

@@ -1,6 +1,5 @@
 //! Properties of the renderer: determinism across thread counts, degenerate input, empty scenes,
 //! culled Gaussians not changing the image, and optimised vs naive agreement on a larger random scene.
-#![allow(clippy::type_complexity)]
 
 mod common;
 
@@ -107,6 +106,9 @@ fn zero_gaussians_render_background() {
     }
 }
 
+/// One Gaussian's arguments to `Gaussians::push`: mean, scale, rotation, opacity, SH coefficients.
+type GaussianParams<'a> = (Vec3, Vec3, Quat, f32, &'a [[f32; 3]]);
+
 #[test]
 fn degenerate_gaussians_are_dropped_and_do_not_change_the_image() {
     let base = random_scene(300, 5);
@@ -115,7 +117,7 @@ fn degenerate_gaussians_are_dropped_and_do_not_change_the_image() {
     let sh = vec![[0.1f32; 3]; 9];
     let nan_sh = vec![[f32::NAN; 3]; 9];
     let ok = Vec3::new(0.0, 0.0, 0.0);
-    let bad: Vec<(Vec3, Vec3, Quat, f32, &[[f32; 3]])> = vec![
+    let bad: Vec<GaussianParams> = vec![
         (Vec3::new(f32::NAN, 0.0, 0.0), Vec3::splat(0.1), Quat::IDENTITY, 0.5, &sh),
         (Vec3::new(f32::INFINITY, 0.0, 0.0), Vec3::splat(0.1), Quat::IDENTITY, 0.5, &sh),
         (ok, Vec3::splat(0.1), Quat::from_xyzw(0.0, 0.0, 0.0, 0.0), 0.5, &sh),

@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn eight_wide_projection_is_bit_identical_to_the_scalar_one() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
+        if !worldflow_base::cpu::has_avx2() {
             println!("no AVX2 on this CPU: nothing to compare");
             return;
         }

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: loading golden cases written by `reference/render_ref.py`.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test binary that includes this module uses a different subset of it")]
 
 use std::path::{Path, PathBuf};
 
