@@ -13,6 +13,7 @@
 use glam::{Mat3, Mat4, Quat, UVec3, Vec2, Vec3};
 
 use crate::bounds::{BoundaryGuard, BoundaryWarning, WorldBounds};
+use crate::ego::EgoState;
 use crate::flow::{FlowCell, FlowField};
 use crate::grid::{CellChange, GridSpec, SemanticClass, SemanticGrid};
 use crate::pedestrians::{Crowd, PEDESTRIAN_HALF_EXTENT_M};
@@ -31,19 +32,6 @@ pub const MAX_DT_SECS: f32 = 1.0;
 pub const EGO_BODY_ID_BASE: u64 = 1 << 48;
 /// Egos whose base is higher than this above the ground are not obstacles for walkers and swept paths, metres.
 const GROUND_EGO_MAX_Z_M: f32 = 2.5;
-
-/// The state of one ego agent as the Director sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EgoState {
-    /// Index of the ego in the scenario's `egos` (each at most once per step; an ego without a state keeps
-    /// its last pose, at rest).
-    pub index: u32,
-    /// Base frame: x forward, y left, z up; origin on the ground under the centre of the ego.
-    pub world_from_base: Mat4,
-    pub speed_mps: f32,
-    /// Half of (length, width, height) of the ego's body, metres (a car: about (2.25, 0.9, 0.75)).
-    pub half_extent_m: Vec3,
-}
 
 /// A rigid body of the world (a vehicle, …).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -4,15 +4,39 @@
 //!
 //! Bicycle model (rear-axle reference, integrated exactly for constant steer over a tick):
 //! `ẋ = v cos ψ, ẏ = v sin ψ, ψ̇ = v tan δ / L`, `v̇ = throttle·a_max − brake·b_max − c_drag·v`, `v ∈ [0, v_max]`
-//! (no reverse). Invariants: poses stay rigid and finite; bad controls are errors naming the field.
+//! (no reverse). The yaw ψ is counter-clockwise from world +x (left-positive, z up), so a positive wheel angle
+//! δ turns left.
+//!
+//! **Steering sign.** Controls are [`VehicleControl`] of `worldflow-protocol` (CARLA convention: `steer`
+//! −1 full left ..= +1 full right), so the wheel angle is `δ = −steer · max_steer`: positive steer turns
+//! right (the yaw decreases and the car moves to −y of its heading), negative steer turns left.
+//!
+//! Invariants: poses stay rigid and finite; bad controls are errors naming the field.
 
 use glam::{Mat4, Quat, Vec2, Vec3};
 use serde::{Deserialize, Serialize};
+pub use worldflow_protocol::VehicleControl;
 
-use crate::director::EgoState;
+use crate::scenario::{EgoKind, EgoSpawn};
+
+/// The state of one ego agent as the Director sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EgoState {
+    /// Index of the ego in the scenario's `egos` (each at most once per step; an ego without a state keeps
+    /// its last pose, at rest).
+    pub index: u32,
+    /// Base frame: x forward, y left, z up; origin on the ground under the centre of the ego.
+    pub world_from_base: Mat4,
+    pub speed_mps: f32,
+    /// Half of (length, width, height) of the ego's body, metres (a car: about (2.25, 0.9, 0.75)).
+    pub half_extent_m: Vec3,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EgoError {
+    /// A vehicle control out of range (names the field: `throttle`, `steer`, `brake`).
+    #[error(transparent)]
+    Control(#[from] worldflow_protocol::messages::VehicleControlError),
     #[error("{field}: expected {expected}, found {found}")]
     OutOfRange { field: String, expected: String, found: f32 },
     #[error("{field}: {message}")]
@@ -28,23 +52,6 @@ fn check(field: &str, v: f32, lo: f32, hi: f32) -> Result<(), EgoError> {
         });
     }
     Ok(())
-}
-
-/// Vehicle controls: throttle and brake in [0, 1], steer in [−1, 1] (positive = left).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VehicleControl {
-    pub throttle: f32,
-    pub steer: f32,
-    pub brake: f32,
-}
-
-impl VehicleControl {
-    pub fn validate(&self) -> Result<(), EgoError> {
-        check("throttle", self.throttle, 0.0, 1.0)?;
-        check("steer", self.steer, -1.0, 1.0)?;
-        check("brake", self.brake, 0.0, 1.0)
-    }
 }
 
 /// Bicycle model parameters.
@@ -152,7 +159,8 @@ impl BicycleEgo {
         let v0 = self.speed_mps;
         let v1 = (v0 + accel * dt_secs).clamp(0.0, p.max_speed_mps);
         let distance = 0.5 * (v0 + v1) * dt_secs;
-        let delta = control.steer * p.max_steer_deg.to_radians();
+        // CARLA's positive steer is a right turn: a negative (clockwise) wheel angle in this left-positive model.
+        let delta = -control.steer * p.max_steer_deg.to_radians();
         let curvature = delta.tan() / p.wheelbase_m;
         let dyaw = distance * curvature;
         let heading = Vec2::from_angle(self.yaw_rad);
@@ -272,13 +280,11 @@ pub enum Ego {
 
 impl Ego {
     /// A car at rest with default [`BicycleParams`], or a free camera, at the spawn pose.
-    pub fn from_spawn(spawn: &crate::scenario::EgoSpawn) -> Result<Self, EgoError> {
+    pub fn from_spawn(spawn: &EgoSpawn) -> Result<Self, EgoError> {
         let yaw = spawn.yaw_deg.to_radians();
         Ok(match spawn.kind {
-            crate::scenario::EgoKind::Car => {
-                Ego::Car(BicycleEgo::new(BicycleParams::default(), spawn.x_m, spawn.y_m, yaw)?)
-            }
-            crate::scenario::EgoKind::FreeCamera => {
+            EgoKind::Car => Ego::Car(BicycleEgo::new(BicycleParams::default(), spawn.x_m, spawn.y_m, yaw)?),
+            EgoKind::FreeCamera => {
                 Ego::FreeCamera(FreeCameraEgo::new(Vec3::new(spawn.x_m, spawn.y_m, spawn.z_m), yaw)?)
             }
         })
@@ -329,19 +335,47 @@ mod tests {
         let mut ego = BicycleEgo::new(params.clone(), 0.0, 0.0, 0.0).unwrap();
         ego.set_speed_mps(5.0).unwrap();
         let control = VehicleControl { throttle: 0.0, steer: 0.5, brake: 0.0 };
-        // Rear axle traces a circle of radius L / tan δ around a fixed centre to its left.
+        // Positive steer turns right: the rear axle traces a circle of radius L / tan |δ| around a fixed
+        // centre to its right (−y of the heading +x).
         let r = params.wheelbase_m / (0.5 * params.max_steer_deg.to_radians()).tan();
         let rear = |e: &BicycleEgo| {
             let m = e.world_from_base();
             m.w_axis.truncate().truncate() - m.x_axis.truncate().truncate() * (0.5 * params.wheelbase_m)
         };
-        let centre = rear(&ego) + Vec2::Y * r;
+        let centre = rear(&ego) - Vec2::Y * r;
         ego.params.drag_per_sec = 0.0;
         for _ in 0..200 {
             ego.step(&control, 0.05).unwrap();
             assert!((rear(&ego).distance(centre) - r).abs() < 1e-3);
         }
         assert!(ego.yaw_rad() != 0.0);
+    }
+
+    /// Yaw change and lateral displacement (left of the start heading, metres) after `ticks` of `steer`.
+    fn turn(steer: f32, ticks: usize) -> (f32, f32) {
+        let yaw0 = 0.3;
+        let mut ego = BicycleEgo::new(BicycleParams::default(), 10.0, 20.0, yaw0).unwrap();
+        ego.set_speed_mps(5.0).unwrap();
+        let start = ego.world_from_base();
+        let control = VehicleControl { throttle: 0.2, steer, brake: 0.0 };
+        let mut pose = start;
+        for _ in 0..ticks {
+            pose = ego.step(&control, 0.05).unwrap();
+        }
+        let moved = (pose.w_axis - start.w_axis).truncate().truncate();
+        (ego.yaw_rad() - yaw0, moved.dot(start.y_axis.truncate().truncate()))
+    }
+
+    #[test]
+    fn positive_steer_turns_right_and_negative_steer_left() {
+        // CARLA convention (see the module header): positive steer = right = clockwise = yaw decreases.
+        let (dyaw, left_m) = turn(0.5, 10);
+        assert!(dyaw < -0.1, "yaw change {dyaw}");
+        assert!(left_m < -0.1, "moved {left_m} m to the left of the heading (expected to the right)");
+        let (dyaw, left_m) = turn(-0.5, 10);
+        assert!(dyaw > 0.1 && left_m > 0.1, "steer −0.5: yaw change {dyaw}, {left_m} m left");
+        let (dyaw, left_m) = turn(0.0, 10);
+        assert!(dyaw.abs() < 1e-6 && left_m.abs() < 1e-4, "straight: {dyaw}, {left_m}");
     }
 
     #[test]

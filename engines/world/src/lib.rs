@@ -33,10 +33,10 @@ mod trajectory;
 pub use actor::{covariance, Actor, ActorConfig, ActorError, ActorStats, CovarianceUpdate, DYNAMIC_ID_BASE};
 pub use bounds::{BoundaryGuard, BoundaryWarning, WorldBounds, MAX_ALTITUDE_M};
 pub use director::{
-    body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, EgoState, ProceduralDirector, RigidBody,
+    body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, ProceduralDirector, RigidBody,
     EGO_BODY_ID_BASE, FLOW_BAND_CELLS, MAX_DT_SECS,
 };
-pub use ego::{BicycleEgo, BicycleParams, Ego, EgoError, FreeCameraEgo, PoseDelta, VehicleControl};
+pub use ego::{BicycleEgo, BicycleParams, Ego, EgoError, EgoState, FreeCameraEgo, PoseDelta, VehicleControl};
 pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowField, FlowSampler};
 pub use footprint::Footprint;
 pub use grid::{CellChange, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};

@@ -73,28 +73,49 @@ impl Keys {
     }
 }
 
-/// Vehicle controls as a driving stack sends them (CARLA convention).
+/// Vehicle controls as a driving stack sends them (CARLA convention). The one vehicle-control type of
+/// worldflow: the sensors' drive scripts, the keyboard mapping and the world's bicycle model all use it.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct VehicleControl {
     /// 0..=1.
     pub throttle: f32,
-    /// −1 (full left) ..= 1 (full right).
+    /// Steering, −1 (full left) ..= 1 (full right): **positive steers right** (clockwise seen from above,
+    /// the yaw decreases), as in CARLA. The bicycle model of `worldflow-world` maps `steer` to the wheel
+    /// angle `δ = −steer · max_steer` of its left-positive yaw convention.
     pub steer: f32,
     /// 0..=1.
     pub brake: f32,
 }
 
+/// A [`VehicleControl`] field out of its range (or not finite); names the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: expected {expected}, found {found}")]
+pub struct VehicleControlError {
+    /// `throttle`, `steer` or `brake`.
+    pub field: &'static str,
+    /// The accepted range, e.g. `0..=1`.
+    pub expected: &'static str,
+    pub found: f32,
+}
+
+/// For callers that carry a text message (the error's `Display`).
+impl From<VehicleControlError> for String {
+    fn from(e: VehicleControlError) -> Self {
+        e.to_string()
+    }
+}
+
 impl VehicleControl {
-    pub fn validate(&self) -> Result<(), String> {
-        let ok = |v: f32, lo: f32, hi: f32| v.is_finite() && (lo..=hi).contains(&v);
-        if !ok(self.throttle, 0.0, 1.0) {
-            return Err(format!("throttle: expected 0..=1, found {}", self.throttle));
-        }
-        if !ok(self.steer, -1.0, 1.0) {
-            return Err(format!("steer: expected -1..=1, found {}", self.steer));
-        }
-        if !ok(self.brake, 0.0, 1.0) {
-            return Err(format!("brake: expected 0..=1, found {}", self.brake));
+    /// Checks every field is finite and in range: throttle and brake in 0..=1, steer in −1..=1.
+    pub fn validate(&self) -> Result<(), VehicleControlError> {
+        for (field, found, lo, expected) in [
+            ("throttle", self.throttle, 0.0, "0..=1"),
+            ("steer", self.steer, -1.0, "-1..=1"),
+            ("brake", self.brake, 0.0, "0..=1"),
+        ] {
+            if !(found.is_finite() && (lo..=1.0).contains(&found)) {
+                return Err(VehicleControlError { field, expected, found });
+            }
         }
         Ok(())
     }
@@ -177,5 +198,22 @@ pub struct FrameHeader {
 impl FrameHeader {
     pub fn payload_len(&self) -> usize {
         self.width as usize * self.height as usize * self.encoding.bytes_per_pixel()
+    }
+}
+
+#[cfg(test)]
+mod vehicle_control_tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_field_out_of_range() {
+        assert_eq!(VehicleControl { throttle: 1.0, steer: -1.0, brake: 0.0 }.validate(), Ok(()));
+        let err = VehicleControl { throttle: 0.0, steer: 1.5, brake: 0.0 }.validate().unwrap_err();
+        assert_eq!(err.field, "steer");
+        assert_eq!(err.to_string(), "steer: expected -1..=1, found 1.5");
+        let err = VehicleControl { throttle: f32::NAN, steer: 0.0, brake: 0.0 }.validate().unwrap_err();
+        assert_eq!(err.field, "throttle");
+        let err = VehicleControl { throttle: 0.0, steer: 0.0, brake: -0.1 }.validate().unwrap_err();
+        assert_eq!(err.field, "brake");
     }
 }

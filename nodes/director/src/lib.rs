@@ -58,7 +58,8 @@ pub fn keys_to_delta(keys: Keys, step_m: f32, step_deg: f32) -> PoseDelta {
     }
 }
 
-/// Keyboard driving of a car ego: `w` throttle, `s` brake, `a`/`d` (or the arrows) steer; no key coasts.
+/// Keyboard driving of a car ego: `w` throttle, `s` brake, `a`/`d` (or the left/right arrows) steer; no key
+/// coasts. `d` and the right arrow steer right: positive `steer`, CARLA's convention (see [`VehicleControl`]).
 pub fn keys_to_control(keys: Keys) -> VehicleControl {
     let left = keys.contains(Keys::A) || keys.contains(Keys::LEFT);
     let right = keys.contains(Keys::D) || keys.contains(Keys::RIGHT);
@@ -115,10 +116,7 @@ impl World {
         for (i, (ego, a)) in self.egos.iter_mut().zip(actions).enumerate() {
             match ego {
                 Ego::Car(car) => {
-                    let c = a
-                        .control
-                        .map(|c| VehicleControl { throttle: c.throttle, steer: c.steer, brake: c.brake })
-                        .unwrap_or_else(|| keys_to_control(a.keys));
+                    let c = a.control.unwrap_or_else(|| keys_to_control(a.keys));
                     car.step(&c, self.dt_secs).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
                 }
                 Ego::FreeCamera(cam) => {
@@ -287,6 +285,40 @@ mod tests {
         }
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert!(warned[0].starts_with("agent0 (ego0) left the world at tick"), "{}", warned[0]);
+    }
+
+    /// Yaw change of the builtin scenario's car after a few ticks of `keys` at speed (through `World`).
+    fn yaw_change_holding(keys: Keys) -> f32 {
+        let mut world = World::new(&Scenario::default(), 0.1).unwrap();
+        let Ego::Car(car) = &mut world.egos[0] else { panic!("the builtin ego is a car") };
+        car.set_speed_mps(5.0).unwrap();
+        let yaw0 = car.yaw_rad();
+        for tick in 0..5u64 {
+            let action = Action {
+                meta: ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * 100_000_000 },
+                keys,
+                ..Default::default()
+            };
+            world.tick(&[action]).unwrap();
+        }
+        let Ego::Car(car) = &world.egos[0] else { unreachable!() };
+        car.yaw_rad() - yaw0
+    }
+
+    #[test]
+    fn d_and_the_right_arrow_turn_right_a_and_the_left_arrow_turn_left() {
+        // Right turn = clockwise seen from above = the yaw decreases (z up).
+        for (name, keys) in [("d", Keys::D), ("right", Keys::RIGHT), ("w+d", Keys::W.union(Keys::D))] {
+            assert!(keys_to_control(keys).steer > 0.0, "{name}");
+            let dyaw = yaw_change_holding(keys);
+            assert!(dyaw < -0.05, "{name} turns right: yaw change {dyaw} rad");
+        }
+        for (name, keys) in [("a", Keys::A), ("left", Keys::LEFT)] {
+            assert!(keys_to_control(keys).steer < 0.0, "{name}");
+            let dyaw = yaw_change_holding(keys);
+            assert!(dyaw > 0.05, "{name} turns left: yaw change {dyaw} rad");
+        }
+        assert!(yaw_change_holding(Keys::NONE).abs() < 1e-6);
     }
 
     #[test]
