@@ -2,8 +2,11 @@
 //! dora captures the node's stdin/stdout. Keys held since the previous tick are merged into that tick's action.
 //! w/a/s/d translate, arrow keys rotate, `q` ends the stream. The terminal mode is restored on drop.
 
+use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
+
+use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
 
 use worldflow_protocol::Keys;
 
@@ -15,7 +18,23 @@ pub enum KeyEvent {
 
 pub struct Keyboard {
     rx: Receiver<KeyEvent>,
-    saved: Option<(i32, libc::termios)>,
+    /// The terminal and its attributes before raw mode, restored on drop.
+    saved: Option<(File, Termios)>,
+}
+
+/// Why the keyboard source cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyboardError {
+    #[error("SOURCE=keyboard needs a terminal: cannot open /dev/tty")]
+    NoTty(#[source] std::io::Error),
+    #[error("SOURCE=keyboard: /dev/tty is not a terminal")]
+    NotATerminal(#[source] nix::Error),
+    #[error("SOURCE=keyboard: cannot switch /dev/tty to raw mode")]
+    RawMode(#[source] nix::Error),
+    #[error("SOURCE=keyboard: cannot duplicate the /dev/tty handle")]
+    Dup(#[source] std::io::Error),
+    #[error("SOURCE=keyboard: cannot start the reader thread")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Maps a byte sequence read from a terminal to key events (arrow keys are `ESC [ A..D`).
@@ -49,27 +68,23 @@ pub fn decode(bytes: &[u8]) -> Vec<KeyEvent> {
 }
 
 impl Keyboard {
-    pub fn open() -> Result<Self, String> {
-        let mut tty = std::fs::OpenOptions::new()
-            .read(true)
-            .open("/dev/tty")
-            .map_err(|e| format!("SOURCE=keyboard needs a terminal: cannot open /dev/tty: {e}"))?;
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&tty);
-        // SAFETY: plain termios calls on a file descriptor we own; `saved` restores it on drop.
-        let saved = unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(fd, &mut t) != 0 {
-                return Err("SOURCE=keyboard: /dev/tty is not a terminal".into());
+    pub fn open() -> Result<Self, KeyboardError> {
+        let mut tty = OpenOptions::new().read(true).open("/dev/tty").map_err(KeyboardError::NoTty)?;
+        let saved = termios::tcgetattr(&tty).map_err(KeyboardError::NotATerminal)?;
+        let mut raw = saved.clone();
+        raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+        raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        termios::tcsetattr(&tty, SetArg::TCSANOW, &raw).map_err(KeyboardError::RawMode)?;
+        // From here on the terminal is raw: `restore` puts it back on every path, including the errors below.
+        let restore = match tty.try_clone() {
+            Ok(dup) => Restore(Some((dup, saved))),
+            Err(e) => {
+                let _ = termios::tcsetattr(&tty, SetArg::TCSANOW, &saved);
+                return Err(KeyboardError::Dup(e));
             }
-            let saved = t;
-            t.c_lflag &= !(libc::ICANON | libc::ECHO);
-            t.c_cc[libc::VMIN] = 1;
-            t.c_cc[libc::VTIME] = 0;
-            libc::tcsetattr(fd, libc::TCSANOW, &t);
-            saved
         };
         let (tx, rx) = sync_channel(256);
-        let dup = unsafe { libc::dup(fd) };
         std::thread::Builder::new()
             .name("keyboard".into())
             .spawn(move || {
@@ -86,9 +101,9 @@ impl Keyboard {
                     }
                 }
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(KeyboardError::Thread)?;
         eprintln!("keyboard: w/a/s/d move, arrows turn, q quits");
-        Ok(Self { rx, saved: Some((dup, saved)) })
+        Ok(Self { rx, saved: restore.take() })
     }
 
     /// Keys pressed since the last call; `None` once the user quit.
@@ -106,13 +121,30 @@ impl Keyboard {
 
 impl Drop for Keyboard {
     fn drop(&mut self) {
-        if let Some((fd, t)) = self.saved.take() {
-            // SAFETY: restoring the attributes read in `open` on a duplicate of the same tty.
-            unsafe {
-                libc::tcsetattr(fd, libc::TCSANOW, &t);
-                libc::close(fd);
+        Restore(self.saved.take()).restore();
+    }
+}
+
+/// Restores a terminal's saved attributes when dropped (unless taken).
+struct Restore(Option<(File, Termios)>);
+
+impl Restore {
+    fn take(mut self) -> Option<(File, Termios)> {
+        self.0.take()
+    }
+
+    fn restore(&mut self) {
+        if let Some((tty, saved)) = self.0.take() {
+            if let Err(e) = termios::tcsetattr(&tty, SetArg::TCSANOW, &saved) {
+                eprintln!("keyboard: WARNING: cannot restore the terminal mode ({e}); run `stty sane`");
             }
         }
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        self.restore();
     }
 }
 

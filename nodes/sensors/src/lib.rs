@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::encode_action;
 use worldflow_protocol::{Action, ChunkMeta, Keys, VehicleControl};
 
@@ -36,55 +37,66 @@ pub struct Settings {
     pub looping: bool,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn env_parse<T: std::str::FromStr>(name: &str, expected: &str) -> anyhow::Result<Option<T>> {
-    env(name)
-        .map(|v| v.parse::<T>().map_err(|_| anyhow::anyhow!("setting {name}=`{v}`: expected {expected}")))
-        .transpose()
-}
+/// The settings this node reads (the launcher's catalogue lists exactly these).
+pub const SETTINGS: &[&str] =
+    &["SOURCE", "SCRIPT", "TRAJECTORY", "RECORDING", "DT_SECS", "AGENT_ID", "MAX_TICKS", "LOOP", "OUT_DIR"];
 
 impl Settings {
+    /// The settings of the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let dt_secs: f64 = env_parse("DT_SECS", "a positive number of seconds")?.unwrap_or(0.1);
-        if !(dt_secs.is_finite() && dt_secs > 0.0 && dt_secs < 3600.0) {
-            anyhow::bail!("setting DT_SECS=`{dt_secs}`: expected a positive number of seconds below 3600");
-        }
+        Self::from_settings(&Env::from_process(SETTINGS))
+    }
+
+    /// The settings of `env`.
+    pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        let dt_secs: f64 = env.parse_valid("DT_SECS", 0.1, "a positive number of seconds below 3600", |dt: &f64| {
+            dt.is_finite() && *dt > 0.0 && *dt < 3600.0
+        })?;
         Ok(Self {
             dt_ns: (dt_secs * 1e9).round() as u64,
-            agent_id: env_parse("AGENT_ID", "a non-negative integer")?.unwrap_or(0),
-            max_ticks: env_parse("MAX_TICKS", "a non-negative integer")?,
-            looping: env_parse("LOOP", "true or false")?.unwrap_or(false),
+            agent_id: env.parse_or("AGENT_ID", 0, "a non-negative integer")?,
+            max_ticks: env.parse("MAX_TICKS", "a non-negative integer")?,
+            looping: env.parse_or("LOOP", false, "true or false")?,
         })
     }
 }
 
 impl Source {
+    /// The source of the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let kind = env("SOURCE").unwrap_or_else(|| "script".into());
-        Ok(match kind.as_str() {
+        Self::from_settings(&Env::from_process(SETTINGS))
+    }
+
+    /// The source of `env` (`SOURCE` and the setting it needs).
+    pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        const SOURCES: &[(&str, &str)] = &[
+            ("script", "script"),
+            ("drive", "drive"),
+            ("trajectory", "trajectory"),
+            ("replay", "replay"),
+            ("keyboard", "keyboard"),
+        ];
+        Ok(match env.choice("SOURCE", "script", SOURCES)? {
             "script" => {
-                let text = env("SCRIPT").unwrap_or_else(|| "w-8, right-30, d-4".into());
-                Source::Keys(script::parse_pose_string(&text).map_err(|e| anyhow::anyhow!("setting SCRIPT: {e}"))?)
+                let text = env.get_or("SCRIPT", "w-8, right-30, d-4")?;
+                Source::Keys(script::parse_pose_string(&text).context("setting SCRIPT")?)
             }
             "drive" => {
-                let text = env("SCRIPT")
-                    .context("SOURCE=drive needs SCRIPT, e.g. `throttle=0.6 x40; steer=0.3 throttle=0.3 x20`")?;
-                Source::Controls(script::parse_drive_script(&text).map_err(|e| anyhow::anyhow!("setting SCRIPT: {e}"))?)
+                let text = env.require(
+                    "SCRIPT",
+                    "SOURCE=drive needs a drive script, e.g. `throttle=0.6 x40; steer=0.3 throttle=0.3 x20`",
+                )?;
+                Source::Controls(script::parse_drive_script(&text).context("setting SCRIPT")?)
             }
             "trajectory" => {
-                let path = env("TRAJECTORY").context("SOURCE=trajectory needs TRAJECTORY (a file of 4×4 poses)")?;
-                Source::Poses(trajectory::read_trajectory(&PathBuf::from(path)).map_err(|e| anyhow::anyhow!(e))?)
+                let path = env.require("TRAJECTORY", "SOURCE=trajectory needs a file of 4×4 poses")?;
+                Source::Poses(trajectory::read_trajectory(&PathBuf::from(path)).context("setting TRAJECTORY")?)
             }
             "replay" => {
-                let path = env("RECORDING")
-                    .context("SOURCE=replay needs RECORDING (an actions.jsonl written by the recorder)")?;
+                let path = env.require("RECORDING", "SOURCE=replay needs an actions.jsonl written by the recorder")?;
                 Source::Replay(read_recording(&PathBuf::from(path))?)
             }
-            "keyboard" => Source::Keyboard(keyboard::Keyboard::open().map_err(|e| anyhow::anyhow!(e))?),
-            other => anyhow::bail!("setting SOURCE=`{other}`: expected script, drive, trajectory, replay or keyboard"),
+            _ => Source::Keyboard(keyboard::Keyboard::open()?),
         })
     }
 
@@ -128,9 +140,9 @@ pub fn read_recording(path: &std::path::Path) -> anyhow::Result<Vec<Action>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let a: Action =
-            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{shown}:{}: not an action record: {e}", i + 1))?;
+            serde_json::from_str(line).with_context(|| format!("{shown}:{}: not an action record", i + 1))?;
         if let Some(c) = &a.control {
-            c.validate().map_err(|e| anyhow::anyhow!("{shown}:{}: {e}", i + 1))?;
+            c.validate().with_chain_context(|| format!("{shown}:{}: not a valid vehicle control", i + 1))?;
         }
         out.push(a);
     }
@@ -142,8 +154,9 @@ pub fn read_recording(path: &std::path::Path) -> anyhow::Result<Vec<Action>> {
 
 /// The node's event loop.
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let settings = Settings::from_env()?;
-    let mut source = Source::from_env()?;
+    let env = Env::from_process(SETTINGS);
+    let settings = Settings::from_settings(&env)?;
+    let mut source = Source::from_settings(&env)?;
     let mut tick = 0u64;
     while let Some(event) = events.recv() {
         match event {
@@ -151,7 +164,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 let _span = tracing::info_span!("sensor_tick", tick).entered();
                 let Some(action) = source.action(tick, &settings) else { break };
                 node.send_output("action".to_owned().into(), MetadataParameters::default(), encode_action(&action))
-                    .map_err(|e| anyhow::anyhow!("sending action of tick {tick}: {e}"))?;
+                    .with_chain_context(|| format!("sending action of tick {tick}"))?;
                 tick += 1;
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
@@ -183,6 +196,31 @@ mod tests {
         }
         assert_eq!(a.action(2, &s).unwrap().keys, Keys::D);
         assert!(a.action(3, &s).is_none(), "source exhausted");
+    }
+
+    #[test]
+    fn settings_defaults_errors_and_every_declared_setting_is_read() {
+        let env = Env::from_pairs(SETTINGS, &[("SOURCE", " script "), ("OUT_DIR", "/tmp/x")]);
+        let s = Settings::from_settings(&env).unwrap();
+        assert_eq!((s.dt_ns, s.agent_id, s.max_ticks, s.looping), (100_000_000, 0, None, false));
+        assert!(matches!(Source::from_settings(&env).unwrap(), Source::Keys(k) if k.len() == 42));
+        assert_eq!(env.out_dir().unwrap(), PathBuf::from("/tmp/x"));
+        let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("DT_SECS", "0")])).err().unwrap();
+        assert_eq!(e.to_string(), "setting DT_SECS=`0`: expected a positive number of seconds below 3600");
+        let e = Source::from_settings(&Env::from_pairs(SETTINGS, &[("SOURCE", "drive")])).err().unwrap();
+        assert!(e.to_string().contains("setting SCRIPT is unset: SOURCE=drive needs"), "{e}");
+        let e = Source::from_settings(&Env::from_pairs(SETTINGS, &[("SOURCE", "tape")])).err().unwrap();
+        assert!(e.to_string().contains("expected script, drive, trajectory, replay or keyboard"), "{e}");
+        // The settings the other sources read; SOURCE=keyboard needs a terminal, so it is not opened here.
+        let mut read: std::collections::BTreeSet<&str> = env.names_read().into_iter().collect();
+        for (source, name) in [("drive", "SCRIPT"), ("trajectory", "TRAJECTORY"), ("replay", "RECORDING")] {
+            let env = Env::from_pairs(SETTINGS, &[("SOURCE", source), (name, "/nonexistent")]);
+            assert!(Source::from_settings(&env).is_err());
+            read.extend(env.names_read());
+        }
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read.into_iter().collect::<Vec<_>>(), declared, "SETTINGS lists exactly what the node reads");
     }
 
     #[test]

@@ -3,38 +3,94 @@
 //! A pose string is a comma-separated list of `keys-count` items; `keys` is one key name or several joined by
 //! `+` (`w+right-10`). Each item expands to `count` ticks holding those keys.
 
+use std::num::{ParseFloatError, ParseIntError};
+
 use worldflow_protocol::{Keys, VehicleControl};
 
+/// A pose string or drive script that does not parse; names the item (or segment) and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("item {item} `{text}`: expected `<keys>-<count>`, e.g. `w-8`")]
+    NoCount { item: usize, text: String },
+    #[error("item {item} `{text}`: `{count}` is not a tick count (expected a non-negative integer)")]
+    BadCount {
+        item: usize,
+        text: String,
+        count: String,
+        #[source]
+        source: ParseIntError,
+    },
+    #[error("item {item} `{text}`: unknown key `{name}` (expected w, s, a, d, up, down, left, right)")]
+    UnknownKey { item: usize, text: String, name: String },
+    #[error("pose string holds no ticks (expected e.g. `w-8, right-30`)")]
+    NoTicks,
+    #[error("segment {segment} `{text}`: `{word}` is not a repeat like x40")]
+    BadRepeat {
+        segment: usize,
+        text: String,
+        word: String,
+        #[source]
+        source: ParseIntError,
+    },
+    #[error("segment {segment} `{text}`: expected `name=value`, found `{word}`")]
+    NotAPair { segment: usize, text: String, word: String },
+    #[error("segment {segment} `{text}`: `{value}` is not a number")]
+    NotANumber {
+        segment: usize,
+        text: String,
+        value: String,
+        #[source]
+        source: ParseFloatError,
+    },
+    #[error("segment {segment} `{text}`: unknown control `{name}` (expected throttle, steer, brake)")]
+    UnknownControl { segment: usize, text: String, name: String },
+    #[error("segment {segment} `{text}`: not a valid vehicle control")]
+    BadControl {
+        segment: usize,
+        text: String,
+        #[source]
+        source: worldflow_node_kit::BoxError,
+    },
+    #[error("segment {segment} `{text}`: missing repeat count `xN`")]
+    NoRepeat { segment: usize, text: String },
+    #[error("drive script holds no ticks")]
+    NoDriveTicks,
+}
+
 /// Expands a pose string into one key set per tick. Errors name the item and what was expected.
-pub fn parse_pose_string(text: &str) -> Result<Vec<Keys>, String> {
+pub fn parse_pose_string(text: &str) -> Result<Vec<Keys>, ScriptError> {
     let mut ticks = Vec::new();
     for (i, item) in text.split(',').map(str::trim).enumerate() {
         if item.is_empty() {
             continue;
         }
-        let (names, count) = item
-            .rsplit_once('-')
-            .ok_or_else(|| format!("item {} `{item}`: expected `<keys>-<count>`, e.g. `w-8`", i + 1))?;
-        let count: usize = count.trim().parse().map_err(|_| {
-            format!("item {} `{item}`: `{count}` is not a tick count (expected a non-negative integer)", i + 1)
+        let (names, count) =
+            item.rsplit_once('-').ok_or_else(|| ScriptError::NoCount { item: i + 1, text: item.into() })?;
+        let count: usize = count.trim().parse().map_err(|source| ScriptError::BadCount {
+            item: i + 1,
+            text: item.into(),
+            count: count.into(),
+            source,
         })?;
         let mut keys = Keys::NONE;
         for name in names.split('+').map(str::trim) {
-            let k = Keys::from_name(name).ok_or_else(|| {
-                format!("item {} `{item}`: unknown key `{name}` (expected w, s, a, d, up, down, left, right)", i + 1)
+            let k = Keys::from_name(name).ok_or_else(|| ScriptError::UnknownKey {
+                item: i + 1,
+                text: item.into(),
+                name: name.into(),
             })?;
             keys = keys.union(k);
         }
         ticks.extend(std::iter::repeat_n(keys, count));
     }
     if ticks.is_empty() {
-        return Err("pose string holds no ticks (expected e.g. `w-8, right-30`)".into());
+        return Err(ScriptError::NoTicks);
     }
     Ok(ticks)
 }
 
 /// Expands a drive script: `;`-separated segments of `name=value` pairs and a repeat `xN`.
-pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, String> {
+pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, ScriptError> {
     let mut ticks = Vec::new();
     for (i, seg) in text.split(';').map(str::trim).enumerate() {
         if seg.is_empty() {
@@ -44,34 +100,38 @@ pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, String> {
         let mut count = None;
         for word in seg.split_whitespace() {
             if let Some(n) = word.strip_prefix('x') {
-                count = Some(
-                    n.parse::<usize>()
-                        .map_err(|_| format!("segment {} `{seg}`: `{word}` is not a repeat like x40", i + 1))?,
-                );
+                count = Some(n.parse::<usize>().map_err(|source| ScriptError::BadRepeat {
+                    segment: i + 1,
+                    text: seg.into(),
+                    word: word.into(),
+                    source,
+                })?);
                 continue;
             }
-            let (k, v) = word
-                .split_once('=')
-                .ok_or_else(|| format!("segment {} `{seg}`: expected `name=value`, found `{word}`", i + 1))?;
-            let v: f32 = v.parse().map_err(|_| format!("segment {} `{seg}`: `{v}` is not a number", i + 1))?;
+            let (k, v) = word.split_once('=').ok_or_else(|| ScriptError::NotAPair {
+                segment: i + 1,
+                text: seg.into(),
+                word: word.into(),
+            })?;
+            let v: f32 = v.parse().map_err(|source| ScriptError::NotANumber {
+                segment: i + 1,
+                text: seg.into(),
+                value: v.into(),
+                source,
+            })?;
             match k {
                 "throttle" => c.throttle = v,
                 "steer" => c.steer = v,
                 "brake" => c.brake = v,
-                _ => {
-                    return Err(format!(
-                        "segment {} `{seg}`: unknown control `{k}` (expected throttle, steer, brake)",
-                        i + 1
-                    ))
-                }
+                _ => return Err(ScriptError::UnknownControl { segment: i + 1, text: seg.into(), name: k.into() }),
             }
         }
-        c.validate().map_err(|e| format!("segment {} `{seg}`: {e}", i + 1))?;
-        let count = count.ok_or_else(|| format!("segment {} `{seg}`: missing repeat count `xN`", i + 1))?;
+        c.validate().map_err(|e| ScriptError::BadControl { segment: i + 1, text: seg.into(), source: e.into() })?;
+        let count = count.ok_or_else(|| ScriptError::NoRepeat { segment: i + 1, text: seg.into() })?;
         ticks.extend(std::iter::repeat_n(c, count));
     }
     if ticks.is_empty() {
-        return Err("drive script holds no ticks".into());
+        return Err(ScriptError::NoDriveTicks);
     }
     Ok(ticks)
 }
@@ -88,10 +148,10 @@ mod tests {
 
     #[test]
     fn pose_string_errors_name_the_item() {
-        let e = parse_pose_string("w-2, rigth-30").unwrap_err();
+        let e = parse_pose_string("w-2, rigth-30").unwrap_err().to_string();
         assert!(e.contains("item 2") && e.contains("rigth"), "{e}");
-        assert!(parse_pose_string("w-x").unwrap_err().contains("tick count"));
-        assert!(parse_pose_string("w").unwrap_err().contains("item 1"));
+        assert!(parse_pose_string("w-x").unwrap_err().to_string().contains("tick count"));
+        assert!(parse_pose_string("w").unwrap_err().to_string().contains("item 1"));
     }
 
     #[test]
@@ -99,7 +159,7 @@ mod tests {
         let t = parse_drive_script("throttle=0.5 x2; brake=1 steer=-0.5 x1").unwrap();
         assert_eq!(t.len(), 3);
         assert_eq!(t[2], VehicleControl { throttle: 0.0, steer: -0.5, brake: 1.0 });
-        assert!(parse_drive_script("throttle=2 x1").unwrap_err().contains("throttle"));
-        assert!(parse_drive_script("throttle=0.2").unwrap_err().contains("xN"));
+        assert!(parse_drive_script("throttle=2 x1").unwrap_err().to_string().contains("throttle"));
+        assert!(parse_drive_script("throttle=0.2").unwrap_err().to_string().contains("xN"));
     }
 }

@@ -11,10 +11,46 @@ use worldflow_protocol::{mat4_from_rows, validate_rigid};
 
 pub type Rows = [[f32; 4]; 4];
 
-pub fn parse_trajectory(text: &str, file: &str, json: bool) -> Result<Vec<Rows>, String> {
+/// A trajectory that cannot be read; names the file and line (or pose).
+#[derive(Debug, thiserror::Error)]
+pub enum TrajectoryError {
+    #[error("{file}: cannot read")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: expected a JSON array of 4×4 arrays")]
+    Json {
+        file: String,
+        line: usize,
+        column: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{place}: not a number; expected 16 numbers (a row-major 4×4)")]
+    NotANumber {
+        place: String,
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    #[error("{place}: expected 16 numbers (a row-major 4×4), found {found}")]
+    WrongCount { place: String, found: usize },
+    #[error("{file}: no poses (expected one 4×4 per step)")]
+    Empty { file: String },
+    /// The pose is not finite and rigid (the geometry error is the message, not a source).
+    #[error("{place}: {error}")]
+    NotRigid { place: String, error: worldflow_protocol::GeometryError },
+}
+
+pub fn parse_trajectory(text: &str, file: &str, json: bool) -> Result<Vec<Rows>, TrajectoryError> {
     let poses: Vec<(String, Rows)> = if json {
-        let v: Vec<Rows> = serde_json::from_str(text)
-            .map_err(|e| format!("{file}:{}:{}: expected a JSON array of 4×4 arrays: {e}", e.line(), e.column()))?;
+        let v: Vec<Rows> = serde_json::from_str(text).map_err(|e| TrajectoryError::Json {
+            file: file.into(),
+            line: e.line(),
+            column: e.column(),
+            source: e,
+        })?;
         v.into_iter().enumerate().map(|(i, m)| (format!("{file}: pose {}", i + 1), m)).collect()
     } else {
         let mut out = Vec::new();
@@ -29,10 +65,12 @@ pub fn parse_trajectory(text: &str, file: &str, json: bool) -> Result<Vec<Rows>,
                 .filter(|s| !s.is_empty())
                 .map(str::parse::<f32>)
                 .collect();
-            let nums =
-                nums.map_err(|e| format!("{place}: not a number ({e}); expected 16 numbers (a row-major 4×4)"))?;
+            let nums = match nums {
+                Ok(nums) => nums,
+                Err(source) => return Err(TrajectoryError::NotANumber { place, source }),
+            };
             if nums.len() != 16 {
-                return Err(format!("{place}: expected 16 numbers (a row-major 4×4), found {}", nums.len()));
+                return Err(TrajectoryError::WrongCount { place, found: nums.len() });
             }
             let mut m = [[0.0; 4]; 4];
             for (k, v) in nums.iter().enumerate() {
@@ -43,19 +81,21 @@ pub fn parse_trajectory(text: &str, file: &str, json: bool) -> Result<Vec<Rows>,
         out
     };
     if poses.is_empty() {
-        return Err(format!("{file}: no poses (expected one 4×4 per step)"));
+        return Err(TrajectoryError::Empty { file: file.into() });
     }
     poses
         .into_iter()
         .map(|(place, m)| {
-            validate_rigid(&mat4_from_rows(&m), "world_from_camera").map(|_| m).map_err(|e| format!("{place}: {e}"))
+            validate_rigid(&mat4_from_rows(&m), "world_from_camera")
+                .map(|_| m)
+                .map_err(|error| TrajectoryError::NotRigid { place, error })
         })
         .collect()
 }
 
-pub fn read_trajectory(path: &Path) -> Result<Vec<Rows>, String> {
+pub fn read_trajectory(path: &Path) -> Result<Vec<Rows>, TrajectoryError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    let text = std::fs::read_to_string(path).map_err(|source| TrajectoryError::Read { file: shown.clone(), source })?;
     let json = path.extension().is_some_and(|e| e == "json");
     parse_trajectory(&text, &shown, json)
 }
@@ -76,13 +116,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = parse_trajectory(&format!("{ID}\n1 0 0\n"), "t.txt", false).unwrap_err();
+        let e = parse_trajectory(&format!("{ID}\n1 0 0\n"), "t.txt", false).unwrap_err().to_string();
         assert!(e.starts_with("t.txt:2:") && e.contains("found 3"), "{e}");
-        let e = parse_trajectory(&format!("{ID}\nnan 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1\n"), "t.txt", false).unwrap_err();
+        let e = parse_trajectory(&format!("{ID}\nnan 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1\n"), "t.txt", false)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("t.txt:2:") && e.contains("finite"), "{e}");
-        let e = parse_trajectory("2 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1", "t.txt", false).unwrap_err();
+        let e = parse_trajectory("2 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1", "t.txt", false).unwrap_err().to_string();
         assert!(e.contains("orthonormal"), "{e}");
-        let e = parse_trajectory("[[[1,0,0,0]]]", "t.json", true).unwrap_err();
+        let e = parse_trajectory("[[[1,0,0,0]]]", "t.json", true).unwrap_err().to_string();
         assert!(e.starts_with("t.json:1:"), "{e}");
     }
 }
