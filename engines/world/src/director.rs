@@ -17,10 +17,10 @@ use crate::ego::EgoState;
 use crate::flow::{FlowCell, FlowField};
 use crate::grid::{CellChange, GridSpec, SemanticClass, SemanticGrid};
 use crate::pedestrians::{Crowd, PEDESTRIAN_HALF_EXTENT_M};
-use crate::rng::{hash_keys, unit_f32};
 use crate::scenario::{EgoKind, Scenario, ScenarioError};
 use crate::town::Town;
 use crate::traffic::{Obstacle, Traffic};
+use worldflow_base::rng::{hash_keys, unit_f32};
 
 /// The flow is defined in a band this many cells wide around each moving body, so that trilinear sampling
 /// anywhere in the body (and half a cell around it) only reads defined corners — see [`crate::flow`].

@@ -23,7 +23,7 @@ use glam::{IVec3, Mat3, Vec3};
 use serde::{Deserialize, Serialize};
 
 use crate::grid::GridSpec;
-use crate::rng::CellBuildHasher;
+use worldflow_base::rng::CellBuildHasher;
 
 /// The velocity of one cell (for one body, when labelled).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

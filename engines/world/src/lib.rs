@@ -24,7 +24,6 @@ mod metrics;
 mod pedestrian_appearance;
 mod pedestrians;
 mod rig;
-mod rng;
 mod scenario;
 mod town;
 mod traffic;
@@ -44,11 +43,11 @@ pub use intersection::Conflicts;
 pub use metrics::{psnr, ssim, MetricsError, RgbImage};
 pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
 pub use rig::{Rig, RigCamera, RigError};
-pub use rng::{hash64, SplitMix64};
 pub use scenario::{EgoKind, EgoSpawn, Scenario, ScenarioError, TownConfig, TrafficConfig};
 pub use town::{Building, Town, Tree};
 pub use traffic::{Dir, Piece, Roads, Traffic, Vehicle, VehicleKind};
 pub use trajectory::{out_and_back, LoopSpec, LoopTrajectory};
+pub use worldflow_base::rng::{hash64, SplitMix64};
 
 /// Inverse of an affine rigid `Mat4` (rotation + translation), without a general 4×4 inverse.
 pub(crate) fn rigid_inverse_affine(m: &glam::Mat4) -> glam::Mat4 {

@@ -118,7 +118,7 @@ pub fn ssim(a: &RgbImage, b: &RgbImage) -> Result<f64, MetricsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::SplitMix64;
+    use worldflow_base::rng::SplitMix64;
 
     fn noise(w: usize, h: usize, seed: u64) -> Vec<f32> {
         let mut r = SplitMix64::new(seed);

@@ -8,7 +8,7 @@
 use glam::{Quat, Vec3};
 
 use crate::appearance::{splat, Splat};
-use crate::rng::{hash_keys, unit_f32};
+use worldflow_base::rng::{hash_keys, unit_f32};
 
 const SHIRTS: [[f32; 3]; 8] = [
     [0.80, 0.18, 0.16],

@@ -21,10 +21,10 @@
 use glam::{Mat4, Quat, Vec2, Vec3};
 
 use crate::footprint::Footprint;
-use crate::rng::{hash_keys, SplitMix64};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::town::Town;
 use crate::traffic::{Dir, Obstacle};
+use worldflow_base::rng::{hash_keys, SplitMix64};
 
 /// First body id of pedestrians (vehicles count from 0, ego bodies from [`crate::EGO_BODY_ID_BASE`]).
 pub const PEDESTRIAN_ID_BASE: u64 = 1 << 32;

@@ -13,8 +13,8 @@
 use glam::{UVec3, Vec2, Vec3};
 
 use crate::grid::{GridSpec, SemanticClass, SemanticGrid};
-use crate::rng::{hash_keys, unit_f32};
 use crate::scenario::{Scenario, ScenarioError};
+use worldflow_base::rng::{hash_keys, unit_f32};
 
 /// Dash length and gap of the centre line, metres.
 const DASH_M: f32 = 3.0;
@@ -170,7 +170,7 @@ impl Town {
                             self.trees.push(Tree {
                                 base_m: block_min + local,
                                 trunk_height_m: 3.0 + unit_f32(h),
-                                canopy_radius_m: 1.4 + 0.8 * unit_f32(crate::rng::hash64(h)),
+                                canopy_radius_m: 1.4 + 0.8 * unit_f32(worldflow_base::rng::hash64(h)),
                             });
                         }
                     }

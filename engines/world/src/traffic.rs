@@ -15,9 +15,9 @@ use glam::{Mat4, Quat, Vec2, Vec3};
 
 use crate::footprint::Footprint;
 use crate::intersection::{first_contact, Conflicts};
-use crate::rng::{hash_keys, unit_f32, SplitMix64};
 use crate::scenario::{EgoKind, Scenario, ScenarioError, TrafficConfig};
 use crate::town::Town;
+use worldflow_base::rng::{hash_keys, unit_f32, SplitMix64};
 
 /// Spacing of spawn slots along a lane, metres (longest vehicle + a gap).
 pub const SPAWN_SPACING_M: f32 = 8.0;

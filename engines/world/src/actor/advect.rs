@@ -49,7 +49,12 @@ impl<'a, S: FlowSampler> CornerCache<'a, S> {
     }
 
     fn corners(&mut self, base: IVec3, body: Option<u64>) -> [Option<Vec3>; 8] {
-        let h = crate::rng::hash_keys(&[base.x as u64, base.y as u64, base.z as u64, body.map_or(u64::MAX, |b| b)]);
+        let h = worldflow_base::rng::hash_keys(&[
+            base.x as u64,
+            base.y as u64,
+            base.z as u64,
+            body.map_or(u64::MAX, |b| b),
+        ]);
         let slot = (h as usize) & (CACHE_SLOTS - 1);
         if self.keys[slot] != (base, body) {
             self.keys[slot] = (base, body);

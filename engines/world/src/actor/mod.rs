@@ -28,7 +28,7 @@ use crate::director::{DirectorOutput, RigidBody};
 use crate::flow::DenseFlowIndex;
 use crate::grid::{GridSpec, SemanticClass, SemanticGrid};
 use crate::pedestrian_appearance::pedestrian_template;
-use crate::rng::CellBuildHasher;
+use worldflow_base::rng::CellBuildHasher;
 
 /// First id of dynamic Gaussians (static ones are numbered from 0).
 pub const DYNAMIC_ID_BASE: u64 = 1 << 40;
