@@ -9,9 +9,11 @@
 //! online and the output accumulator is rescaled — no (N × N) score matrix is ever formed.
 //! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`worldflow-gemm`).
 
-use crate::ops::{exp2_approx, has_avx2};
 use rayon::prelude::*;
-use worldflow_gemm::{micro_tile, SharedDst, MR};
+use worldflow_base::DisjointWriter;
+use worldflow_gemm::{micro_tile, MatMut, MatRef, MicroKernel, MR};
+
+use crate::ops::exp2_approx;
 
 pub const BQ: usize = 60;
 pub const BK: usize = 128;
@@ -85,8 +87,10 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
         assert_eq!(l.len(), nq);
         assert!(l.iter().all(|&x| x >= 1 && x <= kv.nk), "attention limits must be in 1..=nk");
     }
-    let avx2 = has_avx2();
-    let dst = SharedDst(out.as_mut_ptr());
+    // The GEMM's micro-kernel (AVX2 + FMA where the CPU has both); the tiles run compiled with
+    // those features exactly when it is the AVX2 one.
+    let kernel = MicroKernel::detect();
+    let dst = DisjointWriter::new(out);
     let tiles = nq.div_ceil(BQ);
     (0..tiles * heads).into_par_iter().for_each_init(
         || Workspace::new(kv.d, kv.dp),
@@ -97,7 +101,7 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
             ws.lim.extend((q0..q0 + rows).map(|i| limit.map_or(kv.nk, |l| l[i])));
             // SAFETY: task (ti, h) writes rows q0..q0+rows, columns h·d..(h+1)·d of `out` only:
             // disjoint between tasks and inside `out` (asserted above).
-            unsafe { tile(avx2, &q[q0 * row..(q0 + rows) * row], rows, h, kv, ws, dst.at(q0 * row + h * d), row) };
+            unsafe { tile(kernel, &q[q0 * row..(q0 + rows) * row], rows, h, kv, ws, dst, q0 * row + h * d) };
         },
     );
 }
@@ -124,48 +128,59 @@ impl Workspace {
     }
 }
 
-/// One query tile × one head; writes `rows` rows of `d` values to `out`, rows `ldo` apart.
+/// One query tile × one head; writes `rows` rows of `d` values to `out` from `offset`, rows
+/// `heads·d` apart.
 ///
 /// # Safety
-/// `out` must address `(rows − 1)·ldo + d` values that no other thread touches.
-#[allow(clippy::too_many_arguments)]
+/// No other thread may touch those values of `out` meanwhile.
+#[allow(clippy::too_many_arguments, reason = "one tile's inputs; bundling them would only rename them")]
 unsafe fn tile(
-    avx2: bool,
+    kernel: MicroKernel,
     q: &[f32],
     rows: usize,
     h: usize,
     kv: &PackedKv,
     ws: &mut Workspace,
-    out: *mut f32,
-    ldo: usize,
+    out: DisjointWriter<f32>,
+    offset: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn fast(q: &[f32], rows: usize, h: usize, kv: &PackedKv, ws: &mut Workspace, out: *mut f32, ldo: usize) {
+        #[allow(clippy::too_many_arguments, reason = "the arguments of `tile`")]
+        unsafe fn fast(
+            kernel: MicroKernel,
+            q: &[f32],
+            rows: usize,
+            h: usize,
+            kv: &PackedKv,
+            ws: &mut Workspace,
+            out: DisjointWriter<f32>,
+            offset: usize,
+        ) {
             // SAFETY: forwarded.
-            unsafe { tile_impl(true, q, rows, h, kv, ws, out, ldo) }
+            unsafe { tile_impl(kernel, q, rows, h, kv, ws, out, offset) }
         }
-        if avx2 {
-            // SAFETY: AVX2 and FMA are present.
-            return unsafe { fast(q, rows, h, kv, ws, out, ldo) };
+        if kernel.is_avx2_fma() {
+            // SAFETY: AVX2 and FMA are present (the kernel says so only after detecting them).
+            return unsafe { fast(kernel, q, rows, h, kv, ws, out, offset) };
         }
     }
     // SAFETY: forwarded.
-    unsafe { tile_impl(false, q, rows, h, kv, ws, out, ldo) }
+    unsafe { tile_impl(kernel, q, rows, h, kv, ws, out, offset) }
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "the arguments of `tile`")]
 unsafe fn tile_impl(
-    avx2: bool,
+    kernel: MicroKernel,
     q: &[f32],
     rows: usize,
     h: usize,
     kv: &PackedKv,
     ws: &mut Workspace,
-    out: *mut f32,
-    ldo: usize,
+    out: DisjointWriter<f32>,
+    offset: usize,
 ) {
     let (d, dp, nk_pad) = (kv.d, kv.dp, kv.nk_pad);
     let row = kv.heads * d;
@@ -193,22 +208,11 @@ unsafe fn tile_impl(
         for j in (0..bk16).step_by(16) {
             let panel = &kt[((kb + j) / 16) * d * 16..][..d * 16];
             for i in (0..rows).step_by(MR) {
-                // SAFETY: rows i..i+r of the Q tile (d values each), the panel (d × 16) and the
-                // score rows (16 values from column j, BK apart) are inside their buffers.
-                unsafe {
-                    micro_tile(
-                        avx2,
-                        MR.min(rows - i),
-                        d,
-                        ws.q[i * d..].as_ptr(),
-                        d,
-                        panel.as_ptr(),
-                        16,
-                        ws.s[i * BK + j..].as_mut_ptr(),
-                        BK,
-                        false,
-                    )
-                };
+                // Rows i..i+r of the Q tile (d values each) times the panel (d × 16) into the score
+                // rows (16 values from column j, BK apart).
+                let r = MR.min(rows - i);
+                let (a, b) = (MatRef::dense(&ws.q[i * d..], r, d), MatRef::dense(panel, d, 16));
+                micro_tile(kernel, a, b, MatMut::new(&mut ws.s[i * BK + j..], r, 16, BK), false);
             }
         }
         // Mask keys beyond each row's limit (and the padding), then the online softmax update.
@@ -252,30 +256,23 @@ unsafe fn tile_impl(
         // acc += p · v, one 16-column slice of V at a time.
         for c in (0..dp).step_by(16) {
             for i in (0..rows).step_by(MR) {
-                // SAFETY: score rows i..i+r (bk16 values), V rows kb..kb+bk16 (16 values from c,
-                // dp apart) and acc rows (16 values from c) are inside their buffers.
-                unsafe {
-                    micro_tile(
-                        avx2,
-                        MR.min(rows - i),
-                        bk16,
-                        ws.s[i * BK..].as_ptr(),
-                        BK,
-                        vh[kb * dp + c..].as_ptr(),
-                        dp,
-                        ws.acc[i * dp + c..].as_mut_ptr(),
-                        dp,
-                        true,
-                    )
-                };
+                // Score rows i..i+r (bk16 values, BK apart) times V rows kb..kb+bk16 (16 values from
+                // c, dp apart), added to the acc rows (16 values from c, dp apart).
+                let r = MR.min(rows - i);
+                let a = MatRef::new(&ws.s[i * BK..], r, bk16, BK);
+                let b = MatRef::new(&vh[kb * dp + c..], bk16, 16, dp);
+                micro_tile(kernel, a, b, MatMut::new(&mut ws.acc[i * dp + c..], r, 16, dp), true);
             }
         }
         kb += bk;
     }
     for i in 0..rows {
         let inv = 1.0 / ws.l[i];
-        // SAFETY: row i of this tile's output block (d values), owned by this task.
-        let o = unsafe { std::slice::from_raw_parts_mut(out.add(i * ldo), d) };
+        let start = offset + i * row;
+        assert!(start + d <= out.len(), "attention: output row past the buffer");
+        // SAFETY: row i of this tile's output block (d values, inside `out` as asserted), this
+        // task's alone (the caller's contract).
+        let o = unsafe { std::slice::from_raw_parts_mut(out.ptr_at(start), d) };
         for (o, a) in o.iter_mut().zip(&ws.acc[i * dp..i * dp + d]) {
             *o = a * inv;
         }

@@ -4,11 +4,13 @@ mod attention;
 mod backend;
 mod config;
 mod error;
+mod linear;
 mod ops;
 mod q8dot;
 mod qmatmul;
 mod quant;
 mod rope;
+mod simd;
 mod tensor;
 mod weights;
 

@@ -17,8 +17,9 @@
 use crate::attention::{attention, PackedKv};
 use crate::config::Config;
 use crate::error::{bad_input, Result};
+use crate::linear::Linear;
 use crate::ops::{
-    add_gated_row, gelu_tanh_inplace, layernorm_affine_row, layernorm_modulate_row, par_rows, rmsnorm_row, silu, Linear,
+    add_gated_row, gelu_tanh_inplace, layernorm_affine_row, layernorm_modulate_row, par_rows, rmsnorm_row, silu,
 };
 use crate::prope::{apply_blocks, Camera, Mat4, IDENTITY};
 use crate::quant::WeightFormat;

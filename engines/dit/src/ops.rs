@@ -1,42 +1,18 @@
-//! Element-wise and row kernels (f32) and the GEMM wrapper.
+//! Element-wise and row kernels (f32) and the GEMM wrapper for a weight used once.
 //!
-//! Hot kernels are written as plain loops and compiled twice: once for the baseline target and
-//! once with `avx2,fma` enabled (selected at run time), so LLVM vectorises them with 256-bit
-//! registers without requiring `-C target-cpu`. Matches PyTorch semantics:
+//! Hot kernels are written as plain loops and compiled twice (`simd_fn!`, `simd.rs`): once for the
+//! baseline target and once with `avx2,fma` enabled (selected at run time), so LLVM vectorises them
+//! with 256-bit registers without requiring `-C target-cpu`. Matches PyTorch semantics:
 //! - `LayerNorm` (biased variance, eps inside the sqrt), `WanRMSNorm` (mean of squares over the
 //!   whole feature dim), `GELU(approximate='tanh')`, `SiLU`.
 //! - `exp_approx`: Cody–Waite range reduction + degree-6 Taylor, relative error < 2e-7 on
 //!   [-87, 88], exactly 0 below -87; `exp2_approx` (softmax in base 2): exactly 0 at ≤ −127
 //!   (masked scores).
 
-use crate::qmatmul::matmul_q8_wt;
-use crate::quant::Q8Matrix;
 use rayon::prelude::*;
-pub(crate) use worldflow_gemm::has_avx2;
 use worldflow_gemm::{matmul_packed, Epilogue, PackedWt};
 
-/// Defines `pub fn $name(args)` that runs `$body` compiled with AVX2+FMA when available.
-macro_rules! simd_fn {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$m])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn inner($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn fast($($arg: $ty),*) $(-> $ret)? { inner($($arg),*) }
-                if crate::ops::has_avx2() {
-                    // SAFETY: the CPU supports the enabled features (checked above).
-                    return unsafe { fast($($arg),*) };
-                }
-            }
-            inner($($arg),*)
-        }
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use simd_fn;
+use crate::simd::simd_fn;
 
 const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer held in the mantissa
 
@@ -154,88 +130,6 @@ simd_fn! {
 
 pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
-}
-
-/// A dense layer `y = x·Wᵀ + b` (PyTorch `Linear`): `weight` [out, in] packed for the GEMM, `bias`
-/// [out] (empty = none). After [`Linear::quantize`] the weight lives in `q8` (Q8_0 blocks) and
-/// `weight` is empty.
-#[derive(Clone, Debug)]
-pub struct Linear {
-    pub weight: PackedWt,
-    pub bias: Vec<f32>,
-    pub in_features: usize,
-    pub out_features: usize,
-    pub q8: Option<Q8Matrix>,
-}
-
-impl Linear {
-    /// From a row-major `[out_features, in_features]` weight and a bias of `out_features` (or empty).
-    pub fn new(weight: &[f32], bias: Vec<f32>, in_features: usize, out_features: usize) -> Self {
-        assert!(bias.is_empty() || bias.len() == out_features, "Linear::new: bias length");
-        Linear { weight: PackedWt::pack(weight, out_features, in_features), bias, in_features, out_features, q8: None }
-    }
-
-    /// `out[rows, out] = x[rows, in] · Wᵀ + b`.
-    pub fn forward(&self, x: &[f32], rows: usize, out: &mut [f32]) {
-        self.run(x, rows, out, false)
-    }
-
-    /// `out = gelu_tanh(x · Wᵀ + b)`, the activation applied in the GEMM's epilogue.
-    pub fn forward_gelu(&self, x: &[f32], rows: usize, out: &mut [f32]) {
-        self.run(x, rows, out, true)
-    }
-
-    fn run(&self, x: &[f32], rows: usize, out: &mut [f32], gelu: bool) {
-        let out = &mut out[..rows * self.out_features];
-        // Whether the GEMM applied the GELU in its epilogue (f32 weights with a bias).
-        let fused = match (&self.q8, self.bias.is_empty()) {
-            (None, false) if gelu => {
-                matmul_packed(x, rows, &self.weight, out, Epilogue::BiasMap(&self.bias, gelu_tanh_inplace));
-                true
-            }
-            (None, false) => {
-                matmul_packed(x, rows, &self.weight, out, Epilogue::Bias(&self.bias));
-                false
-            }
-            (None, true) => {
-                matmul_packed(x, rows, &self.weight, out, Epilogue::Overwrite);
-                false
-            }
-            (Some(q), _) => {
-                if self.bias.is_empty() {
-                    out.fill(0.0);
-                } else {
-                    out.chunks_exact_mut(self.out_features).for_each(|r| r.copy_from_slice(&self.bias));
-                }
-                matmul_q8_wt(x, rows, q, out);
-                false
-            }
-        };
-        if gelu && !fused {
-            par_rows(out, self.out_features, |_, r| gelu_tanh_inplace(r));
-        }
-    }
-
-    /// Moves the weight to int8 blocks; keeps f32 when `in_features` is not a multiple of 32.
-    pub fn quantize(&mut self) {
-        if self.q8.is_none() {
-            if let Some(q) = Q8Matrix::quantize(&self.weight.unpack(), self.out_features, self.in_features) {
-                self.q8 = Some(q);
-                self.weight = PackedWt::default();
-            }
-        }
-    }
-
-    /// Bytes held by the weight and bias.
-    pub fn bytes(&self) -> usize {
-        self.weight.bytes() + 4 * self.bias.len() + self.q8.as_ref().map_or(0, Q8Matrix::bytes)
-    }
-
-    pub fn forward_vec(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let mut out = vec![0.0; rows * self.out_features];
-        self.forward(x, rows, &mut out);
-        out
-    }
 }
 
 /// `out[m, n] (+)= x[m, k] · w[n, k]ᵀ` for a weight used once (packs it, then [`matmul_packed`]);

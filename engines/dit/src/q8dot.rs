@@ -111,7 +111,7 @@ mod avx2 {
 pub fn q8_rows_dot(x: &Q8Matrix, w: &Q8Matrix, r0: usize, r1: usize, out: &mut [f32]) {
     assert!(x.cols == w.cols && r0 <= r1 && r1 <= w.rows && out.len() >= x.rows * (r1 - r0), "q8_rows_dot: shapes");
     let n = r1 - r0;
-    let use_avx2 = cfg!(target_arch = "x86_64") && crate::ops::has_avx2();
+    let use_avx2 = cfg!(target_arch = "x86_64") && crate::simd::has_avx2();
     let mut tile = [0.0f32; MR * NR];
     for t0 in (0..x.rows).step_by(MR) {
         let tm = MR.min(x.rows - t0);

@@ -14,7 +14,8 @@
 use crate::q8dot::q8_rows_dot;
 use crate::quant::Q8Matrix;
 use rayon::prelude::*;
-use worldflow_gemm::{matmul_packed_serial, Epilogue, PackedWt, SharedDst};
+use worldflow_base::DisjointWriter;
+use worldflow_gemm::{matmul_packed_serial, Epilogue, PackedWt, SharedMatMut};
 
 /// f32 values of one dequantized panel (256 KiB).
 const PANEL_VALUES: usize = 1 << 16;
@@ -73,15 +74,16 @@ pub fn matmul_q8_panels(x: &[f32], m: usize, w: &Q8Matrix, out: &mut [f32]) {
     }
     let threads = if 2 * m * n * k > 4_000_000 { rayon::current_num_threads() } else { 1 };
     let rows = panel_rows(n, k, threads);
-    let dst = SharedDst(out.as_mut_ptr());
+    let dst = DisjointWriter::new(&mut out[..m * n]);
     let panel = |(buf, packed): &mut (Vec<f32>, PackedWt), p: usize| {
         let (r0, r1) = (p * rows, ((p + 1) * rows).min(n));
         buf.resize((r1 - r0) * k, 0.0);
         w.dequantize_rows(r0, r1, buf);
         packed.pack_from(buf, r1 - r0, k);
-        // SAFETY: the destination block is rows 0..m × columns r0..r1 of `out` (row stride n),
-        // inside `out` by the assert above; panels have disjoint column ranges.
-        unsafe { matmul_packed_serial(x, m, packed, dst.at(r0), n, Epilogue::Accumulate) }
+        // Rows 0..m × columns r0..r1 of `out` (row stride n).
+        let block = SharedMatMut::new(dst, r0, m, r1 - r0, n);
+        // SAFETY: panels have disjoint column ranges, so no other task touches this block.
+        unsafe { matmul_packed_serial(x, packed, block, Epilogue::Accumulate) }
     };
     let panels = n.div_ceil(rows);
     if threads == 1 {

@@ -11,7 +11,7 @@
 //! from zero), so `|w − q·scale| ≤ scale / 2` for every weight; an all-zero block has scale 0 and
 //! q = 0. Storage: 32 + 4 bytes per 32 weights instead of 128 (3.56× smaller).
 
-use crate::ops::simd_fn;
+use crate::simd::simd_fn;
 
 /// Weights per quantization block.
 pub const Q8_BLOCK: usize = 32;

@@ -10,6 +10,7 @@
 use crate::config::Config;
 use crate::error::{DitError, Result};
 use crate::tensor::{Tensor, TensorMap};
+use worldflow_base::SplitMix64;
 
 /// Every tensor the config needs, with its shape, in checkpoint order.
 pub fn expected_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
@@ -83,24 +84,22 @@ pub fn validate(cfg: &Config, tensors: &TensorMap) -> Result<()> {
     }
 }
 
-/// SplitMix64 + Box–Muller: a small, portable, seeded normal generator.
+/// A seeded normal generator: Box–Muller on the workspace's splitmix64 ([`SplitMix64`]) seeded with
+/// `seed ^ 0x9E37_79B9_7F4A_7C15`, uniforms in (0, 1] (the streams of every seed are those of the
+/// goldens and tests written before the generator moved to `worldflow-base`).
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+        Rng(SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in (0, 1].
     pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+        self.0.next_f64_nonzero()
     }
     pub fn normal(&mut self) -> f32 {
         let (u1, u2) = (self.uniform(), self.uniform());

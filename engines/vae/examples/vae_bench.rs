@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use worldflow_vae::{SplitMix64, StreamingDecoder, VaeConfig, VaeDecoder};
+use worldflow_vae::{standard_normal, SplitMix64, StreamingDecoder, VaeConfig, VaeDecoder};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +21,7 @@ fn main() {
     let mut later = vec![];
     let mut first = 0.0;
     for i in 0..n {
-        let z: Vec<f32> = (0..cfg.z_dim * h * w).map(|_| rng.normal() as f32).collect();
+        let z: Vec<f32> = (0..cfg.z_dim * h * w).map(|_| standard_normal(&mut rng) as f32).collect();
         let t0 = Instant::now();
         let frames = s.decode_next(&z, h, w).expect("decode");
         let dt = t0.elapsed().as_secs_f64();

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use crate::tensor::Video;
-use worldflow_gemm::{matmul_rows, RowBlock};
+use worldflow_gemm::{matmul_rows, MatMut, MatRef, RowBlock};
 
 /// Cached (padded) input frames of one causal conv, oldest first, at most `kt − 1` of them.
 #[derive(Debug, Clone, Default)]
@@ -108,7 +108,8 @@ impl CausalConv3d {
                     RowBlock::image(&src[ky * wp + kx..], plane, self.cin, w, wp)
                 })
                 .collect();
-            matmul_rows(out, h * w, &self.taps[skip * self.cin..], kk * self.cin, &b, self.cout, h * w, false);
+            let taps = MatRef::new(&self.taps[skip * self.cin..], self.cout, (kk - skip) * self.cin, kk * self.cin);
+            matmul_rows(MatMut::dense(out, self.cout, h * w), taps, &b, false);
             for (o, b) in out.chunks_exact_mut(h * w).zip(&self.bias) {
                 o.iter_mut().for_each(|v| *v += b);
             }
@@ -168,10 +169,16 @@ mod tests {
     #[test]
     fn matches_naive_whole_and_chunked() {
         let (cin, cout, kt, k) = (3, 4, 3, 3);
-        let mut rng = crate::rng::SplitMix64::new(1);
-        let wv: Vec<f32> = (0..cout * cin * kt * k * k).map(|_| rng.normal() as f32).collect();
-        let b: Vec<f32> = (0..cout).map(|_| rng.normal() as f32).collect();
-        let x = Video { t: 5, c: cin, h: 4, w: 5, data: (0..5 * cin * 20).map(|_| rng.normal() as f32).collect() };
+        let mut rng = worldflow_base::SplitMix64::new(1);
+        let wv: Vec<f32> = (0..cout * cin * kt * k * k).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect();
+        let b: Vec<f32> = (0..cout).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect();
+        let x = Video {
+            t: 5,
+            c: cin,
+            h: 4,
+            w: 5,
+            data: (0..5 * cin * 20).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect(),
+        };
         let conv = CausalConv3d::new(cin, cout, kt, k, &wv, b.clone());
         let want = naive(&wv, &b, cin, cout, kt, k, &x);
         let got = conv.forward(&x, &mut ConvCache::default());

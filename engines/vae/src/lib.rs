@@ -24,5 +24,6 @@ pub use check::{check_decode, CheckReport};
 pub use config::{VaeConfig, WAN2_1_LATENTS_MEAN, WAN2_1_LATENTS_STD};
 pub use decoder::{StreamingDecoder, VaeDecoder};
 pub use error::{Result, VaeError, WeightProblem};
-pub use rng::SplitMix64;
+pub use rng::standard_normal;
 pub use tensor::Video;
+pub use worldflow_base::SplitMix64;

@@ -1,7 +1,7 @@
 //! Numeric kernels on single frames `[C, H·W]`: RMS norm (+SiLU), 2× nearest upsampling, spatial
 //! single-head attention; products through `worldflow-gemm`. All f32.
 
-pub(crate) use worldflow_gemm::matmul;
+use worldflow_gemm::{matmul, MatMut, MatRef};
 
 /// `[rows, cols]` → `[cols, rows]` (row strides `lds` in `src`).
 fn transpose(src: &[f32], lds: usize, rows: usize, cols: usize) -> Vec<f32> {
@@ -78,7 +78,7 @@ pub(crate) fn spatial_attention(qkv: &[f32], c: usize, hw: usize) -> Vec<f32> {
         let rows = block.min(hw - start);
         // scores[i, j] = Σ_c q[c, start+i] k[c, j]
         let q_t = transpose(&q[start..], hw, c, rows); // [rows, C]
-        matmul(&mut scores, hw, &q_t, c, k, hw, rows, hw, c, false);
+        matmul(MatMut::dense(&mut scores, rows, hw), MatRef::dense(&q_t, rows, c), MatRef::dense(k, c, hw), false);
         for row in scores[..rows * hw].chunks_mut(hw) {
             let mut mx = f32::NEG_INFINITY;
             for s in row.iter_mut() {
@@ -96,7 +96,7 @@ pub(crate) fn spatial_attention(qkv: &[f32], c: usize, hw: usize) -> Vec<f32> {
             }
         }
         // out[c, start+i] = Σ_j P[i, j] v[c, j]
-        matmul(&mut out_t, c, &scores, hw, &v_t, c, rows, c, hw, false);
+        matmul(MatMut::dense(&mut out_t, rows, c), MatRef::dense(&scores, rows, hw), MatRef::dense(&v_t, hw, c), false);
         for (i, r) in out_t[..rows * c].chunks_exact(c).enumerate() {
             for (ci, v) in r.iter().enumerate() {
                 out[ci * hw + start + i] = *v;
@@ -117,7 +117,7 @@ mod tests {
         let a: Vec<f32> = (0..m * k).map(|i| i as f32 * 0.5 - 3.0).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32).sin()).collect();
         let mut d = vec![1.0f32; m * n];
-        matmul(&mut d, n, &a, k, &b, n, m, n, k, true);
+        matmul(MatMut::dense(&mut d, m, n), MatRef::dense(&a, m, k), MatRef::dense(&b, k, n), true);
         for i in 0..m {
             for j in 0..n {
                 let e: f32 = 1.0 + (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum::<f32>();

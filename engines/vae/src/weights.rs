@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Result, VaeError, WeightProblem};
-use crate::rng::SplitMix64;
+use crate::rng::standard_normal;
+use worldflow_base::SplitMix64;
 
 /// Prefixes of checkpoint keys that belong to the encoder and are ignored by the decoder.
 const IGNORED_PREFIXES: [&str; 2] = ["encoder.", "conv1."];
@@ -52,10 +53,10 @@ impl<'a> WeightLoader<'a> {
         match &mut self.source {
             Source::Random { rng, std } => {
                 if name.ends_with(".gamma") {
-                    (0..numel).map(|_| (1.0 + 0.1 * rng.normal()) as f32).collect()
+                    (0..numel).map(|_| (1.0 + 0.1 * standard_normal(rng)) as f32).collect()
                 } else {
                     let s = *std;
-                    (0..numel).map(|_| (s * rng.normal()) as f32).collect()
+                    (0..numel).map(|_| (s * standard_normal(rng)) as f32).collect()
                 }
             }
             Source::File { st, used } => {

@@ -7,7 +7,8 @@ use worldflow_vae::{check_decode, StreamingDecoder, VaeConfig, VaeDecoder, VaeEr
 
 fn random_latents(t: usize, c: usize, h: usize, w: usize, seed: u64) -> Video {
     let mut rng = worldflow_vae::SplitMix64::new(seed);
-    Video::new(t, c, h, w, (0..t * c * h * w).map(|_| rng.normal() as f32).collect(), "z").unwrap()
+    Video::new(t, c, h, w, (0..t * c * h * w).map(|_| worldflow_vae::standard_normal(&mut rng) as f32).collect(), "z")
+        .unwrap()
 }
 
 #[test]

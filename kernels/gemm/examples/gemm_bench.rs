@@ -3,7 +3,9 @@
 //!
 //!     cargo run --release -p worldflow-gemm --example gemm_bench
 use std::time::Instant;
-use worldflow_gemm::{has_avx2, matmul_packed, matmul_rows, micro_tile, Epilogue, PackedWt, RowBlock};
+use worldflow_gemm::{
+    matmul_packed, matmul_rows, micro_tile, Epilogue, MatMut, MatRef, MicroKernel, PackedWt, RowBlock,
+};
 
 fn gflops(flop: f64, secs: f64) -> f64 {
     flop / secs / 1e9
@@ -22,11 +24,11 @@ fn best_secs(rounds: usize, mut f: impl FnMut()) -> f64 {
 fn main() {
     let (a, b, mut c) = (vec![0.5f32; 6 * 256], vec![0.25f32; 256 * 16], vec![0.0f32; 6 * 16]);
     let reps = 200_000;
-    let avx2 = has_avx2();
+    let kernel = MicroKernel::detect();
     let secs = best_secs(3, || {
         for _ in 0..reps {
-            // SAFETY: a is 6 × 256, b 256 × 16, c 6 × 16, as the strides say.
-            unsafe { micro_tile(avx2, 6, 256, a.as_ptr(), 256, b.as_ptr(), 16, c.as_mut_ptr(), 16, true) };
+            let (a, b) = (MatRef::dense(&a, 6, 256), MatRef::dense(&b, 256, 16));
+            micro_tile(kernel, a, b, MatMut::dense(&mut c, 6, 16), true);
         }
     });
     println!(
@@ -57,8 +59,11 @@ fn main() {
         let blocks: Vec<RowBlock> = (0..27)
             .map(|tap| RowBlock::image(&frames[tap / 9][(tap / 3 % 3) * wp + tap % 3..], plane, cin, w, wp))
             .collect();
-        let secs =
-            best_secs(10, || pool.install(|| matmul_rows(&mut out, n, &weights, 27 * cin, &blocks, cout, n, false)));
+        let secs = best_secs(10, || {
+            pool.install(|| {
+                matmul_rows(MatMut::dense(&mut out, cout, n), MatRef::dense(&weights, cout, 27 * cin), &blocks, false)
+            })
+        });
         println!(
             "{:>14} {cout}×{}×{n}, {threads} thread(s): {:.1} GFLOP/s",
             "VAE conv 3³",

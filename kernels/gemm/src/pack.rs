@@ -1,0 +1,201 @@
+//! Operands in the layouts the micro-kernel streams: the right operand in panels of [`NR`] = 16
+//! columns, `[k][16]` with 64-byte rows (a [`PackedWt`] holds a weight that way for good; other right
+//! operands, given as [`RowBlock`]s, are copied one (k block, panel) at a time), and the left operand
+//! in micro-panels of [`MR`] = 6 rows, `[k][6]` ([`pack_a`]).
+
+use crate::view::MatRef;
+use crate::{KC, MR, NR};
+
+/// One step of `k` of a panel: 16 weights, one cache line.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct PanelRow([f32; NR]);
+
+/// A weight `[n, k]` (PyTorch `Linear.weight` order) packed for [`crate::matmul_packed`].
+#[derive(Clone, Debug, Default)]
+pub struct PackedWt {
+    pub n: usize,
+    pub k: usize,
+    /// `[n/16 rounded up][k]` rows of 16 columns (zero beyond `n`).
+    rows: Vec<PanelRow>,
+}
+
+impl PackedWt {
+    /// Packs a row-major `[n, k]` weight.
+    pub fn pack(w: &[f32], n: usize, k: usize) -> Self {
+        let mut packed = PackedWt::default();
+        packed.pack_from(w, n, k);
+        packed
+    }
+
+    /// Packs a row-major `[n, k]` weight into this one, reusing its allocation.
+    pub fn pack_from(&mut self, w: &[f32], n: usize, k: usize) {
+        assert_eq!(w.len(), n * k, "PackedWt::pack: weight is not [n, k]");
+        (self.n, self.k) = (n, k);
+        self.rows.clear();
+        self.rows.resize(n.div_ceil(NR) * k, PanelRow::default());
+        for (j, panel) in self.rows.chunks_exact_mut(k.max(1)).enumerate() {
+            for c in 0..NR.min(n - j * NR) {
+                let wr = &w[(j * NR + c) * k..(j * NR + c + 1) * k];
+                for (p, v) in wr.iter().enumerate() {
+                    panel[p].0[c] = *v;
+                }
+            }
+        }
+    }
+
+    /// The weight back in `[n, k]` order.
+    pub fn unpack(&self) -> Vec<f32> {
+        let (n, k) = (self.n, self.k);
+        let mut w = vec![0.0; n * k];
+        for (r, wr) in w.chunks_exact_mut(k.max(1)).enumerate() {
+            let panel = &self.rows[(r / NR) * k..(r / NR + 1) * k];
+            for (p, v) in wr.iter_mut().enumerate() {
+                *v = panel[p].0[r % NR];
+            }
+        }
+        w
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.rows.len() * size_of::<PanelRow>()
+    }
+
+    /// Panel `j` from step `kb` on: `k − kb` rows of 16 values, 16 apart.
+    pub(crate) fn panel_from(&self, j: usize, kb: usize) -> *const f32 {
+        self.rows[j * self.k + kb..].as_ptr().cast::<f32>()
+    }
+}
+
+/// `rows` consecutive rows of the right operand of [`crate::matmul_rows`]. Column `c` of row `r` is
+/// `data[r·stride + (c / width)·pitch + c % width]`: the columns may be the pixels of an image whose
+/// rows are `pitch` apart (a convolution reads a padded frame but writes only the `width` real
+/// pixels of each row); [`RowBlock::new`] has no such wrap.
+#[derive(Clone, Copy, Debug)]
+pub struct RowBlock<'a> {
+    pub data: &'a [f32],
+    pub stride: usize,
+    pub rows: usize,
+    pub width: usize,
+    pub pitch: usize,
+}
+
+impl<'a> RowBlock<'a> {
+    /// Rows `stride` apart, columns contiguous.
+    pub fn new(data: &'a [f32], stride: usize, rows: usize) -> Self {
+        RowBlock { data, stride, rows, width: usize::MAX, pitch: 0 }
+    }
+
+    /// A row-major matrix view as one block of rows.
+    pub fn from_mat(b: MatRef<'a>) -> Self {
+        Self::new(b.data(), b.ld(), b.rows())
+    }
+
+    /// Rows `stride` apart, each an image of rows of `width` pixels `pitch` apart.
+    pub fn image(data: &'a [f32], stride: usize, rows: usize, width: usize, pitch: usize) -> Self {
+        assert!(width > 0 && pitch >= width, "RowBlock::image: width {width}, pitch {pitch}");
+        RowBlock { data, stride, rows, width, pitch }
+    }
+
+    /// Offset of column `c` within a row.
+    pub(crate) fn offset(&self, c: usize) -> usize {
+        (c / self.width) * self.pitch + c % self.width
+    }
+}
+
+/// The right operand of a product, one `[kc][16]` panel at a time.
+pub(crate) enum Panels<'a, 'b> {
+    /// Already packed (a dense layer's weight): panels are read in place.
+    Packed(&'a PackedWt),
+    /// Row blocks of `b` with `n` columns, copied into contiguous panel rows one `k` block of panels at a
+    /// time ([`Panels::copy`]).
+    Rows { blocks: &'a [RowBlock<'b>], n: usize },
+}
+
+/// `dst ← src` for at most 16 values as constant-size pieces of 16, 8, 4, 2, 1 (each a register move or
+/// two; a `memmove` call per short run cost more than the copy).
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let n = src.len();
+    debug_assert!(n <= NR && dst.len() == n);
+    if n == NR {
+        dst.copy_from_slice(&src[..NR]);
+        return;
+    }
+    let mut i = 0;
+    for piece in [8, 4, 2, 1] {
+        if n - i >= piece {
+            dst[i..i + piece].copy_from_slice(&src[i..i + piece]);
+            i += piece;
+        }
+    }
+}
+
+/// Distance between copied panels in a buffer: one panel (`KC` rows of 16) plus one cache line, so
+/// that the same row of consecutive panels does not fall into one L1 set.
+pub(crate) const PANEL_SLOT: usize = KC * NR + NR;
+
+/// Panels per copy in a column task (≈ 512 KiB, within L2).
+pub(crate) const COPY_PANELS: usize = 32;
+
+impl Panels<'_, '_> {
+    /// Rows `kb..kb + kc` of panels `j0..j1` into `out`, panel `j` at `(j − j0)·PANEL_SLOT`, as rows of
+    /// 16 values (zero past `n`). `Rows` only: a packed weight is read in place. Each source row is read
+    /// once, left to right, so the hardware prefetcher streams it.
+    pub(crate) fn copy(&self, kb: usize, kc: usize, j0: usize, j1: usize, out: &mut [f32]) {
+        let Panels::Rows { blocks, n } = self else { unreachable!("packed weights are read in place") };
+        let (c0, c1) = (j0 * NR, (j1 * NR).min(*n));
+        // Row kb of b: block `bi`, row `r` in it.
+        let (mut bi, mut r) = (0, kb);
+        while r >= blocks[bi].rows {
+            (r, bi) = (r - blocks[bi].rows, bi + 1);
+        }
+        for p in 0..kc {
+            while r == blocks[bi].rows {
+                (bi, r) = (bi + 1, 0);
+            }
+            let blk = &blocks[bi];
+            let base = r * blk.stride;
+            // Runs of contiguous columns (one per image row at most), cut at panel boundaries.
+            let mut c = c0;
+            while c < c1 {
+                let (cc, run) = (c - c0, (blk.width - c % blk.width).min(c1 - c));
+                let src = &blk.data[base + blk.offset(c)..][..run];
+                let mut done = 0;
+                while done < run {
+                    let (jj, lane) = ((cc + done) / NR, (cc + done) % NR);
+                    let len = (NR - lane).min(run - done);
+                    let dst = &mut out[jj * PANEL_SLOT + p * NR + lane..][..len];
+                    let seg = &src[done..done + len];
+                    copy_short(dst, seg);
+                    done += len;
+                }
+                c += run;
+            }
+            let tail = (c1 - c0) % NR;
+            if tail != 0 {
+                out[((c1 - c0) / NR) * PANEL_SLOT + p * NR + tail..][..NR - tail].fill(0.0);
+            }
+            r += 1;
+        }
+    }
+}
+
+/// Rows `r0..r1`, columns `kb..kb + kc` of `x` as micro-panels of [`MR`] rows, each `[kc][MR]` (rows
+/// past `r1` zero): every step of the micro-kernel then reads its 6 values of `a` from one contiguous
+/// 24-byte run instead of 6 rows far apart.
+pub(crate) fn pack_a(x: MatRef, r0: usize, r1: usize, kb: usize, kc: usize, out: &mut Vec<f32>) {
+    let (data, lda) = (x.data(), x.ld());
+    let groups = (r1 - r0).div_ceil(MR);
+    out.clear();
+    out.resize(groups * kc * MR, 0.0);
+    for (g, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
+        let rows = MR.min(r1 - r0 - g * MR);
+        let src: Vec<&[f32]> = (0..rows).map(|r| &data[(r0 + g * MR + r) * lda + kb..][..kc]).collect();
+        for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
+            for (v, row) in step.iter_mut().zip(&src) {
+                *v = row[p];
+            }
+        }
+    }
+}

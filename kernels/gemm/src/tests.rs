@@ -1,0 +1,196 @@
+//! Products against a naive f64 reference, the micro-kernels against each other, determinism.
+
+use crate::kernel::{tile, ATile, Init, TileDims};
+use crate::pack::pack_a;
+use crate::view::{Strided, StridedMut};
+use crate::*;
+
+fn naive(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k).map(|p| x[i * k + p] as f64 * w[j * k + p] as f64).sum();
+        }
+    }
+    out
+}
+
+fn data(len: usize, seed: usize) -> Vec<f32> {
+    (0..len).map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5 - 1.0) * 0.5).collect()
+}
+
+fn check(m: usize, k: usize, n: usize) {
+    let (x, w, bias) = (data(m * k, 1), data(n * k, 2), data(n, 3));
+    let packed = PackedWt::pack(&w, n, k);
+    assert_eq!(packed.unpack(), w);
+    let want = naive(&x, m, k, &w, n);
+    let close = |got: &[f32], want: &dyn Fn(usize) -> f64, what: &str| {
+        for (i, g) in got.iter().enumerate() {
+            let e = want(i);
+            assert!(
+                (*g as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(),
+                "{what} m{m} k{k} n{n} at {i}: {g} vs {e}"
+            );
+        }
+    };
+    let mut out = vec![0.5f32; m * n];
+    matmul_packed(&x, m, &packed, &mut out, Epilogue::Overwrite);
+    close(&out, &|i| want[i], "overwrite");
+    matmul_packed(&x, m, &packed, &mut out, Epilogue::Accumulate);
+    close(&out, &|i| 2.0 * want[i], "accumulate");
+    matmul_packed(&x, m, &packed, &mut out, Epilogue::Bias(&bias));
+    close(&out, &|i| want[i] + bias[i % n] as f64, "bias");
+    fn square(r: &mut [f32]) {
+        r.iter_mut().for_each(|v| *v *= *v);
+    }
+    matmul_packed(&x, m, &packed, &mut out, Epilogue::BiasMap(&bias, square));
+    close(&out, &|i| (want[i] + bias[i % n] as f64).powi(2), "bias+map");
+}
+
+#[test]
+fn packed_gemm_matches_naive() {
+    // Edge rows (m % 6), partial panels (n % 16), k across KC blocks, and the parallel split: by
+    // rows with `a` packed per task (n ≥ 128) or read in place, by columns with `a` packed once.
+    // (`strided_matmul_matches_naive` covers row tasks sharing copied panels of b.)
+    for &(m, k, n) in &[
+        (1, 1, 1),
+        (7, 5, 3),
+        (13, 300, 40),
+        (6, 256, 16),
+        (100, 257, 33),
+        (256, 64, 160),
+        (37, 513, 48),
+        (13, 520, 300),
+    ] {
+        check(m, k, n);
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    pool.install(|| check(200, 384, 200));
+}
+
+#[test]
+fn strided_matmul_matches_naive() {
+    // c[m × n] at column offset 3 of a wider matrix; a, b row strides larger than k, n.
+    for &(m, k, n) in
+        &[(1, 1, 1), (7, 9, 21), (20, 300, 35), (130, 70, 64), (64, 520, 100), (20, 300, 400), (200, 600, 90)]
+    {
+        let (lda, ldb, ldc) = (k + 5, n + 7, n + 11);
+        let a = data(m * lda, 6);
+        let b = data(k * ldb, 7);
+        let before = data(m * ldc, 8);
+        let w: Vec<f32> = (0..n * k).map(|i| b[(i % k) * ldb + i / k]).collect(); // bᵀ as [n, k]
+        let x: Vec<f32> = (0..m * k).map(|i| a[(i / k) * lda + i % k]).collect();
+        let want = naive(&x, m, k, &w, n);
+        for accumulate in [true, false] {
+            let mut got = before.clone();
+            matmul(
+                MatMut::new(&mut got[3..], m, n, ldc),
+                MatRef::new(&a, m, k, lda),
+                MatRef::new(&b, k, n, ldb),
+                accumulate,
+            );
+            for i in 0..m {
+                for j in 0..ldc {
+                    let (g, old) = (got[i * ldc + j] as f64, before[i * ldc + j] as f64);
+                    let e = if j < 3 || j >= 3 + n {
+                        old
+                    } else {
+                        want[i * n + j - 3] + if accumulate { old } else { 0.0 }
+                    };
+                    assert!(
+                        (g - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(),
+                        "m{m} k{k} n{n} ({i}, {j}): {g} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn image_row_blocks_match_naive() {
+    // Two blocks of image rows (width 7, pitch 10, 9 image rows → 63 columns), as a conv's taps.
+    let (m, width, pitch, h) = (13, 7, 10, 9);
+    let n = width * h;
+    let plane = pitch * h + 3;
+    let src = data(4 * plane, 12);
+    let blocks = [
+        RowBlock::image(&src[2..], plane, 2, width, pitch),
+        RowBlock::image(&src[2 * plane + 1..], plane, 2, width, pitch),
+    ];
+    let k = 4;
+    let b_at = |p: usize, c: usize| {
+        let blk = &blocks[p / 2];
+        blk.data[(p % 2) * plane + (c / width) * pitch + c % width]
+    };
+    let a = data(m * k, 13);
+    let w: Vec<f32> = (0..n * k).map(|i| b_at(i % k, i / k)).collect(); // bᵀ as [n, k]
+    let want = naive(&a, m, k, &w, n);
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+        let mut got = vec![0.0f32; m * n];
+        pool.install(|| matmul_rows(MatMut::dense(&mut got, m, n), MatRef::dense(&a, m, k), &blocks, false));
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!((*g as f64 - e).abs() < 1e-5, "{threads} threads, at {i}: {g} vs {e}");
+        }
+    }
+}
+
+#[test]
+fn portable_and_avx2_kernels_agree_with_naive() {
+    // Every row count, a in place and packed, partial columns, each init; both kernels.
+    let (kc, lda) = (37, 40);
+    let a = data(MR * lda, 9);
+    let b = data(kc * NR, 10);
+    let bias = data(NR, 11);
+    for rows in 1..=MR {
+        let mut packed = Vec::new();
+        pack_a(MatRef::new(&a, MR, lda, lda), 0, rows, 0, kc, &mut packed);
+        for cols in [NR, 5] {
+            for (init, base) in [(Init::Zero, 0.0), (Init::Dest, 0.25), (Init::Bias(bias.as_ptr()), 0.0)] {
+                for kernel in [MicroKernel::portable(), MicroKernel::detect()] {
+                    for (ai, at) in [ATile::Rows(Strided { ptr: a.as_ptr(), ld: lda }), ATile::Packed(packed.as_ptr())]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let mut c = vec![0.25f32; MR * NR];
+                        let (bs, cs) =
+                            (Strided { ptr: b.as_ptr(), ld: NR }, StridedMut { ptr: c.as_mut_ptr(), ld: NR });
+                        // SAFETY: a is 6 × 40 (or one packed micro-panel of 37 steps), b 37 × 16, c 6 × 16.
+                        unsafe { tile(kernel, TileDims { rows, cols, kc }, at, bs, cs, init) };
+                        for r in 0..MR {
+                            for j in 0..NR {
+                                let got = c[r * NR + j] as f64;
+                                let want = if r >= rows || j >= cols {
+                                    0.25
+                                } else {
+                                    let dot: f64 = (0..kc).map(|p| a[r * lda + p] as f64 * b[p * NR + j] as f64).sum();
+                                    let start = if matches!(init, Init::Bias(_)) { bias[j] as f64 } else { base };
+                                    start + dot
+                                };
+                                assert!(
+                                    (got - want).abs() < 1e-5,
+                                    "rows {rows} cols {cols} {kernel:?} a #{ai} ({r}, {j}): {got} vs {want}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn result_does_not_depend_on_thread_count() {
+    let (m, k, n) = (300, 520, 96);
+    let (x, w) = (data(m * k, 4), data(n * k, 5));
+    let packed = PackedWt::pack(&w, n, k);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+        let mut out = vec![0.0; m * n];
+        pool.install(|| matmul_packed(&x, m, &packed, &mut out, Epilogue::Overwrite));
+        out
+    };
+    assert_eq!(run(1), run(4));
+}
