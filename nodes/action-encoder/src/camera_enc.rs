@@ -54,14 +54,18 @@ pub fn ray_map(
     out
 }
 
+/// Ray maps that cannot be packed into one latent.
+#[derive(Debug, thiserror::Error)]
+#[error("ray maps to pack must be 4 maps of equal size, a multiple of 6 channels; found sizes {sizes:?}")]
+pub struct PackError {
+    pub sizes: [usize; 4],
+}
+
 /// Concatenates 4 consecutive `[6, h, w]` maps on channels into `[24, h, w]`.
-pub fn pack_latent(frames: [&[f32]; 4]) -> Result<Vec<f32>, String> {
+pub fn pack_latent(frames: [&[f32]; 4]) -> Result<Vec<f32>, PackError> {
     let n = frames[0].len();
     if n % 6 != 0 || frames.iter().any(|f| f.len() != n) {
-        return Err(format!(
-            "ray maps to pack must be 4 maps of equal size, a multiple of 6 channels; found sizes {:?}",
-            frames.map(|f| f.len())
-        ));
+        return Err(PackError { sizes: frames.map(|f| f.len()) });
     }
     Ok(frames.concat())
 }

@@ -5,10 +5,11 @@
 //! camera x (towards −y, the top of the image) by `step_rad`. So `c2w_i = c2w_{i−1} · [R_rel | t_rel]`.
 //!
 //! Label of a pose pair (thresholds from reference/world-models.md §2): `rel = c2w_{i−1}⁻¹ · c2w_i`;
-//! translation class from the angle of `t_rel` to +z (< 60° forward, > 120° back) and to +x (< 60° right,
-//! > 120° left) when |t| > 1e-4; rotation class from the xyz Euler angles of `R_rel` (y > 0.05° yaw right,
-//! < −0.05° yaw left; x > 0.05° pitch up, < −0.05° pitch down). Each class is 0..8 from its one-hot pair
-//! {none 0, a 1, b 2, c 3, d 4, a+c 5, a+d 6, b+c 7, b+d 8}; label = 9 · translation + rotation.
+//! translation class from the angle of `t_rel` to +z (< 60° forward, > 120° back) and to +x
+//! (< 60° right, > 120° left) when |t| > 1e-4; rotation class from the xyz Euler angles of `R_rel`
+//! (y > 0.05° yaw right, y < −0.05° yaw left; x > 0.05° pitch up, x < −0.05° pitch down). Each class is
+//! 0..8 from its one-hot pair {none 0, a 1, b 2, c 3, d 4, a+c 5, a+d 6, b+c 7, b+d 8};
+//! label = 9 · translation + rotation.
 
 use glam::{Mat3, Mat4, Vec3};
 use worldflow_protocol::{rigid_inverse, Keys};

@@ -13,9 +13,10 @@ use anyhow::Context;
 use dora_node_api::arrow_v59::array::Float32Array;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
 use glam::{Mat4, Vec3};
+use worldflow_node_kit::{BoxError, Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::{decode_action, encode_action, encode_pose};
 use worldflow_protocol::{
-    mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, Intrinsics, StampedPose,
+    mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, GeometryError, Intrinsics, StampedPose,
 };
 
 /// Settings from the node's `env:`.
@@ -27,52 +28,49 @@ pub struct Settings {
     pub intrinsics: Intrinsics,
 }
 
-fn env_f32(name: &str, default: f32) -> anyhow::Result<f32> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v
-            .trim()
-            .parse::<f32>()
-            .ok()
-            .filter(|x| x.is_finite())
-            .with_context(|| format!("setting {name}=`{v}`: expected a finite number")),
-        _ => Ok(default),
+/// The settings this node reads (the launcher's catalogue lists exactly these).
+pub const SETTINGS: &[&str] =
+    &["STEP_M", "STEP_DEG", "START_POSE", "RAYMAP_WIDTH", "RAYMAP_HEIGHT", "FOV_X_DEG", "OUT_DIR"];
+
+/// `START_POSE`: 16 numbers (commas or spaces), a row-major rigid camera-to-world 4×4.
+fn parse_start_pose(v: &str) -> Result<Mat4, BoxError> {
+    let nums = v
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<f32>)
+        .collect::<Result<Vec<f32>, _>>()?;
+    if nums.len() != 16 {
+        return Err(format!("found {} numbers", nums.len()).into());
     }
+    let mut rows = [[0.0; 4]; 4];
+    for (i, x) in nums.iter().enumerate() {
+        rows[i / 4][i % 4] = *x;
+    }
+    let m = mat4_from_rows(&rows);
+    validate_rigid(&m, "START_POSE")?;
+    Ok(m)
 }
 
 impl Settings {
+    /// The settings of the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let start = match std::env::var("START_POSE") {
-            Ok(v) if !v.is_empty() => {
-                let nums: Result<Vec<f32>, _> = v
-                    .split(|c: char| c == ',' || c.is_whitespace())
-                    .filter(|s| !s.is_empty())
-                    .map(str::parse)
-                    .collect();
-                let nums = nums
-                    .ok()
-                    .filter(|n| n.len() == 16)
-                    .context("setting START_POSE: expected 16 numbers (a row-major camera-to-world 4×4)")?;
-                let mut rows = [[0.0; 4]; 4];
-                for (i, x) in nums.iter().enumerate() {
-                    rows[i / 4][i % 4] = *x;
-                }
-                let m = mat4_from_rows(&rows);
-                validate_rigid(&m, "START_POSE").map_err(|e| anyhow::anyhow!("setting {e}"))?;
-                m
-            }
-            _ => Mat4::IDENTITY,
-        };
-        let w = env_f32("RAYMAP_WIDTH", 640.0)? as u32;
-        let h = env_f32("RAYMAP_HEIGHT", 352.0)? as u32;
+        Self::from_settings(&Env::from_process(SETTINGS))
+    }
+
+    /// The settings of `env`.
+    pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        let finite = |name: &str, default: f32| env.parse_valid(name, default, "a finite number", |x| x.is_finite());
+        let start = env
+            .parse_with("START_POSE", "16 numbers (a rigid row-major camera-to-world 4×4)", parse_start_pose)?
+            .unwrap_or(Mat4::IDENTITY);
+        let w = finite("RAYMAP_WIDTH", 640.0)? as u32;
+        let h = finite("RAYMAP_HEIGHT", 352.0)? as u32;
         if w < 8 || h < 8 || w > 8192 || h > 8192 {
             anyhow::bail!("settings RAYMAP_WIDTH/RAYMAP_HEIGHT: expected 8..=8192 pixels, found {w}×{h}");
         }
-        let fov = env_f32("FOV_X_DEG", 90.0)?;
-        if !(1.0..179.0).contains(&fov) {
-            anyhow::bail!("setting FOV_X_DEG=`{fov}`: expected 1..179 degrees");
-        }
-        let step_m = env_f32("STEP_M", dual::DEFAULT_STEP_M)?;
-        let step_deg = env_f32("STEP_DEG", dual::DEFAULT_STEP_DEG)?;
+        let fov = env.fov_x_deg()?;
+        let step_m = finite("STEP_M", dual::DEFAULT_STEP_M)?;
+        let step_deg = finite("STEP_DEG", dual::DEFAULT_STEP_DEG)?;
         Ok(Self {
             step: dual::KeyStep { step_m, step_rad: step_deg.to_radians() },
             start,
@@ -80,6 +78,17 @@ impl Settings {
             intrinsics: Intrinsics::from_fov_x(w, h, fov.to_radians()),
         })
     }
+}
+
+/// An action the encoder refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("tick {tick}: world_from_camera is not a rigid pose")]
+    NotRigid {
+        tick: u64,
+        #[source]
+        source: GeometryError,
+    },
 }
 
 /// The encoder's state: the current camera pose of the agent.
@@ -95,12 +104,13 @@ impl Encoder {
     }
 
     /// Completes an action into its dual form and advances the pose.
-    pub fn encode(&mut self, action: &Action) -> Result<Action, String> {
+    pub fn encode(&mut self, action: &Action) -> Result<Action, EncodeError> {
         let prev = self.world_from_camera;
         let next = match action.world_from_camera {
             Some(rows) => {
                 let m = mat4_from_rows(&rows);
-                validate_rigid(&m, "world_from_camera").map_err(|e| format!("tick {}: {e}", action.meta.tick))?;
+                validate_rigid(&m, "world_from_camera")
+                    .map_err(|source| EncodeError::NotRigid { tick: action.meta.tick, source })?;
                 m
             }
             None => dual::apply_keys(prev, action.keys, self.settings.step),
@@ -143,25 +153,25 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
                 let _span = tracing::info_span!("encode_action").entered();
                 let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
-                let dual = encoder.encode(&action).map_err(|e| anyhow::anyhow!("input `action`: {e}"))?;
+                let dual = encoder.encode(&action).context("input `action`")?;
                 let c2w = encoder.world_from_camera();
                 let params = tick_params(&dual);
                 node.send_output("action".to_owned().into(), params.clone(), encode_action(&dual))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .chain_context("sending output `action`")?;
                 let pose =
                     StampedPose { meta: dual.meta, frame_id: "camera".into(), world_from_frame: mat4_to_rows(&c2w) };
                 node.send_output("pose".to_owned().into(), params.clone(), encode_pose(&pose))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .chain_context("sending output `pose`")?;
                 let (p, p_inv) = camera_enc::prope_matrices(&encoder.settings.intrinsics, &rigid_inverse(&c2w));
                 let mut prope: Vec<f32> = p.transpose().to_cols_array().to_vec();
                 prope.extend(p_inv.transpose().to_cols_array());
                 node.send_output("prope".to_owned().into(), params.clone(), Float32Array::from(prope))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .chain_context("sending output `prope`")?;
                 let map = camera_enc::ray_map(&encoder.settings.intrinsics, &c2w, w, h, 8, Vec3::ZERO);
                 let mut rp = params;
                 rp.insert("shape".into(), Parameter::ListInt(vec![6, (h / 8) as i64, (w / 8) as i64]));
                 node.send_output("raymap".to_owned().into(), rp, Float32Array::from(map))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .chain_context("sending output `raymap`")?;
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
             Event::Stop(dora_node_api::StopCause::Manual) => break,
@@ -210,6 +220,32 @@ mod tests {
         let mut bad = p1.clone();
         bad.world_from_camera =
             Some([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
-        assert!(e.encode(&bad).unwrap_err().contains("tick 1"));
+        assert!(e.encode(&bad).unwrap_err().to_string().contains("tick 1"));
+    }
+
+    #[test]
+    fn settings_defaults_errors_and_every_declared_setting_is_read() {
+        let env = Env::from_pairs(SETTINGS, &[("OUT_DIR", "/tmp/x")]);
+        let s = Settings::from_settings(&env).unwrap();
+        assert_eq!((s.start, s.raymap_size), (Mat4::IDENTITY, (640, 352)));
+        assert_eq!(env.out_dir().unwrap(), std::path::PathBuf::from("/tmp/x"));
+        let mut read = env.names_read();
+        read.sort_unstable();
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
+        let pose = "0 0 1 -6   -1 0 0 0   0 -1 0 1.6   0 0 0 1";
+        let s = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("START_POSE", pose)])).unwrap();
+        assert_eq!(s.start.w_axis, glam::Vec4::new(-6.0, 0.0, 1.6, 1.0));
+        for (name, value, expected) in [
+            ("START_POSE", "1 0 0", "START_POSE=`1 0 0`: expected 16 numbers"),
+            ("START_POSE", "2 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1", "expected 16 numbers (a rigid"),
+            ("FOV_X_DEG", "180", "FOV_X_DEG=`180`: expected 1..179 degrees"),
+            ("STEP_M", "inf", "STEP_M=`inf`: expected a finite number"),
+            ("RAYMAP_WIDTH", "4", "RAYMAP_WIDTH/RAYMAP_HEIGHT: expected 8..=8192 pixels"),
+        ] {
+            let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[(name, value)])).err().unwrap();
+            assert!(e.to_string().contains(expected), "{name}={value}: {e}");
+        }
     }
 }
