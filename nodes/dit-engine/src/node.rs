@@ -1,0 +1,161 @@
+//! The node loop: settings → model → chunk generator; actions and contexts in, latents out.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use dora_node_api::{DoraNode, Event, EventStream, StopCause};
+use worldflow_dit::{Branch, ChunkControls, ChunkGenerator, Guidance};
+use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
+use worldflow_node_kit::ErrorChain as _;
+use worldflow_protocol::arrow_io::context::{self as ctx_wire, ContextMsg};
+use worldflow_protocol::arrow_io::decode_action;
+use worldflow_protocol::arrow_io::latent::{self as wire, LatentHeader};
+use worldflow_protocol::mat4_to_rows;
+use worldflow_protocol::weights_notice as notice;
+
+use crate::scheduler::{memory_indices, Scheduler};
+use crate::settings::Settings;
+
+/// One generated chunk: its header and its `[C, F, H, W]` latents.
+pub struct Generated {
+    pub header: LatentHeader,
+    pub cfhw: Vec<f32>,
+}
+
+/// Generates one chunk with `gen`.
+pub fn generate(
+    gen: &mut ChunkGenerator<'_>,
+    settings: &Settings,
+    weights_tag: &str,
+    chunk: &Chunk,
+    ctx: Option<&ContextMsg>,
+) -> anyhow::Result<Generated> {
+    let cfg = &settings.config;
+    let memory = memory_indices(ctx, gen.frames_generated(), gen.default_memory()).context("input `context`")?;
+    let controls = ChunkControls {
+        actions: cfg.action_classes.map(|_| chunk.latents.iter().map(|l| l.label as u32).collect()),
+        cameras: cfg.camera_attention.then(|| chunk.latents.iter().map(|l| settings.camera(l)).collect()),
+    };
+    let t0 = Instant::now();
+    let latents =
+        gen.next_chunk_with_memory(&controls, &memory).with_context(|| format!("generating chunk {}", chunk.index))?;
+    let chunk_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let header = LatentHeader {
+        agent_id: chunk.latents[0].agent_id,
+        chunk: chunk.index,
+        first_latent: chunk.first_latent(),
+        frames: CHUNK_LATENTS,
+        channels: cfg.out_dim,
+        height: settings.latent_height,
+        width: settings.latent_width,
+        ticks: chunk.latents.iter().map(|l| l.tick).collect(),
+        sim_time_ns: chunk.latents.iter().map(|l| l.sim_time_ns).collect(),
+        world_from_camera: chunk.latents.iter().map(|l| mat4_to_rows(&l.world_from_camera)).collect(),
+        weights: weights_tag.to_owned(),
+        chunk_ms,
+    };
+    if latents.data.len() != header.payload_len() / 4 {
+        anyhow::bail!(
+            "chunk {}: the generator returned {} values, expected {} ({:?})",
+            chunk.index,
+            latents.data.len(),
+            header.payload_len() / 4,
+            latents.shape
+        );
+    }
+    Ok(Generated { header, cfhw: latents.data })
+}
+
+pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let node_id = node.id().to_string();
+    let source = settings.weights_source();
+    let cfg = &settings.config;
+    let t0 = Instant::now();
+    let model = settings.load_backend()?;
+    notice::announce(
+        &settings.out_dir,
+        &node_id,
+        "DiT",
+        &source,
+        serde_json::json!({
+            "config": settings.config_name, "quantize": format!("{:?}", settings.weight_format), "device": model.device(),
+            "dim": cfg.dim, "layers": cfg.num_layers, "heads": cfg.num_heads,
+            "actions": cfg.action_classes.is_some(), "camera_attention": cfg.camera_attention,
+            "latent": [cfg.out_dim, settings.latent_height, settings.latent_width],
+            "steps": settings.steps,
+        }),
+    )?;
+    let weights_tag = source.tag();
+    eprintln!(
+        "dit-engine: {} (dim {}, {} layers) on {}, latent {}×{}×{}, {} steps, loaded in {:.0} ms",
+        settings.config_name,
+        cfg.dim,
+        cfg.num_layers,
+        model.device(),
+        cfg.out_dim,
+        settings.latent_height,
+        settings.latent_width,
+        settings.steps,
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    // No text encoder in the loop: the empty prompt (zero context, as upstream pads).
+    let text = model.encode_text(&[], 0).context("encoding the empty prompt")?;
+    let branch = Branch { text, use_actions: cfg.action_classes.is_some(), use_camera: cfg.camera_attention };
+    let mut gen = ChunkGenerator::new(model.as_ref(), settings.gen_config(), Guidance::None, vec![branch])
+        .context("starting the chunk generator")?;
+    let needs_context = node.node_config().inputs.keys().any(|k| k.as_str() == "context");
+    let mut acc = ChunkAccumulator::new();
+    let mut sched = Scheduler::new(needs_context);
+    let mut times = Vec::new();
+    while let Some(event) = events.recv() {
+        match event {
+            Event::Input { id, data, .. } if id.as_str() == "action" => {
+                let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
+                let cond = LatentCond::from_action(&action).chain_context("input `action`")?;
+                if let Some(chunk) = acc.push(cond).chain_context("input `action`")? {
+                    sched.add_chunk(chunk).context("input `action`")?;
+                }
+            }
+            Event::Input { id, data, .. } if id.as_str() == "context" => {
+                let ctx = ctx_wire::decode(data.as_array().as_ref()).chain_context("input `context`")?;
+                sched.add_context(ctx).context("input `context`")?;
+            }
+            // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
+            // (dora's scheduler puts control events first), so keep receiving: the stream ends by itself.
+            Event::Stop(StopCause::Manual) => break,
+            _ => {}
+        }
+        while let Some((chunk, ctx)) = sched.pop_ready() {
+            let _span = tracing::info_span!("generate_chunk", chunk = chunk.index).entered();
+            let g = generate(&mut gen, &settings, &weights_tag, &chunk, ctx.as_ref())?;
+            eprintln!(
+                "dit-engine: chunk {} (ticks {}..={}, {} context latents) in {:.0} ms",
+                chunk.index,
+                g.header.ticks[0],
+                g.header.ticks[CHUNK_LATENTS - 1],
+                ctx.as_ref()
+                    .map(|c| c.context.len())
+                    .unwrap_or_else(|| gen.default_memory().len().min(chunk.first_latent() as usize)),
+                g.header.chunk_ms
+            );
+            times.push(g.header.chunk_ms);
+            let (c, hw) = (g.header.channels, g.header.height * g.header.width);
+            let cfhw = &g.cfhw;
+            node.send_output_raw("latent".to_owned().into(), g.header.to_params(), g.header.payload_len(), |out| {
+                wire::write_frame_major(cfhw, c, CHUNK_LATENTS, hw, out)
+            })
+            .with_chain_context(|| format!("sending the latents of chunk {}", chunk.index))?;
+        }
+    }
+    let mean = if times.is_empty() { 0.0 } else { times.iter().sum::<f64>() / times.len() as f64 };
+    eprintln!(
+        "dit-engine: {} chunks ({} latents), mean {mean:.0} ms per chunk; {} trailing action(s) did not fill a chunk; {} chunk(s) of actions and {} context(s) left unmatched; weights {weights_tag}",
+        sched.handed_out(),
+        gen.frames_generated(),
+        acc.incomplete(),
+        sched.pending().0,
+        sched.pending().1
+    );
+    Ok(())
+}
