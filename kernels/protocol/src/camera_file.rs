@@ -62,13 +62,13 @@ impl CameraFile {
 /// Parses and validates a camera from JSON text; `path` names the source in errors.
 pub fn parse_camera_json(text: &str, path: &str) -> Result<Camera, CameraFileError> {
     let file: CameraFile = serde_json::from_str(text).map_err(|e| CameraFileError::Parse {
-        path: path.to_string(),
+        path: path.to_owned(),
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
     })?;
     let camera = file.to_camera();
-    camera.validate().map_err(|source| CameraFileError::Invalid { path: path.to_string(), source })?;
+    camera.validate().map_err(|source| CameraFileError::Invalid { path: path.to_owned(), source })?;
     Ok(camera)
 }
 

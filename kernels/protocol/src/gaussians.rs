@@ -10,6 +10,19 @@ pub const fn sh_coeffs_per_gaussian(sh_degree: u8) -> usize {
     (sh_degree as usize + 1) * (sh_degree as usize + 1)
 }
 
+/// A set that breaks the invariants, or two sets that cannot be combined; names the array at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GaussiansError {
+    #[error("sh_degree: expected 0..=3, found {0}")]
+    ShDegree(u8),
+    #[error("sh_degree: cannot append degree {appended} to degree {this}")]
+    DegreeMismatch { this: u8, appended: u8 },
+    #[error("{array}: expected {expected} entries (one per mean), found {found}")]
+    Length { array: &'static str, expected: usize, found: usize },
+    #[error("sh: expected {expected} coefficients, found {found}")]
+    ShLength { expected: usize, found: usize },
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gaussians {
     /// 0..=3.
@@ -75,9 +88,9 @@ impl Gaussians {
     }
 
     /// Appends every Gaussian of `other`; both sets must have the same SH degree.
-    pub fn extend_from(&mut self, other: &Gaussians) -> Result<(), String> {
+    pub fn extend_from(&mut self, other: &Gaussians) -> Result<(), GaussiansError> {
         if self.sh_degree != other.sh_degree {
-            return Err(format!("sh_degree: cannot append degree {} to degree {}", other.sh_degree, self.sh_degree));
+            return Err(GaussiansError::DegreeMismatch { this: self.sh_degree, appended: other.sh_degree });
         }
         self.ids.extend_from_slice(&other.ids);
         self.means.extend_from_slice(&other.means);
@@ -103,24 +116,24 @@ impl Gaussians {
     }
 
     /// Checks the array-length invariants and the SH degree.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GaussiansError> {
         if self.sh_degree > 3 {
-            return Err(format!("sh_degree: expected 0..=3, found {}", self.sh_degree));
+            return Err(GaussiansError::ShDegree(self.sh_degree));
         }
         let n = self.len();
-        for (name, len) in [
+        for (array, found) in [
             ("ids", self.ids.len()),
             ("scales", self.scales.len()),
             ("rotations", self.rotations.len()),
             ("opacities", self.opacities.len()),
         ] {
-            if len != n {
-                return Err(format!("{name}: expected {n} entries (one per mean), found {len}"));
+            if found != n {
+                return Err(GaussiansError::Length { array, expected: n, found });
             }
         }
         let expected = n * self.coeffs_per_gaussian();
         if self.sh.len() != expected {
-            return Err(format!("sh: expected {expected} coefficients, found {}", self.sh.len()));
+            return Err(GaussiansError::ShLength { expected, found: self.sh.len() });
         }
         Ok(())
     }

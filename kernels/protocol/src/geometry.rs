@@ -46,19 +46,19 @@ pub fn mat4_to_rows(m: &Mat4) -> [[f32; 4]; 4] {
 pub fn validate_rigid(m: &Mat4, field: &str) -> Result<(), GeometryError> {
     for v in m.to_cols_array() {
         if !v.is_finite() {
-            return Err(GeometryError::NonFinite { field: field.to_string(), value: v });
+            return Err(GeometryError::NonFinite { field: field.to_owned(), value: v });
         }
     }
     let row = m.row(3).to_array();
     if row != [0.0, 0.0, 0.0, 1.0] {
-        return Err(GeometryError::NotAffine { field: field.to_string(), row });
+        return Err(GeometryError::NotAffine { field: field.to_owned(), row });
     }
     let r = Mat3::from_mat4(*m);
     let rtr = r.transpose() * r;
     let error = (rtr - Mat3::IDENTITY).to_cols_array().iter().fold(0.0f32, |a, v| a.max(v.abs()));
     let det = r.determinant();
     if error > RIGID_TOLERANCE || (det - 1.0).abs() > RIGID_TOLERANCE {
-        return Err(GeometryError::NotRigid { field: field.to_string(), error, det });
+        return Err(GeometryError::NotRigid { field: field.to_owned(), error, det });
     }
     Ok(())
 }

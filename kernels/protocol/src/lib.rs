@@ -8,7 +8,7 @@ pub mod gaussians;
 pub mod geometry;
 
 pub use camera_file::{parse_camera_json, read_camera_json, CameraFile, CameraFileError};
-pub use gaussians::{rgb_to_sh_dc, sh_coeffs_per_gaussian, Gaussians, SH_C0};
+pub use gaussians::{rgb_to_sh_dc, sh_coeffs_per_gaussian, Gaussians, GaussiansError, SH_C0};
 pub use geometry::{
     mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, world_from_camera_look_at, Camera, GeometryError,
     Intrinsics,

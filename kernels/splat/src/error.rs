@@ -12,7 +12,13 @@ pub enum SplatError {
     /// A `.npz` whose zip structure is malformed or unsupported; `what` names the entry at fault.
     #[error("{path}: {what}: {source}")]
     Zip { path: String, what: String, source: zip::result::ZipError },
-    /// Input that cannot be rendered (inconsistent array lengths, invalid camera).
+    /// A Gaussian set that breaks its invariants.
+    #[error("invalid Gaussians: {0}")]
+    InvalidGaussians(#[from] worldflow_protocol::GaussiansError),
+    /// A camera that cannot be rendered from.
+    #[error("invalid camera: {0}")]
+    InvalidCamera(#[from] worldflow_protocol::GeometryError),
+    /// Input that cannot be rendered (inconsistent point/colour counts, bad render options, too many Gaussians).
     #[error("invalid {what}: {message}")]
     InvalidInput { what: &'static str, message: String },
 }

@@ -172,7 +172,7 @@ fn logit(p: f32) -> f32 {
 
 /// Encodes Gaussians as an Inria `.ply` (with zero normals), raw (pre-activation) values.
 pub fn write_ply_bytes(g: &Gaussians) -> Result<Vec<u8>, SplatError> {
-    g.validate().map_err(|message| SplatError::InvalidInput { what: "Gaussians", message })?;
+    g.validate()?;
     let names = expected_properties(g.sh_degree, true);
     let mut out = Vec::with_capacity(1024 + g.len() * names.len() * 4);
     out.extend_from_slice(format!("ply\nformat binary_little_endian 1.0\nelement vertex {}\n", g.len()).as_bytes());

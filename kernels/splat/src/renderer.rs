@@ -110,8 +110,8 @@ fn project_chunk_impl(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [S
 
 /// Checks what cannot be rendered at all; returns the SH degree to use.
 pub(crate) fn validate_inputs(g: &Gaussians, camera: &Camera, options: &RenderOptions) -> Result<u8, SplatError> {
-    g.validate().map_err(|message| SplatError::InvalidInput { what: "Gaussians", message })?;
-    camera.validate().map_err(|e| SplatError::InvalidInput { what: "camera", message: e.to_string() })?;
+    g.validate()?;
+    camera.validate()?;
     if !options.background.iter().all(|v| v.is_finite()) {
         return Err(SplatError::InvalidInput {
             what: "render options",

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-pub use summary::{read_timings, NodeTimings, SpanSummary};
+pub use summary::{read_timings, NodeTimings, SpanSummary, TimingsError};
 
 /// How often the summary file is rewritten while the node runs.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
@@ -64,7 +64,7 @@ impl SpanTimes {
     /// A collector for node `node` writing `<dir>/timings/<node>.json`.
     pub fn new(node: &str, dir: &Path) -> Self {
         Self {
-            node: node.to_string(),
+            node: node.to_owned(),
             path: dir.join("timings").join(format!("{node}.json")),
             next_id: Arc::new(AtomicU64::new(1)),
             state: Arc::default(),

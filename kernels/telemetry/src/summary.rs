@@ -1,7 +1,7 @@
 //! The per-node timing summary and its JSON file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -46,24 +46,53 @@ impl NodeTimings {
                 (name.to_string(), summary)
             })
             .collect();
-        Self { node: node.to_string(), spans }
+        Self { node: node.to_owned(), spans }
+    }
+}
+
+/// A timings file or folder that cannot be read; names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum TimingsError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a timings file: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// For callers that still carry text errors (the error's `Display`, its sources included in the text).
+impl From<TimingsError> for String {
+    fn from(e: TimingsError) -> Self {
+        e.to_string()
     }
 }
 
 /// Reads every `*.json` in `dir` (a run's `timings/` folder), sorted by node name. A missing folder
 /// gives an empty list; an unreadable file is an error naming it.
-pub fn read_timings(dir: &Path) -> Result<Vec<NodeTimings>, String> {
+pub fn read_timings(dir: &Path) -> Result<Vec<NodeTimings>, TimingsError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TimingsError::Io { path, source }
+    };
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Err(e) => return Err(io(dir)(e)),
     };
     let mut out = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        let path = entry.map_err(io(dir))?.path();
         if path.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            out.push(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            let timings = serde_json::from_str(&text).map_err(|source| TimingsError::Parse { path, source })?;
+            out.push(timings);
         }
     }
     out.sort_by(|a: &NodeTimings, b| a.node.cmp(&b.node));
@@ -73,6 +102,17 @@ pub fn read_timings(dir: &Path) -> Result<Vec<NodeTimings>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_files_are_named() {
+        let dir = std::env::temp_dir().join(format!("worldflow-telemetry-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("broken.json"), "{ not json").unwrap();
+        let e = read_timings(&dir).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(e, TimingsError::Parse { .. }) && e.to_string().contains("broken.json"), "{e}");
+        assert!(read_timings(&dir).unwrap().is_empty(), "a missing folder is an empty list");
+    }
 
     #[test]
     fn quantiles_use_nearest_rank() {

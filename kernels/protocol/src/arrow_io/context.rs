@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use dora_node_api::arrow_v59::array::{
-    Array, ArrayRef, AsArray, Float32Array, ListArray, StructArray, UInt32Array, UInt64Array,
-};
-use dora_node_api::arrow_v59::buffer::OffsetBuffer;
+use dora_node_api::arrow_v59::array::{Array, ArrayRef, Float32Array, StructArray, UInt32Array, UInt64Array};
 use dora_node_api::arrow_v59::datatypes::{DataType, Field, Fields, Float32Type, UInt32Type, UInt64Type};
+
+use super::columns::{list, list_type, Row};
+use super::error::{unexpected, DecodeError};
 
 /// The memory set of chunk `chunk`.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,27 +25,20 @@ pub struct ContextMsg {
     pub spatial_distance: Vec<f32>,
 }
 
-fn list_field(t: DataType) -> DataType {
-    DataType::List(Arc::new(Field::new("item", t, false)))
-}
+const MESSAGE: &str = "context";
 
 pub fn schema() -> Fields {
     vec![
         Field::new("agent_id", DataType::UInt32, false),
         Field::new("chunk", DataType::UInt64, false),
         Field::new("first_latent", DataType::UInt64, false),
-        Field::new("context", list_field(DataType::UInt32), false),
-        Field::new("context_rope_time", list_field(DataType::UInt32), false),
-        Field::new("query_rope_time", list_field(DataType::UInt32), false),
-        Field::new("spatial_start", list_field(DataType::UInt32), false),
-        Field::new("spatial_distance", list_field(DataType::Float32), false),
+        Field::new("context", list_type(DataType::UInt32), false),
+        Field::new("context_rope_time", list_type(DataType::UInt32), false),
+        Field::new("query_rope_time", list_type(DataType::UInt32), false),
+        Field::new("spatial_start", list_type(DataType::UInt32), false),
+        Field::new("spatial_distance", list_type(DataType::Float32), false),
     ]
     .into()
-}
-
-fn list(values: ArrayRef) -> ArrayRef {
-    let field = Arc::new(Field::new("item", values.data_type().clone(), false));
-    Arc::new(ListArray::new(field, OffsetBuffer::from_lengths([values.len()]), values, None))
 }
 
 pub fn encode(m: &ContextMsg) -> StructArray {
@@ -63,44 +56,18 @@ pub fn encode(m: &ContextMsg) -> StructArray {
     StructArray::new(schema(), cols, None)
 }
 
-/// Decodes and checks a context message; errors name the field.
-pub fn decode(array: &dyn Array) -> Result<ContextMsg, String> {
-    let s = array.as_struct_opt().filter(|s| s.len() == 1).ok_or_else(|| {
-        format!("context: expected a one-row struct array, found {} of length {}", array.data_type(), array.len())
-    })?;
-    let col = |name: &str| s.column_by_name(name).ok_or_else(|| format!("context: field `{name}` missing"));
-    let items = |name: &str| -> Result<ArrayRef, String> {
-        Ok(col(name)?.as_list_opt::<i32>().ok_or_else(|| format!("context: field `{name}`: expected a list"))?.value(0))
-    };
-    let u32s = |name: &str| -> Result<Vec<u32>, String> {
-        Ok(items(name)?
-            .as_primitive_opt::<UInt32Type>()
-            .ok_or_else(|| format!("context: field `{name}`: expected list<uint32>"))?
-            .values()
-            .to_vec())
-    };
-    let u64v = |name: &str| -> Result<u64, String> {
-        col(name)?
-            .as_primitive_opt::<UInt64Type>()
-            .map(|a| a.value(0))
-            .ok_or_else(|| format!("context: field `{name}`: expected uint64"))
-    };
+/// Decodes and checks a context message ([`ContextMsg::check`]); errors name the field.
+pub fn decode(array: &dyn Array) -> Result<ContextMsg, DecodeError> {
+    let r = Row::new(MESSAGE, array)?;
     let m = ContextMsg {
-        agent_id: col("agent_id")?
-            .as_primitive_opt::<UInt32Type>()
-            .map(|a| a.value(0))
-            .ok_or("context: field `agent_id`: expected uint32")?,
-        chunk: u64v("chunk")?,
-        first_latent: u64v("first_latent")?,
-        context: u32s("context")?,
-        context_rope_time: u32s("context_rope_time")?,
-        query_rope_time: u32s("query_rope_time")?,
-        spatial_start: u32s("spatial_start")?,
-        spatial_distance: items("spatial_distance")?
-            .as_primitive_opt::<Float32Type>()
-            .ok_or("context: field `spatial_distance`: expected list<float32>")?
-            .values()
-            .to_vec(),
+        agent_id: r.req::<UInt32Type>("agent_id")?,
+        chunk: r.req::<UInt64Type>("chunk")?,
+        first_latent: r.req::<UInt64Type>("first_latent")?,
+        context: r.list_values::<UInt32Type>("context")?,
+        context_rope_time: r.list_values::<UInt32Type>("context_rope_time")?,
+        query_rope_time: r.list_values::<UInt32Type>("query_rope_time")?,
+        spatial_start: r.list_values::<UInt32Type>("spatial_start")?,
+        spatial_distance: r.list_values::<Float32Type>("spatial_distance")?,
     };
     m.check()?;
     Ok(m)
@@ -108,33 +75,42 @@ pub fn decode(array: &dyn Array) -> Result<ContextMsg, String> {
 
 impl ContextMsg {
     /// Invariants: context ascending and before the chunk; reframed times 0..K−1 then K..; equal list lengths.
-    pub fn check(&self) -> Result<(), String> {
+    /// The error names the chunk in its `expected` text.
+    pub fn check(&self) -> Result<(), DecodeError> {
         let c = self.chunk;
         if self.context.windows(2).any(|w| w[1] <= w[0])
-            || self.context.last().is_some_and(|&l| l as u64 >= self.first_latent)
+            || self.context.last().is_some_and(|&l| u64::from(l) >= self.first_latent)
         {
-            return Err(format!(
-                "context of chunk {c}: field `context` {:?}: expected ascending latent indices below {}",
-                self.context, self.first_latent
+            return Err(unexpected(
+                MESSAGE,
+                "context",
+                format!("ascending latent indices below {} (chunk {c}), found {:?}", self.first_latent, self.context),
             ));
         }
         let k = self.context.len() as u32;
         if self.context_rope_time != (0..k).collect::<Vec<_>>() {
-            return Err(format!(
-                "context of chunk {c}: field `context_rope_time` {:?}: expected 0..{k} (temporal reframing)",
-                self.context_rope_time
+            return Err(unexpected(
+                MESSAGE,
+                "context_rope_time",
+                format!("0..{k} (temporal reframing, chunk {c}), found {:?}", self.context_rope_time),
             ));
         }
         if self.query_rope_time.is_empty() || self.query_rope_time.iter().enumerate().any(|(i, &t)| t != k + i as u32) {
-            return Err(format!(
-                "context of chunk {c}: field `query_rope_time` {:?}: expected {k}, {}, …",
-                self.query_rope_time,
-                k + 1
+            return Err(unexpected(
+                MESSAGE,
+                "query_rope_time",
+                format!("{k}, {}, … (chunk {c}), found {:?}", k + 1, self.query_rope_time),
             ));
         }
         if self.spatial_start.len() != self.spatial_distance.len() {
-            return Err(format!(
-                "context of chunk {c}: fields `spatial_start` and `spatial_distance` differ in length"
+            return Err(unexpected(
+                MESSAGE,
+                "spatial_distance",
+                format!(
+                    "as many entries as spatial_start ({}) (chunk {c}), found {}",
+                    self.spatial_start.len(),
+                    self.spatial_distance.len()
+                ),
             ));
         }
         Ok(())
@@ -179,12 +155,12 @@ mod tests {
         let mut m = msg();
         m.context.push(24);
         m.context_rope_time.push(20);
-        assert!(decode(&encode(&m)).unwrap_err().contains("`context`"));
+        assert_eq!(decode(&encode(&m)).unwrap_err().field(), "context");
         let mut m = msg();
         m.context_rope_time[0] = 5;
-        assert!(decode(&encode(&m)).unwrap_err().contains("context_rope_time"));
+        assert!(decode(&encode(&m)).unwrap_err().to_string().contains("context_rope_time"));
         let mut m = msg();
         m.query_rope_time = vec![0, 1, 2, 3];
-        assert!(decode(&encode(&m)).unwrap_err().contains("query_rope_time"));
+        assert!(decode(&encode(&m)).unwrap_err().to_string().contains("query_rope_time"));
     }
 }

@@ -8,6 +8,10 @@
 
 use dora_node_api::{MetadataParameters, Parameter};
 
+use super::error::{unexpected, DecodeError};
+
+const MESSAGE: &str = "latent";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatentHeader {
     pub agent_id: u32,
@@ -33,6 +37,7 @@ impl LatentHeader {
         4 * self.frames * self.latent_len()
     }
 
+    /// The metadata parameters of the header (the payload is written by [`write_frame_major`]).
     pub fn to_params(&self) -> MetadataParameters {
         let mut p = MetadataParameters::new();
         p.insert("agent_id".into(), Parameter::Integer(self.agent_id as i64));
@@ -58,22 +63,22 @@ impl LatentHeader {
     }
 
     /// Reads the header and checks it against the payload size; errors name the parameter.
-    pub fn from_params(p: &MetadataParameters, payload_len: usize) -> Result<Self, String> {
+    pub fn from_params(p: &MetadataParameters, payload_len: usize) -> Result<Self, DecodeError> {
         let int = |name: &str| match p.get(name) {
             Some(Parameter::Integer(v)) if *v >= 0 => Ok(*v as u64),
-            _ => Err(format!("latent: parameter `{name}`: expected a non-negative integer")),
+            _ => Err(unexpected(MESSAGE, name, "a non-negative integer")),
         };
         let ints = |name: &str, n: usize| match p.get(name) {
             Some(Parameter::ListInt(v)) if v.len() == n && v.iter().all(|x| *x >= 0) => {
                 Ok(v.iter().map(|&x| x as u64).collect::<Vec<u64>>())
             }
-            _ => Err(format!("latent: parameter `{name}`: expected a list of {n} non-negative integers")),
+            _ => Err(unexpected(MESSAGE, name, format!("a list of {n} non-negative integers"))),
         };
         let shape = ints("shape", 4)?;
         let (frames, channels, height, width) =
             (shape[0] as usize, shape[1] as usize, shape[2] as usize, shape[3] as usize);
         if frames == 0 || channels == 0 || height == 0 || width == 0 {
-            return Err(format!("latent: parameter `shape` {shape:?}: expected positive [F, C, H, W]"));
+            return Err(unexpected(MESSAGE, "shape", format!("positive [F, C, H, W], found {shape:?}")));
         }
         let poses = match p.get("world_from_camera") {
             Some(Parameter::ListFloat(v)) if v.len() == 16 * frames && v.iter().all(|x| x.is_finite()) => v
@@ -87,9 +92,10 @@ impl LatentHeader {
                 })
                 .collect(),
             _ => {
-                return Err(format!(
-                    "latent: parameter `world_from_camera`: expected {} finite floats (a 4×4 per latent)",
-                    16 * frames
+                return Err(unexpected(
+                    MESSAGE,
+                    "world_from_camera",
+                    format!("{} finite floats (a 4×4 per latent)", 16 * frames),
                 ))
             }
         };
@@ -106,21 +112,32 @@ impl LatentHeader {
             world_from_camera: poses,
             weights: match p.get("weights") {
                 Some(Parameter::String(s)) => s.clone(),
-                _ => return Err("latent: parameter `weights`: expected a string".into()),
+                _ => return Err(unexpected(MESSAGE, "weights", "a string")),
             },
             chunk_ms: match p.get("chunk_ms") {
                 Some(Parameter::Float(v)) => *v,
-                _ => return Err("latent: parameter `chunk_ms`: expected a float".into()),
+                _ => return Err(unexpected(MESSAGE, "chunk_ms", "a float")),
             },
         };
         if payload_len != h.payload_len() {
-            return Err(format!(
-                "latent: payload of {payload_len} bytes, expected {} for shape {shape:?} f32",
-                h.payload_len()
+            return Err(unexpected(
+                MESSAGE,
+                "<payload>",
+                format!("{} bytes for shape {shape:?} f32, found {payload_len}", h.payload_len()),
             ));
         }
         Ok(h)
     }
+}
+
+/// The metadata parameters of a chunk's header: [`LatentHeader::to_params`].
+pub fn encode(h: &LatentHeader) -> MetadataParameters {
+    h.to_params()
+}
+
+/// Reads a chunk's header and checks it against the payload size: [`LatentHeader::from_params`].
+pub fn decode(p: &MetadataParameters, payload_len: usize) -> Result<LatentHeader, DecodeError> {
+    LatentHeader::from_params(p, payload_len)
 }
 
 /// `[C, F, H, W]` (the generator's layout) → `[F, C, H, W]` little-endian bytes into `out`.
@@ -177,11 +194,11 @@ mod tests {
     fn params_round_trip_and_size_check() {
         let h = header();
         assert_eq!(LatentHeader::from_params(&h.to_params(), h.payload_len()).unwrap(), h);
-        let e = LatentHeader::from_params(&h.to_params(), 4).unwrap_err();
+        let e = LatentHeader::from_params(&h.to_params(), 4).unwrap_err().to_string();
         assert!(e.contains("48"), "{e}");
         let mut p = h.to_params();
         p.insert("ticks".into(), Parameter::ListInt(vec![1]));
-        assert!(LatentHeader::from_params(&p, h.payload_len()).unwrap_err().contains("`ticks`"));
+        assert!(LatentHeader::from_params(&p, h.payload_len()).unwrap_err().to_string().contains("`ticks`"));
     }
 
     #[test]
