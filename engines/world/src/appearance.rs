@@ -12,10 +12,10 @@
 //! are stored as SH (DC + 3 band-1 coefficients, band-1 zero where there is no view dependence).
 
 use glam::{IVec3, Mat3, Quat, UVec3, Vec2, Vec3};
+use worldflow_base::rng::{hash_keys, signed_f32, unit_f32};
 use worldflow_protocol::rgb_to_sh_dc;
 
 use crate::grid::{SemanticClass, SemanticGrid};
-use worldflow_base::rng::{hash_keys, signed_f32, unit_f32};
 
 /// One Gaussian before it gets an id (SH always stored at degree 1: DC + 3 band-1 coefficients).
 #[derive(Debug, Clone, Copy, PartialEq)]

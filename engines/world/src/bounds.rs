@@ -91,7 +91,7 @@ impl BoundaryGuard {
         let (requested_m, clamped_m) = clamp?;
         (!was_outside).then(|| BoundaryWarning {
             ego_index: index,
-            name: name.to_string(),
+            name: name.to_owned(),
             tick,
             requested_m,
             clamped_m,

@@ -21,9 +21,9 @@ use std::collections::HashMap;
 
 use glam::{IVec3, Mat3, Vec3};
 use serde::{Deserialize, Serialize};
+use worldflow_base::rng::CellBuildHasher;
 
 use crate::grid::GridSpec;
-use worldflow_base::rng::CellBuildHasher;
 
 /// The velocity of one cell (for one body, when labelled).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -49,6 +49,22 @@ impl PartialEq for FlowField {
     }
 }
 
+/// A flow field that breaks the invariants of the module header (or the interval it would cover).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FlowError {
+    #[error("flow cell {cell}: index {index} outside the grid of {cells} cells")]
+    IndexOutside { cell: usize, index: u32, cells: u64 },
+    #[error("flow cell {cell}: velocity must be finite, found {velocity_mps}")]
+    NonFinite { cell: usize, velocity_mps: Vec3 },
+    #[error("flow cell {cell}: indices must be non-decreasing")]
+    Unsorted { cell: usize },
+    #[error("flow cell {cell}: cell {index} has two entries labelled {body_id:?}")]
+    DuplicateLabel { cell: usize, index: u32, body_id: Option<u64> },
+    /// The interval of a flow ([`crate::rigid_flow`]) is not a positive number of seconds.
+    #[error("dt_secs: expected > 0, found {dt_secs}")]
+    Interval { dt_secs: f32 },
+}
+
 impl FlowField {
     /// An empty field (nothing moves).
     pub fn empty(spec: GridSpec) -> Self {
@@ -57,24 +73,24 @@ impl FlowField {
 
     /// Builds a field; `cells` must be sorted by non-decreasing index, in range, with finite velocities and
     /// distinct labels within a cell (see the module header).
-    pub fn new(spec: GridSpec, cells: Vec<FlowCell>) -> Result<Self, String> {
+    pub fn new(spec: GridSpec, cells: Vec<FlowCell>) -> Result<Self, FlowError> {
         let n = spec.cell_count() as u64;
         let mut group_start = 0;
         for (k, c) in cells.iter().enumerate() {
             if c.index as u64 >= n {
-                return Err(format!("flow cell {k}: index {} outside the grid of {n} cells", c.index));
+                return Err(FlowError::IndexOutside { cell: k, index: c.index, cells: n });
             }
             if !c.velocity_mps.is_finite() {
-                return Err(format!("flow cell {k}: velocity must be finite, found {}", c.velocity_mps));
+                return Err(FlowError::NonFinite { cell: k, velocity_mps: c.velocity_mps });
             }
             if k > 0 && cells[k - 1].index > c.index {
-                return Err(format!("flow cell {k}: indices must be non-decreasing"));
+                return Err(FlowError::Unsorted { cell: k });
             }
             if k > 0 && cells[k - 1].index != c.index {
                 group_start = k;
             }
             if cells[group_start..k].iter().any(|o| o.body_id == c.body_id) {
-                return Err(format!("flow cell {k}: cell {} has two entries labelled {:?}", c.index, c.body_id));
+                return Err(FlowError::DuplicateLabel { cell: k, index: c.index, body_id: c.body_id });
             }
         }
         let mut lookup = HashMap::with_capacity_and_hasher(cells.len(), CellBuildHasher::default());

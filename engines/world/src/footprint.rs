@@ -1,5 +1,6 @@
 //! Ground footprints of bodies: oriented rectangles in the world xy plane, with a separating-axis overlap
-//! test. Traffic and pedestrians use them to ask "would my body at that pose touch that one?".
+//! test, and [`Obstacle`]s (a body as traffic and walkers see it: footprint, heading and speed). Traffic and
+//! pedestrians use them to ask "would my body at that pose touch that one?".
 
 use glam::Vec2;
 
@@ -38,6 +39,26 @@ impl Footprint {
             }
         }
         true
+    }
+}
+
+/// An obstacle as traffic sees it (a vehicle, a pedestrian or an ego body).
+#[derive(Debug, Clone, Copy)]
+pub struct Obstacle {
+    pub position_m: Vec2,
+    pub heading: Vec2,
+    pub speed_mps: f32,
+    pub half_length_m: f32,
+    pub half_width_m: f32,
+}
+
+impl Obstacle {
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            centre_m: self.position_m,
+            axis: self.heading,
+            half_m: Vec2::new(self.half_length_m, self.half_width_m),
+        }
     }
 }
 

@@ -85,18 +85,31 @@ pub struct GridSpec {
 /// Largest number of cells a grid may hold (keeps indices in `u32` and memory bounded: 1 byte per cell).
 pub const MAX_CELLS: u64 = 256 * 1024 * 1024;
 
+/// A grid spec or a change that does not fit the grid.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GridError {
+    #[error("cell size must be a positive number of metres, found {0}")]
+    CellSize(f32),
+    #[error("origin must be finite, found {0}")]
+    Origin(Vec3),
+    #[error("grid of {}×{}×{} cells: expected 1..={MAX_CELLS} cells", .0.x, .0.y, .0.z)]
+    CellCount(UVec3),
+    #[error("cell change index {index} is outside the grid of {cells} cells")]
+    ChangeOutside { index: u32, cells: usize },
+}
+
 impl GridSpec {
-    /// Checks the spec; the message says what is wrong.
-    pub fn new(origin_m: Vec3, cell_size_m: f32, dims: UVec3) -> Result<Self, String> {
+    /// Checks the spec; the error says what is wrong.
+    pub fn new(origin_m: Vec3, cell_size_m: f32, dims: UVec3) -> Result<Self, GridError> {
         if !(cell_size_m.is_finite() && cell_size_m > 0.0) {
-            return Err(format!("cell size must be a positive number of metres, found {cell_size_m}"));
+            return Err(GridError::CellSize(cell_size_m));
         }
         if !origin_m.is_finite() {
-            return Err(format!("origin must be finite, found {origin_m}"));
+            return Err(GridError::Origin(origin_m));
         }
         let count = dims.x as u64 * dims.y as u64 * dims.z as u64;
         if count == 0 || count > MAX_CELLS {
-            return Err(format!("grid of {}×{}×{} cells: expected 1..={MAX_CELLS} cells", dims.x, dims.y, dims.z));
+            return Err(GridError::CellCount(dims));
         }
         Ok(Self { origin_m, cell_size_m, dims })
     }
@@ -214,10 +227,10 @@ impl SemanticGrid {
     }
 
     /// Applies sparse changes (e.g. from a [`crate::DirectorOutput`]); indices out of range are an error.
-    pub fn apply(&mut self, changes: &[CellChange]) -> Result<(), String> {
+    pub fn apply(&mut self, changes: &[CellChange]) -> Result<(), GridError> {
         let n = self.classes.len();
         if let Some(bad) = changes.iter().find(|c| c.index as usize >= n) {
-            return Err(format!("cell change index {} is outside the grid of {n} cells", bad.index));
+            return Err(GridError::ChangeOutside { index: bad.index, cells: n });
         }
         for c in changes {
             self.classes[c.index as usize] = c.class;

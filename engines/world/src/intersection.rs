@@ -18,7 +18,8 @@
 use glam::Vec2;
 
 use crate::footprint::Footprint;
-use crate::traffic::{Dir, PathPose, Piece, Roads, VehicleKind};
+use crate::roads::{Dir, PathPose, Piece, Roads};
+use crate::vehicle::VehicleKind;
 
 /// Two movements conflict when their swept footprints come this close, metres.
 pub const CONFLICT_MARGIN_M: f32 = 0.3;

@@ -10,9 +10,21 @@
 //!                      Actor::new(grid) ──step(grid, out)──▶ &Gaussians (static prefix + dynamic suffix)
 //! Ego: BicycleEgo / FreeCameraEgo ──▶ world_from_base ──Rig──▶ world_from_camera (4 cameras)
 //! ```
+//!
+//! **Module layering** (lowest first; a module uses only modules listed before it, never one after):
+//! 1. `grid` (semantic voxel grid), `footprint` (ground rectangles, [`Obstacle`]), `metrics`, `trajectory`;
+//! 2. `flow` (flow fields) and `body` ([`RigidBody`]) on the grid; `rigid_flow` (flow of moving bodies);
+//! 3. `scenario` (parsing and range checks), then `town` (the static town of a scenario);
+//! 4. `roads` (road network, path pieces), `vehicle` (vehicle kinds, motion along pieces), `intersection`
+//!    (right of way, swept paths), `pedestrians` (walkways, walkers), then `traffic`;
+//! 5. `ego` ([`EgoState`], the bicycle and free-camera egos), `bounds` (the world box), `rig` (cameras);
+//! 6. `scenario_checks` (what needs the town: spawns, capacity; scenario files), `director` (the
+//!    [`Director`] trait and its output), then `procedural` ([`ProceduralDirector`]);
+//! 7. `appearance`, `pedestrian_appearance`, then `actor` (Gaussians from the Director's output).
 
 mod actor;
 mod appearance;
+mod body;
 mod bounds;
 mod director;
 mod ego;
@@ -23,33 +35,35 @@ mod intersection;
 mod metrics;
 mod pedestrian_appearance;
 mod pedestrians;
+mod procedural;
 mod rig;
+mod rigid_flow;
+mod roads;
 mod scenario;
+mod scenario_checks;
 mod town;
 mod traffic;
 mod trajectory;
+mod vehicle;
 
 pub use actor::{covariance, Actor, ActorConfig, ActorError, ActorStats, CovarianceUpdate, DYNAMIC_ID_BASE};
+pub use body::{body_rotation, RigidBody};
 pub use bounds::{BoundaryGuard, BoundaryWarning, WorldBounds, MAX_ALTITUDE_M};
-pub use director::{
-    body_rotation, rigid_flow, Director, DirectorError, DirectorOutput, ProceduralDirector, RigidBody,
-    EGO_BODY_ID_BASE, FLOW_BAND_CELLS, MAX_DT_SECS,
-};
+pub use director::{Director, DirectorError, DirectorOutput, MAX_DT_SECS};
 pub use ego::{BicycleEgo, BicycleParams, Ego, EgoError, EgoState, FreeCameraEgo, PoseDelta, VehicleControl};
-pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowField, FlowSampler};
-pub use footprint::Footprint;
-pub use grid::{CellChange, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};
+pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowError, FlowField, FlowSampler};
+pub use footprint::{Footprint, Obstacle};
+pub use grid::{CellChange, GridError, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};
 pub use intersection::Conflicts;
 pub use metrics::{psnr, ssim, MetricsError, RgbImage};
 pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
+pub use procedural::{ProceduralDirector, EGO_BODY_ID_BASE};
 pub use rig::{Rig, RigCamera, RigError};
+pub use rigid_flow::{rigid_flow, FLOW_BAND_CELLS};
+pub use roads::{Dir, PathPose, Piece, Roads};
 pub use scenario::{EgoKind, EgoSpawn, Scenario, ScenarioError, TownConfig, TrafficConfig};
 pub use town::{Building, Town, Tree};
-pub use traffic::{Dir, Piece, Roads, Traffic, Vehicle, VehicleKind};
-pub use trajectory::{out_and_back, LoopSpec, LoopTrajectory};
+pub use traffic::Traffic;
+pub use trajectory::{out_and_back, LoopError, LoopSpec, LoopTrajectory};
+pub use vehicle::{Vehicle, VehicleKind};
 pub use worldflow_base::rng::{hash64, SplitMix64};
-
-/// Inverse of an affine rigid `Mat4` (rotation + translation), without a general 4×4 inverse.
-pub(crate) fn rigid_inverse_affine(m: &glam::Mat4) -> glam::Mat4 {
-    worldflow_protocol::rigid_inverse(m)
-}

@@ -6,9 +6,9 @@
 //! rotations; no view dependence (band-1 SH zero).
 
 use glam::{Quat, Vec3};
+use worldflow_base::rng::{hash_keys, unit_f32};
 
 use crate::appearance::{splat, Splat};
-use worldflow_base::rng::{hash_keys, unit_f32};
 
 const SHIRTS: [[f32; 3]; 8] = [
     [0.80, 0.18, 0.16],

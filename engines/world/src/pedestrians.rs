@@ -20,11 +20,12 @@
 
 use glam::{Mat4, Quat, Vec2, Vec3};
 
-use crate::footprint::Footprint;
+use worldflow_base::rng::{hash_keys, SplitMix64};
+
+use crate::footprint::{Footprint, Obstacle};
+use crate::roads::Dir;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::town::Town;
-use crate::traffic::{Dir, Obstacle};
-use worldflow_base::rng::{hash_keys, SplitMix64};
 
 /// First body id of pedestrians (vehicles count from 0, ego bodies from [`crate::EGO_BODY_ID_BASE`]).
 pub const PEDESTRIAN_ID_BASE: u64 = 1 << 32;
@@ -377,8 +378,9 @@ impl Crowd {
             // Off the road: stop for a vehicle or ego body close ahead.
             if !on_road && ds > 0.0 {
                 let next = Footprint { centre_m: pos + heading * ds, axis: heading, half_m: Vec2::splat(r) };
-                let blocked =
-                    bodies.iter().any(|b| (b.position_m - pos).dot(heading) > 0.0 && next.overlaps(&footprint(b), 0.3));
+                let blocked = bodies
+                    .iter()
+                    .any(|b| (b.position_m - pos).dot(heading) > 0.0 && next.overlaps(&b.footprint(), 0.3));
                 if blocked {
                     ds = 0.0;
                 }
@@ -430,10 +432,6 @@ impl Crowd {
     }
 }
 
-fn footprint(o: &Obstacle) -> Footprint {
-    Footprint { centre_m: o.position_m, axis: o.heading, half_m: Vec2::new(o.half_length_m, o.half_width_m) }
-}
-
 /// Whether a walker of half-side `r` may step onto the road part `a → b` of a crossing: every body that is
 /// not already past it is further away than its braking distance (at [`ASSUMED_DECEL_MPS2`]) plus a margin.
 pub fn crossing_is_clear(a: Vec2, b: Vec2, r: f32, bodies: &[Obstacle]) -> bool {
@@ -447,7 +445,7 @@ pub fn crossing_is_clear(a: Vec2, b: Vec2, r: f32, bodies: &[Obstacle]) -> bool 
             return true; // past the crossing, driving away
         }
         let stop_m = o.speed_mps * o.speed_mps / (2.0 * ASSUMED_DECEL_MPS2);
-        !footprint(o).overlaps(&walk, 0.5 * (CROSSING_MARGIN_M + stop_m))
+        !o.footprint().overlaps(&walk, 0.5 * (CROSSING_MARGIN_M + stop_m))
     })
 }
 

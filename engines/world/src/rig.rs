@@ -15,6 +15,8 @@ use glam::{Mat4, Vec3};
 use serde::{Deserialize, Serialize};
 use worldflow_protocol::{Camera, Intrinsics};
 
+use crate::ego::BicycleParams;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RigError {
     #[error("{path}:{line}:{column}: {message}")]
@@ -55,7 +57,7 @@ impl Rig {
     /// Front, left, rear, right; 90° horizontal FOV; `width × height` each; 1.6 m above the base; lenses
     /// outside the default car body ([`crate::BicycleParams`]'s `half_extent_m`).
     pub fn standard(width: u32, height: u32) -> Self {
-        Self::standard_for_body(width, height, Vec3::from(crate::BicycleParams::default().half_extent_m))
+        Self::standard_for_body(width, height, Vec3::from(BicycleParams::default().half_extent_m))
     }
 
     /// The standard rig on a body of half extents `half_extent_m` (length, width, height)/2: each lens

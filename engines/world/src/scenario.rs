@@ -9,16 +9,15 @@
 //!   - { name: ego0, kind: car, x_m: 3.5, y_m: 20.0, yaw_deg: 90.0 }
 //! ```
 //! Every struct is `deny_unknown_fields`; every field has a default except the ego's name and position.
-//! [`Scenario::validate`] checks ranges without building the town; checks that need the town (a spawn inside a
-//! building, more vehicles than lanes hold) are made by [`crate::ProceduralDirector::new`], and by
-//! [`Scenario::from_file`], which names the file in every error. All errors name the
-//! field (`town.block_size_m`, `egos[1].x_m`, …) and never panic.
-
-use std::path::Path;
+//! This module parses and range-checks: [`Scenario::validate`] checks ranges without building the town.
+//! Checks that need the town (a spawn inside a building, more vehicles than lanes hold) live in
+//! `scenario_checks` and are made by [`crate::ProceduralDirector::new`] and by [`Scenario::from_file`], which
+//! names the file in every error. All errors name the field (`town.block_size_m`, `egos[1].x_m`, …) and never
+//! panic.
 
 use serde::{Deserialize, Serialize};
 
-use crate::grid::MAX_CELLS;
+use crate::grid::{GridError, MAX_CELLS};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ScenarioError {
@@ -28,6 +27,13 @@ pub enum ScenarioError {
     Parse { path: String, line: usize, column: usize, message: String },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// The grid a field asks for is not a valid grid.
+    #[error("{field}: {source}")]
+    Grid {
+        field: String,
+        #[source]
+        source: GridError,
+    },
     /// An `Invalid` error found in a file.
     #[error("{path}: {error}")]
     InFile { path: String, error: Box<ScenarioError> },
@@ -41,7 +47,7 @@ impl ScenarioError {
     /// The offending field, for `Invalid` errors.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::Invalid { field, .. } => Some(field),
+            Self::Invalid { field, .. } | Self::Grid { field, .. } => Some(field),
             Self::InFile { error, .. } => error.field(),
             _ => None,
         }
@@ -50,7 +56,7 @@ impl ScenarioError {
     /// Names the file an error was found in (parse and I/O errors name it already).
     pub(crate) fn in_file(self, path: &str) -> Self {
         match self {
-            Self::Invalid { .. } => Self::InFile { path: path.to_string(), error: Box::new(self) },
+            Self::Invalid { .. } | Self::Grid { .. } => Self::InFile { path: path.to_owned(), error: Box::new(self) },
             other => other,
         }
     }
@@ -221,7 +227,7 @@ impl Scenario {
     pub fn from_yaml_str(text: &str, path: &str) -> Result<Self, ScenarioError> {
         let s: Scenario = serde_yaml::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-            ScenarioError::Parse { path: path.to_string(), line, column, message: e.to_string() }
+            ScenarioError::Parse { path: path.to_owned(), line, column, message: e.to_string() }
         })?;
         s.validate()?;
         Ok(s)
@@ -230,39 +236,13 @@ impl Scenario {
     /// Parses JSON and validates; `path` names the source in errors.
     pub fn from_json_str(text: &str, path: &str) -> Result<Self, ScenarioError> {
         let s: Scenario = serde_json::from_str(text).map_err(|e| ScenarioError::Parse {
-            path: path.to_string(),
+            path: path.to_owned(),
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
         })?;
         s.validate()?;
         Ok(s)
-    }
-
-    /// The scenario a node setting names: `builtin` (or nothing) for the default town, else a YAML/JSON file
-    /// ([`Scenario::from_file`]).
-    pub fn from_setting(setting: Option<&str>) -> Result<Self, ScenarioError> {
-        match setting {
-            None | Some("") | Some("builtin") => Ok(Self::default()),
-            Some(path) => Self::from_file(Path::new(path)),
-        }
-    }
-
-    /// Reads a `.yaml`/`.yml`/`.json` scenario file and checks it completely: ranges, and what needs the town
-    /// (an ego spawned inside a building or a car off the road, more vehicles or pedestrians than the town
-    /// holds). Every error names the file, then the field (`s.yaml: egos[0].x_m/y_m: …`) or the line.
-    pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError::Io { path: shown.clone(), message: e.to_string() })?;
-        let scenario = if path.extension().is_some_and(|e| e == "json") {
-            Self::from_json_str(&text, &shown)
-        } else {
-            Self::from_yaml_str(&text, &shown)
-        }
-        .map_err(|e| e.in_file(&shown))?;
-        crate::director::check_with_town(&scenario).map_err(|e| e.in_file(&shown))?;
-        Ok(scenario)
     }
 
     /// Town pitch (block + road), metres.

@@ -11,10 +11,10 @@
 //! (block, lot, tree) so nothing depends on iteration order; static cells never hold dynamic classes.
 
 use glam::{UVec3, Vec2, Vec3};
+use worldflow_base::rng::{hash64, hash_keys, unit_f32};
 
 use crate::grid::{GridSpec, SemanticClass, SemanticGrid};
 use crate::scenario::{Scenario, ScenarioError};
-use worldflow_base::rng::{hash_keys, unit_f32};
 
 /// Dash length and gap of the centre line, metres.
 const DASH_M: f32 = 3.0;
@@ -58,8 +58,8 @@ impl Town {
         let (ex, ey) = scenario.extent_m();
         let nz = 1 + (t.max_building_height_m / cs).ceil() as u32 + 3;
         let dims = UVec3::new((ex / cs).ceil() as u32, (ey / cs).ceil() as u32, nz);
-        let spec =
-            GridSpec::new(Vec3::new(0.0, 0.0, -cs), cs, dims).map_err(|m| ScenarioError::invalid("cell_size_m", m))?;
+        let spec = GridSpec::new(Vec3::new(0.0, 0.0, -cs), cs, dims)
+            .map_err(|source| ScenarioError::Grid { field: "cell_size_m".into(), source })?;
         let mut town = Town {
             grid: SemanticGrid::new_empty(spec),
             blocks: (t.blocks_x, t.blocks_y),
@@ -170,7 +170,7 @@ impl Town {
                             self.trees.push(Tree {
                                 base_m: block_min + local,
                                 trunk_height_m: 3.0 + unit_f32(h),
-                                canopy_radius_m: 1.4 + 0.8 * unit_f32(worldflow_base::rng::hash64(h)),
+                                canopy_radius_m: 1.4 + 0.8 * unit_f32(hash64(h)),
                             });
                         }
                     }

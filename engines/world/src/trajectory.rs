@@ -41,8 +41,20 @@ pub struct LoopTrajectory {
     pub pairs: Vec<(usize, usize)>,
 }
 
+/// A [`LoopSpec`] that does not describe a loop; names the bad field (`loop` when it is all of them).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct LoopError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> LoopError {
+    LoopError { field, message: message.into() }
+}
+
 /// Builds an out-and-back trajectory; errors name the bad field.
-pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
+pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, LoopError> {
     let finite = [
         spec.start_x_m,
         spec.start_y_m,
@@ -54,24 +66,24 @@ pub fn out_and_back(spec: &LoopSpec) -> Result<LoopTrajectory, String> {
         spec.step_m,
     ];
     if finite.iter().any(|v| !v.is_finite()) {
-        return Err("loop: all fields must be finite numbers".into());
+        return Err(bad("loop", "all fields must be finite numbers"));
     }
     if spec.straight_m < 0.0 {
-        return Err(format!("straight_m: expected ≥ 0, found {}", spec.straight_m));
+        return Err(bad("straight_m", format!("expected ≥ 0, found {}", spec.straight_m)));
     }
     if spec.turn_deg.abs() > 360.0 {
-        return Err(format!("turn_deg: expected degrees in [−360, 360], found {}", spec.turn_deg));
+        return Err(bad("turn_deg", format!("expected degrees in [−360, 360], found {}", spec.turn_deg)));
     }
     if spec.turn_deg != 0.0 && spec.turn_radius_m <= 0.1 {
-        return Err(format!("turn_radius_m: expected > 0.1 m, found {}", spec.turn_radius_m));
+        return Err(bad("turn_radius_m", format!("expected > 0.1 m, found {}", spec.turn_radius_m)));
     }
     let arc_m = spec.turn_deg.to_radians().abs() * spec.turn_radius_m;
     let total = spec.straight_m + arc_m;
     if spec.step_m <= 0.0 || total / spec.step_m > 100_000.0 {
-        return Err(format!("step_m: expected > 0 with at most 100000 poses, found {}", spec.step_m));
+        return Err(bad("step_m", format!("expected > 0 with at most 100000 poses, found {}", spec.step_m)));
     }
     if total <= 0.0 {
-        return Err("straight_m/turn_deg: the outward path has zero length".into());
+        return Err(bad("straight_m/turn_deg", "the outward path has zero length"));
     }
     let n = (total / spec.step_m).floor() as usize + 1;
     let yaw0 = spec.start_yaw_deg.to_radians();
@@ -142,9 +154,9 @@ mod tests {
             turn_radius_m: 10.0,
             step_m: 0.0,
         };
-        assert!(out_and_back(&spec).unwrap_err().starts_with("step_m"));
+        assert!(out_and_back(&spec).unwrap_err().to_string().starts_with("step_m"));
         spec.step_m = 1.0;
         spec.straight_m = -1.0;
-        assert!(out_and_back(&spec).unwrap_err().starts_with("straight_m"));
+        assert!(out_and_back(&spec).unwrap_err().to_string().starts_with("straight_m"));
     }
 }

@@ -123,8 +123,8 @@ fn scenario_files_with_mistakes_name_the_file_and_the_field() {
     let b = town.buildings[0];
     let (bx, by) = (0.5 * (b.min_m.x + b.max_m.x), 0.5 * (b.min_m.y + b.max_m.y));
     let cases = [
-        ("unknown.yaml", "seed: 1\nvehicle: 3\n".to_string(), "unknown.yaml:2:", "vehicle"),
-        ("type.yaml", "pedestrians: many\n".to_string(), "type.yaml:1:", "pedestrians"),
+        ("unknown.yaml", "seed: 1\nvehicle: 3\n".to_owned(), "unknown.yaml:2:", "vehicle"),
+        ("type.yaml", "pedestrians: many\n".to_owned(), "type.yaml:1:", "pedestrians"),
         (
             "inside.yaml",
             format!("egos: [{{name: a, kind: car, x_m: {bx}, y_m: {by}}}]"),

@@ -245,7 +245,7 @@ mod tests {
             let actions: Vec<Action> = (0..n)
                 .map(|i| Action {
                     meta: ChunkMeta { agent_id: i as u32, tick, sim_time_ns: tick * 100_000_000 },
-                    control: Some(worldflow_protocol::VehicleControl { throttle: 0.8, steer: 0.0, brake: 0.0 }),
+                    control: Some(VehicleControl { throttle: 0.8, steer: 0.0, brake: 0.0 }),
                     ..Default::default()
                 })
                 .collect();
@@ -276,7 +276,7 @@ mod tests {
         for tick in 0..30u64 {
             let action = Action {
                 meta: ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * 100_000_000 },
-                control: Some(worldflow_protocol::VehicleControl { throttle: 1.0, steer: 0.0, brake: 0.0 }),
+                control: Some(VehicleControl { throttle: 1.0, steer: 0.0, brake: 0.0 }),
                 ..Default::default()
             };
             world.tick(&[action]).unwrap();

@@ -22,13 +22,14 @@ use glam::{Mat3, Quat, Vec3};
 use worldflow_protocol::Gaussians;
 
 pub use advect::CovarianceUpdate;
+use worldflow_base::rng::CellBuildHasher;
 
 use crate::appearance::{dynamic_cell_splats, rotate_sh1, static_splats, vehicle_template, Splat};
-use crate::director::{DirectorOutput, RigidBody};
+use crate::body::{body_rotation, RigidBody};
+use crate::director::DirectorOutput;
 use crate::flow::DenseFlowIndex;
 use crate::grid::{GridSpec, SemanticClass, SemanticGrid};
 use crate::pedestrian_appearance::pedestrian_template;
-use worldflow_base::rng::CellBuildHasher;
 
 /// First id of dynamic Gaussians (static ones are numbered from 0).
 pub const DYNAMIC_ID_BASE: u64 = 1 << 40;
@@ -228,8 +229,7 @@ impl Actor {
         let body_of = |id: u64| out.bodies.binary_search_by_key(&id, |b| b.id).ok().map(|i| &out.bodies[i]);
         let w = self.config.refine_rigid_weight;
         if w > 0.0 {
-            let body_rots: Vec<Quat> =
-                out.bodies.iter().map(|b| crate::director::body_rotation(&b.world_from_body)).collect();
+            let body_rots: Vec<Quat> = out.bodies.iter().map(|b| body_rotation(&b.world_from_body)).collect();
             let mut cached: Option<(u64, usize)> = None;
             for d in &mut self.dynamic {
                 if let Origin::Body { body_id, local_mean, local_rotation, local_sh1 } = d.origin {
@@ -322,7 +322,7 @@ impl Actor {
             SemanticClass::Pedestrian => pedestrian_template(body.half_extent_m, body.appearance_key),
             _ => vehicle_template(body.half_extent_m, body.appearance_key),
         };
-        let body_rot = crate::director::body_rotation(&body.world_from_body);
+        let body_rot = body_rotation(&body.world_from_body);
         let n = template.len();
         for s in template {
             let local_sh1 = [s.sh[1], s.sh[2], s.sh[3]];
