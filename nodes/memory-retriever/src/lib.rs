@@ -10,30 +10,32 @@
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter, StopCause};
 use worldflow_memory::{MemoryConfig, MemoryRetriever};
+use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::decode_action;
 
 use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
 use worldflow_protocol::arrow_io::context::{self as wire, ContextMsg};
 
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().with_context(|| format!("setting {name}=`{v}`: expected a non-negative integer"))
-        }
-        _ => Ok(default),
-    }
+/// The settings this node reads (the launcher's catalogue lists exactly these).
+pub const SETTINGS: &[&str] = &["TEMPORAL_LATENTS", "MEMORY_LATENTS", "OUT_DIR"];
+
+/// The memory configuration of the process environment.
+pub fn config_from_env() -> anyhow::Result<MemoryConfig> {
+    config_from_settings(&Env::from_process(SETTINGS))
 }
 
-/// The memory configuration from `env:`.
-pub fn config_from_env() -> anyhow::Result<MemoryConfig> {
+/// The memory configuration of `env`.
+pub fn config_from_settings(env: &Env) -> anyhow::Result<MemoryConfig> {
     let mut cfg =
         MemoryConfig { clip_latents: CHUNK_LATENTS, first_chunk_latents: CHUNK_LATENTS, ..MemoryConfig::default() };
-    cfg.temporal_latents = env_usize("TEMPORAL_LATENTS", cfg.temporal_latents)?;
-    cfg.memory_latents = env_usize("MEMORY_LATENTS", cfg.memory_latents)?;
-    if cfg.memory_latents < CHUNK_LATENTS || cfg.memory_latents.checked_rem(CHUNK_LATENTS) != Some(0) {
-        anyhow::bail!("setting MEMORY_LATENTS={}: expected a multiple of {CHUNK_LATENTS} (whole clips), at least {CHUNK_LATENTS} (the first chunk)", cfg.memory_latents);
-    }
-    cfg.validate().map_err(|e| anyhow::anyhow!("settings TEMPORAL_LATENTS / MEMORY_LATENTS: {e}"))?;
+    cfg.temporal_latents = env.parse_or("TEMPORAL_LATENTS", cfg.temporal_latents, "a non-negative integer")?;
+    cfg.memory_latents = env.parse_valid(
+        "MEMORY_LATENTS",
+        cfg.memory_latents,
+        &format!("a multiple of {CHUNK_LATENTS} (whole clips), at least {CHUNK_LATENTS} (the first chunk)"),
+        |m: &usize| *m >= CHUNK_LATENTS && m.checked_rem(CHUNK_LATENTS) == Some(0),
+    )?;
+    cfg.validate().context("settings TEMPORAL_LATENTS / MEMORY_LATENTS")?;
     Ok(cfg)
 }
 
@@ -45,15 +47,12 @@ pub struct Memory {
 
 impl Memory {
     pub fn new(cfg: MemoryConfig) -> anyhow::Result<Self> {
-        Ok(Self {
-            acc: ChunkAccumulator::new(),
-            retriever: MemoryRetriever::new(cfg).map_err(|e| anyhow::anyhow!("memory config: {e}"))?,
-        })
+        Ok(Self { acc: ChunkAccumulator::new(), retriever: MemoryRetriever::new(cfg).chain_context("memory config")? })
     }
 
     /// Adds one latent's conditions; returns the context of the chunk it completes.
     pub fn on_latent(&mut self, c: LatentCond) -> anyhow::Result<Option<ContextMsg>> {
-        match self.acc.push(c).map_err(|e| anyhow::anyhow!(e))? {
+        match self.acc.push(c).chain_context("input `action`")? {
             Some(chunk) => self.context_of(&chunk).map(Some),
             None => Ok(None),
         }
@@ -101,13 +100,13 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
                 let _span = tracing::info_span!("retrieve_memory").entered();
                 let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
-                let cond = LatentCond::from_action(&action).map_err(|e| anyhow::anyhow!("input `action`: {e}"))?;
+                let cond = LatentCond::from_action(&action).chain_context("input `action`")?;
                 if let Some(ctx) = memory.on_latent(cond)? {
                     let mut p = MetadataParameters::new();
                     p.insert("chunk".into(), Parameter::Integer(ctx.chunk as i64));
                     p.insert("tick".into(), Parameter::Integer(action.meta.tick as i64));
                     node.send_output("context".to_owned().into(), p, wire::encode(&ctx))
-                        .map_err(|e| anyhow::anyhow!("sending context of chunk {}: {e}", ctx.chunk))?;
+                        .with_chain_context(|| format!("sending context of chunk {}", ctx.chunk))?;
                     chunks += 1;
                 }
             }
@@ -168,9 +167,16 @@ mod tests {
 
     #[test]
     fn memory_setting_must_be_whole_clips() {
-        std::env::set_var("MEMORY_LATENTS", "6");
-        let e = config_from_env().unwrap_err().to_string();
-        std::env::remove_var("MEMORY_LATENTS");
-        assert!(e.contains("MEMORY_LATENTS"), "{e}");
+        let e = config_from_settings(&Env::from_pairs(SETTINGS, &[("MEMORY_LATENTS", "6")])).unwrap_err().to_string();
+        assert!(e.contains("MEMORY_LATENTS=`6`") && e.contains("a multiple of 4"), "{e}");
+        let env = Env::from_pairs(SETTINGS, &[("TEMPORAL_LATENTS", " 16 "), ("OUT_DIR", "/tmp/x")]);
+        let cfg = config_from_settings(&env).unwrap();
+        assert_eq!((cfg.temporal_latents, cfg.memory_latents), (16, 8));
+        assert_eq!(env.out_dir().unwrap(), std::path::PathBuf::from("/tmp/x"));
+        let mut read = env.names_read();
+        read.sort_unstable();
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
     }
 }

@@ -25,6 +25,7 @@ use anyhow::Context;
 use dora_node_api::arrow_v59::array::{Array, AsArray};
 use dora_node_api::arrow_v59::datatypes::{DataType, Float32Type};
 use dora_node_api::{DoraNode, Event, EventStream, Parameter};
+use worldflow_node_kit::Env;
 use worldflow_protocol::arrow_io::{decode_action, decode_pose, frame_header_from_params, payload_bytes};
 use worldflow_protocol::Encoding;
 
@@ -53,16 +54,21 @@ pub struct VideoSettings {
     pub fps: u32,
 }
 
+/// The settings this node reads (the launcher's catalogue lists exactly these).
+pub const SETTINGS: &[&str] = &["OUT_DIR", "VIDEO", "VIDEO_FPS"];
+
 impl VideoSettings {
+    /// The video settings of the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let format = VideoFormat::parse(std::env::var("VIDEO").ok().as_deref())?;
+        Self::from_settings(&Env::from_process(SETTINGS))
+    }
+
+    /// The video settings of `env`.
+    pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        let format =
+            env.choice("VIDEO", VideoFormat::None, &[("y4m", VideoFormat::Y4m), ("none", VideoFormat::None)])?;
         let fps =
-            match std::env::var("VIDEO_FPS").ok().filter(|v| !v.trim().is_empty()) {
-                None => 10,
-                Some(v) => v.trim().parse::<u32>().ok().filter(|f| (1..=1000).contains(f)).with_context(|| {
-                    format!("setting VIDEO_FPS=`{v}`: expected whole frames per second in 1..=1000")
-                })?,
-            };
+            env.parse_valid("VIDEO_FPS", 10, "whole frames per second in 1..=1000", |f| (1..=1000).contains(f))?;
         Ok(Self { format, fps })
     }
 }
@@ -178,7 +184,8 @@ impl Recorder {
 }
 
 pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let mut rec = Recorder::create(worldflow_protocol::output_dir(), VideoSettings::from_env()?)?;
+    let env = Env::from_process(SETTINGS);
+    let mut rec = Recorder::create(env.out_dir()?, VideoSettings::from_settings(&env)?)?;
     let result = (|| {
         while let Some(event) = events.recv() {
             match event {
@@ -200,4 +207,31 @@ pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     // The report is written whatever happened, so a failed run still says how far it got.
     rec.finish()?;
     result
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn the_settings_are_checked_and_every_declared_setting_is_read() {
+        let video = |pairs: &[(&str, &str)]| VideoSettings::from_settings(&Env::from_pairs(SETTINGS, pairs));
+        let v = video(&[]).unwrap();
+        assert_eq!((v.format, v.fps), (VideoFormat::None, 10));
+        let v = video(&[("VIDEO", " y4m "), ("VIDEO_FPS", "25")]).unwrap();
+        assert_eq!((v.format, v.fps), (VideoFormat::Y4m, 25));
+        assert_eq!(video(&[("VIDEO", "none")]).unwrap().format, VideoFormat::None);
+        let e = video(&[("VIDEO", "mp4")]).unwrap_err().to_string();
+        assert!(e.contains("VIDEO=`mp4`: expected y4m or none"), "{e}");
+        let e = video(&[("VIDEO_FPS", "0")]).unwrap_err().to_string();
+        assert!(e.contains("VIDEO_FPS=`0`: expected whole frames per second in 1..=1000"), "{e}");
+        let env = Env::from_pairs(SETTINGS, &[("OUT_DIR", "/tmp/x")]);
+        VideoSettings::from_settings(&env).unwrap();
+        assert_eq!(env.out_dir().unwrap(), PathBuf::from("/tmp/x"));
+        let mut read = env.names_read();
+        read.sort_unstable();
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
+    }
 }

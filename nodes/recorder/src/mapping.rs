@@ -14,7 +14,7 @@ pub fn mapping_of(addr: usize) -> Option<String> {
         let (lo, hi) = (usize::from_str_radix(lo, 16).ok()?, usize::from_str_radix(hi, 16).ok()?);
         if (lo..hi).contains(&addr) {
             let path = parts.nth(4).unwrap_or("");
-            return Some(path.to_string());
+            return Some(path.to_owned());
         }
     }
     None

@@ -11,21 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// The `VIDEO` setting.
+/// The `VIDEO` setting (read by `VideoSettings` in the crate root).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoFormat {
     None,
     Y4m,
-}
-
-impl VideoFormat {
-    pub fn parse(value: Option<&str>) -> anyhow::Result<Self> {
-        match value.map(str::trim) {
-            None | Some("") | Some("none") => Ok(Self::None),
-            Some("y4m") => Ok(Self::Y4m),
-            Some(other) => anyhow::bail!("setting VIDEO=`{other}`: expected y4m or none"),
-        }
-    }
 }
 
 /// BT.601 limited-range Y'CbCr of an 8-bit RGB pixel (the studio-swing matrix of Rec. 601).
@@ -107,12 +97,5 @@ mod tests {
         let frames = &bytes[header.len()..];
         assert_eq!(frames, b"FRAME\n\x10\xeb\x80\x80\x80\x80FRAME\n\x51\x10\x5a\x80\xf0\x80");
         std::fs::remove_file(path).unwrap();
-    }
-
-    #[test]
-    fn the_setting_is_checked() {
-        assert_eq!(VideoFormat::parse(None).unwrap(), VideoFormat::None);
-        assert_eq!(VideoFormat::parse(Some("y4m")).unwrap(), VideoFormat::Y4m);
-        assert!(VideoFormat::parse(Some("mp4")).unwrap_err().to_string().contains("expected y4m or none"));
     }
 }

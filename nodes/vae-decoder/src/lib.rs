@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter, StopCause};
+use worldflow_node_kit::{BoxError, Env, ErrorChain as _, SettingError};
 use worldflow_protocol::arrow_io::latent::{read_latent, LatentHeader};
 use worldflow_protocol::arrow_io::{frame_header_to_params, payload_bytes};
 use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
@@ -75,46 +76,41 @@ pub struct Settings {
     pub out_dir: PathBuf,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
+/// The settings this node reads (the launcher's catalogue lists exactly these).
+pub const SETTINGS: &[&str] = &["WEIGHTS", "CONFIG", "SEED", "FOV_X_DEG", "CAMERA", "OUT_DIR"];
 
 impl Settings {
+    /// The settings of the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let config_name = env("CONFIG").unwrap_or_else(|| "tiny".into());
-        let config = match VaeConfig::preset(&config_name) {
-            Ok(c) => c,
-            Err(_) => {
-                let path = PathBuf::from(&config_name);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("setting CONFIG=`{config_name}`: neither a preset (tiny, wan2_1) nor a readable JSON config ({e})"))?;
-                VaeConfig::from_json(&text, &config_name)
-                    .map_err(|e| anyhow::anyhow!("setting CONFIG=`{config_name}`: {e}"))?
-            }
-        };
-        let weights = env("WEIGHTS").map(PathBuf::from);
-        if let Some(w) = &weights {
-            if !w.is_file() {
-                anyhow::bail!("setting WEIGHTS=`{}`: no such file (expected a safetensors VAE checkpoint matching CONFIG=`{config_name}`)", w.display());
-            }
-        }
-        let seed = match env("SEED") {
-            Some(v) => v.parse().map_err(|_| anyhow::anyhow!("setting SEED=`{v}`: expected a non-negative integer"))?,
-            None => 0,
-        };
-        let fov_x_deg = match env("FOV_X_DEG") {
-            Some(v) => v
-                .parse::<f32>()
-                .ok()
-                .filter(|f| (1.0..179.0).contains(f))
-                .ok_or_else(|| anyhow::anyhow!("setting FOV_X_DEG=`{v}`: expected 1..179 degrees"))?,
-            None => 90.0,
-        };
-        let camera = env("CAMERA").unwrap_or_else(|| "neural".into());
+        Self::from_settings(&Env::from_process(SETTINGS))
+    }
+
+    /// The settings of `env`.
+    pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        let choice = env.config(
+            "tiny",
+            |name| VaeConfig::preset(name).ok(),
+            "tiny, wan2_1",
+            |path| -> Result<VaeConfig, BoxError> {
+                let text = std::fs::read_to_string(path)?;
+                Ok(VaeConfig::from_json(&text, &path.display().to_string())?)
+            },
+        )?;
+        let (config, config_name) = (choice.config, choice.name);
+        let weights = env.weights(&format!("a safetensors VAE checkpoint matching CONFIG=`{config_name}`"))?;
+        let camera = env.get_or("CAMERA", "neural")?;
         if camera.contains(['/', '\\']) {
-            anyhow::bail!("setting CAMERA=`{camera}`: a camera name may not contain a path separator");
+            return Err(SettingError::invalid("CAMERA", camera, "a camera name without a path separator").into());
         }
-        Ok(Self { config, config_name, weights, seed, fov_x_deg, camera, out_dir: worldflow_protocol::output_dir() })
+        Ok(Self {
+            config,
+            config_name,
+            weights,
+            seed: env.seed()?,
+            fov_x_deg: env.fov_x_deg()?,
+            camera,
+            out_dir: env.out_dir()?,
+        })
     }
 
     pub fn weights_source(&self) -> WeightsSource {
@@ -126,11 +122,10 @@ impl Settings {
 
     pub fn load(&self) -> anyhow::Result<VaeDecoder> {
         match &self.weights {
-            Some(path) => VaeDecoder::from_safetensors(&self.config, path).map_err(|e| {
-                anyhow::anyhow!("setting WEIGHTS=`{}` (CONFIG=`{}`): {e}", path.display(), self.config_name)
-            }),
+            Some(path) => VaeDecoder::from_safetensors(&self.config, path)
+                .with_context(|| format!("setting WEIGHTS=`{}` (CONFIG=`{}`)", path.display(), self.config_name)),
             None => VaeDecoder::random(&self.config, self.seed)
-                .map_err(|e| anyhow::anyhow!("setting CONFIG=`{}`: {e}", self.config_name)),
+                .with_context(|| format!("setting CONFIG=`{}`", self.config_name)),
         }
     }
 }
@@ -269,8 +264,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 let _span = tracing::info_span!("decode_latent").entered();
                 let array = data.as_array();
                 let bytes = payload_bytes(array.as_ref()).context("input `latent`")?;
-                let h = LatentHeader::from_params(&metadata.parameters, bytes.len())
-                    .map_err(|e| anyhow::anyhow!("input `latent`: {e}"))?;
+                let h = LatentHeader::from_params(&metadata.parameters, bytes.len()).chain_context("input `latent`")?;
                 if let Some(w) = stream.check(&h)? {
                     eprintln!("{w}");
                 }
@@ -285,7 +279,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                         p.insert("weights".into(), Parameter::String(weights.clone()));
                         let rgb = &f.rgb;
                         node.send_output_raw("frame".to_owned().into(), p, rgb.len(), |out| out.copy_from_slice(rgb))
-                            .map_err(|e| anyhow::anyhow!("sending frame {}: {e}", f.header.meta.tick))?;
+                            .with_chain_context(|| format!("sending frame {}", f.header.meta.tick))?;
                         frames_sent += 1;
                     }
                 }
@@ -395,19 +389,34 @@ mod tests {
     }
 
     #[test]
+    fn settings_defaults_and_every_declared_setting_is_read() {
+        let env = Env::from_pairs(SETTINGS, &[("OUT_DIR", "/tmp/x"), ("SEED", "4")]);
+        let s = Settings::from_settings(&env).unwrap();
+        assert_eq!((s.config_name.as_str(), s.seed, s.fov_x_deg, s.camera.as_str()), ("tiny", 4, 90.0, "neural"));
+        assert_eq!((s.weights, s.out_dir), (None, PathBuf::from("/tmp/x")));
+        let mut read = env.names_read();
+        read.sort_unstable();
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
+    }
+
+    #[test]
     fn channel_mismatch_and_bad_settings_are_clear_errors() {
         let s = settings();
         let mut stream = Stream::new(Arc::new(s.load().unwrap()), &s);
         let e = stream.check(&header(0, 12)).unwrap_err().to_string();
         assert!(e.contains("12 latent channels") && e.contains("z_dim = 16"), "{e}");
-        std::env::set_var("CONFIG", "no-such-preset");
-        let e = Settings::from_env().unwrap_err().to_string();
-        std::env::remove_var("CONFIG");
-        assert!(e.contains("CONFIG=`no-such-preset`"), "{e}");
+        let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("CONFIG", "no-such-preset")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CONFIG=`no-such-preset`") && e.contains("tiny, wan2_1"), "{e}");
+        let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("CAMERA", "a/b")])).unwrap_err().to_string();
+        assert!(e.contains("CAMERA=`a/b`"), "{e}");
         let mut s = settings();
         s.weights = Some(std::env::temp_dir().join(format!("not-a-vae-{}.safetensors", std::process::id())));
         std::fs::write(s.weights.as_ref().unwrap(), b"garbage").unwrap();
-        let e = s.load().err().unwrap().to_string();
+        let e = format!("{:#}", s.load().err().unwrap());
         std::fs::remove_file(s.weights.as_ref().unwrap()).unwrap();
         assert!(e.contains("WEIGHTS"), "{e}");
     }
