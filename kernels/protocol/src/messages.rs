@@ -98,13 +98,6 @@ pub struct VehicleControlError {
     pub found: f32,
 }
 
-/// For callers that carry a text message (the error's `Display`).
-impl From<VehicleControlError> for String {
-    fn from(e: VehicleControlError) -> Self {
-        e.to_string()
-    }
-}
-
 impl VehicleControl {
     /// Checks every field is finite and in range: throttle and brake in 0..=1, steer in −1..=1.
     pub fn validate(&self) -> Result<(), VehicleControlError> {
