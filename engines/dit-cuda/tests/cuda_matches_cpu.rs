@@ -5,6 +5,7 @@
 
 use worldflow_dit::*;
 use worldflow_dit_cuda::{libs, CudaDit, CudaError};
+use worldflow_testkit::assert_close;
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -20,15 +21,6 @@ fn cuda_or_skip(cfg: &Config, seed: u64) -> Option<CudaDit> {
         }
         Err(e) => panic!("CUDA backend failed to start: {e}"),
     }
-}
-
-fn max_rel(name: &str, ours: &[f32], cpu: &[f32]) -> f32 {
-    assert_eq!(ours.len(), cpu.len(), "{name}: lengths");
-    let s = cpu.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-12);
-    let e = ours.iter().zip(cpu).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / s;
-    println!("{name}: max |Δ| / max |cpu| = {e:.2e}");
-    assert!(e <= TOLERANCE, "{name}: {e:.3e} > {TOLERANCE:e}");
-    e
 }
 
 fn cam(i: usize) -> Camera {
@@ -58,16 +50,16 @@ fn compare_plain(cpu: &WanModel, gpu: &CudaDit) {
     let req =
         SeqRequest { latents: &latents, frames, height: h, width: w, conds: &conds, rope_time: &rope, groups: None };
     let (tc, tg) = (cpu.encode_text(&ctx, 5).unwrap(), DitBackend::encode_text(gpu, &ctx, 5).unwrap());
-    max_rel("text_embedding", &tg.embedded, &tc.embedded);
+    assert_close("text_embedding", &tg.embedded, &tc.embedded, TOLERANCE);
     let (mut trc, mut trg) = (Trace::default(), Trace::default());
     let (oc, _) = cpu.forward_seq(&req, &tc, None, false, Some(&mut trc)).unwrap();
     let (og, _) = gpu.forward_seq(&req, &tg, None, false, Some(&mut trg)).unwrap();
-    max_rel("trace.patch_embedding", &trg.patch_embedding, &trc.patch_embedding);
-    max_rel("trace.time_projection", &trg.time_projection, &trc.time_projection);
+    assert_close("trace.patch_embedding", &trg.patch_embedding, &trc.patch_embedding, TOLERANCE);
+    assert_close("trace.time_projection", &trg.time_projection, &trc.time_projection, TOLERANCE);
     for (i, (g, c)) in trg.blocks.iter().zip(&trc.blocks).enumerate() {
-        max_rel(&format!("trace.blocks.{i}"), g, c);
+        assert_close(&format!("trace.blocks.{i}"), g, c, TOLERANCE);
     }
-    max_rel("out", &og, &oc);
+    assert_close("out", &og, &oc, TOLERANCE);
 }
 
 /// Actions, cameras, block-causal groups, a KV cache of earlier frames and recorded K/V.
@@ -96,13 +88,13 @@ fn compare_controls(cpu: &WanModel, gpu: &CudaDit) {
         SeqRequest { latents: &prefix, frames, height: h, width: w, conds: &c0, rope_time: &r0, groups: Some(&groups) };
     let (oc0, kc) = cpu.forward_seq(&req0, &tc, None, true, None).unwrap();
     let (og0, kg) = gpu.forward_seq(&req0, &tg, None, true, None).unwrap();
-    max_rel("prefix out", &og0, &oc0);
+    assert_close("prefix out", &og0, &oc0, TOLERANCE);
     let (kc, kg) = (kc.unwrap(), kg.unwrap());
     for (i, (g, c)) in kg.iter().zip(&kc).enumerate() {
-        max_rel(&format!("recorded k {i}"), &g.k, &c.k);
-        max_rel(&format!("recorded v {i}"), &g.v, &c.v);
-        max_rel(&format!("recorded cam_k {i}"), &g.cam_k, &c.cam_k);
-        max_rel(&format!("recorded cam_v {i}"), &g.cam_v, &c.cam_v);
+        assert_close(&format!("recorded k {i}"), &g.k, &c.k, TOLERANCE);
+        assert_close(&format!("recorded v {i}"), &g.v, &c.v, TOLERANCE);
+        assert_close(&format!("recorded cam_k {i}"), &g.cam_k, &c.cam_k, TOLERANCE);
+        assert_close(&format!("recorded cam_v {i}"), &g.cam_v, &c.cam_v, TOLERANCE);
     }
     let cache = |rec: Vec<LayerKv>| {
         let meta = (0..frames)
@@ -127,7 +119,7 @@ fn compare_controls(cpu: &WanModel, gpu: &CudaDit) {
         SeqRequest { latents: &x, frames, height: h, width: w, conds: &c1, rope_time: &r1, groups: Some(&groups) };
     let (oc1, _) = cpu.forward_seq(&req1, &tc, Some(&past_c), false, None).unwrap();
     let (og1, _) = gpu.forward_seq(&req1, &tg, Some(&past_g), false, None).unwrap();
-    max_rel("with KV cache out", &og1, &oc1);
+    assert_close("with KV cache out", &og1, &oc1, TOLERANCE);
 }
 
 fn compare_generation(cpu: &WanModel, gpu: &CudaDit) {
@@ -158,7 +150,7 @@ fn compare_generation(cpu: &WanModel, gpu: &CudaDit) {
     };
     let (a, b) = (run(cpu), run(gpu));
     for (i, (g, c)) in b.iter().zip(&a).enumerate() {
-        max_rel(&format!("generated chunk {i}"), g, c);
+        assert_close(&format!("generated chunk {i}"), g, c, TOLERANCE);
     }
 }
 

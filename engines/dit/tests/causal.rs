@@ -4,6 +4,7 @@
 //! ~1e-6.
 
 use worldflow_dit::*;
+use worldflow_testkit::max_rel_err;
 
 fn cam(i: usize) -> Camera {
     let a = 0.1 * i as f32;
@@ -24,12 +25,6 @@ fn cam(i: usize) -> Camera {
 fn control_model() -> WanModel {
     let cfg = Config { action_classes: Some(81), camera_attention: true, ..Config::tiny() };
     WanModel::random(&cfg, 3).expect("model")
-}
-
-fn max_rel(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let s = b.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
-    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / s
 }
 
 /// Frames [C, H, W] of a [C, F, H, W] tensor, sliced to frames `f0..f1`.
@@ -75,7 +70,8 @@ fn cached_chunks_equal_block_causal_full_forward() {
     let dense_req = SeqRequest { groups: None, ..full_req };
     let (dense, _) = model.forward_seq(&dense_req, &text, None, false, None).expect("dense");
     assert!(
-        max_rel(
+        max_rel_err(
+            "dense vs block-causal",
             &slice_frames(&dense, cfg.out_dim, frames, hw, 0, 2),
             &slice_frames(&full, cfg.out_dim, frames, hw, 0, 2)
         ) > 1e-3
@@ -98,7 +94,7 @@ fn cached_chunks_equal_block_causal_full_forward() {
         let past: Option<&dyn PastKv> = if c == 0 { None } else { Some(&cache) };
         let (out, rec) = model.forward_seq(&req, &text, past, true, None).expect("chunk");
         let want = slice_frames(&full, cfg.out_dim, frames, hw, f0, f1);
-        let e = max_rel(&out, &want);
+        let e = max_rel_err("cached chunk", &out, &want);
         assert!(e < 2e-5, "chunk {c}: cached vs full relative error {e}");
         let meta = (f0..f1)
             .map(|f| CachedFrame {
@@ -156,9 +152,12 @@ fn assert_cache_is_full_recompute(model: &WanModel, cache: &KvCache, text: &Text
     for (li, layer) in rec.iter().enumerate() {
         for (f, fr) in cache.frames.iter().enumerate() {
             let r = f * span..(f + 1) * span;
-            assert!(max_rel(&fr.layers[li].k, &layer.k[r.clone()]) < 2e-5, "layer {li} frame {f} k");
-            assert!(max_rel(&fr.layers[li].v, &layer.v[r.clone()]) < 2e-5, "layer {li} frame {f} v");
-            assert!(max_rel(&fr.layers[li].cam_k, &layer.cam_k[r.clone()]) < 2e-5, "layer {li} frame {f} cam k");
+            assert!(max_rel_err("k", &fr.layers[li].k, &layer.k[r.clone()]) < 2e-5, "layer {li} frame {f} k");
+            assert!(max_rel_err("v", &fr.layers[li].v, &layer.v[r.clone()]) < 2e-5, "layer {li} frame {f} v");
+            assert!(
+                max_rel_err("cam k", &fr.layers[li].cam_k, &layer.cam_k[r.clone()]) < 2e-5,
+                "layer {li} frame {f} cam k"
+            );
         }
     }
 }
@@ -196,7 +195,7 @@ fn generator_cache_and_prompt_switch_match_full_recompute() {
     assert_cache_is_full_recompute(&model, g.cache(1), &null, 2);
     let before = g.cache(0).frames[5].layers[1].k.clone();
     g.switch_prompt(vec![text_b.clone(), null.clone()]).expect("switch");
-    assert!(max_rel(&g.cache(0).frames[5].layers[1].k, &before) > 1e-4, "re-cache must change K/V");
+    assert!(max_rel_err("re-cached k", &g.cache(0).frames[5].layers[1].k, &before) > 1e-4, "re-cache must change K/V");
     assert_cache_is_full_recompute(&model, g.cache(0), &text_b, 2);
     g.next_chunk(&ChunkControls::default()).expect("after switch");
 }
@@ -245,6 +244,6 @@ fn rebuild_policy_is_deterministic_and_uses_memory() {
     c.next_chunk(&ChunkControls::default()).expect("c0");
     c.next_chunk(&ChunkControls::default()).expect("c1");
     let z = c.next_chunk_with_memory(&ChunkControls::default(), &[3]).expect("c2");
-    assert!(max_rel(&z.data, &outs[2].data) > 1e-4);
+    assert!(max_rel_err("z", &z.data, &outs[2].data) > 1e-4);
     assert!(c.next_chunk_with_memory(&ChunkControls::default(), &[3, 2]).is_err());
 }

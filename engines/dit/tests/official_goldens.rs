@@ -1,31 +1,18 @@
 //! Conformance with the OFFICIAL Wan2.1 `WanModel` (tiny size, seeded random weights), using the
-//! goldens of `shared/data/wan-goldens` (not part of the repository). Skipped, with a message,
-//! when that folder is absent; set `WAN_GOLDENS_DIR` to point elsewhere.
+//! goldens of `../shared/data/wan-goldens` beside the repository (not part of it), found by
+//! `worldflow_testkit::shared_data`: skipped with a message when that folder is absent, a failure
+//! when it is absent and `CI` is set; set `WAN_GOLDENS_DIR` to point elsewhere.
 //!
 //! Tolerance: 1e-4 relative to the tensor's max magnitude. The goldens are f32 PyTorch; f32
 //! reordering of sums gives ~1e-6, while a wrong convention (RoPE pairing, modulation order,
 //! sinusoid order) gives > 1e-2.
 
-use std::path::PathBuf;
 use worldflow_dit::{load_safetensors, Config, Tensor, WanModel};
-
-fn goldens_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("WAN_GOLDENS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/wan-goldens"));
-    dir.join("dit_tiny.case.safetensors").exists().then_some(dir)
-}
-
-fn rel_err(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len(), "length mismatch");
-    let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
-    got.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale
-}
+use worldflow_testkit::{max_rel_err, shared_data};
 
 #[test]
 fn official_wan_tiny_forward() {
-    let Some(dir) = goldens_dir() else {
-        eprintln!("SKIP official_wan_tiny_forward: wan-goldens folder not found");
+    let Some(dir) = shared_data("wan-goldens", "WAN_GOLDENS_DIR", "dit_tiny.case.safetensors") else {
         return;
     };
     let cfg = Config::tiny();
@@ -47,14 +34,20 @@ fn official_wan_tiny_forward() {
     }
     let text = model.encode_text(&case["context"].data, case["context"].shape[0]).expect("text");
     let checks: Vec<(&str, f32)> = vec![
-        ("patch_embedding", rel_err(&ours_cm, pe)),
-        ("time_embedding", rel_err(&trace.time_embedding[..d], &case["trace.time_embedding"].data)),
-        ("time_projection", rel_err(&trace.time_projection[..6 * d], &case["trace.time_projection"].data)),
-        ("text_embedding", rel_err(&text.embedded, &case["trace.text_embedding"].data)),
-        ("blocks.0", rel_err(&trace.blocks[0], &case["trace.blocks.0"].data)),
-        ("blocks.1", rel_err(&trace.blocks[1], &case["trace.blocks.1"].data)),
-        ("head", rel_err(&trace.head, &case["trace.head"].data)),
-        ("out", rel_err(&out.data, &case["out"].data)),
+        ("patch_embedding", max_rel_err("patch_embedding", &ours_cm, pe)),
+        (
+            "time_embedding",
+            max_rel_err("time_embedding", &trace.time_embedding[..d], &case["trace.time_embedding"].data),
+        ),
+        (
+            "time_projection",
+            max_rel_err("time_projection", &trace.time_projection[..6 * d], &case["trace.time_projection"].data),
+        ),
+        ("text_embedding", max_rel_err("text_embedding", &text.embedded, &case["trace.text_embedding"].data)),
+        ("blocks.0", max_rel_err("blocks.0", &trace.blocks[0], &case["trace.blocks.0"].data)),
+        ("blocks.1", max_rel_err("blocks.1", &trace.blocks[1], &case["trace.blocks.1"].data)),
+        ("head", max_rel_err("head", &trace.head, &case["trace.head"].data)),
+        ("out", max_rel_err("out", &out.data, &case["out"].data)),
     ];
     for (name, e) in &checks {
         eprintln!("{name:>16}: max rel err {e:.2e}");

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use worldflow_dit::*;
+use worldflow_testkit::max_rel_err;
 
 fn dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/goldens"))
@@ -18,18 +19,12 @@ fn load() -> (WanModel, Config) {
     (model, cfg)
 }
 
-fn max_rel(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let s = b.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
-    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / s
-}
-
 #[test]
 fn case_a_per_frame_timesteps() {
     let (model, _) = load();
     let case = load_safetensors(&dir().join("dit_tiny_ctrl.case_a.safetensors")).expect("case");
     let (out, _) = model.forward(&case["x"], &case["t"].data, &case["context"]).expect("forward");
-    let e = max_rel(&out.data, &case["out"].data);
+    let e = max_rel_err("case_a", &out.data, &case["out"].data);
     eprintln!("case_a max rel err {e:.2e}");
     assert!(e < 1e-4, "case_a: {e}");
 }
@@ -68,7 +63,7 @@ fn case_b_actions_cameras_offset_block_causal() {
         groups: Some(&groups),
     };
     let (out, _) = model.forward_seq(&req, &text, None, false, None).expect("forward");
-    let e = max_rel(&out, &c["out"].data);
+    let e = max_rel_err("case_b", &out, &c["out"].data);
     eprintln!("case_b max rel err {e:.2e}");
     assert!(e < 1e-4, "case_b: {e}");
     assert_eq!(cfg.action_classes, Some(81));

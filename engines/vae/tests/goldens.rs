@@ -28,7 +28,7 @@ fn check_all_ways(name: &str, chunkings: &[&[usize]]) {
     let (dec, z, want) = golden(name);
     let dec = Arc::new(dec);
     let whole = dec.decode(&z).unwrap();
-    let e = common::rel_err(&whole, &want);
+    let e = common::rel_err(name, &whole, &want);
     println!("{name}: whole clip rel err {e:.2e}");
     assert!(e < TOL, "{name} whole clip: rel err {e}");
 
@@ -40,7 +40,7 @@ fn check_all_ways(name: &str, chunkings: &[&[usize]]) {
         assert_eq!(frames.t, expect_n, "{name}: latent {i} gave {} frames", frames.t);
         streamed.append(&frames).unwrap();
     }
-    let e = common::rel_err(&streamed, &want);
+    let e = common::rel_err(name, &streamed, &want);
     println!("{name}: latent-by-latent rel err {e:.2e}");
     assert!(e < TOL, "{name} streaming: rel err {e}");
 
@@ -52,7 +52,7 @@ fn check_all_ways(name: &str, chunkings: &[&[usize]]) {
             out.append(&s.decode_chunk(&z.frames(start, start + n)).unwrap()).unwrap();
             start += n;
         }
-        let e = common::rel_err(&out, &want);
+        let e = common::rel_err(name, &out, &want);
         assert!(e < TOL, "{name} chunks {chunks:?}: rel err {e}");
     }
 }

@@ -1,6 +1,5 @@
-//! Helpers shared by the integration tests: reading F32 tensors from safetensors, comparisons.
-
-#![allow(dead_code)]
+//! Helpers shared by the integration tests that read goldens (`conformance.rs`, `goldens.rs`):
+//! F32 tensors of a safetensors file as videos, and the relative error of two videos of one shape.
 
 use safetensors::SafeTensors;
 use worldflow_vae::Video;
@@ -19,9 +18,8 @@ pub fn video(st: &SafeTensors<'_>, name: &str) -> Video {
     Video::from_cthw(s[0], s[1], s[2], s[3], &data, name).unwrap()
 }
 
-/// max |got − want| / max(max |want|, 1e-6): the "relative" error of the tests.
-pub fn rel_err(got: &Video, want: &Video) -> f32 {
-    assert_eq!((got.t, got.c, got.h, got.w), (want.t, want.c, want.h, want.w), "shape");
-    let scale = want.data.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    got.max_abs_diff(want) / scale
+/// `worldflow_testkit::max_rel_err` of two videos, after checking they have the same shape.
+pub fn rel_err(what: &str, got: &Video, want: &Video) -> f32 {
+    assert_eq!((got.t, got.c, got.h, got.w), (want.t, want.c, want.h, want.w), "{what}: shape");
+    worldflow_testkit::max_rel_err(what, &got.data, &want.data)
 }

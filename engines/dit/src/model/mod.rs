@@ -13,164 +13,30 @@
 //! `x += gate₁ · SelfAttn(LN(x)(1+scale₁)+shift₁)`; `x += CrossAttn(norm3(x), ctx)`;
 //! `x += gate₂ · FFN(LN(x)(1+scale₂)+shift₂)`. q/k RMSNorm is over the full `dim` (all heads).
 //! Text context is zero-padded to `text_len` before `text_embedding` and not masked (as upstream).
+//!
+//! Files: `request.rs` (inputs and outputs of a forward), `patch.rs` (patchify, sinusoids),
+//! `block.rs` (one attention block and its scratch buffers), this file (the model: loading, text
+//! encoding, frame embeddings, the forward).
 
-use crate::attention::{attention, PackedKv};
+mod block;
+mod patch;
+mod request;
+
+pub use patch::{patchify, sinusoidal_embedding, unpatchify};
+pub use request::{FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace};
+
+use block::{Block, BlockCtx, BlockScratch};
+
+use crate::attention::PackedKv;
 use crate::config::Config;
 use crate::error::{bad_input, Result};
 use crate::linear::Linear;
-use crate::ops::{
-    add_gated_row, gelu_tanh_inplace, layernorm_affine_row, layernorm_modulate_row, par_rows, rmsnorm_row, silu,
-};
-use crate::prope::{apply_blocks, Camera, Mat4, IDENTITY};
+use crate::ops::{gelu_tanh_inplace, layernorm_modulate_row, par_rows, rmsnorm_row, silu};
+use crate::prope::{Mat4, IDENTITY};
 use crate::quant::WeightFormat;
-use crate::rope::{apply_rope, Rope3d, RopeTable};
+use crate::rope::{Rope3d, RopeTable};
 use crate::tensor::{Tensor, TensorMap};
 use crate::weights::{random_weights, validate};
-
-/// Conditioning of one latent frame.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FrameCond {
-    /// Diffusion timestep in [0, 1000] (σ · 1000).
-    pub timestep: f32,
-    /// Discrete action label in `0..action_classes` (ignored by models without actions).
-    pub action: Option<u32>,
-    /// Camera of the frame (ignored by models without camera attention; `None` = identity).
-    pub camera: Option<Camera>,
-}
-
-impl FrameCond {
-    pub fn at(timestep: f32) -> Self {
-        FrameCond { timestep, action: None, camera: None }
-    }
-}
-
-/// Self-attention keys/values of a set of tokens for one layer, token-major [tokens, dim].
-/// `k` is after RMSNorm and RoPE; `cam_k`/`cam_v` (PRoPE branch) are empty without cameras.
-#[derive(Clone, Debug, Default)]
-pub struct LayerKv {
-    pub k: Vec<f32>,
-    pub v: Vec<f32>,
-    pub cam_k: Vec<f32>,
-    pub cam_v: Vec<f32>,
-}
-
-/// Cached keys/values visible to every query of a forward (ordered in time), per layer.
-pub trait PastKv {
-    /// Number of cached tokens.
-    fn tokens(&self) -> usize;
-    /// Segments `(k, v)` of layer `layer`, `cam` selecting the PRoPE branch.
-    fn segments(&self, layer: usize, cam: bool) -> Vec<(&[f32], &[f32])>;
-}
-
-/// A prompt's cross-attention keys/values for every layer (computed once per prompt).
-#[derive(Clone, Debug)]
-pub struct TextContext {
-    pub(crate) layers: Vec<PackedKv>,
-    /// `text_embedding(context)` [text_len, dim] (the golden trace `text_embedding`).
-    pub embedded: Vec<f32>,
-}
-
-impl TextContext {
-    /// A context holding only `embedded` [text_len, dim], for backends that derive the cross-attention
-    /// keys/values on their device. The CPU [`WanModel`] rejects it (it reads its own packed K/V).
-    pub fn from_embedded(embedded: Vec<f32>) -> Self {
-        TextContext { layers: Vec::new(), embedded }
-    }
-}
-
-/// One forward over a frame-major sequence of latent frames.
-pub struct SeqRequest<'a> {
-    /// Latents [C, F, H, W].
-    pub latents: &'a [f32],
-    pub frames: usize,
-    pub height: usize,
-    pub width: usize,
-    pub conds: &'a [FrameCond],
-    /// RoPE time index of each frame.
-    pub rope_time: &'a [usize],
-    /// Sizes (in frames) of consecutive block-causal groups; `None` = one group (full attention).
-    pub groups: Option<&'a [usize]>,
-}
-
-impl SeqRequest<'_> {
-    /// Per query token, how many keys it sees (`np` past tokens first, then this request's tokens in
-    /// order): all of them, or with `groups` up to the end of its own group (block-causal).
-    pub fn key_limits(&self, tokens_per_frame: usize, np: usize) -> Vec<usize> {
-        let n = self.frames * tokens_per_frame;
-        match self.groups {
-            None => vec![np + n; n],
-            Some(groups) => {
-                let mut limit = Vec::with_capacity(n);
-                let mut end = 0;
-                for &g in groups {
-                    end += g * tokens_per_frame;
-                    limit.extend(std::iter::repeat_n(np + end, g * tokens_per_frame));
-                }
-                limit
-            }
-        }
-    }
-
-    /// Checks sizes, grid, per-frame conditions, groups and finiteness against `c`.
-    pub fn check(&self, c: &Config) -> Result<()> {
-        let r = self;
-        let [_, ph, pw] = c.patch_size;
-        if r.latents.len() != c.in_dim * r.frames * r.height * r.width {
-            return Err(bad_input(
-                "x",
-                format!("expected {}×{}×{}×{} values, got {}", c.in_dim, r.frames, r.height, r.width, r.latents.len()),
-            ));
-        }
-        if r.frames == 0 || r.height % ph != 0 || r.width % pw != 0 || r.height == 0 || r.width == 0 {
-            return Err(bad_input(
-                "x",
-                format!("grid {}×{}×{} not divisible by patch {:?}", r.frames, r.height, r.width, c.patch_size),
-            ));
-        }
-        if r.conds.len() != r.frames || r.rope_time.len() != r.frames {
-            return Err(bad_input("conds", "one condition and one RoPE time index per frame required"));
-        }
-        if let Some(g) = r.groups {
-            if g.iter().sum::<usize>() != r.frames || g.contains(&0) {
-                return Err(bad_input("groups", format!("group sizes {g:?} must be positive and sum to {}", r.frames)));
-            }
-        }
-        if r.latents.iter().any(|x| !x.is_finite()) {
-            return Err(bad_input("x", "latents contain NaN or infinity"));
-        }
-        Ok(())
-    }
-}
-
-/// Intermediate values of a forward (the names of the goldens' `trace.*`).
-#[derive(Clone, Debug, Default)]
-pub struct Trace {
-    pub patch_embedding: Vec<f32>,
-    pub time_embedding: Vec<f32>,
-    pub time_projection: Vec<f32>,
-    pub blocks: Vec<Vec<f32>>,
-    pub head: Vec<f32>,
-}
-
-struct Block {
-    modulation: Vec<f32>,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    norm_q: Option<Vec<f32>>,
-    norm_k: Option<Vec<f32>>,
-    prope_o: Option<Linear>,
-    norm3: Option<(Vec<f32>, Vec<f32>)>,
-    cq: Linear,
-    ck: Linear,
-    cv: Linear,
-    co: Linear,
-    cnorm_q: Option<Vec<f32>>,
-    cnorm_k: Option<Vec<f32>>,
-    ffn1: Linear,
-    ffn2: Linear,
-}
 
 /// A Wan2.1-family DiT with loaded weights.
 pub struct WanModel {
@@ -199,70 +65,6 @@ fn linear(t: &mut TensorMap, name: &str) -> Linear {
     let b = take(t, &format!("{name}.bias"));
     let (out_features, in_features) = (w.shape[0], w.data.len() / w.shape[0]);
     Linear::new(&w.data, b, in_features, out_features)
-}
-
-/// Sinusoidal embedding of upstream `sinusoidal_embedding_1d`: `[cos(p·ω_j), sin(p·ω_j)]`,
-/// `ω_j = 10000^(−j/half)`, computed in f64.
-pub fn sinusoidal_embedding(dim: usize, position: f64) -> Vec<f32> {
-    let half = dim / 2;
-    let mut out = vec![0.0f32; dim];
-    for j in 0..half {
-        let a = position * 10000f64.powf(-(j as f64) / half as f64);
-        out[j] = a.cos() as f32;
-        out[half + j] = a.sin() as f32;
-    }
-    out
-}
-
-/// Patchify [C,F,H,W] → [N, C·ph·pw] with feature order (c, ph, pw) like the Conv3d weight.
-pub fn patchify(cfg: &Config, r: &SeqRequest) -> Vec<f32> {
-    let c = cfg.in_dim;
-    let [_, ph, pw] = cfg.patch_size;
-    let (gh, gw) = (r.height / ph, r.width / pw);
-    let n = r.frames * gh * gw;
-    let feat = c * ph * pw;
-    let mut out = vec![0.0f32; n * feat];
-    for f in 0..r.frames {
-        for y in 0..gh {
-            for x in 0..gw {
-                let tok = (f * gh + y) * gw + x;
-                for ci in 0..c {
-                    for q in 0..ph {
-                        for s in 0..pw {
-                            out[tok * feat + (ci * ph + q) * pw + s] =
-                                r.latents[((ci * r.frames + f) * r.height + y * ph + q) * r.width + x * pw + s];
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Unpatchify [N, ph·pw·C] (head output, feature order (ph, pw, c)) → [C, F, H, W].
-pub fn unpatchify(cfg: &Config, h: &[f32], frames: usize, height: usize, width: usize) -> Vec<f32> {
-    let c = cfg.out_dim;
-    let [_, ph, pw] = cfg.patch_size;
-    let (gh, gw) = (height / ph, width / pw);
-    let feat = c * ph * pw;
-    let mut out = vec![0.0f32; c * frames * height * width];
-    for f in 0..frames {
-        for y in 0..gh {
-            for x in 0..gw {
-                let tok = (f * gh + y) * gw + x;
-                for q in 0..ph {
-                    for s in 0..pw {
-                        for ci in 0..c {
-                            out[((ci * frames + f) * height + y * ph + q) * width + x * pw + s] =
-                                h[tok * feat + (q * pw + s) * c + ci];
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 impl WanModel {
@@ -501,11 +303,11 @@ impl WanModel {
         } else {
             None
         };
-        let ctx = BlockCtx { n, tpf, e0: &e0, table: &table, limit: &limit, cams: cams.as_deref(), np };
+        let ctx = BlockCtx { cfg, n, tpf, e0: &e0, table: &table, limit: &limit, cams: cams.as_deref(), text, past };
         let mut recorded = record.then(Vec::new);
         let mut ws = BlockScratch::take();
         for (li, block) in self.blocks.iter().enumerate() {
-            let kv = self.block_forward(li, block, &mut x, &ctx, text, past, &mut ws);
+            let kv = block.forward(li, &mut x, &ctx, &mut ws);
             if let Some(r) = recorded.as_mut() {
                 r.push(kv);
             }
@@ -531,111 +333,6 @@ impl WanModel {
             t.head = h.clone();
         }
         Ok((unpatchify(cfg, &h, req.frames, req.height, req.width), recorded))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn block_forward(
-        &self,
-        li: usize,
-        b: &Block,
-        x: &mut [f32],
-        ctx: &BlockCtx,
-        text: &TextContext,
-        past: Option<&dyn PastKv>,
-        ws: &mut BlockScratch,
-    ) -> LayerKv {
-        let cfg = &self.cfg;
-        let (d, heads, hd, n, tpf) = (cfg.dim, cfg.num_heads, cfg.head_dim(), ctx.n, ctx.tpf);
-        let eps = cfg.eps as f32;
-        // modulation + e0 per frame: [F, 6, d].
-        let frames = ctx.e0.len() / (6 * d);
-        let m = sized(&mut ws.modulation, frames * 6 * d);
-        for f in 0..frames {
-            for j in 0..6 * d {
-                m[f * 6 * d + j] = b.modulation[j] + ctx.e0[f * 6 * d + j];
-            }
-        }
-        let m = &*m;
-        let chunk =
-            |tok: usize, i: usize| -> &[f32] { &m[(tok / tpf) * 6 * d + i * d..(tok / tpf) * 6 * d + (i + 1) * d] };
-
-        // Self-attention.
-        let h = sized(&mut ws.h, n * d);
-        par_rows(h, d, |tok, row| {
-            layernorm_modulate_row(&x[tok * d..(tok + 1) * d], chunk(tok, 0), chunk(tok, 1), eps, row)
-        });
-        let q = sized(&mut ws.q, n * d);
-        b.q.forward(h, n, q);
-        let (mut k, mut v) = (vec![0.0f32; n * d], vec![0.0f32; n * d]);
-        b.k.forward(h, n, &mut k);
-        b.v.forward(h, n, &mut v);
-        if let Some(w) = &b.norm_q {
-            par_rows(q, d, |_, r| rmsnorm_row(r, w, eps));
-        }
-        if let Some(w) = &b.norm_k {
-            par_rows(&mut k, d, |_, r| rmsnorm_row(r, w, eps));
-        }
-        // PRoPE branch inputs use the normalised, un-rotated q/k.
-        let cam_in = ctx.cams.map(|cams| {
-            let fwd: Vec<&Mat4> = (0..n).map(|t| &cams[t / tpf].0).collect();
-            let inv: Vec<&Mat4> = (0..n).map(|t| &cams[t / tpf].1).collect();
-            let cq = sized(&mut ws.cam_q, n * d);
-            cq.copy_from_slice(q);
-            let (mut ck, mut cv) = (k.clone(), v.clone());
-            apply_blocks(cq, d, &fwd, true);
-            apply_blocks(&mut ck, d, &inv, false);
-            apply_blocks(&mut cv, d, &inv, false);
-            (ck, cv, fwd)
-        });
-        apply_rope(q, heads, ctx.table);
-        apply_rope(&mut k, heads, ctx.table);
-        let mut segs: Vec<(&[f32], &[f32])> = past.map_or(Vec::new(), |p| p.segments(li, false));
-        segs.push((&k, &v));
-        ws.kv.pack_from(&segs, heads, hd);
-        let o = sized(&mut ws.o, n * d);
-        attention(q, n, &ws.kv, Some(ctx.limit), o);
-        let y = sized(&mut ws.y, n * d);
-        b.o.forward(o, n, y);
-        let mut rec = LayerKv { k, v, ..Default::default() };
-        if let (Some((ck, cv, fwd)), Some(po)) = (cam_in, &b.prope_o) {
-            let mut segs: Vec<(&[f32], &[f32])> = past.map_or(Vec::new(), |p| p.segments(li, true));
-            segs.push((&ck, &cv));
-            ws.kv.pack_from(&segs, heads, hd);
-            attention(&ws.cam_q[..n * d], n, &ws.kv, Some(ctx.limit), o);
-            apply_blocks(o, d, &fwd, false);
-            let yc = sized(&mut ws.y_cam, n * d);
-            po.forward(o, n, yc);
-            y.iter_mut().zip(yc.iter()).for_each(|(a, b)| *a += b);
-            rec.cam_k = ck;
-            rec.cam_v = cv;
-        }
-        par_rows(x, d, |tok, row| add_gated_row(row, &y[tok * d..(tok + 1) * d], chunk(tok, 2)));
-
-        // Cross-attention (no gate).
-        match &b.norm3 {
-            Some((w, bias)) => {
-                par_rows(h, d, |tok, row| layernorm_affine_row(&x[tok * d..(tok + 1) * d], w, bias, eps, row))
-            }
-            None => h.copy_from_slice(x),
-        }
-        b.cq.forward(h, n, q);
-        if let Some(w) = &b.cnorm_q {
-            par_rows(q, d, |_, r| rmsnorm_row(r, w, eps));
-        }
-        attention(q, n, &text.layers[li], None, o);
-        b.co.forward(o, n, y);
-        x.iter_mut().zip(y.iter()).for_each(|(a, b)| *a += b);
-
-        // FFN.
-        par_rows(h, d, |tok, row| {
-            layernorm_modulate_row(&x[tok * d..(tok + 1) * d], chunk(tok, 3), chunk(tok, 4), eps, row)
-        });
-        let f = sized(&mut ws.ffn, n * cfg.ffn_dim);
-        b.ffn1.forward_gelu(h, n, f);
-        b.ffn2.forward(f, n, y);
-        par_rows(x, d, |tok, row| add_gated_row(row, &y[tok * d..(tok + 1) * d], chunk(tok, 5)));
-        let _ = ctx.np;
-        rec
     }
 
     /// Upstream-equivalent forward: `x` [C, F, H, W], one timestep for all frames (or one per
@@ -684,57 +381,11 @@ impl WanModel {
         let rope_time: Vec<usize> = (0..frames).collect();
         let table: RopeTable = self.rope.table(&Rope3d::grid_positions(&rope_time, grid_hw.0, grid_hw.1));
         let limit = vec![n; n];
-        let ctx = BlockCtx { n, tpf, e0: &e0, table: &table, limit: &limit, cams: None, np: 0 };
+        let ctx =
+            BlockCtx { cfg: &self.cfg, n, tpf, e0: &e0, table: &table, limit: &limit, cams: None, text, past: None };
         let mut ws = BlockScratch::take();
-        self.block_forward(layer, &self.blocks[layer], x, &ctx, text, None, &mut ws);
+        self.blocks[layer].forward(layer, x, &ctx, &mut ws);
         ws.put_back();
         Ok(())
     }
-}
-
-/// Per-thread buffers of [`WanModel::block_forward`], reused from call to call: allocating a fresh
-/// megabyte-sized buffer for every intermediate made the allocator hand pages back to the kernel and
-/// fault them in again (~10 % of a chunk step).
-#[derive(Default)]
-struct BlockScratch {
-    modulation: Vec<f32>,
-    h: Vec<f32>,
-    q: Vec<f32>,
-    cam_q: Vec<f32>,
-    o: Vec<f32>,
-    y: Vec<f32>,
-    y_cam: Vec<f32>,
-    ffn: Vec<f32>,
-    kv: PackedKv,
-}
-
-thread_local! {
-    static BLOCK_SCRATCH: std::cell::RefCell<BlockScratch> = std::cell::RefCell::new(BlockScratch::default());
-}
-
-impl BlockScratch {
-    fn take() -> Self {
-        BLOCK_SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()))
-    }
-
-    fn put_back(self) {
-        BLOCK_SCRATCH.with(|c| *c.borrow_mut() = self);
-    }
-}
-
-/// `v` resized to `len` values (keeps its capacity; old contents stay: every caller overwrites the
-/// whole slice before reading it).
-fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    v.resize(len, 0.0);
-    &mut v[..len]
-}
-
-struct BlockCtx<'a> {
-    n: usize,
-    tpf: usize,
-    e0: &'a [f32],
-    table: &'a RopeTable,
-    limit: &'a [usize],
-    cams: Option<&'a [(Mat4, Mat4)]>,
-    np: usize,
 }

@@ -1,0 +1,69 @@
+//! Patchify / unpatchify between latents [C, F, H, W] and tokens, and the sinusoidal embedding of
+//! timesteps and action labels.
+
+use super::request::SeqRequest;
+use crate::config::Config;
+
+/// Sinusoidal embedding of upstream `sinusoidal_embedding_1d`: `[cos(p·ω_j), sin(p·ω_j)]`,
+/// `ω_j = 10000^(−j/half)`, computed in f64.
+pub fn sinusoidal_embedding(dim: usize, position: f64) -> Vec<f32> {
+    let half = dim / 2;
+    let mut out = vec![0.0f32; dim];
+    for j in 0..half {
+        let a = position * 10000f64.powf(-(j as f64) / half as f64);
+        out[j] = a.cos() as f32;
+        out[half + j] = a.sin() as f32;
+    }
+    out
+}
+
+/// Patchify [C,F,H,W] → [N, C·ph·pw] with feature order (c, ph, pw) like the Conv3d weight.
+pub fn patchify(cfg: &Config, r: &SeqRequest) -> Vec<f32> {
+    let c = cfg.in_dim;
+    let [_, ph, pw] = cfg.patch_size;
+    let (gh, gw) = (r.height / ph, r.width / pw);
+    let n = r.frames * gh * gw;
+    let feat = c * ph * pw;
+    let mut out = vec![0.0f32; n * feat];
+    for f in 0..r.frames {
+        for y in 0..gh {
+            for x in 0..gw {
+                let tok = (f * gh + y) * gw + x;
+                for ci in 0..c {
+                    for q in 0..ph {
+                        for s in 0..pw {
+                            out[tok * feat + (ci * ph + q) * pw + s] =
+                                r.latents[((ci * r.frames + f) * r.height + y * ph + q) * r.width + x * pw + s];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Unpatchify [N, ph·pw·C] (head output, feature order (ph, pw, c)) → [C, F, H, W].
+pub fn unpatchify(cfg: &Config, h: &[f32], frames: usize, height: usize, width: usize) -> Vec<f32> {
+    let c = cfg.out_dim;
+    let [_, ph, pw] = cfg.patch_size;
+    let (gh, gw) = (height / ph, width / pw);
+    let feat = c * ph * pw;
+    let mut out = vec![0.0f32; c * frames * height * width];
+    for f in 0..frames {
+        for y in 0..gh {
+            for x in 0..gw {
+                let tok = (f * gh + y) * gw + x;
+                for q in 0..ph {
+                    for s in 0..pw {
+                        for ci in 0..c {
+                            out[((ci * frames + f) * height + y * ph + q) * width + x * pw + s] =
+                                h[tok * feat + (q * pw + s) * c + ci];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
