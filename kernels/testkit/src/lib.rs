@@ -72,8 +72,11 @@ impl std::fmt::Display for TensorReadError {
 }
 impl std::error::Error for TensorReadError {}
 
+/// Tensors by name: (shape, values in row-major order).
+pub type F32Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Every tensor of a safetensors file as f32 (F32 only): name → (shape, values).
-pub fn read_f32_tensors(path: &Path) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>, TensorReadError> {
+pub fn read_f32_tensors(path: &Path) -> Result<F32Tensors, TensorReadError> {
     let err = |m: String| TensorReadError(format!("{}: {m}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
