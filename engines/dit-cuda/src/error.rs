@@ -40,5 +40,5 @@ impl From<CudaError> for DitError {
 
 /// Maps a driver error, naming the step that failed.
 pub(crate) fn driver(what: &str) -> impl FnOnce(cudarc::driver::DriverError) -> CudaError + '_ {
-    move |e| CudaError::Driver { what: what.to_string(), message: format!("{e:?}") }
+    move |e| CudaError::Driver { what: what.to_owned(), message: format!("{e:?}") }
 }

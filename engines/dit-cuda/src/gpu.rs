@@ -170,7 +170,10 @@ impl Gpu {
     /// `out[m, n] (+)= x[m, k] · w[n, k]ᵀ`, all row-major. cuBLAS is column-major: row-major `out` is
     /// column-major `outᵀ` [n, m] = `w · xᵀ`, i.e. `op(A) = wᵀ` seen column-major (A = w, lda k,
     /// transposed) times `B = xᵀ` (B = x, ldb k, not transposed), ldc n.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the shape and strides of one cuBLAS call, named as cuBLAS names them"
+    )]
     pub fn gemm_wt(
         &self,
         x: &CudaSlice<f32>,
@@ -279,7 +282,7 @@ impl Gpu {
     }
 
     /// LayerNorm(x)(1 + scale) + shift with shift/scale taken from `modulation` rows per frame.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "the buffers and sizes one kernel launch takes")]
     pub fn ln_modulate(
         &self,
         x: &CudaSlice<f32>,
@@ -327,7 +330,7 @@ impl Gpu {
         unsafe { b.launch(per_row(n)?) }.map(|_| ()).map_err(driver("rmsnorm_inplace"))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "the buffers and sizes one kernel launch takes")]
     pub fn add_gated(
         &self,
         x: &mut CudaSlice<f32>,
@@ -379,7 +382,7 @@ impl Gpu {
     }
 
     /// `softmax(q kᵀ/√hd) v` per head; query `i` sees keys `0..limit[i]`.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "the buffers and sizes one kernel launch takes")]
     pub fn attention(
         &self,
         q: &CudaSlice<f32>,

@@ -64,7 +64,7 @@ pub fn compile(target: &Target) -> Result<Image> {
     let arch = match target {
         Target::Ptx(a) | Target::Cubin(a) => a,
     };
-    let options = vec![format!("--gpu-architecture={arch}"), "--std=c++14".to_string()];
+    let options = vec![format!("--gpu-architecture={arch}"), "--std=c++14".to_owned()];
     let fail = |message: String, log: String| CudaError::Compile { options: options.join(" "), message, log };
     let src = CString::new(KERNEL_SOURCE).map_err(|e| fail(e.to_string(), String::new()))?;
     let prog = Program(

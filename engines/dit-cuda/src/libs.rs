@@ -37,7 +37,8 @@ fn preload(path: &Path) -> std::result::Result<(), String> {
     // SAFETY: opening a shared library runs its initialisers; these are NVIDIA's libraries, chosen
     // by the user (environment) or installed by setup.sh.
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| e.to_string())?;
-    std::mem::forget(lib);
+    // Never unloaded: the handle is kept (not dropped) for the life of the process.
+    let _kept_loaded = std::mem::ManuallyDrop::new(lib);
     Ok(())
 }
 

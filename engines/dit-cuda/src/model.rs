@@ -37,7 +37,7 @@ pub struct CudaDit {
 const IDENTITY: Mat4 = [[1., 0., 0., 0.], [0., 1., 0., 0.], [0., 0., 1., 0.], [0., 0., 0., 1.]];
 
 fn bad(name: &str, message: impl Into<String>) -> CudaError {
-    CudaError::Dit(DitError::BadInput { name: name.to_string(), message: message.into() })
+    CudaError::Dit(DitError::BadInput { name: name.to_owned(), message: message.into() })
 }
 
 /// Per-forward device inputs shared by every block.

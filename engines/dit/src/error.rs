@@ -27,5 +27,5 @@ pub enum DitError {
 pub type Result<T> = std::result::Result<T, DitError>;
 
 pub(crate) fn bad_input(name: &str, message: impl Into<String>) -> DitError {
-    DitError::BadInput { name: name.to_string(), message: message.into() }
+    DitError::BadInput { name: name.to_owned(), message: message.into() }
 }

@@ -37,7 +37,7 @@ pub fn exp_approx(x: f32) -> f32 {
 /// 2^x for x ≤ 127: rounding to n + r with |r| ≤ ½, degree-6 Taylor of 2^r, relative error < 3e-7;
 /// exactly 0 for x ≤ −127 (so −∞ masks give 0 without a select).
 #[inline(always)]
-#[allow(clippy::excessive_precision)] // Taylor coefficients ln2^k / k!, as computed
+#[allow(clippy::excessive_precision, reason = "Taylor coefficients ln2^k / k!, as computed")]
 pub fn exp2_approx(x: f32) -> f32 {
     let xc = x.clamp(-127.0, 127.0);
     let m = xc + MAGIC;
@@ -68,7 +68,7 @@ pub fn sum8(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 /// GELU with the tanh approximation, as x·σ(2u) = 0.5·x·(1 + tanh(u)).
 #[inline(always)]
 fn gelu_tanh(x: f32) -> f32 {
-    const K0: f32 = 0.797_884_56; // sqrt(2/pi)
+    const K0: f32 = 0.797_884_6; // sqrt(2/pi)
     let u = K0 * (x + 0.044_715 * x * x * x);
     x / (1.0 + exp_approx(-2.0 * u))
 }
@@ -187,7 +187,7 @@ mod tests {
     fn gelu_matches_tanh_formula() {
         let mut v: Vec<f32> = (-400..400).map(|i| i as f32 * 0.025).collect();
         let want: Vec<f32> =
-            v.iter().map(|&x| 0.5 * x * (1.0 + (0.797_884_56f32 * (x + 0.044715 * x * x * x)).tanh())).collect();
+            v.iter().map(|&x| 0.5 * x * (1.0 + (0.797_884_6_f32 * (x + 0.044715 * x * x * x)).tanh())).collect();
         gelu_tanh_inplace(&mut v);
         for (a, b) in v.iter().zip(&want) {
             assert!((a - b).abs() < 1e-6 * (1.0 + b.abs()), "{a} vs {b}");

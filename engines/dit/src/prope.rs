@@ -121,6 +121,7 @@ mod tests {
             cy: 120.,
         };
         let (p, pi) = cam.prope_matrices().expect("regular");
+        #[allow(clippy::needless_range_loop, reason = "matrix indices, as in the product's formula")]
         for i in 0..4 {
             for j in 0..4 {
                 let v: f32 = (0..4).map(|k| p[i][k] * pi[k][j]).sum();

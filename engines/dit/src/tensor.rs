@@ -41,7 +41,7 @@ pub fn load_safetensors(path: &Path) -> Result<TensorMap> {
 /// Parses safetensors bytes; `origin` names the source in errors.
 pub fn parse_safetensors(bytes: &[u8], origin: &str) -> Result<TensorMap> {
     let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| DitError::Safetensors { path: origin.to_string(), message: e.to_string() })?;
+        .map_err(|e| DitError::Safetensors { path: origin.to_owned(), message: e.to_string() })?;
     let mut out = TensorMap::new();
     for (name, view) in st.iter() {
         let raw = view.data();
@@ -57,8 +57,8 @@ pub fn parse_safetensors(bytes: &[u8], origin: &str) -> Result<TensorMap> {
             }
             other => {
                 return Err(DitError::Dtype {
-                    path: origin.to_string(),
-                    name: name.to_string(),
+                    path: origin.to_owned(),
+                    name: name.to_owned(),
                     dtype: format!("{other:?}"),
                 })
             }
@@ -66,11 +66,11 @@ pub fn parse_safetensors(bytes: &[u8], origin: &str) -> Result<TensorMap> {
         let shape = view.shape().to_vec();
         if shape.iter().product::<usize>() != data.len() {
             return Err(DitError::Safetensors {
-                path: origin.to_string(),
+                path: origin.to_owned(),
                 message: format!("tensor `{name}`: data size does not match shape {shape:?}"),
             });
         }
-        out.insert(name.to_string(), Tensor { shape, data });
+        out.insert(name.to_owned(), Tensor { shape, data });
     }
     Ok(out)
 }

@@ -85,7 +85,7 @@ impl VaeConfig {
             Self::preset(&p.preset)?
         } else {
             serde_json::from_str::<Self>(text)
-                .map_err(|e| VaeError::ConfigJson { path: path.to_string(), message: e.to_string() })?
+                .map_err(|e| VaeError::ConfigJson { path: path.to_owned(), message: e.to_string() })?
         };
         cfg.validate()?;
         Ok(cfg)
@@ -153,7 +153,7 @@ impl VaeConfig {
 }
 
 fn cfg_err(field: &str, message: impl Into<String>) -> VaeError {
-    VaeError::Config { field: field.to_string(), message: message.into() }
+    VaeError::Config { field: field.to_owned(), message: message.into() }
 }
 
 #[cfg(test)]

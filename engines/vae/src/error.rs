@@ -52,5 +52,5 @@ pub enum VaeError {
 pub type Result<T> = std::result::Result<T, VaeError>;
 
 pub(crate) fn input_err(name: &str, message: impl Into<String>) -> VaeError {
-    VaeError::Input { name: name.to_string(), message: message.into() }
+    VaeError::Input { name: name.to_owned(), message: message.into() }
 }

@@ -29,10 +29,10 @@ pub(crate) struct WeightLoader<'a> {
 impl<'a> WeightLoader<'a> {
     pub(crate) fn from_safetensors(bytes: &'a [u8], source_name: &str) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| VaeError::Safetensors { path: source_name.to_string(), message: e.to_string() })?;
+            .map_err(|e| VaeError::Safetensors { path: source_name.to_owned(), message: e.to_string() })?;
         Ok(Self {
             source: Source::File { st, used: BTreeSet::new() },
-            source_name: source_name.to_string(),
+            source_name: source_name.to_owned(),
             problems: vec![],
         })
     }
@@ -67,7 +67,7 @@ impl<'a> WeightLoader<'a> {
                         return vec![0.0; numel];
                     }
                 };
-                used.insert(name.to_string());
+                used.insert(name.to_owned());
                 if view.shape() != shape {
                     self.problems.push(WeightProblem::MisShaped {
                         name: name.into(),
