@@ -9,6 +9,7 @@
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream};
 use glam::Vec3;
+use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::gaussians::{encode_into, params, payload_len, Part};
 use worldflow_protocol::arrow_io::world as world_io;
 use worldflow_protocol::{mat4_from_rows, Gaussians, WorldDelta};
@@ -90,17 +91,24 @@ fn send(node: &mut DoraNode, g: &Gaussians, part: Part, tick: u64) -> anyhow::Re
     .map_err(|e| anyhow::anyhow!("sending gaussians: {e}"))
 }
 
+/// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
+/// the span timings) is read by `main`.
+pub const SETTINGS: &[&str] = &["SCENARIO", "SH_DEGREE", "FACE_SUBDIVISIONS", "OUT_DIR"];
+
+/// The scenario and the actor's config from `env` (through `worldflow-node-kit`).
+pub fn settings(env: &Env) -> anyhow::Result<(Scenario, ActorConfig)> {
+    let scenario = Scenario::from_setting(env.get("SCENARIO")?.as_deref()).chain_context("setting SCENARIO")?;
+    let default = ActorConfig::default();
+    let config = ActorConfig {
+        sh_degree: env.parse_or("SH_DEGREE", default.sh_degree, "0 or 1")?,
+        face_subdivisions: env.parse_or("FACE_SUBDIVISIONS", default.face_subdivisions, "1..=8")?,
+        ..default
+    };
+    Ok((scenario, config))
+}
+
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let setting = std::env::var("SCENARIO").ok();
-    let scenario = Scenario::from_setting(setting.as_deref()).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}"))?;
-    let mut config = ActorConfig::default();
-    if let Ok(v) = std::env::var("SH_DEGREE") {
-        config.sh_degree = v.parse().with_context(|| format!("setting SH_DEGREE=`{v}`: expected 0 or 1"))?;
-    }
-    if let Ok(v) = std::env::var("FACE_SUBDIVISIONS") {
-        config.face_subdivisions =
-            v.parse().with_context(|| format!("setting FACE_SUBDIVISIONS=`{v}`: expected 1..=8"))?;
-    }
+    let (scenario, config) = settings(&Env::from_process(SETTINGS))?;
     let mut state = ActorState::new(&scenario, config)?;
     let static_count = state.actor.static_count();
     eprintln!("actor: {static_count} static Gaussians");
@@ -121,4 +129,24 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_every_declared_setting_is_read() {
+        let env = Env::from_pairs(SETTINGS, &[("SH_DEGREE", " 0 ")]);
+        let (_, config) = settings(&env).unwrap();
+        assert_eq!(config.sh_degree, 0);
+        let e = settings(&Env::from_pairs(SETTINGS, &[("FACE_SUBDIVISIONS", "many")])).unwrap_err();
+        assert_eq!(e.to_string(), "setting FACE_SUBDIVISIONS=`many`: expected 1..=8");
+        let mut read = env.names_read();
+        read.push("OUT_DIR"); // read by `main` (the span timings' directory)
+        read.sort_unstable();
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
+    }
 }

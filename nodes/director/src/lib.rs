@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::{decode_action, encode_pose, world as world_io};
 use worldflow_protocol::{mat4_to_rows, Action, BodyRecord, ChunkMeta, Keys, StampedPose, WorldDelta};
 use worldflow_world::{
@@ -144,20 +145,34 @@ impl World {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
+/// the span timings) is read by `main`.
+pub const SETTINGS: &[&str] = &["SCENARIO", "DT_SECS", "STEP_M", "OUT_DIR"];
+
+/// The node's settings, read through `worldflow-node-kit`.
+#[derive(Debug)]
+pub struct Settings {
+    /// `SCENARIO`: a built-in scenario name or a scenario file (unset: the default town).
+    pub scenario: Scenario,
+    /// `DT_SECS`: simulated seconds per tick (0.1).
+    pub dt_secs: f32,
+    /// `STEP_M`: metres per tick of a free camera's keys (unset: [`World`]'s default).
+    pub step_m: Option<f32>,
+}
+
+impl Settings {
+    /// The settings of `env`.
+    pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        let scenario = Scenario::from_setting(env.get("SCENARIO")?.as_deref()).chain_context("setting SCENARIO")?;
+        Ok(Self { scenario, dt_secs: env.parse_or("DT_SECS", 0.1, "seconds")?, step_m: env.parse("STEP_M", "metres")? })
+    }
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let scenario =
-        Scenario::from_setting(env("SCENARIO").as_deref()).map_err(|e| anyhow::anyhow!("setting SCENARIO: {e}"))?;
-    let dt_secs: f32 = env("DT_SECS")
-        .map(|v| v.parse().map_err(|_| anyhow::anyhow!("setting DT_SECS=`{v}`: expected seconds")))
-        .transpose()?
-        .unwrap_or(0.1);
+    let Settings { scenario, dt_secs, step_m } = Settings::from_settings(&Env::from_process(SETTINGS))?;
     let mut world = World::new(&scenario, dt_secs)?;
-    if let Some(v) = env("STEP_M") {
-        world.step_m = v.parse().context("setting STEP_M: expected metres")?;
+    if let Some(step_m) = step_m {
+        world.step_m = step_m;
     }
     let n = world.egos.len();
     eprintln!(
@@ -325,5 +340,27 @@ mod tests {
     fn free_camera_keys() {
         let d = keys_to_delta(Keys::W.union(Keys::LEFT), 0.5, 3.0);
         assert_eq!((d.forward_m, d.left_m, d.yaw_deg), (0.5, 0.0, 3.0));
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_every_declared_setting_is_read() {
+        let env = Env::from_pairs(SETTINGS, &[("DT_SECS", " 0.05 "), ("STEP_M", "")]);
+        let s = Settings::from_settings(&env).unwrap();
+        assert_eq!((s.dt_secs, s.step_m), (0.05, None));
+        let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("STEP_M", "far")])).unwrap_err();
+        assert_eq!(e.to_string(), "setting STEP_M=`far`: expected metres");
+        let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("SCENARIO", "/nonexistent.yml")])).unwrap_err();
+        assert!(e.to_string().contains("SCENARIO"), "{e}");
+        let mut read = env.names_read();
+        read.push("OUT_DIR"); // read by `main` (the span timings' directory)
+        read.sort_unstable();
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
     }
 }

@@ -14,6 +14,7 @@ pub mod pairing;
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream};
 use glam::Mat4;
+use worldflow_node_kit::Env;
 use worldflow_protocol::arrow_io::gaussians::{self as gaussians_io, Part};
 use worldflow_protocol::arrow_io::{decode_pose, frame_header_to_params, payload_bytes};
 use worldflow_protocol::{
@@ -68,53 +69,48 @@ pub struct Settings {
     pub options: RenderOptions,
 }
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.into())
-}
-
-fn parse<T: std::str::FromStr>(name: &str, default: &str, expected: &str) -> anyhow::Result<T> {
-    let v = env_or(name, default);
-    v.trim().parse().map_err(|_| anyhow::anyhow!("setting {name}=`{v}`: expected {expected}"))
-}
+/// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
+/// the span timings) is read by `main`.
+pub const SETTINGS: &[&str] =
+    &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND", "CATCHUP", "OUT_DIR"];
 
 impl Settings {
+    /// The settings of the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
-        let width: u32 = parse("WIDTH", "640", "a width in pixels")?;
-        let height: u32 = parse("HEIGHT", "360", "a height in pixels")?;
+        Self::from_settings(&Env::from_process(SETTINGS))
+    }
+
+    /// The settings of `env` (through `worldflow-node-kit`).
+    pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        let width: u32 = env.parse_or("WIDTH", 640, "a width in pixels")?;
+        let height: u32 = env.parse_or("HEIGHT", 360, "a height in pixels")?;
         if !(16..=8192).contains(&width) || !(16..=8192).contains(&height) {
             anyhow::bail!("settings WIDTH/HEIGHT: expected 16..=8192 pixels, found {width}×{height}");
         }
-        let fov_x_deg: f32 = parse("FOV_X_DEG", "90", "degrees")?;
-        if !(1.0..179.0).contains(&fov_x_deg) {
-            anyhow::bail!("setting FOV_X_DEG=`{fov_x_deg}`: expected 1..179 degrees");
-        }
-        let rig = match env_or("RIG", "single").as_str() {
+        let fov_x_deg = env.fov_x_deg()?;
+        let rig = match env.get_or("RIG", "single")?.as_str() {
             "single" => vec![RigCamera { name: "camera".into(), base_from_camera: Mat4::IDENTITY }],
             "ego4" => ego4(),
             "front" => ego4().into_iter().take(1).collect(),
             path => rig_from_file(path)?,
         };
-        let compat = match env_or("COMPAT", "inria").as_str() {
-            "inria" => Compat::Inria,
-            "gsplat" => Compat::Gsplat,
-            other => anyhow::bail!("setting COMPAT=`{other}`: expected inria or gsplat"),
-        };
-        let bg = env_or("BACKGROUND", "0.55,0.7,0.9");
+        let compat = env.choice("COMPAT", Compat::Inria, &[("inria", Compat::Inria), ("gsplat", Compat::Gsplat)])?;
+        let bg = env.get_or("BACKGROUND", "0.55,0.7,0.9")?;
         let bgv: Vec<f32> = bg.split(',').filter_map(|s| s.trim().parse().ok()).collect();
         if bgv.len() != 3 || bgv.iter().any(|c| !c.is_finite()) {
             anyhow::bail!("setting BACKGROUND=`{bg}`: expected r,g,b");
         }
         Ok(Self {
-            scene: env_or("SCENE", "builtin:plaza"),
+            scene: env.get_or("SCENE", "builtin:plaza")?,
             width,
             height,
             fov_x_deg,
             rig,
-            catchup: match env_or("CATCHUP", "every").as_str() {
-                "every" => Catchup::Every,
-                "newest" => Catchup::Newest,
-                other => anyhow::bail!("setting CATCHUP=`{other}`: expected every or newest"),
-            },
+            catchup: env.choice(
+                "CATCHUP",
+                Catchup::Every,
+                &[("every", Catchup::Every), ("newest", Catchup::Newest)],
+            )?,
             options: RenderOptions {
                 compat,
                 background: [bgv[0], bgv[1], bgv[2]],
@@ -303,5 +299,33 @@ mod tests {
         assert_eq!(a, builtin::plaza());
         a.validate().unwrap();
         assert!(a.len() > 20_000);
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_every_declared_setting_is_read() {
+        let env = Env::from_pairs(SETTINGS, &[("WIDTH", " 320 "), ("RIG", "front")]);
+        let s = Settings::from_settings(&env).unwrap();
+        assert_eq!((s.width, s.height, s.fov_x_deg, s.rig.len(), s.catchup), (320, 360, 90.0, 1, Catchup::Every));
+        assert_eq!((s.scene.as_str(), s.options.compat), ("builtin:plaza", Compat::Inria));
+        for (name, value, expected) in [
+            ("COMPAT", "unity", "setting COMPAT=`unity`: expected inria or gsplat"),
+            ("CATCHUP", "all", "setting CATCHUP=`all`: expected every or newest"),
+            ("FOV_X_DEG", "0", "setting FOV_X_DEG=`0`: expected 1..179 degrees"),
+            ("BACKGROUND", "1,2", "setting BACKGROUND=`1,2`: expected r,g,b"),
+        ] {
+            let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[(name, value)])).err().unwrap();
+            assert_eq!(e.to_string(), expected);
+        }
+        let mut read = env.names_read();
+        read.push("OUT_DIR"); // read by `main` (the span timings' directory)
+        read.sort_unstable();
+        let mut declared = SETTINGS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
     }
 }
