@@ -13,12 +13,12 @@ pub enum CudaError {
     NoDevice { ordinal: usize, count: usize },
     #[error("CUDA backend: libnvrtc not found (tried {tried}); install the CUDA toolkit's NVRTC, or run `bash scripts/setup.sh` (it installs it into .cache/nvrtc) or set WORLDFLOW_NVRTC_LIB to a libnvrtc.so.12")]
     NoNvrtc { tried: String },
-    #[error("CUDA backend: {what}: {message}")]
-    Driver { what: String, message: String },
+    #[error("CUDA backend: {what}: {source:?}")]
+    Driver { what: String, source: cudarc::driver::DriverError },
     #[error("CUDA backend: NVRTC failed to compile the kernels ({options}): {message}\n{log}")]
     Compile { options: String, message: String, log: String },
-    #[error("CUDA backend: cuBLAS: {0}")]
-    Cublas(String),
+    #[error("CUDA backend: cuBLAS: {what}: {source:?}")]
+    Cublas { what: String, source: cudarc::cublas::result::CublasError },
     #[error("CUDA backend: {0}")]
     Unsupported(String),
     #[error(transparent)]
@@ -33,12 +33,12 @@ impl From<CudaError> for DitError {
     fn from(e: CudaError) -> Self {
         match e {
             CudaError::Dit(d) => d,
-            other => DitError::Backend(other.to_string()),
+            other => DitError::Backend(Box::new(other)),
         }
     }
 }
 
 /// Maps a driver error, naming the step that failed.
 pub(crate) fn driver(what: &str) -> impl FnOnce(cudarc::driver::DriverError) -> CudaError + '_ {
-    move |e| CudaError::Driver { what: what.to_owned(), message: format!("{e:?}") }
+    move |source| CudaError::Driver { what: what.to_owned(), source }
 }

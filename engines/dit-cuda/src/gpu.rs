@@ -74,7 +74,8 @@ impl Gpu {
         let stream = ctx.default_stream();
         let blas = match libs::cublas() {
             Some(_) => Some(
-                CudaBlas::new(stream.clone()).map_err(|e| CudaError::Cublas(format!("creating the handle: {e:?}")))?,
+                CudaBlas::new(stream.clone())
+                    .map_err(|source| CudaError::Cublas { what: "creating the handle".into(), source })?,
             ),
             None => None,
         };
@@ -204,7 +205,7 @@ impl Gpu {
                 };
                 // SAFETY: w holds n·k, x m·k and out m·n floats (allocated by the callers with these sizes).
                 unsafe { blas.gemm(cfg, w, x, out) }
-                    .map_err(|e| CudaError::Cublas(format!("sgemm {m}×{k}·{k}×{n}: {e:?}")))
+                    .map_err(|source| CudaError::Cublas { what: format!("sgemm {m}×{k}·{k}×{n}"), source })
             }
             None => {
                 let f = self.func("gemm_wt")?;

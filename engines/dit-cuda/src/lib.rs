@@ -33,15 +33,22 @@ pub enum Device {
     Cuda(usize),
 }
 
+/// A device name that is not `cpu`, `cuda` or `cuda:N` ([`Device`]'s `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("device `{given}`: expected cpu, cuda or cuda:N")]
+pub struct ParseDeviceError {
+    pub given: String,
+}
+
 impl std::str::FromStr for Device {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
+    type Err = ParseDeviceError;
+    fn from_str(s: &str) -> std::result::Result<Self, ParseDeviceError> {
         match s.trim() {
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda(0)),
             other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(n)) => Ok(Device::Cuda(n)),
-                _ => Err(format!("device `{other}`: expected cpu, cuda or cuda:N")),
+                _ => Err(ParseDeviceError { given: other.to_owned() }),
             },
         }
     }

@@ -67,6 +67,6 @@ fn device_names_parse() {
     assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
     assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
     assert_eq!("cuda:1".parse::<Device>(), Ok(Device::Cuda(1)));
-    assert!("gpu".parse::<Device>().unwrap_err().contains("expected cpu, cuda or cuda:N"));
+    assert!("gpu".parse::<Device>().unwrap_err().to_string().contains("expected cpu, cuda or cuda:N"));
     assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
 }

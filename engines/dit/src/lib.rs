@@ -17,7 +17,7 @@ mod weights;
 pub use attention::{attention, attention_naive, PackedKv};
 pub use backend::DitBackend;
 pub use config::Config;
-pub use error::{DitError, Result};
+pub use error::{DitError, ParseWeightFormatError, Result};
 pub use ops::matmul_wt;
 pub use qmatmul::{matmul_q8_int8, matmul_q8_panels, matmul_q8_wt, INT8_DOT_MAX_ROWS};
 pub use quant::{quantize_block, Q8Matrix, WeightFormat, Q8_BLOCK};

@@ -11,6 +11,7 @@
 //! from zero), so `|w − q·scale| ≤ scale / 2` for every weight; an all-zero block has scale 0 and
 //! q = 0. Storage: 32 + 4 bytes per 32 weights instead of 128 (3.56× smaller).
 
+use crate::error::ParseWeightFormatError;
 use crate::simd::simd_fn;
 
 /// Weights per quantization block.
@@ -30,12 +31,12 @@ pub enum WeightFormat {
 }
 
 impl std::str::FromStr for WeightFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseWeightFormatError;
+    fn from_str(s: &str) -> Result<Self, ParseWeightFormatError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "f32" => Ok(WeightFormat::F32),
             "int8" | "q8" | "q8_0" => Ok(WeightFormat::Int8),
-            other => Err(format!("weight format `{other}`: expected `f32` or `int8`")),
+            other => Err(ParseWeightFormatError { given: other.to_owned() }),
         }
     }
 }
@@ -175,6 +176,6 @@ mod tests {
         w[3] = f32::NAN;
         assert!(Q8Matrix::quantize(&w, 1, 32).is_none());
         assert_eq!("INT8".parse::<WeightFormat>(), Ok(WeightFormat::Int8));
-        assert!("int4".parse::<WeightFormat>().unwrap_err().contains("int4"));
+        assert!("int4".parse::<WeightFormat>().unwrap_err().to_string().contains("int4"));
     }
 }

@@ -40,8 +40,8 @@ pub fn load_safetensors(path: &Path) -> Result<TensorMap> {
 
 /// Parses safetensors bytes; `origin` names the source in errors.
 pub fn parse_safetensors(bytes: &[u8], origin: &str) -> Result<TensorMap> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| DitError::Safetensors { path: origin.to_owned(), message: e.to_string() })?;
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|source| DitError::Safetensors { path: origin.to_owned(), source })?;
     let mut out = TensorMap::new();
     for (name, view) in st.iter() {
         let raw = view.data();
@@ -65,46 +65,32 @@ pub fn parse_safetensors(bytes: &[u8], origin: &str) -> Result<TensorMap> {
         };
         let shape = view.shape().to_vec();
         if shape.iter().product::<usize>() != data.len() {
-            return Err(DitError::Safetensors {
-                path: origin.to_owned(),
-                message: format!("tensor `{name}`: data size does not match shape {shape:?}"),
-            });
+            return Err(DitError::TensorSize { path: origin.to_owned(), name: name.to_owned(), shape });
         }
         out.insert(name.to_owned(), Tensor { shape, data });
     }
     Ok(out)
 }
 
-/// Serialises tensors as F32 safetensors bytes.
-pub fn serialize_safetensors(tensors: &TensorMap) -> Vec<u8> {
-    // Hand-written writer (the format is an 8-byte header length, a JSON header, raw data).
-    let mut header = serde_json::Map::new();
-    let mut offset = 0usize;
-    for (name, t) in tensors {
-        let len = t.data.len() * 4;
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + len]}),
-        );
-        offset += len;
+/// Serialises tensors as F32 safetensors bytes (through the `safetensors` crate).
+pub fn serialize_safetensors(tensors: &TensorMap) -> Result<Vec<u8>> {
+    const ORIGIN: &str = "(serialising)";
+    let bytes: Vec<(&str, &[usize], Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, t)| (name.as_str(), t.shape.as_slice(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .collect();
+    let mut views = Vec::with_capacity(bytes.len());
+    for (name, shape, data) in &bytes {
+        let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.to_vec(), data).map_err(|_| {
+            DitError::TensorSize { path: ORIGIN.to_owned(), name: (*name).to_owned(), shape: shape.to_vec() }
+        })?;
+        views.push((*name, view));
     }
-    let mut h = serde_json::to_vec(&serde_json::Value::Object(header)).expect("json");
-    while h.len() % 8 != 0 {
-        h.push(b' ');
-    }
-    let mut out = Vec::with_capacity(8 + h.len() + offset);
-    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-    out.extend_from_slice(&h);
-    for t in tensors.values() {
-        for v in &t.data {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    out
+    safetensors::serialize(views, None).map_err(|source| DitError::Safetensors { path: ORIGIN.to_owned(), source })
 }
 
 /// Writes tensors as an F32 safetensors file.
 pub fn save_safetensors(path: &Path, tensors: &TensorMap) -> Result<()> {
-    std::fs::write(path, serialize_safetensors(tensors))
+    std::fs::write(path, serialize_safetensors(tensors)?)
         .map_err(|source| DitError::Io { path: path.to_path_buf(), source })
 }

@@ -48,8 +48,8 @@ pub fn check_decode(
     let dec = VaeDecoder::from_safetensors(&cfg, weights_path)?;
     let in_name = inputs_path.display().to_string();
     let bytes = read_file(inputs_path)?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| VaeError::Safetensors { path: in_name.clone(), message: e.to_string() })?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|source| VaeError::Safetensors { path: in_name.clone(), source })?;
     let (shape, z) = read_f32(&st, "z", &in_name)?.ok_or_else(|| input_err("z", format!("{in_name}: missing")))?;
     let dims: [usize; 4] = match shape.as_slice() {
         [1, c, t, h, w] | [c, t, h, w] => [*c, *t, *h, *w],
@@ -73,9 +73,9 @@ pub fn check_decode(
     };
     let bytes_out: Vec<u8> = cthw.iter().flat_map(|v| v.to_le_bytes()).collect();
     let view = safetensors::tensor::TensorView::new(Dtype::F32, video_shape.to_vec(), &bytes_out)
-        .map_err(|e| VaeError::Safetensors { path: out_path.display().to_string(), message: e.to_string() })?;
+        .map_err(|source| VaeError::Safetensors { path: out_path.display().to_string(), source })?;
     let out = safetensors::serialize([("video", view)], None)
-        .map_err(|e| VaeError::Safetensors { path: out_path.display().to_string(), message: e.to_string() })?;
+        .map_err(|source| VaeError::Safetensors { path: out_path.display().to_string(), source })?;
     std::fs::write(out_path, out).map_err(|source| VaeError::Io { path: out_path.to_path_buf(), source })?;
     Ok(CheckReport { latent_shape: [dims[1], dims[2], dims[3]], video_shape, max_abs_diff })
 }

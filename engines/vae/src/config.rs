@@ -85,7 +85,7 @@ impl VaeConfig {
             Self::preset(&p.preset)?
         } else {
             serde_json::from_str::<Self>(text)
-                .map_err(|e| VaeError::ConfigJson { path: path.to_owned(), message: e.to_string() })?
+                .map_err(|source| VaeError::ConfigJson { path: path.to_owned(), source })?
         };
         cfg.validate()?;
         Ok(cfg)

@@ -38,10 +38,10 @@ pub enum VaeError {
     Config { field: String, message: String },
     #[error("reading {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: not a valid safetensors file: {message}")]
-    Safetensors { path: String, message: String },
-    #[error("{path}: invalid JSON config: {message}")]
-    ConfigJson { path: String, message: String },
+    #[error("{path}: safetensors: {source}")]
+    Safetensors { path: String, source: safetensors::SafeTensorError },
+    #[error("{path}: invalid JSON config: {source}")]
+    ConfigJson { path: String, source: serde_json::Error },
     #[error("weights {source_name} do not match the architecture ({} problems):\n  {}",
         problems.len(), problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n  "))]
     Weights { source_name: String, problems: Vec<WeightProblem> },

@@ -29,7 +29,7 @@ pub(crate) struct WeightLoader<'a> {
 impl<'a> WeightLoader<'a> {
     pub(crate) fn from_safetensors(bytes: &'a [u8], source_name: &str) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| VaeError::Safetensors { path: source_name.to_owned(), message: e.to_string() })?;
+            .map_err(|source| VaeError::Safetensors { path: source_name.to_owned(), source })?;
         Ok(Self {
             source: Source::File { st, used: BTreeSet::new() },
             source_name: source_name.to_owned(),
