@@ -32,7 +32,7 @@ fn invalid_graph_corpus_gives_the_expected_errors() {
             .unwrap_or_else(|_| panic!("{} has no .expected file", path.display()));
         let shown = path.display().to_string();
         let errors = match validate_file(path) {
-            Ok(_) => vec!["<valid>".to_string()],
+            Ok(_) => vec!["<valid>".to_owned()],
             Err(e) => {
                 e.into_iter().map(|l| l.replacen(&shown, path.file_name().unwrap().to_str().unwrap(), 1)).collect()
             }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use glam::Vec3;
 use serde::Serialize;
+use worldflow_node_kit::ErrorChain as _;
 use worldflow_protocol::{rigid_inverse, Camera, Intrinsics};
 use worldflow_splat::{Image, RenderOptions, Renderer};
 use worldflow_world::{
@@ -44,22 +45,20 @@ fn stats(mut v: Vec<f64>) -> StageStats {
 
 pub fn world(scenario: &Scenario, ticks: usize, width: u32, height: u32) -> anyhow::Result<WorldBench> {
     let dt = 0.1;
-    let mut director = ProceduralDirector::new(scenario).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut director = ProceduralDirector::new(scenario).chain_context("scenario")?;
     let mut grid = director.static_grid().clone();
-    let mut actor = Actor::new(ActorConfig::default(), &grid).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut actor = Actor::new(ActorConfig::default(), &grid).chain_context("actor")?;
     let spawn = scenario.egos.first().ok_or_else(|| anyhow::anyhow!("scenario: the bench needs one ego"))?;
     let mut ego = BicycleEgo::new(BicycleParams::default(), spawn.x_m, spawn.y_m, spawn.yaw_deg.to_radians())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .chain_context("scenario egos[0]")?;
     let rig = Rig::standard(width, height);
     let intrinsics = Intrinsics::from_fov_x(width, height, rig.cameras[0].fov_x_deg.to_radians());
     let mut renderer = Renderer::new(RenderOptions { background: [0.55, 0.7, 0.9], ..Default::default() });
     let mut image = Image::new(width, height);
     let (mut t_dir, mut t_act, mut t_one, mut t_four) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    director.reset(director.seed()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    director.reset(director.seed()).chain_context("director reset")?;
     for _ in 0..ticks {
-        let pose = ego
-            .step(&VehicleControl { throttle: 0.4, steer: 0.0, brake: 0.0 }, dt)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let pose = ego.step(&VehicleControl { throttle: 0.4, steer: 0.0, brake: 0.0 }, dt).chain_context("ego step")?;
         let state = EgoState {
             index: 0,
             world_from_base: pose,
@@ -67,11 +66,11 @@ pub fn world(scenario: &Scenario, ticks: usize, width: u32, height: u32) -> anyh
             half_extent_m: Vec3::new(2.25, 0.9, 0.75),
         };
         let t = Instant::now();
-        let out = director.step(dt, &[state]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let out = director.step(dt, &[state]).chain_context("director step")?;
         t_dir.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        grid.apply(&out.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        actor.step(&grid, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
+        grid.apply(&out.changes).chain_context("grid changes")?;
+        actor.step(&grid, &out).chain_context("actor step")?;
         t_act.push(t.elapsed().as_secs_f64() * 1e3);
         let cams: Vec<Camera> = (0..4)
             .map(|i| Camera {
@@ -82,11 +81,11 @@ pub fn world(scenario: &Scenario, ticks: usize, width: u32, height: u32) -> anyh
             })
             .collect();
         let t = Instant::now();
-        renderer.render(actor.gaussians(), &cams[0], &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
+        renderer.render(actor.gaussians(), &cams[0], &mut image).chain_context("rendering")?;
         t_one.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         for c in &cams {
-            renderer.render(actor.gaussians(), c, &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
+            renderer.render(actor.gaussians(), c, &mut image).chain_context("rendering")?;
         }
         t_four.push(t.elapsed().as_secs_f64() * 1e3);
     }

@@ -3,6 +3,10 @@
 //! A graph names a node kind by its `path` (the binary name, e.g. `worldflow-sensors`). The validator uses the
 //! port types to reject an output feeding an input of another message type, and the settings list to reject
 //! unknown `env:` keys. Nodes that are not in the catalogue (user binaries) are checked for wiring only.
+//!
+//! One list for every node kind, the simulation path's and the neural path's. Each entry's `settings` are
+//! exactly the node crate's `SETTINGS` (the names its code reads through `worldflow-node-kit`, `OUT_DIR`
+//! included: every node writes its span timings there); `worldflow-tests` checks the two agree.
 
 /// The message type carried by a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,17 +38,17 @@ pub enum MsgType {
 impl MsgType {
     pub fn name(self) -> &'static str {
         match self {
-            MsgType::Tick => "tick",
-            MsgType::Action => "action",
-            MsgType::Pose => "pose",
-            MsgType::Frame => "frame",
-            MsgType::Prope => "prope",
-            MsgType::RayMap => "raymap",
-            MsgType::WorldState => "world-state",
-            MsgType::Gaussians => "gaussians",
-            MsgType::Timing => "timing",
-            MsgType::Latent => "latent",
-            MsgType::Context => "context",
+            Self::Tick => "tick",
+            Self::Action => "action",
+            Self::Pose => "pose",
+            Self::Frame => "frame",
+            Self::Prope => "prope",
+            Self::RayMap => "raymap",
+            Self::WorldState => "world-state",
+            Self::Gaussians => "gaussians",
+            Self::Timing => "timing",
+            Self::Latent => "latent",
+            Self::Context => "context",
         }
     }
 }
@@ -76,14 +80,24 @@ pub const NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-sensors",
         inputs: Inputs::Fixed(&[("tick", Tick, true)]),
         outputs: &[("action", Action)],
-        settings: &["SOURCE", "SCRIPT", "TRAJECTORY", "RECORDING", "DT_SECS", "AGENT_ID", "MAX_TICKS", "LOOP"],
+        settings: &[
+            "SOURCE",
+            "SCRIPT",
+            "TRAJECTORY",
+            "RECORDING",
+            "DT_SECS",
+            "AGENT_ID",
+            "MAX_TICKS",
+            "LOOP",
+            "OUT_DIR",
+        ],
     },
     NodeKind {
         binary: "worldflow-action-encoder",
         package: "worldflow-action-encoder",
         inputs: Inputs::Fixed(&[("action", Action, true)]),
         outputs: &[("pose", Pose), ("action", Action), ("prope", Prope), ("raymap", RayMap)],
-        settings: &["STEP_M", "STEP_DEG", "START_POSE", "RAYMAP_WIDTH", "RAYMAP_HEIGHT", "FOV_X_DEG", "WHEELBASE_M"],
+        settings: &["STEP_M", "STEP_DEG", "START_POSE", "RAYMAP_WIDTH", "RAYMAP_HEIGHT", "FOV_X_DEG", "OUT_DIR"],
     },
     NodeKind {
         binary: "worldflow-recorder",
@@ -97,21 +111,55 @@ pub const NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-splat-renderer",
         inputs: Inputs::Fixed(&[("pose", Pose, true), ("gaussians", Gaussians, false)]),
         outputs: &[("frame", Frame)],
-        settings: &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND", "CATCHUP"],
+        settings: &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND", "CATCHUP", "OUT_DIR"],
     },
     NodeKind {
         binary: "worldflow-director",
         package: "worldflow-director",
         inputs: Inputs::AnyOf(&[Action]),
         outputs: &[("world", WorldState), ("ego_pose", Pose)],
-        settings: &["SCENARIO", "DT_SECS", "STEP_M"],
+        settings: &["SCENARIO", "DT_SECS", "STEP_M", "OUT_DIR"],
     },
     NodeKind {
         binary: "worldflow-actor",
         package: "worldflow-actor",
         inputs: Inputs::Fixed(&[("world", WorldState, true)]),
         outputs: &[("gaussians", Gaussians)],
-        settings: &["SCENARIO", "SH_DEGREE", "FACE_SUBDIVISIONS"],
+        settings: &["SCENARIO", "SH_DEGREE", "FACE_SUBDIVISIONS", "OUT_DIR"],
+    },
+    NodeKind {
+        binary: "worldflow-memory-retriever",
+        package: "worldflow-memory-retriever",
+        inputs: Inputs::Fixed(&[("action", Action, true)]),
+        outputs: &[("context", Context)],
+        settings: &["TEMPORAL_LATENTS", "MEMORY_LATENTS", "OUT_DIR"],
+    },
+    NodeKind {
+        binary: "worldflow-dit-engine",
+        package: "worldflow-dit-engine",
+        inputs: Inputs::Fixed(&[("action", Action, true), ("context", Context, false)]),
+        outputs: &[("latent", Latent)],
+        settings: &[
+            "WEIGHTS",
+            "QUANTIZE",
+            "DEVICE",
+            "CONFIG",
+            "CONTROLS",
+            "SEED",
+            "LATENT_HEIGHT",
+            "LATENT_WIDTH",
+            "STEPS",
+            "SHIFT",
+            "FOV_X_DEG",
+            "OUT_DIR",
+        ],
+    },
+    NodeKind {
+        binary: "worldflow-vae-decoder",
+        package: "worldflow-vae-decoder",
+        inputs: Inputs::Fixed(&[("latent", Latent, true)]),
+        outputs: &[("frame", Frame)],
+        settings: &["WEIGHTS", "CONFIG", "SEED", "FOV_X_DEG", "CAMERA", "OUT_DIR"],
     },
 ];
 
@@ -121,7 +169,7 @@ pub fn find(binary: &str) -> Option<&'static NodeKind> {
 
 /// Every node kind worldflow ships.
 pub fn all() -> impl Iterator<Item = &'static NodeKind> {
-    NODE_KINDS.iter().chain(crate::catalog_neural::NEURAL_NODE_KINDS)
+    NODE_KINDS.iter()
 }
 
 impl NodeKind {

@@ -4,6 +4,7 @@
 //! `intrinsics` [F,4], `rope_time` [F], `groups` [G], optional expected `out`; VAE: `z`, optional `video`).
 
 use std::path::PathBuf;
+use worldflow_node_kit::ErrorChain as _;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ModelKind {
@@ -40,12 +41,15 @@ pub struct CheckArgs {
     pub device: worldflow_dit_cuda::Device,
 }
 
-fn parse_device(s: &str) -> Result<worldflow_dit_cuda::Device, String> {
-    s.parse()
+/// The error of a command-line value parser (clap shows its message and keeps its source).
+type ParseError = Box<dyn std::error::Error + Send + Sync>;
+
+fn parse_device(s: &str) -> Result<worldflow_dit_cuda::Device, ParseError> {
+    s.parse().map_err(Into::into)
 }
 
-fn parse_weight_format(s: &str) -> Result<worldflow_dit::WeightFormat, String> {
-    s.parse()
+fn parse_weight_format(s: &str) -> Result<worldflow_dit::WeightFormat, ParseError> {
+    s.parse().map_err(Into::into)
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
@@ -59,7 +63,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
                     &args.out,
                     args.quantize,
                 )
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
+                .chain_context("dit forward check")?,
                 worldflow_dit_cuda::Device::Cuda(n) => {
                     if args.quantize != worldflow_dit::WeightFormat::F32 {
                         anyhow::bail!(
@@ -70,12 +74,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
                     }
                     let (r, device) =
                         worldflow_dit_cuda::check_forward_cuda(&args.config, &args.weights, &args.inputs, &args.out, n)
-                            .map_err(|e| anyhow::anyhow!("--device {}: {e}", args.device))?;
+                            .with_chain_context(|| format!("--device {}", args.device))?;
                     println!("device: {device}");
                     r
                 }
             };
-            let controls = if r.used_optional.is_empty() { "none".to_string() } else { r.used_optional.join(", ") };
+            let controls = if r.used_optional.is_empty() { "none".to_owned() } else { r.used_optional.join(", ") };
             println!(
                 "dit forward ({} weights, optional inputs: {controls}): out {:?} → {}",
                 r.weights,
@@ -94,7 +98,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--device {}: only the DiT (--kind dit) runs on CUDA", args.device);
             }
             let r = worldflow_vae::check_decode(&args.config, &args.weights, &args.inputs, &args.out)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .chain_context("vae decode check")?;
             println!("vae decode: latents {:?} → video {:?} → {}", r.latent_shape, r.video_shape, args.out.display());
             println!("{r:?}");
         }

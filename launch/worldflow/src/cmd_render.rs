@@ -44,12 +44,19 @@ pub struct RenderArgs {
     pub antialiased: bool,
 }
 
-fn parse_rgb(text: &str) -> Result<[f32; 3], String> {
+/// A `--background` value that is not three finite numbers.
+#[derive(Debug, thiserror::Error)]
+#[error("expected three finite numbers 'r,g,b', found '{text}'")]
+struct RgbError {
+    text: String,
+}
+
+fn parse_rgb(text: &str) -> Result<[f32; 3], RgbError> {
     let parts: Vec<&str> = text.split(',').map(str::trim).collect();
     let values: Result<Vec<f32>, _> = parts.iter().map(|p| p.parse::<f32>()).collect();
     match values {
         Ok(v) if v.len() == 3 && v.iter().all(|x| x.is_finite()) => Ok([v[0], v[1], v[2]]),
-        _ => Err(format!("expected three finite numbers 'r,g,b', found '{text}'")),
+        _ => Err(RgbError { text: text.to_owned() }),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use glam::Vec3;
 use serde::Serialize;
+use worldflow_node_kit::ErrorChain as _;
 use worldflow_protocol::{rigid_inverse, Camera, Gaussians, Intrinsics};
 use worldflow_splat::{Image, RenderOptions, Renderer};
 use worldflow_world::{
@@ -44,14 +45,14 @@ fn scores(pairs: &[(Vec<f32>, Vec<f32>)], w: u32, h: u32) -> anyhow::Result<Scor
     for (a, b) in pairs {
         let ia = RgbImage { width: w as usize, height: h as usize, data: a };
         let ib = RgbImage { width: w as usize, height: h as usize, data: b };
-        let p = psnr(&ia, &ib).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let p = psnr(&ia, &ib).chain_context("PSNR")?;
         if p.is_finite() {
             psnr_sum += p;
             finite += 1;
         } else {
             identical += 1;
         }
-        ssim_sum += ssim(&ia, &ib).map_err(|e| anyhow::anyhow!("{e}"))?;
+        ssim_sum += ssim(&ia, &ib).chain_context("SSIM")?;
     }
     Ok(Scores {
         psnr_db_mean_finite: (finite > 0).then(|| psnr_sum / finite as f64),
@@ -76,10 +77,10 @@ pub fn revisit(opts: &RevisitOptions) -> anyhow::Result<RevisitReport> {
         turn_radius_m: 10.0,
         step_m: opts.step_m,
     };
-    let traj = out_and_back(&spec).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut director = ProceduralDirector::new(&opts.scenario).map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
+    let traj = out_and_back(&spec).chain_context("the revisit trajectory")?;
+    let mut director = ProceduralDirector::new(&opts.scenario).chain_context("scenario")?;
     let mut grid = director.static_grid().clone();
-    let mut actor = Actor::new(ActorConfig::default(), &grid).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut actor = Actor::new(ActorConfig::default(), &grid).chain_context("actor")?;
     let static_count = actor.static_count();
     let mut renderer = Renderer::new(RenderOptions { background: [0.55, 0.7, 0.9], ..Default::default() });
     let mut image = Image::new(opts.width, opts.height);
@@ -95,16 +96,16 @@ pub fn revisit(opts: &RevisitOptions) -> anyhow::Result<RevisitReport> {
             half_extent_m: Vec3::new(2.25, 0.9, 0.75),
         };
         let out = if i == 0 { director.reset(director.seed()) } else { director.step(opts.dt_secs, &[ego]) }
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        grid.apply(&out.changes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        actor.step(&grid, &out).map_err(|e| anyhow::anyhow!("{e}"))?;
+            .with_chain_context(|| format!("director at step {i}"))?;
+        grid.apply(&out.changes).with_chain_context(|| format!("grid changes at step {i}"))?;
+        actor.step(&grid, &out).with_chain_context(|| format!("actor at step {i}"))?;
         let front = rig.world_from_camera(0, pose).expect("the standard rig has a front camera");
         let camera =
             Camera { width: opts.width, height: opts.height, intrinsics, camera_from_world: rigid_inverse(&front) };
-        renderer.render(actor.gaussians(), &camera, &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
+        renderer.render(actor.gaussians(), &camera, &mut image).chain_context("rendering")?;
         full_frames.push(image.data.clone());
         let s = static_set.get_or_insert_with(|| actor.gaussians().slice(0..static_count));
-        renderer.render(s, &camera, &mut image).map_err(|e| anyhow::anyhow!("{e}"))?;
+        renderer.render(s, &camera, &mut image).chain_context("rendering the static part")?;
         static_frames.push(image.data.clone());
     }
     let pick = |frames: &[Vec<f32>]| {

@@ -3,7 +3,6 @@
 
 pub mod bench;
 pub mod catalog;
-pub mod catalog_neural;
 pub mod eval;
 pub mod mermaid;
 pub mod run;

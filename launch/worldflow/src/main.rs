@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use worldflow::{mermaid, run, validate};
+use worldflow_node_kit::ErrorChain as _;
 
 mod cmd_model;
 mod cmd_render;
@@ -134,7 +135,7 @@ fn main() -> ExitCode {
         })(),
         Command::Eval(EvalCommand::Revisit { scenario, distance_m, step_m, width, height, out }) => (|| {
             let scenario = match scenario {
-                Some(p) => worldflow_world::Scenario::from_file(&p).map_err(|e| anyhow::anyhow!("{e}"))?,
+                Some(p) => worldflow_world::Scenario::from_file(&p).chain_context("--scenario")?,
                 None => worldflow_world::Scenario::default(),
             };
             let report = worldflow::eval::revisit(&worldflow::eval::RevisitOptions {

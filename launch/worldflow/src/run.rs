@@ -12,6 +12,7 @@ use dora_message::descriptor::{Descriptor, EnvValue};
 use dora_message::SessionId;
 
 use crate::catalog;
+use worldflow_node_kit::ErrorChain as _;
 
 /// Options of one run.
 #[derive(Debug, Clone, Default)]
@@ -37,7 +38,7 @@ fn apply_settings(descriptor: &mut Descriptor, overrides: &[String]) -> anyhow::
             .iter_mut()
             .find(|n| n.id.to_string() == node_id)
             .with_context(|| format!("--set `{o}`: no node `{node_id}` in this graph"))?;
-        if let Some(input) = node.inputs.get_mut(&DataId::from(key.to_string())) {
+        if let Some(input) = node.inputs.get_mut(&DataId::from(key.to_owned())) {
             // A timer input is re-paced: `--set sensors.tick=dora/timer/millis/40`.
             let timer = |m: &InputMapping| matches!(m, InputMapping::Timer { .. });
             let new: Input = serde_yaml::from_str(value)
@@ -61,13 +62,20 @@ fn apply_settings(descriptor: &mut Descriptor, overrides: &[String]) -> anyhow::
                 );
             }
         }
-        node.env.get_or_insert_with(Default::default).insert(key.to_string(), EnvValue::String(value.to_string()));
+        node.env.get_or_insert_with(Default::default).insert(key.to_owned(), EnvValue::String(value.to_owned()));
     }
     Ok(())
 }
 
 /// Parses `10`, `10s`, `500ms`, `2m`, `1.5s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// A `--stop-after` value that is not a positive duration.
+#[derive(Debug, thiserror::Error)]
+#[error("`{text}`: expected a positive duration like 10s, 500ms or 2m")]
+pub struct DurationError {
+    pub text: String,
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
         (v, 1e-3)
@@ -80,7 +88,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     match num.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(Duration::from_secs_f64(v * scale)),
-        _ => Err(format!("`{text}`: expected a positive duration like 10s, 500ms or 2m")),
+        _ => Err(DurationError { text: text.to_owned() }),
     }
 }
 
@@ -157,7 +165,7 @@ pub fn resolve_binaries(graph_path: &Path, paths: &[String]) -> anyhow::Result<V
         .iter()
         .map(|k| {
             find_binary(k.binary, built_dir.as_deref())
-                .map(|p| (k.binary.to_string(), p))
+                .map(|p| (k.binary.to_owned(), p))
                 .with_context(|| format!("node binary `{}` still not found after building", k.binary))
         })
         .collect()
@@ -225,10 +233,10 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     if let Some(out) = &options.out_dir {
         match crate::timings::span_table(out) {
             Ok(table) => eprint!("{table}"),
-            Err(e) => eprintln!("warning: span timings: {e}"),
+            Err(e) => eprintln!("warning: span timings: {e:#}"),
         }
     }
-    let result = result.context("the dora daemon task panicked")?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let result = result.context("the dora daemon task panicked")?.chain_context("the dora daemon")?;
     let failed: Vec<String> = result
         .node_results
         .iter()
@@ -257,7 +265,7 @@ mod tests {
             .unwrap();
         let sensors = &d.nodes[0];
         assert!(matches!(sensors.env.as_ref().unwrap()["SOURCE"], EnvValue::String(ref v) if v == "keyboard"));
-        let tick = &sensors.inputs[&DataId::from("tick".to_string())];
+        let tick = &sensors.inputs[&DataId::from("tick".to_owned())];
         assert!(matches!(tick.mapping, InputMapping::Timer { interval } if interval == Duration::from_millis(40)));
     }
 

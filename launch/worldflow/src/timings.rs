@@ -2,11 +2,13 @@
 
 use std::path::Path;
 
+use worldflow_node_kit::ErrorChain as _;
 use worldflow_telemetry::read_timings;
 
 /// The table as text (empty if no node wrote timings).
-pub fn span_table(out: &Path) -> Result<String, String> {
-    let nodes = read_timings(&out.join("timings"))?;
+pub fn span_table(out: &Path) -> anyhow::Result<String> {
+    let dir = out.join("timings");
+    let nodes = read_timings(&dir).with_chain_context(|| format!("reading {}", dir.display()))?;
     if nodes.is_empty() {
         return Ok(String::new());
     }

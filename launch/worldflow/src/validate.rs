@@ -125,7 +125,7 @@ impl Checker<'_> {
                 );
                 return None;
             }
-            return Some(Source::Timer(text.to_string()));
+            return Some(Source::Timer(text.to_owned()));
         }
         match text.split_once('/') {
             Some((node, output)) if !node.is_empty() && !output.is_empty() && !output.contains('/') => {
@@ -145,7 +145,7 @@ impl Checker<'_> {
         }
         self.check_keys(n, NODE_KEYS, "node");
         let id = match n.get("id").and_then(Node::as_str) {
-            Some(id) if !id.is_empty() && !id.contains('/') => id.to_string(),
+            Some(id) if !id.is_empty() && !id.contains('/') => id.to_owned(),
             Some(id) => {
                 self.error(n.get("id").unwrap().pos, format!("node id `{id}`: expected a non-empty name without `/`"));
                 return None;
@@ -155,7 +155,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let path = n.get("path").and_then(Node::as_str).map(str::to_string);
+        let path = n.get("path").and_then(Node::as_str).map(str::to_owned);
         if n.get("path").is_none() && n.get("build").is_none() {
             self.error(n.pos, format!("node `{id}`: missing `path:` (a worldflow node binary such as `worldflow-sensors`, or an executable)"));
         }
@@ -165,7 +165,7 @@ impl Checker<'_> {
                 Some(items) => {
                     for item in items {
                         match item.as_str() {
-                            Some(s) => outputs.push(s.to_string()),
+                            Some(s) => outputs.push(s.to_owned()),
                             None => self
                                 .error(item.pos, format!("node `{id}`: outputs must be names, found {}", item.kind())),
                         }
@@ -179,7 +179,7 @@ impl Checker<'_> {
             match i.as_map() {
                 Some(entries) => {
                     for (k, v) in entries {
-                        let name = k.as_str().unwrap_or("").to_string();
+                        let name = k.as_str().unwrap_or("").to_owned();
                         let (text, pos) = match &v.value {
                             Value::Scalar(s) => (s.clone(), v.pos),
                             Value::Map(_) => {
@@ -201,7 +201,7 @@ impl Checker<'_> {
                                     }
                                 }
                                 match v.get("source").and_then(Node::as_str) {
-                                    Some(s) => (s.to_string(), v.get("source").unwrap().pos),
+                                    Some(s) => (s.to_owned(), v.get("source").unwrap().pos),
                                     None => {
                                         self.error(v.pos, format!("input `{name}` of node `{id}`: missing `source:`"));
                                         continue;

@@ -145,7 +145,7 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     parser.load(&mut builder, false).map_err(|e| ParseError {
         line: e.marker().line(),
         column: e.marker().col() + 1,
-        message: e.info().to_string(),
+        message: e.info().to_owned(),
     })?;
     if let Some(e) = builder.error {
         return Err(e);
