@@ -2,8 +2,8 @@
 //! from the graph file itself and driven through the car ego of the scenario the graph's director builds
 //! (`SCENARIO`, `DT_SECS` of the director node). Steering convention: positive `steer` turns right (CARLA),
 //! so the script's `steer=0.5` segment takes the northbound car right, into the eastbound lane of the first
-//! cross street; with the opposite sign it turned left, off the west edge of the town. The turn begins a
-//! few metres early, so the car's centre cuts the kerb corner (by about 0.7 m, see [`KERB_CUT_M`]).
+//! cross street; with the opposite sign it turned left, off the west edge of the town. The whole body (its
+//! four corners on the ground) stays on the road at every tick.
 
 use std::path::Path;
 
@@ -69,17 +69,17 @@ fn the_main_jobs_drive_script_stays_on_the_road() {
     let Ego::Car(car) = &mut ego else { panic!("the builtin scenario's ego is a car") };
     let start_yaw = car.yaw_rad();
     let mut min_yaw_change = 0.0f32;
-    let mut max_off_m = 0.0f32;
+    let half_extent_m = car.state(0).half_extent_m;
     for (tick, c) in controls.iter().enumerate() {
         let pose = car.step(c, dt_secs).unwrap();
-        // The base: the centre of the car's body on the ground.
-        let centre = pose.w_axis.truncate().truncate();
-        let off_m = metres_off_road(town, centre);
-        assert!(
-            off_m <= KERB_CUT_M,
-            "tick {tick} ({c:?}): the car's centre {centre} is {off_m} m or more off the road"
-        );
-        max_off_m = max_off_m.max(off_m);
+        for (sx, sy) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+            let corner = pose.transform_point3(glam::Vec3::new(sx * half_extent_m[0], sy * half_extent_m[1], 0.0));
+            assert!(
+                town.on_road(corner.truncate()),
+                "tick {tick} ({c:?}): the car's corner {corner} is off the road (centre {})",
+                pose.w_axis
+            );
+        }
         let dyaw =
             (car.yaw_rad() - start_yaw + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU) - std::f32::consts::PI;
         min_yaw_change = min_yaw_change.min(dyaw);
@@ -90,24 +90,5 @@ fn the_main_jobs_drive_script_stays_on_the_road() {
     let end = car.world_from_base();
     assert!(town.on_road(end.w_axis.truncate().truncate()), "ends at {}", end.w_axis);
     assert!(end.x_axis.x > 0.95, "ends heading {}", end.x_axis);
-    println!("drive.yml: the car's centre came at most {max_off_m} m off the road");
 }
 
-/// The script's right turn starts a few metres before the cross street, so the car's centre cuts the kerb
-/// corner by about 0.7 m for three ticks; more than this is leaving the road, not cutting a corner.
-const KERB_CUT_M: f32 = 1.0;
-
-/// How far a ground point is off the road, metres, in steps of 0.25 m (0 on the road; `KERB_CUT_M` + 0.25
-/// when farther than `KERB_CUT_M`): the smallest radius at which one of 32 points around it is on the road.
-fn metres_off_road(town: &worldflow_world::Town, p: glam::Vec2) -> f32 {
-    if town.on_road(p) {
-        return 0.0;
-    }
-    let steps = (KERB_CUT_M / 0.25) as u32;
-    (1..=steps)
-        .map(|k| k as f32 * 0.25)
-        .find(|&r| {
-            (0..32).any(|i| town.on_road(p + glam::Vec2::from_angle(i as f32 * std::f32::consts::TAU / 32.0) * r))
-        })
-        .unwrap_or(KERB_CUT_M + 0.25)
-}
