@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 use worldflow_base::DisjointWriter;
-use worldflow_gemm::{micro_tile, MatMut, MatRef, MicroKernel, MR};
+use worldflow_gemm::{micro_tiles, MatMut, MatRef, MicroKernel};
 
 use crate::ops::exp2_approx;
 
@@ -207,13 +207,10 @@ unsafe fn tile_impl(
         // Scores s[rows × bk16] = q · kᵀ, one 16-key panel at a time (it stays in L1 across the rows).
         for j in (0..bk16).step_by(16) {
             let panel = &kt[((kb + j) / 16) * d * 16..][..d * 16];
-            for i in (0..rows).step_by(MR) {
-                // Rows i..i+r of the Q tile (d values each) times the panel (d × 16) into the score
-                // rows (16 values from column j, BK apart).
-                let r = MR.min(rows - i);
-                let (a, b) = (MatRef::dense(&ws.q[i * d..], r, d), MatRef::dense(panel, d, 16));
-                micro_tile(kernel, a, b, MatMut::new(&mut ws.s[i * BK + j..], r, 16, BK), false);
-            }
+            // The Q tile (rows × d) times the panel (d × 16) into the score rows (16 values from
+            // column j, BK apart).
+            let (a, b) = (MatRef::dense(&ws.q[..rows * d], rows, d), MatRef::dense(panel, d, 16));
+            micro_tiles(kernel, a, b, MatMut::new(&mut ws.s[j..], rows, 16, BK), false);
         }
         // Mask keys beyond each row's limit (and the padding), then the online softmax update.
         let need_mask = kb + bk16 > kmin;
@@ -255,14 +252,10 @@ unsafe fn tile_impl(
         }
         // acc += p · v, one 16-column slice of V at a time.
         for c in (0..dp).step_by(16) {
-            for i in (0..rows).step_by(MR) {
-                // Score rows i..i+r (bk16 values, BK apart) times V rows kb..kb+bk16 (16 values from
-                // c, dp apart), added to the acc rows (16 values from c, dp apart).
-                let r = MR.min(rows - i);
-                let a = MatRef::new(&ws.s[i * BK..], r, bk16, BK);
-                let b = MatRef::new(&vh[kb * dp + c..], bk16, 16, dp);
-                micro_tile(kernel, a, b, MatMut::new(&mut ws.acc[i * dp + c..], r, 16, dp), true);
-            }
+            // The score rows (bk16 values, BK apart) times V rows kb..kb+bk16 (16 values from c, dp
+            // apart), added to the acc rows (16 values from c, dp apart).
+            let (a, b) = (MatRef::new(&ws.s, rows, bk16, BK), MatRef::new(&vh[kb * dp + c..], bk16, 16, dp));
+            micro_tiles(kernel, a, b, MatMut::new(&mut ws.acc[c..], rows, 16, dp), true);
         }
         kb += bk;
     }

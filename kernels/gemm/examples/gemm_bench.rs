@@ -4,7 +4,7 @@
 //!     cargo run --release -p worldflow-gemm --example gemm_bench
 use std::time::Instant;
 use worldflow_gemm::{
-    matmul_packed, matmul_rows, micro_tile, Epilogue, MatMut, MatRef, MicroKernel, PackedWt, RowBlock,
+    matmul_packed, matmul_rows, micro_tiles, Epilogue, MatMut, MatRef, MicroKernel, PackedWt, RowBlock,
 };
 
 fn gflops(flop: f64, secs: f64) -> f64 {
@@ -28,7 +28,7 @@ fn main() {
     let secs = best_secs(3, || {
         for _ in 0..reps {
             let (a, b) = (MatRef::dense(&a, 6, 256), MatRef::dense(&b, 256, 16));
-            micro_tile(kernel, a, b, MatMut::dense(&mut c, 6, 16), true);
+            micro_tiles(kernel, a, b, MatMut::dense(&mut c, 6, 16), true);
         }
     });
     println!(

@@ -4,7 +4,7 @@
 use crate::driver::{gemm_core, Epilogue};
 use crate::kernel::{tile, ATile, Init, MicroKernel, TileDims};
 use crate::pack::{PackedWt, Panels, RowBlock};
-use crate::view::{MatMut, MatRef, SharedMatMut};
+use crate::view::{MatMut, MatRef, SharedMatMut, Strided, StridedMut};
 use crate::{MR, NR};
 
 /// `out[m, n] (epilogue) x[m, k] · Wᵀ`.
@@ -93,17 +93,25 @@ pub unsafe fn matmul_packed_serial(x: &[f32], w: &PackedWt, out: SharedMatMut, e
     unsafe { gemm_core(MatRef::dense(&x[..m * w.k], m, w.k), &Panels::Packed(w), out, epilogue, true) }
 }
 
-/// `c (+)= a · b` for one micro-tile with the GEMM's micro-kernel: `a` [rows × kc] with `rows` ≤
-/// [`MR`], `b` [kc × 16], `c` [rows × 16]; used by the attention tiles.
+/// `c (+)= a · b` for one column strip of micro-tiles with the GEMM's micro-kernel: `a` [rows × kc],
+/// `b` [kc × 16], `c` [rows × 16], computed [`MR`] rows at a time (each tile exactly as in the GEMM);
+/// used by the attention tiles. The views are checked once per strip.
 #[inline]
-pub fn micro_tile(kernel: MicroKernel, a: MatRef, b: MatRef, mut c: MatMut, accumulate: bool) {
+pub fn micro_tiles(kernel: MicroKernel, a: MatRef, b: MatRef, mut c: MatMut, accumulate: bool) {
     let (rows, kc) = (a.rows(), a.cols());
-    assert!((1..=MR).contains(&rows), "micro_tile: {rows} rows of a (1 to {MR})");
-    assert!(b.rows() == kc && b.cols() == NR, "micro_tile: b is {}×{}, needs {kc}×{NR}", b.rows(), b.cols());
-    assert!(c.rows() == rows && c.cols() == NR, "micro_tile: c is {}×{}, needs {rows}×{NR}", c.rows(), c.cols());
+    assert!(b.rows() == kc && b.cols() == NR, "micro_tiles: b is {}×{}, needs {kc}×{NR}", b.rows(), b.cols());
+    assert!(c.rows() == rows && c.cols() == NR, "micro_tiles: c is {}×{}, needs {rows}×{NR}", c.rows(), c.cols());
+    if rows == 0 {
+        return;
+    }
     let init = if accumulate { Init::Dest } else { Init::Zero };
-    let dims = TileDims { rows, cols: NR, kc };
-    // SAFETY: the views hold the extents the tile reads and writes (checked by their constructors
-    // and above); `c` is borrowed mutably.
-    unsafe { tile(kernel, dims, ATile::Rows(a.strided_at(0, 0)), b.strided_at(0, 0), c.strided(), init) }
+    let (a0, b0, c0) = (a.strided_at(0, 0), b.strided_at(0, 0), c.strided());
+    for i in (0..rows).step_by(MR) {
+        let dims = TileDims { rows: MR.min(rows - i), cols: NR, kc };
+        // Rows i.. of `a` and `c`: inside the views (checked by their constructors and above).
+        let at = ATile::Rows(Strided { ptr: a0.ptr.wrapping_add(i * a0.ld), ld: a0.ld });
+        let ct = StridedMut { ptr: c0.ptr.wrapping_add(i * c0.ld), ld: c0.ld };
+        // SAFETY: the views hold the extents the tiles read and write; `c` is borrowed mutably.
+        unsafe { tile(kernel, dims, at, b0, ct, init) }
+    }
 }

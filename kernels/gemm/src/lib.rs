@@ -5,7 +5,7 @@
 //! - [`matmul_rows`]: the same with `B` given as blocks of rows anywhere (a convolution's taps);
 //! - [`matmul_packed_serial`]: one task's block of a destination shared by parallel tasks
 //!   ([`SharedMatMut`] over a `worldflow_base::DisjointWriter`);
-//! - [`micro_tile`]: one 6 × 16 tile, for callers that do their own blocking (flash attention).
+//! - [`micro_tiles`]: a strip of 6 × 16 tiles, for callers that do their own blocking (flash attention).
 //!
 //! Layout and blocking (GotoBLAS-style, specialised for the transformer's and the VAE's shapes):
 //! - `B` in panels of [`NR`] = 16 columns, `[k][16]` with 64-byte rows, so the micro-kernel streams one
@@ -31,7 +31,7 @@ mod kernel;
 mod pack;
 mod view;
 
-pub use api::{matmul, matmul_packed, matmul_packed_serial, matmul_rows, micro_tile};
+pub use api::{matmul, matmul_packed, matmul_packed_serial, matmul_rows, micro_tiles};
 pub use driver::Epilogue;
 pub use kernel::MicroKernel;
 pub use pack::{PackedWt, RowBlock};

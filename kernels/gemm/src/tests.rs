@@ -182,6 +182,31 @@ fn portable_and_avx2_kernels_agree_with_naive() {
 }
 
 #[test]
+fn micro_tile_strips_match_naive() {
+    // 13 rows (two full tiles and one of 1), a and c with row strides beyond their widths.
+    let (rows, kc, lda, ldc) = (13, 45, 50, 20);
+    let (a, b) = (data(rows * lda, 14), data(kc * NR, 15));
+    for accumulate in [false, true] {
+        let mut c = data(rows * ldc, 16);
+        let before = c.clone();
+        let view = MatMut::new(&mut c, rows, NR, ldc);
+        micro_tiles(MicroKernel::detect(), MatRef::new(&a, rows, kc, lda), MatRef::dense(&b, kc, NR), view, accumulate);
+        for r in 0..rows {
+            for j in 0..ldc {
+                let (got, old) = (c[r * ldc + j] as f64, before[r * ldc + j] as f64);
+                let want = if j >= NR {
+                    old
+                } else {
+                    let dot: f64 = (0..kc).map(|p| a[r * lda + p] as f64 * b[p * NR + j] as f64).sum();
+                    dot + if accumulate { old } else { 0.0 }
+                };
+                assert!((got - want).abs() < 1e-5, "accumulate {accumulate} ({r}, {j}): {got} vs {want}");
+            }
+        }
+    }
+}
+
+#[test]
 fn result_does_not_depend_on_thread_count() {
     let (m, k, n) = (300, 520, 96);
     let (x, w) = (data(m * k, 4), data(n * k, 5));
