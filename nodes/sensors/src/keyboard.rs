@@ -7,6 +7,7 @@ use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 
 use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+use nix::unistd;
 
 use worldflow_protocol::Keys;
 
@@ -29,6 +30,10 @@ pub enum KeyboardError {
     NoTty(#[source] std::io::Error),
     #[error("SOURCE=keyboard: /dev/tty is not a terminal")]
     NotATerminal(#[source] nix::Error),
+    /// Raw mode and reads need the terminal's foreground process group: from the background the kernel
+    /// stops the node (SIGTTOU / SIGTTIN) instead of letting it read keys.
+    #[error("SOURCE=keyboard: this node is not in the terminal's foreground process group, so it cannot read keys (run the graph so that the node keeps the terminal)")]
+    Background,
     #[error("SOURCE=keyboard: cannot switch /dev/tty to raw mode")]
     RawMode(#[source] nix::Error),
     #[error("SOURCE=keyboard: cannot duplicate the /dev/tty handle")]
@@ -71,6 +76,9 @@ impl Keyboard {
     pub fn open() -> Result<Self, KeyboardError> {
         let mut tty = OpenOptions::new().read(true).open("/dev/tty").map_err(KeyboardError::NoTty)?;
         let saved = termios::tcgetattr(&tty).map_err(KeyboardError::NotATerminal)?;
+        if unistd::tcgetpgrp(&tty).map_err(KeyboardError::NotATerminal)? != unistd::getpgrp() {
+            return Err(KeyboardError::Background);
+        }
         let mut raw = saved.clone();
         raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
         raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
