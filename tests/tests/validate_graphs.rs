@@ -11,7 +11,7 @@ fn every_graph_in_graphs_validates() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
             if let Err(errors) = validate_file(&path) {
-                panic!("{} does not validate:\n{}", path.display(), errors.join("\n"));
+                panic!("{} does not validate:\n{}", path.display(), errors);
             }
             n += 1;
         }

@@ -124,7 +124,7 @@ fn main() -> ExitCode {
                 print!("{}", mermaid::to_mermaid(&g));
                 Ok(())
             }
-            Err(errors) => Err(anyhow::anyhow!(errors.join("\n"))),
+            Err(errors) => Err(errors.into()),
         },
         Command::Render(args) => cmd_render::run(&args),
         Command::Model(ModelCommand::Check(args)) => cmd_model::run(&args),

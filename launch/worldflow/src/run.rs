@@ -173,7 +173,7 @@ pub fn resolve_binaries(graph_path: &Path, paths: &[String]) -> anyhow::Result<V
 
 /// Runs a graph to completion (or until `stop_after`). Errors if any node failed.
 pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> {
-    let graph = crate::validate::validate_file(graph_path).map_err(|errors| anyhow::anyhow!(errors.join("\n")))?;
+    let graph = crate::validate::validate_file(graph_path)?;
     let text = std::fs::read_to_string(graph_path)?;
     let mut descriptor: Descriptor =
         serde_yaml::from_str(&text).with_context(|| format!("{}: dora descriptor", graph_path.display()))?;

@@ -337,10 +337,28 @@ impl Checker<'_> {
     }
 }
 
+/// Every error found in a graph: one `file:line:column: message` per entry, in file order. Displays as
+/// those lines joined by newlines.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .lines.join("\n"))]
+pub struct GraphErrors {
+    pub lines: Vec<String>,
+}
+
+impl IntoIterator for GraphErrors {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.lines.into_iter()
+    }
+}
+
 /// Validates graph text; `file` names it in the messages. Returns the wiring, or every error found.
-pub fn validate_text(text: &str, file: &str) -> Result<Graph, Vec<String>> {
-    let root = yaml_tree::parse(text)
-        .map_err(|e| vec![format!("{file}:{}:{}: invalid YAML: {}", e.line, e.column, e.message)])?;
+pub fn validate_text(text: &str, file: &str) -> Result<Graph, GraphErrors> {
+    let root = yaml_tree::parse(text).map_err(|e| GraphErrors {
+        lines: vec![format!("{file}:{}:{}: invalid YAML: {}", e.line, e.column, e.message)],
+    })?;
     let mut c = Checker { file, diags: Vec::new() };
     let mut graph = Graph::default();
     if root.as_map().is_none() {
@@ -372,13 +390,19 @@ pub fn validate_text(text: &str, file: &str) -> Result<Graph, Vec<String>> {
         let file = c.file;
         let mut diags = c.diags;
         diags.sort_by_key(|d| (d.pos.line, d.pos.column));
-        Err(diags.into_iter().map(|d| format!("{file}:{}:{}: {}", d.pos.line, d.pos.column, d.message)).collect())
+        Err(GraphErrors {
+            lines: diags
+                .into_iter()
+                .map(|d| format!("{file}:{}:{}: {}", d.pos.line, d.pos.column, d.message))
+                .collect(),
+        })
     }
 }
 
 /// Reads and validates a graph file.
-pub fn validate_file(path: &std::path::Path) -> Result<Graph, Vec<String>> {
+pub fn validate_file(path: &std::path::Path) -> Result<Graph, GraphErrors> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| GraphErrors { lines: vec![format!("{shown}: cannot read: {e}")] })?;
     validate_text(&text, &shown)
 }
