@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use worldflow_world::{Ego, ProceduralDirector, Scenario, VehicleControl};
+use worldflow_world::{Ego, ProceduralDirector, Scenario};
 
 /// The `env` of node `id` of a dataflow graph.
 fn node_env(graph: &serde_yaml::Value, id: &str) -> serde_yaml::Mapping {
@@ -24,33 +24,6 @@ fn as_f32(v: &serde_yaml::Value) -> f32 {
     v.as_f64().map(|x| x as f32).or_else(|| v.as_str().and_then(|s| s.parse().ok())).expect("a number")
 }
 
-/// The sensors node's drive-script grammar (nodes/sensors/src/script.rs): `;`-separated segments of
-/// `throttle=… steer=… brake=…` and a repeat `xN`; unset controls are 0.
-fn parse_script(text: &str) -> Vec<VehicleControl> {
-    let mut ticks = Vec::new();
-    for seg in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let mut c = VehicleControl::default();
-        let mut count = 0;
-        for word in seg.split_whitespace() {
-            if let Some(n) = word.strip_prefix('x') {
-                count = n.parse().expect("repeat count");
-                continue;
-            }
-            let (k, v) = word.split_once('=').expect("name=value");
-            let v: f32 = v.parse().expect("a number");
-            match k {
-                "throttle" => c.throttle = v,
-                "steer" => c.steer = v,
-                "brake" => c.brake = v,
-                other => panic!("unknown control {other}"),
-            }
-        }
-        c.validate().unwrap();
-        ticks.extend(std::iter::repeat_n(c, count));
-    }
-    ticks
-}
-
 #[test]
 fn the_main_jobs_drive_script_stays_on_the_road() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../graphs/drive.yml");
@@ -58,7 +31,7 @@ fn the_main_jobs_drive_script_stays_on_the_road() {
     let sensors = node_env(&graph, "sensors");
     let director = node_env(&graph, "director");
     let script = setting(&sensors, "SCRIPT").and_then(|v| v.as_str()).expect("sensors SCRIPT");
-    let controls = parse_script(script);
+    let controls = worldflow_protocol::parse_drive_script(script).unwrap();
     assert!(controls.iter().any(|c| c.steer != 0.0), "the script steers");
     let scenario = Scenario::from_setting(setting(&director, "SCENARIO").and_then(|v| v.as_str())).unwrap();
     let dt_secs = setting(&director, "DT_SECS").map_or(0.1, as_f32);
@@ -91,4 +64,3 @@ fn the_main_jobs_drive_script_stays_on_the_road() {
     assert!(town.on_road(end.w_axis.truncate().truncate()), "ends at {}", end.w_axis);
     assert!(end.x_axis.x > 0.95, "ends heading {}", end.x_axis);
 }
-

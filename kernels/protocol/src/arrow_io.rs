@@ -15,9 +15,8 @@
 //! Raw payloads (frames, Gaussians, latents) are written in place into the shared-memory sample with
 //! `send_output_raw`, so they are never copied.
 //!
-//! The flat names [`encode_action`], [`decode_action`], [`encode_pose`], [`decode_pose`],
-//! [`action_schema`], [`pose_schema`], [`frame_header_to_params`] and [`frame_header_from_params`] are the
-//! same functions under the names the nodes use.
+//! Callers name the module, not the function alone: `use worldflow_protocol::arrow_io::action as action_io;`
+//! then `action_io::encode(&a)` / `action_io::decode(array)`.
 
 mod columns;
 mod error;
@@ -30,7 +29,5 @@ pub mod latent;
 pub mod pose;
 pub mod world;
 
-pub use action::{decode as decode_action, encode as encode_action, schema as action_schema};
 pub use error::{BoxError, DecodeError};
-pub use frame::{decode as frame_header_from_params, encode as frame_header_to_params, payload_bytes};
-pub use pose::{decode as decode_pose, encode as encode_pose, schema as pose_schema};
+pub use frame::payload_bytes;

@@ -18,6 +18,9 @@ pub use glam;
 pub mod messages;
 pub use messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, VehicleControl};
 
+pub mod scripts;
+pub use scripts::{parse_drive_script, parse_pose_string, ScriptError};
+
 #[cfg(feature = "dora")]
 pub mod arrow_io;
 
@@ -26,13 +29,3 @@ pub use weights_notice::WeightsSource;
 
 pub mod world_state;
 pub use world_state::{BodyRecord, WorldDelta, NO_BODY};
-
-/// Where a run's files go: a node's `OUT_DIR` setting, else the launcher's `WORLDFLOW_OUT_DIR`, else `out/`.
-pub fn output_dir() -> std::path::PathBuf {
-    std::env::var("OUT_DIR")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .or_else(|| std::env::var("WORLDFLOW_OUT_DIR").ok().filter(|v| !v.is_empty()))
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("out"))
-}

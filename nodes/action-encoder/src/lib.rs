@@ -14,7 +14,7 @@ use dora_node_api::arrow_v59::array::Float32Array;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter};
 use glam::{Mat4, Vec3};
 use worldflow_node_kit::{BoxError, Env, ErrorChain as _};
-use worldflow_protocol::arrow_io::{decode_action, encode_action, encode_pose};
+use worldflow_protocol::arrow_io::{action as action_io, pose as pose_io};
 use worldflow_protocol::{
     mat4_from_rows, mat4_to_rows, rigid_inverse, validate_rigid, Action, GeometryError, Intrinsics, StampedPose,
 };
@@ -152,15 +152,15 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
                 let _span = tracing::info_span!("encode_action").entered();
-                let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
+                let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
                 let dual = encoder.encode(&action).context("input `action`")?;
                 let c2w = encoder.world_from_camera();
                 let params = tick_params(&dual);
-                node.send_output("action".to_owned().into(), params.clone(), encode_action(&dual))
+                node.send_output("action".to_owned().into(), params.clone(), action_io::encode(&dual))
                     .chain_context("sending output `action`")?;
                 let pose =
                     StampedPose { meta: dual.meta, frame_id: "camera".into(), world_from_frame: mat4_to_rows(&c2w) };
-                node.send_output("pose".to_owned().into(), params.clone(), encode_pose(&pose))
+                node.send_output("pose".to_owned().into(), params.clone(), pose_io::encode(&pose))
                     .chain_context("sending output `pose`")?;
                 let (p, p_inv) = camera_enc::prope_matrices(&encoder.settings.intrinsics, &rigid_inverse(&c2w));
                 let mut prope: Vec<f32> = p.transpose().to_cols_array().to_vec();

@@ -10,7 +10,7 @@ use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream};
 use glam::Vec3;
 use worldflow_node_kit::{Env, ErrorChain as _};
-use worldflow_protocol::arrow_io::gaussians::{encode_into, params, payload_len, Part};
+use worldflow_protocol::arrow_io::gaussians::{self as gaussians_io, encode_into, payload_len, Part};
 use worldflow_protocol::arrow_io::world as world_io;
 use worldflow_protocol::{mat4_from_rows, Gaussians, WorldDelta};
 use worldflow_world::{
@@ -37,7 +37,7 @@ pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<Directo
             body_id: (*body != worldflow_protocol::NO_BODY).then_some(*body),
         })
         .collect();
-    let flow = FlowField::new(*grid.spec(), cells).map_err(|e| anyhow::anyhow!("flow: {e}"))?;
+    let flow = FlowField::new(*grid.spec(), cells).chain_context("flow")?;
     let bodies = d
         .bodies
         .iter()
@@ -71,9 +71,9 @@ pub struct ActorState {
 
 impl ActorState {
     pub fn new(scenario: &Scenario, config: ActorConfig) -> anyhow::Result<Self> {
-        let director = ProceduralDirector::new(scenario).map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
+        let director = ProceduralDirector::new(scenario).chain_context("scenario")?;
         let grid = director.static_grid().clone();
-        let actor = Actor::new(config, &grid).map_err(|e| anyhow::anyhow!("actor: {e}"))?;
+        let actor = Actor::new(config, &grid).chain_context("actor")?;
         Ok(Self { actor, grid })
     }
 
@@ -85,10 +85,13 @@ impl ActorState {
 }
 
 fn send(node: &mut DoraNode, g: &Gaussians, part: Part, tick: u64) -> anyhow::Result<()> {
-    node.send_output_raw("gaussians".to_owned().into(), params(g, part, tick, tick), payload_len(g), |out| {
-        encode_into(g, out)
-    })
-    .map_err(|e| anyhow::anyhow!("sending gaussians: {e}"))
+    node.send_output_raw(
+        "gaussians".to_owned().into(),
+        gaussians_io::encode(g, part, tick, tick),
+        payload_len(g),
+        |out| encode_into(g, out),
+    )
+    .chain_context("sending gaussians")
 }
 
 /// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_node_kit::{Env, ErrorChain as _};
-use worldflow_protocol::arrow_io::{decode_action, encode_pose, world as world_io};
+use worldflow_protocol::arrow_io::{action as action_io, pose as pose_io, world as world_io};
 use worldflow_protocol::{mat4_to_rows, Action, BodyRecord, ChunkMeta, Keys, StampedPose, WorldDelta};
 use worldflow_world::{
     BoundaryGuard, BoundaryWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario,
@@ -89,7 +89,7 @@ impl World {
         if !(dt_secs > 0.0 && dt_secs <= worldflow_world::MAX_DT_SECS) {
             anyhow::bail!("setting DT_SECS={dt_secs}: expected (0, {}] seconds", worldflow_world::MAX_DT_SECS);
         }
-        let director = ProceduralDirector::new(scenario).map_err(|e| anyhow::anyhow!("scenario: {e}"))?;
+        let director = ProceduralDirector::new(scenario).chain_context("scenario")?;
         let egos = scenario
             .egos
             .iter()
@@ -118,11 +118,11 @@ impl World {
             match ego {
                 Ego::Car(car) => {
                     let c = a.control.unwrap_or_else(|| keys_to_control(a.keys));
-                    car.step(&c, self.dt_secs).map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
+                    car.step(&c, self.dt_secs).with_chain_context(|| format!("agent{i} tick {tick}"))?;
                 }
                 Ego::FreeCamera(cam) => {
                     cam.apply(&keys_to_delta(a.keys, self.step_m, self.step_deg))
-                        .map_err(|e| anyhow::anyhow!("agent{i} tick {tick}: {e}"))?;
+                        .with_chain_context(|| format!("agent{i} tick {tick}"))?;
                 }
             }
         }
@@ -141,7 +141,7 @@ impl World {
         } else {
             self.director.step(self.dt_secs, &states)
         };
-        out.map_err(|e| anyhow::anyhow!("director at tick {tick}: {e}"))
+        out.with_chain_context(|| format!("director at tick {tick}"))
     }
 }
 
@@ -195,7 +195,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 if agent as usize >= n {
                     anyhow::bail!("input `{id}`: the scenario has {n} ego(s) (agent0..agent{})", n.saturating_sub(1));
                 }
-                let action = decode_action(data.as_array().as_ref()).with_context(|| format!("input `{id}`"))?;
+                let action = action_io::decode(data.as_array().as_ref()).with_context(|| format!("input `{id}`"))?;
                 pending.entry(action.meta.tick).or_default().insert(agent, action);
                 while let Some(entry) = pending.first_entry() {
                     if entry.get().len() < n {
@@ -215,7 +215,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                         MetadataParameters::default(),
                         world_io::encode(&to_delta(&out, meta)),
                     )
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .chain_context("sending output `world`")?;
                     for (i, ego) in world.egos.iter().enumerate() {
                         let pose = StampedPose {
                             meta: ChunkMeta { agent_id: i as u32, ..meta },
@@ -225,9 +225,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                         node.send_output(
                             "ego_pose".to_owned().into(),
                             MetadataParameters::default(),
-                            encode_pose(&pose),
+                            pose_io::encode(&pose),
                         )
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                        .chain_context("sending output `ego_pose`")?;
                     }
                 }
                 if pending.len() > 64 {

@@ -8,8 +8,8 @@ use worldflow_dit::{Branch, ChunkControls, ChunkGenerator, Guidance};
 use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
 use worldflow_node_kit::ErrorChain as _;
 use worldflow_protocol::arrow_io::context::{self as ctx_wire, ContextMsg};
-use worldflow_protocol::arrow_io::decode_action;
 use worldflow_protocol::arrow_io::latent::{self as wire, LatentHeader};
+use worldflow_protocol::arrow_io::{action as action_io, latent as latent_io};
 use worldflow_protocol::mat4_to_rows;
 use worldflow_protocol::weights_notice as notice;
 
@@ -111,7 +111,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
-                let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
+                let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
                 let cond = LatentCond::from_action(&action).chain_context("input `action`")?;
                 if let Some(chunk) = acc.push(cond).chain_context("input `action`")? {
                     sched.add_chunk(chunk).context("input `action`")?;
@@ -142,9 +142,12 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             times.push(g.header.chunk_ms);
             let (c, hw) = (g.header.channels, g.header.height * g.header.width);
             let cfhw = &g.cfhw;
-            node.send_output_raw("latent".to_owned().into(), g.header.to_params(), g.header.payload_len(), |out| {
-                wire::write_frame_major(cfhw, c, CHUNK_LATENTS, hw, out)
-            })
+            node.send_output_raw(
+                "latent".to_owned().into(),
+                latent_io::encode(&g.header),
+                g.header.payload_len(),
+                |out| wire::write_frame_major(cfhw, c, CHUNK_LATENTS, hw, out),
+            )
             .with_chain_context(|| format!("sending the latents of chunk {}", chunk.index))?;
         }
     }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter, StopCause};
 use worldflow_memory::{MemoryConfig, MemoryRetriever};
 use worldflow_node_kit::{Env, ErrorChain as _};
-use worldflow_protocol::arrow_io::decode_action;
+use worldflow_protocol::arrow_io::action as action_io;
 
 use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
 use worldflow_protocol::arrow_io::context::{self as wire, ContextMsg};
@@ -99,7 +99,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
                 let _span = tracing::info_span!("retrieve_memory").entered();
-                let action = decode_action(data.as_array().as_ref()).context("input `action`")?;
+                let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
                 let cond = LatentCond::from_action(&action).chain_context("input `action`")?;
                 if let Some(ctx) = memory.on_latent(cond)? {
                     let mut p = MetadataParameters::new();

@@ -26,7 +26,7 @@ use dora_node_api::arrow_v59::array::{Array, AsArray};
 use dora_node_api::arrow_v59::datatypes::{DataType, Float32Type};
 use dora_node_api::{DoraNode, Event, EventStream, Parameter};
 use worldflow_node_kit::Env;
-use worldflow_protocol::arrow_io::{decode_action, decode_pose, frame_header_from_params, payload_bytes};
+use worldflow_protocol::arrow_io::{action as action_io, frame as frame_io, pose as pose_io};
 use worldflow_protocol::Encoding;
 
 use report::{FrameRecord, Report};
@@ -99,20 +99,20 @@ impl Recorder {
         let now = SystemTime::now();
         match array.data_type() {
             DataType::Struct(fields) if fields.iter().any(|f| f.name() == "keys") => {
-                let a = decode_action(array).with_context(|| format!("input `{input}`"))?;
+                let a = action_io::decode(array).with_context(|| format!("input `{input}`"))?;
                 self.action_sent.entry((a.meta.agent_id, a.meta.tick)).or_insert(sent);
                 self.actions.write(&a)?;
             }
             DataType::Struct(fields) if fields.iter().any(|f| f.name() == "frame_id") => {
-                let p = decode_pose(array).with_context(|| format!("input `{input}`"))?;
+                let p = pose_io::decode(array).with_context(|| format!("input `{input}`"))?;
                 self.poses.write(&p)?;
             }
             DataType::UInt8 | DataType::Float32 => {
                 let bytes_len = array.len() * if *array.data_type() == DataType::Float32 { 4 } else { 1 };
-                let h = frame_header_from_params(params, bytes_len).with_context(|| format!("input `{input}`"))?;
+                let h = frame_io::decode(params, bytes_len).with_context(|| format!("input `{input}`"))?;
                 let (ptr, ok) = match h.encoding {
                     Encoding::Rgb8 => {
-                        let bytes = payload_bytes(array)?;
+                        let bytes = frame_io::payload_bytes(array)?;
                         (bytes.as_ptr() as usize, true)
                     }
                     Encoding::Rgb32F => {
@@ -127,7 +127,7 @@ impl Recorder {
                 std::fs::create_dir_all(&dir)?;
                 let file = dir.join(format!("{:06}.png", h.meta.tick));
                 let rgb8 = match h.encoding {
-                    Encoding::Rgb8 => payload_bytes(array)?,
+                    Encoding::Rgb8 => frame_io::payload_bytes(array)?,
                     Encoding::Rgb32F => &self.rgb8[..],
                 };
                 writer::write_png_rgb8(&file, h.width, h.height, rgb8)?;

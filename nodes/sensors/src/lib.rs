@@ -9,7 +9,6 @@
 //! The stream ends after the source (unless `LOOP=true`) or `MAX_TICKS`.
 
 pub mod keyboard;
-pub mod script;
 pub mod trajectory;
 
 use std::path::PathBuf;
@@ -17,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_node_kit::{Env, ErrorChain as _};
-use worldflow_protocol::arrow_io::encode_action;
+use worldflow_protocol::arrow_io::action as action_io;
 use worldflow_protocol::{Action, ChunkMeta, Keys, VehicleControl};
 
 /// Where actions come from.
@@ -79,14 +78,14 @@ impl Source {
         Ok(match env.choice("SOURCE", "script", SOURCES)? {
             "script" => {
                 let text = env.get_or("SCRIPT", "w-8, right-30, d-4")?;
-                Source::Keys(script::parse_pose_string(&text).context("setting SCRIPT")?)
+                Source::Keys(worldflow_protocol::parse_pose_string(&text).context("setting SCRIPT")?)
             }
             "drive" => {
                 let text = env.require(
                     "SCRIPT",
                     "SOURCE=drive needs a drive script, e.g. `throttle=0.6 x40; steer=0.3 throttle=0.3 x20`",
                 )?;
-                Source::Controls(script::parse_drive_script(&text).context("setting SCRIPT")?)
+                Source::Controls(worldflow_protocol::parse_drive_script(&text).context("setting SCRIPT")?)
             }
             "trajectory" => {
                 let path = env.require("TRAJECTORY", "SOURCE=trajectory needs a file of 4×4 poses")?;
@@ -163,7 +162,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             Event::Input { id, .. } if id.as_str() == "tick" => {
                 let _span = tracing::info_span!("sensor_tick", tick).entered();
                 let Some(action) = source.action(tick, &settings) else { break };
-                node.send_output("action".to_owned().into(), MetadataParameters::default(), encode_action(&action))
+                node.send_output("action".to_owned().into(), MetadataParameters::default(), action_io::encode(&action))
                     .with_chain_context(|| format!("sending action of tick {tick}"))?;
                 tick += 1;
             }
@@ -186,8 +185,8 @@ mod tests {
 
     #[test]
     fn clock_and_determinism() {
-        let mut a = Source::Keys(script::parse_pose_string("w-2, d-1").unwrap());
-        let mut b = Source::Keys(script::parse_pose_string("w-2, d-1").unwrap());
+        let mut a = Source::Keys(worldflow_protocol::parse_pose_string("w-2, d-1").unwrap());
+        let mut b = Source::Keys(worldflow_protocol::parse_pose_string("w-2, d-1").unwrap());
         let s = settings(None, false);
         for t in 0..3 {
             let x = a.action(t, &s).unwrap();
@@ -225,7 +224,7 @@ mod tests {
 
     #[test]
     fn looping_and_max_ticks() {
-        let mut a = Source::Keys(script::parse_pose_string("w-1, s-1").unwrap());
+        let mut a = Source::Keys(worldflow_protocol::parse_pose_string("w-1, s-1").unwrap());
         let s = settings(Some(5), true);
         assert_eq!(a.action(3, &s).unwrap().keys, Keys::S);
         assert!(a.action(5, &s).is_none());

@@ -4,23 +4,12 @@
 //! radius 8 m and a few boulders — about 30k Gaussians, seeded and identical on every machine.
 
 use glam::{Quat, Vec3};
+use worldflow_base::SplitMix64;
 use worldflow_protocol::{rgb_to_sh_dc, Gaussians};
-
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
 
 pub fn plaza() -> Gaussians {
     let mut g = Gaussians::new(0);
-    let mut rng = SplitMix(7);
+    let mut rng = SplitMix64::new(7);
     let mut id = 0u64;
     let mut push = |g: &mut Gaussians, mean: Vec3, scale: Vec3, rgb: [f32; 3], opacity: f32| {
         g.push(id, mean, scale, Quat::IDENTITY, opacity, &[rgb_to_sh_dc(rgb)]);
@@ -33,7 +22,7 @@ pub fn plaza() -> Gaussians {
             let x = -20.0 + (i as f32 + 0.5) * step;
             let y = -20.0 + (j as f32 + 0.5) * step;
             let checker = ((x.floor() as i32 + y.floor() as i32) & 1) as f32;
-            let shade = 0.35 + 0.3 * checker + 0.05 * rng.next();
+            let shade = 0.35 + 0.3 * checker + 0.05 * rng.next_f32();
             push(&mut g, Vec3::new(x, y, 0.0), Vec3::new(0.16, 0.16, 0.01), [shade, shade * 0.95, shade * 0.85], 0.95);
         }
     }
@@ -51,10 +40,11 @@ pub fn plaza() -> Gaussians {
         }
     }
     for b in 0..6 {
-        let c = Vec3::new(rng.next() * 24.0 - 12.0, rng.next() * 24.0 - 12.0, 0.4);
+        let c = Vec3::new(rng.next_f32() * 24.0 - 12.0, rng.next_f32() * 24.0 - 12.0, 0.4);
         for _ in 0..300 {
-            let d = Vec3::new(rng.next() - 0.5, rng.next() - 0.5, rng.next() - 0.5).normalize_or_zero() * 0.6;
-            let grey = 0.4 + 0.2 * rng.next() + 0.05 * b as f32;
+            let d =
+                Vec3::new(rng.next_f32() - 0.5, rng.next_f32() - 0.5, rng.next_f32() - 0.5).normalize_or_zero() * 0.6;
+            let grey = 0.4 + 0.2 * rng.next_f32() + 0.05 * b as f32;
             push(&mut g, c + d, Vec3::splat(0.12), [grey, grey * 0.9, grey * 0.8], 0.9);
         }
     }

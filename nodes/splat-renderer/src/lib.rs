@@ -14,9 +14,9 @@ pub mod pairing;
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream};
 use glam::Mat4;
-use worldflow_node_kit::Env;
+use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::gaussians::{self as gaussians_io, Part};
-use worldflow_protocol::arrow_io::{decode_pose, frame_header_to_params, payload_bytes};
+use worldflow_protocol::arrow_io::{frame as frame_io, pose as pose_io};
 use worldflow_protocol::{
     mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics,
 };
@@ -49,7 +49,7 @@ pub fn ego4() -> Vec<RigCamera> {
 fn rig_from_file(path: &str) -> anyhow::Result<Vec<RigCamera>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("setting RIG=`{path}`: expected single, ego4, front or a rig file"))?;
-    let rig = worldflow_world::Rig::from_yaml_str(&text, path).map_err(|e| anyhow::anyhow!("setting RIG: {e}"))?;
+    let rig = worldflow_world::Rig::from_yaml_str(&text, path).chain_context("setting RIG")?;
     Ok((0..rig.cameras.len())
         .map(|i| RigCamera {
             name: rig.cameras[i].name.clone(),
@@ -127,7 +127,7 @@ impl Settings {
                 anyhow::bail!("setting SCENE=`builtin:{other}`: unknown built-in scene (expected builtin:plaza)")
             }
             None => worldflow_splat::load_scene(std::path::Path::new(&self.scene), &Default::default())
-                .map_err(|e| anyhow::anyhow!("setting SCENE: {e}")),
+                .chain_context("setting SCENE"),
         }
     }
 
@@ -156,7 +156,7 @@ impl SceneState {
     fn with_dynamic(&mut self, dynamic: Option<&Gaussians>) -> anyhow::Result<&Gaussians> {
         if let (Some(static_len), Some(dynamic)) = (self.static_len, dynamic) {
             self.scene.truncate(static_len);
-            self.scene.extend_from(dynamic).map_err(|e| anyhow::anyhow!("input `gaussians`: dynamic part: {e}"))?;
+            self.scene.extend_from(dynamic).chain_context("input `gaussians`: dynamic part")?;
         }
         Ok(&self.scene)
     }
@@ -176,7 +176,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         settings.rig.len(),
         settings.width,
         settings.height,
-        if streamed { "streamed".to_string() } else { format!("{} Gaussians", scene.len()) }
+        if streamed { "streamed".to_owned() } else { format!("{} Gaussians", scene.len()) }
     );
     let mut state = SceneState { streamed, scene, static_len: None };
     let mut pairing = Pairing::default();
@@ -202,7 +202,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             for pose in ready.poses {
                 let world_from_base = mat4_from_rows(&pose.world_from_frame);
                 for (name, camera) in settings.cameras(&world_from_base) {
-                    renderer.render(scene, &camera, &mut image).map_err(|e| anyhow::anyhow!("tick {tick}: {e}"))?;
+                    renderer.render(scene, &camera, &mut image).with_chain_context(|| format!("tick {tick}"))?;
                     send_frame(&mut node, &image, &camera, name, pose.meta)?;
                 }
             }
@@ -229,10 +229,10 @@ enum Flow {
 fn on_event(event: Event, state: &mut SceneState, pairing: &mut Pairing) -> anyhow::Result<Flow> {
     match event {
         Event::Input { id, data, .. } if id.as_str() == "pose" => {
-            pairing.push_pose(decode_pose(data.as_array().as_ref()).context("input `pose`")?);
+            pairing.push_pose(pose_io::decode(data.as_array().as_ref()).context("input `pose`")?);
         }
         Event::Input { id, data, metadata } if id.as_str() == "gaussians" => {
-            let bytes = payload_bytes(data.as_array().as_ref()).context("input `gaussians`")?;
+            let bytes = frame_io::payload_bytes(data.as_array().as_ref()).context("input `gaussians`")?;
             let (part, version, g) = gaussians_io::decode(bytes, &metadata.parameters).context("input `gaussians`")?;
             match part {
                 Part::Static => {
@@ -269,12 +269,12 @@ fn send_frame(
     let len = header.payload_len();
     let values = &image.data;
     // Quantise straight into the shared-memory sample: the frame is never copied after this.
-    node.send_output_raw("frame".to_owned().into(), frame_header_to_params(&header), len, |out| {
+    node.send_output_raw("frame".to_owned().into(), frame_io::encode(&header), len, |out| {
         for (o, v) in out.iter_mut().zip(values) {
             *o = if v.is_nan() { 0 } else { (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8 };
         }
     })
-    .map_err(|e| anyhow::anyhow!("sending frame: {e}"))
+    .chain_context("sending frame")
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter, StopCause};
 use worldflow_node_kit::{BoxError, Env, ErrorChain as _, SettingError};
 use worldflow_protocol::arrow_io::latent::{read_latent, LatentHeader};
-use worldflow_protocol::arrow_io::{frame_header_to_params, payload_bytes};
+use worldflow_protocol::arrow_io::{frame as frame_io, latent as latent_io};
 use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
 use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, ChunkMeta, Encoding, FrameHeader, Intrinsics};
 use worldflow_vae::{StreamingDecoder, VaeConfig, VaeDecoder};
@@ -263,8 +263,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             Event::Input { id, metadata, data } if id.as_str() == "latent" => {
                 let _span = tracing::info_span!("decode_latent").entered();
                 let array = data.as_array();
-                let bytes = payload_bytes(array.as_ref()).context("input `latent`")?;
-                let h = LatentHeader::from_params(&metadata.parameters, bytes.len()).chain_context("input `latent`")?;
+                let bytes = frame_io::payload_bytes(array.as_ref()).context("input `latent`")?;
+                let h = latent_io::decode(&metadata.parameters, bytes.len()).chain_context("input `latent`")?;
                 if let Some(w) = stream.check(&h)? {
                     eprintln!("{w}");
                 }
@@ -273,7 +273,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 for i in 0..h.frames {
                     let latent = read_latent(bytes, &h, i);
                     for f in stream.decode(&h, &latent, i)? {
-                        let mut p: MetadataParameters = frame_header_to_params(&f.header);
+                        let mut p: MetadataParameters = frame_io::encode(&f.header);
                         p.insert("latent".into(), Parameter::Integer(f.latent as i64));
                         p.insert("action_tick".into(), Parameter::Integer(f.action_tick as i64));
                         p.insert("weights".into(), Parameter::String(weights.clone()));

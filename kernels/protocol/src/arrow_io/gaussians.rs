@@ -11,9 +11,6 @@ use crate::gaussians::{sh_coeffs_per_gaussian, Gaussians};
 
 const MESSAGE: &str = "gaussians";
 
-/// The name [`encode`] had before every message module used `encode`/`decode`.
-pub use self::encode as params;
-
 /// Which part of the actor's set a message carries: `Static` replaces the static set (sent when it
 /// changes), `Dynamic` replaces the moving Gaussians (sent every tick).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

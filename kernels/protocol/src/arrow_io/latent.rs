@@ -38,7 +38,7 @@ impl LatentHeader {
     }
 
     /// The metadata parameters of the header (the payload is written by [`write_frame_major`]).
-    pub fn to_params(&self) -> MetadataParameters {
+    fn to_params(&self) -> MetadataParameters {
         let mut p = MetadataParameters::new();
         p.insert("agent_id".into(), Parameter::Integer(self.agent_id as i64));
         p.insert("chunk".into(), Parameter::Integer(self.chunk as i64));
@@ -63,7 +63,7 @@ impl LatentHeader {
     }
 
     /// Reads the header and checks it against the payload size; errors name the parameter.
-    pub fn from_params(p: &MetadataParameters, payload_len: usize) -> Result<Self, DecodeError> {
+    fn from_params(p: &MetadataParameters, payload_len: usize) -> Result<Self, DecodeError> {
         let int = |name: &str| match p.get(name) {
             Some(Parameter::Integer(v)) if *v >= 0 => Ok(*v as u64),
             _ => Err(unexpected(MESSAGE, name, "a non-negative integer")),
@@ -130,12 +130,12 @@ impl LatentHeader {
     }
 }
 
-/// The metadata parameters of a chunk's header: [`LatentHeader::to_params`].
+/// The metadata parameters of a chunk's header (the payload is written by [`write_frame_major`]).
 pub fn encode(h: &LatentHeader) -> MetadataParameters {
     h.to_params()
 }
 
-/// Reads a chunk's header and checks it against the payload size: [`LatentHeader::from_params`].
+/// Reads a chunk's header and checks it against the payload size; errors name the parameter.
 pub fn decode(p: &MetadataParameters, payload_len: usize) -> Result<LatentHeader, DecodeError> {
     LatentHeader::from_params(p, payload_len)
 }

@@ -1,11 +1,12 @@
-//! Pose strings (`w-8, right-30, d-4`) and drive scripts (`throttle=0.6 steer=0 x40; brake=1 x10`).
+//! Action scripts in text form, as the sensors node's `SCRIPT` setting and tests take them: pose strings
+//! (`w-8, right-30, d-4`) and drive scripts (`throttle=0.6 steer=0 x40; brake=1 x10`).
 //!
 //! A pose string is a comma-separated list of `keys-count` items; `keys` is one key name or several joined by
 //! `+` (`w+right-10`). Each item expands to `count` ticks holding those keys.
 
 use std::num::{ParseFloatError, ParseIntError};
 
-use worldflow_protocol::{Keys, VehicleControl};
+use crate::messages::{Keys, VehicleControl, VehicleControlError};
 
 /// A pose string or drive script that does not parse; names the item (or segment) and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,7 @@ pub enum ScriptError {
         segment: usize,
         text: String,
         #[source]
-        source: worldflow_node_kit::BoxError,
+        source: VehicleControlError,
     },
     #[error("segment {segment} `{text}`: missing repeat count `xN`")]
     NoRepeat { segment: usize, text: String },
@@ -89,7 +90,8 @@ pub fn parse_pose_string(text: &str) -> Result<Vec<Keys>, ScriptError> {
     Ok(ticks)
 }
 
-/// Expands a drive script: `;`-separated segments of `name=value` pairs and a repeat `xN`.
+/// Expands a drive script: `;`-separated segments of `name=value` pairs (`throttle`, `steer`, `brake`; unset
+/// ones are 0; `steer` > 0 turns right, see [`VehicleControl`]) and a repeat `xN`.
 pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, ScriptError> {
     let mut ticks = Vec::new();
     for (i, seg) in text.split(';').map(str::trim).enumerate() {
@@ -126,7 +128,7 @@ pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, ScriptError
                 _ => return Err(ScriptError::UnknownControl { segment: i + 1, text: seg.into(), name: k.into() }),
             }
         }
-        c.validate().map_err(|e| ScriptError::BadControl { segment: i + 1, text: seg.into(), source: e.into() })?;
+        c.validate().map_err(|e| ScriptError::BadControl { segment: i + 1, text: seg.into(), source: e })?;
         let count = count.ok_or_else(|| ScriptError::NoRepeat { segment: i + 1, text: seg.into() })?;
         ticks.extend(std::iter::repeat_n(c, count));
     }
