@@ -43,6 +43,18 @@ impl Env {
         self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect()
     }
 
+    /// The declared names not read so far, sorted, leaving out `read_elsewhere` (names the node reads
+    /// through another reader, e.g. `OUT_DIR` in its `main`). A node's test exercises every setting and
+    /// asserts this is empty: with the reader refusing undeclared names, the node's `SETTINGS` (and so the
+    /// launcher's catalogue, which a test compares with it) is then exactly what the node reads.
+    pub fn declared_not_read(&self, read_elsewhere: &[&str]) -> Vec<&'static str> {
+        let read = self.names_read();
+        let mut missing: Vec<&'static str> =
+            self.declared.iter().copied().filter(|n| !read.contains(n) && !read_elsewhere.contains(n)).collect();
+        missing.sort_unstable();
+        missing
+    }
+
     /// The raw value of `name` in the source, without the declaration check (trimmed, empty = unset).
     pub(crate) fn lookup(&self, name: &str) -> Result<Option<String>, SettingError> {
         let raw = match &self.source {

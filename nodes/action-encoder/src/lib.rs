@@ -229,11 +229,7 @@ mod tests {
         let s = Settings::from_settings(&env).unwrap();
         assert_eq!((s.start, s.raymap_size), (Mat4::IDENTITY, (640, 352)));
         assert_eq!(env.out_dir().unwrap(), std::path::PathBuf::from("/tmp/x"));
-        let mut read = env.names_read();
-        read.sort_unstable();
-        let mut declared = SETTINGS.to_vec();
-        declared.sort_unstable();
-        assert_eq!(read, declared, "SETTINGS lists exactly what the node reads");
+        assert_eq!(env.declared_not_read(&[]), Vec::<&str>::new(), "SETTINGS lists exactly what the node reads");
         let pose = "0 0 1 -6   -1 0 0 0   0 -1 0 1.6   0 0 0 1";
         let s = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("START_POSE", pose)])).unwrap();
         assert_eq!(s.start.w_axis, glam::Vec4::new(-6.0, 0.0, 1.6, 1.0));
