@@ -1,13 +1,20 @@
 //! Interactive keyboard input from the controlling terminal (`/dev/tty`, raw mode), so it works even though
 //! dora captures the node's stdin/stdout. Keys held since the previous tick are merged into that tick's action.
-//! w/a/s/d translate, arrow keys rotate, `q` ends the stream. The terminal mode is restored on drop.
+//! w/a/s/d translate, arrow keys rotate, `q` (or Ctrl-C) ends the stream.
+//!
+//! The dora daemon starts nodes in their own process group, so the node is in the terminal's background and
+//! the kernel would stop it (SIGTTIN / SIGTTOU) at its first read. It therefore takes the terminal: with
+//! SIGTTOU ignored it makes its own group the foreground one (`tcsetpgrp`), switches to raw mode (no echo,
+//! no line buffering, Ctrl-C arrives as a key), and on drop restores both the mode and the previous
+//! foreground group.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
 
+use nix::sys::signal::{self, SigHandler, Signal};
 use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
-use nix::unistd;
+use nix::unistd::{self, Pid};
 
 use worldflow_protocol::Keys;
 
@@ -19,8 +26,8 @@ pub enum KeyEvent {
 
 pub struct Keyboard {
     rx: Receiver<KeyEvent>,
-    /// The terminal and its attributes before raw mode, restored on drop.
-    saved: Option<(File, Termios)>,
+    /// The terminal, its mode and its foreground group before the node took it, restored on drop.
+    saved: Option<Saved>,
 }
 
 /// Why the keyboard source cannot start.
@@ -30,10 +37,12 @@ pub enum KeyboardError {
     NoTty(#[source] std::io::Error),
     #[error("SOURCE=keyboard: /dev/tty is not a terminal")]
     NotATerminal(#[source] nix::Error),
-    /// Raw mode and reads need the terminal's foreground process group: from the background the kernel
-    /// stops the node (SIGTTOU / SIGTTIN) instead of letting it read keys.
-    #[error("SOURCE=keyboard: this node is not in the terminal's foreground process group, so it cannot read keys (run the graph so that the node keeps the terminal)")]
-    Background,
+    /// Raw mode and reads need the terminal's foreground process group; taking it failed (e.g. the node
+    /// runs in another session than the terminal's).
+    #[error("SOURCE=keyboard: cannot make this node the terminal's foreground process group (start the graph with `worldflow run` from that terminal)")]
+    Background(#[source] nix::Error),
+    #[error("SOURCE=keyboard: cannot ignore SIGTTOU to take the terminal")]
+    Signal(#[source] nix::Error),
     #[error("SOURCE=keyboard: cannot switch /dev/tty to raw mode")]
     RawMode(#[source] nix::Error),
     #[error("SOURCE=keyboard: cannot duplicate the /dev/tty handle")]
@@ -75,23 +84,28 @@ pub fn decode(bytes: &[u8]) -> Vec<KeyEvent> {
 impl Keyboard {
     pub fn open() -> Result<Self, KeyboardError> {
         let mut tty = OpenOptions::new().read(true).open("/dev/tty").map_err(KeyboardError::NoTty)?;
-        let saved = termios::tcgetattr(&tty).map_err(KeyboardError::NotATerminal)?;
-        if unistd::tcgetpgrp(&tty).map_err(KeyboardError::NotATerminal)? != unistd::getpgrp() {
-            return Err(KeyboardError::Background);
+        let termios_before = termios::tcgetattr(&tty).map_err(KeyboardError::NotATerminal)?;
+        let foreground_before = unistd::tcgetpgrp(&tty).map_err(KeyboardError::NotATerminal)?;
+        let own_group = unistd::getpgrp();
+        if foreground_before != own_group {
+            // SAFETY: installs the "ignore" disposition (no handler code runs); nothing in the node relies on
+            // SIGTTOU, whose default action would stop the whole process at `tcsetpgrp` below.
+            unsafe { signal::signal(Signal::SIGTTOU, SigHandler::SigIgn) }.map_err(KeyboardError::Signal)?;
         }
-        let mut raw = saved.clone();
-        raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        // From here on `restore` gives the terminal back on every path, including the errors below.
+        let mut restore = Restore(Some(Saved {
+            tty: tty.try_clone().map_err(KeyboardError::Dup)?,
+            termios: termios_before.clone(),
+            foreground: foreground_before,
+        }));
+        if foreground_before != own_group {
+            unistd::tcsetpgrp(&tty, own_group).map_err(KeyboardError::Background)?;
+        }
+        let mut raw = termios_before;
+        raw.local_flags.remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
         raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
         raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
         termios::tcsetattr(&tty, SetArg::TCSANOW, &raw).map_err(KeyboardError::RawMode)?;
-        // From here on the terminal is raw: `restore` puts it back on every path, including the errors below.
-        let restore = match tty.try_clone() {
-            Ok(dup) => Restore(Some((dup, saved))),
-            Err(e) => {
-                let _ = termios::tcsetattr(&tty, SetArg::TCSANOW, &saved);
-                return Err(KeyboardError::Dup(e));
-            }
-        };
         let (tx, rx) = sync_channel(256);
         std::thread::Builder::new()
             .name("keyboard".into())
@@ -133,18 +147,33 @@ impl Drop for Keyboard {
     }
 }
 
-/// Restores a terminal's saved attributes when dropped (unless taken).
-struct Restore(Option<(File, Termios)>);
+/// What the node changed on the terminal: its mode and its foreground process group before.
+struct Saved {
+    tty: File,
+    termios: Termios,
+    foreground: Pid,
+}
+
+/// Restores a terminal's saved mode and foreground group when dropped (unless taken).
+struct Restore(Option<Saved>);
 
 impl Restore {
-    fn take(mut self) -> Option<(File, Termios)> {
+    fn take(&mut self) -> Option<Saved> {
         self.0.take()
     }
 
     fn restore(&mut self) {
-        if let Some((tty, saved)) = self.0.take() {
-            if let Err(e) = termios::tcsetattr(&tty, SetArg::TCSANOW, &saved) {
+        if let Some(saved) = self.0.take() {
+            if let Err(e) = termios::tcsetattr(&saved.tty, SetArg::TCSANOW, &saved.termios) {
                 eprintln!("keyboard: WARNING: cannot restore the terminal mode ({e}); run `stty sane`");
+            }
+            if unistd::tcgetpgrp(&saved.tty).ok() != Some(saved.foreground) {
+                if let Err(e) = unistd::tcsetpgrp(&saved.tty, saved.foreground) {
+                    eprintln!(
+                        "keyboard: WARNING: cannot give the terminal back to process group {} ({e})",
+                        saved.foreground
+                    );
+                }
             }
         }
     }
