@@ -34,3 +34,23 @@ if [[ ! -f $nvrtc_dir/nvidia/cuda_nvrtc/lib/libnvrtc.so.12 || ! -f $nvrtc_dir/.v
         echo "setup: warning: no python3 -m pip; the dit-cuda kernel compile test will say it did not run" >&2
     fi
 fi
+
+# rosbags (pure-Python ROS 2 message types and CDR, no ROS install) for kernels/ros2-msgs' test that checks our CDR
+# bytes against its Jazzy typestore. From PyPI into the project-local venv .cache/py (git-ignored), pinned, only
+# when missing; the test says plainly when it cannot find it (and fails under CI).
+ROSBAGS_VERSION=0.11.9
+py_dir="$(cd "$(dirname "$0")/.." && pwd)/.cache/py"
+if [[ ! -x $py_dir/bin/python || ! -f $py_dir/.version-rosbags-$ROSBAGS_VERSION ]]; then
+    if command -v python3 >/dev/null 2>&1 && python3 -m venv --help >/dev/null 2>&1; then
+        echo "setup: installing rosbags==$ROSBAGS_VERSION into $py_dir" >&2
+        if { [[ -x $py_dir/bin/python ]] || python3 -m venv "$py_dir"; } &&
+            "$py_dir/bin/python" -m pip install --quiet --disable-pip-version-check "rosbags==$ROSBAGS_VERSION"; then
+            rm -f "$py_dir"/.version-rosbags-*
+            touch "$py_dir/.version-rosbags-$ROSBAGS_VERSION"
+        else
+            echo "setup: warning: could not install rosbags; the ros2-msgs CDR reference test will say it did not run" >&2
+        fi
+    else
+        echo "setup: warning: no python3 -m venv; the ros2-msgs CDR reference test will say it did not run" >&2
+    fi
+fi
