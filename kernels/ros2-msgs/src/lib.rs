@@ -17,6 +17,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 pub mod ackermann_msgs;
 pub mod builtin_interfaces;
+pub mod convert;
 pub mod geometry_msgs;
 pub mod nav_msgs;
 pub mod rosgraph_msgs;
