@@ -54,3 +54,19 @@ if [[ ! -x $py_dir/bin/python || ! -f $py_dir/.version-rosbags-$ROSBAGS_VERSION 
         echo "setup: warning: no python3 -m venv; the ros2-msgs CDR reference test will say it did not run" >&2
     fi
 fi
+
+# cyclonedds (the Python binding of Eclipse Cyclone DDS, the DDS under rmw_cyclonedds_cpp; the manylinux wheel
+# bundles the C library) for the ros2-bridge live test: an independent DDS peer that subscribes to the
+# bridge's topics inside a network namespace. Same venv, pinned, only when missing; the test says plainly when
+# it cannot find it (and fails under CI).
+CYCLONEDDS_VERSION=11.0.1
+if [[ -x $py_dir/bin/python && ! -f $py_dir/.version-cyclonedds-$CYCLONEDDS_VERSION ]]; then
+    echo "setup: installing cyclonedds==$CYCLONEDDS_VERSION into $py_dir" >&2
+    if "$py_dir/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+        "cyclonedds==$CYCLONEDDS_VERSION"; then
+        rm -f "$py_dir"/.version-cyclonedds-*
+        touch "$py_dir/.version-cyclonedds-$CYCLONEDDS_VERSION"
+    else
+        echo "setup: warning: could not install cyclonedds; the ros2-bridge live test will say it did not run" >&2
+    fi
+fi

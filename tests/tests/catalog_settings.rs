@@ -18,6 +18,7 @@ const NODES: &[(&str, &[&str])] = &[
     ("worldflow-memory-retriever", worldflow_memory_retriever::SETTINGS),
     ("worldflow-dit-engine", worldflow_dit_engine::SETTINGS),
     ("worldflow-vae-decoder", worldflow_vae_decoder::SETTINGS),
+    ("worldflow-ros2-bridge", worldflow_ros2_bridge::SETTINGS),
 ];
 
 fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {

@@ -54,6 +54,8 @@ const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
     ("preview.yml", "run_graphs::preview_graph_renders_frames_through_shared_memory"),
     ("drive.yml", "world::drive_graph_renders_the_4_camera_rig_from_the_living_town"),
     ("worldplay.yml", "run_graphs_neural"),
+    // Run only inside a network namespace, against an independent DDS peer (no DDS traffic off loopback).
+    ("ros2.yml", "ros2_live::the_bridge_publishes_to_an_independent_dds_peer"),
 ];
 
 #[test]

@@ -138,20 +138,20 @@ impl Config {
 
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(DitError::InvalidConfig(m));
-        if self.num_heads == 0 || self.dim == 0 || self.dim % self.num_heads != 0 {
+        if self.num_heads == 0 || self.dim == 0 || !self.dim.is_multiple_of(self.num_heads) {
             return bad(format!("dim {} not divisible by num_heads {}", self.dim, self.num_heads));
         }
         let d = self.head_dim();
-        if d % 2 != 0 || d < 6 {
+        if !d.is_multiple_of(2) || d < 6 {
             return bad(format!("head dim {d} must be even and >= 6 (3D RoPE split)"));
         }
-        if self.camera_attention && d % 4 != 0 {
+        if self.camera_attention && !d.is_multiple_of(4) {
             return bad(format!("head dim {d} must be divisible by 4 for camera attention"));
         }
         if self.patch_size[0] != 1 || self.patch_size[1] == 0 || self.patch_size[2] == 0 {
             return bad(format!("patch_size {:?}: temporal patch must be 1", self.patch_size));
         }
-        if self.freq_dim % 2 != 0 || self.freq_dim == 0 {
+        if !self.freq_dim.is_multiple_of(2) || self.freq_dim == 0 {
             return bad(format!("freq_dim {} must be even", self.freq_dim));
         }
         for (name, v) in [

@@ -90,7 +90,12 @@ impl<'m> ChunkGenerator<'m> {
             ));
         }
         let [_, ph, pw] = model.config().patch_size;
-        if cfg.chunk_frames == 0 || cfg.height % ph != 0 || cfg.width % pw != 0 || cfg.height == 0 || cfg.width == 0 {
+        if cfg.chunk_frames == 0
+            || !cfg.height.is_multiple_of(ph)
+            || !cfg.width.is_multiple_of(pw)
+            || cfg.height == 0
+            || cfg.width == 0
+        {
             return Err(bad_input("gen_config", "chunk_frames > 0 and a latent size divisible by the patch required"));
         }
         if cfg.sigmas.is_empty()

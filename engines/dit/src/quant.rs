@@ -78,7 +78,7 @@ impl Q8Matrix {
     /// Quantizes `w` `[rows, cols]`. `None` when `cols` is not a multiple of 32, the sizes do not
     /// match, or a weight is not finite (such a layer stays f32).
     pub fn quantize(w: &[f32], rows: usize, cols: usize) -> Option<Self> {
-        if cols == 0 || cols % Q8_BLOCK != 0 || w.len() != rows * cols || w.iter().any(|v| !v.is_finite()) {
+        if cols == 0 || !cols.is_multiple_of(Q8_BLOCK) || w.len() != rows * cols || w.iter().any(|v| !v.is_finite()) {
             return None;
         }
         let mut qs = vec![0i8; w.len()];
@@ -93,7 +93,7 @@ impl Q8Matrix {
     /// Quantizes activations `x` `[rows, cols]` row by row in the same blocks (`cols % 32 == 0`,
     /// checked by the caller). Non-finite values give non-finite scales, so they propagate.
     pub fn quantize_activations(x: &[f32], rows: usize, cols: usize) -> Self {
-        debug_assert!(cols % Q8_BLOCK == 0 && x.len() == rows * cols);
+        debug_assert!(cols.is_multiple_of(Q8_BLOCK) && x.len() == rows * cols);
         let mut qs = vec![0i8; x.len()];
         let scales = x
             .chunks_exact(Q8_BLOCK)

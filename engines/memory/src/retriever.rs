@@ -71,7 +71,7 @@ impl MemoryConfig {
         if self.memory_latents < self.first_chunk_latents {
             return bad("memory_latents", "must be ≥ first_chunk_latents");
         }
-        if self.first_chunk_latents % self.clip_latents != 0 {
+        if !self.first_chunk_latents.is_multiple_of(self.clip_latents) {
             return bad("first_chunk_latents", "must be a multiple of clip_latents");
         }
         self.fov.validate()
@@ -243,7 +243,7 @@ impl MemoryRetriever {
                 let id = id as usize;
                 let k = id / c;
                 if range.contains(&k)
-                    && (id - k * c) % self.cfg.clip_sample_stride == 0
+                    && (id - k * c).is_multiple_of(self.cfg.clip_sample_stride)
                     && self.poses[id].w_axis.truncate().distance(qp) <= cull
                 {
                     near.insert(k);

@@ -92,7 +92,7 @@ impl VaeConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.dim % 2 != 0 {
+        if self.dim == 0 || !self.dim.is_multiple_of(2) {
             return Err(cfg_err("dim", format!("must be positive and even, found {}", self.dim)));
         }
         if self.z_dim == 0 {

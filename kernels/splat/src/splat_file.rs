@@ -13,7 +13,7 @@ const RECORD_BYTES: usize = 32;
 
 /// Parses `.splat` bytes; `name` names the source in errors.
 pub fn read_splat_bytes(bytes: &[u8], name: &str) -> Result<Gaussians, SplatError> {
-    if bytes.len() % RECORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
         return Err(SplatError::format(
             name,
             format!(

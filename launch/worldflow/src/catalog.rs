@@ -107,6 +107,13 @@ pub const NODE_KINDS: &[NodeKind] = &[
         settings: &["OUT_DIR", "VIDEO", "VIDEO_FPS"],
     },
     NodeKind {
+        binary: "worldflow-ros2-bridge",
+        package: "worldflow-ros2-bridge",
+        inputs: Inputs::Fixed(&[("frame", Frame, false), ("ego_pose", Pose, false)]),
+        outputs: &[],
+        settings: &["RELIABILITY", "ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "WAIT_FOR_SUBSCRIBERS", "OUT_DIR"],
+    },
+    NodeKind {
         binary: "worldflow-splat-renderer",
         package: "worldflow-splat-renderer",
         inputs: Inputs::Fixed(&[("pose", Pose, true), ("gaussians", Gaussians, false)]),

@@ -64,7 +64,7 @@ pub struct PackError {
 /// Concatenates 4 consecutive `[6, h, w]` maps on channels into `[24, h, w]`.
 pub fn pack_latent(frames: [&[f32]; 4]) -> Result<Vec<f32>, PackError> {
     let n = frames[0].len();
-    if n % 6 != 0 || frames.iter().any(|f| f.len() != n) {
+    if !n.is_multiple_of(6) || frames.iter().any(|f| f.len() != n) {
         return Err(PackError { sizes: frames.map(|f| f.len()) });
     }
     Ok(frames.concat())

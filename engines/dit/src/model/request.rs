@@ -100,7 +100,8 @@ impl SeqRequest<'_> {
                 format!("expected {}×{}×{}×{} values, got {}", c.in_dim, r.frames, r.height, r.width, r.latents.len()),
             ));
         }
-        if r.frames == 0 || r.height % ph != 0 || r.width % pw != 0 || r.height == 0 || r.width == 0 {
+        if r.frames == 0 || !r.height.is_multiple_of(ph) || !r.width.is_multiple_of(pw) || r.height == 0 || r.width == 0
+        {
             return Err(bad_input(
                 "x",
                 format!("grid {}×{}×{} not divisible by patch {:?}", r.frames, r.height, r.width, c.patch_size),

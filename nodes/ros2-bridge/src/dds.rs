@@ -1,0 +1,204 @@
+//! The thin DDS layer: one ros2-client node (RustDDS underneath), one publisher per topic, created when the
+//! topic is first published.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ros2_client::dds::rustdds::DomainParticipantBuilder;
+use ros2_client::dds::{Context, Node, Publisher};
+use ros2_client::qos::{Durability, History, WhenFull};
+use ros2_client::{MessageTypeName, Name, NodeName, NodeOptions, QosProfile};
+use worldflow_ros2_msgs::nav_msgs::Odometry;
+use worldflow_ros2_msgs::rosgraph_msgs::Clock;
+use worldflow_ros2_msgs::sensor_msgs::{CameraInfo, Image};
+use worldflow_ros2_msgs::tf2_msgs::TFMessage;
+
+use crate::{Outgoing, Reliability, Settings};
+
+/// How long the bridge keeps DDS up after its inputs close, so reliable readers can fetch the last samples
+/// (ros2-client 0.12 does not expose the writer's `wait_for_acknowledgments`).
+const LINGER: Duration = Duration::from_secs(1);
+/// Samples kept per topic for reliable delivery and late retransmission.
+const DEPTH: usize = 16;
+/// After a subscriber is discovered, time for the new writer to match it before the first sample goes out.
+const MATCH_GRACE: Duration = Duration::from_millis(300);
+
+/// A ROS 2 type name `package/msg/Type` as ros2-client wants it.
+fn type_name(full: &str) -> MessageTypeName {
+    let mut parts = full.split('/');
+    let (package, ty) = (parts.next().unwrap_or_default(), parts.next_back().unwrap_or_default());
+    MessageTypeName::new(package, ty)
+}
+
+pub struct Publishers {
+    context: Context,
+    node: Node,
+    qos: QosProfile,
+    wait: Duration,
+    /// A wait for subscribers timed out: do not wait again.
+    waited_out: bool,
+    clock: Option<Publisher<Clock>>,
+    tf: Option<Publisher<TFMessage>>,
+    tf_static: Option<Publisher<TFMessage>>,
+    odom: BTreeMap<String, Publisher<Odometry>>,
+    images: BTreeMap<String, Publisher<Image>>,
+    infos: BTreeMap<String, Publisher<CameraInfo>>,
+    /// Topics whose publish failed at least once (warned once each), with the failure count.
+    failures: BTreeMap<String, u64>,
+}
+
+impl Publishers {
+    /// Opens the DDS participant (`ROS_DOMAIN_ID`, discovery range) and the ROS node `/worldflow/ros2_bridge`.
+    pub fn open(s: &Settings) -> anyhow::Result<Self> {
+        let mut builder = DomainParticipantBuilder::new(s.domain_id);
+        if s.localhost_only {
+            builder = builder.with_only_networks([std::net::Ipv4Addr::LOCALHOST]);
+        }
+        let participant = builder.build().with_context(|| format!("DDS participant in domain {}", s.domain_id))?;
+        let context = Context::from_domain_participant(participant).context("ROS 2 context")?;
+        let node = context
+            .new_node(
+                NodeName::new("/worldflow", "ros2_bridge").context("node name")?,
+                NodeOptions::new().enable_rosout(false).start_parameter_services(false),
+            )
+            .context("ROS 2 node")?;
+        let qos = QosProfile::publisher_default()
+            .durability(Durability::Volatile)
+            .history(History::KeepLast { depth: DEPTH });
+        let qos = match s.reliability {
+            Reliability::Reliable => qos.reliability_reliable(WhenFull::Wait(Duration::from_secs(1))),
+            Reliability::BestEffort => qos.reliability_best_effort(),
+        };
+        tracing::info!(domain = s.domain_id, localhost_only = s.localhost_only, ?s.reliability, "ROS 2 bridge up");
+        Ok(Self {
+            context,
+            node,
+            qos,
+            wait: s.wait_for_subscribers,
+            waited_out: false,
+            clock: None,
+            tf: None,
+            tf_static: None,
+            odom: BTreeMap::new(),
+            images: BTreeMap::new(),
+            infos: BTreeMap::new(),
+            failures: BTreeMap::new(),
+        })
+    }
+
+    fn create<M: worldflow_ros2_msgs::Message>(
+        &mut self,
+        topic: &str,
+        qos: &QosProfile,
+    ) -> anyhow::Result<Publisher<M>> {
+        let name = Name::parse(topic).map_err(|e| anyhow::anyhow!("topic name {topic}: {e:?}"))?;
+        let t = self
+            .node
+            .create_topic(&name, type_name(M::TYPE_NAME), qos)
+            .map_err(|e| anyhow::anyhow!("creating topic {topic}: {e:?}"))?;
+        let p = self
+            .node
+            .create_publisher::<M>(&t, Some(qos.clone()))
+            .map_err(|e| anyhow::anyhow!("creating publisher {topic}: {e:?}"))?;
+        self.wait_for_subscriber(topic);
+        Ok(p)
+    }
+
+    /// `WAIT_FOR_SUBSCRIBERS`: wait (bounded) until some participant has a reader on the topic.
+    fn wait_for_subscriber(&mut self, topic: &str) {
+        if self.wait.is_zero() || self.waited_out {
+            return;
+        }
+        let dds_name = format!("rt{topic}");
+        let deadline = Instant::now() + self.wait;
+        let participant = self.context.domain_participant();
+        loop {
+            if participant.discovered_readers().iter().any(|r| r.subscription_topic_data.topic_name() == &dds_name) {
+                std::thread::sleep(MATCH_GRACE);
+                return;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!("{topic}: no subscriber within {:?}; not waiting for subscribers any more", self.wait);
+                self.waited_out = true;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn failed(&mut self, topic: &str, e: impl std::fmt::Debug) {
+        let n = self.failures.entry(topic.to_owned()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            tracing::warn!("{topic}: publish failed ({e:?}); further failures on this topic are only counted");
+        }
+    }
+
+    /// Publishes one message, creating its topic's publisher the first time. A failed write (a reliable
+    /// reader too slow for the send window) is a warning, not the end of the run.
+    pub fn publish(&mut self, msg: Outgoing) -> anyhow::Result<()> {
+        let topic = msg.topic().to_owned();
+        let result = match msg {
+            Outgoing::Clock(m) => {
+                if self.clock.is_none() {
+                    let qos = self.qos.clone();
+                    self.clock = Some(self.create(&topic, &qos)?);
+                }
+                self.clock.as_ref().map(|p| p.publish(m).map_err(|e| format!("{e:?}")))
+            }
+            Outgoing::Tf(m) => {
+                if self.tf.is_none() {
+                    let qos = self.qos.clone();
+                    self.tf = Some(self.create(&topic, &qos)?);
+                }
+                self.tf.as_ref().map(|p| p.publish(m).map_err(|e| format!("{e:?}")))
+            }
+            Outgoing::TfStatic(m) => {
+                if self.tf_static.is_none() {
+                    // As tf2's static broadcaster: the latest message (all static transforms) for late joiners.
+                    let qos =
+                        self.qos.clone().durability(Durability::TransientLocal).history(History::KeepLast { depth: 1 });
+                    self.tf_static = Some(self.create(&topic, &qos)?);
+                }
+                self.tf_static.as_ref().map(|p| p.publish(m).map_err(|e| format!("{e:?}")))
+            }
+            Outgoing::Odometry { msg, .. } => {
+                if !self.odom.contains_key(&topic) {
+                    let qos = self.qos.clone();
+                    let p = self.create(&topic, &qos)?;
+                    self.odom.insert(topic.clone(), p);
+                }
+                self.odom.get(&topic).map(|p| p.publish(*msg).map_err(|e| format!("{e:?}")))
+            }
+            Outgoing::Image { msg, .. } => {
+                if !self.images.contains_key(&topic) {
+                    let qos = self.qos.clone();
+                    let p = self.create(&topic, &qos)?;
+                    self.images.insert(topic.clone(), p);
+                }
+                self.images.get(&topic).map(|p| p.publish(msg).map_err(|e| format!("{e:?}")))
+            }
+            Outgoing::CameraInfo { msg, .. } => {
+                if !self.infos.contains_key(&topic) {
+                    let qos = self.qos.clone();
+                    let p = self.create(&topic, &qos)?;
+                    self.infos.insert(topic.clone(), p);
+                }
+                self.infos.get(&topic).map(|p| p.publish(*msg).map_err(|e| format!("{e:?}")))
+            }
+        };
+        if let Some(Err(e)) = result {
+            self.failed(&topic, e);
+        }
+        Ok(())
+    }
+
+    /// Keeps DDS up briefly so reliable readers get the last samples; reports failed writes.
+    pub fn linger(&self) {
+        std::thread::sleep(LINGER);
+        for (topic, n) in &self.failures {
+            tracing::warn!("{topic}: {n} samples could not be published");
+        }
+    }
+}

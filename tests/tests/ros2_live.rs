@@ -1,0 +1,115 @@
+//! The ROS 2 bridge against an independent DDS implementation: `graphs/ros2.yml` runs while a Cyclone DDS
+//! peer (`nodes/ros2-bridge/tests/peer.py`, the Python `cyclonedds` package that `scripts/setup.sh` installs
+//! into `.cache/py`) subscribes to every topic and checks sizes, encodings, stamps and frame ids.
+//!
+//! Everything runs inside a fresh network namespace (`unshare -n`, loopback only), so no DDS traffic leaves
+//! the machine; the bridge is also told `ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`. Without the venv or
+//! without the right to create a namespace the test says SKIP, and fails under CI.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use worldflow_tests::{out_dir, read_jsonl, workspace_root};
+
+/// The `worldflow` binary beside this test's directory (`target/release/deps/..`), built by
+/// `cargo build --release --workspace --bins` like the node binaries the graphs spawn.
+fn worldflow_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join("worldflow");
+    assert!(bin.is_file(), "{} not found: run `cargo build --release --workspace --bins` first", bin.display());
+    bin
+}
+
+fn skip(why: &str) {
+    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+    println!("SKIP: {why}");
+}
+
+/// The shell run inside the namespace: loopback up with multicast, the peer in the background, the graph in
+/// the foreground, then both exit statuses.
+const IN_NAMESPACE: &str = r#"
+ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo || exit 90
+CYCLONEDDS_URI="$PEER_CONFIG" "$PY" "$PEER" --timeout 150 --idle 5 > "$OUT/peer.log" 2>&1 &
+peer=$!
+"$WF" run "$GRAPH" --out "$OUT" --stop-after 150s \
+    --set bridge.ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST --set bridge.WAIT_FOR_SUBSCRIBERS=30 \
+    > "$OUT/worldflow.log" 2>&1
+wf=$?
+wait $peer
+pe=$?
+echo "worldflow=$wf peer=$pe"
+"#;
+
+/// Cyclone DDS on loopback only, with 127.0.0.1 as a unicast discovery peer in case multicast fails.
+const PEER_CONFIG: &str = "<CycloneDDS><Domain><General><Interfaces><NetworkInterface name=\"lo\"/></Interfaces>\
+</General><Discovery><ParticipantIndex>auto</ParticipantIndex><Peers><Peer address=\"127.0.0.1\"/></Peers>\
+</Discovery></Domain></CycloneDDS>";
+
+#[test]
+fn the_bridge_publishes_to_an_independent_dds_peer() {
+    let root = workspace_root();
+    let python = root.join(".cache/py/bin/python");
+    let has_cyclonedds = python.is_file()
+        && Command::new(&python)
+            .args(["-c", "import cyclonedds.idl"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !has_cyclonedds {
+        return skip("no .cache/py with cyclonedds (run scripts/setup.sh)");
+    }
+    let can_unshare = Command::new("unshare")
+        .args(["-n", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can_unshare {
+        return skip("cannot create a network namespace (`unshare -n` needs root or CAP_SYS_ADMIN)");
+    }
+    let out = out_dir("ros2-live");
+    let mut child = Command::new("unshare")
+        .args(["-n", "sh", "-c", IN_NAMESPACE])
+        .env("PY", &python)
+        .env("PEER", root.join("nodes/ros2-bridge/tests/peer.py"))
+        .env("PEER_CONFIG", PEER_CONFIG)
+        .env("WF", worldflow_binary())
+        .env("GRAPH", root.join("graphs/ros2.yml"))
+        .env("OUT", &out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting unshare");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the live test did not finish within 240 s; see {}", out.display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = child.wait_with_output().unwrap();
+    let status = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let peer_log = std::fs::read_to_string(out.join("peer.log")).unwrap_or_default();
+    let wf_log = std::fs::read_to_string(out.join("worldflow.log")).unwrap_or_default();
+    println!("{status}\n--- peer ---\n{peer_log}");
+    assert_eq!(status, "worldflow=0 peer=0", "peer:\n{peer_log}\nworldflow:\n{wf_log}");
+
+    let line = peer_log.lines().find_map(|l| l.strip_prefix("SUMMARY ")).expect("the peer prints a SUMMARY");
+    let summary: serde_json::Value = serde_json::from_str(line).unwrap();
+    // Every frame the recorder saw reached the peer too (reliable QoS, the bridge waited for the subscriber).
+    let recorded = read_jsonl(&out.join("frames.jsonl")).len() as u64;
+    assert!(recorded >= 10, "the renderer produced {recorded} frames");
+    assert_eq!(summary["images"].as_u64().unwrap(), recorded, "{summary}");
+    assert_eq!(summary["camera_infos"].as_u64().unwrap(), recorded, "{summary}");
+    assert_eq!(summary["size"], serde_json::json!([320, 180]));
+    // 60 ticks of the script, one /clock and one odom each.
+    let poses = read_jsonl(&out.join("poses.jsonl")).len() as u64;
+    assert_eq!(summary["odoms"].as_u64().unwrap(), poses, "{summary}");
+    assert_eq!(summary["clocks"].as_u64().unwrap(), poses, "{summary}");
+    assert!(summary["odom_distance_m"].as_f64().unwrap() > 5.0, "the car drove: {summary}");
+    assert!(summary["max_forward_mps"].as_f64().unwrap() > 1.0, "odom twist carries the speed: {summary}");
+}
