@@ -7,6 +7,16 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
 }
 
+/// The `worldflow` binary beside the running test's directory (`target/release/deps/..`), built by
+/// `cargo build --release --workspace --bins` like the node binaries the graphs spawn.
+pub fn worldflow_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps");
+    let bin = dir.join("worldflow");
+    assert!(bin.is_file(), "{} not found: run `cargo build --release --workspace --bins` first", bin.display());
+    bin
+}
+
 /// A fresh output directory under the target dir, unique per test.
 pub fn out_dir(name: &str) -> PathBuf {
     let dir = workspace_root().join("target").join("e2e-out").join(name);

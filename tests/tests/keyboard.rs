@@ -4,22 +4,11 @@
 //! to read keys; `w` then drives the car forward, `d` turns it right, `q` ends the run with exit status 0.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use worldflow_tests::{out_dir, read_jsonl, workspace_root};
-
-/// The `worldflow` binary beside this test's directory (`target/release/deps/..`), built by
-/// `cargo build --release --workspace --bins` like the node binaries the graphs spawn.
-fn worldflow_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
-    let bin = dir.join("worldflow");
-    assert!(bin.is_file(), "{} not found: run `cargo build --release --workspace --bins` first", bin.display());
-    bin
-}
+use worldflow_tests::{out_dir, read_jsonl, workspace_root, worldflow_binary};
 
 fn has_script() -> bool {
     Command::new("script").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()

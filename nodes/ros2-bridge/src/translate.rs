@@ -1,7 +1,9 @@
 //! worldflow messages → ROS 2 messages, without DDS: what the bridge publishes, in the order it publishes it.
 //!
-//! Per tick of an agent `agentN`: `/clock` first (simulation time; only when it moves forward, so it is
-//! strictly increasing), then `/agentN/odom` and `/tf` (`map → agentN/base_link`) from the director's ego pose,
+//! Per tick of an agent `agentN`: `/clock` first (simulation time, one value per tick: when a message of a
+//! later tick arrives before those of the ticks in between — inputs of different nodes are not ordered with
+//! each other — the ticks in between are published first, so `/clock` is strictly increasing and has no
+//! gaps), then `/agentN/odom` and `/tf` (`map → agentN/base_link`) from the director's ego pose,
 //! and `/agentN/camera/CAM/image_raw` + `/agentN/camera/CAM/camera_info` (same stamp) from each rendered frame.
 //! The first frame of a camera whose tick also has an ego pose gives the rig transform `agentN/base_link →
 //! agentN/CAM_optical` for `/tf_static` (the rig is rigid: computed once per camera; every `/tf_static` message
@@ -87,7 +89,8 @@ struct AgentState {
 /// The translation state: last `/clock`, recent ego poses, the static transforms found so far.
 #[derive(Debug, Default)]
 pub struct Translator {
-    last_clock_ns: Option<u64>,
+    /// The last `/clock` published: (tick, simulation time in ns).
+    last_clock: Option<(u64, u64)>,
     agents: BTreeMap<u32, AgentState>,
     /// `(agent, camera)` → `base_link → CAM_optical`, published on `/tf_static`.
     statics: BTreeMap<(u32, String), TransformStamped>,
@@ -103,11 +106,25 @@ impl Translator {
         Self::default()
     }
 
-    fn clock(&mut self, sim_time_ns: u64, out: &mut Vec<Outgoing>) -> Result<(), ConvertError> {
-        if self.last_clock_ns.is_none_or(|last| sim_time_ns > last) {
-            out.push(Outgoing::Clock(Clock { clock: convert::time_from_sim_ns(sim_time_ns)? }));
-            self.last_clock_ns = Some(sim_time_ns);
+    /// `/clock` up to `tick` (at `sim_time_ns`): every tick after the last one published, in order; the
+    /// times of ticks in between are interpolated (exact for the fixed step of a run). Nothing for a tick
+    /// already published.
+    fn clock(&mut self, tick: u64, sim_time_ns: u64, out: &mut Vec<Outgoing>) -> Result<(), ConvertError> {
+        let mut publish = |ns: u64| -> Result<(), ConvertError> {
+            out.push(Outgoing::Clock(Clock { clock: convert::time_from_sim_ns(ns)? }));
+            Ok(())
+        };
+        match self.last_clock {
+            None => publish(sim_time_ns)?,
+            Some((last_tick, _)) if tick <= last_tick => return Ok(()),
+            Some((last_tick, last_ns)) => {
+                let span = tick - last_tick;
+                for j in 1..=span {
+                    publish(last_ns + sim_time_ns.saturating_sub(last_ns) * j / span)?;
+                }
+            }
         }
+        self.last_clock = Some((tick, sim_time_ns));
         Ok(())
     }
 
@@ -122,7 +139,7 @@ impl Translator {
             return Err(TranslateError::NotRigid { agent, tick, field: "world_from_frame" });
         }
         let mut out = Vec::with_capacity(3);
-        self.clock(t_ns, &mut out).map_err(conv)?;
+        self.clock(tick, t_ns, &mut out).map_err(conv)?;
         let state = self.agents.entry(agent).or_default();
         let (mut forward, mut yaw_rate) = (0.0, 0.0);
         if let Some(&(_, prev_ns, prev)) = state.poses.back() {
@@ -159,7 +176,7 @@ impl Translator {
         }
         let conv = |source| TranslateError::Convert { agent, tick, source };
         let mut out = Vec::with_capacity(4);
-        self.clock(t_ns, &mut out).map_err(conv)?;
+        self.clock(tick, t_ns, &mut out).map_err(conv)?;
         let optical = optical_frame(agent, &h.camera);
         let header = convert::header(t_ns, optical.clone()).map_err(conv)?;
         let [fx, fy, cx, cy] = h.intrinsics;
@@ -281,6 +298,26 @@ mod tests {
         assert!((tw.linear.x - 5.0).abs() < 1e-4 && (tw.angular.z - 0.2).abs() < 1e-4, "{tw:?}");
         // A frame of an older tick does not move the clock back.
         let out = t.on_frame(&frame(0, Mat4::IDENTITY, 4, 2), &[0; 24]).unwrap();
+        assert!(out.iter().all(|o| o.topic() != "/clock"));
+    }
+
+    #[test]
+    fn a_later_tick_first_publishes_the_ticks_in_between_in_order() {
+        let mut t = Translator::new();
+        t.on_pose(&pose(0, Mat4::IDENTITY)).unwrap();
+        // The renderer's frame of tick 3 overtakes the director's poses of ticks 1 and 2.
+        let out = t.on_frame(&frame(3, Mat4::IDENTITY, 4, 2), &[0; 24]).unwrap();
+        let clocks: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Outgoing::Clock(c) => Some(c.clock.sec as u64 * 1_000_000_000 + u64::from(c.clock.nanosec)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(clocks, [100_000_000, 200_000_000, 300_000_000], "ticks 1, 2, 3 in order, before the image");
+        assert_eq!(out[3].topic(), "/agent0/camera/front/image_raw");
+        // The late poses of ticks 1 and 2 publish no second /clock.
+        let out = t.on_pose(&pose(1, Mat4::IDENTITY)).unwrap();
         assert!(out.iter().all(|o| o.topic() != "/clock"));
     }
 
