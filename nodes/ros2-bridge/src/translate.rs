@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use glam::{EulerRot, Mat4};
-use worldflow_protocol::{Encoding, FrameHeader, Intrinsics, StampedPose};
+use worldflow_protocol::{mat4_from_rows, Encoding, FrameHeader, Intrinsics, StampedPose};
 use worldflow_ros2_msgs::convert::{self, ConvertError};
 use worldflow_ros2_msgs::geometry_msgs::TransformStamped;
 use worldflow_ros2_msgs::nav_msgs::Odometry;
@@ -94,11 +94,6 @@ pub struct Translator {
     agents: BTreeMap<u32, AgentState>,
     /// `(agent, camera)` → `base_link → CAM_optical`, published on `/tf_static`.
     statics: BTreeMap<(u32, String), TransformStamped>,
-}
-
-/// A worldflow row-major 4×4 as a glam matrix.
-pub fn mat4_from_rows(rows: &[[f32; 4]; 4]) -> Mat4 {
-    Mat4::from_cols_array_2d(rows).transpose()
 }
 
 impl Translator {
@@ -208,19 +203,15 @@ impl Translator {
 #[cfg(test)]
 mod tests {
     use glam::{Quat, Vec3};
-    use worldflow_protocol::ChunkMeta;
+    use worldflow_protocol::{mat4_to_rows, ChunkMeta};
 
     use super::*;
-
-    fn rows(m: Mat4) -> [[f32; 4]; 4] {
-        m.transpose().to_cols_array_2d()
-    }
 
     fn pose(tick: u64, world_from_base: Mat4) -> StampedPose {
         StampedPose {
             meta: ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * 100_000_000 },
             frame_id: "base_link".into(),
-            world_from_frame: rows(world_from_base),
+            world_from_frame: mat4_to_rows(&world_from_base),
         }
     }
 
@@ -243,7 +234,7 @@ mod tests {
             height: h,
             encoding: Encoding::Rgb8,
             intrinsics: [k.fx, k.fy, k.cx, k.cy],
-            camera_from_world: rows((world_from_base * base_from_front()).inverse()),
+            camera_from_world: mat4_to_rows(&(world_from_base * base_from_front()).inverse()),
         }
     }
 
