@@ -36,7 +36,7 @@ pub struct EgoState {
 pub enum EgoError {
     /// A vehicle control out of range (names the field: `throttle`, `steer`, `brake`).
     #[error(transparent)]
-    Control(#[from] worldflow_protocol::messages::VehicleControlError),
+    Control(#[from] worldflow_protocol::CommandError),
     #[error("{field}: expected {expected}, found {found}")]
     OutOfRange { field: String, expected: String, found: f32 },
     #[error("{field}: {message}")]

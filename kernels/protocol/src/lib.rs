@@ -4,6 +4,7 @@
 //! No runtime in here: every crate of the workspace can depend on it cheaply.
 
 pub mod camera_file;
+pub mod commands;
 pub mod gaussians;
 pub mod geometry;
 
@@ -16,7 +17,8 @@ pub use geometry::{
 pub use glam;
 
 pub mod messages;
-pub use messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose, VehicleControl};
+pub use commands::{AckermannCommand, CommandError, VehicleControl, VelocityCommand};
+pub use messages::{Action, ChunkMeta, Encoding, FrameHeader, Keys, StampedPose};
 
 pub mod scripts;
 pub use scripts::{parse_drive_script, parse_pose_string, ScriptError};

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::{AckermannCommand, VehicleControl, VelocityCommand};
+
 /// Where and when a message belongs: the agent, the simulation tick and the simulated time.
 /// Every message of one tick carries the same `ChunkMeta`, whatever node produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,47 +75,6 @@ impl Keys {
     }
 }
 
-/// Vehicle controls as a driving stack sends them (CARLA convention). The one vehicle-control type of
-/// worldflow: the sensors' drive scripts, the keyboard mapping and the world's bicycle model all use it.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct VehicleControl {
-    /// 0..=1.
-    pub throttle: f32,
-    /// Steering, −1 (full left) ..= 1 (full right): **positive steers right** (clockwise seen from above,
-    /// the yaw decreases), as in CARLA. The bicycle model of `worldflow-world` maps `steer` to the wheel
-    /// angle `δ = −steer · max_steer` of its left-positive yaw convention.
-    pub steer: f32,
-    /// 0..=1.
-    pub brake: f32,
-}
-
-/// A [`VehicleControl`] field out of its range (or not finite); names the field.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: expected {expected}, found {found}")]
-pub struct VehicleControlError {
-    /// `throttle`, `steer` or `brake`.
-    pub field: &'static str,
-    /// The accepted range, e.g. `0..=1`.
-    pub expected: &'static str,
-    pub found: f32,
-}
-
-impl VehicleControl {
-    /// Checks every field is finite and in range: throttle and brake in 0..=1, steer in −1..=1.
-    pub fn validate(&self) -> Result<(), VehicleControlError> {
-        for (field, found, lo, expected) in [
-            ("throttle", self.throttle, 0.0, "0..=1"),
-            ("steer", self.steer, -1.0, "-1..=1"),
-            ("brake", self.brake, 0.0, "0..=1"),
-        ] {
-            if !(found.is_finite() && (lo..=1.0).contains(&found)) {
-                return Err(VehicleControlError { field, expected, found });
-            }
-        }
-        Ok(())
-    }
-}
-
 /// One agent's action for one tick. Exactly one of the three action kinds is usually set; the action
 /// encoder fills `label` and `world_from_camera` (the dual action representation).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -127,6 +88,16 @@ pub struct Action {
     pub world_from_camera: Option<[[f32; 4]; 4]>,
     /// Vehicle controls, for a car ego.
     pub control: Option<VehicleControl>,
+    /// A body-frame velocity set-point (ROS 2 `cmd_vel`), for every ego kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<VelocityCommand>,
+    /// A speed and wheel-angle set-point (ROS 2 `ackermann_cmd`), for a car ego.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ackermann: Option<AckermannCommand>,
+    /// The controller did not answer this tick in time (lock-step timeout): the command is its last one,
+    /// repeated. A car brakes to a stop on a held command; other egos keep it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// A pose with its time stamp and the name of the frame it places.
@@ -191,22 +162,5 @@ pub struct FrameHeader {
 impl FrameHeader {
     pub fn payload_len(&self) -> usize {
         self.width as usize * self.height as usize * self.encoding.bytes_per_pixel()
-    }
-}
-
-#[cfg(test)]
-mod vehicle_control_tests {
-    use super::*;
-
-    #[test]
-    fn validate_names_the_field_out_of_range() {
-        assert_eq!(VehicleControl { throttle: 1.0, steer: -1.0, brake: 0.0 }.validate(), Ok(()));
-        let err = VehicleControl { throttle: 0.0, steer: 1.5, brake: 0.0 }.validate().unwrap_err();
-        assert_eq!(err.field, "steer");
-        assert_eq!(err.to_string(), "steer: expected -1..=1, found 1.5");
-        let err = VehicleControl { throttle: f32::NAN, steer: 0.0, brake: 0.0 }.validate().unwrap_err();
-        assert_eq!(err.field, "throttle");
-        let err = VehicleControl { throttle: 0.0, steer: 0.0, brake: -0.1 }.validate().unwrap_err();
-        assert_eq!(err.field, "brake");
     }
 }

@@ -6,7 +6,8 @@
 
 use std::num::{ParseFloatError, ParseIntError};
 
-use crate::messages::{Keys, VehicleControl, VehicleControlError};
+use crate::commands::{CommandError, VehicleControl};
+use crate::messages::Keys;
 
 /// A pose string or drive script that does not parse; names the item (or segment) and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,7 @@ pub enum ScriptError {
         segment: usize,
         text: String,
         #[source]
-        source: VehicleControlError,
+        source: CommandError,
     },
     #[error("segment {segment} `{text}`: missing repeat count `xN`")]
     NoRepeat { segment: usize, text: String },

@@ -8,8 +8,9 @@
 //! ROS (OpenCV) puts them at integers, so `K`'s principal point is shifted by −0.5 px.
 
 use glam::{Mat3, Mat4, Quat};
-use worldflow_protocol::Intrinsics;
+use worldflow_protocol::{AckermannCommand, CommandError, Intrinsics, VelocityCommand};
 
+use crate::ackermann_msgs::AckermannDrive;
 use crate::builtin_interfaces::Time;
 use crate::geometry_msgs::{
     Point, Pose, PoseWithCovariance, Quaternion, Transform, TransformStamped, Twist, TwistWithCovariance, Vector3,
@@ -38,16 +39,6 @@ pub enum ConvertError {
         expected: usize,
         /// The bytes given.
         found: usize,
-    },
-    /// A command with a NaN or infinite component.
-    #[error("{topic}: {field} is {value}, expected a finite number")]
-    NonFinite {
-        /// The topic the command came from.
-        topic: String,
-        /// The field, e.g. `linear.x`.
-        field: &'static str,
-        /// The value received.
-        value: f64,
     },
 }
 
@@ -145,24 +136,26 @@ pub fn odometry(
     }
 }
 
-/// A velocity command as worldflow uses it (REP-103, body frame).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct VelocityCommand {
-    /// Forward speed, m/s (`linear.x`).
-    pub forward_mps: f64,
-    /// Yaw rate, rad/s, positive = turn left (`angular.z`).
-    pub yaw_rate_rad_per_s: f64,
+/// Reads a `cmd_vel` `Twist` as a body-frame velocity set-point (REP-103: `linear` x forward / y left / z up,
+/// `angular.z` positive = turn left; `angular.x`/`angular.y` are not used). A NaN, infinite or absurd
+/// component is an error naming the field; the caller names the topic and keeps its last valid command.
+pub fn velocity_command(twist: &Twist) -> Result<VelocityCommand, CommandError> {
+    let c = VelocityCommand {
+        forward_mps: twist.linear.x as f32,
+        left_mps: twist.linear.y as f32,
+        up_mps: twist.linear.z as f32,
+        yaw_rate_rps: twist.angular.z as f32,
+    };
+    c.validate()?;
+    Ok(c)
 }
 
-/// Reads a `/agentN/cmd_vel` `Twist`; a NaN or infinite component is an error naming the topic and field
-/// (the caller keeps its last valid command). The other components are ignored by ground vehicles.
-pub fn velocity_command(topic: &str, twist: &Twist) -> Result<VelocityCommand, ConvertError> {
-    for (field, value) in [("linear.x", twist.linear.x), ("angular.z", twist.angular.z)] {
-        if !value.is_finite() {
-            return Err(ConvertError::NonFinite { topic: topic.to_owned(), field, value });
-        }
-    }
-    Ok(VelocityCommand { forward_mps: twist.linear.x, yaw_rate_rad_per_s: twist.angular.z })
+/// Reads an `AckermannDrive` as a speed and wheel-angle set-point (positive angle = left). The rate, acceleration
+/// and jerk limits are not used: the car reaches the set-point as fast as its own limits allow.
+pub fn ackermann_command(drive: &AckermannDrive) -> Result<AckermannCommand, CommandError> {
+    let c = AckermannCommand { speed_mps: drive.speed, steering_angle_rad: drive.steering_angle };
+    c.validate()?;
+    Ok(c)
 }
 
 #[cfg(test)]
@@ -252,14 +245,21 @@ mod tests {
     }
 
     #[test]
-    fn commands_must_be_finite() {
+    fn commands_must_be_finite_and_in_range() {
         let mut t = Twist::default();
         t.linear.x = 2.0;
         t.angular.z = 0.5;
-        let c = velocity_command("/agent0/cmd_vel", &t).unwrap();
-        assert_eq!((c.forward_mps, c.yaw_rate_rad_per_s), (2.0, 0.5));
+        t.linear.y = -0.5;
+        let c = velocity_command(&t).unwrap();
+        assert_eq!((c.forward_mps, c.left_mps, c.up_mps, c.yaw_rate_rps), (2.0, -0.5, 0.0, 0.5));
         t.angular.z = f64::NAN;
-        let e = velocity_command("/agent0/cmd_vel", &t).unwrap_err().to_string();
-        assert_eq!(e, "/agent0/cmd_vel: angular.z is NaN, expected a finite number");
+        assert_eq!(velocity_command(&t).unwrap_err().field, "yaw_rate_rps");
+        t.angular.z = 0.0;
+        t.linear.x = 1e300;
+        assert_eq!(velocity_command(&t).unwrap_err().field, "forward_mps");
+        let d = AckermannDrive { steering_angle: -0.2, speed: 3.0, ..Default::default() };
+        assert_eq!(ackermann_command(&d).unwrap(), AckermannCommand { speed_mps: 3.0, steering_angle_rad: -0.2 });
+        let d = AckermannDrive { speed: f32::INFINITY, ..d };
+        assert_eq!(ackermann_command(&d).unwrap_err().field, "speed_mps");
     }
 }
