@@ -129,6 +129,9 @@ impl Encoder {
             label: Some(label),
             world_from_camera: Some(mat4_to_rows(&next)),
             control: action.control,
+            velocity: action.velocity,
+            ackermann: action.ackermann,
+            held: action.held,
         })
     }
 
