@@ -3,8 +3,9 @@
 //!
 //! Inputs `agent0`, `agent1`, … carry each ego's actions (the encoder's dual actions). The node is a lock-step
 //! barrier: tick k is stepped once every ego's action of tick k has arrived. Car egos integrate their
-//! vehicle controls (or keys: `keys_to_control`) with a kinematic bicycle model; free-camera egos move by their keys (`STEP_M` / `STEP_DEG`
-//! per tick). Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
+//! vehicle controls with a kinematic bicycle model ([`car_control`]: pedals, or the control that tracks an
+//! Ackermann or velocity set-point, or keys); free-camera egos move by a velocity set-point or by their keys
+//! (`STEP_M` / `STEP_DEG` per tick). Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
 //! (one `StampedPose` of `base_link` per agent).
 
 use std::collections::BTreeMap;
@@ -13,10 +14,12 @@ use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::{action as action_io, pose as pose_io, world as world_io};
-use worldflow_protocol::{mat4_to_rows, Action, BodyRecord, ChunkMeta, Keys, StampedPose, WorldDelta};
+use worldflow_protocol::{
+    mat4_to_rows, AckermannCommand, Action, BodyRecord, ChunkMeta, Keys, StampedPose, VelocityCommand, WorldDelta,
+};
 use worldflow_world::{
-    BoundaryGuard, BoundaryWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario,
-    VehicleControl,
+    car_control_for_ackermann, car_control_for_velocity, free_camera_delta_for_velocity, BicycleEgo, BoundaryGuard,
+    BoundaryWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario, VehicleControl,
 };
 
 /// Converts a Director output into its wire form.
@@ -71,6 +74,24 @@ pub fn keys_to_control(keys: Keys) -> VehicleControl {
     }
 }
 
+/// The vehicle control of a car for one action, by priority: pedals (`control`), an Ackermann set-point, a
+/// velocity set-point, keys. A **held** set-point (the controller missed the lock-step timeout) keeps its wheel
+/// angle or yaw rate but asks for speed 0: a car whose controller is silent brakes to a stop.
+pub fn car_control(car: &BicycleEgo, a: &Action, dt_secs: f32) -> VehicleControl {
+    if let Some(c) = a.control {
+        return c;
+    }
+    if let Some(k) = a.ackermann {
+        let k = if a.held { AckermannCommand { speed_mps: 0.0, ..k } } else { k };
+        return car_control_for_ackermann(car, &k, dt_secs);
+    }
+    if let Some(v) = a.velocity {
+        let v = if a.held { VelocityCommand { forward_mps: 0.0, ..v } } else { v };
+        return car_control_for_velocity(car, &v, dt_secs);
+    }
+    keys_to_control(a.keys)
+}
+
 /// The world simulation of the node, without the runtime.
 pub struct World {
     pub director: ProceduralDirector,
@@ -82,6 +103,8 @@ pub struct World {
     guard: BoundaryGuard,
     /// Egos that left the world in the last tick (clamped at the boundary and stopped; see `worldflow_world::bounds`).
     pub warnings: Vec<BoundaryWarning>,
+    /// Free-camera agents already told that Ackermann set-points do not apply to them.
+    ackermann_warned: Vec<usize>,
 }
 
 impl World {
@@ -105,6 +128,7 @@ impl World {
             started: false,
             guard: BoundaryGuard::default(),
             warnings: Vec::new(),
+            ackermann_warned: Vec::new(),
         })
     }
 
@@ -117,12 +141,19 @@ impl World {
         for (i, (ego, a)) in self.egos.iter_mut().zip(actions).enumerate() {
             match ego {
                 Ego::Car(car) => {
-                    let c = a.control.unwrap_or_else(|| keys_to_control(a.keys));
+                    let c = car_control(car, a, self.dt_secs);
                     car.step(&c, self.dt_secs).with_chain_context(|| format!("agent{i} tick {tick}"))?;
                 }
                 Ego::FreeCamera(cam) => {
-                    cam.apply(&keys_to_delta(a.keys, self.step_m, self.step_deg))
-                        .with_chain_context(|| format!("agent{i} tick {tick}"))?;
+                    if a.ackermann.is_some() && !self.ackermann_warned.contains(&i) {
+                        self.ackermann_warned.push(i);
+                        eprintln!("director: warning: agent{i} is a free camera: Ackermann set-points are ignored (send cmd_vel)");
+                    }
+                    let delta = match &a.velocity {
+                        Some(v) => free_camera_delta_for_velocity(v, self.dt_secs),
+                        None => keys_to_delta(a.keys, self.step_m, self.step_deg),
+                    };
+                    cam.apply(&delta).with_chain_context(|| format!("agent{i} tick {tick}"))?;
                 }
             }
         }
@@ -279,13 +310,7 @@ mod tests {
         let scenario = Scenario::default();
         let mut world = World::new(&scenario, 0.1).unwrap();
         if let Ego::Car(car) = &mut world.egos[0] {
-            *car = worldflow_world::BicycleEgo::new(
-                worldflow_world::BicycleParams::default(),
-                2.0,
-                20.0,
-                std::f32::consts::PI,
-            )
-            .unwrap();
+            *car = BicycleEgo::new(worldflow_world::BicycleParams::default(), 2.0, 20.0, std::f32::consts::PI).unwrap();
         }
         let mut warned = Vec::new();
         for tick in 0..30u64 {
@@ -334,6 +359,33 @@ mod tests {
             assert!(dyaw > 0.05, "{name} turns left: yaw change {dyaw} rad");
         }
         assert!(yaw_change_holding(Keys::NONE).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_negative_yaw_rate_turns_the_car_right_and_a_held_command_brakes() {
+        let mut world = World::new(&Scenario::default(), 0.1).unwrap();
+        let Ego::Car(car) = &mut world.egos[0] else { panic!("the builtin ego is a car") };
+        car.set_speed_mps(5.0).unwrap();
+        let yaw0 = car.yaw_rad();
+        let velocity = Some(VelocityCommand { forward_mps: 5.0, yaw_rate_rps: -0.2, ..Default::default() });
+        let action = |tick: u64, held: bool| Action {
+            meta: ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * 100_000_000 },
+            velocity,
+            held,
+            ..Default::default()
+        };
+        for tick in 0..5 {
+            world.tick(&[action(tick, false)]).unwrap();
+        }
+        let Ego::Car(car) = &world.egos[0] else { unreachable!() };
+        let dyaw = car.yaw_rad() - yaw0;
+        assert!((dyaw + 0.1).abs() < 1e-4, "5 ticks at -0.2 rad/s turn right by 0.1 rad: {dyaw}");
+        assert!((car.speed_mps() - 5.0).abs() < 1e-3);
+        for tick in 5..20 {
+            world.tick(&[action(tick, true)]).unwrap();
+        }
+        let Ego::Car(car) = &world.egos[0] else { unreachable!() };
+        assert_eq!(car.speed_mps(), 0.0, "a held command brakes the car to a stop");
     }
 
     #[test]
