@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::std_msgs::Header;
+use crate::msgdef::{ros2msg_definition, MsgText};
+use crate::std_msgs::{Header, HEADER_MSG};
 use crate::Message;
 
 /// `ackermann_msgs/msg/AckermannDrive`: a driving command for a car with Ackermann (front-wheel) steering.
@@ -22,7 +23,21 @@ pub struct AckermannDrive {
 
 impl Message for AckermannDrive {
     const TYPE_NAME: &'static str = "ackermann_msgs/msg/AckermannDrive";
+    const DEFINITION: &'static str = ros2msg_definition!(ACKERMANN_DRIVE_MSG);
 }
+
+/// The `.msg` fields of [`AckermannDrive`].
+pub(crate) const ACKERMANN_DRIVE_MSG: MsgText = MsgText {
+    name: "ackermann_msgs/AckermannDrive",
+    fields: concat!(
+        "float32 steering_angle\n",
+        "float32 steering_angle_velocity\n",
+        "float32 speed\n",
+        "float32 acceleration\n",
+        "float32 jerk\n"
+    ),
+    uses: &[],
+};
 
 /// `ackermann_msgs/msg/AckermannDriveStamped`: an [`AckermannDrive`] with a header.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -35,4 +50,12 @@ pub struct AckermannDriveStamped {
 
 impl Message for AckermannDriveStamped {
     const TYPE_NAME: &'static str = "ackermann_msgs/msg/AckermannDriveStamped";
+    const DEFINITION: &'static str = ros2msg_definition!(ACKERMANN_DRIVE_STAMPED_MSG);
 }
+
+/// The `.msg` fields of [`AckermannDriveStamped`].
+pub(crate) const ACKERMANN_DRIVE_STAMPED_MSG: MsgText = MsgText {
+    name: "ackermann_msgs/AckermannDriveStamped",
+    fields: concat!("std_msgs/Header header\n", "ackermann_msgs/AckermannDrive drive\n"),
+    uses: &[&HEADER_MSG, &ACKERMANN_DRIVE_MSG],
+};

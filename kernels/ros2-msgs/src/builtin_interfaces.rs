@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::msgdef::{ros2msg_definition, MsgText};
 use crate::Message;
 
 /// `builtin_interfaces/msg/Time`: a point in time, `sec + nanosec·1e-9` seconds (simulation time when
@@ -16,4 +17,9 @@ pub struct Time {
 
 impl Message for Time {
     const TYPE_NAME: &'static str = "builtin_interfaces/msg/Time";
+    const DEFINITION: &'static str = ros2msg_definition!(TIME_MSG);
 }
+
+/// The `.msg` fields of [`Time`].
+pub(crate) const TIME_MSG: MsgText =
+    MsgText { name: "builtin_interfaces/Time", fields: "int32 sec\nuint32 nanosec\n", uses: &[] };

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_big_array::BigArray;
 
-use crate::std_msgs::Header;
+use crate::msgdef::{ros2msg_definition, MsgText};
+use crate::std_msgs::{Header, HEADER_MSG};
 use crate::Message;
 
 /// `geometry_msgs/msg/Vector3`: a free vector (a velocity, a translation).
@@ -19,7 +20,12 @@ pub struct Vector3 {
 
 impl Message for Vector3 {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/Vector3";
+    const DEFINITION: &'static str = ros2msg_definition!(VECTOR3_MSG);
 }
+
+/// The `.msg` fields of [`Vector3`].
+pub(crate) const VECTOR3_MSG: MsgText =
+    MsgText { name: "geometry_msgs/Vector3", fields: concat!("float64 x\n", "float64 y\n", "float64 z\n"), uses: &[] };
 
 /// `geometry_msgs/msg/Point`: a position, metres.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -34,7 +40,12 @@ pub struct Point {
 
 impl Message for Point {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/Point";
+    const DEFINITION: &'static str = ros2msg_definition!(POINT_MSG);
 }
+
+/// The `.msg` fields of [`Point`].
+pub(crate) const POINT_MSG: MsgText =
+    MsgText { name: "geometry_msgs/Point", fields: concat!("float64 x\n", "float64 y\n", "float64 z\n"), uses: &[] };
 
 /// `geometry_msgs/msg/Quaternion`: an orientation, `x, y, z, w` (w last, the scalar part); the default is the
 /// identity (`w = 1`), as in ROS 2.
@@ -58,7 +69,15 @@ impl Default for Quaternion {
 
 impl Message for Quaternion {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/Quaternion";
+    const DEFINITION: &'static str = ros2msg_definition!(QUATERNION_MSG);
 }
+
+/// The `.msg` fields of [`Quaternion`].
+pub(crate) const QUATERNION_MSG: MsgText = MsgText {
+    name: "geometry_msgs/Quaternion",
+    fields: concat!("float64 x\n", "float64 y\n", "float64 z\n", "float64 w\n"),
+    uses: &[],
+};
 
 /// `geometry_msgs/msg/Pose`: position and orientation in free space.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -71,7 +90,15 @@ pub struct Pose {
 
 impl Message for Pose {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/Pose";
+    const DEFINITION: &'static str = ros2msg_definition!(POSE_MSG);
 }
+
+/// The `.msg` fields of [`Pose`].
+pub(crate) const POSE_MSG: MsgText = MsgText {
+    name: "geometry_msgs/Pose",
+    fields: concat!("geometry_msgs/Point position\n", "geometry_msgs/Quaternion orientation\n"),
+    uses: &[&POINT_MSG, &QUATERNION_MSG],
+};
 
 /// `geometry_msgs/msg/PoseWithCovariance`: a pose with its uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -92,7 +119,15 @@ impl Default for PoseWithCovariance {
 
 impl Message for PoseWithCovariance {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/PoseWithCovariance";
+    const DEFINITION: &'static str = ros2msg_definition!(POSE_WITH_COVARIANCE_MSG);
 }
+
+/// The `.msg` fields of [`PoseWithCovariance`].
+pub(crate) const POSE_WITH_COVARIANCE_MSG: MsgText = MsgText {
+    name: "geometry_msgs/PoseWithCovariance",
+    fields: concat!("geometry_msgs/Pose pose\n", "float64[36] covariance\n"),
+    uses: &[&POSE_MSG],
+};
 
 /// `geometry_msgs/msg/Twist`: a velocity, usually in a body frame (x forward, y left, z up).
 ///
@@ -108,7 +143,15 @@ pub struct Twist {
 
 impl Message for Twist {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/Twist";
+    const DEFINITION: &'static str = ros2msg_definition!(TWIST_MSG);
 }
+
+/// The `.msg` fields of [`Twist`].
+pub(crate) const TWIST_MSG: MsgText = MsgText {
+    name: "geometry_msgs/Twist",
+    fields: concat!("geometry_msgs/Vector3 linear\n", "geometry_msgs/Vector3 angular\n"),
+    uses: &[&VECTOR3_MSG],
+};
 
 /// `geometry_msgs/msg/TwistWithCovariance`: a velocity with its uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -128,7 +171,15 @@ impl Default for TwistWithCovariance {
 
 impl Message for TwistWithCovariance {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/TwistWithCovariance";
+    const DEFINITION: &'static str = ros2msg_definition!(TWIST_WITH_COVARIANCE_MSG);
 }
+
+/// The `.msg` fields of [`TwistWithCovariance`].
+pub(crate) const TWIST_WITH_COVARIANCE_MSG: MsgText = MsgText {
+    name: "geometry_msgs/TwistWithCovariance",
+    fields: concat!("geometry_msgs/Twist twist\n", "float64[36] covariance\n"),
+    uses: &[&TWIST_MSG],
+};
 
 /// `geometry_msgs/msg/Transform`: a rigid transform (rotate, then translate).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -141,7 +192,15 @@ pub struct Transform {
 
 impl Message for Transform {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/Transform";
+    const DEFINITION: &'static str = ros2msg_definition!(TRANSFORM_MSG);
 }
+
+/// The `.msg` fields of [`Transform`].
+pub(crate) const TRANSFORM_MSG: MsgText = MsgText {
+    name: "geometry_msgs/Transform",
+    fields: concat!("geometry_msgs/Vector3 translation\n", "geometry_msgs/Quaternion rotation\n"),
+    uses: &[&VECTOR3_MSG, &QUATERNION_MSG],
+};
 
 /// `geometry_msgs/msg/TransformStamped`: the pose of frame `child_frame_id` in frame `header.frame_id`
 /// (it maps points from the child frame into the parent frame).
@@ -157,4 +216,12 @@ pub struct TransformStamped {
 
 impl Message for TransformStamped {
     const TYPE_NAME: &'static str = "geometry_msgs/msg/TransformStamped";
+    const DEFINITION: &'static str = ros2msg_definition!(TRANSFORM_STAMPED_MSG);
 }
+
+/// The `.msg` fields of [`TransformStamped`].
+pub(crate) const TRANSFORM_STAMPED_MSG: MsgText = MsgText {
+    name: "geometry_msgs/TransformStamped",
+    fields: concat!("std_msgs/Header header\n", "string child_frame_id\n", "geometry_msgs/Transform transform\n"),
+    uses: &[&HEADER_MSG, &TRANSFORM_MSG],
+};

@@ -19,6 +19,7 @@ pub mod ackermann_msgs;
 pub mod builtin_interfaces;
 pub mod convert;
 pub mod geometry_msgs;
+mod msgdef;
 pub mod nav_msgs;
 pub mod rosgraph_msgs;
 pub mod sensor_msgs;
@@ -29,6 +30,10 @@ pub mod tf2_msgs;
 pub trait Message: Serialize + DeserializeOwned {
     /// The ROS 2 type name, `package/msg/Type` (as in `ros2 topic info`, rosbag2 and MCAP schemas).
     const TYPE_NAME: &'static str;
+    /// The type's `ros2msg` schema text, as rosbag2 writes it into MCAP `Schema` records: the `.msg` fields,
+    /// then for every nested message type (depth-first in field order, each once) a line of 80 `=`, a line
+    /// `MSG: pkg/Type` and that type's fields. Comments are left out, as in `rosbags`' `generate_msgdef`.
+    const DEFINITION: &'static str;
 }
 
 /// The encapsulation header of a little-endian plain-CDR payload: representation id `CDR_LE` (`00 01`) and

@@ -2,8 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::geometry_msgs::{PoseWithCovariance, TwistWithCovariance};
-use crate::std_msgs::Header;
+use crate::geometry_msgs::{
+    PoseWithCovariance, TwistWithCovariance, POSE_WITH_COVARIANCE_MSG, TWIST_WITH_COVARIANCE_MSG,
+};
+use crate::msgdef::{ros2msg_definition, MsgText};
+use crate::std_msgs::{Header, HEADER_MSG};
 use crate::Message;
 
 /// `nav_msgs/msg/Odometry`: an estimate of position and velocity.
@@ -21,4 +24,17 @@ pub struct Odometry {
 
 impl Message for Odometry {
     const TYPE_NAME: &'static str = "nav_msgs/msg/Odometry";
+    const DEFINITION: &'static str = ros2msg_definition!(ODOMETRY_MSG);
 }
+
+/// The `.msg` fields of [`Odometry`].
+pub(crate) const ODOMETRY_MSG: MsgText = MsgText {
+    name: "nav_msgs/Odometry",
+    fields: concat!(
+        "std_msgs/Header header\n",
+        "string child_frame_id\n",
+        "geometry_msgs/PoseWithCovariance pose\n",
+        "geometry_msgs/TwistWithCovariance twist\n"
+    ),
+    uses: &[&HEADER_MSG, &POSE_WITH_COVARIANCE_MSG, &TWIST_WITH_COVARIANCE_MSG],
+};

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::builtin_interfaces::Time;
+use crate::builtin_interfaces::{Time, TIME_MSG};
+use crate::msgdef::{ros2msg_definition, MsgText};
 use crate::Message;
 
 /// `rosgraph_msgs/msg/Clock`: the current simulation time, published on `/clock` for nodes with
@@ -15,4 +16,9 @@ pub struct Clock {
 
 impl Message for Clock {
     const TYPE_NAME: &'static str = "rosgraph_msgs/msg/Clock";
+    const DEFINITION: &'static str = ros2msg_definition!(CLOCK_MSG);
 }
+
+/// The `.msg` fields of [`Clock`].
+pub(crate) const CLOCK_MSG: MsgText =
+    MsgText { name: "rosgraph_msgs/Clock", fields: "builtin_interfaces/Time clock\n", uses: &[&TIME_MSG] };

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::std_msgs::Header;
+use crate::msgdef::{ros2msg_definition, MsgText};
+use crate::std_msgs::{Header, HEADER_MSG};
 use crate::Message;
 
 /// `sensor_msgs/msg/Image`: an uncompressed image.
@@ -27,7 +28,23 @@ pub struct Image {
 
 impl Message for Image {
     const TYPE_NAME: &'static str = "sensor_msgs/msg/Image";
+    const DEFINITION: &'static str = ros2msg_definition!(IMAGE_MSG);
 }
+
+/// The `.msg` fields of [`Image`].
+pub(crate) const IMAGE_MSG: MsgText = MsgText {
+    name: "sensor_msgs/Image",
+    fields: concat!(
+        "std_msgs/Header header\n",
+        "uint32 height\n",
+        "uint32 width\n",
+        "string encoding\n",
+        "uint8 is_bigendian\n",
+        "uint32 step\n",
+        "uint8[] data\n"
+    ),
+    uses: &[&HEADER_MSG],
+};
 
 /// `sensor_msgs/msg/RegionOfInterest`: a sub-window of an image (all zero = the full image).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -46,7 +63,15 @@ pub struct RegionOfInterest {
 
 impl Message for RegionOfInterest {
     const TYPE_NAME: &'static str = "sensor_msgs/msg/RegionOfInterest";
+    const DEFINITION: &'static str = ros2msg_definition!(REGION_OF_INTEREST_MSG);
 }
+
+/// The `.msg` fields of [`RegionOfInterest`].
+pub(crate) const REGION_OF_INTEREST_MSG: MsgText = MsgText {
+    name: "sensor_msgs/RegionOfInterest",
+    fields: concat!("uint32 x_offset\n", "uint32 y_offset\n", "uint32 height\n", "uint32 width\n", "bool do_rectify\n"),
+    uses: &[],
+};
 
 /// `sensor_msgs/msg/CameraInfo`: the calibration of a pinhole camera, published with each image.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -77,4 +102,24 @@ pub struct CameraInfo {
 
 impl Message for CameraInfo {
     const TYPE_NAME: &'static str = "sensor_msgs/msg/CameraInfo";
+    const DEFINITION: &'static str = ros2msg_definition!(CAMERA_INFO_MSG);
 }
+
+/// The `.msg` fields of [`CameraInfo`].
+pub(crate) const CAMERA_INFO_MSG: MsgText = MsgText {
+    name: "sensor_msgs/CameraInfo",
+    fields: concat!(
+        "std_msgs/Header header\n",
+        "uint32 height\n",
+        "uint32 width\n",
+        "string distortion_model\n",
+        "float64[] d\n",
+        "float64[9] k\n",
+        "float64[9] r\n",
+        "float64[12] p\n",
+        "uint32 binning_x\n",
+        "uint32 binning_y\n",
+        "sensor_msgs/RegionOfInterest roi\n"
+    ),
+    uses: &[&HEADER_MSG, &REGION_OF_INTEREST_MSG],
+};
