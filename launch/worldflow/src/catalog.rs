@@ -67,6 +67,8 @@ pub struct NodeKind {
     /// Cargo package that builds it.
     pub package: &'static str,
     pub inputs: Inputs,
+    /// Output names and types; a name ending in `N` (`agentN`) stands for that prefix and a number (`agent0`,
+    /// `agent1`, …).
     pub outputs: &'static [(&'static str, MsgType)],
     /// `env:` keys it understands.
     pub settings: &'static [&'static str],
@@ -109,9 +111,21 @@ pub const NODE_KINDS: &[NodeKind] = &[
     NodeKind {
         binary: "worldflow-ros2-bridge",
         package: "worldflow-ros2-bridge",
-        inputs: Inputs::Fixed(&[("frame", Frame, false), ("ego_pose", Pose, false)]),
-        outputs: &[],
-        settings: &["RELIABILITY", "ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "WAIT_FOR_SUBSCRIBERS", "OUT_DIR"],
+        inputs: Inputs::Fixed(&[("frame", Frame, false), ("ego_pose", Pose, false), ("tick", Tick, false)]),
+        outputs: &[("agentN", Action)],
+        settings: &[
+            "RELIABILITY",
+            "ROS_DOMAIN_ID",
+            "ROS_AUTOMATIC_DISCOVERY_RANGE",
+            "WAIT_FOR_SUBSCRIBERS",
+            "CONTROL",
+            "AGENTS",
+            "CAMERAS",
+            "DT_SECS",
+            "TIMEOUT_SECS",
+            "MAX_TICKS",
+            "OUT_DIR",
+        ],
     },
     NodeKind {
         binary: "worldflow-splat-renderer",
@@ -181,7 +195,13 @@ pub fn all() -> impl Iterator<Item = &'static NodeKind> {
 
 impl NodeKind {
     pub fn output_type(&self, name: &str) -> Option<MsgType> {
-        self.outputs.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+        let numbered = |pattern: &str| {
+            pattern
+                .strip_suffix('N')
+                .and_then(|prefix| name.strip_prefix(prefix))
+                .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        };
+        self.outputs.iter().find(|(n, _)| *n == name || numbered(n)).map(|(_, t)| *t)
     }
 
     /// The accepted types of input `name`, or `None` if the kind has no such input.
@@ -190,5 +210,22 @@ impl NodeKind {
             Inputs::Fixed(list) => list.iter().find(|(n, _, _)| *n == name).map(|(_, t, _)| vec![*t]),
             Inputs::AnyOf(types) => Some(types.to_vec()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_outputs_match_the_prefix_and_a_number_only() {
+        let bridge = find("worldflow-ros2-bridge").unwrap();
+        for name in ["agent0", "agent12"] {
+            assert_eq!(bridge.output_type(name), Some(Action), "{name}");
+        }
+        for name in ["agent", "agentN", "agent1x", "agent-1", "frame"] {
+            assert_eq!(bridge.output_type(name), None, "{name}");
+        }
+        assert_eq!(find("worldflow-director").unwrap().output_type("world"), Some(WorldState));
     }
 }

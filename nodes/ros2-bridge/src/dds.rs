@@ -1,20 +1,39 @@
 //! The thin DDS layer: one ros2-client node (RustDDS underneath), one publisher per topic, created when the
-//! topic is first published.
+//! topic is first published (or up front, [`Publishers::prepare`]), and the command subscriptions of the
+//! controlled agents ([`Publishers::subscribe_commands`], [`Publishers::take_commands`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use ros2_client::dds::rustdds::DomainParticipantBuilder;
-use ros2_client::dds::{Context, Node, Publisher};
+use ros2_client::dds::{Context, Node, Publisher, Subscription};
 use ros2_client::qos::{Durability, History, WhenFull};
 use ros2_client::{MessageTypeName, Name, NodeName, NodeOptions, QosProfile};
+use worldflow_ros2_msgs::ackermann_msgs::AckermannDriveStamped;
+use worldflow_ros2_msgs::convert;
+use worldflow_ros2_msgs::geometry_msgs::Twist;
 use worldflow_ros2_msgs::nav_msgs::Odometry;
 use worldflow_ros2_msgs::rosgraph_msgs::Clock;
 use worldflow_ros2_msgs::sensor_msgs::{CameraInfo, Image};
 use worldflow_ros2_msgs::tf2_msgs::TFMessage;
 
+use crate::control::Command;
 use crate::{Outgoing, Reliability, Settings};
+
+/// One received command: the agent, the topic, and the command or why it was rejected.
+pub struct Received {
+    pub agent: u32,
+    pub topic: String,
+    pub command: Result<Command, String>,
+}
+
+/// The command subscriptions of one controlled agent.
+struct AgentCommands {
+    agent: u32,
+    cmd_vel: (String, Subscription<Twist>),
+    ackermann: (String, Subscription<AckermannDriveStamped>),
+}
 
 /// How long the bridge keeps DDS up after its inputs close, so reliable readers can fetch the last samples
 /// (ros2-client 0.12 does not expose the writer's `wait_for_acknowledgments`).
@@ -31,7 +50,7 @@ fn type_name(full: &str) -> MessageTypeName {
     MessageTypeName::new(package, ty)
 }
 
-pub struct Publishers {
+pub struct Dds {
     context: Context,
     node: Node,
     qos: QosProfile,
@@ -46,9 +65,10 @@ pub struct Publishers {
     infos: BTreeMap<String, Publisher<CameraInfo>>,
     /// Topics whose publish failed at least once (warned once each), with the failure count.
     failures: BTreeMap<String, u64>,
+    commands: Vec<AgentCommands>,
 }
 
-impl Publishers {
+impl Dds {
     /// Opens the DDS participant (`ROS_DOMAIN_ID`, discovery range) and the ROS node `/worldflow/ros2_bridge`.
     pub fn open(s: &Settings) -> anyhow::Result<Self> {
         let mut builder = DomainParticipantBuilder::new(s.domain_id);
@@ -84,7 +104,132 @@ impl Publishers {
             images: BTreeMap::new(),
             infos: BTreeMap::new(),
             failures: BTreeMap::new(),
+            commands: Vec::new(),
         })
+    }
+
+    /// Creates the publishers of every topic of `agents` agents with `cameras` up front, without waiting for
+    /// subscribers (lock-step: the bridge waits for its controllers instead, then gives the new writers
+    /// [`MATCH_GRACE`] to match their readers before tick 0).
+    pub fn prepare(&mut self, agents: u32, cameras: &[String]) -> anyhow::Result<()> {
+        self.waited_out = true;
+        let qos = self.qos.clone();
+        self.clock = Some(self.create("/clock", &qos)?);
+        self.tf = Some(self.create("/tf", &qos)?);
+        let static_qos = Self::static_qos(&qos);
+        self.tf_static = Some(self.create("/tf_static", &static_qos)?);
+        for agent in 0..agents {
+            let odom = format!("/agent{agent}/odom");
+            let p = self.create(&odom, &qos)?;
+            self.odom.insert(odom, p);
+            for camera in cameras {
+                let image = format!("/agent{agent}/camera/{camera}/image_raw");
+                let p = self.create(&image, &qos)?;
+                self.images.insert(image, p);
+                let info = format!("/agent{agent}/camera/{camera}/camera_info");
+                let p = self.create(&info, &qos)?;
+                self.infos.insert(info, p);
+            }
+        }
+        std::thread::sleep(MATCH_GRACE);
+        Ok(())
+    }
+
+    /// `/tf_static`'s QoS: as tf2's static broadcaster, the latest message (all static transforms) kept for
+    /// late joiners.
+    fn static_qos(qos: &QosProfile) -> QosProfile {
+        qos.clone().durability(Durability::TransientLocal).history(History::KeepLast { depth: 1 })
+    }
+
+    /// Subscribes to `/agentN/cmd_vel` and `/agentN/ackermann_cmd` of agents `0..agents` (Reliable, as ROS 2
+    /// publishers default to; a BestEffort controller does not match).
+    pub fn subscribe_commands(&mut self, agents: u32) -> anyhow::Result<()> {
+        let qos = QosProfile::default()
+            .reliability_reliable(WhenFull::Wait(Duration::from_millis(100)))
+            .durability(Durability::Volatile)
+            .history(History::KeepLast { depth: DEPTH });
+        for agent in 0..agents {
+            let cmd_vel = format!("/agent{agent}/cmd_vel");
+            let ackermann = format!("/agent{agent}/ackermann_cmd");
+            let sub_vel = self.subscription::<Twist>(&cmd_vel, &qos)?;
+            let sub_ack = self.subscription::<AckermannDriveStamped>(&ackermann, &qos)?;
+            self.commands.push(AgentCommands { agent, cmd_vel: (cmd_vel, sub_vel), ackermann: (ackermann, sub_ack) });
+        }
+        Ok(())
+    }
+
+    fn subscription<M: worldflow_ros2_msgs::Message + 'static>(
+        &mut self,
+        topic: &str,
+        qos: &QosProfile,
+    ) -> anyhow::Result<Subscription<M>> {
+        let name = Name::parse(topic).map_err(|e| anyhow::anyhow!("topic name {topic}: {e:?}"))?;
+        let t = self
+            .node
+            .create_topic(&name, type_name(M::TYPE_NAME), qos)
+            .map_err(|e| anyhow::anyhow!("creating topic {topic}: {e:?}"))?;
+        self.node
+            .create_subscription::<M>(&t, Some(qos.clone()))
+            .map_err(|e| anyhow::anyhow!("creating subscription {topic}: {e:?}"))
+    }
+
+    /// Every command received since the last call, checked (in arrival order per topic).
+    pub fn take_commands(&self) -> Vec<Received> {
+        let mut out = Vec::new();
+        for a in &self.commands {
+            let (topic, sub) = &a.cmd_vel;
+            loop {
+                let command = match sub.take() {
+                    Ok(Some((twist, _))) => {
+                        convert::velocity_command(&twist).map(Command::Velocity).map_err(|e| e.to_string())
+                    }
+                    Ok(None) => break,
+                    Err(e) => Err(format!("undecodable sample: {e:?}")),
+                };
+                out.push(Received { agent: a.agent, topic: topic.clone(), command });
+            }
+            let (topic, sub) = &a.ackermann;
+            loop {
+                let command = match sub.take() {
+                    Ok(Some((m, _))) => {
+                        convert::ackermann_command(&m.drive).map(Command::Ackermann).map_err(|e| e.to_string())
+                    }
+                    Ok(None) => break,
+                    Err(e) => Err(format!("undecodable sample: {e:?}")),
+                };
+                out.push(Received { agent: a.agent, topic: topic.clone(), command });
+            }
+        }
+        out
+    }
+
+    /// Command topics (`/agentN/cmd_vel`, `/agentN/ackermann_cmd`) with a discovered writer.
+    pub fn discovered_command_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self
+            .context
+            .domain_participant()
+            .discovered_writers()
+            .iter()
+            .filter_map(|w| w.publication_topic_data.topic_name().strip_prefix("rt").map(str::to_owned))
+            .filter(|t| crate::control::agent_of_command_topic(t).is_some())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    /// Waits (bounded by `WAIT_FOR_SUBSCRIBERS`) until every topic in `topics` has a discovered writer: the
+    /// lock-step bridge waits for its controllers before it sends tick 0. Returns the topics still missing.
+    pub fn wait_for_writers(&self, topics: &[String]) -> Vec<String> {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            let found = self.discovered_command_topics();
+            let missing: Vec<String> = topics.iter().filter(|t| !found.contains(t)).cloned().collect();
+            if missing.is_empty() || Instant::now() >= deadline {
+                return missing;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn create<M: worldflow_ros2_msgs::Message>(
@@ -156,9 +301,7 @@ impl Publishers {
             }
             Outgoing::TfStatic(m) => {
                 if self.tf_static.is_none() {
-                    // As tf2's static broadcaster: the latest message (all static transforms) for late joiners.
-                    let qos =
-                        self.qos.clone().durability(Durability::TransientLocal).history(History::KeepLast { depth: 1 });
+                    let qos = Self::static_qos(&self.qos);
                     self.tf_static = Some(self.create(&topic, &qos)?);
                 }
                 self.tf_static.as_ref().map(|p| p.publish(m).map_err(|e| format!("{e:?}")))

@@ -1,6 +1,6 @@
 """An independent ROS 2 peer for the ros2-bridge live test: Eclipse Cyclone DDS (the DDS under
-rmw_cyclonedds_cpp) through its Python binding, no ROS install. The ROS 2 message types are declared here as
-Cyclone IDL structs with the DDS names ROS 2 uses (`rt/<topic>`, `<pkg>::msg::dds_::<Type>_`).
+rmw_cyclonedds_cpp) through its Python binding, no ROS install. The ROS 2 message types are Cyclone IDL structs
+with the DDS names ROS 2 uses (`rt/<topic>`, `<pkg>::msg::dds_::<Type>_`): ../python/ros2_idl.py.
 
     peer.py [--agent 0] [--camera front] [--timeout 120] [--idle 4]
 
@@ -13,143 +13,17 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
 from cyclonedds.core import Policy, Qos
 from cyclonedds.domain import DomainParticipant
 from cyclonedds.idl import IdlStruct
-from cyclonedds.idl.types import array, float64, int32, sequence, uint8, uint32
 from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-
-@dataclass
-class Time(IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
-    sec: int32
-    nanosec: uint32
-
-
-@dataclass
-class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
-    stamp: Time
-    frame_id: str
-
-
-@dataclass
-class Clock(IdlStruct, typename="rosgraph_msgs::msg::dds_::Clock_"):
-    clock: Time
-
-
-@dataclass
-class Image(IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
-    header: Header
-    height: uint32
-    width: uint32
-    encoding: str
-    is_bigendian: uint8
-    step: uint32
-    data: sequence[uint8]
-
-
-@dataclass
-class RegionOfInterest(IdlStruct, typename="sensor_msgs::msg::dds_::RegionOfInterest_"):
-    x_offset: uint32
-    y_offset: uint32
-    height: uint32
-    width: uint32
-    do_rectify: bool
-
-
-@dataclass
-class CameraInfo(IdlStruct, typename="sensor_msgs::msg::dds_::CameraInfo_"):
-    header: Header
-    height: uint32
-    width: uint32
-    distortion_model: str
-    d: sequence[float64]
-    k: array[float64, 9]
-    r: array[float64, 9]
-    p: array[float64, 12]
-    binning_x: uint32
-    binning_y: uint32
-    roi: RegionOfInterest
-
-
-@dataclass
-class Vector3(IdlStruct, typename="geometry_msgs::msg::dds_::Vector3_"):
-    x: float64
-    y: float64
-    z: float64
-
-
-@dataclass
-class Point(IdlStruct, typename="geometry_msgs::msg::dds_::Point_"):
-    x: float64
-    y: float64
-    z: float64
-
-
-@dataclass
-class Quaternion(IdlStruct, typename="geometry_msgs::msg::dds_::Quaternion_"):
-    x: float64
-    y: float64
-    z: float64
-    w: float64
-
-
-@dataclass
-class Pose(IdlStruct, typename="geometry_msgs::msg::dds_::Pose_"):
-    position: Point
-    orientation: Quaternion
-
-
-@dataclass
-class PoseWithCovariance(IdlStruct, typename="geometry_msgs::msg::dds_::PoseWithCovariance_"):
-    pose: Pose
-    covariance: array[float64, 36]
-
-
-@dataclass
-class Twist(IdlStruct, typename="geometry_msgs::msg::dds_::Twist_"):
-    linear: Vector3
-    angular: Vector3
-
-
-@dataclass
-class TwistWithCovariance(IdlStruct, typename="geometry_msgs::msg::dds_::TwistWithCovariance_"):
-    twist: Twist
-    covariance: array[float64, 36]
-
-
-@dataclass
-class Odometry(IdlStruct, typename="nav_msgs::msg::dds_::Odometry_"):
-    header: Header
-    child_frame_id: str
-    pose: PoseWithCovariance
-    twist: TwistWithCovariance
-
-
-@dataclass
-class Transform(IdlStruct, typename="geometry_msgs::msg::dds_::Transform_"):
-    translation: Vector3
-    rotation: Quaternion
-
-
-@dataclass
-class TransformStamped(IdlStruct, typename="geometry_msgs::msg::dds_::TransformStamped_"):
-    header: Header
-    child_frame_id: str
-    transform: Transform
-
-
-@dataclass
-class TFMessage(IdlStruct, typename="tf2_msgs::msg::dds_::TFMessage_"):
-    transforms: sequence[TransformStamped]
-
-
-def ns(t):
-    return t.sec * 1_000_000_000 + t.nanosec
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+from ros2_idl import CameraInfo, Clock, Image, Odometry, TFMessage, ns  # noqa: E402
 
 
 def main():
