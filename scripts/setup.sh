@@ -70,3 +70,17 @@ if [[ -x $py_dir/bin/python && ! -f $py_dir/.version-cyclonedds-$CYCLONEDDS_VERS
         echo "setup: warning: could not install cyclonedds; the ros2-bridge live test will say it did not run" >&2
     fi
 fi
+
+# mcap (the MCAP format authors' Python reader) for kernels/rosbag2's test that validates the raw MCAP files our
+# rosbag2 writer makes: records, chunk and summary indexes, CRCs. Same venv, pinned, only when missing; the test
+# says plainly when it cannot find it (and fails under CI).
+MCAP_VERSION=1.6.0
+if [[ -x $py_dir/bin/python && ! -f $py_dir/.version-mcap-$MCAP_VERSION ]]; then
+    echo "setup: installing mcap==$MCAP_VERSION into $py_dir" >&2
+    if "$py_dir/bin/python" -m pip install --quiet --disable-pip-version-check "mcap==$MCAP_VERSION"; then
+        rm -f "$py_dir"/.version-mcap-*
+        touch "$py_dir/.version-mcap-$MCAP_VERSION"
+    else
+        echo "setup: warning: could not install mcap; the rosbag2 MCAP reference test will say it did not run" >&2
+    fi
+fi
