@@ -1,6 +1,11 @@
-//! The ROS 2 bridge against an independent DDS implementation: `graphs/ros2.yml` runs while a Cyclone DDS
-//! peer (`nodes/ros2-bridge/tests/peer.py`, the Python `cyclonedds` package that `scripts/setup.sh` installs
-//! into `.cache/py`) subscribes to every topic and checks sizes, encodings, stamps and frame ids.
+//! The ROS 2 bridge against an independent DDS implementation, the Python `cyclonedds` package that
+//! `scripts/setup.sh` installs into `.cache/py`:
+//! * publish only: `graphs/ros2.yml` runs while a peer (`nodes/ros2-bridge/tests/peer.py`) subscribes to every
+//!   topic and checks sizes, encodings, stamps and frame ids;
+//! * closed loop: `graphs/closed-loop.yml` runs in lock-step while a peer
+//!   (`nodes/ros2-bridge/tests/closed_loop_peer.py`) drives the car with Twist commands, one per image, and
+//!   checks that the world waits for each command (or the timeout), never skips a tick, and turns the car the
+//!   commanded way; a second run stops commanding for 3 s.
 //!
 //! Everything runs inside a fresh network namespace (`unshare -n`, loopback only), so no DDS traffic leaves
 //! the machine; the bridge is also told `ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`. Without the venv or
@@ -20,10 +25,10 @@ fn skip(why: &str) {
 /// the foreground, then both exit statuses.
 const IN_NAMESPACE: &str = r#"
 ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo || exit 90
-CYCLONEDDS_URI="$PEER_CONFIG" "$PY" "$PEER" --timeout 150 --idle 5 > "$OUT/peer.log" 2>&1 &
+CYCLONEDDS_URI="$PEER_CONFIG" "$PY" "$PEER" $PEER_ARGS > "$OUT/peer.log" 2>&1 &
 peer=$!
 "$WF" run "$GRAPH" --out "$OUT" --stop-after 150s \
-    --set bridge.ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST --set bridge.WAIT_FOR_SUBSCRIBERS=30 \
+    --set bridge.ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST --set bridge.WAIT_FOR_SUBSCRIBERS=30 $WF_ARGS \
     > "$OUT/worldflow.log" 2>&1
 wf=$?
 wait $peer
@@ -36,8 +41,15 @@ const PEER_CONFIG: &str = "<CycloneDDS><Domain><General><Interfaces><NetworkInte
 </General><Discovery><ParticipantIndex>auto</ParticipantIndex><Peers><Peer address=\"127.0.0.1\"/></Peers>\
 </Discovery></Domain></CycloneDDS>";
 
-#[test]
-fn the_bridge_publishes_to_an_independent_dds_peer() {
+/// Runs `graph` (with `wf_args`) and the Python peer `peer` (with `peer_args`) in a new network namespace;
+/// asserts both exit 0 and returns the peer's SUMMARY and the output folder. `None`: skipped (said why).
+fn run_with_peer(
+    name: &str,
+    graph: &str,
+    wf_args: &str,
+    peer: &str,
+    peer_args: &str,
+) -> Option<(serde_json::Value, std::path::PathBuf)> {
     let root = workspace_root();
     let python = root.join(".cache/py/bin/python");
     let has_cyclonedds = python.is_file()
@@ -48,7 +60,8 @@ fn the_bridge_publishes_to_an_independent_dds_peer() {
             .status()
             .is_ok_and(|s| s.success());
     if !has_cyclonedds {
-        return skip("no .cache/py with cyclonedds (run scripts/setup.sh)");
+        skip("no .cache/py with cyclonedds (run scripts/setup.sh)");
+        return None;
     }
     let can_unshare = Command::new("unshare")
         .args(["-n", "true"])
@@ -57,16 +70,19 @@ fn the_bridge_publishes_to_an_independent_dds_peer() {
         .status()
         .is_ok_and(|s| s.success());
     if !can_unshare {
-        return skip("cannot create a network namespace (`unshare -n` needs root or CAP_SYS_ADMIN)");
+        skip("cannot create a network namespace (`unshare -n` needs root or CAP_SYS_ADMIN)");
+        return None;
     }
-    let out = out_dir("ros2-live");
+    let out = out_dir(name);
     let mut child = Command::new("unshare")
         .args(["-n", "sh", "-c", IN_NAMESPACE])
         .env("PY", &python)
-        .env("PEER", root.join("nodes/ros2-bridge/tests/peer.py"))
+        .env("PEER", root.join(peer))
+        .env("PEER_ARGS", peer_args)
         .env("PEER_CONFIG", PEER_CONFIG)
         .env("WF", worldflow_binary())
-        .env("GRAPH", root.join("graphs/ros2.yml"))
+        .env("WF_ARGS", wf_args)
+        .env("GRAPH", root.join(graph))
         .env("OUT", &out)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -86,9 +102,17 @@ fn the_bridge_publishes_to_an_independent_dds_peer() {
     let wf_log = std::fs::read_to_string(out.join("worldflow.log")).unwrap_or_default();
     println!("{status}\n--- peer ---\n{peer_log}");
     assert_eq!(status, "worldflow=0 peer=0", "peer:\n{peer_log}\nworldflow:\n{wf_log}");
-
     let line = peer_log.lines().find_map(|l| l.strip_prefix("SUMMARY ")).expect("the peer prints a SUMMARY");
-    let summary: serde_json::Value = serde_json::from_str(line).unwrap();
+    Some((serde_json::from_str(line).unwrap(), out))
+}
+
+#[test]
+fn the_bridge_publishes_to_an_independent_dds_peer() {
+    let Some((summary, out)) =
+        run_with_peer("ros2-live", "graphs/ros2.yml", "", "nodes/ros2-bridge/tests/peer.py", "--timeout 150 --idle 5")
+    else {
+        return;
+    };
     // Reliable delivery: every sample from the first one the peer received to the end of the run arrived
     // (the peer also fails on any gap between consecutive stamps). Samples written before the DDS match
     // with the new reader completed may be lost (volatile durability, as in ROS 2); the bridge waits for
@@ -114,4 +138,67 @@ fn the_bridge_publishes_to_an_independent_dds_peer() {
     assert_eq!(first("odoms"), since(&pose_ns, first("first_odom_ns")), "{summary}");
     assert!(summary["odom_distance_m"].as_f64().unwrap() > 5.0, "the car drove: {summary}");
     assert!(summary["max_forward_mps"].as_f64().unwrap() > 1.0, "odom twist carries the speed: {summary}");
+}
+
+/// The lock-step run's account in report.json (`ros2_bridge.agents.agent0`).
+fn agent0_account(out: &std::path::Path) -> serde_json::Value {
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).expect("report.json")).unwrap();
+    assert_eq!(report["ros2_bridge"]["mode"], "lock_step", "{report}");
+    assert_eq!(report["ros2_bridge"]["ticks"], 40, "{report}");
+    report["ros2_bridge"]["agents"]["agent0"].clone()
+}
+
+const CLOSED_LOOP_ARGS: &str =
+    "--set bridge.MAX_TICKS=40 --set renderer.WIDTH=320 --set renderer.HEIGHT=180 --set bridge.TIMEOUT_SECS=1";
+
+#[test]
+fn a_dds_peer_closes_the_loop_in_lock_step() {
+    let Some((summary, out)) = run_with_peer(
+        "ros2-closed-loop",
+        "graphs/closed-loop.yml",
+        CLOSED_LOOP_ARGS,
+        "nodes/ros2-bridge/tests/closed_loop_peer.py",
+        "--ticks 40 --speed 4 --yaw-rate -0.25",
+    ) else {
+        return;
+    };
+    // The peer checked stamps, gap-free /clock, one command per image and the right-hand turn.
+    assert_eq!((summary["images"].as_u64(), summary["commands"].as_u64()), (Some(40), Some(40)), "{summary}");
+    assert!(summary["turn_rad"].as_f64().unwrap() < -0.3, "a negative yaw rate turns right: {summary}");
+    let account = agent0_account(&out);
+    assert_eq!(account["timeouts"], 0, "{account}");
+    // The answer to the last image may come after the run ended.
+    assert!(account["commands"].as_u64().unwrap() >= 39, "{account}");
+    let actions = read_jsonl(&out.join("actions.jsonl"));
+    assert_eq!(actions.len(), 40);
+    assert_eq!(
+        actions[5]["velocity"]["yaw_rate_rps"].as_f64(),
+        Some(-0.25),
+        "the command reached the world: {}",
+        actions[5]
+    );
+}
+
+#[test]
+fn a_silent_controller_makes_the_world_wait_for_the_timeout_and_brake() {
+    let Some((summary, out)) = run_with_peer(
+        "ros2-closed-loop-silence",
+        "graphs/closed-loop.yml",
+        CLOSED_LOOP_ARGS,
+        "nodes/ros2-bridge/tests/closed_loop_peer.py",
+        "--ticks 40 --speed 4 --yaw-rate -0.25 --silence-after 20 --silence-secs 3 --timeout-secs 1",
+    ) else {
+        return;
+    };
+    // The peer checked that each unanswered tick held the world for about the timeout, no tick was skipped,
+    // and the car slowed down.
+    let unanswered = summary["unanswered"].as_array().unwrap().len() as u64;
+    assert!((2..=4).contains(&unanswered), "3 s of silence at a 1 s timeout: {summary}");
+    let account = agent0_account(&out);
+    assert_eq!(account["timeouts"].as_u64(), Some(unanswered), "{account}");
+    assert_eq!(account["held_ticks"].as_u64(), Some(unanswered), "{account}");
+    let actions = read_jsonl(&out.join("actions.jsonl"));
+    let held = actions.iter().filter(|a| a["held"] == true).count() as u64;
+    assert_eq!(held, unanswered, "held actions reach the world");
 }

@@ -56,6 +56,7 @@ const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
     ("worldplay.yml", "run_graphs_neural"),
     // Run only inside a network namespace, against an independent DDS peer (no DDS traffic off loopback).
     ("ros2.yml", "ros2_live::the_bridge_publishes_to_an_independent_dds_peer"),
+    ("closed-loop.yml", "ros2_live::a_dds_peer_closes_the_loop_in_lock_step"),
 ];
 
 #[test]

@@ -201,7 +201,7 @@ impl NodeKind {
                 .and_then(|prefix| name.strip_prefix(prefix))
                 .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
         };
-        self.outputs.iter().find(|(n, _)| *n == name || numbered(n)).map(|(_, t)| *t)
+        self.outputs.iter().find(|(n, _)| if n.ends_with('N') { numbered(n) } else { *n == name }).map(|(_, t)| *t)
     }
 
     /// The accepted types of input `name`, or `None` if the kind has no such input.

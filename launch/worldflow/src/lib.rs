@@ -5,6 +5,7 @@ pub mod bench;
 pub mod catalog;
 pub mod eval;
 pub mod mermaid;
+pub mod report_sections;
 pub mod run;
 pub mod timings;
 pub mod validate;

@@ -235,6 +235,9 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
             Ok(table) => eprint!("{table}"),
             Err(e) => eprintln!("warning: span timings: {e:#}"),
         }
+        if let Err(e) = crate::report_sections::merge(out) {
+            eprintln!("warning: report.json: {e:#}");
+        }
     }
     let result = result.context("the dora daemon task panicked")?.chain_context("the dora daemon")?;
     let failed: Vec<String> = result
