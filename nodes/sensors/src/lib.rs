@@ -2,16 +2,19 @@
 //!
 //! Sources (`SOURCE`): `script` (a pose string in `SCRIPT`, e.g. `w-8, right-30, d-4`), `trajectory` (a file of
 //! camera-to-world poses in `TRAJECTORY`), `drive` (a vehicle-control script in `SCRIPT`), `keyboard`
-//! (interactive, from the terminal) and `replay` (the `actions.jsonl` of an earlier recording in `RECORDING`).
+//! (interactive, from the terminal), `replay` (the `actions.jsonl` of an earlier recording in `RECORDING`) and
+//! `rosbag` (the `/agentN/cmd_vel` and `/agentN/ackermann_cmd` commands of a rosbag2 bag recorded by the ROS 2
+//! bridge, in `RECORDING`, one tick per `/clock` message, `N` = `AGENT_ID`: [`rosbag`]).
 //!
 //! Each `tick` input (a dora timer: it only paces the run) advances the simulated clock by `DT_SECS`; the
 //! action of tick k is a pure function of the source and k, so identical inputs give identical outputs.
 //! The stream ends after the source (unless `LOOP=true`) or `MAX_TICKS`.
 
 pub mod keyboard;
+pub mod rosbag;
 pub mod trajectory;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
@@ -73,6 +76,7 @@ impl Source {
             ("drive", "drive"),
             ("trajectory", "trajectory"),
             ("replay", "replay"),
+            ("rosbag", "rosbag"),
             ("keyboard", "keyboard"),
         ];
         Ok(match env.choice("SOURCE", "script", SOURCES)? {
@@ -94,6 +98,15 @@ impl Source {
             "replay" => {
                 let path = env.require("RECORDING", "SOURCE=replay needs an actions.jsonl written by the recorder")?;
                 Source::Replay(read_recording(&PathBuf::from(path))?)
+            }
+            "rosbag" => {
+                let path = env.require(
+                    "RECORDING",
+                    "SOURCE=rosbag needs a rosbag2 bag (its directory or .mcap file) recorded by the ROS 2 bridge",
+                )?;
+                let agent_id = Settings::from_settings(env)?.agent_id;
+                let actions = rosbag::read_rosbag_actions(Path::new(&path), agent_id).context("setting RECORDING")?;
+                Source::Replay(actions)
             }
             _ => Source::Keyboard(keyboard::Keyboard::open()?),
         })
@@ -133,7 +146,7 @@ impl Source {
 }
 
 /// Reads an `actions.jsonl` recording; errors name `file:line`.
-pub fn read_recording(path: &std::path::Path) -> anyhow::Result<Vec<Action>> {
+pub fn read_recording(path: &Path) -> anyhow::Result<Vec<Action>> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).with_context(|| format!("{shown}: cannot read"))?;
     let mut out = Vec::new();
@@ -209,10 +222,12 @@ mod tests {
         let e = Source::from_settings(&Env::from_pairs(SETTINGS, &[("SOURCE", "drive")])).err().unwrap();
         assert!(e.to_string().contains("setting SCRIPT is unset: SOURCE=drive needs"), "{e}");
         let e = Source::from_settings(&Env::from_pairs(SETTINGS, &[("SOURCE", "tape")])).err().unwrap();
-        assert!(e.to_string().contains("expected script, drive, trajectory, replay or keyboard"), "{e}");
+        assert!(e.to_string().contains("expected script, drive, trajectory, replay, rosbag or keyboard"), "{e}");
         // The settings the other sources read; SOURCE=keyboard needs a terminal, so it is not opened here.
         let mut read: std::collections::BTreeSet<&str> = env.names_read().into_iter().collect();
-        for (source, name) in [("drive", "SCRIPT"), ("trajectory", "TRAJECTORY"), ("replay", "RECORDING")] {
+        for (source, name) in
+            [("drive", "SCRIPT"), ("trajectory", "TRAJECTORY"), ("replay", "RECORDING"), ("rosbag", "RECORDING")]
+        {
             let env = Env::from_pairs(SETTINGS, &[("SOURCE", source), (name, "/nonexistent")]);
             assert!(Source::from_settings(&env).is_err());
             read.extend(env.names_read());
