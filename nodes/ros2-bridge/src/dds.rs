@@ -218,13 +218,18 @@ impl Dds {
         topics
     }
 
-    /// Waits (bounded by `WAIT_FOR_SUBSCRIBERS`) until every topic in `topics` has a discovered writer: the
-    /// lock-step bridge waits for its controllers before it sends tick 0. Returns the topics still missing.
-    pub fn wait_for_writers(&self, topics: &[String]) -> Vec<String> {
+    /// Waits (bounded by `WAIT_FOR_SUBSCRIBERS`) until every agent `0..agents` has a discovered writer on one of
+    /// its command topics: a controlled bridge waits for its controllers before tick 0. Returns the agents
+    /// still without one.
+    pub fn wait_for_controllers(&self, agents: u32) -> Vec<u32> {
         let deadline = Instant::now() + self.wait;
         loop {
-            let found = self.discovered_command_topics();
-            let missing: Vec<String> = topics.iter().filter(|t| !found.contains(t)).cloned().collect();
+            let found: Vec<u32> = self
+                .discovered_command_topics()
+                .iter()
+                .filter_map(|t| crate::control::agent_of_command_topic(t))
+                .collect();
+            let missing: Vec<u32> = (0..agents).filter(|a| !found.contains(a)).collect();
             if missing.is_empty() || Instant::now() >= deadline {
                 return missing;
             }

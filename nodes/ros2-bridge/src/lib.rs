@@ -175,12 +175,11 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let mode = settings.control.mode;
     if mode != Mode::PublishOnly {
         dds.subscribe_commands(settings.control.agents)?;
-    }
-    if mode == Mode::LockStep {
-        let topics: Vec<String> = (0..settings.control.agents).map(|a| format!("/agent{a}/cmd_vel")).collect();
-        let missing = dds.wait_for_writers(&topics);
+        // Wait for the controllers (not for a subscriber per topic: a controller need not read them all).
+        let missing = dds.wait_for_controllers(settings.control.agents);
         if !missing.is_empty() && !settings.wait_for_subscribers.is_zero() {
-            tracing::warn!("no controller publishing on {} yet; starting anyway", missing.join(", "));
+            let names: Vec<String> = missing.iter().map(|a| format!("agent{a}")).collect();
+            tracing::warn!("no controller for {} yet (cmd_vel / ackermann_cmd); starting anyway", names.join(", "));
         }
         dds.prepare(settings.control.agents, &settings.control.cameras)?;
     }
