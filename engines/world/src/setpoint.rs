@@ -45,11 +45,8 @@ pub fn car_control_for_velocity(car: &BicycleEgo, cmd: &VelocityCommand, dt_secs
     let v1 = (v0 + (throttle * p.max_accel_mps2 - brake * p.max_brake_mps2 - p.drag_per_sec * v0) * dt_secs)
         .clamp(0.0, p.max_speed_mps);
     let mean_mps = 0.5 * (v0 + v1);
-    let delta = if mean_mps < MIN_STEERING_SPEED_MPS {
-        0.0
-    } else {
-        (cmd.yaw_rate_rps * p.wheelbase_m / mean_mps).atan()
-    };
+    let delta =
+        if mean_mps < MIN_STEERING_SPEED_MPS { 0.0 } else { (cmd.yaw_rate_rps * p.wheelbase_m / mean_mps).atan() };
     VehicleControl { throttle, steer: steer_for_wheel_angle(car, delta), brake }
 }
 
