@@ -124,6 +124,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
             "DT_SECS",
             "TIMEOUT_SECS",
             "MAX_TICKS",
+            "RECORD",
             "OUT_DIR",
         ],
     },

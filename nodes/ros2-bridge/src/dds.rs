@@ -26,6 +26,25 @@ pub struct Received {
     pub agent: u32,
     pub topic: String,
     pub command: Result<Command, String>,
+    /// The message as received, for the recording; `None` when undecodable.
+    pub message: Option<RawMessage>,
+}
+
+/// A message as CDR bytes with its type: what a recording needs.
+pub struct RawMessage {
+    pub type_name: &'static str,
+    pub definition: &'static str,
+    pub cdr: Vec<u8>,
+}
+
+impl RawMessage {
+    pub fn of<M: worldflow_ros2_msgs::Message>(m: &M) -> Result<Self, worldflow_ros2_msgs::Ros2MsgError> {
+        Ok(Self { type_name: M::TYPE_NAME, definition: M::DEFINITION, cdr: worldflow_ros2_msgs::to_cdr(m)? })
+    }
+}
+
+fn as_cdr<M: worldflow_ros2_msgs::Message>(m: &M) -> Option<RawMessage> {
+    RawMessage::of(m).ok()
 }
 
 /// The command subscriptions of one controlled agent.
@@ -39,7 +58,7 @@ struct AgentCommands {
 /// (ros2-client 0.12 does not expose the writer's `wait_for_acknowledgments`).
 const LINGER: Duration = Duration::from_secs(1);
 /// Samples kept per topic for reliable delivery and late retransmission.
-const DEPTH: usize = 16;
+pub const DEPTH: usize = 16;
 /// After a subscriber is discovered, time for the new writer to match it before the first sample goes out.
 const MATCH_GRACE: Duration = Duration::from_millis(300);
 
@@ -179,25 +198,27 @@ impl Dds {
         for a in &self.commands {
             let (topic, sub) = &a.cmd_vel;
             loop {
-                let command = match sub.take() {
-                    Ok(Some((twist, _))) => {
-                        convert::velocity_command(&twist).map(Command::Velocity).map_err(|e| e.to_string())
-                    }
+                let (command, message) = match sub.take() {
+                    Ok(Some((twist, _))) => (
+                        convert::velocity_command(&twist).map(Command::Velocity).map_err(|e| e.to_string()),
+                        as_cdr(&twist),
+                    ),
                     Ok(None) => break,
-                    Err(e) => Err(format!("undecodable sample: {e:?}")),
+                    Err(e) => (Err(format!("undecodable sample: {e:?}")), None),
                 };
-                out.push(Received { agent: a.agent, topic: topic.clone(), command });
+                out.push(Received { agent: a.agent, topic: topic.clone(), command, message });
             }
             let (topic, sub) = &a.ackermann;
             loop {
-                let command = match sub.take() {
-                    Ok(Some((m, _))) => {
-                        convert::ackermann_command(&m.drive).map(Command::Ackermann).map_err(|e| e.to_string())
-                    }
+                let (command, message) = match sub.take() {
+                    Ok(Some((m, _))) => (
+                        convert::ackermann_command(&m.drive).map(Command::Ackermann).map_err(|e| e.to_string()),
+                        as_cdr(&m),
+                    ),
                     Ok(None) => break,
-                    Err(e) => Err(format!("undecodable sample: {e:?}")),
+                    Err(e) => (Err(format!("undecodable sample: {e:?}")), None),
                 };
-                out.push(Received { agent: a.agent, topic: topic.clone(), command });
+                out.push(Received { agent: a.agent, topic: topic.clone(), command, message });
             }
         }
         out

@@ -48,9 +48,12 @@
 //! (controlled agents, default 1), `CAMERAS` (the camera names each agent's rig renders, comma-separated,
 //! default `front`: lock-step waits for all of them), `DT_SECS` (simulated seconds per tick, as the
 //! director's; default 0.1), `TIMEOUT_SECS` (default 1), `MAX_TICKS` (unset: until stopped).
+//! `RECORD` (`true`/`false`, default false): the run as a ROS 2 bag (rosbag2 layout, MCAP) in
+//! `<OUT_DIR>/rosbag2`, with the commands received ([`record`]).
 
 pub mod control;
 pub mod dds;
+pub mod record;
 pub mod translate;
 
 use std::time::{Duration, Instant};
@@ -77,6 +80,7 @@ pub const SETTINGS: &[&str] = &[
     "DT_SECS",
     "TIMEOUT_SECS",
     "MAX_TICKS",
+    "RECORD",
     "OUT_DIR",
 ];
 
@@ -96,6 +100,8 @@ pub struct Settings {
     pub localhost_only: bool,
     pub wait_for_subscribers: Duration,
     pub control: ControlSettings,
+    /// `RECORD=true`: write the run as a ROS 2 bag in `<OUT_DIR>/rosbag2` ([`record`]).
+    pub record: bool,
 }
 
 impl Settings {
@@ -125,6 +131,7 @@ impl Settings {
             localhost_only,
             wait_for_subscribers: Duration::from_secs_f64(wait),
             control: control_settings(env)?,
+            record: env.parse_or("RECORD", false, "true or false")?,
         })
     }
 }
@@ -172,6 +179,10 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let mut dds = dds::Dds::open(&settings).context("opening DDS for ROS 2")?;
     let mut translator = Translator::new();
     let mut control = Control::new(settings.control.clone());
+    let mut recorder = match settings.record {
+        true => Some(record::Recorder::create(&out_dir, settings.reliability)?),
+        false => None,
+    };
     let mode = settings.control.mode;
     if mode != Mode::PublishOnly {
         dds.subscribe_commands(settings.control.agents)?;
@@ -197,6 +208,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                 match r.command.and_then(|c| control::checked(c).map_err(|e| e.to_string())) {
                     Ok(c) => {
                         control.on_command(r.agent, c, now);
+                        if let (Some(rec), Some(m)) = (recorder.as_mut(), &r.message) {
+                            rec.command(&r.topic, m, translator.last_clock_ns().unwrap_or(0))?;
+                        }
                     }
                     Err(e) => tracing::warn!("{}", control.on_rejected(r.agent, &r.topic, &e)),
                 }
@@ -261,6 +275,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     other => anyhow::bail!("input `{id}`: {other} is neither a frame nor a pose"),
                 };
                 for msg in out {
+                    if let Some(rec) = recorder.as_mut() {
+                        rec.published(&msg)?;
+                    }
                     dds.publish(msg)?;
                 }
             }
@@ -270,6 +287,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             Event::Error(e) => tracing::warn!("dora: {e}"),
             _ => {}
         }
+    }
+    if let Some(rec) = recorder.as_mut() {
+        rec.finish()?;
     }
     dds.linger();
     if mode != Mode::PublishOnly {
@@ -329,6 +349,7 @@ mod settings_tests {
                     timeout: Duration::from_secs(1),
                     max_ticks: None,
                 },
+                record: false,
             }
         );
         let env = Env::from_pairs(
@@ -344,6 +365,7 @@ mod settings_tests {
                 ("DT_SECS", "0.05"),
                 ("TIMEOUT_SECS", "0.25"),
                 ("MAX_TICKS", "100"),
+                ("RECORD", "true"),
                 ("OUT_DIR", "/tmp/x"),
             ],
         );
@@ -359,6 +381,7 @@ mod settings_tests {
             (Mode::LockStep, 2, 50_000_000, Duration::from_millis(250), Some(100))
         );
         assert_eq!(c.cameras, ["front", "left", "rear", "right"]);
+        assert!(v.record);
         assert_eq!(env.declared_not_read(&[]), Vec::<&str>::new(), "SETTINGS lists exactly what the node reads");
         for (name, value, expected) in [
             ("RELIABILITY", "fast", "RELIABILITY=`fast`: expected reliable or best_effort"),

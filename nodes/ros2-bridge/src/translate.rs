@@ -101,6 +101,11 @@ impl Translator {
         Self::default()
     }
 
+    /// Simulation time of the last `/clock` published (the latest tick), ns.
+    pub fn last_clock_ns(&self) -> Option<u64> {
+        self.last_clock.map(|(_, ns)| ns)
+    }
+
     /// `/clock` up to `tick` (at `sim_time_ns`): every tick after the last one published, in order; the
     /// times of ticks in between are interpolated (exact for the fixed step of a run). Nothing for a tick
     /// already published.
