@@ -181,13 +181,13 @@ fn a_dds_peer_closes_the_loop_in_lock_step() {
 }
 
 #[test]
-fn a_silent_controller_makes_the_world_wait_for_the_timeout_and_brake() {
+fn a_silent_controller_makes_the_world_wait_for_the_timeout_and_brake_and_bad_commands_are_rejected() {
     let Some((summary, out)) = run_with_peer(
         "ros2-closed-loop-silence",
         "graphs/closed-loop.yml",
         CLOSED_LOOP_ARGS,
         "nodes/ros2-bridge/tests/closed_loop_peer.py",
-        "--ticks 40 --speed 4 --yaw-rate -0.25 --silence-after 20 --silence-secs 3 --timeout-secs 1",
+        "--ticks 40 --speed 4 --yaw-rate -0.25 --silence-after 20 --silence-secs 3 --timeout-secs 1 --bad-at 10",
     ) else {
         return;
     };
@@ -201,4 +201,15 @@ fn a_silent_controller_makes_the_world_wait_for_the_timeout_and_brake() {
     let actions = read_jsonl(&out.join("actions.jsonl"));
     let held = actions.iter().filter(|a| a["held"] == true).count() as u64;
     assert_eq!(held, unanswered, "held actions reach the world");
+    // Bad input: the NaN command was rejected and the good one after it taken; agent7 was reported once.
+    assert_eq!(account["rejected"], 1, "{account}");
+    let log = std::fs::read_to_string(out.join("worldflow.log")).unwrap();
+    let rejected = log.lines().filter(|l| l.contains("/agent0/cmd_vel: command of agent0 rejected")).count();
+    assert_eq!(rejected, 1, "one warning naming the topic and agent:\n{log}");
+    let unknown = log
+        .lines()
+        .filter(|l| l.contains("/agent7/cmd_vel: commands for an agent this bridge does not control"))
+        .count();
+    assert_eq!(unknown, 1, "agent7 reported once:\n{log}");
+    assert!(actions.iter().all(|a| a["velocity"]["forward_mps"].as_f64().is_some_and(f64::is_finite)));
 }

@@ -5,7 +5,9 @@
 //! keeps the durations per span name. The summary (count, mean, p50, p99, max in milliseconds) is written
 //! atomically to `<dir>/timings/<node>.json` every [`FLUSH_EVERY`] and when the guard drops, so a stopped
 //! run still leaves the figures up to its last flush. Only spans whose target (module path) starts with
-//! `worldflow` are collected; events (log lines) are not.
+//! `worldflow` are collected. Events (log lines) of worldflow's own crates at INFO, WARN and ERROR go to stderr as
+//! one line each, `<node>: <level>: <message> key=value …` (the launcher shows WARN and ERROR lines always,
+//! INFO with `--verbose`); DEBUG and TRACE are dropped.
 //!
 //! ```text
 //! {"node": "renderer", "spans": {"render_tick": {"count": 120, "mean_ms": 61.2, "p50_ms": 60.8,
@@ -20,8 +22,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+/// An event as one line: its message, then its other fields as ` key=value`.
+#[derive(Default)]
+struct LogLine {
+    message: String,
+    fields: String,
+}
+
+impl Visit for LogLine {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            self.fields.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+}
 
 pub use summary::{read_timings, NodeTimings, SpanSummary, TimingsError};
 
@@ -117,7 +146,7 @@ impl SpanTimes {
 impl Subscriber for SpanTimes {
     /// Only worldflow's own spans (libraries such as zenoh inside dora open spans on node threads too).
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.is_span() && metadata.target().starts_with("worldflow")
+        metadata.target().starts_with("worldflow") && (metadata.is_span() || *metadata.level() <= Level::INFO)
     }
 
     fn new_span(&self, span: &Attributes<'_>) -> Id {
@@ -131,7 +160,12 @@ impl Subscriber for SpanTimes {
 
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
-    fn event(&self, _event: &Event<'_>) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut line = LogLine::default();
+        event.record(&mut line);
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        eprintln!("{}: {level}: {}{}", self.node, line.message, line.fields);
+    }
 
     fn enter(&self, _span: &Id) {}
 

@@ -202,7 +202,11 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     let printer = std::thread::Builder::new().name("worldflow-log".into()).spawn(move || {
         for m in log_rx {
             let m: dora_message::common::LogMessage = m;
-            if print_logs || matches!(m.level, dora_message::common::LogLevelOrStdout::LogLevel(l) if l <= dora_message::common::LogLevel::Warn) {
+            let warns = match m.level {
+                dora_message::common::LogLevelOrStdout::LogLevel(l) => l <= dora_message::common::LogLevel::Warn,
+                dora_message::common::LogLevelOrStdout::Stdout => is_warning_line(&m.message),
+            };
+            if print_logs || warns {
                 let node = m.node_id.as_ref().map(|n| n.to_string()).unwrap_or_else(|| "daemon".into());
                 eprintln!("[{node}] {}", m.message.trim_end());
             }
@@ -251,9 +255,28 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A node's plain output line that is a warning or an error: worldflow nodes write them as
+/// `<node>: warn: …` / `<node>: error: …` (the telemetry subscriber's events) or `<node>: warning: …`.
+pub fn is_warning_line(line: &str) -> bool {
+    let Some((_, rest)) = line.split_once(": ") else { return false };
+    ["warn: ", "warning: ", "error: "].iter().any(|p| rest.starts_with(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_warning_lines_are_recognised() {
+        for line in ["bridge: warn: /agent0/cmd_vel: rejected", "director: warning: agent0 left", "x: error: boom"] {
+            assert!(is_warning_line(line), "{line}");
+        }
+        for line in
+            ["bridge: info: ROS 2 bridge up", "sensors: emitted 40 ticks", "warning", "frames: 3 warnings: none"]
+        {
+            assert!(!is_warning_line(line), "{line}");
+        }
+    }
 
     const GRAPH: &str = "nodes:\n  - id: sensors\n    path: worldflow-sensors\n    inputs:\n      tick: dora/timer/millis/100\n    outputs: [action]\n  - id: recorder\n    path: worldflow-recorder\n    inputs:\n      actions: sensors/action\n";
 

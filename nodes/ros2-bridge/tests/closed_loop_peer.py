@@ -2,11 +2,12 @@
 `cyclonedds`, the DDS under rmw_cyclonedds_cpp; types in ../python/ros2_idl.py) that drives agent0 in lock-step.
 
     closed_loop_peer.py --ticks N [--speed 4] [--yaw-rate -0.25] [--silence-after K --silence-secs 3]
-                        [--timeout-secs 1] [--dt 0.1]
+                        [--timeout-secs 1] [--dt 0.1] [--bad-at K]
 
 For every image of agent0's front camera it publishes one geometry_msgs/Twist on /agent0/cmd_vel (forward
 --speed m/s, yaw rate --yaw-rate rad/s). With --silence-after K it stops commanding for --silence-secs after the
-image of tick K, and does not answer the images that arrived meanwhile. It checks:
+image of tick K, and does not answer the images that arrived meanwhile. With --bad-at K it sends a NaN command
+before its answer to tick K, and a command for agent7 (not controlled). It checks:
   * one image per tick 0..N-1, stamps k·dt, image = camera_info stamps, every stamp a /clock value, /clock
     strictly increasing by exactly dt with no gap (the world never skips a tick);
   * lock-step: each image after the first arrives only after the command answering the previous one was sent
@@ -46,6 +47,7 @@ def main():
     ap.add_argument("--timeout-secs", type=float, default=1.0)
     ap.add_argument("--dt", type=float, default=0.1)
     ap.add_argument("--give-up", type=float, default=120.0)
+    ap.add_argument("--bad-at", type=int, default=None, help="before answering this tick, send a NaN command")
     args = ap.parse_args()
     dt_ns = round(args.dt * 1e9)
 
@@ -58,6 +60,8 @@ def main():
         "odom": DataReader(dp, Topic(dp, "rt/agent0/odom", Odometry), qos=reliable),
     }
     cmd = DataWriter(dp, Topic(dp, "rt/agent0/cmd_vel", Twist), qos=reliable)
+    # A controller for an agent the bridge does not control (reported once by the bridge).
+    stray = DataWriter(dp, Topic(dp, "rt/agent7/cmd_vel", Twist), qos=reliable) if args.bad_at is not None else None
     got = {k: [] for k in readers}
     image_at = []  # wall time each image was read
     command_at = {}  # tick -> wall time its answer was sent
@@ -80,6 +84,9 @@ def main():
             if silent_until is not None and now < silent_until:
                 unanswered.append(tick)
                 continue
+            if tick == args.bad_at:
+                cmd.write(Twist(Vector3(float("nan"), 0.0, 0.0), Vector3(0.0, 0.0, args.yaw_rate)))
+                stray.write(Twist(Vector3(1.0, 0.0, 0.0), Vector3(0.0, 0.0, 0.0)))
             cmd.write(Twist(Vector3(args.speed, 0.0, 0.0), Vector3(0.0, 0.0, args.yaw_rate)))
             command_at[tick] = time.monotonic()
             if args.silence_after is not None and tick == args.silence_after and silent_until is None:
