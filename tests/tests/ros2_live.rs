@@ -51,18 +51,7 @@ fn run_with_peer(
     peer_args: &str,
 ) -> Option<(serde_json::Value, std::path::PathBuf)> {
     let root = workspace_root();
-    let python = root.join(".cache/py/bin/python");
-    let has_cyclonedds = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import cyclonedds.idl"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !has_cyclonedds {
-        skip("no .cache/py with cyclonedds (run scripts/setup.sh)");
-        return None;
-    }
+    let python = worldflow_testkit::project_python("cyclonedds.idl")?;
     let can_unshare = Command::new("unshare")
         .args(["-n", "true"])
         .stdout(Stdio::null())
@@ -178,6 +167,36 @@ fn a_dds_peer_closes_the_loop_in_lock_step() {
         "the command reached the world: {}",
         actions[5]
     );
+
+    // The run's ROS 2 bag, read by an independent implementation (rosbags) and checked as the peer checked DDS.
+    let root = workspace_root();
+    let bag = out.join("rosbag2");
+    let python = root.join(".cache/py/bin/python");
+    let script = root.join("nodes/ros2-bridge/tests/check_bag.py");
+    let args = [bag.as_os_str(), "--ticks".as_ref(), "40".as_ref(), "--yaw-rate".as_ref(), "-0.25".as_ref()];
+    worldflow_testkit::run_python_check(&python, &script, &args, "rosbags on the recorded bag");
+
+    // Replaying the bag's commands (sensors SOURCE=rosbag) drives the car along exactly the same poses.
+    let replay = out_dir("ros2-closed-loop-replay");
+    let status = Command::new(worldflow_binary())
+        .args(["run", "graphs/drive.yml", "--stop-after", "120s", "--out"])
+        .arg(&replay)
+        .args(["--set", "sensors.SOURCE=rosbag", "--set"])
+        .arg(format!("sensors.RECORDING={}", bag.display()))
+        .args(["--set", "sensors.tick=dora/timer/millis/20", "--set", "renderer.RIG=front"])
+        .args(["--set", "renderer.WIDTH=160", "--set", "renderer.HEIGHT=90"])
+        .current_dir(&root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("running the replay");
+    assert!(status.success(), "replay of {} failed", bag.display());
+    let live: Vec<_> =
+        read_jsonl(&out.join("poses.jsonl")).into_iter().map(|p| p["world_from_frame"].clone()).collect();
+    let replayed: Vec<_> =
+        read_jsonl(&replay.join("poses.jsonl")).into_iter().map(|p| p["world_from_frame"].clone()).collect();
+    assert_eq!(live.len(), 40);
+    assert_eq!(replayed, live, "the replayed commands reproduce the closed-loop run pose for pose");
 }
 
 #[test]

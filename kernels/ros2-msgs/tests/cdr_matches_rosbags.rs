@@ -144,17 +144,7 @@ fn every_type_round_trips() {
 
 #[test]
 fn cdr_bytes_match_rosbags_jazzy_typestore() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".cache/py/bin/python");
-    if !python.exists() {
-        let msg = format!(
-            "the rosbags venv {} is missing: run scripts/setup.sh to check our CDR against rosbags",
-            python.display()
-        );
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        println!("SKIP: {msg}");
-        return;
-    }
+    let Some(python) = worldflow_testkit::project_python("rosbags") else { return };
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ros2-msgs");
     std::fs::create_dir_all(&dir).unwrap();
     let cases_path = dir.join("cdr_cases.json");
@@ -162,14 +152,6 @@ fn cdr_bytes_match_rosbags_jazzy_typestore() {
     std::fs::write(&cases_path, serde_json::to_string_pretty(&cases).unwrap()).unwrap();
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cdr_reference.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&cases_path)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "rosbags disagrees with our CDR ({}):\n{stdout}\n{stderr}", out.status);
+    worldflow_testkit::run_python_check(&python, &script, &[cases_path.as_os_str()], "rosbags disagrees with our CDR");
     println!("rosbags proof ran: {} cases byte-identical to the rosbags Jazzy typestore", cases.len());
 }

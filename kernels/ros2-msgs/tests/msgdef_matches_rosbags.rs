@@ -91,17 +91,7 @@ fn definitions_have_one_msg_section_per_nested_type() {
 
 #[test]
 fn definitions_match_rosbags_jazzy_typestore() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".cache/py/bin/python");
-    if !python.exists() {
-        let msg = format!(
-            "the rosbags venv {} is missing: run scripts/setup.sh to check our message definitions against rosbags",
-            python.display()
-        );
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        println!("SKIP: {msg}");
-        return;
-    }
+    let Some(python) = worldflow_testkit::project_python("rosbags") else { return };
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ros2-msgs");
     std::fs::create_dir_all(&dir).unwrap();
     let cases_path = dir.join("msgdef_cases.json");
@@ -110,14 +100,11 @@ fn definitions_match_rosbags_jazzy_typestore() {
     std::fs::write(&cases_path, serde_json::to_string_pretty(&cases).unwrap()).unwrap();
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/msgdef_reference.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&cases_path)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "rosbags disagrees with our definitions ({}):\n{stdout}\n{stderr}", out.status);
+    worldflow_testkit::run_python_check(
+        &python,
+        &script,
+        &[cases_path.as_os_str()],
+        "rosbags disagrees with our definitions",
+    );
     println!("rosbags proof ran: {} definitions identical to the rosbags Jazzy typestore", cases.len());
 }

@@ -202,29 +202,16 @@ fn rosbags_and_mcap_read_our_bag() {
         assert_eq!(hex, want["cdr_hex"].as_str().unwrap());
     }
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".cache/py/bin/python");
-    if !python.exists() {
-        let msg = format!(
-            "the rosbags/mcap venv {} is missing: run scripts/setup.sh to check our bags with rosbags and mcap",
-            python.display()
-        );
-        assert!(std::env::var_os("CI").is_none(), "{msg}");
-        println!("SKIP: {msg}");
-        return;
-    }
+    let Some(python) = worldflow_testkit::project_python("rosbags, mcap") else { return };
     let expected_path = dir.with_extension("expected.json");
     let expected = json!({ "bag_dir": dir, "mcap_path": mcap_path, "topics": topics, "messages": messages });
     std::fs::write(&expected_path, serde_json::to_string_pretty(&expected).unwrap()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rosbag_reference.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&expected_path)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(out.status.success(), "rosbags or mcap disagree with our bag ({}):\n{stdout}\n{stderr}", out.status);
+    worldflow_testkit::run_python_check(
+        &python,
+        &script,
+        &[expected_path.as_os_str()],
+        "rosbags or mcap disagree with our bag",
+    );
     println!("rosbags and mcap proof ran: {} messages on {} topics read back as written", messages.len(), topics.len());
 }

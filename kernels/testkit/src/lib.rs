@@ -7,6 +7,9 @@
 //!   never committed). Without the `CI` variable a missing folder is a skip with a printed reason; with
 //!   `CI` set (CI always has `../shared` beside the clone) it is a failure.
 //! - [`read_f32_tensors`]: every F32 tensor of a safetensors file, through the `safetensors` crate.
+//! - [`project_python`] / [`run_python_check`]: the project's Python venv (`.cache/py`, made by
+//!   `scripts/setup.sh`: rosbags, cyclonedds, mcap) and running a committed reference script in it; a missing
+//!   venv is a skip without `CI`, a failure with it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +62,44 @@ pub fn shared_data(name: &str, override_var: &str, marker: &str) -> Option<PathB
     }
     println!("SKIP: {why}; without CI set this test does not run");
     None
+}
+
+/// The project venv's interpreter, `.cache/py/bin/python`, when it exists and can `import module`. Returns
+/// `None` (after printing why the caller will not run) when it cannot, and `CI` is unset; panics when `CI` is set.
+#[track_caller]
+pub fn project_python(module: &str) -> Option<PathBuf> {
+    let python = repo_root().join(".cache/py/bin/python");
+    let ok = python.is_file()
+        && std::process::Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    let why = format!("{} cannot import {module} (run scripts/setup.sh)", python.display());
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set and the project's Python venv is missing: {why}");
+    }
+    println!("SKIP: {why}; without CI set this test does not run");
+    None
+}
+
+/// Runs `python script args…`, prints its output and panics (naming `what`) unless it exits 0. Returns stdout.
+#[track_caller]
+pub fn run_python_check(python: &Path, script: &Path, args: &[&std::ffi::OsStr], what: &str) -> String {
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python.display(), script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "{what} ({}):\n{stdout}\n{stderr}", out.status);
+    stdout
 }
 
 /// A safetensors error or a non-F32 tensor, naming the file and the tensor.
