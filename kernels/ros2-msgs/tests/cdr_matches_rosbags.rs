@@ -5,7 +5,6 @@
 //! fields), signs and every field being non-zero, so a swapped field order or a missing padding shows.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 use worldflow_ros2_msgs::ackermann_msgs::{AckermannDrive, AckermannDriveStamped};

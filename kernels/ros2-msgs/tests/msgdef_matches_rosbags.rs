@@ -6,7 +6,6 @@
 //! `MSG:` section, and nothing else has one.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 use worldflow_ros2_msgs::ackermann_msgs::{AckermannDrive, AckermannDriveStamped};

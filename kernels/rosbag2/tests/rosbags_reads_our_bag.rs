@@ -12,7 +12,6 @@
 //! Our own reader reads the same bag back too (no Python needed).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::Serialize;
 use serde_json::{json, Value};
