@@ -90,7 +90,19 @@ pub struct Dds {
 impl Dds {
     /// Opens the DDS participant (`ROS_DOMAIN_ID`, discovery range) and the ROS node `/worldflow/ros2_bridge`.
     pub fn open(s: &Settings) -> anyhow::Result<Self> {
-        let mut builder = DomainParticipantBuilder::new(s.domain_id);
+        // Kernel buffers (SO_SNDBUF / SO_RCVBUF) of every RTPS socket, asked for explicitly rather than left to
+        // RustDDS's default (8 MiB each in 0.15): room for one whole tick of the largest rig the bridge serves,
+        // 4 cameras × 1280×720 RGB8 = 11.1 MB, so a tick's burst queues in the kernel instead of bouncing off a
+        // full send buffer. The kernel caps each request at net.core.wmem_max / rmem_max (Linux default 208 KiB;
+        // a host-wide sysctl, not settable inside a network namespace); RustDDS logs when it was capped. Whether
+        // large images arrive is decided by the *subscriber's* receive buffer: RustDDS paces nothing by bytes
+        // (its reliable window counts samples, 8192, and ros2-client exposes no ResourceLimits), so a burst
+        // larger than the subscriber's buffer is dropped by its kernel, and RustDDS repairs a partly received
+        // sample at 8 fragments of 256 B per 10 ms round (docs/BENCHMARKS.md, "ROS 2 bridge").
+        const SOCKET_BUFFER: usize = 16 << 20;
+        let mut builder = DomainParticipantBuilder::new(s.domain_id)
+            .socket_send_buffer_size(SOCKET_BUFFER)
+            .socket_receive_buffer_size(SOCKET_BUFFER);
         if s.localhost_only {
             builder = builder.with_only_networks([std::net::Ipv4Addr::LOCALHOST]);
         }
