@@ -140,7 +140,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-director",
         inputs: Inputs::AnyOf(&[Action]),
         outputs: &[("world", WorldState), ("ego_pose", Pose)],
-        settings: &["SCENARIO", "DT_SECS", "STEP_M", "OUT_DIR"],
+        settings: &["SCENARIO", "DT_SECS", "STEP_M", "AGENT_TIMEOUT_SECS", "OUT_DIR"],
     },
     NodeKind {
         binary: "worldflow-actor",

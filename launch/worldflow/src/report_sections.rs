@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-/// The sections nodes write: `ros2_bridge` (commands, lock-step timeouts per agent, rejected commands).
-pub const SECTIONS: &[&str] = &["ros2_bridge"];
+/// The sections nodes write: `ros2_bridge` (commands, lock-step timeouts per agent, rejected commands) and
+/// `director` (agents dropped from and re-admitted to the barrier, with their ticks).
+pub const SECTIONS: &[&str] = &["ros2_bridge", "director"];
 
 /// Adds every section file present in `out` to `out/report.json`. Returns the sections added.
 pub fn merge(out: &Path) -> anyhow::Result<Vec<&'static str>> {

@@ -8,11 +8,15 @@
 //! (`STEP_M` / `STEP_DEG` per tick). Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
 //! (one `StampedPose` of `base_link` per agent).
 
-use std::collections::BTreeMap;
+pub mod barrier;
+
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_node_kit::{Env, ErrorChain as _};
+
+use crate::barrier::{Barrier, Membership, Step};
 use worldflow_protocol::arrow_io::{action as action_io, pose as pose_io, world as world_io};
 use worldflow_protocol::{
     mat4_to_rows, AckermannCommand, Action, BodyRecord, ChunkMeta, Keys, StampedPose, VelocityCommand, WorldDelta,
@@ -178,7 +182,7 @@ impl World {
 
 /// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
 /// the span timings) is read by `main`.
-pub const SETTINGS: &[&str] = &["SCENARIO", "DT_SECS", "STEP_M", "OUT_DIR"];
+pub const SETTINGS: &[&str] = &["SCENARIO", "DT_SECS", "STEP_M", "AGENT_TIMEOUT_SECS", "OUT_DIR"];
 
 /// The node's settings, read through `worldflow-node-kit`.
 #[derive(Debug)]
@@ -189,18 +193,29 @@ pub struct Settings {
     pub dt_secs: f32,
     /// `STEP_M`: metres per tick of a free camera's keys (unset: [`World`]'s default).
     pub step_m: Option<f32>,
+    /// `AGENT_TIMEOUT_SECS`: how long a tick waits for a missing agent before dropping it (0.5 s).
+    pub agent_timeout: Duration,
 }
 
 impl Settings {
     /// The settings of `env`.
     pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
         let scenario = Scenario::from_setting(env.get("SCENARIO")?.as_deref()).chain_context("setting SCENARIO")?;
-        Ok(Self { scenario, dt_secs: env.parse_or("DT_SECS", 0.1, "seconds")?, step_m: env.parse("STEP_M", "metres")? })
+        let timeout: f64 =
+            env.parse_valid("AGENT_TIMEOUT_SECS", 0.5, "seconds in (0, 3600]", |t: &f64| *t > 0.0 && *t <= 3600.0)?;
+        Ok(Self {
+            scenario,
+            dt_secs: env.parse_or("DT_SECS", 0.1, "seconds")?,
+            step_m: env.parse("STEP_M", "metres")?,
+            agent_timeout: Duration::from_secs_f64(timeout),
+        })
     }
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let Settings { scenario, dt_secs, step_m } = Settings::from_settings(&Env::from_process(SETTINGS))?;
+    let env = Env::from_process(SETTINGS);
+    let Settings { scenario, dt_secs, step_m, agent_timeout } = Settings::from_settings(&env)?;
+    let out_dir = env.out_dir()?;
     let mut world = World::new(&scenario, dt_secs)?;
     if let Some(step_m) = step_m {
         world.step_m = step_m;
@@ -212,60 +227,39 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         world.director.traffic().vehicles.len(),
         world.director.crowd().pedestrians.len()
     );
-    // Actions waiting for the barrier: tick → agent → action. Bounded: a tick older than the newest by more
-    // than 64 ticks means an agent stopped sending, which is an error.
-    let mut pending: BTreeMap<u64, BTreeMap<u32, Action>> = BTreeMap::new();
-    while let Some(event) = events.recv() {
+    let mut barrier = Barrier::new(n, agent_timeout);
+    let dt_ns = (f64::from(dt_secs) * 1e9).round() as u64;
+    loop {
+        // Step every tick that is due, then wait for an input or the barrier's deadline.
+        while let Some((step, dropped)) = barrier.poll(Instant::now()) {
+            for m in &dropped {
+                eprintln!("director: warning: {m}");
+            }
+            step_world(&mut node, &mut world, step, dt_ns)?;
+        }
+        if barrier.finished() {
+            break;
+        }
+        let event = match barrier.deadline() {
+            Some(d) => events.recv_timeout(d.saturating_duration_since(Instant::now())),
+            None => events.recv(),
+        };
+        let Some(event) = event else {
+            // Every input closed: step what is still queued, then end.
+            (0..n as u32).for_each(|a| barrier.close(a));
+            continue;
+        };
         match event {
             Event::Input { id, data, .. } => {
-                let agent: u32 = id
-                    .as_str()
-                    .strip_prefix("agent")
-                    .and_then(|s| s.parse().ok())
-                    .with_context(|| format!("input `{}`: director inputs are named agent0, agent1, …", id))?;
-                if agent as usize >= n {
-                    anyhow::bail!("input `{id}`: the scenario has {n} ego(s) (agent0..agent{})", n.saturating_sub(1));
-                }
+                let agent = agent_of_input(id.as_str(), n)?;
                 let action = action_io::decode(data.as_array().as_ref()).with_context(|| format!("input `{id}`"))?;
-                pending.entry(action.meta.tick).or_default().insert(agent, action);
-                while let Some(entry) = pending.first_entry() {
-                    if entry.get().len() < n {
-                        break;
-                    }
-                    let (tick, by_agent) = entry.remove_entry();
-                    let actions: Vec<Action> = by_agent.into_values().collect();
-                    let span = tracing::info_span!("director_tick", tick).entered();
-                    let out = world.tick(&actions)?;
-                    drop(span);
-                    for w in world.warnings.iter().chain(world.director.warnings()) {
-                        eprintln!("director: warning: {w}");
-                    }
-                    let meta = ChunkMeta { agent_id: 0, tick, sim_time_ns: actions[0].meta.sim_time_ns };
-                    node.send_output(
-                        "world".to_owned().into(),
-                        MetadataParameters::default(),
-                        world_io::encode(&to_delta(&out, meta)),
-                    )
-                    .chain_context("sending output `world`")?;
-                    for (i, ego) in world.egos.iter().enumerate() {
-                        let pose = StampedPose {
-                            meta: ChunkMeta { agent_id: i as u32, ..meta },
-                            frame_id: "base_link".into(),
-                            world_from_frame: mat4_to_rows(&ego.world_from_base()),
-                        };
-                        node.send_output(
-                            "ego_pose".to_owned().into(),
-                            MetadataParameters::default(),
-                            pose_io::encode(&pose),
-                        )
-                        .chain_context("sending output `ego_pose`")?;
-                    }
+                if let Some(m) = barrier.push(agent, action) {
+                    eprintln!("director: warning: {m}");
                 }
-                if pending.len() > 64 {
-                    anyhow::bail!(
-                        "lock-step barrier: 64 ticks waiting for a missing agent's action (have {:?})",
-                        pending.values().next().map(|m| m.keys().collect::<Vec<_>>())
-                    );
+            }
+            Event::InputClosed { id } => {
+                if let Ok(agent) = agent_of_input(id.as_str(), n) {
+                    barrier.close(agent);
                 }
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
@@ -273,7 +267,80 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             _ => {}
         }
     }
+    write_report(&out_dir, agent_timeout, &barrier.history)
+}
+
+/// `agentN` → N, checked against the scenario's `n` egos.
+fn agent_of_input(id: &str, n: usize) -> anyhow::Result<u32> {
+    let agent: u32 = id
+        .strip_prefix("agent")
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("input `{id}`: director inputs are named agent0, agent1, …"))?;
+    if agent as usize >= n {
+        anyhow::bail!("input `{id}`: the scenario has {n} ego(s) (agent0..agent{})", n.saturating_sub(1));
+    }
+    Ok(agent)
+}
+
+/// Steps the world one tick (absent agents hold) and sends `world` and every ego's `ego_pose`.
+fn step_world(node: &mut DoraNode, world: &mut World, step: Step, dt_ns: u64) -> anyhow::Result<()> {
+    let tick = step.tick;
+    let meta = ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * dt_ns };
+    let actions: Vec<Action> = step
+        .actions
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let m = ChunkMeta { agent_id: i as u32, ..meta };
+            match a {
+                Some(a) => Action { meta: m, ..a },
+                // Absent: hold still (a car brakes, a free camera stays).
+                None => {
+                    Action { meta: m, velocity: Some(VelocityCommand::default()), held: true, ..Default::default() }
+                }
+            }
+        })
+        .collect();
+    let span = tracing::info_span!("director_tick", tick).entered();
+    let out = world.tick(&actions)?;
+    drop(span);
+    for w in world.warnings.iter().chain(world.director.warnings()) {
+        eprintln!("director: warning: {w}");
+    }
+    node.send_output("world".to_owned().into(), MetadataParameters::default(), world_io::encode(&to_delta(&out, meta)))
+        .chain_context("sending output `world`")?;
+    for (i, ego) in world.egos.iter().enumerate() {
+        let pose = StampedPose {
+            meta: ChunkMeta { agent_id: i as u32, ..meta },
+            frame_id: "base_link".into(),
+            world_from_frame: mat4_to_rows(&ego.world_from_base()),
+        };
+        node.send_output("ego_pose".to_owned().into(), MetadataParameters::default(), pose_io::encode(&pose))
+            .chain_context("sending output `ego_pose`")?;
+    }
     Ok(())
+}
+
+/// The barrier's account, `<out>/director.json` (`worldflow run` adds it to report.json as `director`).
+fn write_report(out_dir: &std::path::Path, agent_timeout: Duration, history: &[Membership]) -> anyhow::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        agent_timeout_secs: f64,
+        drops: usize,
+        rejoins: usize,
+        membership: &'a [Membership],
+    }
+    let drops = history.iter().filter(|m| matches!(m, Membership::Dropped { .. })).count();
+    let report = Report {
+        agent_timeout_secs: agent_timeout.as_secs_f64(),
+        drops,
+        rejoins: history.len() - drops,
+        membership: history,
+    };
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let path = out_dir.join("director.json");
+    let text = serde_json::to_string_pretty(&report).context("director report")? + "\n";
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
@@ -401,14 +468,16 @@ mod settings_tests {
 
     #[test]
     fn settings_are_checked_and_every_declared_setting_is_read() {
-        let env = Env::from_pairs(SETTINGS, &[("DT_SECS", " 0.05 "), ("STEP_M", "")]);
+        let env = Env::from_pairs(SETTINGS, &[("DT_SECS", " 0.05 "), ("STEP_M", ""), ("AGENT_TIMEOUT_SECS", "0.25")]);
         let s = Settings::from_settings(&env).unwrap();
-        assert_eq!((s.dt_secs, s.step_m), (0.05, None));
+        assert_eq!((s.dt_secs, s.step_m, s.agent_timeout), (0.05, None, Duration::from_millis(250)));
+        let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("AGENT_TIMEOUT_SECS", "0")])).unwrap_err();
+        assert_eq!(e.to_string(), "setting AGENT_TIMEOUT_SECS=`0`: expected seconds in (0, 3600]");
         let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("STEP_M", "far")])).unwrap_err();
         assert_eq!(e.to_string(), "setting STEP_M=`far`: expected metres");
         let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("SCENARIO", "/nonexistent.yml")])).unwrap_err();
         assert!(e.to_string().contains("SCENARIO"), "{e}");
-        // OUT_DIR is read by `main` (the span timings' directory).
+        // OUT_DIR is read by `run` (the barrier's report) and `main` (the span timings).
         assert_eq!(
             env.declared_not_read(&["OUT_DIR"]),
             Vec::<&str>::new(),
