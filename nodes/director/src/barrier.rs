@@ -112,7 +112,8 @@ impl Barrier {
         self.slots[agent as usize].state = State::Closed;
     }
 
-    /// Every input closed and every queue empty: nothing more to step.
+    /// Every input closed and every queue empty: nothing more to step (until an input that overtook its own
+    /// close arrives).
     pub fn finished(&self) -> bool {
         self.slots.iter().all(|s| s.state == State::Closed && s.queue.is_empty())
     }

@@ -191,6 +191,8 @@ pub struct Settings {
     pub scenario: Scenario,
     /// `DT_SECS`: simulated seconds per tick (0.1).
     pub dt_secs: f32,
+    /// The same tick in whole nanoseconds, from the setting's decimal value (simulation time = tick · dt_ns).
+    pub dt_ns: u64,
     /// `STEP_M`: metres per tick of a free camera's keys (unset: [`World`]'s default).
     pub step_m: Option<f32>,
     /// `AGENT_TIMEOUT_SECS`: how long a tick waits for a missing agent before dropping it (0.5 s).
@@ -203,9 +205,11 @@ impl Settings {
         let scenario = Scenario::from_setting(env.get("SCENARIO")?.as_deref()).chain_context("setting SCENARIO")?;
         let timeout: f64 =
             env.parse_valid("AGENT_TIMEOUT_SECS", 0.5, "seconds in (0, 3600]", |t: &f64| *t > 0.0 && *t <= 3600.0)?;
+        let dt_secs: f64 = env.parse_or("DT_SECS", 0.1, "seconds")?;
         Ok(Self {
             scenario,
-            dt_secs: env.parse_or("DT_SECS", 0.1, "seconds")?,
+            dt_secs: dt_secs as f32,
+            dt_ns: (dt_secs * 1e9).round() as u64,
             step_m: env.parse("STEP_M", "metres")?,
             agent_timeout: Duration::from_secs_f64(timeout),
         })
@@ -214,7 +218,7 @@ impl Settings {
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let env = Env::from_process(SETTINGS);
-    let Settings { scenario, dt_secs, step_m, agent_timeout } = Settings::from_settings(&env)?;
+    let Settings { scenario, dt_secs, dt_ns, step_m, agent_timeout } = Settings::from_settings(&env)?;
     let out_dir = env.out_dir()?;
     let mut world = World::new(&scenario, dt_secs)?;
     if let Some(step_m) = step_m {
@@ -228,7 +232,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         world.director.crowd().pedestrians.len()
     );
     let mut barrier = Barrier::new(n, agent_timeout);
-    let dt_ns = (f64::from(dt_secs) * 1e9).round() as u64;
+    let mut stream_ended = false;
     loop {
         // Step every tick that is due, then wait for an input or the barrier's deadline.
         while let Some((step, dropped)) = barrier.poll(Instant::now()) {
@@ -237,7 +241,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             }
             step_world(&mut node, &mut world, step, dt_ns)?;
         }
-        if barrier.finished() {
+        if stream_ended {
             break;
         }
         let event = match barrier.deadline() {
@@ -245,8 +249,10 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             None => events.recv(),
         };
         let Some(event) = event else {
-            // Every input closed: step what is still queued, then end.
+            // The stream ended: step what is still queued, then end. (`InputClosed` may overtake an input's
+            // last events — dora's scheduler reorders — so only the stream's end is the end.)
             (0..n as u32).for_each(|a| barrier.close(a));
+            stream_ended = true;
             continue;
         };
         match event {
@@ -470,7 +476,10 @@ mod settings_tests {
     fn settings_are_checked_and_every_declared_setting_is_read() {
         let env = Env::from_pairs(SETTINGS, &[("DT_SECS", " 0.05 "), ("STEP_M", ""), ("AGENT_TIMEOUT_SECS", "0.25")]);
         let s = Settings::from_settings(&env).unwrap();
-        assert_eq!((s.dt_secs, s.step_m, s.agent_timeout), (0.05, None, Duration::from_millis(250)));
+        assert_eq!(
+            (s.dt_secs, s.dt_ns, s.step_m, s.agent_timeout),
+            (0.05, 50_000_000, None, Duration::from_millis(250))
+        );
         let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("AGENT_TIMEOUT_SECS", "0")])).unwrap_err();
         assert_eq!(e.to_string(), "setting AGENT_TIMEOUT_SECS=`0`: expected seconds in (0, 3600]");
         let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("STEP_M", "far")])).unwrap_err();
