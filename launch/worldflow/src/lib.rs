@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod eval;
+pub mod fleet;
 pub mod mermaid;
 pub mod report_sections;
 pub mod run;

@@ -1,9 +1,12 @@
 //! `worldflow`: run, validate and print dataflow graphs; render scenes. Thin CLI over the `worldflow` library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use worldflow::fleet::{self, addr::parse_addr, serve, session::FleetOptions};
 use worldflow::{mermaid, run, validate};
 use worldflow_node_kit::ErrorChain as _;
 
@@ -24,7 +27,7 @@ enum Command {
         graph: PathBuf,
         /// Stop after this long (e.g. 10s, 500ms, 2m); default: until the nodes finish or Ctrl-C.
         #[arg(long, value_parser = run::parse_duration)]
-        stop_after: Option<std::time::Duration>,
+        stop_after: Option<Duration>,
         /// Output directory for recorders (exported to nodes as WORLDFLOW_OUT_DIR).
         #[arg(long, default_value = "out")]
         out: PathBuf,
@@ -37,7 +40,15 @@ enum Command {
         settings: Vec<String>,
     },
     /// Check a graph without running it; every error names file:line:column.
-    Validate { graphs: Vec<PathBuf> },
+    Validate {
+        graphs: Vec<PathBuf>,
+        /// The machine ids of the fleet (comma-separated): a `deploy: {machine: …}` naming another is an error.
+        #[arg(long, value_delimiter = ',', value_name = "ID,ID…")]
+        machines: Option<Vec<String>>,
+    },
+    /// Run one graph across machines: dora's coordinator and daemons, embedded in this binary.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Print a graph as a mermaid flowchart.
     Graph { graph: PathBuf },
     /// Render a 3DGS scene from a camera.json.
@@ -51,6 +62,123 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// How a fleet run is watched and where it writes (shared by `fleet start` and `fleet local`).
+#[derive(clap::Args)]
+struct FleetRunArgs {
+    /// Stop the graph on every machine after this long (e.g. 10s, 500ms, 2m); default: until it ends or Ctrl-C.
+    #[arg(long, value_parser = run::parse_duration)]
+    stop_after: Option<Duration>,
+    /// Output directory for recorders (exported to the nodes as WORLDFLOW_OUT_DIR, the same absolute path on
+    /// every machine).
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Print every log line of every node (warnings and errors are always printed).
+    #[arg(long)]
+    verbose: bool,
+}
+
+impl FleetRunArgs {
+    fn options(self, join_timeout: Duration, name: Option<String>) -> FleetOptions {
+        FleetOptions {
+            stop_after: self.stop_after,
+            out_dir: Some(self.out),
+            print_logs: self.verbose,
+            join_timeout,
+            name,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// The control plane, in the foreground (Ctrl-C stops it and what it runs).
+    Coordinator {
+        /// Address and port to listen on (port 0: any free port, printed on stdout).
+        #[arg(long, default_value = "0.0.0.0:6013", value_parser = parse_addr, value_name = "ADDR:PORT")]
+        listen: SocketAddr,
+    },
+    /// One machine of the fleet: runs the nodes placed on `--machine-id`, in the foreground.
+    Daemon {
+        /// The coordinator's address.
+        #[arg(long, value_parser = parse_addr, value_name = "ADDR:PORT")]
+        coordinator: SocketAddr,
+        /// This machine's id: the `deploy: {machine: ID}` of the nodes it runs.
+        #[arg(long, value_name = "ID")]
+        machine_id: String,
+        /// Where this daemon's Zenoh session listens for the other daemons (ADDR, ADDR:PORT or tcp/ADDR:PORT;
+        /// default: the address it reaches the coordinator from, on a free port).
+        #[arg(long, value_parser = serve::parse_zenoh_listen, value_name = "ENDPOINT")]
+        zenoh_listen: Option<dora_core::topics::ZenohListen>,
+        /// Another daemon's Zenoh endpoint to dial (tcp/ADDR:PORT; repeatable).
+        #[arg(long, value_parser = serve::parse_zenoh_connect, value_name = "ENDPOINT")]
+        zenoh_connect: Vec<String>,
+        /// How long to wait for the coordinator to answer before giving up.
+        #[arg(long, value_parser = run::parse_duration, default_value = "60s")]
+        join_timeout: Duration,
+        /// Run dora's daemon in this process, without the supervisor that stops the nodes of a killed daemon.
+        #[arg(long, hide = true)]
+        in_process: bool,
+    },
+    /// Start a graph whose nodes carry `deploy: {machine: ID}`, attach to it, stop it everywhere on Ctrl-C.
+    Start {
+        graph: PathBuf,
+        /// The coordinator's address.
+        #[arg(long, value_parser = parse_addr, value_name = "ADDR:PORT")]
+        coordinator: SocketAddr,
+        #[command(flatten)]
+        run: FleetRunArgs,
+        /// How long to wait for a daemon on every machine of the graph.
+        #[arg(long, value_parser = run::parse_duration, default_value = "10s")]
+        join_timeout: Duration,
+        /// The graph's name at the coordinator (for `fleet list` and `fleet stop NAME`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The machines connected to a coordinator and the graphs it knows.
+    List {
+        #[arg(long, value_parser = parse_addr, value_name = "ADDR:PORT")]
+        coordinator: SocketAddr,
+    },
+    /// Stop a running graph on every machine (by uuid or name; none: the only running one).
+    Stop {
+        graph: Option<String>,
+        #[arg(long, value_parser = parse_addr, value_name = "ADDR:PORT")]
+        coordinator: SocketAddr,
+        /// Kill the nodes without a grace period.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rehearse a fleet graph on this machine: a coordinator and one daemon per machine id, on loopback.
+    Local {
+        graph: PathBuf,
+        #[command(flatten)]
+        run: FleetRunArgs,
+        /// How long to wait for every daemon to join.
+        #[arg(long, value_parser = run::parse_duration, default_value = "30s")]
+        join_timeout: Duration,
+    },
+}
+
+fn fleet_command(command: FleetCommand) -> anyhow::Result<()> {
+    match command {
+        FleetCommand::Coordinator { listen } => serve::coordinator(listen),
+        FleetCommand::Daemon { coordinator, machine_id, zenoh_listen, zenoh_connect, join_timeout, in_process } => {
+            let options = serve::DaemonOptions { coordinator, machine_id, zenoh_listen, zenoh_connect, join_timeout };
+            if in_process {
+                serve::daemon(&options)
+            } else {
+                fleet::supervise::daemon(&options)
+            }
+        }
+        FleetCommand::Start { graph, coordinator, run, join_timeout, name } => {
+            fleet::session::run(&graph, coordinator, &run.options(join_timeout, name))
+        }
+        FleetCommand::List { coordinator } => fleet::admin::list(coordinator),
+        FleetCommand::Stop { graph, coordinator, force } => fleet::admin::stop(coordinator, graph.as_deref(), force),
+        FleetCommand::Local { graph, run, join_timeout } => fleet::local::run(&graph, &run.options(join_timeout, None)),
+    }
 }
 
 #[derive(Subcommand)]
@@ -100,10 +228,11 @@ fn main() -> ExitCode {
         Command::Run { graph, stop_after, out, verbose, settings } => {
             run::run_graph(&graph, &run::RunOptions { stop_after, out_dir: Some(out), print_logs: verbose, settings })
         }
-        Command::Validate { graphs } => {
+        Command::Validate { graphs, machines } => {
             let mut failed = false;
+            let options = validate::ValidateOptions { machines };
             for g in &graphs {
-                match validate::validate_file(g) {
+                match validate::validate_file_with(g, &options) {
                     Ok(graph) => println!("{}: ok ({} nodes)", g.display(), graph.nodes.len()),
                     Err(errors) => {
                         failed = true;
@@ -126,6 +255,7 @@ fn main() -> ExitCode {
             }
             Err(errors) => Err(errors.into()),
         },
+        Command::Fleet(command) => fleet_command(command),
         Command::Render(args) => cmd_render::run(&args),
         Command::Model(ModelCommand::Check(args)) => cmd_model::run(&args),
         Command::Bench(BenchCommand::World { ticks, width, height }) => (|| {

@@ -3,7 +3,9 @@
 //! Checks, each reported as `file:line:column: message`: YAML syntax; unknown keys (root, node, input);
 //! duplicate or missing node ids; inputs whose source node or output does not exist (dangling); required
 //! inputs left unconnected; unknown `env:` settings of worldflow nodes; message-type mismatches between an
-//! output and the input it feeds; and finally dora's own descriptor parser, so that what passes here runs.
+//! output and the input it feeds; placement (`deploy:` keys; in a fleet graph, where some node names a machine,
+//! every node has one; with a known list of machines, no other is named); and finally dora's own descriptor
+//! parser, so that what passes here runs.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +54,15 @@ const NODE_KEYS: &[&str] = &[
     "max_rotated_files",
 ];
 const INPUT_KEYS: &[&str] = &["source", "queue_size", "queue_policy", "input_timeout"];
+const DEPLOY_KEYS: &[&str] = &["machine", "labels", "working_dir", "distribute"];
+
+/// What validation checks beyond the graph itself.
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {
+    /// The machine ids a fleet offers (`worldflow validate --machines a,b`): a `deploy: {machine: …}` naming
+    /// another is an error. `None`: any id.
+    pub machines: Option<Vec<String>>,
+}
 
 /// Where an input's messages come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +84,8 @@ pub struct GraphNode {
     pub path: Option<String>,
     pub inputs: Vec<GraphInput>,
     pub outputs: Vec<String>,
+    /// The machine the node is placed on (`deploy: {machine: …}` of the node, or of the graph).
+    pub machine: Option<String>,
     pub pos: Pos,
 }
 
@@ -91,6 +104,7 @@ pub struct Diagnostic {
 struct Checker<'a> {
     file: &'a str,
     diags: Vec<Diagnostic>,
+    options: &'a ValidateOptions,
 }
 
 impl Checker<'_> {
@@ -106,6 +120,50 @@ impl Checker<'_> {
                     self.error(k.pos, format!("unknown {what} key `{key}` (expected one of: {})", allowed.join(", ")));
                 }
             }
+        }
+    }
+
+    /// Checks a `deploy:` map (of a node or of the graph) and returns its machine id, if it names one.
+    fn deploy(&mut self, deploy: &Node, owner: &str) -> Option<String> {
+        if deploy.as_map().is_none() {
+            self.error(
+                deploy.pos,
+                format!("{owner}: `deploy:` must be a map such as `{{machine: robot1}}`, found {}", deploy.kind()),
+            );
+            return None;
+        }
+        self.check_keys(deploy, DEPLOY_KEYS, "deploy");
+        let m = deploy.get("machine")?;
+        let id = match m.as_str().map(str::trim) {
+            Some(id) if !id.is_empty() && !id.contains(char::is_whitespace) => id.to_owned(),
+            _ => {
+                self.error(m.pos, format!("{owner}: `deploy.machine` must be a machine id (a name without spaces)"));
+                return None;
+            }
+        };
+        if let Some(known) = self.options.machines.as_ref().filter(|k| !k.contains(&id)) {
+            self.error(
+                m.pos,
+                format!("{owner}: unknown machine `{id}` (expected one of --machines: {})", known.join(", ")),
+            );
+        }
+        Some(id)
+    }
+
+    /// In a fleet graph (some node names a machine), every node has one.
+    fn placement(&mut self, graph: &Graph) {
+        if graph.nodes.iter().all(|n| n.machine.is_none()) {
+            return;
+        }
+        for n in graph.nodes.iter().filter(|n| n.machine.is_none()) {
+            self.error(
+                n.pos,
+                format!(
+                    "node `{}` has no machine, but other nodes are placed: in a fleet graph every node names one \
+                     (`deploy: {{machine: ID}}` on the node, or once at the top of the graph for all)",
+                    n.id
+                ),
+            );
         }
     }
 
@@ -138,7 +196,7 @@ impl Checker<'_> {
         }
     }
 
-    fn node(&mut self, n: &Node) -> Option<GraphNode> {
+    fn node(&mut self, n: &Node, top_machine: Option<&str>) -> Option<GraphNode> {
         if n.as_map().is_none() {
             self.error(n.pos, format!("expected a node (a map with `id:` and `path:`), found {}", n.kind()));
             return None;
@@ -243,7 +301,12 @@ impl Checker<'_> {
                 }
             }
         }
-        Some(GraphNode { id, path, inputs, outputs, pos: n.pos })
+        let machine = match n.get("deploy") {
+            Some(d) => self.deploy(d, &format!("node `{id}`")),
+            None => None,
+        }
+        .or_else(|| top_machine.map(str::to_owned));
+        Some(GraphNode { id, path, inputs, outputs, machine, pos: n.pos })
     }
 
     fn wiring(&mut self, graph: &Graph) {
@@ -356,25 +419,32 @@ impl IntoIterator for GraphErrors {
 
 /// Validates graph text; `file` names it in the messages. Returns the wiring, or every error found.
 pub fn validate_text(text: &str, file: &str) -> Result<Graph, GraphErrors> {
+    validate_text_with(text, file, &ValidateOptions::default())
+}
+
+/// [`validate_text`] with options (the machines a fleet offers).
+pub fn validate_text_with(text: &str, file: &str, options: &ValidateOptions) -> Result<Graph, GraphErrors> {
     let root = yaml_tree::parse(text).map_err(|e| GraphErrors {
         lines: vec![format!("{file}:{}:{}: invalid YAML: {}", e.line, e.column, e.message)],
     })?;
-    let mut c = Checker { file, diags: Vec::new() };
+    let mut c = Checker { file, diags: Vec::new(), options };
     let mut graph = Graph::default();
     if root.as_map().is_none() {
         c.error(root.pos, format!("expected a map with `nodes:` at the top, found {}", root.kind()));
     } else {
         c.check_keys(&root, ROOT_KEYS, "top-level");
+        let top_machine = root.get("deploy").and_then(|d| c.deploy(d, "the graph"));
         match root.get("nodes") {
             None => c.error(root.pos, "missing `nodes:`"),
             Some(nodes) => match nodes.as_seq() {
                 Some([]) => c.error(nodes.pos, "`nodes:` is empty"),
-                Some(items) => graph.nodes = items.iter().filter_map(|n| c.node(n)).collect(),
+                Some(items) => graph.nodes = items.iter().filter_map(|n| c.node(n, top_machine.as_deref())).collect(),
                 None => c.error(nodes.pos, "`nodes:` must be a list"),
             },
         }
         if c.diags.is_empty() {
             c.wiring(&graph);
+            c.placement(&graph);
         }
     }
     if c.diags.is_empty() {
@@ -401,8 +471,60 @@ pub fn validate_text(text: &str, file: &str) -> Result<Graph, GraphErrors> {
 
 /// Reads and validates a graph file.
 pub fn validate_file(path: &std::path::Path) -> Result<Graph, GraphErrors> {
+    validate_file_with(path, &ValidateOptions::default())
+}
+
+/// [`validate_file`] with options (the machines a fleet offers).
+pub fn validate_file_with(path: &std::path::Path, options: &ValidateOptions) -> Result<Graph, GraphErrors> {
     let shown = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| GraphErrors { lines: vec![format!("{shown}: cannot read: {e}")] })?;
-    validate_text(&text, &shown)
+    validate_text_with(&text, &shown, options)
+}
+
+#[cfg(test)]
+mod deploy_tests {
+    use super::*;
+
+    const FLEET: &str = "deploy: {machine: sim}\nnodes:\n  - id: a\n    path: ./a\n  - id: b\n    path: ./b\n    deploy:\n      machine: render\n";
+
+    fn errors(text: &str, machines: Option<&[&str]>) -> Vec<String> {
+        let options = ValidateOptions { machines: machines.map(|m| m.iter().map(|s| (*s).to_owned()).collect()) };
+        validate_text_with(text, "g.yml", &options).err().map(|e| e.lines).unwrap_or_default()
+    }
+
+    #[test]
+    fn nodes_take_their_own_machine_or_the_graphs() {
+        let g = validate_text(FLEET, "g.yml").unwrap();
+        let machines: Vec<Option<&str>> = g.nodes.iter().map(|n| n.machine.as_deref()).collect();
+        assert_eq!(machines, [Some("sim"), Some("render")]);
+        assert!(errors(FLEET, Some(&["sim", "render", "spare"])).is_empty());
+    }
+
+    #[test]
+    fn unknown_machines_are_named_against_the_list() {
+        assert_eq!(
+            errors(FLEET, Some(&["sim"])),
+            ["g.yml:8:16: node `b`: unknown machine `render` (expected one of --machines: sim)"]
+        );
+    }
+
+    #[test]
+    fn a_fleet_graph_places_every_node() {
+        let text = "nodes:\n  - id: a\n    path: ./a\n    deploy: {machine: m1}\n  - id: b\n    path: ./b\n";
+        let e = errors(text, None);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("g.yml:5:7: node `b` has no machine, but other nodes are placed"), "{e:?}");
+    }
+
+    #[test]
+    fn deploy_keys_and_machine_ids_are_checked() {
+        let text = "nodes:\n  - id: a\n    path: ./a\n    deploy: {machin: m1}\n";
+        let e = errors(text, None);
+        assert!(e[0].starts_with("g.yml:4:14: unknown deploy key `machin` (expected one of: machine, labels"), "{e:?}");
+        let e = errors("nodes:\n  - id: a\n    path: ./a\n    deploy: {machine: 'a b'}\n", None);
+        assert_eq!(e, ["g.yml:4:23: node `a`: `deploy.machine` must be a machine id (a name without spaces)"]);
+        let e = errors("deploy: robot\nnodes:\n  - id: a\n    path: ./a\n", None);
+        assert!(e[0].starts_with("g.yml:1:9: the graph: `deploy:` must be a map"), "{e:?}");
+    }
 }
