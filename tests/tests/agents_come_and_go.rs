@@ -21,7 +21,7 @@ fn sensors_pid(out: &Path, agent: u32) -> Option<u32> {
         }
         let environ = std::fs::read(e.path().join("environ")).ok()?;
         let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
-        let has = |v: &str| vars.iter().any(|x| *x == v.as_bytes());
+        let has = |v: &str| vars.contains(&v.as_bytes());
         (has(&want_agent) && has(&want_out)).then_some(pid)
     })
 }
