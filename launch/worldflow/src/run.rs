@@ -244,15 +244,20 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
         }
     }
     let result = result.context("the dora daemon task panicked")?.chain_context("the dora daemon")?;
-    let failed: Vec<String> = result
-        .node_results
-        .iter()
-        .filter_map(|(id, r)| r.as_ref().err().map(|e| format!("node `{id}` failed: {e}")))
-        .collect();
+    let failed = failed_nodes(&result);
     if !failed.is_empty() {
         bail!("{}", failed.join("\n"));
     }
     Ok(())
+}
+
+/// "node `ID` failed: …" for every node of a finished dataflow that failed (`worldflow run`, `fleet stop`).
+pub fn failed_nodes(result: &dora_message::coordinator_to_cli::DataflowResult) -> Vec<String> {
+    result
+        .node_results
+        .iter()
+        .filter_map(|(id, r)| r.as_ref().err().map(|e| format!("node `{id}` failed: {e}")))
+        .collect()
 }
 
 /// A node's plain output line that is a warning or an error: worldflow nodes write them as

@@ -81,11 +81,7 @@ pub fn stop(coordinator: SocketAddr, which: Option<&str>, force: bool) -> anyhow
         let request = ControlRequest::Stop { dataflow_uuid: uuid, grace_duration: None, force };
         match client.request(&request, STOP_GRACE + STOP_GIVE_UP).await? {
             ControlRequestReply::DataflowStopped { result, .. } => {
-                let failed: Vec<String> = result
-                    .node_results
-                    .iter()
-                    .filter_map(|(id, r)| r.as_ref().err().map(|e| format!("node `{id}` failed: {e}")))
-                    .collect();
+                let failed = crate::run::failed_nodes(&result);
                 if !failed.is_empty() {
                     bail!("graph {uuid} stopped; {}", failed.join("; "));
                 }
