@@ -178,6 +178,7 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     let mut descriptor: Descriptor =
         serde_yaml::from_str(&text).with_context(|| format!("{}: dora descriptor", graph_path.display()))?;
     apply_settings(&mut descriptor, &options.settings)?;
+    refuse_placed_nodes(graph_path, &descriptor)?;
     let paths: Vec<String> = graph.nodes.iter().filter_map(|n| n.path.clone()).collect();
     let binaries = resolve_binaries(graph_path, &paths)?;
     for node in descriptor.nodes.iter_mut() {
@@ -251,6 +252,25 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A graph whose nodes name machines (`deploy: {machine: …}`) is a fleet graph: `worldflow run` (one host, dora's
+/// local run) cannot place them, so it says which command can, instead of dora's own refusal.
+fn refuse_placed_nodes(graph_path: &Path, descriptor: &Descriptor) -> anyhow::Result<()> {
+    let placed: Vec<String> = descriptor
+        .nodes
+        .iter()
+        .filter_map(|n| n.deploy.as_ref()?.machine.as_ref().map(|m| format!("{} on `{m}`", n.id)))
+        .collect();
+    if !placed.is_empty() {
+        let shown = graph_path.display();
+        bail!(
+            "{shown} places nodes on machines ({}): run it with `worldflow fleet local {shown}` (every machine on this \
+             host) or `worldflow fleet start {shown} --coordinator ADDR:PORT`",
+            placed.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// "node `ID` failed: …" for every node of a finished dataflow that failed (`worldflow run`, `fleet stop`).
 pub fn failed_nodes(result: &dora_message::coordinator_to_cli::DataflowResult) -> Vec<String> {
     result
@@ -270,6 +290,16 @@ pub fn is_warning_line(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_graph_with_placed_nodes_is_sent_to_the_fleet_commands() {
+        let placed =
+            GRAPH.replace("path: worldflow-recorder\n", "path: worldflow-recorder\n    deploy: {machine: render}\n");
+        let d: Descriptor = serde_yaml::from_str(&placed).unwrap();
+        let e = refuse_placed_nodes(Path::new("g.yml"), &d).unwrap_err().to_string();
+        assert!(e.contains("recorder on `render`") && e.contains("worldflow fleet local g.yml"), "{e}");
+        refuse_placed_nodes(Path::new("g.yml"), &descriptor()).unwrap();
+    }
 
     #[test]
     fn node_warning_lines_are_recognised() {
