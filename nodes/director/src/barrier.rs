@@ -82,11 +82,6 @@ impl Barrier {
         Self { slots, timeout, tick: 0, deadline: None, history: Vec::new() }
     }
 
-    /// The tick the barrier is assembling.
-    pub fn tick(&self) -> u64 {
-        self.tick
-    }
-
     /// Queues `action` of `agent` (< the number of agents); returns its re-admission if it had been dropped.
     pub fn push(&mut self, agent: u32, action: Action) -> Option<Membership> {
         let slot = &mut self.slots[agent as usize];

@@ -128,10 +128,6 @@ impl Control {
         }
     }
 
-    pub fn settings(&self) -> &ControlSettings {
-        &self.s
-    }
-
     /// A valid command from `agent` (< `AGENTS`). Returns `false` for an agent that is not controlled.
     pub fn on_command(&mut self, agent: u32, cmd: Command, now: Instant) -> bool {
         let Some(a) = self.agents.get_mut(agent as usize) else { return false };
@@ -237,11 +233,6 @@ impl Control {
             }
         }
         Some(self.send(tick))
-    }
-
-    /// When the lock-step wait for the tick in flight ends, if it has begun.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
     }
 
     /// The actions of `tick`: each agent's latest command (stop before its first), held when not answered.
