@@ -205,8 +205,9 @@ impl Default for Scenario {
             egos: vec![EgoSpawn {
                 name: "ego0".into(),
                 kind: EgoKind::Car,
-                // On the first north–south road (centre x = 3.5 m), northbound lane (right of centre).
-                x_m: 3.5 + 1.75,
+                // Inside the town: on the second north–south road (centre x = 3.5 + 39 m), northbound lane
+                // (right of centre), so every camera sees streets and buildings, not the town's edge.
+                x_m: 42.5 + 1.75,
                 y_m: 20.0,
                 z_m: 0.0,
                 yaw_deg: 90.0,

@@ -2,12 +2,12 @@
 //! from the graph file itself and driven through the car ego of the scenario the graph's director builds
 //! (`SCENARIO`, `DT_SECS` of the director node). Steering convention: positive `steer` turns right (CARLA),
 //! so the script's `steer=0.5` segment takes the northbound car right, into the eastbound lane of the first
-//! cross street; with the opposite sign it turned left, off the west edge of the town. The whole body (its
-//! four corners on the ground) stays on the road at every tick.
+//! cross street. The spawn is inside the town, the whole body (its four corners on the ground) stays on the
+//! road at every tick, and the Director never clamps it at the town's boundary.
 
 use std::path::Path;
 
-use worldflow_world::{Ego, ProceduralDirector, Scenario};
+use worldflow_world::{Director as _, Ego, ProceduralDirector, Scenario};
 
 /// The `env` of node `id` of a dataflow graph.
 fn node_env(graph: &serde_yaml::Value, id: &str) -> serde_yaml::Mapping {
@@ -36,8 +36,13 @@ fn the_main_jobs_drive_script_stays_on_the_road() {
     let scenario = Scenario::from_setting(setting(&director, "SCENARIO").and_then(|v| v.as_str())).unwrap();
     let dt_secs = setting(&director, "DT_SECS").map_or(0.1, as_f32);
 
-    let world = ProceduralDirector::new(&scenario).unwrap();
-    let town = world.town();
+    let mut world = ProceduralDirector::new(&scenario).unwrap();
+    let town = world.town().clone();
+    // The spawn is inside the town (not on its outer ring road), so no camera starts facing the edge.
+    let spawn = glam::Vec2::new(scenario.egos[0].x_m, scenario.egos[0].y_m);
+    let margin = glam::Vec2::splat(town.road_width_m);
+    let (lo, hi) = (town.node_m(0, 0) + margin, town.node_m(town.blocks.0, town.blocks.1) - margin);
+    assert!(spawn.cmpgt(lo).all() && spawn.cmplt(hi).all(), "spawn {spawn} is on the outer ring road");
     let mut ego = Ego::from_spawn(&scenario.egos[0]).unwrap();
     let Ego::Car(car) = &mut ego else { panic!("the builtin scenario's ego is a car") };
     let start_yaw = car.yaw_rad();
@@ -45,6 +50,8 @@ fn the_main_jobs_drive_script_stays_on_the_road() {
     let half_extent_m = car.state(0).half_extent_m;
     for (tick, c) in controls.iter().enumerate() {
         let pose = car.step(c, dt_secs).unwrap();
+        world.step(dt_secs, &[car.state(0)]).unwrap();
+        assert_eq!(world.warnings(), &[], "tick {tick}: the Director clamped the car at the town's boundary");
         for (sx, sy) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
             let corner = pose.transform_point3(glam::Vec3::new(sx * half_extent_m[0], sy * half_extent_m[1], 0.0));
             assert!(

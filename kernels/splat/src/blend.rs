@@ -35,11 +35,14 @@ use crate::tile_splat::{SplatBlend, TileSplat};
 
 /// What the kernel needs about the frame.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TileFrame {
+pub(crate) struct TileFrame<'a> {
     pub width: u32,
     pub height: u32,
     pub params: CompatParams,
     pub background: [f32; 3],
+    /// Each pixel's own background (`width·height·3`, row-major), in place of `background` (the ground
+    /// plane, `crate::ground`).
+    pub background_image: Option<&'a [f32]>,
 }
 
 thread_local! {
@@ -110,23 +113,34 @@ pub(crate) fn blend_tile(
     });
 }
 
-/// Writes `C + T·background` for the row's in-image pixels (`line` = one image row).
+/// Writes `C + T·background` for the in-image pixels of tile row `row` (`line` = that image row).
 #[inline(always)]
 fn write_row(
     frame: &TileFrame,
     geo: &TileGeom,
+    row: usize,
     t: &[[f32; LANES]; GROUPS_PER_ROW],
     acc: &[[[f32; LANES]; GROUPS_PER_ROW]; 3],
     line: &mut [f32],
 ) {
-    let bg = frame.background;
-    let px = &mut line[geo.x0 * 3..(geo.x0 + geo.cols) * 3];
-    for (col, o) in px.chunks_exact_mut(3).enumerate() {
+    let (start, end) = (geo.x0 * 3, (geo.x0 + geo.cols) * 3);
+    let px = &mut line[start..end];
+    let composite = |col: usize, o: &mut [f32], bg: &[f32]| {
         let (g, l) = (col / LANES, col % LANES);
         let tv = t[g][l];
         o[0] = acc[0][g][l] + tv * bg[0];
         o[1] = acc[1][g][l] + tv * bg[1];
         o[2] = acc[2][g][l] + tv * bg[2];
+    };
+    match frame.background_image {
+        None => px.chunks_exact_mut(3).enumerate().for_each(|(col, o)| composite(col, o, &frame.background)),
+        Some(image) => {
+            let image_row = (geo.y0 + row) * frame.width as usize * 3;
+            let bg = &image[image_row + start..image_row + end];
+            for (col, (o, bg)) in px.chunks_exact_mut(3).zip(bg.chunks_exact(3)).enumerate() {
+                composite(col, o, bg);
+            }
+        }
     }
 }
 
@@ -199,7 +213,7 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &m
                 }
             }
         }
-        write_row(frame, geo, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+        write_row(frame, geo, row, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
     }
 }
 
@@ -284,7 +298,7 @@ mod avx2 {
                     _mm256_storeu_ps(acc[2][g].as_mut_ptr(), b);
                 }
             }
-            write_row(frame, geo, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+            write_row(frame, geo, row, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
         }
     }
 
@@ -440,6 +454,7 @@ mod tests {
                     height: 37,
                     params: CompatParams { alpha_max: if inclusive { 0.999 } else { 0.99 }, stop_inclusive: inclusive },
                     background: [0.1, 0.2, 0.3],
+                    background_image: None,
                 };
                 for (tx, ty) in [(1u32, 1u32), (2, 2)] {
                     let band = 16 * 45 * 3;

@@ -20,6 +20,7 @@
 mod bin;
 mod blend;
 mod error;
+mod ground;
 mod image;
 mod init;
 mod naive;
@@ -37,6 +38,7 @@ mod tile_sets;
 mod tile_splat;
 
 pub use error::SplatError;
+pub use ground::Ground;
 pub use image::Image;
 pub use init::{gaussians_from_point_cloud, knn_rms_distance, PointCloudInit};
 pub use naive::render_naive;

@@ -5,6 +5,7 @@
 use worldflow_protocol::{Camera, Gaussians};
 
 use crate::error::SplatError;
+use crate::ground::background_image;
 use crate::image::Image;
 use crate::options::{RenderOptions, ALPHA_MIN, TILE_SIZE, T_STOP};
 use crate::project::{ProjectCtx, Projected};
@@ -45,6 +46,10 @@ pub fn render_naive(
     let params = options.compat.params();
     let (w, h) = (camera.width, camera.height);
     image.resize(w, h);
+    let mut background = Vec::new();
+    if let Some(ground) = &options.ground {
+        background_image(camera, options.background, ground, &mut background);
+    }
     let mut start = 0;
     for tile in 0..(ctx.tiles_x * ctx.tiles_y) as u64 {
         let mut end = start;
@@ -83,7 +88,11 @@ pub fn render_naive(
                     t = test_t;
                 }
                 let o = (v as usize * w as usize + u as usize) * 3;
-                for ((out, acc), bg) in image.data[o..o + 3].iter_mut().zip(c).zip(options.background) {
+                let bg = match options.ground {
+                    Some(_) => &background[o..o + 3],
+                    None => &options.background[..],
+                };
+                for ((out, acc), bg) in image.data[o..o + 3].iter_mut().zip(c).zip(bg) {
                     *out = acc + t * bg;
                 }
             }

@@ -15,6 +15,8 @@
 //! The tangent clamp: `x/z` is clamped to `[−(cx/fx + 0.3·W/(2fx)), (W−cx)/fx + 0.3·W/(2fx)]` (and the same
 //! for y), which is Inria's `±1.3·tan(fov_x/2)` when the principal point is centred.
 
+use crate::ground::Ground;
+
 /// Tile edge in pixels (both modes).
 pub const TILE_SIZE: u32 = 16;
 
@@ -35,8 +37,10 @@ pub enum Compat {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RenderOptions {
     pub compat: Compat,
-    /// Added as `T·background` to every pixel (any values, not clamped).
+    /// Added as `T·background` to every pixel (any values, not clamped): the sky colour when `ground` is set.
     pub background: [f32; 3],
+    /// An infinite ground plane under the sky (`None`: the uniform `background` everywhere).
+    pub ground: Option<Ground>,
     /// Caps the SH degree used (`None`: the scene's degree).
     pub sh_degree: Option<u8>,
     /// Mip/antialiased mode: keep the 0.3 dilation but scale opacity by `√(det/det_dilated)`.
@@ -45,7 +49,7 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        Self { compat: Compat::Inria, background: [0.0; 3], sh_degree: None, antialiased: false }
+        Self { compat: Compat::Inria, background: [0.0; 3], ground: None, sh_degree: None, antialiased: false }
     }
 }
 

@@ -11,6 +11,7 @@ use worldflow_protocol::{Camera, Gaussians};
 use crate::bin::{bin_tiles, BinScratch};
 use crate::blend::{blend_tile, TileFrame};
 use crate::error::SplatError;
+use crate::ground::background_image;
 use crate::image::Image;
 use crate::options::{RenderOptions, TILE_SIZE};
 use crate::project::{Fate, ProjectCtx, Projected, Splat2D};
@@ -52,6 +53,8 @@ pub struct Renderer {
     /// Per projection chunk: its `[visible, culled, invalid]` counts.
     chunk_counts: Vec<[u32; 3]>,
     bin_scratch: BinScratch,
+    /// Each pixel's background when the options have a ground plane.
+    background_image: Vec<f32>,
 }
 
 /// Projects Gaussians `base..base + out.len()` into `out`, their outcome into `status`.
@@ -117,6 +120,9 @@ pub(crate) fn validate_inputs(g: &Gaussians, camera: &Camera, options: &RenderOp
             what: "render options",
             message: format!("background: expected finite values, found {:?}", options.background),
         });
+    }
+    if let Some(ground) = &options.ground {
+        ground.validate()?;
     }
     if g.len() > u32::MAX as usize - 1 {
         return Err(SplatError::InvalidInput { what: "Gaussians", message: format!("{} is too many", g.len()) });
@@ -227,11 +233,15 @@ impl Renderer {
 
         // 4. Blend, parallel over tile rows (each owns a disjoint band of the image).
         image.resize(camera.width, camera.height);
+        if let Some(ground) = &opts.ground {
+            background_image(camera, opts.background, ground, &mut self.background_image);
+        }
         let frame = TileFrame {
             width: camera.width,
             height: camera.height,
             params: opts.compat.params(),
             background: opts.background,
+            background_image: opts.ground.is_some().then_some(self.background_image.as_slice()),
         };
         let band = TILE_SIZE as usize * camera.width as usize * 3;
         let (offsets, list, splats) = (&self.tile_offsets, &self.tile_list, &self.sorted_splats);

@@ -6,7 +6,7 @@ mod common;
 use common::{all_cases, max_abs_diff};
 use glam::{Quat, Vec3};
 use worldflow_protocol::{rigid_inverse, world_from_camera_look_at, Camera, Gaussians, Intrinsics};
-use worldflow_splat::{render_naive, Compat, Image, RenderOptions, Renderer};
+use worldflow_splat::{render_naive, Compat, Ground, Image, RenderOptions, Renderer};
 
 fn camera(width: u32, height: u32) -> Camera {
     let c2w = world_from_camera_look_at(Vec3::new(0.0, -4.0, 0.5), Vec3::ZERO, Vec3::Z);
@@ -66,7 +66,7 @@ fn optimised_matches_naive_on_a_larger_scene() {
     let g = random_scene(5_000, 11);
     let cam = camera(150, 97);
     for (compat, antialiased) in [(Compat::Inria, false), (Compat::Gsplat, true)] {
-        let opts = RenderOptions { compat, antialiased, background: [1.0, 0.0, 0.5], sh_degree: None };
+        let opts = RenderOptions { compat, antialiased, background: [1.0, 0.0, 0.5], ..Default::default() };
         let mut fast = Image::default();
         let mut slow = Image::default();
         let s1 = Renderer::new(opts).render(&g, &cam, &mut fast).unwrap();
@@ -74,6 +74,31 @@ fn optimised_matches_naive_on_a_larger_scene() {
         assert_eq!(s1, s2);
         let (err, _) = max_abs_diff(&fast, &slow);
         assert!(err <= 1e-5, "{compat:?}: {err}");
+    }
+}
+
+#[test]
+fn a_ground_plane_fills_the_background_below_the_horizon_only() {
+    // The camera stands 0.5 m above z = 0 and looks slightly down: the ground plane fills the lower part of
+    // the frame, behind the Gaussians; the optimised path matches the naive one with the plane too.
+    let g = random_scene(2_000, 5);
+    let cam = camera(150, 97);
+    let sky = [0.55, 0.7, 0.9];
+    let ground = Ground { up: [0.0, 0.0, 1.0], height_m: -1.6, rgb: [0.3, 0.4, 0.2], haze_m: 50.0 };
+    for (compat, antialiased) in [(Compat::Inria, false), (Compat::Gsplat, true)] {
+        let opts = RenderOptions { compat, antialiased, background: sky, ground: Some(ground), ..Default::default() };
+        let (mut fast, mut slow) = (Image::default(), Image::default());
+        let s1 = Renderer::new(opts).render(&g, &cam, &mut fast).unwrap();
+        let s2 = render_naive(&g, &cam, &opts, &mut slow).unwrap();
+        assert_eq!(s1, s2);
+        let (err, _) = max_abs_diff(&fast, &slow);
+        assert!(err <= 1e-5, "{compat:?}: {err}");
+        // Without Gaussians: the top row is sky, the bottom row is (hazy) ground, darker than the sky.
+        let mut empty = Image::default();
+        Renderer::new(opts).render(&Gaussians::new(0), &cam, &mut empty).unwrap();
+        let px = |v: usize| &empty.data[(v * 150 + 75) * 3..(v * 150 + 75) * 3 + 3];
+        assert_eq!(px(0), &sky);
+        assert!(px(96)[2] < 0.5 && px(96)[1] > px(96)[2], "bottom row {:?}", px(96));
     }
 }
 

@@ -80,6 +80,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
             CompatArg::Gsplat => Compat::Gsplat,
         },
         background: args.background,
+        ground: None,
         sh_degree: args.sh_degree,
         antialiased: args.antialiased,
     };

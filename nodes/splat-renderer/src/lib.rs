@@ -114,6 +114,7 @@ impl Settings {
             options: RenderOptions {
                 compat,
                 background: [bgv[0], bgv[1], bgv[2]],
+                ground: None,
                 sh_degree: None,
                 antialiased: false,
             },

@@ -63,6 +63,7 @@ pub fn load_case(path: &Path) -> GoldenCase {
     let options = RenderOptions {
         compat: if i("compat") == 1 { Compat::Gsplat } else { Compat::Inria },
         background: [bg[0], bg[1], bg[2]],
+        ground: None,
         sh_degree: (sh_opt >= 0).then_some(sh_opt as u8),
         antialiased: i("antialiased") != 0,
     };
