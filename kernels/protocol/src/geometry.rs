@@ -76,6 +76,12 @@ pub fn rigid_inverse(m: &Mat4) -> Mat4 {
     )
 }
 
+/// The focal lengths a camera may have (pixels): from a fish-eye-wide view of a huge image to a telescope.
+pub const MIN_FOCAL_PX: f32 = 1e-2;
+pub const MAX_FOCAL_PX: f32 = 1e7;
+/// How far (in image sizes) the principal point may lie outside the image.
+pub const PRINCIPAL_POINT_SPAN: f32 = 4.0;
+
 /// Pinhole intrinsics in pixels (see the pixel convention in the module header).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Intrinsics {
@@ -104,11 +110,31 @@ impl Intrinsics {
             }
         }
         for (name, v) in [("fx", self.fx), ("fy", self.fy)] {
-            if v <= 0.0 {
+            if !(MIN_FOCAL_PX..=MAX_FOCAL_PX).contains(&v) {
                 return Err(GeometryError::OutOfRange {
                     field: format!("{field}.{name}"),
-                    expected: "a positive focal length in pixels".into(),
+                    expected: format!("a positive focal length in pixels ({MIN_FOCAL_PX}..={MAX_FOCAL_PX:e})"),
                     found: v.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Intrinsics::validate`], and the principal point within a few image sizes of the image (a camera
+    /// of `width × height` pixels): projection stays finite and ordered for every such camera.
+    pub fn validate_for_image(&self, width: u32, height: u32, field: &str) -> Result<(), GeometryError> {
+        self.validate(field)?;
+        for (name, c, size) in [("cx", self.cx, width), ("cy", self.cy, height)] {
+            let size = size as f32;
+            let (lo, hi) = (-PRINCIPAL_POINT_SPAN * size, (PRINCIPAL_POINT_SPAN + 1.0) * size);
+            if !(lo..=hi).contains(&c) {
+                return Err(GeometryError::OutOfRange {
+                    field: format!("{field}.{name}"),
+                    expected: format!(
+                        "a principal point within {PRINCIPAL_POINT_SPAN} image sizes of the image ({lo}..={hi} pixels)"
+                    ),
+                    found: c.to_string(),
                 });
             }
         }
@@ -143,7 +169,7 @@ impl Camera {
                 found: format!("{}×{}", self.width, self.height),
             });
         }
-        self.intrinsics.validate("intrinsics")?;
+        self.intrinsics.validate_for_image(self.width, self.height, "intrinsics")?;
         validate_rigid(&self.camera_from_world, "camera_from_world")
     }
 }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use worldflow_base::DisjointWriter;
 
 /// Number of input chunks (a few per core keeps the threads balanced).
-const BIN_CHUNKS: usize = 8;
+pub(crate) const BIN_CHUNKS: usize = 8;
 
 /// Reusable scratch of [`bin_tiles`].
 #[derive(Debug, Default)]
@@ -35,7 +35,17 @@ fn for_each_tile(r: &[u32; 4], tiles_x: u32, mut f: impl FnMut(usize)) {
     }
 }
 
-/// `rects[i] = [x0, y0, x1, y1)` in tiles for the i-th depth-sorted Gaussian.
+/// The number of (tile, Gaussian) pairs [`bin_tiles`] would list: the sum of the rectangles' areas, in 64
+/// bits (the list itself is indexed by `u32`; callers check this against their budget first).
+pub(crate) fn count_instances(rects: &[[u32; 4]]) -> u64 {
+    rects
+        .par_chunks(4096)
+        .map(|chunk| chunk.iter().map(|r| u64::from(r[2] - r[0]) * u64::from(r[3] - r[1])).sum::<u64>())
+        .sum()
+}
+
+/// `rects[i] = [x0, y0, x1, y1)` in tiles for the i-th depth-sorted Gaussian. The caller guarantees
+/// [`count_instances`]` < u32::MAX`.
 pub(crate) fn bin_tiles(
     rects: &[[u32; 4]],
     tiles_x: u32,

@@ -46,6 +46,6 @@ pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
 pub use npz::{read_npz, GardenScene};
 pub use options::{Compat, RenderOptions, TILE_SIZE};
 pub use ply::{read_ply, read_ply_bytes, write_ply, write_ply_bytes};
-pub use renderer::{RenderStats, Renderer};
+pub use renderer::{RenderStats, Renderer, MAX_FRAME_BYTES};
 pub use scene::load_scene;
 pub use splat_file::{read_splat, read_splat_bytes};

@@ -86,10 +86,11 @@ pub fn parse_npy(bytes: &[u8], name: &str) -> Result<NpyArray, SplatError> {
         }
         other => return Err(err(format!("descr: unsupported dtype {other} (expected <f4, <f8, |u1, <i4 or <i8)"))),
     };
-    let need = count * elem;
-    if body.len() < need {
+    let need = count.checked_mul(elem).filter(|&n| n <= body.len());
+    let Some(need) = need else {
+        let need = count as u128 * elem as u128;
         return Err(err(format!("truncated data: shape {shape:?} needs {need} bytes, found {}", body.len())));
-    }
+    };
     Ok(NpyArray { shape, data: make(&body[..need]) })
 }
 
@@ -166,5 +167,25 @@ mod tests {
         let e = parse_npy(&bytes, "t.npy").unwrap_err().to_string();
         assert!(e.contains("unsupported dtype >f4"), "{e}");
         assert!(parse_npy(b"hello world", "h.npy").unwrap_err().to_string().contains("magic"));
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_errors_not_panics() {
+        // A header claiming 2^62 f32 values (2^64 bytes: the byte count wraps in 64 bits) and one whose
+        // shape product itself overflows.
+        for (shape, expected) in [
+            ("(4611686018427387904,)", "needs 18446744073709551616 bytes"),
+            ("(4294967296, 4294967296)", "shape overflows"),
+        ] {
+            let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            let pad = (64 - (10 + header.len() + 1) % 64) % 64;
+            let header = format!("{header}{}\n", " ".repeat(pad));
+            bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(header.as_bytes());
+            bytes.extend_from_slice(&[0; 16]);
+            let e = parse_npy(&bytes, "big.npy").unwrap_err().to_string();
+            assert!(e.starts_with("big.npy: ") && e.contains(expected), "{e}");
+        }
     }
 }

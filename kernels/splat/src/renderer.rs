@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 use worldflow_protocol::{Camera, Gaussians};
 
-use crate::bin::{bin_tiles, BinScratch};
+use crate::bin::{bin_tiles, count_instances, BinScratch};
 use crate::blend::{blend_tile, TileFrame};
 use crate::error::SplatError;
 use crate::ground::background_image;
@@ -31,6 +31,17 @@ pub struct RenderStats {
     pub visible: usize,
     /// Sum over tiles of the Gaussians binned into them.
     pub tile_instances: usize,
+}
+
+/// The most memory one frame's image and tile lists may take (bytes). A frame over it (a huge camera, or
+/// very many Gaussians each covering most of a large image) is refused with an error instead of allocating
+/// many gigabytes; 2 GiB holds an 8192² image with 160 million tile instances.
+pub const MAX_FRAME_BYTES: u64 = 2 << 30;
+
+/// Bytes of a frame's image (f32 RGB), per-chunk tile counters, tile offsets and tile list.
+fn frame_bytes(width: u32, height: u32, n_tiles: u64, tile_instances: u64) -> u64 {
+    let pixels = u64::from(width) * u64::from(height);
+    pixels * 12 + n_tiles * (4 * crate::bin::BIN_CHUNKS as u64 + 4) + tile_instances * 4
 }
 
 const PROJECT_CHUNK: usize = 2048;
@@ -221,6 +232,21 @@ impl Renderer {
                 }
             });
         let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;
+        let instances = count_instances(&self.sorted_rects);
+        let bytes = frame_bytes(camera.width, camera.height, n_tiles as u64, instances);
+        if bytes > MAX_FRAME_BYTES || instances >= u64::from(u32::MAX) {
+            return Err(SplatError::InvalidInput {
+                what: "frame",
+                message: format!(
+                    "a {}×{} image with {} visible Gaussians covering {instances} tile slots needs {:.1} GiB, more than the {} GiB budget (lower the resolution, or drop the Gaussians that cover the whole frame)",
+                    camera.width,
+                    camera.height,
+                    visible,
+                    bytes as f64 / f64::from(1u32 << 30),
+                    MAX_FRAME_BYTES >> 30
+                ),
+            });
+        }
         bin_tiles(
             &self.sorted_rects,
             ctx.tiles_x,

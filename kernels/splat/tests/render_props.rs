@@ -216,6 +216,43 @@ fn invalid_inputs_give_clear_errors() {
 }
 
 #[test]
+fn cameras_that_would_break_projection_are_refused() {
+    // Reproducers of a camera that passed validation and then panicked in the tangent clamp (NaN limits).
+    for (field, set) in [
+        ("intrinsics.fy", (|k: &mut Intrinsics| k.fy = 1e-45) as fn(&mut Intrinsics)),
+        ("intrinsics.fx", |k| k.fx = 1e-45),
+        ("intrinsics.cy", |k| k.cy = 1e30),
+        ("intrinsics.cx", |k| k.cx = -1e30),
+    ] {
+        let mut cam = camera(64, 48);
+        set(&mut cam.intrinsics);
+        let e = Renderer::new(RenderOptions::default())
+            .render(&random_scene(50, 2), &cam, &mut Image::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(field), "{field}: {e}");
+    }
+}
+
+#[test]
+fn frames_over_the_memory_budget_are_refused_before_allocating() {
+    // A 16384² camera (a 3 GiB float image) and 20,000 Gaussians each covering a 4096² frame (1.3·10⁹ tile
+    // slots, 5 GiB of tile lists; 65,537 of them used to wrap the u32 counter): both are errors, not gigabytes.
+    let mut big = Gaussians::new(0);
+    for i in 0..20_000 {
+        big.push(i, Vec3::new(0.0, 0.0, 0.1 * (i % 7) as f32), Vec3::splat(30.0), Quat::IDENTITY, 0.9, &[[0.5; 3]]);
+    }
+    for (gaussians, size) in [(random_scene(50, 4), 16_384), (big, 4096)] {
+        let cam = camera(size, size);
+        let e = Renderer::new(RenderOptions::default())
+            .render(&gaussians, &cam, &mut Image::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("a {size}×{size} image")) && e.contains("GiB budget"), "{e}");
+    }
+}
+
+#[test]
 fn sh_degree_option_caps_the_degree() {
     let g = random_scene(500, 21);
     let cam = camera(48, 40);
