@@ -67,14 +67,17 @@ fn apply_settings(descriptor: &mut Descriptor, overrides: &[String]) -> anyhow::
     Ok(())
 }
 
-/// Parses `10`, `10s`, `500ms`, `2m`, `1.5s`.
-/// A `--stop-after` value that is not a positive duration.
+/// A `--stop-after` value that is not a positive duration of at most [`MAX_DURATION_DAYS`].
 #[derive(Debug, thiserror::Error)]
-#[error("`{text}`: expected a positive duration like 10s, 500ms or 2m")]
+#[error("`{text}`: expected a positive duration up to {MAX_DURATION_DAYS} days, like 10s, 500ms or 2m")]
 pub struct DurationError {
     pub text: String,
 }
 
+/// The longest `--stop-after` (a deadline further out overflows the clock's arithmetic).
+pub const MAX_DURATION_DAYS: u32 = 365;
+
+/// Parses `10`, `10s`, `500ms`, `2m`, `1.5s`.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
@@ -87,7 +90,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         (t, 1.0)
     };
     match num.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(Duration::from_secs_f64(v * scale)),
+        Ok(v) if v.is_finite() && v > 0.0 && v * scale <= f64::from(MAX_DURATION_DAYS) * 86_400.0 => {
+            Ok(Duration::from_secs_f64(v * scale))
+        }
         _ => Err(DurationError { text: text.to_owned() }),
     }
 }
@@ -299,6 +304,18 @@ mod tests {
         let e = refuse_placed_nodes(Path::new("g.yml"), &d).unwrap_err().to_string();
         assert!(e.contains("recorder on `render`") && e.contains("worldflow fleet local g.yml"), "{e}");
         refuse_placed_nodes(Path::new("g.yml"), &descriptor()).unwrap();
+    }
+
+    #[test]
+    fn durations_are_positive_and_bounded() {
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        // 1e20 s panicked in the Duration conversion; 0, negative, NaN and words are errors too.
+        for text in ["1e20s", "366d", "0", "-1s", "NaN", "inf", "soon", "600000m"] {
+            let e = parse_duration(text).unwrap_err().to_string();
+            assert!(e.contains("expected a positive duration up to 365 days"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// The deepest nesting of lists and maps accepted: far beyond any graph, far below what overflows the stack
+/// (building, walking or dropping a tree of tens of thousands of levels).
+pub const MAX_DEPTH: usize = 64;
+
 fn pos(m: Marker) -> Pos {
     Pos { line: m.line(), column: m.col() + 1 }
 }
@@ -121,6 +125,13 @@ impl MarkedEventReceiver for Builder {
                     message: "YAML aliases are not supported in dataflow files".into(),
                 })
             }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.error = Some(ParseError {
+                    line: pos(mark).line,
+                    column: pos(mark).column,
+                    message: format!("nested deeper than {MAX_DEPTH} levels (a dataflow file needs fewer than 10)"),
+                })
+            }
             Event::SequenceStart(_, _) => self.stack.push(Frame::Seq(pos(mark), Vec::new())),
             Event::MappingStart(_, _) => self.stack.push(Frame::Map(pos(mark), Vec::new(), None)),
             Event::SequenceEnd => {
@@ -142,11 +153,20 @@ impl MarkedEventReceiver for Builder {
 pub fn parse(text: &str) -> Result<Node, ParseError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| ParseError {
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        message: e.info().to_owned(),
-    })?;
+    // Event by event (the parser's own `load` recurses once per nesting level), stopping at the end of the
+    // first document or at the first error.
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| ParseError {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_owned(),
+        })?;
+        let end = matches!(event, Event::DocumentEnd | Event::StreamEnd);
+        builder.on_event(event, mark);
+        if end || builder.error.is_some() {
+            break;
+        }
+    }
     if let Some(e) = builder.error {
         return Err(e);
     }
@@ -168,6 +188,21 @@ mod tests {
         let id = nodes[0].get("id").unwrap();
         assert_eq!(id.as_str(), Some("a"));
         assert_eq!(id.pos, Pos { line: 2, column: 9 });
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_at_its_line_not_a_stack_overflow() {
+        // Block style, 35,000 levels (flow style is capped by the scanner); overflowed the stack before.
+        let text = "- ".repeat(35_000) + "x\n";
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("nested deeper than 64 levels") && e.line == 1, "{e}");
+        let mut text = String::from("nodes:\n");
+        for depth in 1..80 {
+            text += &format!("{}k{depth}:\n", "  ".repeat(depth));
+        }
+        let e = parse(&text).unwrap_err();
+        assert_eq!((e.line, e.message.contains("deeper than 64")), (65, true), "{e}");
+        parse(&"- ".repeat(60)).unwrap();
     }
 
     #[test]
