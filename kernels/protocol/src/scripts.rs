@@ -57,6 +57,20 @@ pub enum ScriptError {
     NoRepeat { segment: usize, text: String },
     #[error("drive script holds no ticks")]
     NoDriveTicks,
+    #[error("{part} `{text}`: the script would hold {ticks} ticks, more than the {MAX_SCRIPT_TICKS} a script may hold (a day at 10 Hz is 864000; repeat a short script with LOOP=true instead)")]
+    TooLong { part: String, text: String, ticks: u128 },
+}
+
+/// The most ticks a pose string or drive script may expand to (checked before anything is allocated).
+pub const MAX_SCRIPT_TICKS: usize = 2_000_000;
+
+/// Adds `count` ticks of `part` to `total`, or says the script is too long.
+fn add_ticks(total: usize, count: usize, part: String, text: &str) -> Result<usize, ScriptError> {
+    let sum = total as u128 + count as u128;
+    if sum > MAX_SCRIPT_TICKS as u128 {
+        return Err(ScriptError::TooLong { part, text: text.into(), ticks: sum });
+    }
+    Ok(sum as usize)
 }
 
 /// Expands a pose string into one key set per tick. Errors name the item and what was expected.
@@ -83,6 +97,7 @@ pub fn parse_pose_string(text: &str) -> Result<Vec<Keys>, ScriptError> {
             })?;
             keys = keys.union(k);
         }
+        add_ticks(ticks.len(), count, format!("item {}", i + 1), item)?;
         ticks.extend(std::iter::repeat_n(keys, count));
     }
     if ticks.is_empty() {
@@ -131,6 +146,7 @@ pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, ScriptError
         }
         c.validate().map_err(|e| ScriptError::BadControl { segment: i + 1, text: seg.into(), source: e })?;
         let count = count.ok_or_else(|| ScriptError::NoRepeat { segment: i + 1, text: seg.into() })?;
+        add_ticks(ticks.len(), count, format!("segment {}", i + 1), seg)?;
         ticks.extend(std::iter::repeat_n(c, count));
     }
     if ticks.is_empty() {
@@ -142,6 +158,20 @@ pub fn parse_drive_script(text: &str) -> Result<Vec<VehicleControl>, ScriptError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scripts_too_long_to_hold_are_errors_before_allocating() {
+        // `w-100000000000` tried to allocate 200 GB; u64::MAX ticks overflowed the capacity.
+        for (text, part) in
+            [("w-100000000000", "item 1"), ("w-18446744073709551615", "item 1"), ("w-1500000, d-1500000", "item 2")]
+        {
+            let e = parse_pose_string(text).unwrap_err().to_string();
+            assert!(e.starts_with(part) && e.contains("more than the 2000000 a script may hold"), "{e}");
+        }
+        let e = parse_drive_script("throttle=1 x99999999999999").unwrap_err().to_string();
+        assert!(e.starts_with("segment 1") && e.contains("99999999999999 ticks"), "{e}");
+        assert_eq!(parse_pose_string("w-2000000").unwrap().len(), MAX_SCRIPT_TICKS);
+    }
 
     #[test]
     fn pose_string_expands() {
