@@ -10,6 +10,9 @@ use crate::error::{DitError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// The most parameters a config may describe (10× Wan2.1-14B).
+pub const MAX_PARAMETERS: u128 = 150_000_000_000;
+
 /// DiT hyper-parameters. Unknown fields of the upstream `config.json` (e.g. `_class_name`,
 /// `model_type`) are accepted and ignored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,21 +157,69 @@ impl Config {
         if !self.freq_dim.is_multiple_of(2) || self.freq_dim == 0 {
             return bad(format!("freq_dim {} must be even", self.freq_dim));
         }
-        for (name, v) in [
-            ("in_dim", self.in_dim),
-            ("out_dim", self.out_dim),
-            ("ffn_dim", self.ffn_dim),
-            ("text_dim", self.text_dim),
-            ("text_len", self.text_len),
-            ("num_layers", self.num_layers),
+        // Upper bounds far above any released model (Wan2.1-14B: dim 5120, ffn 13824, 40 layers) and far
+        // below what a typo like `num_layers: 1000000000` would try to allocate.
+        for (name, v, max) in [
+            ("in_dim", self.in_dim, 4096),
+            ("out_dim", self.out_dim, 4096),
+            ("dim", self.dim, 65_536),
+            ("ffn_dim", self.ffn_dim, 262_144),
+            ("freq_dim", self.freq_dim, 65_536),
+            ("text_dim", self.text_dim, 65_536),
+            ("text_len", self.text_len, 65_536),
+            ("num_heads", self.num_heads, 1024),
+            ("num_layers", self.num_layers, 1024),
+            ("patch_size[1]", self.patch_size[1], 64),
+            ("patch_size[2]", self.patch_size[2], 64),
+            ("action_classes", self.action_classes.unwrap_or(1), 65_536),
         ] {
-            if v == 0 {
-                return bad(format!("{name} must be > 0"));
+            if v == 0 || v > max {
+                return bad(format!("{name} must be in 1..={max}, found {v}"));
             }
         }
-        if self.action_classes == Some(0) {
-            return bad("action_classes must be > 0".into());
+        let params = self.parameter_estimate();
+        if params > MAX_PARAMETERS {
+            return bad(format!(
+                "about {params} parameters, more than the {MAX_PARAMETERS} this engine loads (check dim, ffn_dim, num_layers)"
+            ));
         }
         Ok(())
+    }
+
+    /// Roughly the number of parameters of the blocks (attention, cross-attention, FFN), in 128 bits: enough
+    /// to refuse absurd configs before anything is allocated.
+    pub fn parameter_estimate(&self) -> u128 {
+        let (d, f, layers) = (self.dim as u128, self.ffn_dim as u128, self.num_layers as u128);
+        layers * (8 * d * d + 2 * d * f) + self.text_dim as u128 * d + self.patch_features() as u128 * d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_absurd_sizes_are_refused_before_allocating() {
+        for name in ["tiny", "small", "wan2_1_1_3b"] {
+            Config::preset(name).unwrap().validate().unwrap();
+        }
+        let cases: [(fn(&mut Config), &str); 5] = [
+            (|c| c.num_layers = 1_000_000_000, "num_layers must be in 1..=1024, found 1000000000"),
+            (|c| c.ffn_dim = 0, "ffn_dim must be in 1..=262144, found 0"),
+            (|c| c.patch_size = [1, usize::MAX, 2], "patch_size[1] must be in 1..=64"),
+            (|c| c.action_classes = Some(0), "action_classes must be in 1..=65536, found 0"),
+            (
+                |c| {
+                    (c.dim, c.num_heads, c.ffn_dim, c.num_layers) = (65_536, 1024, 262_144, 1024);
+                },
+                "parameters, more than the 150000000000",
+            ),
+        ];
+        for (set, expected) in cases {
+            let mut c = Config::wan2_1_1_3b();
+            set(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(expected), "{e}");
+        }
     }
 }

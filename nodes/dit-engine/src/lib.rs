@@ -197,6 +197,9 @@ mod tests {
         assert!(e.contains("STEPS=`0`") && e.contains("1..=100"), "{e}");
         let e = from(&[("LATENT_WIDTH", "7"), ("CONFIG", "tiny")]).unwrap_err().to_string();
         assert!(e.contains("LATENT_WIDTH=`7`") && e.contains("multiple of the patch width"), "{e}");
+        // 100000 latents a side asked for gigabytes of tokens; the bound is checked with the setting.
+        let e = from(&[("LATENT_HEIGHT", "100000"), ("CONFIG", "tiny")]).unwrap_err().to_string();
+        assert!(e.contains("LATENT_HEIGHT=`100000`") && e.contains("in 1..=512"), "{e}");
         let e = from(&[("CONFIG", "no-such-preset")]).unwrap_err().to_string();
         assert!(e.contains("CONFIG=`no-such-preset`") && e.contains("wan2_1_1_3b"), "{e}");
     }

@@ -73,6 +73,9 @@ pub fn apply_controls(cfg: &mut Config, controls: &str) -> Result<(), SettingErr
     Ok(())
 }
 
+/// The largest latent height or width (4096 pixels after the VAE's 8× upsampling; Wan 720p is 90×160).
+pub const MAX_LATENT_SIDE: usize = 512;
+
 impl Settings {
     /// The settings of the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
@@ -105,14 +108,14 @@ impl Settings {
         let latent_height: usize = env.parse_valid(
             "LATENT_HEIGHT",
             8,
-            &format!("a positive multiple of the patch height {ph}"),
-            |h: &usize| *h > 0 && h.checked_rem(ph) == Some(0),
+            &format!("a multiple of the patch height {ph} in 1..={MAX_LATENT_SIDE} (8 pixels per latent)"),
+            |h: &usize| (1..=MAX_LATENT_SIDE).contains(h) && h.checked_rem(ph) == Some(0),
         )?;
         let latent_width: usize = env.parse_valid(
             "LATENT_WIDTH",
             8,
-            &format!("a positive multiple of the patch width {pw}"),
-            |w: &usize| *w > 0 && w.checked_rem(pw) == Some(0),
+            &format!("a multiple of the patch width {pw} in 1..={MAX_LATENT_SIDE} (8 pixels per latent)"),
+            |w: &usize| (1..=MAX_LATENT_SIDE).contains(w) && w.checked_rem(pw) == Some(0),
         )?;
         let steps: usize = env.parse_valid("STEPS", 4, "1..=100 denoising steps", |s| (1..=100).contains(s))?;
         let shift: f32 = env.parse_valid("SHIFT", 3.0, "a positive number", |s: &f32| s.is_finite() && *s > 0.0)?;
