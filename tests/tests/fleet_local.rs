@@ -2,7 +2,10 @@
 //! daemons on loopback (child processes of the `worldflow` binary) and frames of both cars arrive, with no node
 //! process left behind; graphs/fleet/laptop.yml runs on a one-daemon fleet started by hand (`fleet coordinator`,
 //! `fleet daemon`, `fleet start`, `fleet list`). A machine no daemon serves and an unreachable coordinator are
-//! errors naming the machine or the address, within a bounded time.
+//! errors naming the machine or the address, within a bounded time. The launch profiles: graphs/fleet/robots.yml
+//! renders each car on its own robot (three daemons), graphs/fleet/server.yml both beside the world. Under
+//! `fleet local`, an agent whose sensors process is stopped (SIGSTOP) is dropped by the Director on the other
+//! machine while the other agent's frames keep coming, and SIGCONT re-admits it (tests/fixtures/fleet-dropout.yml).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -272,11 +275,171 @@ fn an_unreachable_coordinator_is_named_within_seconds() {
 #[test]
 fn fleet_graphs_validate_and_unknown_machines_are_named() {
     use worldflow::validate::{validate_file, validate_file_with, ValidateOptions};
-    for name in ["fleet/two-machines.yml", "fleet/laptop.yml"] {
+    for name in ["fleet/two-machines.yml", "fleet/laptop.yml", "fleet/server.yml", "fleet/robots.yml"] {
         let g = validate_file(Path::new(&graph(name))).unwrap_or_else(|e| panic!("{name}:\n{e}"));
         assert!(g.nodes.iter().all(|n| n.machine.is_some()), "{name}: every node is placed");
     }
     let only_sim = ValidateOptions { machines: Some(vec!["sim".into()]) };
     let e = validate_file_with(Path::new(&graph("fleet/two-machines.yml")), &only_sim).unwrap_err().to_string();
     assert!(e.contains("unknown machine `render` (expected one of --machines: sim)"), "{e}");
+}
+
+/// Frames recorded per agent in `frames_jsonl` (agent id → count).
+fn frames_per_agent(frames_jsonl: &Path) -> std::collections::BTreeMap<u64, usize> {
+    let mut n = std::collections::BTreeMap::new();
+    for f in read_jsonl(frames_jsonl) {
+        *n.entry(f["agent_id"].as_u64().unwrap()).or_default() += 1;
+    }
+    n
+}
+
+#[test]
+fn the_robots_profile_renders_each_car_on_its_own_robot() {
+    let out = out_dir("fleet-robots");
+    let g = graph("fleet/robots.yml");
+    let args = ["fleet", "local", &g, "--out", out.to_str().unwrap(), "--stop-after", "30s"];
+    let run = worldflow(&args, Duration::from_secs(120));
+    assert!(run.status.success(), "fleet local failed:\n{}", run.stderr);
+    for expected in
+        ["running on 3 machine(s)", "  server  director\n", "  robot0  sensors0, encoder0, actor0, renderer0"]
+    {
+        assert!(run.stderr.contains(expected), "`{expected}` not in:\n{}", run.stderr);
+    }
+    // Each robot's recorder holds only its own car's frames, from the renderer beside it.
+    for robot in [0u64, 1] {
+        let dir = out.join(format!("robot{robot}"));
+        let n = frames_per_agent(&dir.join("frames.jsonl"));
+        assert_eq!(n.keys().copied().collect::<Vec<_>>(), [robot], "robot{robot}: frames per agent {n:?}");
+        assert!(n[&robot] >= 10, "robot{robot}: {n:?}\n{}", run.stderr);
+        assert!(dir.join(format!("frames/agent{robot}_front")).is_dir());
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["frames"].as_u64(), Some(n[&robot] as u64), "robot{robot}'s own report");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["director"]["drops"], 0, "the server's section: {report}");
+    let left = processes_writing_to(&out);
+    assert!(left.is_empty(), "node processes outlived fleet local:\n{}", left.join("\n"));
+}
+
+#[test]
+fn the_server_profile_renders_both_cars_beside_the_world() {
+    let out = out_dir("fleet-server");
+    let g = graph("fleet/server.yml");
+    let args = ["fleet", "local", &g, "--out", out.to_str().unwrap(), "--stop-after", "30s"];
+    let run = worldflow(&args, Duration::from_secs(120));
+    assert!(run.status.success(), "fleet local failed:\n{}", run.stderr);
+    assert!(run.stderr.contains("  server  director, actor, renderer0, renderer1, recorder\n"), "{}", run.stderr);
+    let n = frames_per_agent(&out.join("frames.jsonl"));
+    assert!(n.len() == 2 && n.values().all(|c| *c >= 10), "frames per agent {n:?}\n{}", run.stderr);
+    let left = processes_writing_to(&out);
+    assert!(left.is_empty(), "node processes outlived fleet local:\n{}", left.join("\n"));
+}
+
+/// The pid of the `worldflow-sensors` process with `AGENT_ID=<agent>` writing to `out` (as in
+/// agents_come_and_go.rs: the output folder tells this run's processes from those of tests beside it).
+fn sensors_pid(out: &Path, agent: u32) -> Option<u32> {
+    let want_agent = format!("AGENT_ID={agent}");
+    let want_out = format!("WORLDFLOW_OUT_DIR={}", out.canonicalize().ok()?.display());
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let exe = std::fs::read_link(e.path().join("exe")).ok()?;
+        if !exe.file_name()?.to_str()?.starts_with("worldflow-sensors") {
+            return None;
+        }
+        let environ = std::fs::read(e.path().join("environ")).ok()?;
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        (vars.contains(&want_agent.as_bytes()) && vars.contains(&want_out.as_bytes())).then_some(pid)
+    })
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Lines in a JSON Lines file so far (0 before it exists).
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn an_agent_stopped_on_one_machine_is_dropped_by_the_director_on_the_other_and_rejoins() {
+    let out = out_dir("fleet-dropout");
+    let g = workspace_root().join("tests/fixtures/fleet-dropout.yml");
+    let mut child = Command::new(worldflow_binary())
+        .args(["fleet", "local"])
+        .arg(&g)
+        .args(["--out", out.to_str().unwrap(), "--stop-after", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::Builder::new()
+        .name("test-fleet-stderr".into())
+        .spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut s);
+            s
+        })
+        .unwrap();
+    let (frames0, frames1) = (out.join("agent0/frames.jsonl"), out.join("agent1/frames.jsonl"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines(&frames0) < 10 || lines(&frames1) < 10 {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no frames of both agents within 60 s:\n{}", log.join().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = sensors_pid(&out, 1).expect("agent1's sensors process");
+    signal(pid, "-STOP");
+    // Past the Director's 0.5 s timeout agent1 is out; agent0's frames keep coming while it is.
+    std::thread::sleep(Duration::from_millis(800));
+    let during_from = lines(&frames0);
+    std::thread::sleep(Duration::from_millis(1200));
+    let during = lines(&frames0) - during_from;
+    signal(pid, "-CONT");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fleet local did not end within 60 s of SIGCONT:\n{}", log.join().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = log.join().unwrap();
+    assert!(status.success(), "fleet local failed:\n{log}");
+    assert!(during >= 5, "agent0: {during} frames in the 1.2 s agent1 was out (20 ticks/s)\n{log}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let director = &report["director"];
+    let membership = director["membership"].as_array().unwrap();
+    let drop = membership.iter().find(|m| m["event"] == "dropped" && m["agent"] == 1).expect("agent1 dropped");
+    let rejoin = membership.iter().find(|m| m["event"] == "rejoined" && m["agent"] == 1).expect("agent1 rejoined");
+    let (drop_tick, rejoin_tick) = (drop["tick"].as_u64().unwrap(), rejoin["tick"].as_u64().unwrap());
+    assert!(rejoin_tick > drop_tick + 10, "2 s stopped at 20 ticks/s: dropped at {drop_tick}, back at {rejoin_tick}");
+    assert!(membership.iter().all(|m| m["agent"] == 1), "agent0 was never dropped: {director}");
+
+    // Each recorder holds its own agent's frames only: agent0's went on through the gap, agent1's came back.
+    let ticks = |path: &Path, agent: u64| -> Vec<u64> {
+        let frames = read_jsonl(path);
+        assert!(frames.iter().all(|f| f["agent_id"] == agent), "{}: only agent{agent}", path.display());
+        frames.iter().map(|f| f["tick"].as_u64().unwrap()).collect()
+    };
+    let (t0, t1) = (ticks(&frames0, 0), ticks(&frames1, 1));
+    let gap = drop_tick + 1..rejoin_tick;
+    assert!(t0.iter().filter(|t| gap.contains(t)).count() >= 5, "agent0's ticks {gap:?}: {t0:?}");
+    assert!(t1.iter().any(|t| *t > rejoin_tick), "agent1 rendered again after tick {rejoin_tick}: {t1:?}");
+    let left = processes_writing_to(&out);
+    assert!(left.is_empty(), "node processes outlived fleet local:\n{}", left.join("\n"));
 }

@@ -2,7 +2,9 @@
 //!
 //! Inputs are typed by their Arrow data: `UInt8` / `Float32` payloads with a frame header are image frames,
 //! one-row structs with `keys` are actions, with `frame_id` poses. Output directory: `OUT_DIR`, else the
-//! launcher's `WORLDFLOW_OUT_DIR`, else `out/`.
+//! launcher's `WORLDFLOW_OUT_DIR`, else `out/`; with `SUBDIR` (a relative folder such as `robot0`), that
+//! folder of it, so several recorders of one graph (one per robot host of a fleet graph) keep their files
+//! apart — under `fleet local` every machine shares one output directory.
 //!
 //! ```text
 //! OUT/frames/agent<A>_<camera>/<tick>.png   one PNG per frame
@@ -55,7 +57,24 @@ pub struct VideoSettings {
 }
 
 /// The settings this node reads (the launcher's catalogue lists exactly these).
-pub const SETTINGS: &[&str] = &["OUT_DIR", "VIDEO", "VIDEO_FPS"];
+pub const SETTINGS: &[&str] = &["OUT_DIR", "SUBDIR", "VIDEO", "VIDEO_FPS"];
+
+/// Where this recorder writes: the output directory, or its `SUBDIR` folder (relative, no `..`).
+pub fn recording_dir(env: &Env) -> anyhow::Result<PathBuf> {
+    let out = env.out_dir()?;
+    let Some(sub) = env.get("SUBDIR")? else { return Ok(out) };
+    let path = std::path::Path::new(&sub);
+    let plain = path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        return Err(worldflow_node_kit::SettingError::invalid(
+            "SUBDIR",
+            sub,
+            "a relative folder under the output directory, like robot0 (no `..`, not absolute)",
+        )
+        .into());
+    }
+    Ok(out.join(path))
+}
 
 impl VideoSettings {
     /// The video settings of the process environment.
@@ -185,7 +204,7 @@ impl Recorder {
 
 pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let env = Env::from_process(SETTINGS);
-    let mut rec = Recorder::create(env.out_dir()?, VideoSettings::from_settings(&env)?)?;
+    let mut rec = Recorder::create(recording_dir(&env)?, VideoSettings::from_settings(&env)?)?;
     let result = (|| {
         while let Some(event) = events.recv() {
             match event {
@@ -227,7 +246,15 @@ mod settings_tests {
         assert!(e.contains("VIDEO_FPS=`0`: expected whole frames per second in 1..=1000"), "{e}");
         let env = Env::from_pairs(SETTINGS, &[("OUT_DIR", "/tmp/x")]);
         VideoSettings::from_settings(&env).unwrap();
-        assert_eq!(env.out_dir().unwrap(), PathBuf::from("/tmp/x"));
+        assert_eq!(recording_dir(&env).unwrap(), PathBuf::from("/tmp/x"));
+        let sub = |s: &str| recording_dir(&Env::from_pairs(SETTINGS, &[("OUT_DIR", "/tmp/x"), ("SUBDIR", s)]));
+        assert_eq!(sub(" robot0 ").unwrap(), PathBuf::from("/tmp/x/robot0"));
+        assert_eq!(sub("fleet/robot1").unwrap(), PathBuf::from("/tmp/x/fleet/robot1"));
+        for bad in ["../elsewhere", "/abs", "a/../../b", "./a"] {
+            let e = sub(bad).unwrap_err().to_string();
+            let expected = format!("setting SUBDIR=`{bad}`: expected a relative folder under the output directory");
+            assert!(e.starts_with(&expected), "{e}");
+        }
         assert_eq!(env.declared_not_read(&[]), Vec::<&str>::new(), "SETTINGS lists exactly what the node reads");
     }
 }

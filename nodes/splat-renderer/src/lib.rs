@@ -5,9 +5,14 @@
 //! pose (the pose is `world_from_camera`); `RIG=ego4` treats it as `world_from_base` (x forward, y left, z up)
 //! and renders the standard front/left/rear/right rig (`RIG=front`: its front camera only); `RIG=<file>` reads a
 //! rig file. `CATCHUP=every` (default) renders every complete tick in order; `CATCHUP=newest` only the newest
-//! when rendering fell behind (see `pairing`). Frames leave as RGB8 written straight
+//! when rendering fell behind (see `pairing`). `AGENTS` (`all`, default, or ids like `0,2`, `1-3`) draws only
+//! those agents' poses: one renderer per agent, each on its agent's machine, can share one pose stream; frames
+//! keep their agent id. `BACKGROUND` is the sky colour; `GROUND` (`town`, the default for the streamed town;
+//! `none`, the default for scene files; or a ground colour `r,g,b`) adds a ground plane to the horizon under
+//! it, so a camera looking past the town's edge sees ground, not a void. Frames leave as RGB8 written straight
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
 
+pub mod agents;
 pub mod builtin;
 pub mod pairing;
 
@@ -20,8 +25,9 @@ use worldflow_protocol::arrow_io::{frame as frame_io, pose as pose_io};
 use worldflow_protocol::{
     mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics,
 };
-use worldflow_splat::{Compat, Image, RenderOptions, Renderer};
+use worldflow_splat::{Compat, Ground, Image, RenderOptions, Renderer};
 
+use agents::AgentFilter;
 use pairing::{Catchup, Pairing};
 
 /// More entries than this waiting for a partner means the inputs are mis-wired, not late.
@@ -66,13 +72,15 @@ pub struct Settings {
     pub rig: Vec<RigCamera>,
     /// `CATCHUP`: `every` complete tick in order (default), or only the `newest`.
     pub catchup: Catchup,
+    /// `AGENTS`: whose poses are drawn.
+    pub agents: AgentFilter,
     pub options: RenderOptions,
 }
 
 /// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
 /// the span timings) is read by `main`.
 pub const SETTINGS: &[&str] =
-    &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND", "CATCHUP", "OUT_DIR"];
+    &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND", "GROUND", "CATCHUP", "AGENTS", "OUT_DIR"];
 
 impl Settings {
     /// The settings of the process environment.
@@ -96,12 +104,20 @@ impl Settings {
         };
         let compat = env.choice("COMPAT", Compat::Inria, &[("inria", Compat::Inria), ("gsplat", Compat::Gsplat)])?;
         let bg = env.get_or("BACKGROUND", "0.55,0.7,0.9")?;
-        let bgv: Vec<f32> = bg.split(',').filter_map(|s| s.trim().parse().ok()).collect();
-        if bgv.len() != 3 || bgv.iter().any(|c| !c.is_finite()) {
-            anyhow::bail!("setting BACKGROUND=`{bg}`: expected r,g,b");
-        }
+        let bgv = parse_rgb(&bg).with_context(|| format!("setting BACKGROUND=`{bg}`: expected r,g,b"))?;
+        let scene = env.get_or("SCENE", "builtin:plaza")?;
+        // The streamed Director–Actor town is z-up and ends at its outer road: a ground plane to the horizon by
+        // default. Scene files have their own up axis: no ground unless asked for.
+        let ground = match env.get_or("GROUND", if scene == "stream" { "town" } else { "none" })?.as_str() {
+            "none" => None,
+            "town" => Some(Ground::town()),
+            rgb => Some(Ground {
+                rgb: parse_rgb(rgb).with_context(|| format!("setting GROUND=`{rgb}`: expected none, town or r,g,b"))?,
+                ..Ground::town()
+            }),
+        };
         Ok(Self {
-            scene: env.get_or("SCENE", "builtin:plaza")?,
+            scene,
             width,
             height,
             fov_x_deg,
@@ -111,13 +127,8 @@ impl Settings {
                 Catchup::Every,
                 &[("every", Catchup::Every), ("newest", Catchup::Newest)],
             )?,
-            options: RenderOptions {
-                compat,
-                background: [bgv[0], bgv[1], bgv[2]],
-                ground: None,
-                sh_degree: None,
-                antialiased: false,
-            },
+            agents: env.parse("AGENTS", agents::EXPECTED)?.unwrap_or_default(),
+            options: RenderOptions { compat, background: bgv, ground, sh_degree: None, antialiased: false },
         })
     }
 
@@ -143,6 +154,13 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// `r,g,b` with three finite numbers.
+fn parse_rgb(text: &str) -> Option<[f32; 3]> {
+    let v: Vec<f32> = text.split(',').map(|s| s.trim().parse().ok()).collect::<Option<_>>()?;
+    let rgb: [f32; 3] = v.try_into().ok()?;
+    rgb.iter().all(|c| c.is_finite()).then_some(rgb)
 }
 
 /// The scene: a fixed one, or a streamed one (the static part once, then each tick's dynamic part).
@@ -173,14 +191,15 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let streamed = settings.scene == "stream";
     let scene = if streamed { Gaussians::new(0) } else { settings.load_scene()? };
     eprintln!(
-        "splat-renderer: {} camera(s) of {}×{}, scene {}",
+        "splat-renderer: {} camera(s) of {}×{}, scene {}, agents {}",
         settings.rig.len(),
         settings.width,
         settings.height,
-        if streamed { "streamed".to_owned() } else { format!("{} Gaussians", scene.len()) }
+        if streamed { "streamed".to_owned() } else { format!("{} Gaussians", scene.len()) },
+        settings.agents
     );
     let mut state = SceneState { streamed, scene, static_len: None };
-    let mut pairing = Pairing::default();
+    let mut pairing = Pairing::new(settings.agents.clone());
     let mut rendered_ticks = 0u64;
     let mut renderer = Renderer::new(settings.options);
     let mut image = Image::new(settings.width, settings.height);
@@ -210,6 +229,13 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             rendered_ticks += 1;
         }
         if pairing.waiting() > MAX_WAITING {
+            if pairing.admitted_poses == 0 && pairing.filtered_poses > 0 {
+                anyhow::bail!(
+                    "setting AGENTS=`{}`: {} poses arrived, none of these agents' (does the graph have them?)",
+                    settings.agents,
+                    pairing.filtered_poses
+                );
+            }
             anyhow::bail!("{MAX_WAITING} ticks waiting: poses and Gaussians never pair up (is the actor connected, and does it send the static set first?)");
         }
     }
@@ -312,12 +338,16 @@ mod settings_tests {
         let env = Env::from_pairs(SETTINGS, &[("WIDTH", " 320 "), ("RIG", "front")]);
         let s = Settings::from_settings(&env).unwrap();
         assert_eq!((s.width, s.height, s.fov_x_deg, s.rig.len(), s.catchup), (320, 360, 90.0, 1, Catchup::Every));
-        assert_eq!((s.scene.as_str(), s.options.compat), ("builtin:plaza", Compat::Inria));
+        assert_eq!((s.scene.as_str(), s.options.compat, s.agents), ("builtin:plaza", Compat::Inria, AgentFilter::All));
+        let one = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("AGENTS", " 1 ")])).unwrap();
+        assert!(one.agents.admits(1) && !one.agents.admits(0));
         for (name, value, expected) in [
             ("COMPAT", "unity", "setting COMPAT=`unity`: expected inria or gsplat"),
             ("CATCHUP", "all", "setting CATCHUP=`all`: expected every or newest"),
             ("FOV_X_DEG", "0", "setting FOV_X_DEG=`0`: expected 1..179 degrees"),
             ("BACKGROUND", "1,2", "setting BACKGROUND=`1,2`: expected r,g,b"),
+            ("GROUND", "grass", "setting GROUND=`grass`: expected none, town or r,g,b"),
+            ("AGENTS", "0;1", "setting AGENTS=`0;1`: expected all or agent ids like 0,2 or 1-3"),
         ] {
             let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[(name, value)])).err().unwrap();
             assert_eq!(e.to_string(), expected);

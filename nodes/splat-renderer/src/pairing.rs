@@ -7,18 +7,29 @@
 //! fell behind), [`Catchup::Every`] renders them all in order (with large queues: nothing lost), and
 //! [`Catchup::Newest`] renders the newest and skips the older ones, keeping the view close to the present
 //! for an interactive run (a renderer that keeps up never has two).
+//!
+//! Poses of agents the renderer does not draw (`AGENTS`, see [`AgentFilter`]) are left out on arrival: they
+//! never make a tick wait and never count as skipped; a tick with none of this renderer's poses is not one of
+//! its ticks (its dynamic set is discarded with the older ones once a later tick renders).
 
 use std::collections::BTreeMap;
 
 use worldflow_protocol::{Gaussians, StampedPose};
+
+use crate::agents::AgentFilter;
 
 /// Poses and dynamic Gaussian sets waiting for their partner.
 #[derive(Debug, Default)]
 pub struct Pairing {
     poses: BTreeMap<u64, Vec<StampedPose>>,
     dynamic: BTreeMap<u64, Gaussians>,
+    /// The agents whose poses are drawn.
+    agents: AgentFilter,
     /// Ticks discarded because one of their parts was dropped upstream.
     pub skipped_ticks: u64,
+    /// Poses taken, and poses left out because their agent is not drawn here.
+    pub admitted_poses: u64,
+    pub filtered_poses: u64,
 }
 
 /// Which complete tick to render when several are waiting (the `CATCHUP` setting).
@@ -40,8 +51,20 @@ pub struct ReadyTick {
 }
 
 impl Pairing {
-    pub fn push_pose(&mut self, pose: StampedPose) {
+    /// A pairing that draws the poses of `agents` only.
+    pub fn new(agents: AgentFilter) -> Self {
+        Self { agents, ..Self::default() }
+    }
+
+    /// Takes a pose if its agent is drawn here; returns whether it was taken.
+    pub fn push_pose(&mut self, pose: StampedPose) -> bool {
+        if !self.agents.admits(pose.meta.agent_id) {
+            self.filtered_poses += 1;
+            return false;
+        }
+        self.admitted_poses += 1;
         self.poses.entry(pose.meta.tick).or_default().push(pose);
+        true
     }
 
     pub fn push_dynamic(&mut self, tick: u64, gaussians: Gaussians) {
@@ -78,8 +101,12 @@ mod tests {
     use worldflow_protocol::ChunkMeta;
 
     fn pose(tick: u64) -> StampedPose {
+        agent_pose(0, tick)
+    }
+
+    fn agent_pose(agent_id: u32, tick: u64) -> StampedPose {
         StampedPose {
-            meta: ChunkMeta { tick, ..Default::default() },
+            meta: ChunkMeta { tick, agent_id, ..Default::default() },
             frame_id: "base".into(),
             world_from_frame: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
         }
@@ -132,5 +159,41 @@ mod tests {
         // A fixed scene needs poses only.
         p.push_pose(pose(6));
         assert_eq!(p.pop_ready(false, Catchup::Every).unwrap().tick, 6);
+    }
+
+    #[test]
+    fn a_renderer_for_one_agent_draws_its_poses_only_and_never_waits_for_the_others() {
+        let mut p = Pairing::new("1".parse().unwrap());
+        let mut rendered = Vec::new();
+        // Each tick: agent0's pose, the dynamic set, agent1's pose (the Director's order may vary).
+        for t in 0..4 {
+            assert!(!p.push_pose(agent_pose(0, t)));
+            p.push_dynamic(t, Gaussians::new(0));
+            assert!(p.pop_ready(true, Catchup::Every).is_none(), "tick {t} waits for agent1's pose only");
+            assert!(p.push_pose(agent_pose(1, t)));
+            rendered.extend(std::iter::from_fn(|| p.pop_ready(true, Catchup::Every)).map(|r| {
+                assert!(r.poses.iter().all(|q| q.meta.agent_id == 1));
+                r.tick
+            }));
+        }
+        assert_eq!(rendered, vec![0, 1, 2, 3]);
+        assert_eq!((p.skipped_ticks, p.admitted_poses, p.filtered_poses, p.waiting()), (0, 4, 4, 0));
+
+        // Ticks that carry only other agents' poses are not this renderer's ticks: nothing waits, nothing is
+        // skipped, and their dynamic sets go once a later tick of its own renders.
+        for t in 4..8 {
+            p.push_pose(agent_pose(0, t));
+            p.push_dynamic(t, Gaussians::new(0));
+        }
+        assert!(p.pop_ready(true, Catchup::Newest).is_none());
+        p.push_pose(agent_pose(1, 8));
+        p.push_dynamic(8, Gaussians::new(0));
+        assert_eq!(p.pop_ready(true, Catchup::Newest).unwrap().tick, 8);
+        assert_eq!((p.skipped_ticks, p.waiting()), (0, 0));
+
+        // All agents (the default) take every pose.
+        let mut all = Pairing::default();
+        assert!(all.push_pose(agent_pose(0, 0)) && all.push_pose(agent_pose(7, 0)));
+        assert_eq!(all.pop_ready(false, Catchup::Every).unwrap().poses.len(), 2);
     }
 }
