@@ -71,6 +71,22 @@ if [[ -x $py_dir/bin/python && ! -f $py_dir/.version-cyclonedds-$CYCLONEDDS_VERS
     fi
 fi
 
+# eclipse-zenoh (the Zenoh Python API, `import zenoh`; the wheel bundles the Rust zenoh core, shared memory included)
+# for the zenoh-bridge live test: an independent Zenoh peer that connects to the bridge on loopback, receives
+# frames, watches the agents' liveliness and sends actions. 1.10.x, the version of the Rust zenoh dora builds
+# (1.10.2). Same venv, pinned, only when missing; the test says plainly when it cannot find it (and fails under CI).
+ZENOH_PY_VERSION=1.10.2
+if [[ -x $py_dir/bin/python && ! -f $py_dir/.version-eclipse-zenoh-$ZENOH_PY_VERSION ]]; then
+    echo "setup: installing eclipse-zenoh==$ZENOH_PY_VERSION into $py_dir" >&2
+    if "$py_dir/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+        "eclipse-zenoh==$ZENOH_PY_VERSION"; then
+        rm -f "$py_dir"/.version-eclipse-zenoh-*
+        touch "$py_dir/.version-eclipse-zenoh-$ZENOH_PY_VERSION"
+    else
+        echo "setup: warning: could not install eclipse-zenoh; the zenoh-bridge live test will say it did not run" >&2
+    fi
+fi
+
 # mcap (the MCAP format authors' Python reader) for kernels/rosbag2's test that validates the raw MCAP files our
 # rosbag2 writer makes: records, chunk and summary indexes, CRCs. Same venv, pinned, only when missing; the test
 # says plainly when it cannot find it (and fails under CI).

@@ -19,6 +19,7 @@ const NODES: &[(&str, &[&str])] = &[
     ("worldflow-dit-engine", worldflow_dit_engine::SETTINGS),
     ("worldflow-vae-decoder", worldflow_vae_decoder::SETTINGS),
     ("worldflow-ros2-bridge", worldflow_ros2_bridge::SETTINGS),
+    ("worldflow-zenoh-bridge", worldflow_zenoh_bridge::SETTINGS),
 ];
 
 fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {

@@ -57,6 +57,8 @@ const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
     // Run only inside a network namespace, against an independent DDS peer (no DDS traffic off loopback).
     ("ros2.yml", "ros2_live::the_bridge_publishes_to_an_independent_dds_peer"),
     ("closed-loop.yml", "ros2_live::a_dds_peer_closes_the_loop_in_lock_step"),
+    // Loopback only (explicit 127.0.0.1 endpoints, no multicast), against an independent Zenoh peer.
+    ("zenoh.yml", "zenoh_live::an_independent_zenoh_peer_watches_receives_and_drives"),
     // Fleet graphs (graphs/fleet/; the walk below does not descend into it): run by `worldflow fleet`.
     ("fleet/two-machines.yml", "fleet_local::fleet_local_runs_two_machines_on_loopback_and_both_cars_are_rendered"),
     ("fleet/laptop.yml", "fleet_local::a_hand_started_fleet_runs_a_graph_and_names_the_machines_it_lacks"),

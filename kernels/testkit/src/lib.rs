@@ -10,6 +10,10 @@
 //! - [`project_python`] / [`run_python_check`]: the project's Python venv (`.cache/py`, made by
 //!   `scripts/setup.sh`: rosbags, cyclonedds, mcap) and running a committed reference script in it; a missing
 //!   venv is a skip without `CI`, a failure with it.
+//! - [`netns`]: fake machines on one host (network namespaces joined by veth links, each process with its own
+//!   `/dev/shm`) for the fleet tests and benchmarks; needs root: a skip without `CI`, a failure with it.
+
+pub mod netns;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

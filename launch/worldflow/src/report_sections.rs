@@ -6,9 +6,10 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-/// The sections nodes write: `ros2_bridge` (commands, lock-step timeouts per agent, rejected commands) and
-/// `director` (agents dropped from and re-admitted to the barrier, with their ticks).
-pub const SECTIONS: &[&str] = &["ros2_bridge", "director"];
+/// The sections nodes write: `ros2_bridge` (commands, lock-step timeouts per agent, rejected commands),
+/// `director` (agents dropped from and re-admitted to the barrier, with their ticks) and `zenoh_bridge`
+/// (frames, poses and world states published, actions received and refused, agents' joins and leaves).
+pub const SECTIONS: &[&str] = &["ros2_bridge", "director", "zenoh_bridge"];
 
 /// Adds every section file present in `out` to `out/report.json`. Returns the sections added.
 pub fn merge(out: &Path) -> anyhow::Result<Vec<&'static str>> {
