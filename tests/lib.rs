@@ -34,6 +34,7 @@ pub fn run_graph(graph: &Path, out: &Path, stop_after: Option<Duration>) -> anyh
             out_dir: Some(out.to_path_buf()),
             print_logs: false,
             settings: Vec::new(),
+            owns_process: false,
         },
     )
 }

@@ -4,19 +4,32 @@
 use worldflow::validate::validate_file;
 use worldflow_tests::workspace_root;
 
-#[test]
-fn every_graph_in_graphs_validates() {
-    let mut n = 0;
-    for entry in std::fs::read_dir(workspace_root().join("graphs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            if let Err(errors) = validate_file(&path) {
-                panic!("{} does not validate:\n{}", path.display(), errors);
+/// The dataflow graphs under graphs/ and graphs/fleet/ as paths relative to graphs/ (scenario files, named
+/// `*.scenario.yaml`, are not graphs).
+fn graph_files() -> Vec<String> {
+    let mut names = Vec::new();
+    for dir in ["", "fleet/"] {
+        for entry in std::fs::read_dir(workspace_root().join("graphs").join(dir)).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if (name.ends_with(".yml") || name.ends_with(".yaml")) && !name.contains(".scenario.") {
+                names.push(format!("{dir}{name}"));
             }
-            n += 1;
         }
     }
-    assert!(n >= 1, "graphs/ holds no graph");
+    names.sort();
+    names
+}
+
+#[test]
+fn every_graph_in_graphs_validates() {
+    let graphs = graph_files();
+    for name in &graphs {
+        let path = workspace_root().join("graphs").join(name);
+        if let Err(errors) = validate_file(&path) {
+            panic!("{} does not validate:\n{}", path.display(), errors);
+        }
+    }
+    assert!(graphs.iter().any(|g| g.starts_with("fleet/")), "graphs/fleet/ holds no graph");
 }
 
 #[test]
@@ -59,19 +72,17 @@ const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
     ("closed-loop.yml", "ros2_live::a_dds_peer_closes_the_loop_in_lock_step"),
     // Loopback only (explicit 127.0.0.1 endpoints, no multicast), against an independent Zenoh peer.
     ("zenoh.yml", "zenoh_live::an_independent_zenoh_peer_watches_receives_and_drives"),
-    // Fleet graphs (graphs/fleet/; the walk below does not descend into it): run by `worldflow fleet`.
+    // Fleet graphs (graphs/fleet/): run by `worldflow fleet`.
     ("fleet/two-machines.yml", "fleet_local::fleet_local_runs_two_machines_on_loopback_and_both_cars_are_rendered"),
     ("fleet/laptop.yml", "fleet_local::a_hand_started_fleet_runs_a_graph_and_names_the_machines_it_lacks"),
+    ("fleet/server.yml", "fleet_local::the_server_profile_renders_both_cars_beside_the_world"),
+    ("fleet/robots.yml", "fleet_local::the_robots_profile_renders_each_car_on_its_own_robot"),
 ];
 
 #[test]
 fn every_graph_in_graphs_has_a_run_test() {
     let tests_dir = workspace_root().join("tests").join("tests");
-    for entry in std::fs::read_dir(workspace_root().join("graphs")).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
-            continue;
-        }
+    for name in graph_files() {
         let (_, test) = GRAPHS_RUN_BY_TESTS
             .iter()
             .find(|(g, _)| *g == name)

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod mermaid;
 pub mod report_sections;
 pub mod run;
+pub mod run_stop;
 pub mod timings;
 pub mod validate;
 pub mod yaml_tree;

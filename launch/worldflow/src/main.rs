@@ -225,9 +225,10 @@ enum ModelCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { graph, stop_after, out, verbose, settings } => {
-            run::run_graph(&graph, &run::RunOptions { stop_after, out_dir: Some(out), print_logs: verbose, settings })
-        }
+        Command::Run { graph, stop_after, out, verbose, settings } => run::run_graph(
+            &graph,
+            &run::RunOptions { stop_after, out_dir: Some(out), print_logs: verbose, settings, owns_process: true },
+        ),
         Command::Validate { graphs, machines } => {
             let mut failed = false;
             let options = validate::ValidateOptions { machines };
@@ -286,6 +287,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<worldflow::run_stop::Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(worldflow::run_stop::INTERRUPTED_EXIT_STATUS)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -1,6 +1,7 @@
 //! `report.json` gathers the accounts of a run: the recorder writes it (frames, frames/s, latency), and nodes
 //! with an account of their own write `<out>/<section>.json` beside it; after the run, `worldflow run` adds
-//! each of those as a `section` key of report.json (creating report.json when no recorder wrote one).
+//! each of those as a `section` key of report.json (creating report.json when no recorder wrote one). Recorders
+//! that write into a subfolder (`SUBDIR`, one per robot of a fleet) are gathered under `recorders`, by folder.
 
 use std::path::Path;
 
@@ -34,11 +35,34 @@ pub fn merge(out: &Path) -> anyhow::Result<Vec<&'static str>> {
         report.insert((*section).to_owned(), value);
         added.push(*section);
     }
+    let recorders = subfolder_reports(out)?;
+    if !recorders.is_empty() {
+        report.insert("recorders".to_owned(), serde_json::Value::Object(recorders));
+        added.push("recorders");
+    }
     if !added.is_empty() {
         let text = serde_json::to_string_pretty(&report).context("report.json")? + "\n";
         std::fs::write(&report_path, text).with_context(|| format!("writing {}", report_path.display()))?;
     }
     Ok(added)
+}
+
+/// The report.json of every immediate subfolder of `out` that has one, by folder name.
+fn subfolder_reports(out: &Path) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut reports = serde_json::Map::new();
+    let entries = std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path().join("report.json");
+        let (Ok(text), Some(name)) = (std::fs::read_to_string(&path), entry.file_name().to_str().map(str::to_owned))
+        else {
+            continue;
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        reports.insert(name, value);
+    }
+    reports.sort_keys();
+    Ok(reports)
 }
 
 #[cfg(test)]
@@ -59,6 +83,12 @@ mod tests {
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
         assert_eq!((r["frames"].as_u64(), r["ros2_bridge"]["ticks"].as_u64()), (Some(7), Some(3)));
+        std::fs::create_dir_all(dir.join("robot1")).unwrap();
+        std::fs::write(dir.join("robot1/report.json"), r#"{"frames": 5}"#).unwrap();
+        assert_eq!(merge(&dir).unwrap(), ["ros2_bridge", "recorders"]);
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(r["recorders"]["robot1"]["frames"].as_u64(), Some(5));
         std::fs::write(dir.join("ros2_bridge.json"), "{oops").unwrap();
         assert!(merge(&dir).unwrap_err().to_string().contains("ros2_bridge.json: not JSON"));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -24,6 +24,9 @@ pub struct RunOptions {
     pub print_logs: bool,
     /// `node.SETTING=value` overrides of node `env:` settings (e.g. `sensors.SOURCE=keyboard`).
     pub settings: Vec<String>,
+    /// This process runs this graph alone (the `worldflow` binary): the first failing node and Ctrl-C stop the
+    /// run at once, by signalling the process (`run_stop`). Library callers leave it off.
+    pub owns_process: bool,
 }
 
 /// Applies `node.SETTING=value` overrides to a descriptor, checking node ids and (for worldflow nodes) the
@@ -203,11 +206,15 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
     }
     let graph_path = graph_path.canonicalize()?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+    if options.owns_process {
+        crate::run_stop::arm()?;
+    }
     let (log_tx, log_rx) = flume::bounded(256);
     let print_logs = options.print_logs;
     let printer = std::thread::Builder::new().name("worldflow-log".into()).spawn(move || {
         for m in log_rx {
             let m: dora_message::common::LogMessage = m;
+            crate::run_stop::watch(&m);
             let warns = match m.level {
                 dora_message::common::LogLevelOrStdout::LogLevel(l) => l <= dora_message::common::LogLevel::Warn,
                 dora_message::common::LogLevelOrStdout::Stdout => is_warning_line(&m.message),
@@ -250,9 +257,17 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
         }
     }
     let result = result.context("the dora daemon task panicked")?.chain_context("the dora daemon")?;
-    let failed = failed_nodes(&result);
+    let mut failed = failed_nodes(&result);
+    if let Some((node, cause)) = crate::run_stop::first_failure() {
+        // The node that failed first stopped the run: name it first (the others may have failed because of it).
+        failed.retain(|line| !line.starts_with(&format!("node `{node}` failed")));
+        failed.insert(0, format!("node `{node}` failed (the run was stopped): {cause}"));
+    }
     if !failed.is_empty() {
         bail!("{}", failed.join("\n"));
+    }
+    if crate::run_stop::interrupted() {
+        return Err(crate::run_stop::Interrupted.into());
     }
     Ok(())
 }
