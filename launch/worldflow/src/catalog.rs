@@ -220,6 +220,10 @@ pub const NODE_KINDS: &[NodeKind] = &[
     },
 ];
 
+/// Worldflow nodes that send outputs without any input arriving (messages from outside the graph): a graph
+/// holding one can start without a timer.
+pub const EMITS_WITHOUT_INPUTS: &[&str] = &["worldflow-ros2-bridge", "worldflow-zenoh-bridge"];
+
 pub fn find(binary: &str) -> Option<&'static NodeKind> {
     all().find(|k| k.binary == binary)
 }

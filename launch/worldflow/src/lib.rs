@@ -5,6 +5,7 @@ pub mod bench;
 pub mod catalog;
 pub mod eval;
 pub mod fleet;
+pub mod graph_checks;
 pub mod mermaid;
 pub mod report_sections;
 pub mod run;

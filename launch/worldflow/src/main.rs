@@ -41,6 +41,7 @@ enum Command {
     },
     /// Check a graph without running it; every error names file:line:column.
     Validate {
+        #[arg(required = true)]
         graphs: Vec<PathBuf>,
         /// The machine ids of the fleet (comma-separated): a `deploy: {machine: …}` naming another is an error.
         #[arg(long, value_delimiter = ',', value_name = "ID,ID…")]

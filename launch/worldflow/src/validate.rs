@@ -4,12 +4,13 @@
 //! duplicate or missing node ids; inputs whose source node or output does not exist (dangling); required
 //! inputs left unconnected; unknown `env:` settings of worldflow nodes; message-type mismatches between an
 //! output and the input it feeds; placement (`deploy:` keys; in a fleet graph, where some node names a machine,
-//! every node has one; with a known list of machines, no other is named); and finally dora's own descriptor
-//! parser, so that what passes here runs.
+//! every node has one; with a known list of machines, no other is named); duplicate keys, timer periods and nodes
+//! nothing can start (`graph_checks`); and finally dora's own descriptor parser, so that what passes here runs.
 
 use std::collections::BTreeMap;
 
 use crate::catalog::{self, MsgType};
+use crate::graph_checks;
 use crate::yaml_tree::{self, Node, Pos, Value};
 
 const ROOT_KEYS: &[&str] = &[
@@ -172,13 +173,15 @@ impl Checker<'_> {
             let parts: Vec<&str> = rest.split('/').collect();
             let ok = parts.len() == 3
                 && parts[0] == "timer"
-                && ["secs", "millis", "hz"].contains(&parts[1])
-                && parts[2].parse::<u64>().map(|v| v > 0).unwrap_or(false);
+                && parts[2].parse::<u64>().is_ok_and(|v| graph_checks::timer_in_range(parts[1], v));
             if !ok {
                 self.error(
                     pos,
                     format!(
-                        "input source `{text}`: expected a timer like `dora/timer/millis/100` or `dora/timer/hz/24`"
+                        "input source `{text}`: expected a timer like `dora/timer/millis/100` or `dora/timer/hz/24` \
+                         (a period of 1 ms to {} s, at most {} Hz)",
+                        graph_checks::MAX_TIMER_SECS,
+                        graph_checks::MAX_TIMER_HZ
                     ),
                 );
                 return None;
@@ -432,6 +435,9 @@ pub fn validate_text_with(text: &str, file: &str, options: &ValidateOptions) -> 
     if root.as_map().is_none() {
         c.error(root.pos, format!("expected a map with `nodes:` at the top, found {}", root.kind()));
     } else {
+        for (pos, message) in graph_checks::duplicate_keys(&root) {
+            c.error(pos, message);
+        }
         c.check_keys(&root, ROOT_KEYS, "top-level");
         let top_machine = root.get("deploy").and_then(|d| c.deploy(d, "the graph"));
         match root.get("nodes") {
@@ -445,6 +451,11 @@ pub fn validate_text_with(text: &str, file: &str, options: &ValidateOptions) -> 
         if c.diags.is_empty() {
             c.wiring(&graph);
             c.placement(&graph);
+        }
+        if c.diags.is_empty() {
+            for (pos, message) in graph_checks::never_started(&graph) {
+                c.error(pos, message);
+            }
         }
     }
     if c.diags.is_empty() {
