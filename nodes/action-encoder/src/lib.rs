@@ -69,8 +69,12 @@ impl Settings {
             anyhow::bail!("settings RAYMAP_WIDTH/RAYMAP_HEIGHT: expected 8..=8192 pixels, found {w}×{h}");
         }
         let fov = env.fov_x_deg()?;
-        let step_m = finite("STEP_M", dual::DEFAULT_STEP_M)?;
-        let step_deg = finite("STEP_DEG", dual::DEFAULT_STEP_DEG)?;
+        // One key press moves at most 100 m or turns at most 180°: larger steps overflow poses into inf.
+        let step_m = env
+            .parse_valid("STEP_M", dual::DEFAULT_STEP_M, "metres per tick in (0, 100]", |x| *x > 0.0 && *x <= 100.0)?;
+        let step_deg = env.parse_valid("STEP_DEG", dual::DEFAULT_STEP_DEG, "degrees per tick in (0, 180]", |x| {
+            *x > 0.0 && *x <= 180.0
+        })?;
         Ok(Self {
             step: dual::KeyStep { step_m, step_rad: step_deg.to_radians() },
             start,
@@ -240,7 +244,10 @@ mod tests {
             ("START_POSE", "1 0 0", "START_POSE=`1 0 0`: expected 16 numbers"),
             ("START_POSE", "2 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1", "expected 16 numbers (a rigid"),
             ("FOV_X_DEG", "180", "FOV_X_DEG=`180`: expected 1..179 degrees"),
-            ("STEP_M", "inf", "STEP_M=`inf`: expected a finite number"),
+            ("STEP_M", "inf", "STEP_M=`inf`: expected metres per tick in (0, 100]"),
+            // 3e38 m per tick made the pose inf a few ticks in (and the recorder was blamed for it).
+            ("STEP_M", "3e38", "STEP_M=`3e38`: expected metres per tick in (0, 100]"),
+            ("STEP_DEG", "-5", "STEP_DEG=`-5`: expected degrees per tick in (0, 180]"),
             ("RAYMAP_WIDTH", "4", "RAYMAP_WIDTH/RAYMAP_HEIGHT: expected 8..=8192 pixels"),
         ] {
             let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[(name, value)])).err().unwrap();
