@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum DitError {
     #[error("reading {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
     #[error("parsing config {path}: {source}")]
     Config { path: PathBuf, source: serde_json::Error },
     #[error("invalid config: {0}")]

@@ -92,5 +92,5 @@ pub fn serialize_safetensors(tensors: &TensorMap) -> Result<Vec<u8>> {
 /// Writes tensors as an F32 safetensors file.
 pub fn save_safetensors(path: &Path, tensors: &TensorMap) -> Result<()> {
     std::fs::write(path, serialize_safetensors(tensors)?)
-        .map_err(|source| DitError::Io { path: path.to_path_buf(), source })
+        .map_err(|source| DitError::Write { path: path.to_path_buf(), source })
 }

@@ -36,6 +36,25 @@ fn read_f32(st: &SafeTensors<'_>, name: &str, path: &str) -> Result<Option<(Vec<
 
 /// Decodes `z` from `inputs_path` with the config (JSON, full or `{"preset": …}`) and weights given,
 /// and writes `video` to `out_path`.
+/// The largest input the check decodes: frames, and latent pixels per frame (`h·w`).
+pub const MAX_CHECK_LATENT_FRAMES: usize = 64;
+pub const MAX_CHECK_LATENT_PIXELS: usize = 16_384;
+
+/// Refuses latents larger than the check decodes, before any work.
+fn check_latent_size([_, t, h, w]: [usize; 4], in_name: &str) -> Result<()> {
+    if t > MAX_CHECK_LATENT_FRAMES || h.saturating_mul(w) > MAX_CHECK_LATENT_PIXELS {
+        return Err(input_err(
+            "z",
+            format!(
+                "{in_name}: {t} latent frames of {h}×{w}: the check decodes at most {MAX_CHECK_LATENT_FRAMES} frames of \
+                 {MAX_CHECK_LATENT_PIXELS} latent pixels (the mid-block attention grows with the square of h·w; \
+                 Wan 720p is 90×160)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_decode(
     config_path: &Path,
     weights_path: &Path,
@@ -57,6 +76,7 @@ pub fn check_decode(
             return Err(input_err("z", format!("{in_name}: expected [1, C, T, H, W] or [C, T, H, W], found {other:?}")))
         }
     };
+    check_latent_size(dims, &in_name)?;
     let latents = Video::from_cthw(dims[0], dims[1], dims[2], dims[3], &z, "z")?;
     let video = dec.decode(&latents)?;
     let video_shape = [video.c, video.t, video.h, video.w];
@@ -76,6 +96,20 @@ pub fn check_decode(
         .map_err(|source| VaeError::Safetensors { path: out_path.display().to_string(), source })?;
     let out = safetensors::serialize([("video", view)], None)
         .map_err(|source| VaeError::Safetensors { path: out_path.display().to_string(), source })?;
-    std::fs::write(out_path, out).map_err(|source| VaeError::Io { path: out_path.to_path_buf(), source })?;
+    std::fs::write(out_path, out).map_err(|source| VaeError::Write { path: out_path.to_path_buf(), source })?;
     Ok(CheckReport { latent_shape: [dims[1], dims[2], dims[3]], video_shape, max_abs_diff })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latents_larger_than_the_check_decodes_are_refused_first() {
+        check_latent_size([16, 21, 90, 160], "z.safetensors").unwrap();
+        for dims in [[16, 1, 1000, 1000], [16, 65, 8, 8], [16, 1, usize::MAX, 2]] {
+            let e = check_latent_size(dims, "z.safetensors").unwrap_err().to_string();
+            assert!(e.contains("the check decodes at most 64 frames of 16384 latent pixels"), "{e}");
+        }
+    }
 }

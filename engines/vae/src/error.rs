@@ -38,6 +38,8 @@ pub enum VaeError {
     Config { field: String, message: String },
     #[error("reading {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
     #[error("{path}: safetensors: {source}")]
     Safetensors { path: String, source: safetensors::SafeTensorError },
     #[error("{path}: invalid JSON config: {source}")]

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod fleet;
 pub mod graph_checks;
 pub mod mermaid;
+pub mod out_dir;
 pub mod report_sections;
 pub mod run;
 pub mod run_stop;

@@ -197,8 +197,10 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
         }
     }
     if let Some(out) = &options.out_dir {
-        std::fs::create_dir_all(out).with_context(|| format!("creating output directory {}", out.display()))?;
-        let out = out.canonicalize()?;
+        let (out, removed) = crate::out_dir::prepare(out)?;
+        if !removed.is_empty() {
+            eprintln!("{}: removed the earlier run's {}", out.display(), removed.join(", "));
+        }
         descriptor
             .env
             .get_or_insert_with(Default::default)

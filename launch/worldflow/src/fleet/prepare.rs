@@ -40,8 +40,10 @@ pub fn prepare(graph: &Path, out_dir: Option<&Path>) -> anyhow::Result<Prepared>
         }
     }
     if let Some(out) = out_dir {
-        std::fs::create_dir_all(out).with_context(|| format!("creating output directory {}", out.display()))?;
-        let out = out.canonicalize().with_context(|| format!("output directory {}", out.display()))?;
+        let (out, removed) = crate::out_dir::prepare(out)?;
+        if !removed.is_empty() {
+            eprintln!("{}: removed the earlier run's {}", out.display(), removed.join(", "));
+        }
         descriptor
             .env
             .get_or_insert_with(Default::default)
