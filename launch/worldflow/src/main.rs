@@ -96,8 +96,9 @@ impl FleetRunArgs {
 enum FleetCommand {
     /// The control plane, in the foreground (Ctrl-C stops it and what it runs).
     Coordinator {
-        /// Address and port to listen on (port 0: any free port, printed on stdout).
-        #[arg(long, default_value = "0.0.0.0:6013", value_parser = parse_addr, value_name = "ADDR:PORT")]
+        /// Address and port to listen on (port 0: any free port, printed on stdout). The default serves this
+        /// host only; other machines need an address of a private interface (there is no authentication).
+        #[arg(long, default_value = "127.0.0.1:6013", value_parser = parse_addr, value_name = "ADDR:PORT")]
         listen: SocketAddr,
     },
     /// One machine of the fleet: runs the nodes placed on `--machine-id`, in the foreground.
