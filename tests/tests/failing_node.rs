@@ -1,7 +1,8 @@
 //! A failing node ends the run (`worldflow run`, the binary): a node that exits with an error or is killed stops
 //! every other node within seconds, the run exits non-zero naming the node and its cause, and the files hold
 //! complete records up to the stop; Ctrl-C stops the run the same way and exits with status 130. All on the real
-//! runtime with the main job's graph, looping its drive script so that only the fault can end it.
+//! runtime with the main job's graph, looping its drive script so that only the fault can end it. A full disk is an
+//! error naming the file that did not fit.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -130,4 +131,43 @@ fn ctrl_c_stops_every_node_and_exits_130() {
     assert!(took < Duration::from_secs(15), "the run took {took:?} to stop after Ctrl-C");
     assert_eq!(node_pids(&out, ""), Vec::<u32>::new(), "node processes outlived the run");
     assert_files_complete(&out);
+}
+
+#[test]
+fn a_full_disk_is_an_error_naming_the_file() {
+    // A 300 KiB tmpfs as --out, mounted in a private mount namespace (root; CI runs as root): the recorder's
+    // first write that does not fit fails the run, and the message names the file.
+    if !is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set, but mounting a small tmpfs needs root");
+        eprintln!("SKIP a_full_disk_is_an_error_naming_the_file: needs root (mount a tmpfs in a mount namespace)");
+        return;
+    }
+    let out = out_dir("failing-node-full-disk");
+    let script = format!(
+        "mount -t tmpfs -o size=300k tmpfs '{out}' && exec '{bin}' run --stop-after 120s --set sensors.LOOP=true --out '{out}/run' '{graph}'",
+        out = out.display(),
+        bin = worldflow_binary().display(),
+        graph = workspace_root().join("graphs/drive.yml").display(),
+    );
+    let run = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting unshare");
+    let (output, took) = finish(run, Instant::now(), Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    let named = stderr.lines().any(|l| l.contains(&format!("{}/run/", out.display())) && l.contains("writing"));
+    assert!(named, "the error names the file it could not write: {stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
 }

@@ -143,7 +143,7 @@ impl Recorder {
                 };
                 let zero_copy = ok && mapping::is_shared_memory(ptr);
                 let dir = self.out.join("frames").join(format!("agent{}_{}", h.meta.agent_id, h.camera));
-                std::fs::create_dir_all(&dir)?;
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join(format!("{:06}.png", h.meta.tick));
                 let rgb8 = match h.encoding {
                     Encoding::Rgb8 => frame_io::payload_bytes(array)?,

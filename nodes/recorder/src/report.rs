@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,8 +79,8 @@ impl Report {
             latency_ms_max: sorted.last().copied(),
         };
         let tmp = path.with_extension("json.partial");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&s)?)?;
-        std::fs::rename(&tmp, path)?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&s)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
         Ok(())
     }
 }

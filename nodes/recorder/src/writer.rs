@@ -30,7 +30,7 @@ impl JsonLines {
         line.push(b'\n');
         // One write call per line, so a reader never sees a partial record unless the disk fills.
         self.file.write_all(&line).with_context(|| format!("writing {}", self.path.display()))?;
-        self.file.flush()?;
+        self.file.flush().with_context(|| format!("writing {}", self.path.display()))?;
         Ok(())
     }
 }
@@ -38,8 +38,8 @@ impl JsonLines {
 /// Writes an 8-bit RGB image as PNG atomically (temporary file + rename).
 pub fn write_png_rgb8(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("png.partial");
-    {
-        let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let encode = || -> anyhow::Result<()> {
+        let file = File::create(&tmp)?;
         let mut enc = png::Encoder::new(BufWriter::new(file), width, height);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
@@ -47,6 +47,11 @@ pub fn write_png_rgb8(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyho
         let mut w = enc.write_header()?;
         w.write_image_data(rgb)?;
         w.finish()?;
+        Ok(())
+    };
+    if let Err(e) = encode() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context(format!("writing {}", tmp.display())));
     }
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
