@@ -12,7 +12,9 @@
 //!   venv is a skip without `CI`, a failure with it.
 //! - [`netns`]: fake machines on one host (network namespaces joined by veth links, each process with its own
 //!   `/dev/shm`) for the fleet tests and benchmarks; needs root: a skip without `CI`, a failure with it.
+//! - [`fuzz`]: a seeded mutation fuzzer (panics caught with their input, slow inputs, peak memory).
 
+pub mod fuzz;
 pub mod netns;
 
 use std::collections::HashMap;
