@@ -66,6 +66,7 @@ const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
     ("actions.yml", "run_graphs::actions_graph_produces_the_dual_action_stream"),
     ("preview.yml", "run_graphs::preview_graph_renders_frames_through_shared_memory"),
     ("drive.yml", "world::drive_graph_renders_the_4_camera_rig_from_the_living_town"),
+    ("swarm.yml", "swarm::sixteen_drones_take_off_and_fold_a_line_into_a_ring_without_collisions"),
     ("worldplay.yml", "run_graphs_neural"),
     // Run only inside a network namespace, against an independent DDS peer (no DDS traffic off loopback).
     ("ros2.yml", "ros2_live::the_bridge_publishes_to_an_independent_dds_peer"),

@@ -1,4 +1,4 @@
-//! Rigid bodies of the world (vehicles, pedestrians, car egos) as a Director reports them, and the grid
+//! Rigid bodies of the world (vehicles, pedestrians, car and drone egos) as a Director reports them, and the grid
 //! cells a body's box covers.
 //!
 //! Body frame: origin at the centre of the box, x forward, y left, z up (world z up, metres).
@@ -7,6 +7,10 @@ use glam::{Mat3, Mat4, Quat, UVec3, Vec3};
 use worldflow_protocol::rigid_inverse;
 
 use crate::grid::{GridSpec, SemanticClass};
+
+/// Body id of ego `k` is `EGO_BODY_ID_BASE + k` (vehicles count from 0, pedestrians from
+/// [`crate::PEDESTRIAN_ID_BASE`]).
+pub const EGO_BODY_ID_BASE: u64 = 1 << 48;
 
 /// A rigid body of the world (a vehicle, …).
 #[derive(Debug, Clone, Copy, PartialEq)]

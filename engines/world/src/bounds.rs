@@ -9,8 +9,6 @@
 
 use glam::{Mat4, Vec3};
 
-use crate::ego::Ego;
-
 /// Highest base altitude an ego may fly at, metres.
 pub const MAX_ALTITUDE_M: f32 = 1000.0;
 
@@ -96,20 +94,5 @@ impl BoundaryGuard {
             requested_m,
             clamped_m,
         })
-    }
-}
-
-impl Ego {
-    /// Clamps the ego into `bounds` and stops it (see the module header); returns (requested, clamped)
-    /// base positions when it was outside.
-    pub fn keep_inside(&mut self, bounds: &WorldBounds) -> Option<(Vec3, Vec3)> {
-        let pose = self.world_from_base();
-        let clamped = bounds.clamp_pose(&pose)?;
-        let (from, to) = (pose.w_axis.truncate(), clamped.w_axis.truncate());
-        match self {
-            Ego::Car(car) => car.place_base(to.truncate()),
-            Ego::FreeCamera(cam) => cam.place(to),
-        }
-        Some((from, to))
     }
 }

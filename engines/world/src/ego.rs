@@ -1,5 +1,6 @@
-//! Ego agents: a kinematic bicycle (car) driven by throttle/steer/brake, and a free camera driven by pose
-//! deltas. Both produce `world_from_base` poses; base frame: x forward, y left, z up, origin on the ground
+//! Ego agents: a kinematic bicycle (car) driven by throttle/steer/brake and a free camera driven by pose
+//! deltas (a drone, driven by velocity set-points, is [`crate::drone`]; [`crate::Ego`] is any of them). All
+//! produce `world_from_base` poses; base frame: x forward, y left, z up, origin on the ground
 //! under the body centre (the free camera's origin is wherever it flies).
 //!
 //! Bicycle model (rear-axle reference, integrated exactly for constant steer over a tick):
@@ -16,8 +17,6 @@
 use glam::{Mat4, Quat, Vec2, Vec3};
 use serde::{Deserialize, Serialize};
 pub use worldflow_protocol::VehicleControl;
-
-use crate::scenario::{EgoKind, EgoSpawn};
 
 /// The state of one ego agent as the Director sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -268,40 +267,6 @@ impl FreeCameraEgo {
 
     pub fn state(&self, index: u32) -> EgoState {
         EgoState { index, world_from_base: self.world_from_base(), speed_mps: 0.0, half_extent_m: Vec3::splat(0.3) }
-    }
-}
-
-/// An ego agent of either kind, built from its scenario spawn.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Ego {
-    Car(BicycleEgo),
-    FreeCamera(FreeCameraEgo),
-}
-
-impl Ego {
-    /// A car at rest with default [`BicycleParams`], or a free camera, at the spawn pose.
-    pub fn from_spawn(spawn: &EgoSpawn) -> Result<Self, EgoError> {
-        let yaw = spawn.yaw_deg.to_radians();
-        Ok(match spawn.kind {
-            EgoKind::Car => Ego::Car(BicycleEgo::new(BicycleParams::default(), spawn.x_m, spawn.y_m, yaw)?),
-            EgoKind::FreeCamera => {
-                Ego::FreeCamera(FreeCameraEgo::new(Vec3::new(spawn.x_m, spawn.y_m, spawn.z_m), yaw)?)
-            }
-        })
-    }
-
-    pub fn world_from_base(&self) -> Mat4 {
-        match self {
-            Ego::Car(c) => c.world_from_base(),
-            Ego::FreeCamera(f) => f.world_from_base(),
-        }
-    }
-
-    pub fn state(&self, index: u32) -> EgoState {
-        match self {
-            Ego::Car(c) => c.state(index),
-            Ego::FreeCamera(f) => f.state(index),
-        }
     }
 }
 

@@ -24,10 +24,12 @@ pub enum SemanticClass {
     Grass = 8,
     Vehicle = 9,
     Pedestrian = 10,
+    /// A flying drone ego's body.
+    Drone = 11,
 }
 
 impl SemanticClass {
-    pub const ALL: [SemanticClass; 11] = [
+    pub const ALL: [SemanticClass; 12] = [
         Self::Empty,
         Self::Road,
         Self::Sidewalk,
@@ -39,6 +41,7 @@ impl SemanticClass {
         Self::Grass,
         Self::Vehicle,
         Self::Pedestrian,
+        Self::Drone,
     ];
 
     pub fn from_u8(v: u8) -> Option<Self> {
@@ -47,7 +50,7 @@ impl SemanticClass {
 
     /// Classes that move (advected by the flow) rather than being part of the static town.
     pub fn is_dynamic(self) -> bool {
-        matches!(self, Self::Vehicle | Self::Pedestrian)
+        matches!(self, Self::Vehicle | Self::Pedestrian | Self::Drone)
     }
 
     pub fn is_empty(self) -> bool {
@@ -67,6 +70,7 @@ impl SemanticClass {
             Self::Grass => "grass",
             Self::Vehicle => "vehicle",
             Self::Pedestrian => "pedestrian",
+            Self::Drone => "drone",
         }
     }
 }

@@ -17,19 +17,26 @@
 //! 3. `scenario` (parsing and range checks), then `town` (the static town of a scenario);
 //! 4. `roads` (road network, path pieces), `vehicle` (vehicle kinds, motion along pieces), `intersection`
 //!    (right of way, swept paths), `pedestrians` (walkways, walkers), then `traffic`;
-//! 5. `ego` ([`EgoState`], the bicycle and free-camera egos), `bounds` (the world box), `rig` (cameras);
+//! 5. `collision` (swept tests against the town and bodies), `ego` ([`EgoState`], the bicycle and
+//!    free-camera egos), `bounds` (the world box), `drone` (the quadrotor ego), `agent` (the [`Ego`] of any
+//!    kind), `formation` (drone slots and their set-points), `rig` (cameras);
 //! 6. `scenario_checks` (what needs the town: spawns, capacity; scenario files), `director` (the
 //!    [`Director`] trait and its output), then `procedural` ([`ProceduralDirector`]);
-//! 7. `appearance`, `pedestrian_appearance`, then `actor` (Gaussians from the Director's output).
+//! 7. `appearance`, `pedestrian_appearance`, `drone_appearance`, then `actor` (Gaussians from the Director's output).
 
 mod actor;
+mod agent;
 mod appearance;
 mod body;
 mod bounds;
+mod collision;
 mod director;
+mod drone;
+mod drone_appearance;
 mod ego;
 mod flow;
 mod footprint;
+mod formation;
 mod grid;
 mod intersection;
 mod metrics;
@@ -48,17 +55,25 @@ mod trajectory;
 mod vehicle;
 
 pub use actor::{covariance, Actor, ActorConfig, ActorError, ActorStats, CovarianceUpdate, DYNAMIC_ID_BASE};
-pub use body::{body_rotation, RigidBody};
+pub use agent::Ego;
+pub use body::{body_rotation, RigidBody, EGO_BODY_ID_BASE};
 pub use bounds::{BoundaryGuard, BoundaryWarning, WorldBounds, MAX_ALTITUDE_M};
+pub use collision::{
+    blocked_at, sweep, CollisionGuard, CollisionWarning, Hit, Surroundings, Sweep, CONTACT_RELEASE_TICKS,
+};
 pub use director::{Director, DirectorError, DirectorOutput, MAX_DT_SECS};
-pub use ego::{BicycleEgo, BicycleParams, Ego, EgoError, EgoState, FreeCameraEgo, PoseDelta, VehicleControl};
+pub use drone::{DroneEgo, DroneParams, DronePhase, LAND_MAX_HORIZONTAL_MPS, TAKEOFF_SPEED_MPS};
+pub use ego::{BicycleEgo, BicycleParams, EgoError, EgoState, FreeCameraEgo, PoseDelta, VehicleControl};
 pub use flow::{BoundFlow, DenseFlowIndex, FlowCell, FlowError, FlowField, FlowSampler};
 pub use footprint::{Footprint, Obstacle};
+pub use formation::{
+    slot_command, Formation, FormationError, FormationPhase, Shape, MAX_PHASES, POSITION_GAIN_PER_S, YAW_GAIN_PER_S,
+};
 pub use grid::{CellChange, GridError, GridSpec, SemanticClass, SemanticGrid, MAX_CELLS};
 pub use intersection::Conflicts;
 pub use metrics::{psnr, ssim, MetricsError, RgbImage};
 pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
-pub use procedural::{ProceduralDirector, EGO_BODY_ID_BASE};
+pub use procedural::ProceduralDirector;
 pub use rig::{Rig, RigCamera, RigError};
 pub use rigid_flow::{rigid_flow, FLOW_BAND_CELLS};
 pub use roads::{Dir, PathPose, Piece, Roads};

@@ -7,9 +7,10 @@
 use glam::{Mat4, Quat, Vec2, Vec3};
 use worldflow_base::rng::{hash_keys, unit_f32};
 
-use crate::body::{for_cells_in_box, RigidBody};
+use crate::body::{for_cells_in_box, RigidBody, EGO_BODY_ID_BASE};
 use crate::bounds::{BoundaryGuard, BoundaryWarning, WorldBounds};
 use crate::director::{Director, DirectorError, DirectorOutput, MAX_DT_SECS};
+use crate::drone::DroneParams;
 use crate::ego::{BicycleParams, EgoState};
 use crate::flow::FlowField;
 use crate::footprint::Obstacle;
@@ -22,9 +23,6 @@ use crate::town::Town;
 use crate::traffic::Traffic;
 use crate::vehicle::paint_key;
 
-/// Body id of ego `k` is `EGO_BODY_ID_BASE + k` (vehicles count from 0, pedestrians from
-/// [`crate::PEDESTRIAN_ID_BASE`]).
-pub const EGO_BODY_ID_BASE: u64 = 1 << 48;
 /// Egos whose base is higher than this above the ground are not obstacles for walkers and swept paths, metres.
 const GROUND_EGO_MAX_Z_M: f32 = 2.5;
 
@@ -32,7 +30,8 @@ const GROUND_EGO_MAX_Z_M: f32 = 2.5;
 ///
 /// **Ego bodies.** A *car* ego is a body of the world (class vehicle, id [`EGO_BODY_ID_BASE`] + its index,
 /// a box of its `half_extent_m` standing on the ground under its base), so other agents' cameras see it and
-/// pedestrians wait for it; a *free-camera* ego is invisible (no body, no cells): it is a viewpoint, not a
+/// pedestrians wait for it; a *drone* ego likewise (class drone, its box above its base, drawn as a body
+/// with four rotors); a *free-camera* ego is invisible (no body, no cells): it is a viewpoint, not a
 /// thing. An ego's own cameras never see its body: [`crate::Rig::standard`] mounts each lens outside the face
 /// of the body box it looks out of, so the whole body lies behind every image plane.
 ///
@@ -75,6 +74,7 @@ impl ProceduralDirector {
     fn build(scenario: &Scenario, seed: u64) -> Result<(Self, DirectorOutput), DirectorError> {
         let Populated { town, traffic, crowd } = populate(scenario, seed)?;
         let car_half = Vec3::from(BicycleParams::default().half_extent_m);
+        let drone_half = Vec3::from(DroneParams::default().half_extent_m);
         let egos = scenario
             .egos
             .iter()
@@ -83,7 +83,7 @@ impl ProceduralDirector {
                     Quat::from_rotation_z(e.yaw_deg.to_radians()),
                     Vec3::new(e.x_m, e.y_m, e.z_m),
                 );
-                (pose, car_half, 0.0)
+                (pose, if e.kind == EgoKind::Drone { drone_half } else { car_half }, 0.0)
             })
             .collect();
         let mut d = Self {
@@ -148,7 +148,7 @@ impl ProceduralDirector {
         self.contested_cells
     }
 
-    /// Rigid bodies of the current state, ascending id: vehicles, pedestrians, car egos.
+    /// Rigid bodies of the current state, ascending id: vehicles, pedestrians, car and drone egos.
     pub fn bodies(&self) -> Vec<RigidBody> {
         let vehicles = self.traffic.vehicles.iter().map(|v| {
             let p = self.traffic.path_pose(v);
@@ -180,10 +180,10 @@ impl ProceduralDirector {
             .iter()
             .zip(&self.egos)
             .enumerate()
-            .filter(|(_, (spawn, _))| spawn.kind == EgoKind::Car)
-            .map(|(k, (_, (world_from_base, half, speed)))| RigidBody {
+            .filter(|(_, (spawn, _))| spawn.kind != EgoKind::FreeCamera)
+            .map(|(k, (spawn, (world_from_base, half, speed)))| RigidBody {
                 id: EGO_BODY_ID_BASE + k as u64,
-                class: SemanticClass::Vehicle,
+                class: if spawn.kind == EgoKind::Drone { SemanticClass::Drone } else { SemanticClass::Vehicle },
                 world_from_body: *world_from_base * Mat4::from_translation(Vec3::Z * half.z),
                 half_extent_m: *half,
                 velocity_mps: world_from_base.x_axis.truncate() * *speed,

@@ -171,6 +171,9 @@ pub enum EgoKind {
     Car,
     /// Free-flying camera base driven by pose deltas.
     FreeCamera,
+    /// Quadrotor driven by velocity set-points (`cmd_vel`); `z_m` 0 starts it landed, else it starts
+    /// hovering (at least 1 m up). See `worldflow_world::DroneEgo`.
+    Drone,
 }
 
 /// Where an ego agent starts. The base frame is x forward, y left, z up; `z_m` is its height above the ground.

@@ -1,7 +1,8 @@
 //! Checks of a scenario that need its town, and scenario files (parsed, then checked completely).
 //!
 //! [`crate::scenario`] parses and checks ranges; here the town is built and the rest is checked: ego spawns
-//! (not inside a static cell, a car on a road, car bodies not overlapping), and that the traffic and the
+//! (not inside a static cell, a car on a road, car bodies not overlapping, a drone's body clear of the town
+//! and of the other bodies, at a valid height), and that the traffic and the
 //! pedestrians fit ([`crate::Traffic::spawn`], [`crate::Crowd::spawn`]). [`populate`] is the one sequence
 //! both [`crate::ProceduralDirector`] and [`Scenario::from_file`] run.
 
@@ -9,6 +10,9 @@ use std::path::Path;
 
 use glam::{Vec2, Vec3};
 
+use crate::agent::Ego;
+use crate::collision::{blocked_at, Surroundings};
+use crate::drone::DroneParams;
 use crate::ego::BicycleParams;
 use crate::footprint::Footprint;
 use crate::pedestrians::Crowd;
@@ -32,9 +36,14 @@ pub(crate) fn populate(scenario: &Scenario, seed: u64) -> Result<Populated, Scen
     Ok(Populated { town, traffic, crowd })
 }
 
-/// Ego spawns: not inside a static cell, a car on a road, two car bodies not overlapping.
+/// Ego spawns: not inside a static cell, a car on a road, two car bodies not overlapping, a drone at a valid
+/// height with its clearance box free of the town and of every earlier ego's body.
 fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioError> {
     for (i, e) in scenario.egos.iter().enumerate() {
+        if e.kind == EgoKind::Drone {
+            check_drone_spawn(scenario, town, i)?;
+            continue;
+        }
         let field = format!("egos[{i}]");
         let p = Vec3::new(e.x_m, e.y_m, e.z_m + 0.5 * scenario.cell_size_m);
         let class = town.grid.class_at(p);
@@ -70,6 +79,40 @@ fn check_ego_spawns(scenario: &Scenario, town: &Town) -> Result<(), ScenarioErro
                 format!("a car ego must start on a road; ({}, {}) is on {}", e.x_m, e.y_m, ground.name()),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A drone spawn: a valid height (landed at 0 or flying above the floor), clear of static cells and of the
+/// bodies of the egos listed before it.
+fn check_drone_spawn(scenario: &Scenario, town: &Town, i: usize) -> Result<(), ScenarioError> {
+    let field = format!("egos[{i}]");
+    let e = &scenario.egos[i];
+    let drone = Ego::from_spawn(e).map_err(|err| ScenarioError::invalid(format!("{field}.z_m"), err.to_string()))?;
+    let bodies: Vec<crate::RigidBody> = scenario.egos[..i]
+        .iter()
+        .enumerate()
+        .filter_map(|(k, o)| {
+            let (world_from_body, half_extent_m) = Ego::from_spawn(o).ok()?.body_box()?;
+            Some(crate::RigidBody {
+                id: crate::body::EGO_BODY_ID_BASE + k as u64,
+                class: crate::SemanticClass::Vehicle,
+                world_from_body,
+                half_extent_m,
+                velocity_mps: Vec3::ZERO,
+                angular_velocity_rps: Vec3::ZERO,
+                appearance_key: 0.0,
+            })
+        })
+        .collect();
+    let half = DroneParams::default().clearance_half_m();
+    let centre = drone.world_from_base().w_axis.truncate() + Vec3::Z * half.z;
+    let around = Surroundings { grid: Some(&town.grid), bodies: &bodies };
+    if let Some(hit) = blocked_at(centre, half, &around) {
+        return Err(ScenarioError::invalid(
+            format!("{field}.x_m/y_m"),
+            format!("drone {:?} at ({}, {}, {}) would touch {hit}", e.name, e.x_m, e.y_m, e.z_m),
+        ));
     }
     Ok(())
 }

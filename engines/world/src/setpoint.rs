@@ -7,7 +7,8 @@
 //! reverse: a negative speed is a stop. Yaw rates and wheel angles are positive to the left (REP-103);
 //! `VehicleControl::steer` is positive to the right (CARLA), so the mapping flips the sign.
 //!
-//! A free camera (and, later, a drone) moves by the velocity times the tick.
+//! A free camera moves by the velocity times the tick; a drone tracks the velocity under its own limits
+//! ([`crate::drone`]).
 
 use worldflow_protocol::{AckermannCommand, VelocityCommand};
 

@@ -49,13 +49,13 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    /// Places `scenario.vehicles` vehicles on free lane slots (seeded), away from car egos.
+    /// Places `scenario.vehicles` vehicles on free lane slots (seeded), away from car and drone egos.
     pub fn spawn(scenario: &Scenario, town: &Town, seed: u64) -> Result<Self, ScenarioError> {
         let roads = Roads::new(town);
         let lane_len = roads.length_m(&Piece::Lane { from: (0, 0), dir: Dir::East });
         let per_lane = (lane_len / SPAWN_SPACING_M).floor() as u32;
         let egos: Vec<Vec2> =
-            scenario.egos.iter().filter(|e| e.kind == EgoKind::Car).map(|e| Vec2::new(e.x_m, e.y_m)).collect();
+            scenario.egos.iter().filter(|e| e.kind != EgoKind::FreeCamera).map(|e| Vec2::new(e.x_m, e.y_m)).collect();
         let mut slots = Vec::new();
         let mut total = 0usize;
         for lane in roads.lanes() {

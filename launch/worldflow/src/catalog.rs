@@ -80,13 +80,16 @@ pub const NODE_KINDS: &[NodeKind] = &[
     NodeKind {
         binary: "worldflow-sensors",
         package: "worldflow-sensors",
-        inputs: Inputs::Fixed(&[("tick", Tick, true)]),
-        outputs: &[("action", Action)],
+        // `ego_pose` (the director's) closes the loop of SOURCE=formation; `agentN`: one output per drone.
+        inputs: Inputs::Fixed(&[("tick", Tick, true), ("ego_pose", Pose, false)]),
+        outputs: &[("action", Action), ("agentN", Action)],
         settings: &[
             "SOURCE",
             "SCRIPT",
             "TRAJECTORY",
             "RECORDING",
+            "FORMATION",
+            "SCENARIO",
             "DT_SECS",
             "AGENT_ID",
             "MAX_TICKS",

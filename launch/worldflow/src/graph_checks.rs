@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::catalog;
-use crate::validate::{Graph, Source};
+use crate::graph::{Graph, GraphNode, Source};
 use crate::yaml_tree::{Node, Pos, Value};
 
 /// Every key that repeats in one map, anywhere under `root`: (position of the repeat, message).
@@ -58,7 +58,7 @@ pub fn timer_in_range(unit: &str, value: u64) -> bool {
 /// node without inputs — unless the graph holds a node that emits on its own (a bridge, or a program worldflow
 /// does not know), which could start it. (position, message) per such node.
 pub fn never_started(graph: &Graph) -> Vec<(Pos, String)> {
-    let self_starting = |n: &crate::validate::GraphNode| match n.path.as_deref().and_then(catalog::find) {
+    let self_starting = |n: &GraphNode| match n.path.as_deref().and_then(catalog::find) {
         Some(kind) => catalog::EMITS_WITHOUT_INPUTS.contains(&kind.binary),
         None => true,
     };

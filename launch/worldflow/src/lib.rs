@@ -5,6 +5,7 @@ pub mod bench;
 pub mod catalog;
 pub mod eval;
 pub mod fleet;
+pub mod graph;
 pub mod graph_checks;
 pub mod mermaid;
 pub mod out_dir;

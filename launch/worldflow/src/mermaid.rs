@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::catalog;
-use crate::validate::{Graph, Source};
+use crate::graph::{Graph, Source};
 
 pub fn to_mermaid(graph: &Graph) -> String {
     let mut out = String::from("flowchart LR\n");

@@ -8,7 +8,8 @@ use std::path::Path;
 use anyhow::Context as _;
 
 /// The sections nodes write: `ros2_bridge` (commands, lock-step timeouts per agent, rejected commands),
-/// `director` (agents dropped from and re-admitted to the barrier, with their ticks) and `zenoh_bridge`
+/// `director` (agents dropped from and re-admitted to the barrier, with their ticks; drones' collisions and
+/// egos clamped at the town's boundary) and `zenoh_bridge`
 /// (frames, poses and world states published, actions received and refused, agents' joins and leaves).
 pub const SECTIONS: &[&str] = &["ros2_bridge", "director", "zenoh_bridge"];
 

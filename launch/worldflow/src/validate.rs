@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::catalog::{self, MsgType};
+pub use crate::graph::{Graph, GraphInput, GraphNode, Source};
 use crate::graph_checks;
 use crate::yaml_tree::{self, Node, Pos, Value};
 
@@ -63,37 +64,6 @@ pub struct ValidateOptions {
     /// The machine ids a fleet offers (`worldflow validate --machines a,b`): a `deploy: {machine: …}` naming
     /// another is an error. `None`: any id.
     pub machines: Option<Vec<String>>,
-}
-
-/// Where an input's messages come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    Timer(String),
-    Node { node: String, output: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct GraphInput {
-    pub name: String,
-    pub source: Source,
-    pub pos: Pos,
-}
-
-#[derive(Debug, Clone)]
-pub struct GraphNode {
-    pub id: String,
-    pub path: Option<String>,
-    pub inputs: Vec<GraphInput>,
-    pub outputs: Vec<String>,
-    /// The machine the node is placed on (`deploy: {machine: …}` of the node, or of the graph).
-    pub machine: Option<String>,
-    pub pos: Pos,
-}
-
-/// The wiring of a graph, as far as validation understood it.
-#[derive(Debug, Clone, Default)]
-pub struct Graph {
-    pub nodes: Vec<GraphNode>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,9 @@
 //! barrier: tick k is stepped once every ego's action of tick k has arrived. Car egos integrate their
 //! vehicle controls with a kinematic bicycle model ([`car_control`]: pedals, or the control that tracks an
 //! Ackermann or velocity set-point, or keys); free-camera egos move by a velocity set-point or by their keys
-//! (`STEP_M` / `STEP_DEG` per tick). Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
+//! (`STEP_M` / `STEP_DEG` per tick); drone egos track a velocity set-point or their keys ([`drone_command`]) and
+//! stop before whatever they would hit (buildings, trees, vehicles, walkers, other egos), with one warning
+//! per contact. Collisions and boundary clamps are listed in `<out>/director.json`. Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
 //! (one `StampedPose` of `base_link` per agent).
 
 pub mod barrier;
@@ -23,7 +25,8 @@ use worldflow_protocol::{
 };
 use worldflow_world::{
     car_control_for_ackermann, car_control_for_velocity, free_camera_delta_for_velocity, BicycleEgo, BoundaryGuard,
-    BoundaryWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector, Scenario, VehicleControl,
+    BoundaryWarning, CollisionGuard, CollisionWarning, Director, DirectorOutput, Ego, PoseDelta, ProceduralDirector,
+    RigidBody, Scenario, SemanticClass, Surroundings, VehicleControl, EGO_BODY_ID_BASE,
 };
 
 /// Converts a Director output into its wire form.
@@ -96,6 +99,44 @@ pub fn car_control(car: &BicycleEgo, a: &Action, dt_secs: f32) -> VehicleControl
     keys_to_control(a.keys)
 }
 
+/// Drone speeds under keys: `w`/`s` forward/back and `a`/`d` left/right at this speed, m/s.
+pub const DRONE_KEY_SPEED_MPS: f32 = 2.0;
+/// Drone climb (`up`) and descent (`down`) speed under keys, m/s.
+pub const DRONE_KEY_CLIMB_MPS: f32 = 1.0;
+/// Drone yaw rate under the `left`/`right` arrows, rad/s (left positive, REP-103).
+pub const DRONE_KEY_YAW_RATE_RPS: f32 = 0.5;
+
+/// Keyboard flying of a drone: `w`/`s` forward/back, `a`/`d` left/right, `up`/`down` climb/descend (`up` on
+/// the ground takes off; `down` at the altitude floor lands), `left`/`right` yaw; no key hovers.
+pub fn keys_to_drone_velocity(keys: Keys) -> VelocityCommand {
+    let axis = |pos: Keys, neg: Keys| (keys.contains(pos) as i32 - keys.contains(neg) as i32) as f32;
+    VelocityCommand {
+        forward_mps: axis(Keys::W, Keys::S) * DRONE_KEY_SPEED_MPS,
+        left_mps: axis(Keys::A, Keys::D) * DRONE_KEY_SPEED_MPS,
+        up_mps: axis(Keys::UP, Keys::DOWN) * DRONE_KEY_CLIMB_MPS,
+        yaw_rate_rps: axis(Keys::LEFT, Keys::RIGHT) * DRONE_KEY_YAW_RATE_RPS,
+    }
+}
+
+/// The velocity set-point of a drone for one action: its `velocity`, else its keys. A **held** action (the
+/// controller missed the lock-step timeout, or the agent is absent) hovers. Pedals (`control`) and Ackermann
+/// set-points do not apply to a drone: `Err` names what was sent, and the drone hovers.
+pub fn drone_command(a: &Action) -> Result<VelocityCommand, &'static str> {
+    if a.held {
+        return Ok(VelocityCommand::default());
+    }
+    if let Some(v) = a.velocity {
+        return Ok(v);
+    }
+    if a.control.is_some() {
+        return Err("vehicle controls (throttle/steer/brake)");
+    }
+    if a.ackermann.is_some() {
+        return Err("Ackermann set-points");
+    }
+    Ok(keys_to_drone_velocity(a.keys))
+}
+
 /// The world simulation of the node, without the runtime.
 pub struct World {
     pub director: ProceduralDirector,
@@ -107,8 +148,11 @@ pub struct World {
     guard: BoundaryGuard,
     /// Egos that left the world in the last tick (clamped at the boundary and stopped; see `worldflow_world::bounds`).
     pub warnings: Vec<BoundaryWarning>,
-    /// Free-camera agents already told that Ackermann set-points do not apply to them.
-    ackermann_warned: Vec<usize>,
+    collision_guard: CollisionGuard,
+    /// Egos stopped before something in the last tick (one warning per contact; see `worldflow_world::collision`).
+    pub collisions: Vec<CollisionWarning>,
+    /// Agents already told that a kind of action does not apply to their ego (agent, what).
+    rejected_warned: Vec<(usize, &'static str)>,
 }
 
 impl World {
@@ -132,7 +176,9 @@ impl World {
             started: false,
             guard: BoundaryGuard::default(),
             warnings: Vec::new(),
-            ackermann_warned: Vec::new(),
+            collision_guard: CollisionGuard::default(),
+            collisions: Vec::new(),
+            rejected_warned: Vec::new(),
         })
     }
 
@@ -142,15 +188,40 @@ impl World {
             anyhow::bail!("expected one action per ego ({}), got {}", self.egos.len(), actions.len());
         }
         let tick = actions.first().map(|a| a.meta.tick).unwrap_or(0);
+        // What a drone can run into: the static town, the Director's bodies (as of the last tick) and every
+        // other ego's body as it is now (egos move one after the other, in index order).
+        let world_bodies: Vec<RigidBody> =
+            self.director.bodies().into_iter().filter(|b| b.id < EGO_BODY_ID_BASE).collect();
+        let mut ego_bodies: Vec<Option<RigidBody>> =
+            self.egos.iter().enumerate().map(|(i, e)| ego_body(i, e)).collect();
+        self.collisions.clear();
         for (i, (ego, a)) in self.egos.iter_mut().zip(actions).enumerate() {
             match ego {
+                Ego::Drone(drone) => {
+                    let cmd = drone_command(a).unwrap_or_else(|what| {
+                        if !self.rejected_warned.contains(&(i, what)) {
+                            self.rejected_warned.push((i, what));
+                            eprintln!("director: warning: agent{i} is a drone: {what} do not apply to it, it hovers (send cmd_vel / velocity set-points or keys)");
+                        }
+                        VelocityCommand::default()
+                    });
+                    let mut bodies = world_bodies.clone();
+                    bodies.extend(ego_bodies.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, b)| *b));
+                    let around = Surroundings { grid: Some(self.director.static_grid()), bodies: &bodies };
+                    let hit = drone
+                        .step(&cmd, self.dt_secs, &around)
+                        .with_chain_context(|| format!("agent{i} tick {tick}"))?;
+                    let stop = hit.map(|h| (h, drone.position_m()));
+                    let name = &self.director.scenario().egos[i].name;
+                    self.collisions.extend(self.collision_guard.note(i as u32, name, tick, stop));
+                }
                 Ego::Car(car) => {
                     let c = car_control(car, a, self.dt_secs);
                     car.step(&c, self.dt_secs).with_chain_context(|| format!("agent{i} tick {tick}"))?;
                 }
                 Ego::FreeCamera(cam) => {
-                    if a.ackermann.is_some() && !self.ackermann_warned.contains(&i) {
-                        self.ackermann_warned.push(i);
+                    if a.ackermann.is_some() && !self.rejected_warned.contains(&(i, "ackermann")) {
+                        self.rejected_warned.push((i, "ackermann"));
                         eprintln!("director: warning: agent{i} is a free camera: Ackermann set-points are ignored (send cmd_vel)");
                     }
                     let delta = match &a.velocity {
@@ -160,6 +231,7 @@ impl World {
                     cam.apply(&delta).with_chain_context(|| format!("agent{i} tick {tick}"))?;
                 }
             }
+            ego_bodies[i] = ego_body(i, ego);
         }
         // Leaving the world: clamp at the boundary and stop, one warning per excursion.
         self.warnings.clear();
@@ -178,6 +250,80 @@ impl World {
         };
         out.with_chain_context(|| format!("director at tick {tick}"))
     }
+}
+
+/// Most collisions and boundary clamps listed one by one in the report (all are counted).
+pub const MAX_LISTED_WARNINGS: usize = 1000;
+
+/// A collision as `director.json` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CollisionRecord {
+    pub agent: u32,
+    pub name: String,
+    pub tick: u64,
+    /// What the ego would have hit, e.g. `a building cell`, `agent3 (a drone)`, `vehicle body 5`.
+    pub hit: String,
+    /// Base position where it was stopped, world frame, metres.
+    pub stopped_at_m: [f32; 3],
+}
+
+/// A boundary clamp as `director.json` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BoundaryRecord {
+    pub agent: u32,
+    pub name: String,
+    pub tick: u64,
+    pub requested_m: [f32; 3],
+    pub clamped_m: [f32; 3],
+}
+
+/// Every collision and boundary clamp of a run (the first [`MAX_LISTED_WARNINGS`] of each listed).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct WarningLog {
+    pub collision_count: usize,
+    pub collisions: Vec<CollisionRecord>,
+    pub boundary_count: usize,
+    pub boundary: Vec<BoundaryRecord>,
+}
+
+impl WarningLog {
+    /// Adds the warnings of one tick.
+    pub fn note(&mut self, collisions: &[CollisionWarning], boundary: &[BoundaryWarning]) {
+        self.collision_count += collisions.len();
+        self.boundary_count += boundary.len();
+        for c in collisions.iter().take(MAX_LISTED_WARNINGS.saturating_sub(self.collisions.len())) {
+            self.collisions.push(CollisionRecord {
+                agent: c.ego_index,
+                name: c.name.clone(),
+                tick: c.tick,
+                hit: c.hit.to_string(),
+                stopped_at_m: c.stopped_at_m.to_array(),
+            });
+        }
+        for b in boundary.iter().take(MAX_LISTED_WARNINGS.saturating_sub(self.boundary.len())) {
+            self.boundary.push(BoundaryRecord {
+                agent: b.ego_index,
+                name: b.name.clone(),
+                tick: b.tick,
+                requested_m: b.requested_m.to_array(),
+                clamped_m: b.clamped_m.to_array(),
+            });
+        }
+    }
+}
+
+/// The body ego `index` shows the others (none for a free camera).
+fn ego_body(index: usize, ego: &Ego) -> Option<RigidBody> {
+    let (world_from_body, half_extent_m) = ego.body_box()?;
+    Some(RigidBody {
+        id: EGO_BODY_ID_BASE + index as u64,
+        class: if matches!(ego, Ego::Drone(_)) { SemanticClass::Drone } else { SemanticClass::Vehicle },
+        world_from_body,
+        half_extent_m,
+        velocity_mps: glam::Vec3::ZERO,
+        angular_velocity_rps: glam::Vec3::ZERO,
+        appearance_key: 0.0,
+    })
 }
 
 /// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
@@ -232,6 +378,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         world.director.crowd().pedestrians.len()
     );
     let mut barrier = Barrier::new(n, agent_timeout);
+    let mut log = WarningLog::default();
     let mut stream_ended = false;
     loop {
         // Step every tick that is due, then wait for an input or the barrier's deadline.
@@ -239,7 +386,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             for m in &dropped {
                 eprintln!("director: warning: {m}");
             }
-            step_world(&mut node, &mut world, step, dt_ns)?;
+            step_world(&mut node, &mut world, step, dt_ns, &mut log)?;
         }
         if stream_ended {
             break;
@@ -273,7 +420,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             _ => {}
         }
     }
-    write_report(&out_dir, agent_timeout, &barrier.history)
+    write_report(&out_dir, agent_timeout, &barrier.history, &log)
 }
 
 /// `agentN` → N, checked against the scenario's `n` egos.
@@ -289,7 +436,13 @@ fn agent_of_input(id: &str, n: usize) -> anyhow::Result<u32> {
 }
 
 /// Steps the world one tick (absent agents hold) and sends `world` and every ego's `ego_pose`.
-fn step_world(node: &mut DoraNode, world: &mut World, step: Step, dt_ns: u64) -> anyhow::Result<()> {
+fn step_world(
+    node: &mut DoraNode,
+    world: &mut World,
+    step: Step,
+    dt_ns: u64,
+    log: &mut WarningLog,
+) -> anyhow::Result<()> {
     let tick = step.tick;
     let meta = ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * dt_ns };
     let actions: Vec<Action> = step
@@ -313,6 +466,11 @@ fn step_world(node: &mut DoraNode, world: &mut World, step: Step, dt_ns: u64) ->
     for w in world.warnings.iter().chain(world.director.warnings()) {
         eprintln!("director: warning: {w}");
     }
+    for c in &world.collisions {
+        eprintln!("director: warning: {c}");
+    }
+    let boundary: Vec<BoundaryWarning> = world.warnings.iter().chain(world.director.warnings()).cloned().collect();
+    log.note(&world.collisions, &boundary);
     node.send_output("world".to_owned().into(), MetadataParameters::default(), world_io::encode(&to_delta(&out, meta)))
         .chain_context("sending output `world`")?;
     for (i, ego) in world.egos.iter().enumerate() {
@@ -327,14 +485,25 @@ fn step_world(node: &mut DoraNode, world: &mut World, step: Step, dt_ns: u64) ->
     Ok(())
 }
 
-/// The barrier's account, `<out>/director.json` (`worldflow run` adds it to report.json as `director`).
-fn write_report(out_dir: &std::path::Path, agent_timeout: Duration, history: &[Membership]) -> anyhow::Result<()> {
+/// The barrier's account and the world's warnings, `<out>/director.json` (`worldflow run` adds it to report.json as `director`).
+fn write_report(
+    out_dir: &std::path::Path,
+    agent_timeout: Duration,
+    history: &[Membership],
+    log: &WarningLog,
+) -> anyhow::Result<()> {
     #[derive(serde::Serialize)]
     struct Report<'a> {
         agent_timeout_secs: f64,
         drops: usize,
         rejoins: usize,
         membership: &'a [Membership],
+        /// Egos stopped before something they would have hit (see `worldflow_world::collision`).
+        collision_count: usize,
+        collisions: &'a [CollisionRecord],
+        /// Egos clamped at the world's boundary (see `worldflow_world::bounds`).
+        boundary_count: usize,
+        boundary: &'a [BoundaryRecord],
     }
     let drops = history.iter().filter(|m| matches!(m, Membership::Dropped { .. })).count();
     let report = Report {
@@ -342,6 +511,10 @@ fn write_report(out_dir: &std::path::Path, agent_timeout: Duration, history: &[M
         drops,
         rejoins: history.len() - drops,
         membership: history,
+        collision_count: log.collision_count,
+        collisions: &log.collisions,
+        boundary_count: log.boundary_count,
+        boundary: &log.boundary,
     };
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let path = out_dir.join("director.json");
@@ -459,6 +632,72 @@ mod tests {
         }
         let Ego::Car(car) = &world.egos[0] else { unreachable!() };
         assert_eq!(car.speed_mps(), 0.0, "a held command brakes the car to a stop");
+    }
+
+    fn drone_world() -> World {
+        let scenario = Scenario::from_yaml_str(
+            "egos: [{name: d0, kind: drone, x_m: 81.5, y_m: 60.0}, {name: d1, kind: drone, x_m: 81.5, y_m: 64.0}]",
+            "s.yaml",
+        )
+        .unwrap();
+        World::new(&scenario, 0.1).unwrap()
+    }
+
+    fn fly(world: &mut World, ticks: std::ops::Range<u64>, v: [VelocityCommand; 2]) -> Vec<String> {
+        let mut warned = Vec::new();
+        for tick in ticks {
+            let actions: Vec<Action> = (0..2)
+                .map(|i| Action {
+                    meta: ChunkMeta { agent_id: i as u32, tick, sim_time_ns: tick * 100_000_000 },
+                    velocity: Some(v[i]),
+                    ..Default::default()
+                })
+                .collect();
+            world.tick(&actions).unwrap();
+            warned.extend(world.collisions.iter().map(|c| c.to_string()));
+        }
+        warned
+    }
+
+    #[test]
+    fn drones_take_off_and_stop_before_a_building_and_each_other_with_one_warning_each() {
+        let mut world = drone_world();
+        let climb = VelocityCommand { up_mps: 2.0, ..Default::default() };
+        assert!(fly(&mut world, 0..40, [climb; 2]).is_empty());
+        let z = world.egos[0].world_from_base().w_axis.z;
+        assert!(z > 5.0, "took off: {z}");
+        let body = |w: &World| w.director.bodies().into_iter().filter(|b| b.class == SemanticClass::Drone).count();
+        assert_eq!(body(&world), 2, "both drones are bodies of the world");
+        let hover = VelocityCommand::default();
+        fly(&mut world, 40..60, [hover; 2]);
+        // d0 north (left of its heading +x) onto the hovering d1: stopped before it, one warning.
+        let north = VelocityCommand { left_mps: 3.0, ..Default::default() };
+        let warned = fly(&mut world, 60..90, [north, hover]);
+        assert_eq!(warned.len(), 1, "one warning per contact: {warned:?}");
+        assert!(warned[0].starts_with("agent0 (d0) collided with agent1 (a drone)"), "{warned:?}");
+        let gap = (world.egos[1].world_from_base().w_axis - world.egos[0].world_from_base().w_axis).length();
+        assert!(gap > 0.35 + 0.49, "stopped before d1's body, not in it: {gap} m");
+        // East at full speed into the block beside the road (its buildings are at least 6 m high).
+        let east = VelocityCommand { forward_mps: 8.0, ..Default::default() };
+        let warned = fly(&mut world, 90..130, [east, hover]);
+        let d0 = world.egos[0].world_from_base().w_axis.truncate();
+        assert!(warned.len() == 1 && warned[0].starts_with("agent0 (d0) collided with a"), "{warned:?} at {d0}");
+        // Never inside a building: the static cell under the drone's body is free.
+        assert!(world.director.static_grid().class_at(d0 + glam::Vec3::Z * 0.1).is_empty(), "{d0}");
+    }
+
+    #[test]
+    fn pedals_and_ackermann_do_not_fly_a_drone_and_keys_do() {
+        let pedals =
+            Action { control: Some(VehicleControl { throttle: 1.0, ..Default::default() }), ..Default::default() };
+        assert!(drone_command(&pedals).unwrap_err().contains("vehicle controls"));
+        let ack = Action { ackermann: Some(AckermannCommand::default()), ..Default::default() };
+        assert!(drone_command(&ack).unwrap_err().contains("Ackermann"));
+        let keys = Action { keys: Keys::W.union(Keys::UP).union(Keys::RIGHT), ..Default::default() };
+        let v = drone_command(&keys).unwrap();
+        assert!(v.forward_mps > 0.0 && v.up_mps > 0.0 && v.yaw_rate_rps < 0.0, "right turns right: {v:?}");
+        let held = Action { velocity: Some(VelocityCommand { up_mps: 3.0, ..Default::default() }), held: true, ..keys };
+        assert_eq!(drone_command(&held).unwrap(), VelocityCommand::default(), "a held command hovers");
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! camera-to-world poses in `TRAJECTORY`), `drive` (a vehicle-control script in `SCRIPT`), `keyboard`
 //! (interactive, from the terminal), `replay` (the `actions.jsonl` of an earlier recording in `RECORDING`) and
 //! `rosbag` (the `/agentN/cmd_vel` and `/agentN/ackermann_cmd` commands of a rosbag2 bag recorded by the ROS 2
-//! bridge, in `RECORDING`, one tick per `/clock` message, `N` = `AGENT_ID`: [`rosbag`]).
+//! bridge, in `RECORDING`, one tick per `/clock` message, `N` = `AGENT_ID`: [`rosbag`]) and `formation`
+//! (a drone swarm flies `FORMATION` over the `SCENARIO`'s town, one output `agentN` per drone, closed loop on
+//! the director's `ego_pose`: [`formation`]).
 //!
 //! Each `tick` input (a dora timer: it only paces the run) advances the simulated clock by `DT_SECS`; the
 //! action of tick k is a pure function of the source and k, so identical inputs give identical outputs.
 //! The stream ends after the source (unless `LOOP=true`) or `MAX_TICKS`.
 
+pub mod formation;
 pub mod keyboard;
 pub mod rosbag;
 pub mod trajectory;
@@ -19,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
 use worldflow_node_kit::{Env, ErrorChain as _};
-use worldflow_protocol::arrow_io::action as action_io;
+use worldflow_protocol::arrow_io::{action as action_io, pose as pose_io};
 use worldflow_protocol::{Action, ChunkMeta, Keys, VehicleControl};
 
 /// Where actions come from.
@@ -29,6 +32,7 @@ pub enum Source {
     Controls(Vec<VehicleControl>),
     Replay(Vec<Action>),
     Keyboard(keyboard::Keyboard),
+    Formation(formation::FormationSource),
 }
 
 /// Node settings, read from the node's `env:`.
@@ -40,8 +44,19 @@ pub struct Settings {
 }
 
 /// The settings this node reads (the launcher's catalogue lists exactly these).
-pub const SETTINGS: &[&str] =
-    &["SOURCE", "SCRIPT", "TRAJECTORY", "RECORDING", "DT_SECS", "AGENT_ID", "MAX_TICKS", "LOOP", "OUT_DIR"];
+pub const SETTINGS: &[&str] = &[
+    "SOURCE",
+    "SCRIPT",
+    "TRAJECTORY",
+    "RECORDING",
+    "FORMATION",
+    "SCENARIO",
+    "DT_SECS",
+    "AGENT_ID",
+    "MAX_TICKS",
+    "LOOP",
+    "OUT_DIR",
+];
 
 impl Settings {
     /// The settings of the process environment.
@@ -78,6 +93,7 @@ impl Source {
             ("replay", "replay"),
             ("rosbag", "rosbag"),
             ("keyboard", "keyboard"),
+            ("formation", "formation"),
         ];
         Ok(match env.choice("SOURCE", "script", SOURCES)? {
             "script" => {
@@ -108,6 +124,19 @@ impl Source {
                 let actions = rosbag::read_rosbag_actions(Path::new(&path), agent_id).context("setting RECORDING")?;
                 Source::Replay(actions)
             }
+            "formation" => {
+                let scenario = env.get("SCENARIO")?;
+                let text = env.require(
+                    "FORMATION",
+                    "SOURCE=formation needs a formation, e.g. `line spacing=4 altitude=25; ring radius=20 altitude=25 after=10s`",
+                )?;
+                let formation = worldflow_world::Formation::parse(&text).context("setting FORMATION")?;
+                let scenario = worldflow_world::Scenario::from_setting(scenario.as_deref())
+                    .map_err(anyhow::Error::from)
+                    .context("setting SCENARIO")?;
+                let dt_secs = Settings::from_settings(env)?.dt_ns as f32 * 1e-9;
+                Source::Formation(formation::FormationSource::new(&scenario, formation, dt_secs)?)
+            }
             _ => Source::Keyboard(keyboard::Keyboard::open()?),
         })
     }
@@ -118,8 +147,25 @@ impl Source {
             Source::Poses(v) => Some(v.len() as u64),
             Source::Controls(v) => Some(v.len() as u64),
             Source::Replay(v) => Some(v.len() as u64),
-            Source::Keyboard(_) => None,
+            Source::Keyboard(_) | Source::Formation(_) => None,
         }
+    }
+
+    /// The outputs of tick `tick` (`action`, or `agent0..agentN` for a formation; none while a formation waits
+    /// for the world's poses of the previous tick), or `None` when the stream has ended.
+    pub fn outputs(&mut self, tick: u64, settings: &Settings) -> anyhow::Result<Option<Vec<(String, Action)>>> {
+        if let Source::Formation(f) = self {
+            if settings.max_ticks.is_some_and(|m| tick >= m) {
+                return Ok(None);
+            }
+            if !f.ready(tick)? {
+                return Ok(Some(Vec::new()));
+            }
+            let meta = ChunkMeta { agent_id: 0, tick, sim_time_ns: tick * settings.dt_ns };
+            let actions = f.actions(meta);
+            return Ok(Some(actions.into_iter().map(|a| (format!("agent{}", a.meta.agent_id), a)).collect()));
+        }
+        Ok(self.action(tick, settings).map(|a| vec![("action".to_owned(), a)]))
     }
 
     /// The action of tick `tick`, or `None` when the stream has ended.
@@ -141,6 +187,8 @@ impl Source {
             Source::Controls(v) => Action { meta, control: Some(v[i]), ..Default::default() },
             Source::Replay(v) => Action { meta, ..v[i].clone() },
             Source::Keyboard(k) => Action { meta, keys: k.drain()?, ..Default::default() },
+            // One action per agent: see `outputs`.
+            Source::Formation(_) => return None,
         })
     }
 }
@@ -174,10 +222,22 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         match event {
             Event::Input { id, .. } if id.as_str() == "tick" => {
                 let _span = tracing::info_span!("sensor_tick", tick).entered();
-                let Some(action) = source.action(tick, &settings) else { break };
-                node.send_output("action".to_owned().into(), MetadataParameters::default(), action_io::encode(&action))
-                    .with_chain_context(|| format!("sending action of tick {tick}"))?;
+                let Some(outputs) = source.outputs(tick, &settings)? else { break };
+                if outputs.is_empty() {
+                    continue;
+                }
+                for (output, action) in outputs {
+                    node.send_output(output.clone().into(), MetadataParameters::default(), action_io::encode(&action))
+                        .with_chain_context(|| format!("sending `{output}` of tick {tick}"))?;
+                }
                 tick += 1;
+            }
+            // The director's poses close the formation's loop (other sources take no poses).
+            Event::Input { id, data, .. } if id.as_str() == "ego_pose" => {
+                if let Source::Formation(f) = &mut source {
+                    let pose = pose_io::decode(data.as_array().as_ref()).context("input `ego_pose`")?;
+                    f.observe(&pose)?;
+                }
             }
             // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
             Event::Stop(dora_node_api::StopCause::Manual) => break,
@@ -185,6 +245,11 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         }
     }
     eprintln!("sensors: emitted {tick} ticks");
+    if let Source::Formation(f) = &source {
+        if f.late_ticks > 0 {
+            eprintln!("sensors: warning: {} formation tick(s) went on more than MAX_LEAD_TICKS ahead of a drone's latest pose (lost or late poses)", f.late_ticks);
+        }
+    }
     Ok(())
 }
 
@@ -222,12 +287,19 @@ mod tests {
         let e = Source::from_settings(&Env::from_pairs(SETTINGS, &[("SOURCE", "drive")])).err().unwrap();
         assert!(e.to_string().contains("setting SCRIPT is unset: SOURCE=drive needs"), "{e}");
         let e = Source::from_settings(&Env::from_pairs(SETTINGS, &[("SOURCE", "tape")])).err().unwrap();
-        assert!(e.to_string().contains("expected script, drive, trajectory, replay, rosbag or keyboard"), "{e}");
+        assert!(
+            e.to_string().contains("expected script, drive, trajectory, replay, rosbag, keyboard or formation"),
+            "{e}"
+        );
         // The settings the other sources read; SOURCE=keyboard needs a terminal, so it is not opened here.
         let mut read: std::collections::BTreeSet<&str> = env.names_read().into_iter().collect();
-        for (source, name) in
-            [("drive", "SCRIPT"), ("trajectory", "TRAJECTORY"), ("replay", "RECORDING"), ("rosbag", "RECORDING")]
-        {
+        for (source, name) in [
+            ("drive", "SCRIPT"),
+            ("trajectory", "TRAJECTORY"),
+            ("replay", "RECORDING"),
+            ("rosbag", "RECORDING"),
+            ("formation", "FORMATION"),
+        ] {
             let env = Env::from_pairs(SETTINGS, &[("SOURCE", source), (name, "/nonexistent")]);
             assert!(Source::from_settings(&env).is_err());
             read.extend(env.names_read());

@@ -27,6 +27,7 @@ use worldflow_base::rng::CellBuildHasher;
 use crate::appearance::{dynamic_cell_splats, rotate_sh1, static_splats, vehicle_template, Splat};
 use crate::body::{body_rotation, RigidBody};
 use crate::director::DirectorOutput;
+use crate::drone_appearance::drone_template;
 use crate::flow::DenseFlowIndex;
 use crate::grid::{GridSpec, SemanticClass, SemanticGrid};
 use crate::pedestrian_appearance::pedestrian_template;
@@ -320,6 +321,7 @@ impl Actor {
     fn spawn_body(&mut self, body: &RigidBody) -> usize {
         let template = match body.class {
             SemanticClass::Pedestrian => pedestrian_template(body.half_extent_m, body.appearance_key),
+            SemanticClass::Drone => drone_template(body.half_extent_m, body.appearance_key),
             _ => vehicle_template(body.half_extent_m, body.appearance_key),
         };
         let body_rot = body_rotation(&body.world_from_body);
