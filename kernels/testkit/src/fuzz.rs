@@ -141,7 +141,7 @@ pub struct Report {
     /// Inputs that took longer than the slow limit: (input length, time).
     pub slow: Vec<(usize, Duration)>,
     pub slowest: Duration,
-    /// The process's peak resident memory afterwards (VmHWM, KiB).
+    /// The process's peak resident memory during the run (VmHWM, reset at its start; KiB).
     pub peak_rss_kib: u64,
 }
 
@@ -158,6 +158,8 @@ pub fn peak_rss_kib() -> u64 {
 /// Runs `target` (true: accepted, false: rejected with an error) on `inputs` mutated corpus entries.
 pub fn run(corpus: &[Vec<u8>], inputs: u64, seed: u64, slow_limit: Duration, target: &dyn Fn(&[u8]) -> bool) -> Report {
     assert!(!corpus.is_empty(), "a fuzz target needs a corpus");
+    // Reset the peak-RSS mark (Linux: `5` to clear_refs), so that the peak afterwards is this target's.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
     let mut rng = Rng::new(seed);
     let mut report = Report::default();
     let last_panic = Arc::new(Mutex::new(String::new()));
