@@ -36,10 +36,12 @@ fn for_each_tile(r: &[u32; 4], tiles_x: u32, mut f: impl FnMut(usize)) {
 }
 
 /// The number of (tile, Gaussian) pairs [`bin_tiles`] would list: the sum of the rectangles' areas, in 64
-/// bits (the list itself is indexed by `u32`; callers check this against their budget first).
-pub(crate) fn count_instances(rects: &[[u32; 4]]) -> u64 {
+/// bits (the list itself is indexed by `u32`; callers check this against their budget first). `min_len`:
+/// rayon's `with_min_len` of the parallel loops (`usize::MAX`: all on the calling thread).
+pub(crate) fn count_instances(rects: &[[u32; 4]], min_len: usize) -> u64 {
     rects
         .par_chunks(4096)
+        .with_min_len(min_len)
         .map(|chunk| chunk.iter().map(|r| u64::from(r[2] - r[0]) * u64::from(r[3] - r[1])).sum::<u64>())
         .sum()
 }
@@ -53,16 +55,19 @@ pub(crate) fn bin_tiles(
     offsets: &mut Vec<u32>,
     list: &mut Vec<u32>,
     scratch: &mut BinScratch,
+    min_len: usize,
 ) {
     let chunk_len = rects.len().div_ceil(BIN_CHUNKS).max(1);
     let counts = &mut scratch.counts;
     counts.clear();
     counts.resize(BIN_CHUNKS * n_tiles, 0);
-    counts.par_chunks_mut(n_tiles.max(1)).zip(rects.par_chunks(chunk_len)).for_each(|(count, chunk)| {
-        for r in chunk {
-            for_each_tile(r, tiles_x, |t| count[t] += 1);
-        }
-    });
+    counts.par_chunks_mut(n_tiles.max(1)).zip(rects.par_chunks(chunk_len)).with_min_len(min_len).for_each(
+        |(count, chunk)| {
+            for r in chunk {
+                for_each_tile(r, tiles_x, |t| count[t] += 1);
+            }
+        },
+    );
     // Exclusive prefix sum, tile-major then chunk-minor; counts become write cursors.
     offsets.clear();
     offsets.resize(n_tiles + 1, 0);
@@ -80,7 +85,7 @@ pub(crate) fn bin_tiles(
     list.clear();
     list.resize(total as usize, 0);
     let out = DisjointWriter::new(list);
-    counts.par_chunks_mut(n_tiles.max(1)).zip(rects.par_chunks(chunk_len)).enumerate().for_each(
+    counts.par_chunks_mut(n_tiles.max(1)).zip(rects.par_chunks(chunk_len)).enumerate().with_min_len(min_len).for_each(
         |(c, (cursor, chunk))| {
             for (j, r) in chunk.iter().enumerate() {
                 let i = (c * chunk_len + j) as u32;
@@ -103,7 +108,7 @@ mod tests {
     fn lists_are_in_input_order_per_tile() {
         let rects = [[0, 0, 2, 1], [1, 0, 2, 2], [0, 1, 1, 2]];
         let (mut offsets, mut list) = (Vec::new(), Vec::new());
-        bin_tiles(&rects, 2, 4, &mut offsets, &mut list, &mut BinScratch::default());
+        bin_tiles(&rects, 2, 4, &mut offsets, &mut list, &mut BinScratch::default(), 1);
         assert_eq!(offsets, vec![0, 1, 3, 4, 5]);
         assert_eq!(list, vec![0, 0, 1, 2, 1]);
     }
@@ -132,7 +137,7 @@ mod tests {
             }
         }
         let (mut offsets, mut list) = (Vec::new(), Vec::new());
-        bin_tiles(&rects, tiles_x, n_tiles, &mut offsets, &mut list, &mut BinScratch::default());
+        bin_tiles(&rects, tiles_x, n_tiles, &mut offsets, &mut list, &mut BinScratch::default(), 1);
         for (t, want) in expected.iter().enumerate() {
             assert_eq!(&list[offsets[t] as usize..offsets[t + 1] as usize], want.as_slice(), "tile {t}");
         }

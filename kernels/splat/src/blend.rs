@@ -84,15 +84,30 @@ const EXP2_P: [f32; 5] = [1.326_472_4e-3, 9.671_513e-3, 5.550_733_6e-2, 2.402_22
 /// `127 − bits(1.5·2^23)`: `bits(t) + EXP_BIAS = k + 127`, the biased exponent of `2^k`.
 const EXP_BIAS: i32 = 127 - 0x4B40_0000;
 
-/// Renders one tile into `out` (the tile row's slice of the image, `width·3` floats per image row, first
-/// row = the tile's first row). `list` indexes `splats`.
+/// Where a tile's blending starts and ends.
+pub(crate) enum Target<'a> {
+    /// From `T = 1`, no colour, into the image band (`width·3` floats per image row, first row = the tile's
+    /// first row).
+    Image(&'a mut [f32]),
+    /// From a per-pixel state band (`width·4` floats per row: `[±T, R, G, B]`, `T` negated once the pixel
+    /// has terminated; `fresh`: ignore it and start from `T = 1`) back into it, or, given `image`, into the
+    /// image band: one frame can be blended in several depth-ordered parts, and the per-pixel sequence of
+    /// operations, so every bit, is the one of a single pass. A tile whose last part did not write the image
+    /// is [`composite_tile`] of its state.
+    State { state: &'a mut [f32], fresh: bool, image: Option<&'a mut [f32]> },
+}
+
+/// Floats per pixel of a [`Target::State`] band.
+pub(crate) const STATE: usize = 4;
+
+/// Renders one tile into `target`. `list` indexes `splats`.
 pub(crate) fn blend_tile(
     frame: &TileFrame,
     tile_x: u32,
     tile_y: u32,
     list: &[u32],
     splats: &[SplatBlend],
-    out: &mut [f32],
+    target: Target,
 ) {
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
@@ -103,14 +118,82 @@ pub(crate) fn blend_tile(
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 unsafe {
                     crate::tile_sets::avx2::gather(&geo, list, splats, &mut scratch);
-                    avx2::blend_rows(frame, &geo, &scratch, out);
+                    avx2::blend_rows(frame, &geo, &scratch, target);
                 }
                 return;
             }
         }
         gather(&geo, list, splats, &mut scratch);
-        blend_rows_portable(frame, &geo, &scratch, out);
+        blend_rows_portable(frame, &geo, &scratch, target);
     });
+}
+
+/// Writes the pixels of tile `geo` from its state (`None`: never blended, `T = 1` and no colour) as
+/// [`write_row`] does: `C + T·background`. `state` and `out` are the tile row's bands.
+pub(crate) fn composite_tile(frame: &TileFrame, geo: &TileGeom, state: Option<&[f32]>, out: &mut [f32]) {
+    let w = frame.width as usize;
+    for row in 0..geo.rows {
+        let image_row = (geo.y0 + row) * w * 3;
+        for x in geo.x0..geo.x0 + geo.cols {
+            let bg = match frame.background_image {
+                Some(image) => &image[image_row + x * 3..image_row + x * 3 + 3],
+                None => &frame.background[..],
+            };
+            let (tv, acc) = match state {
+                Some(s) => {
+                    let st = &s[(row * w + x) * STATE..][..STATE];
+                    (st[0].abs(), [st[1], st[2], st[3]])
+                }
+                None => (1.0, [0.0; 3]),
+            };
+            let o = &mut out[(row * w + x) * 3..][..3];
+            o[0] = acc[0] + tv * bg[0];
+            o[1] = acc[1] + tv * bg[1];
+            o[2] = acc[2] + tv * bg[2];
+        }
+    }
+}
+
+/// Loads row `row`, group `g` of a state band: `(T, [R, G, B], live)` per lane (`live` false past `cols`).
+#[inline(always)]
+fn load_state(
+    state: &[f32],
+    frame: &TileFrame,
+    geo: &TileGeom,
+    row: usize,
+    g: usize,
+) -> ([f32; LANES], [[f32; LANES]; 3], [bool; LANES]) {
+    let (mut t, mut acc, mut live) = ([1.0f32; LANES], [[0.0f32; LANES]; 3], [false; LANES]);
+    let base = row * frame.width as usize * STATE;
+    for l in 0..LANES {
+        let col = g * LANES + l;
+        if col < geo.cols {
+            let st = &state[base + (geo.x0 + col) * STATE..][..STATE];
+            (t[l], live[l]) = (st[0].abs(), st[0] > 0.0);
+            (acc[0][l], acc[1][l], acc[2][l]) = (st[1], st[2], st[3]);
+        }
+    }
+    (t, acc, live)
+}
+
+/// Stores row `row`, group `g` into a state band (the inverse of [`load_state`]).
+#[inline(always)]
+fn store_state(
+    state: &mut [f32],
+    frame: &TileFrame,
+    geo: &TileGeom,
+    row: usize,
+    g: usize,
+    (t, acc, live): ([f32; LANES], [[f32; LANES]; 3], [bool; LANES]),
+) {
+    let base = row * frame.width as usize * STATE;
+    for l in 0..LANES {
+        let col = g * LANES + l;
+        if col < geo.cols {
+            let st = &mut state[base + (geo.x0 + col) * STATE..][..STATE];
+            st.copy_from_slice(&[if live[l] { t[l] } else { -t[l] }, acc[0][l], acc[1][l], acc[2][l]]);
+        }
+    }
 }
 
 /// Writes `C + T·background` for the in-image pixels of tile row `row` (`line` = that image row).
@@ -158,7 +241,7 @@ const LOG2_ALPHA_SKIP: f32 = -LOG2_255 - 1.5e-3;
 
 /// Step 2, portable build (the reference for the AVX2 build: same operations, same order, same fused
 /// multiply-adds).
-fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &mut [f32]) {
+fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, mut target: Target) {
     let w3 = frame.width as usize * 3;
     let alpha_max = frame.params.alpha_max;
     let inclusive = frame.params.stop_inclusive;
@@ -173,8 +256,16 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &m
                 px[l] = (geo.x0 + g * LANES) as f32 + (l as f32 + 0.5);
                 live[l] = g * LANES + l < geo.cols;
             }
+            if let Target::State { state, fresh: false, .. } = &target {
+                let (t0, acc0, live0) = load_state(state, frame, geo, row, g);
+                (t[g], live) = (t0, live0);
+                (0..3).for_each(|ch| acc[ch][g] = acc0[ch]);
+            }
             let mut live_count = live.iter().filter(|&&v| v).count();
             if live_count == 0 {
+                if let Target::State { state, image: None, .. } = &mut target {
+                    store_state(state, frame, geo, row, g, (t[g], [acc[0][g], acc[1][g], acc[2][g]], live));
+                }
                 continue;
             }
             'set: for (c, &word) in sc.set(row, g).iter().enumerate() {
@@ -212,8 +303,13 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &m
                     }
                 }
             }
+            if let Target::State { state, image: None, .. } = &mut target {
+                store_state(state, frame, geo, row, g, (t[g], [acc[0][g], acc[1][g], acc[2][g]], live));
+            }
         }
-        write_row(frame, geo, row, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+        if let Target::Image(out) | Target::State { image: Some(out), .. } = &mut target {
+            write_row(frame, geo, row, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+        }
     }
 }
 
@@ -225,7 +321,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{
-        write_row, TileFrame, TileGeom, TileSets, CHUNK, EXP2_FLOOR, EXP2_P, EXP_BIAS, GROUPS_PER_ROW, LANES, MAGIC,
+        load_state, store_state, write_row, Target, TileFrame, TileGeom, TileSets, CHUNK, EXP2_FLOOR, EXP2_P, EXP_BIAS,
+        GROUPS_PER_ROW, LANES, MAGIC,
     };
     use crate::options::{ALPHA_MIN, T_STOP};
 
@@ -267,7 +364,7 @@ mod avx2 {
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn blend_rows(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, out: &mut [f32]) {
+    pub(super) unsafe fn blend_rows(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, mut target: Target) {
         let w3 = frame.width as usize * 3;
         let c = consts(frame);
         let offsets = _mm256_setr_ps(0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5);
@@ -282,13 +379,32 @@ mod avx2 {
                     continue;
                 }
                 let px = _mm256_add_ps(_mm256_set1_ps((geo.x0 + first) as f32), offsets);
-                let live =
+                let mut live =
                     _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((geo.cols - first) as i32), lane_idx));
+                let one = _mm256_set1_ps(1.0);
+                let zero = _mm256_setzero_ps();
+                let mut init = (one, zero, zero, zero);
+                if let Target::State { state, fresh: false, .. } = &target {
+                    let (t0, acc0, live0) = load_state(state, frame, geo, row, g);
+                    let mask: [f32; LANES] = live0.map(|v| if v { f32::from_bits(!0) } else { 0.0 });
+                    // SAFETY: (loads) 8-lane arrays, unaligned access allowed.
+                    unsafe {
+                        live = _mm256_loadu_ps(mask.as_ptr());
+                        init = (
+                            _mm256_loadu_ps(t0.as_ptr()),
+                            _mm256_loadu_ps(acc0[0].as_ptr()),
+                            _mm256_loadu_ps(acc0[1].as_ptr()),
+                            _mm256_loadu_ps(acc0[2].as_ptr()),
+                        );
+                    }
+                }
                 let set = sc.set(row, g);
-                let (tv, r, gr, b) = if frame.params.stop_inclusive {
-                    blend_group::<true>(&c, sc, set, y, px, live)
+                let (tv, r, gr, b, live) = if _mm256_testz_ps(live, live) != 0 {
+                    (init.0, init.1, init.2, init.3, live)
+                } else if frame.params.stop_inclusive {
+                    blend_group::<true>(&c, sc, set, y, px, live, init)
                 } else {
-                    blend_group::<false>(&c, sc, set, y, px, live)
+                    blend_group::<false>(&c, sc, set, y, px, live, init)
                 };
                 // SAFETY: (stores) 8-lane arrays, unaligned access allowed.
                 unsafe {
@@ -297,13 +413,20 @@ mod avx2 {
                     _mm256_storeu_ps(acc[1][g].as_mut_ptr(), gr);
                     _mm256_storeu_ps(acc[2][g].as_mut_ptr(), b);
                 }
+                if let Target::State { state, image: None, .. } = &mut target {
+                    let live_lanes = _mm256_movemask_ps(live);
+                    let live_arr: [bool; LANES] = std::array::from_fn(|l| live_lanes >> l & 1 == 1);
+                    store_state(state, frame, geo, row, g, (t[g], [acc[0][g], acc[1][g], acc[2][g]], live_arr));
+                }
             }
-            write_row(frame, geo, row, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+            if let Target::Image(out) | Target::State { image: Some(out), .. } = &mut target {
+                write_row(frame, geo, row, &t, &acc, &mut out[row * w3..(row + 1) * w3]);
+            }
         }
     }
 
-    /// Composites `list` into one 8-pixel group (pixel centres `px`, row centre `y`); returns
-    /// `(T, R, G, B)`. All state stays in registers.
+    /// Composites `list` into one 8-pixel group (pixel centres `px`, row centre `y`) from the state
+    /// `init = (T, R, G, B)`; returns `(T, R, G, B, live)`. All state stays in registers.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn blend_group<const INCLUSIVE: bool>(
@@ -313,10 +436,10 @@ mod avx2 {
         y: f32,
         px: __m256,
         mut live: __m256,
-    ) -> (__m256, __m256, __m256, __m256) {
+        init: (__m256, __m256, __m256, __m256),
+    ) -> (__m256, __m256, __m256, __m256, __m256) {
         let (alpha_max, alpha_min, t_stop, one) = (c[ALPHA_MAX], c[ALPHA_MIN_], c[T_STOP_], c[ONE]);
-        let zero = _mm256_setzero_ps();
-        let (mut t, mut r, mut g, mut b) = (one, zero, zero, zero);
+        let (mut t, mut r, mut g, mut b) = init;
         let splats = &sc.splats;
         'set: for (chunk, &word) in set.iter().enumerate() {
             let mut bits = word;
@@ -362,7 +485,7 @@ mod avx2 {
                 }
             }
         }
-        (t, r, g, b)
+        (t, r, g, b, live)
     }
 
     /// Lane-wise [`super::exp2_neg`], operation for operation.
@@ -463,11 +586,11 @@ mod tests {
                     let geo = TileGeom::new(frame.width, frame.height, tx, ty);
                     let (mut sets, mut sets_avx2) = (TileSets::default(), TileSets::default());
                     gather(&geo, &list, &splats, &mut sets);
-                    blend_rows_portable(&frame, &geo, &sets, &mut a);
+                    blend_rows_portable(&frame, &geo, &sets, Target::Image(&mut a));
                     // SAFETY: AVX2 support checked above.
                     unsafe {
                         crate::tile_sets::avx2::gather(&geo, &list, &splats, &mut sets_avx2);
-                        avx2::blend_rows(&frame, &geo, &sets_avx2, &mut b);
+                        avx2::blend_rows(&frame, &geo, &sets_avx2, Target::Image(&mut b));
                     }
                     assert!(a.iter().any(|&v| v != 0.0));
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

@@ -6,6 +6,11 @@
 //!
 //! * [`Renderer::render`] — the optimised path (rayon over tile rows, SIMD-friendly blending, buffers reused
 //!   between frames so steady state does not allocate).
+//! * [`IndexedScene`] with [`Renderer::render_indexed`] / [`Renderer::render_many`] — a Gaussian set with a
+//!   spatial index (static part once, dynamic part per tick): a camera projects only what can reach its
+//!   frustum and skips what finished tiles hide; many cameras of one scene render in parallel. Images are
+//!   bit-identical to [`Renderer::render`]'s (counts too with frustum culling only; occlusion culling counts
+//!   the Gaussians it skipped as culled).
 //! * [`render_naive`] — the straightforward scalar port, kept for comparison and tests.
 //! * [`load_scene`] — `.ply` / `.splat` / `.npz` (point cloud) by extension; [`write_npy_f32`] for images.
 //!
@@ -22,6 +27,8 @@ mod blend;
 mod error;
 mod ground;
 mod image;
+mod index;
+mod indexed_scene;
 mod init;
 mod naive;
 mod npy;
@@ -40,6 +47,8 @@ mod tile_splat;
 pub use error::SplatError;
 pub use ground::Ground;
 pub use image::Image;
+pub use index::SceneIndex;
+pub use indexed_scene::IndexedScene;
 pub use init::{gaussians_from_point_cloud, knn_rms_distance, PointCloudInit};
 pub use naive::render_naive;
 pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use worldflow_protocol::{Camera, Gaussians};
 
 use crate::bin::{bin_tiles, count_instances, BinScratch};
-use crate::blend::{blend_tile, TileFrame};
+use crate::blend::{blend_tile, Target, TileFrame};
 use crate::error::SplatError;
 use crate::ground::background_image;
 use crate::image::Image;
@@ -19,7 +19,12 @@ use crate::sort::radix_sort_pairs;
 use crate::tile_splat::SplatBlend;
 use worldflow_base::DisjointWriter;
 
-/// Counts of one frame. `input == invalid + culled + visible`.
+mod many;
+mod slabs;
+
+/// Counts of one frame. `input == invalid + culled + visible`. With an [`crate::IndexedScene`] the
+/// Gaussians its index skips count as culled; they are exactly ones the projection would have culled, so the
+/// counts equal those of rendering without the index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RenderStats {
     pub input: usize,
@@ -66,19 +71,52 @@ pub struct Renderer {
     bin_scratch: BinScratch,
     /// Each pixel's background when the options have a ground plane.
     background_image: Vec<f32>,
+    /// The current camera's candidate Gaussians (indexed scenes) and the bitmap that collects them.
+    candidates: Vec<u32>,
+    marks: Vec<u64>,
+    /// Renderers of [`Renderer::render_many`]'s parallel cameras.
+    workers: Vec<Renderer>,
+    /// Depth-slab rendering (`slabs`): per-pixel blend state `[±T, R, G, B]`, finished tiles, the leaves a
+    /// camera may see, Gaussians carried to a later slab.
+    state: Vec<f32>,
+    tile_flags: Vec<u8>,
+    leaf_views: Vec<(u8, crate::index::LeafView)>,
+    leaf_scratch: Vec<crate::index::LeafView>,
+    carry: Vec<u32>,
+    next_carry: Vec<u32>,
+    /// Render every frame on the calling thread (a worker of [`Renderer::render_many`]: the parallelism is
+    /// across cameras).
+    serial: bool,
 }
 
-/// Projects Gaussians `base..base + out.len()` into `out`, their outcome into `status`.
-fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [Fate]) {
+/// The Gaussians a projection chunk covers: `base..` of the set, or a list of indices.
+#[derive(Clone, Copy)]
+enum Indices<'a> {
+    From(usize),
+    List(&'a [u32]),
+}
+
+impl Indices<'_> {
+    #[inline(always)]
+    fn get(self, j: usize) -> usize {
+        match self {
+            Indices::From(base) => base + j,
+            Indices::List(list) => list[j] as usize,
+        }
+    }
+}
+
+/// Projects Gaussians `ids.get(0..out.len())` into `out`, their outcome into `status`.
+fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, ids: Indices, out: &mut [Splat2D], status: &mut [Fate]) {
     #[cfg(target_arch = "x86_64")]
     {
         if worldflow_base::cpu::has_avx2() {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            unsafe { project_chunk_avx2(ctx, g, base, out, status) };
+            unsafe { project_chunk_avx2(ctx, g, ids, out, status) };
             return;
         }
     }
-    project_chunk_impl(ctx, g, base, out, status);
+    project_chunk_impl(ctx, g, ids, 0, out, status);
 }
 
 /// The same code compiled with AVX2 (single-instruction `ceil`/`floor`/`round`, wider moves). Rust never
@@ -88,18 +126,18 @@ fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [Fate]) {
+unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, ids: Indices, out: &mut [Splat2D], status: &mut [Fate]) {
     if !ctx.has_project8() {
-        project_chunk_impl(ctx, g, base, out, status);
+        project_chunk_impl(ctx, g, ids, 0, out, status);
         return;
     }
     let whole = out.len() / 8 * 8;
     let (out8, out_tail) = out.split_at_mut(whole);
     let (status8, status_tail) = status.split_at_mut(whole);
     for (c, (o, st)) in out8.chunks_exact_mut(8).zip(status8.chunks_exact_mut(8)).enumerate() {
-        st.copy_from_slice(&ctx.project8(g, base + 8 * c, o));
+        st.copy_from_slice(&ctx.project8_at(g, std::array::from_fn(|l| ids.get(8 * c + l)), o));
     }
-    project_chunk_impl(ctx, g, base + whole, out_tail, status_tail);
+    project_chunk_impl(ctx, g, ids, whole, out_tail, status_tail);
 }
 
 /// Stores a visible Gaussian's record; returns its fate.
@@ -115,10 +153,18 @@ fn record(p: Projected, out: &mut Splat2D) -> Fate {
     }
 }
 
+/// Projects `ids.get(skip + j)` into `out[j]`.
 #[inline(always)]
-fn project_chunk_impl(ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D], status: &mut [Fate]) {
+fn project_chunk_impl(
+    ctx: &ProjectCtx,
+    g: &Gaussians,
+    ids: Indices,
+    skip: usize,
+    out: &mut [Splat2D],
+    status: &mut [Fate],
+) {
     for (j, (o, st)) in out.iter_mut().zip(status.iter_mut()).enumerate() {
-        *st = record(ctx.project(g, base + j), o);
+        *st = record(ctx.project(g, ids.get(skip + j)), o);
     }
 }
 
@@ -161,30 +207,39 @@ impl Renderer {
         camera: &Camera,
         image: &mut Image,
     ) -> Result<RenderStats, SplatError> {
+        self.render_subset(gaussians, None, camera, image)
+    }
+
+    /// [`Renderer::render`] of the Gaussians `subset` (ascending indices; `None`: all) of `gaussians`;
+    /// the others count as culled.
+    fn render_subset(
+        &mut self,
+        gaussians: &Gaussians,
+        subset: Option<&[u32]>,
+        camera: &Camera,
+        image: &mut Image,
+    ) -> Result<RenderStats, SplatError> {
         let sh_degree = validate_inputs(gaussians, camera, &self.options)?;
         let opts = self.options;
         let ctx = ProjectCtx::new(camera, opts.compat, opts.antialiased, sh_degree);
-        let n = gaussians.len();
-        // 1. Project every Gaussian (parallel, each writes only its own slot).
-        self.projected.resize(n, Splat2D::default());
-        self.status.resize(n, Fate::Culled);
-        self.projected
-            .par_chunks_mut(PROJECT_CHUNK)
-            .zip(self.status.par_chunks_mut(PROJECT_CHUNK))
-            .enumerate()
-            .for_each(|(chunk, (out, status))| project_chunk(&ctx, gaussians, chunk * PROJECT_CHUNK, out, status));
+        // rayon's `with_min_len` of every parallel loop (`usize::MAX`: one job, on this thread).
+        let min_len = if self.serial { usize::MAX } else { 1 };
+        let n = subset.map_or(gaussians.len(), <[u32]>::len);
+        self.project_list(&ctx, gaussians, subset, min_len);
         // 2. Visible Gaussians in index order (a parallel compaction: per-chunk counts, their prefix sum,
         //    then each chunk writes its own range), then a stable sort by depth (positive f32 bits sort as
         //    u32).
         let n_chunks = n.div_ceil(PROJECT_CHUNK);
         self.chunk_counts.resize(n_chunks, [0; 3]);
-        self.chunk_counts.par_iter_mut().zip(self.status.par_chunks(PROJECT_CHUNK)).for_each(|(count, status)| {
+        let chunks = self.chunk_counts.par_iter_mut().zip(self.status.par_chunks(PROJECT_CHUNK));
+        chunks.with_min_len(min_len).for_each(|(count, status)| {
             *count = [0; 3];
             for &st in status {
                 count[st as usize] += 1;
             }
         });
-        let mut stats = RenderStats { input: n, ..Default::default() };
+        // Gaussians outside the subset are culled (see `RenderStats`).
+        let mut stats = RenderStats { input: gaussians.len(), culled: gaussians.len() - n, ..Default::default() };
         for count in &mut self.chunk_counts {
             let visible_before = stats.visible as u32;
             stats.visible += count[Fate::Visible as usize] as usize;
@@ -197,8 +252,12 @@ impl Renderer {
         let keys_out = DisjointWriter::new(&mut self.depth_keys);
         let order_out = DisjointWriter::new(&mut self.order);
         let projected = &self.projected;
-        self.status.par_chunks(PROJECT_CHUNK).zip(self.chunk_counts.par_iter()).enumerate().for_each(
-            |(chunk, (status, count))| {
+        self.status
+            .par_chunks(PROJECT_CHUNK)
+            .zip(self.chunk_counts.par_iter())
+            .enumerate()
+            .with_min_len(min_len)
+            .for_each(|(chunk, (status, count))| {
                 let mut slot = count[Fate::Visible as usize] as usize;
                 for (j, &st) in status.iter().enumerate() {
                     if st == Fate::Visible {
@@ -212,8 +271,58 @@ impl Renderer {
                         slot += 1;
                     }
                 }
-            },
-        );
+            });
+        self.sort_and_bin(&ctx, camera, min_len)?;
+        stats.tile_instances = self.tile_list.len();
+
+        // 4. Blend, parallel over tile rows (each owns a disjoint band of the image).
+        image.resize(camera.width, camera.height);
+        if let Some(ground) = &opts.ground {
+            background_image(camera, opts.background, ground, &mut self.background_image);
+        }
+        let frame = TileFrame {
+            width: camera.width,
+            height: camera.height,
+            params: opts.compat.params(),
+            background: opts.background,
+            background_image: opts.ground.is_some().then_some(self.background_image.as_slice()),
+        };
+        let band = TILE_SIZE as usize * camera.width as usize * 3;
+        let (offsets, list, splats) = (&self.tile_offsets, &self.tile_list, &self.sorted_splats);
+        let tiles_x = ctx.tiles_x;
+        image.data.par_chunks_mut(band).enumerate().with_min_len(min_len).for_each(|(tile_y, out)| {
+            for tile_x in 0..tiles_x {
+                let t = tile_y * tiles_x as usize + tile_x as usize;
+                let tile_list = &list[offsets[t] as usize..offsets[t + 1] as usize];
+                blend_tile(&frame, tile_x, tile_y as u32, tile_list, splats, Target::Image(out));
+            }
+        });
+        Ok(stats)
+    }
+}
+
+impl Renderer {
+    /// Projects the Gaussians `subset` (ascending indices; `None`: all) of `gaussians` into `projected` and
+    /// `status` (parallel, each writes only its own slot: slot `j` holds the subset's `j`-th Gaussian, so
+    /// slots are in index order either way).
+    fn project_list(&mut self, ctx: &ProjectCtx, gaussians: &Gaussians, subset: Option<&[u32]>, min_len: usize) {
+        let n = subset.map_or(gaussians.len(), <[u32]>::len);
+        self.projected.resize(n, Splat2D::default());
+        self.status.resize(n, Fate::Culled);
+        let chunks = self.projected.par_chunks_mut(PROJECT_CHUNK).zip(self.status.par_chunks_mut(PROJECT_CHUNK));
+        chunks.enumerate().with_min_len(min_len).for_each(|(chunk, (out, status))| {
+            let first = chunk * PROJECT_CHUNK;
+            let ids = match subset {
+                None => Indices::From(first),
+                Some(list) => Indices::List(&list[first..first + out.len()]),
+            };
+            project_chunk(ctx, gaussians, ids, out, status)
+        });
+    }
+
+    /// Sorts `depth_keys`/`order` (slots of `projected`) by depth (stable), gathers their blend records in
+    /// that order and bins them into tiles (`tile_offsets`, `tile_list`); refuses a frame over the budget.
+    fn sort_and_bin(&mut self, ctx: &ProjectCtx, camera: &Camera, min_len: usize) -> Result<(), SplatError> {
         radix_sort_pairs(&mut self.depth_keys, &mut self.order, &mut self.scratch_keys, &mut self.scratch_order);
         // 3. Gather blend data in depth order (parallel), bin into tiles.
         let visible = self.order.len();
@@ -224,6 +333,7 @@ impl Renderer {
             .par_chunks_mut(GATHER_CHUNK)
             .zip(self.sorted_rects.par_chunks_mut(GATHER_CHUNK))
             .zip(self.order.par_chunks(GATHER_CHUNK))
+            .with_min_len(min_len)
             .for_each(|((splats, rects), order)| {
                 for ((blend, rect), &i) in splats.iter_mut().zip(rects.iter_mut()).zip(order) {
                     let s = &projected[i as usize];
@@ -232,7 +342,7 @@ impl Renderer {
                 }
             });
         let n_tiles = (ctx.tiles_x * ctx.tiles_y) as usize;
-        let instances = count_instances(&self.sorted_rects);
+        let instances = count_instances(&self.sorted_rects, min_len);
         let bytes = frame_bytes(camera.width, camera.height, n_tiles as u64, instances);
         if bytes > MAX_FRAME_BYTES || instances >= u64::from(u32::MAX) {
             return Err(SplatError::InvalidInput {
@@ -254,31 +364,8 @@ impl Renderer {
             &mut self.tile_offsets,
             &mut self.tile_list,
             &mut self.bin_scratch,
+            min_len,
         );
-        stats.tile_instances = self.tile_list.len();
-
-        // 4. Blend, parallel over tile rows (each owns a disjoint band of the image).
-        image.resize(camera.width, camera.height);
-        if let Some(ground) = &opts.ground {
-            background_image(camera, opts.background, ground, &mut self.background_image);
-        }
-        let frame = TileFrame {
-            width: camera.width,
-            height: camera.height,
-            params: opts.compat.params(),
-            background: opts.background,
-            background_image: opts.ground.is_some().then_some(self.background_image.as_slice()),
-        };
-        let band = TILE_SIZE as usize * camera.width as usize * 3;
-        let (offsets, list, splats) = (&self.tile_offsets, &self.tile_list, &self.sorted_splats);
-        let tiles_x = ctx.tiles_x;
-        image.data.par_chunks_mut(band).enumerate().for_each(|(tile_y, out)| {
-            for tile_x in 0..tiles_x {
-                let t = tile_y * tiles_x as usize + tile_x as usize;
-                let tile_list = &list[offsets[t] as usize..offsets[t + 1] as usize];
-                blend_tile(&frame, tile_x, tile_y as u32, tile_list, splats, out);
-            }
-        });
-        Ok(stats)
+        Ok(())
     }
 }

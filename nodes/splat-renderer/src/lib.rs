@@ -11,6 +11,12 @@
 //! `none`, the default for scene files; or a ground colour `r,g,b`) adds a ground plane to the horizon under
 //! it, so a camera looking past the town's edge sees ground, not a void. Frames leave as RGB8 written straight
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
+//!
+//! The scene is an [`IndexedScene`]: a fixed scene, or a streamed one's static part, is indexed once when it
+//! arrives and each tick's dynamic part per tick, so a camera projects only the Gaussians that can reach its
+//! view. All cameras of a tick (every drawn pose × the rig) render together through
+//! [`Renderer::render_many`] (in parallel over cameras), then their frames leave in pose order, camera by
+//! camera, as before; the images are those of rendering each camera alone without the index.
 
 pub mod agents;
 pub mod builtin;
@@ -25,7 +31,7 @@ use worldflow_protocol::arrow_io::{frame as frame_io, pose as pose_io};
 use worldflow_protocol::{
     mat4_from_rows, mat4_to_rows, rigid_inverse, Camera, Encoding, FrameHeader, Gaussians, Intrinsics,
 };
-use worldflow_splat::{Compat, Ground, Image, RenderOptions, Renderer};
+use worldflow_splat::{Compat, Ground, Image, IndexedScene, RenderOptions, Renderer};
 
 use agents::AgentFilter;
 use pairing::{Catchup, Pairing};
@@ -163,26 +169,27 @@ fn parse_rgb(text: &str) -> Option<[f32; 3]> {
     rgb.iter().all(|c| c.is_finite()).then_some(rgb)
 }
 
-/// The scene: a fixed one, or a streamed one (the static part once, then each tick's dynamic part).
+/// The scene: a fixed one, or a streamed one (the static part once, then each tick's dynamic part), indexed.
 struct SceneState {
     streamed: bool,
-    scene: Gaussians,
-    static_len: Option<usize>,
+    scene: IndexedScene,
+    /// A streamed scene's static part has arrived.
+    static_arrived: bool,
 }
 
 impl SceneState {
-    /// The scene with `dynamic` (a streamed tick's moving Gaussians) in place of the previous tick's.
-    fn with_dynamic(&mut self, dynamic: Option<&Gaussians>) -> anyhow::Result<&Gaussians> {
-        if let (Some(static_len), Some(dynamic)) = (self.static_len, dynamic) {
-            self.scene.truncate(static_len);
-            self.scene.extend_from(dynamic).chain_context("input `gaussians`: dynamic part")?;
+    /// The scene with `dynamic` (a streamed tick's moving Gaussians, indexed here) in place of the previous
+    /// tick's.
+    fn with_dynamic(&mut self, dynamic: Option<&Gaussians>) -> anyhow::Result<&IndexedScene> {
+        if let (true, Some(dynamic)) = (self.static_arrived, dynamic) {
+            self.scene.set_dynamic(dynamic).chain_context("input `gaussians`: dynamic part")?;
         }
         Ok(&self.scene)
     }
 
     /// Whether ticks can render: a streamed scene needs its static part first.
     fn has_static(&self) -> bool {
-        !self.streamed || self.static_len.is_some()
+        !self.streamed || self.static_arrived
     }
 }
 
@@ -198,11 +205,12 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         if streamed { "streamed".to_owned() } else { format!("{} Gaussians", scene.len()) },
         settings.agents
     );
-    let mut state = SceneState { streamed, scene, static_len: None };
+    let mut state = SceneState { streamed, scene: IndexedScene::new(scene), static_arrived: false };
     let mut pairing = Pairing::new(settings.agents.clone());
     let mut rendered_ticks = 0u64;
     let mut renderer = Renderer::new(settings.options);
-    let mut image = Image::new(settings.width, settings.height);
+    // A tick's cameras (every drawn pose × the rig), the (name, meta) of each, and their images.
+    let (mut cameras, mut labels, mut images) = (Vec::<Camera>::new(), Vec::new(), Vec::<Image>::new());
     'events: while let Some(event) = events.recv() {
         // Take this event and every one already queued, then render: when rendering fell behind, the
         // newest complete tick is drawn and the older ones are skipped (see `pairing`).
@@ -219,12 +227,20 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             let tick = ready.tick;
             let scene = state.with_dynamic(ready.dynamic.as_ref())?;
             let _span = tracing::info_span!("render_tick", tick).entered();
-            for pose in ready.poses {
+            cameras.clear();
+            labels.clear();
+            for pose in &ready.poses {
                 let world_from_base = mat4_from_rows(&pose.world_from_frame);
                 for (name, camera) in settings.cameras(&world_from_base) {
-                    renderer.render(scene, &camera, &mut image).with_chain_context(|| format!("tick {tick}"))?;
-                    send_frame(&mut node, &image, &camera, name, pose.meta)?;
+                    cameras.push(camera);
+                    labels.push((name, pose.meta));
                 }
+            }
+            images.resize_with(cameras.len(), || Image::new(settings.width, settings.height));
+            let images = &mut images[..cameras.len()];
+            renderer.render_many(scene, &cameras, images).with_chain_context(|| format!("tick {tick}"))?;
+            for (((name, meta), camera), image) in labels.drain(..).zip(&cameras).zip(images.iter()) {
+                send_frame(&mut node, image, camera, name, meta)?;
             }
             rendered_ticks += 1;
         }
@@ -263,8 +279,9 @@ fn on_event(event: Event, state: &mut SceneState, pairing: &mut Pairing) -> anyh
             let (part, version, g) = gaussians_io::decode(bytes, &metadata.parameters).context("input `gaussians`")?;
             match part {
                 Part::Static => {
-                    state.static_len = Some(g.len());
-                    state.scene = g;
+                    // Indexed once, here.
+                    state.scene = IndexedScene::new(g);
+                    state.static_arrived = true;
                 }
                 Part::Dynamic => pairing.push_dynamic(version, g),
             }

@@ -125,20 +125,28 @@ impl ProjectCtx {
 
     /// [`Self::project`] of Gaussians `base..base + 8` (requires [`Self::has_project8`]): the fates, and
     /// the records of the visible ones in `out[lane]` (`out.len() == 8`; other lanes untouched).
+    #[cfg(test)]
     #[target_feature(enable = "avx2")]
     pub(crate) fn project8(&self, g: &Gaussians, base: usize, out: &mut [Splat2D]) -> [Fate; L] {
-        let lane = |f: &dyn Fn(usize) -> f32| -> [f32; L] { std::array::from_fn(|l| f(base + l)) };
-        let (mx, my, mz) =
-            (load(lane(&|i| g.means[i].x)), load(lane(&|i| g.means[i].y)), load(lane(&|i| g.means[i].z)));
-        let (sx, sy, sz) =
-            (load(lane(&|i| g.scales[i].x)), load(lane(&|i| g.scales[i].y)), load(lane(&|i| g.scales[i].z)));
-        let (qw, qx, qy, qz) = (
-            load(lane(&|i| g.rotations[i].w)),
-            load(lane(&|i| g.rotations[i].x)),
-            load(lane(&|i| g.rotations[i].y)),
-            load(lane(&|i| g.rotations[i].z)),
-        );
-        let opacity_a = lane(&|i| g.opacities[i]);
+        self.project8_at(g, std::array::from_fn(|l| base + l), out)
+    }
+
+    /// [`Self::project`] of the Gaussians `idx` (lane `l`: Gaussian `idx[l]`; requires
+    /// [`Self::has_project8`]): the fates, and the records of the visible ones in `out[lane]`.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn project8_at(&self, g: &Gaussians, idx: [usize; L], out: &mut [Splat2D]) -> [Fate; L] {
+        // Gather the lanes' fields (one pass over the 8 Gaussians).
+        let (mut m, mut s, mut q, mut opacity_a) = ([[0.0; L]; 3], [[0.0; L]; 3], [[0.0; L]; 4], [0.0; L]);
+        for (l, &i) in idx.iter().enumerate() {
+            let (mean, scale, rot) = (g.means[i], g.scales[i], g.rotations[i]);
+            (m[0][l], m[1][l], m[2][l]) = (mean.x, mean.y, mean.z);
+            (s[0][l], s[1][l], s[2][l]) = (scale.x, scale.y, scale.z);
+            (q[0][l], q[1][l], q[2][l], q[3][l]) = (rot.w, rot.x, rot.y, rot.z);
+            opacity_a[l] = g.opacities[i];
+        }
+        let (mx, my, mz) = (load(m[0]), load(m[1]), load(m[2]));
+        let (sx, sy, sz) = (load(s[0]), load(s[1]), load(s[2]));
+        let (qw, qx, qy, qz) = (load(q[0]), load(q[1]), load(q[2]), load(q[3]));
         let opacity = load(opacity_a);
         let zero = _mm256_setzero_ps();
         let mut fate = Outcome { decided: zero, invalid: zero };
@@ -163,7 +171,7 @@ impl ProjectCtx {
         fate.culled_unless(_mm256_cmp_ps::<_CMP_GT_OQ>(tz, splat(INRIA_NEAR_Z)));
         fate.culled_unless(_mm256_cmp_ps::<_CMP_GE_OQ>(opacity, splat(ALPHA_MIN)));
         if fate.all_decided() {
-            return self.finish(g, base, &fate, None, out);
+            return self.finish(g, &idx, &fate, None, out);
         }
 
         // Conservative off-screen cull (see `surely_off_screen`).
@@ -191,7 +199,7 @@ impl ProjectCtx {
         );
         fate.culled_unless(_mm256_andnot_ps(off, all_lanes()));
         if fate.all_decided() {
-            return self.finish(g, base, &fate, None, out);
+            return self.finish(g, &idx, &fate, None, out);
         }
 
         // Σ = R·S·Sᵀ·Rᵀ (see `covariance_3d`).
@@ -319,7 +327,7 @@ impl ProjectCtx {
             two_l: store(two_l),
             tiles: [store_i(tiles[0]), store_i(tiles[1]), store_i(tiles[2]), store_i(tiles[3])],
         };
-        self.finish(g, base, &fate, Some(&lanes), out)
+        self.finish(g, &idx, &fate, Some(&lanes), out)
     }
 
     /// The per-lane fates; the colour (and its finiteness check) and record of the lanes still visible.
@@ -328,7 +336,7 @@ impl ProjectCtx {
     fn finish(
         &self,
         g: &Gaussians,
-        base: usize,
+        idx: &[usize; L],
         fate: &Outcome,
         lanes: Option<&Lanes>,
         out: &mut [Splat2D],
@@ -342,7 +350,7 @@ impl ProjectCtx {
             let (Some(v), false) = (lanes, decided >> l & 1 == 1) else {
                 return Fate::Culled;
             };
-            let Some(color) = self.color(g, base + l) else {
+            let Some(color) = self.color(g, idx[l]) else {
                 return Fate::Invalid;
             };
             out[l] = Splat2D {
