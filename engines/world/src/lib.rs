@@ -75,7 +75,7 @@ pub use metrics::{psnr, ssim, MetricsError, RgbImage};
 pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
 pub use procedural::ProceduralDirector;
 pub use rig::{Rig, RigCamera, RigError};
-pub use rigid_flow::{rigid_flow, FLOW_BAND_CELLS};
+pub use rigid_flow::{flow_between, rigid_flow, FLOW_BAND_CELLS};
 pub use roads::{Dir, PathPose, Piece, Roads};
 pub use scenario::{EgoKind, EgoSpawn, Scenario, ScenarioError, TownConfig, TrafficConfig};
 pub use setpoint::{car_control_for_ackermann, car_control_for_velocity, free_camera_delta_for_velocity};

@@ -16,7 +16,7 @@ use crate::flow::FlowField;
 use crate::footprint::Obstacle;
 use crate::grid::{CellChange, SemanticClass, SemanticGrid};
 use crate::pedestrians::{Crowd, PEDESTRIAN_HALF_EXTENT_M};
-use crate::rigid_flow::rigid_flow;
+use crate::rigid_flow::flow_between;
 use crate::scenario::{EgoKind, Scenario};
 use crate::scenario_checks::{populate, Populated};
 use crate::town::Town;
@@ -319,12 +319,7 @@ impl Director for ProceduralDirector {
         let bodies = self.bodies();
         // Bodies that did not move get no flow: their Gaussians have no defined flow and stay where they are
         // (a waiting car or walker, a parked ego), which saves building and sampling their bands.
-        let moves: Vec<(RigidBody, RigidBody)> = old_bodies
-            .into_iter()
-            .zip(bodies.iter().copied())
-            .filter(|(old, new)| old.world_from_body != new.world_from_body)
-            .collect();
-        let flow = rigid_flow(self.grid.spec(), &moves, dt_secs)?;
+        let flow = flow_between(self.grid.spec(), &old_bodies, &bodies, dt_secs)?;
         let changes = self.update_dynamic_cells(&bodies);
         self.tick += 1;
         self.time_secs += dt_secs as f64;

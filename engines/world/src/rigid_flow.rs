@@ -4,7 +4,7 @@
 
 use glam::{Mat3, Mat4, Vec2, Vec3};
 
-use crate::body::{for_cells_in_box, RigidBody};
+use crate::body::{for_cells_in_box, RigidBody, EGO_BODY_ID_BASE};
 use crate::flow::{FlowCell, FlowError, FlowField};
 use crate::grid::GridSpec;
 
@@ -71,6 +71,30 @@ pub fn rigid_flow(spec: &GridSpec, moves: &[(RigidBody, RigidBody)], dt_secs: f3
         .map(|(index, _, body, velocity_mps)| FlowCell { index, velocity_mps, body_id: Some(body) })
         .collect();
     FlowField::new(*spec, cells)
+}
+
+/// The flow of one tick from the bodies at its start (`previous`) and end (`current`), both ascending id: every
+/// body present in both that moved contributes its twist — except the egos (ids from [`EGO_BODY_ID_BASE`]),
+/// which the Director places at their commanded pose before the tick's motion, so they carry no flow. What
+/// the Director computes, and what a receiver of its world deltas computes again from the bodies (the flow
+/// itself never crosses the wire).
+pub fn flow_between(
+    spec: &GridSpec,
+    previous: &[RigidBody],
+    current: &[RigidBody],
+    dt_secs: f32,
+) -> Result<FlowField, FlowError> {
+    let mut moves = Vec::new();
+    let mut old = previous.iter().peekable();
+    for new in current {
+        while old.next_if(|o| o.id < new.id).is_some() {}
+        if let Some(o) = old.next_if(|o| o.id == new.id) {
+            if o.world_from_body != new.world_from_body && new.id < EGO_BODY_ID_BASE {
+                moves.push((*o, *new));
+            }
+        }
+    }
+    rigid_flow(spec, &moves, dt_secs)
 }
 
 #[cfg(test)]

@@ -30,4 +30,4 @@ pub mod weights_notice;
 pub use weights_notice::WeightsSource;
 
 pub mod world_state;
-pub use world_state::{BodyRecord, WorldDelta, NO_BODY};
+pub use world_state::{BodyRecord, WorldDelta};

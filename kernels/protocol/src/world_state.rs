@@ -1,6 +1,8 @@
-//! The Director's per-tick output as it crosses the wire: what changed in the semantic voxel grid, the
-//! flow field `F_{t−1→t}` (sparse: only cells that move), and the rigid bodies. The grid itself is never
-//! sent: a consumer builds the static grid from the same scenario and applies the changes.
+//! The Director's per-tick output as it crosses the wire: what changed in the semantic voxel grid and the rigid
+//! bodies. The grid itself is never sent: a consumer builds the static grid from the same scenario and applies
+//! the changes. Neither is the flow field `F_{t−1→t}`: it is the bodies' rigid motion between two ticks, so a
+//! consumer computes it from this tick's bodies and the previous tick's (`worldflow_world::flow_between`), and a
+//! delta stays a few kilobytes however many cells move (the flow was ~140 KB per tick of the default town).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,9 +22,6 @@ pub struct BodyRecord {
     pub appearance_key: f32,
 }
 
-/// `body` of a flow entry that belongs to no rigid body.
-pub const NO_BODY: u64 = u64::MAX;
-
 /// Everything the Actor needs from one Director tick.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct WorldDelta {
@@ -31,9 +30,6 @@ pub struct WorldDelta {
     pub dt_secs: f32,
     /// (cell index, new class code), ascending index.
     pub changes: Vec<(u32, u8)>,
-    /// (cell index, velocity m/s, id of the body it belongs to or [`NO_BODY`]), ascending (index, body).
-    /// Where two bodies' bands overlap a cell has one entry per body.
-    pub flow: Vec<(u32, [f32; 3], u64)>,
     /// Ascending id.
     pub bodies: Vec<BodyRecord>,
 }

@@ -1,7 +1,8 @@
 //! **actor** node: keeps the world's Gaussians. Builds the static Gaussians once from the scenario's static
 //! town (the same seeded town the Director builds; the grid itself never crosses the wire), then per
 //! `world` input (a [`WorldDelta`]) applies the grid changes and advances the Actor: moving Gaussians are
-//! advected by the flow, appearing cells spawn, vanished ones are removed; identities stay stable.
+//! advected by the flow (computed here from the bodies of this delta and the one before, as the Director does),
+//! appearing cells spawn, vanished ones are removed; identities stay stable.
 //!
 //! Outputs `gaussians`: the static part once at start (`part=static`), then the dynamic part every tick
 //! (`part=dynamic`) — payloads written in place into shared memory.
@@ -14,12 +15,17 @@ use worldflow_protocol::arrow_io::gaussians::{self as gaussians_io, encode_into,
 use worldflow_protocol::arrow_io::world as world_io;
 use worldflow_protocol::{mat4_from_rows, Gaussians, WorldDelta};
 use worldflow_world::{
-    Actor, ActorConfig, CellChange, DirectorOutput, FlowCell, FlowField, ProceduralDirector, RigidBody, Scenario,
+    flow_between, Actor, ActorConfig, CellChange, DirectorOutput, FlowField, ProceduralDirector, RigidBody, Scenario,
     SemanticClass, SemanticGrid,
 };
 
-/// Rebuilds the Director's output from its wire form, checking codes and ranges against `grid`.
-pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<DirectorOutput> {
+/// Rebuilds the Director's output from its wire form, checking codes and ranges against `grid`; the flow is
+/// computed from the bodies and `previous_bodies` (those of the tick before, `None` at the first delta).
+pub fn from_delta(
+    d: &WorldDelta,
+    grid: &SemanticGrid,
+    previous_bodies: Option<&[RigidBody]>,
+) -> anyhow::Result<DirectorOutput> {
     let class = |code: u8, what: &str| {
         SemanticClass::from_u8(code).with_context(|| format!("{what}: unknown semantic class code {code}"))
     };
@@ -28,16 +34,6 @@ pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<Directo
         .iter()
         .map(|(i, c)| Ok(CellChange { index: *i, class: class(*c, "changes")? }))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let cells = d
-        .flow
-        .iter()
-        .map(|(i, v, body)| FlowCell {
-            index: *i,
-            velocity_mps: Vec3::from_array(*v),
-            body_id: (*body != worldflow_protocol::NO_BODY).then_some(*body),
-        })
-        .collect();
-    let flow = FlowField::new(*grid.spec(), cells).chain_context("flow")?;
     let bodies = d
         .bodies
         .iter()
@@ -52,7 +48,13 @@ pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<Directo
                 appearance_key: b.appearance_key,
             })
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<anyhow::Result<Vec<RigidBody>>>()?;
+    let flow = match previous_bodies {
+        Some(previous) if d.dt_secs > 0.0 => {
+            flow_between(grid.spec(), previous, &bodies, d.dt_secs).chain_context("flow from the bodies")?
+        }
+        _ => FlowField::empty(*grid.spec()),
+    };
     Ok(DirectorOutput {
         tick: d.meta.tick,
         time_secs: d.meta.sim_time_secs(),
@@ -67,6 +69,8 @@ pub fn from_delta(d: &WorldDelta, grid: &SemanticGrid) -> anyhow::Result<Directo
 pub struct ActorState {
     pub actor: Actor,
     pub grid: SemanticGrid,
+    /// The bodies of the last delta (the start of the next tick's motion).
+    bodies: Option<Vec<RigidBody>>,
 }
 
 impl ActorState {
@@ -74,13 +78,17 @@ impl ActorState {
         let director = ProceduralDirector::new(scenario).chain_context("scenario")?;
         let grid = director.static_grid().clone();
         let actor = Actor::new(config, &grid).chain_context("actor")?;
-        Ok(Self { actor, grid })
+        Ok(Self { actor, grid, bodies: None })
     }
 
     pub fn step(&mut self, d: &WorldDelta) -> anyhow::Result<worldflow_world::ActorStats> {
-        let out = from_delta(d, &self.grid).with_context(|| format!("world tick {}", d.meta.tick))?;
+        let out =
+            from_delta(d, &self.grid, self.bodies.as_deref()).with_context(|| format!("world tick {}", d.meta.tick))?;
         self.grid.apply(&out.changes).map_err(|e| anyhow::anyhow!("world tick {}: changes: {e}", d.meta.tick))?;
-        self.actor.step(&self.grid, &out).map_err(|e| anyhow::anyhow!("world tick {}: {e}", d.meta.tick))
+        let stats =
+            self.actor.step(&self.grid, &out).map_err(|e| anyhow::anyhow!("world tick {}: {e}", d.meta.tick))?;
+        self.bodies = Some(out.bodies);
+        Ok(stats)
     }
 }
 

@@ -7,7 +7,7 @@
 //! Ackermann or velocity set-point, or keys); free-camera egos move by a velocity set-point or by their keys
 //! (`STEP_M` / `STEP_DEG` per tick); drone egos track a velocity set-point or their keys ([`drone_command`]) and
 //! stop before whatever they would hit (buildings, trees, vehicles, walkers, other egos), with one warning
-//! per contact. Collisions and boundary clamps are listed in `<out>/director.json`. Per tick it emits `world` (a [`WorldDelta`]: grid changes, flow, rigid bodies) and `ego_pose`
+//! per contact. Collisions and boundary clamps are listed in `<out>/director.json`. Per tick it emits `world` (a [`WorldDelta`]: grid changes and rigid bodies) and `ego_pose`
 //! (one `StampedPose` of `base_link` per agent).
 
 pub mod barrier;
@@ -29,18 +29,12 @@ use worldflow_world::{
     RigidBody, Scenario, SemanticClass, Surroundings, VehicleControl, EGO_BODY_ID_BASE,
 };
 
-/// Converts a Director output into its wire form.
+/// Converts a Director output into its wire form (the flow is left out: receivers compute it from the bodies).
 pub fn to_delta(out: &DirectorOutput, meta: ChunkMeta) -> WorldDelta {
     WorldDelta {
         meta,
         dt_secs: out.dt_secs,
         changes: out.changes.iter().map(|c| (c.index, c.class as u8)).collect(),
-        flow: out
-            .flow
-            .cells()
-            .iter()
-            .map(|c| (c.index, c.velocity_mps.to_array(), c.body_id.unwrap_or(worldflow_protocol::NO_BODY)))
-            .collect(),
         bodies: out
             .bodies
             .iter()

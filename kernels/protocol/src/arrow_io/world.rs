@@ -1,5 +1,5 @@
 //! The `world-delta` message: [`crate::world_state::WorldDelta`] as one row whose columns are lists
-//! (changes, flow cells and bodies are each a group of equal-length list columns).
+//! (changes and bodies are each a group of equal-length list columns).
 
 use std::sync::Arc;
 
@@ -17,9 +17,6 @@ const MESSAGE: &str = "world-delta";
 const COLUMNS: &[(&str, DataType)] = &[
     ("change_index", DataType::UInt32),
     ("change_class", DataType::UInt8),
-    ("flow_index", DataType::UInt32),
-    ("flow_velocity_mps", DataType::Float32),
-    ("flow_body_id", DataType::UInt64),
     ("body_id", DataType::UInt64),
     ("body_class", DataType::UInt8),
     ("body_world_from_body", DataType::Float32),
@@ -48,9 +45,6 @@ pub fn encode(d: &WorldDelta) -> StructArray {
         Arc::new(Float32Array::from(vec![d.dt_secs])) as ArrayRef,
         list(Arc::new(UInt32Array::from(d.changes.iter().map(|c| c.0).collect::<Vec<_>>()))),
         list(Arc::new(UInt8Array::from(d.changes.iter().map(|c| c.1).collect::<Vec<_>>()))),
-        list(Arc::new(UInt32Array::from(d.flow.iter().map(|c| c.0).collect::<Vec<_>>()))),
-        list(Arc::new(Float32Array::from(d.flow.iter().flat_map(|c| c.1).collect::<Vec<_>>()))),
-        list(Arc::new(UInt64Array::from(d.flow.iter().map(|c| c.2).collect::<Vec<_>>()))),
         list(Arc::new(UInt64Array::from(d.bodies.iter().map(|b| b.id).collect::<Vec<_>>()))),
         list(Arc::new(UInt8Array::from(d.bodies.iter().map(|b| b.class).collect::<Vec<_>>()))),
         flat(&|b| b.world_from_body.iter().flatten().copied().collect()),
@@ -86,10 +80,6 @@ pub fn decode(array: &dyn Array) -> Result<WorldDelta, DecodeError> {
     let change_index = r.list_values::<UInt32Type>("change_index")?;
     let change_class = r.list_values::<UInt8Type>("change_class")?;
     same_len("change_class", change_class.len(), "change_index", change_index.len())?;
-    let flow_index = r.list_values::<UInt32Type>("flow_index")?;
-    let flow_v = f32s("flow_velocity_mps", 3, flow_index.len())?;
-    let flow_body = r.list_values::<UInt64Type>("flow_body_id")?;
-    same_len("flow_body_id", flow_body.len(), "flow_index", flow_index.len())?;
     let ids = r.list_values::<UInt64Type>("body_id")?;
     let n = ids.len();
     let classes = r.list_values::<UInt8Type>("body_class")?;
@@ -115,7 +105,6 @@ pub fn decode(array: &dyn Array) -> Result<WorldDelta, DecodeError> {
         meta: r.meta()?,
         dt_secs: r.req::<Float32Type>("dt_secs")?,
         changes: change_index.into_iter().zip(change_class).collect(),
-        flow: flow_index.iter().enumerate().map(|(i, idx)| (*idx, v3(&flow_v, i), flow_body[i])).collect(),
         bodies,
     })
 }
@@ -131,7 +120,6 @@ mod tests {
             meta: ChunkMeta { agent_id: 0, tick: 5, sim_time_ns: 500 },
             dt_secs: 0.1,
             changes: vec![(3, 8), (9, 0)],
-            flow: vec![(3, [1.0, 0.0, 0.0], 7), (4, [0.5, 0.5, 0.0], crate::world_state::NO_BODY)],
             bodies: vec![BodyRecord {
                 id: 7,
                 class: 8,
