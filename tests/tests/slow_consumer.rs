@@ -44,7 +44,7 @@ fn frames(out: &Path) -> usize {
 #[test]
 fn a_slow_recorder_keeps_the_runs_memory_bounded_and_catches_up() {
     let out = out_dir("slow-consumer");
-    let mut run = Command::new(worldflow_binary())
+    let run = Command::new(worldflow_binary())
         .args(["run", "--stop-after", "30s", "--set", "sensors.LOOP=true", "--out"])
         .arg(&out)
         .arg(workspace_root().join("graphs/drive.yml"))

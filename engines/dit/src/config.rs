@@ -203,7 +203,8 @@ mod tests {
         for name in ["tiny", "small", "wan2_1_1_3b"] {
             Config::preset(name).unwrap().validate().unwrap();
         }
-        let cases: [(fn(&mut Config), &str); 5] = [
+        type Edit = fn(&mut Config);
+        let cases: [(Edit, &str); 5] = [
             (|c| c.num_layers = 1_000_000_000, "num_layers must be in 1..=1024, found 1000000000"),
             (|c| c.ffn_dim = 0, "ffn_dim must be in 1..=262144, found 0"),
             (|c| c.patch_size = [1, usize::MAX, 2], "patch_size[1] must be in 1..=64"),
