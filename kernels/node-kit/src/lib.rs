@@ -22,15 +22,19 @@
 //! Shared parsers ([`Env::seed`], [`Env::fov_x_deg`], [`Env::weights`], [`Env::config`], [`Env::out_dir`]) give
 //! `SEED`, `FOV_X_DEG`, `WEIGHTS`, `CONFIG` and `OUT_DIR` one meaning, default and message in every node.
 //!
+//! [`write_report_section`] writes a node's account (`<out>/<section>.json`) whole or not at all.
+//!
 //! [`ErrorChain`] turns errors that are not `std::error::Error` values — dora's `eyre` reports, `String`s —
 //! into `anyhow` errors with context, keeping their cause chain (`map_err(|e| anyhow!("{e}"))` loses it).
 
 mod chain;
 mod env;
 mod error;
+mod report;
 mod shared;
 
 pub use chain::ErrorChain;
 pub use env::Env;
 pub use error::{BoxError, SettingError};
+pub use report::write_report_section;
 pub use shared::{ConfigChoice, LAUNCHER_OUT_DIR};

@@ -510,10 +510,7 @@ fn write_report(
         boundary_count: log.boundary_count,
         boundary: &log.boundary,
     };
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let path = out_dir.join("director.json");
-    let text = serde_json::to_string_pretty(&report).context("director report")? + "\n";
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    worldflow_node_kit::write_report_section(out_dir, "director", &report)
 }
 
 #[cfg(test)]

@@ -315,15 +315,12 @@ impl ActionSender {
 
 /// Writes the control loop's account to `<out>/ros2_bridge.json` (`worldflow run` adds it to report.json).
 fn write_report(out_dir: &std::path::Path, report: &control::ControlReport) -> anyhow::Result<()> {
-    let path = out_dir.join("ros2_bridge.json");
     for (agent, r) in &report.agents {
         if r.timeouts > 0 {
             tracing::warn!("{agent}: {} lock-step timeouts, {} held ticks", r.timeouts, r.held_ticks);
         }
     }
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let text = serde_json::to_string_pretty(report).context("ros2_bridge report")?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    worldflow_node_kit::write_report_section(out_dir, "ros2_bridge", report)
 }
 
 #[cfg(test)]

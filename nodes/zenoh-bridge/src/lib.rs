@@ -298,10 +298,7 @@ impl Bridge {
         r.agents = self.control.accounts().iter().enumerate().map(|(i, a)| (format!("agent{i}"), a.clone())).collect();
         r.unknown_action_keys = self.unknown_keys.iter().cloned().collect();
         r.membership = self.presence.history.clone();
-        let path = out_dir.join("zenoh_bridge.json");
-        std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-        let text = serde_json::to_string_pretty(&self.report).context("zenoh_bridge report")?;
-        std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+        worldflow_node_kit::write_report_section(out_dir, "zenoh_bridge", &self.report)
     }
 }
 
