@@ -59,3 +59,59 @@ pub fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
     buf.truncate(info.buffer_size());
     (info.width, info.height, buf)
 }
+
+/// A process of a run: the launcher gives every node the run's output folder as `WORLDFLOW_OUT_DIR`, which
+/// tells one run's processes from those of tests running beside it.
+#[derive(Debug, Clone)]
+pub struct RunProcess {
+    pub pid: u32,
+    /// The executable's file name (`worldflow-sensors`, …).
+    pub name: String,
+    /// The command line, arguments joined by spaces.
+    pub cmdline: String,
+    environ: Vec<String>,
+}
+
+impl RunProcess {
+    /// Whether its environment holds `entry` (`NAME=value`).
+    pub fn has_env(&self, entry: &str) -> bool {
+        self.environ.iter().any(|e| e == entry)
+    }
+}
+
+/// The processes whose environment names `out` as the run's output folder (the nodes; the launcher itself
+/// is not among them).
+pub fn run_processes(out: &Path) -> Vec<RunProcess> {
+    let out = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
+    let want = format!("WORLDFLOW_OUT_DIR={}", out.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let raw = std::fs::read(e.path().join("environ")).ok()?;
+            let environ: Vec<String> =
+                raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+            if !environ.contains(&want) {
+                return None;
+            }
+            let exe = std::fs::read_link(e.path().join("exe")).ok();
+            let name = exe.and_then(|p| Some(p.file_name()?.to_string_lossy().into_owned())).unwrap_or_default();
+            let name = name.trim_end_matches(" (deleted)").to_owned();
+            let cmdline = std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default().replace('\0', " ");
+            Some(RunProcess { pid, name, cmdline, environ })
+        })
+        .collect()
+}
+
+/// The pid of the run's `worldflow-sensors` process with `AGENT_ID=<agent>`.
+pub fn sensors_pid(out: &Path, agent: u32) -> Option<u32> {
+    let want = format!("AGENT_ID={agent}");
+    run_processes(out).into_iter().find(|p| p.name.starts_with("worldflow-sensors") && p.has_env(&want)).map(|p| p.pid)
+}
+
+/// Sends `sig` (`-STOP`, `-CONT`, `-KILL`, `-INT`, …) to `pid`; fails the test if it cannot.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}

@@ -6,30 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use worldflow_tests::{out_dir, read_jsonl, workspace_root, worldflow_binary};
-
-/// The pid of this run's `worldflow-sensors` process with `AGENT_ID=<agent>` (nodes get the run's output folder as
-/// `WORLDFLOW_OUT_DIR`, which tells this run's processes from those of tests running beside it).
-fn sensors_pid(out: &Path, agent: u32) -> Option<u32> {
-    let want_agent = format!("AGENT_ID={agent}");
-    let want_out = format!("WORLDFLOW_OUT_DIR={}", out.display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let exe = std::fs::read_link(e.path().join("exe")).ok()?;
-        if !exe.file_name()?.to_str()?.starts_with("worldflow-sensors") {
-            return None;
-        }
-        let environ = std::fs::read(e.path().join("environ")).ok()?;
-        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
-        let has = |v: &str| vars.contains(&v.as_bytes());
-        (has(&want_agent) && has(&want_out)).then_some(pid)
-    })
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig} {pid}");
-}
+use worldflow_tests::{out_dir, read_jsonl, sensors_pid, signal, workspace_root, worldflow_binary};
 
 #[test]
 fn a_stopped_agent_is_dropped_the_other_goes_on_and_it_rejoins() {

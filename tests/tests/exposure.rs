@@ -2,11 +2,10 @@
 //! main job runs is on the loopback interface. Read from /proc (the sockets of this run's processes only).
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use worldflow_tests::{out_dir, workspace_root, worldflow_binary};
+use worldflow_tests::{out_dir, run_processes, workspace_root, worldflow_binary};
 
 /// The socket inodes held open by `pid` (its `/proc/<pid>/fd/*` links `socket:[INODE]`).
 fn socket_inodes(pid: u32) -> BTreeSet<u64> {
@@ -18,20 +17,6 @@ fn socket_inodes(pid: u32) -> BTreeSet<u64> {
             text.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
         })
         .collect()
-}
-
-/// This run's processes: the launcher and every process whose environment names the run's output folder.
-fn run_pids(launcher: u32, out: &Path) -> Vec<u32> {
-    let want = format!("WORLDFLOW_OUT_DIR={}", out.display());
-    let mut pids = vec![launcher];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(environ) = std::fs::read(e.path().join("environ")) else { continue };
-        if environ.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// `(protocol, local address, inode)` of the listening TCP and bound UDP sockets in `/proc/net/{tcp,udp}{,6}`.
@@ -82,7 +67,7 @@ fn a_local_run_listens_on_loopback_only() {
         assert!(Instant::now() < deadline, "no frames within 60 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pids = run_pids(run.id(), &out);
+    let pids: Vec<u32> = std::iter::once(run.id()).chain(run_processes(&out).iter().map(|p| p.pid)).collect();
     let inodes: BTreeSet<u64> = pids.iter().flat_map(|&p| socket_inodes(p)).collect();
     let ours: Vec<_> = bound_sockets().into_iter().filter(|(_, _, inode)| inodes.contains(inode)).collect();
     let _ = Command::new("kill").args(["-INT", &run.id().to_string()]).status();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use worldflow_tests::{out_dir, read_jsonl, read_png, workspace_root, worldflow_binary};
+use worldflow_tests::{out_dir, read_jsonl, read_png, run_processes, workspace_root, worldflow_binary};
 
 /// Starts the main job with its script looping (it would run for the whole `--stop-after` of 120 s).
 fn start(out: &Path, extra: &[&str]) -> Child {
@@ -38,23 +38,9 @@ fn finish(mut run: Child, since: Instant, limit: Duration) -> (Output, Duration)
     (run.wait_with_output().unwrap(), took)
 }
 
-/// Pids of this run's node processes (nodes get the run's output folder as `WORLDFLOW_OUT_DIR`).
+/// Pids of this run's node processes (all with `binary` empty, else those whose executable starts with it).
 fn node_pids(out: &Path, binary: &str) -> Vec<u32> {
-    let want_out = format!("WORLDFLOW_OUT_DIR={}", out.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let exe = std::fs::read_link(e.path().join("exe")).ok()?;
-            let name = exe.file_name()?.to_str()?.to_owned();
-            if !name.starts_with("worldflow-") || !(binary.is_empty() || name.starts_with(binary)) {
-                return None;
-            }
-            let environ = std::fs::read(e.path().join("environ")).ok()?;
-            environ.split(|b| *b == 0).any(|v| v == want_out.as_bytes()).then_some(pid)
-        })
-        .collect()
+    run_processes(out).into_iter().filter(|p| p.name.starts_with(binary)).map(|p| p.pid).collect()
 }
 
 fn frames(out: &Path) -> usize {

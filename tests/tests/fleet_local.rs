@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use worldflow_tests::{out_dir, read_jsonl, workspace_root, worldflow_binary};
+use worldflow_tests::{out_dir, read_jsonl, run_processes, sensors_pid, signal, workspace_root, worldflow_binary};
 
 /// What a finished command left: exit status, stdout, stderr, and how long it took.
 struct Finished {
@@ -117,16 +117,7 @@ fn graph(name: &str) -> String {
 
 /// Processes still holding `out` as their output directory (orphaned nodes of a run that ended).
 fn processes_writing_to(out: &Path) -> Vec<String> {
-    let needle = format!("WORLDFLOW_OUT_DIR={}", out.canonicalize().unwrap().display());
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(env) = std::fs::read(e.path().join("environ")) else { continue };
-        if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-            let cmd = std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default();
-            found.push(format!("{}: {}", e.file_name().to_string_lossy(), cmd.replace('\0', " ")));
-        }
-    }
-    found
+    run_processes(out).iter().map(|p| format!("{}: {}", p.pid, p.cmdline)).collect()
 }
 
 #[test]
@@ -335,28 +326,6 @@ fn the_server_profile_renders_both_cars_beside_the_world() {
     assert!(n.len() == 2 && n.values().all(|c| *c >= 10), "frames per agent {n:?}\n{}", run.stderr);
     let left = processes_writing_to(&out);
     assert!(left.is_empty(), "node processes outlived fleet local:\n{}", left.join("\n"));
-}
-
-/// The pid of the `worldflow-sensors` process with `AGENT_ID=<agent>` writing to `out` (as in
-/// agents_come_and_go.rs: the output folder tells this run's processes from those of tests beside it).
-fn sensors_pid(out: &Path, agent: u32) -> Option<u32> {
-    let want_agent = format!("AGENT_ID={agent}");
-    let want_out = format!("WORLDFLOW_OUT_DIR={}", out.canonicalize().ok()?.display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let exe = std::fs::read_link(e.path().join("exe")).ok()?;
-        if !exe.file_name()?.to_str()?.starts_with("worldflow-sensors") {
-            return None;
-        }
-        let environ = std::fs::read(e.path().join("environ")).ok()?;
-        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
-        (vars.contains(&want_agent.as_bytes()) && vars.contains(&want_out.as_bytes())).then_some(pid)
-    })
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().is_ok_and(|s| s.success());
-    assert!(ok, "kill {sig} {pid}");
 }
 
 /// Lines in a JSON Lines file so far (0 before it exists).

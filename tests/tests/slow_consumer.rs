@@ -9,23 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use worldflow_tests::{out_dir, read_jsonl, workspace_root, worldflow_binary};
-
-/// (pid, executable name) of the launcher and of every process of the run (found by WORLDFLOW_OUT_DIR).
-fn run_processes(launcher: u32, out: &Path) -> Vec<(u32, String)> {
-    let want = format!("WORLDFLOW_OUT_DIR={}", out.display());
-    let mut found = vec![(launcher, "worldflow".to_owned())];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(environ) = std::fs::read(e.path().join("environ")) else { continue };
-        if environ.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
-            let exe = std::fs::read_link(e.path().join("exe")).ok();
-            let name = exe.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
-            found.push((pid, name));
-        }
-    }
-    found
-}
+use worldflow_tests::{out_dir, read_jsonl, run_processes, workspace_root, worldflow_binary};
 
 /// Resident memory of `pid` (VmRSS), KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -57,7 +41,9 @@ fn a_slow_recorder_keeps_the_runs_memory_bounded_and_catches_up() {
         assert!(Instant::now() < deadline, "fewer than 40 frames within 60 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let processes = run_processes(run.id(), &out);
+    let processes: Vec<(u32, String)> = std::iter::once((run.id(), "worldflow".to_owned()))
+        .chain(run_processes(&out).into_iter().map(|p| (p.pid, p.name)))
+        .collect();
     let recorder = processes.iter().find(|(_, n)| n.starts_with("worldflow-recorder")).expect("the recorder").0;
     let total = || processes.iter().map(|(pid, _)| rss_kib(*pid)).sum::<u64>();
     let each = || processes.iter().map(|(pid, n)| format!("{n} {}", rss_kib(*pid) / 1024)).collect::<Vec<_>>();
