@@ -90,6 +90,25 @@ fn npy(descr: &str, shape: &str, data_len: usize) -> Vec<u8> {
     v
 }
 
+/// A stored (uncompressed) `.npz` of `entries` (name, `.npy` bytes), as `numpy.savez` writes it.
+fn npz(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in entries {
+        w.start_file(format!("{name}.npy"), options).expect("a zip entry");
+        std::io::Write::write_all(&mut w, bytes).expect("writing to memory");
+    }
+    w.finish().expect("a zip archive").into_inner()
+}
+
+/// `actions.jsonl` as the recorder writes it.
+const ACTIONS: &str = concat!(
+    r#"{"meta":{"agent_id":0,"tick":1,"sim_time_ns":100000000},"keys":0,"label":null,"world_from_camera":null,"control":{"throttle":0.6,"steer":0.0,"brake":0.0}}"#,
+    "\n",
+    r#"{"meta":{"agent_id":0,"tick":2,"sim_time_ns":200000000},"keys":0,"label":null,"world_from_camera":null,"control":null,"velocity":{"forward_mps":1.0,"left_mps":0.0,"up_mps":0.0,"yaw_rate_rps":0.1}}"#,
+    "\n"
+);
+
 const CAMERA: &str = r#"{"width": 64, "height": 48, "fx": 40.0, "fy": 40.0, "cx": 32.0, "cy": 24.0, "camera_from_world": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}"#;
 
 pub fn all() -> Vec<Target> {
@@ -189,6 +208,23 @@ pub fn all() -> Vec<Target> {
                 npy("<i8", "(4294967296, 4294967296)", 16),
             ],
             run: |b| worldflow_splat::parse_npy(b, "fuzz.npy").is_ok(),
+        },
+        Target {
+            name: "npz",
+            corpus: vec![
+                npz(&[("means", npy("<f4", "(2, 3)", 24)), ("colors", npy("|u1", "(2, 3)", 6))]),
+                npz(&[("big", npy("<f4", "(4611686018427387904,)", 16))]),
+            ],
+            run: |b| worldflow_splat::parse_npz(b, "fuzz.npz").is_ok(),
+        },
+        Target {
+            name: "replay-jsonl",
+            corpus: vec![text(ACTIONS)],
+            // The sensors read a recording from its path: each input goes through a file, as a user's would.
+            run: |b| {
+                let path = std::env::temp_dir().join(format!("wf-fuzz-actions-{}.jsonl", std::process::id()));
+                std::fs::write(&path, b).is_ok() && worldflow_sensors::read_recording(&path).is_ok()
+            },
         },
         Target {
             name: "safetensors",
