@@ -29,7 +29,9 @@
 
 use std::cell::RefCell;
 
-use crate::options::{CompatParams, ALPHA_MIN, LOG2_255, T_STOP};
+use worldflow_protocol::Camera;
+
+use crate::options::{CompatParams, RenderOptions, ALPHA_MIN, LOG2_255, T_STOP};
 use crate::tile_sets::{gather, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES};
 use crate::tile_splat::{SplatBlend, TileSplat};
 
@@ -43,6 +45,20 @@ pub(crate) struct TileFrame<'a> {
     /// Each pixel's own background (`width·height·3`, row-major), in place of `background` (the ground
     /// plane, `crate::ground`).
     pub background_image: Option<&'a [f32]>,
+}
+
+impl<'a> TileFrame<'a> {
+    /// The frame of `camera` under `options`; `background_image` is each pixel's background, used when the options
+    /// have a ground plane (see `Renderer::prepare_background`).
+    pub(crate) fn new(camera: &Camera, options: &RenderOptions, background_image: &'a [f32]) -> Self {
+        Self {
+            width: camera.width,
+            height: camera.height,
+            params: options.compat.params(),
+            background: options.background,
+            background_image: options.ground.is_some().then_some(background_image),
+        }
+    }
 }
 
 thread_local! {

@@ -188,6 +188,13 @@ pub(crate) fn validate_inputs(g: &Gaussians, camera: &Camera, options: &RenderOp
 }
 
 impl Renderer {
+    /// Fills each pixel's background for `camera` when the options have a ground plane.
+    fn prepare_background(&mut self, camera: &Camera) {
+        if let Some(ground) = &self.options.ground {
+            background_image(camera, self.options.background, ground, &mut self.background_image);
+        }
+    }
+
     pub fn new(options: RenderOptions) -> Self {
         Self { options, ..Default::default() }
     }
@@ -277,16 +284,8 @@ impl Renderer {
 
         // 4. Blend, parallel over tile rows (each owns a disjoint band of the image).
         image.resize(camera.width, camera.height);
-        if let Some(ground) = &opts.ground {
-            background_image(camera, opts.background, ground, &mut self.background_image);
-        }
-        let frame = TileFrame {
-            width: camera.width,
-            height: camera.height,
-            params: opts.compat.params(),
-            background: opts.background,
-            background_image: opts.ground.is_some().then_some(self.background_image.as_slice()),
-        };
+        self.prepare_background(camera);
+        let frame = TileFrame::new(camera, &opts, &self.background_image);
         let band = TILE_SIZE as usize * camera.width as usize * 3;
         let (offsets, list, splats) = (&self.tile_offsets, &self.tile_list, &self.sorted_splats);
         let tiles_x = ctx.tiles_x;

@@ -39,6 +39,15 @@ pub fn prepare(out: &Path) -> anyhow::Result<(PathBuf, Vec<String>)> {
     Ok((out, removed))
 }
 
+/// [`prepare`], saying on stderr what of an earlier run it removed; returns the folder's absolute path.
+pub fn prepare_announced(out: &Path) -> anyhow::Result<PathBuf> {
+    let (out, removed) = prepare(out)?;
+    if !removed.is_empty() {
+        eprintln!("{}: removed the earlier run's {}", out.display(), removed.join(", "));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

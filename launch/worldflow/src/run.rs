@@ -197,10 +197,7 @@ pub fn run_graph(graph_path: &Path, options: &RunOptions) -> anyhow::Result<()> 
         }
     }
     if let Some(out) = &options.out_dir {
-        let (out, removed) = crate::out_dir::prepare(out)?;
-        if !removed.is_empty() {
-            eprintln!("{}: removed the earlier run's {}", out.display(), removed.join(", "));
-        }
+        let out = crate::out_dir::prepare_announced(out)?;
         descriptor
             .env
             .get_or_insert_with(Default::default)

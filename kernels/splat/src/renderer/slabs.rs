@@ -22,7 +22,6 @@ use worldflow_protocol::Camera;
 use super::{validate_inputs, RenderStats, Renderer};
 use crate::blend::{blend_tile, composite_tile, Target, TileFrame, STATE};
 use crate::error::SplatError;
-use crate::ground::background_image;
 use crate::image::Image;
 use crate::index::collect_marked;
 use crate::indexed_scene::IndexedScene;
@@ -84,9 +83,7 @@ impl Renderer {
 
         let (w, n) = (camera.width as usize, g.len());
         image.resize(camera.width, camera.height);
-        if let Some(ground) = &opts.ground {
-            background_image(camera, opts.background, ground, &mut self.background_image);
-        }
+        self.prepare_background(camera);
         // (The state of a tile is read only once a slab has written it: no initialisation.)
         self.state.resize(w * camera.height as usize * STATE, 0.0);
         self.tile_flags.clear();
@@ -140,13 +137,7 @@ impl Renderer {
             }
             self.sort_and_bin(&ctx, camera, min_len)?;
             stats.tile_instances += self.tile_list.len();
-            let frame = TileFrame {
-                width: camera.width,
-                height: camera.height,
-                params: opts.compat.params(),
-                background: opts.background,
-                background_image: opts.ground.is_some().then_some(self.background_image.as_slice()),
-            };
+            let frame = TileFrame::new(camera, &opts, &self.background_image);
             let (offsets, list, splats) = (&self.tile_offsets, &self.tile_list, &self.sorted_splats);
             let (band3, band4) = (TILE_SIZE as usize * w * 3, TILE_SIZE as usize * w * STATE);
             let last = k + 1 == slabs;
@@ -185,13 +176,7 @@ impl Renderer {
         self.leaf_views = views;
         stats.culled = n - stats.visible - stats.invalid;
         // Tiles the last slab did not write: from their state, or the background if never blended.
-        let frame = TileFrame {
-            width: camera.width,
-            height: camera.height,
-            params: opts.compat.params(),
-            background: opts.background,
-            background_image: opts.ground.is_some().then_some(self.background_image.as_slice()),
-        };
+        let frame = TileFrame::new(camera, &opts, &self.background_image);
         let (band3, band4) = (TILE_SIZE as usize * w * 3, TILE_SIZE as usize * w * STATE);
         let rows = image
             .data

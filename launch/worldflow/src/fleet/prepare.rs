@@ -40,10 +40,7 @@ pub fn prepare(graph: &Path, out_dir: Option<&Path>) -> anyhow::Result<Prepared>
         }
     }
     if let Some(out) = out_dir {
-        let (out, removed) = crate::out_dir::prepare(out)?;
-        if !removed.is_empty() {
-            eprintln!("{}: removed the earlier run's {}", out.display(), removed.join(", "));
-        }
+        let out = crate::out_dir::prepare_announced(out)?;
         descriptor
             .env
             .get_or_insert_with(Default::default)
