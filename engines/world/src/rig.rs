@@ -52,6 +52,22 @@ pub struct Rig {
 pub const STANDARD_MOUNT_HEIGHT_M: f32 = 1.6;
 /// Distance of each standard lens outside the body face it looks out of, metres.
 pub const LENS_CLEARANCE_M: f32 = 0.3;
+/// Distance of a drone's lens ahead of its body's front face (rotors included), metres.
+pub const DRONE_LENS_CLEARANCE_M: f32 = 0.05;
+/// Downward tilt of a drone's forward camera, degrees (a gimbal that sees the ground ahead as well as the horizon).
+pub const DRONE_CAMERA_PITCH_DEG: f32 = -20.0;
+
+/// A rig by name, sized by the renderer (its WIDTH, HEIGHT and FOV_X_DEG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RigPreset {
+    /// The standard 4-camera ego rig ([`Rig::standard`]).
+    Ego4,
+    /// Its front camera only.
+    Front,
+    /// One forward camera at a drone's nose ([`Rig::drone`]).
+    Drone,
+}
 
 impl Rig {
     /// Front, left, rear, right; 90° horizontal FOV; `width × height` each; 1.6 m above the base; lenses
@@ -78,6 +94,36 @@ impl Rig {
             fov_x_deg: 90.0,
         };
         Self { cameras: vec![cam("front", 0.0), cam("left", 90.0), cam("rear", 180.0), cam("right", -90.0)] }
+    }
+
+    /// One forward camera `front` on a drone body of half extents `half_extent_m`: the lens
+    /// [`DRONE_LENS_CLEARANCE_M`] ahead of the body's front face at the body's centre height, tilted
+    /// [`DRONE_CAMERA_PITCH_DEG`] down. Every point of the body lies behind its image plane.
+    pub fn drone(width: u32, height: u32, fov_x_deg: f32, half_extent_m: Vec3) -> Self {
+        let front = RigCamera {
+            name: "front".into(),
+            position_m: [half_extent_m.x.abs() + DRONE_LENS_CLEARANCE_M, 0.0, 0.0],
+            yaw_deg: 0.0,
+            pitch_deg: DRONE_CAMERA_PITCH_DEG,
+            width,
+            height,
+            fov_x_deg,
+        };
+        Self { cameras: vec![front] }
+    }
+
+    /// The rig a preset names, with cameras of `width × height` and `fov_x_deg`; `drone_half_extent_m` is the
+    /// body a drone rig is mounted on.
+    pub fn preset(preset: RigPreset, width: u32, height: u32, fov_x_deg: f32, drone_half_extent_m: Vec3) -> Self {
+        let mut rig = match preset {
+            RigPreset::Ego4 => Self::standard(width, height),
+            RigPreset::Front => Self { cameras: Self::standard(width, height).cameras.into_iter().take(1).collect() },
+            RigPreset::Drone => Self::drone(width, height, fov_x_deg, drone_half_extent_m),
+        };
+        for c in &mut rig.cameras {
+            c.fov_x_deg = fov_x_deg;
+        }
+        rig
     }
 
     pub fn from_yaml_str(text: &str, path: &str) -> Result<Self, RigError> {
@@ -177,6 +223,25 @@ mod tests {
         // Same as the protocol's look-at.
         let look = worldflow_protocol::world_from_camera_look_at(lens, lens + base_x, Vec3::Z);
         assert!((look - front).to_cols_array().iter().all(|v| v.abs() < 1e-5));
+    }
+
+    #[test]
+    fn drone_camera_sees_ahead_and_down_but_never_its_own_body() {
+        let e = Vec3::new(0.35, 0.35, 0.1);
+        let rig = Rig::drone(160, 120, 90.0, e);
+        rig.validate().unwrap();
+        let world_from_camera = rig.world_from_camera(0, &Mat4::IDENTITY).unwrap();
+        let axis = world_from_camera.z_axis.truncate();
+        assert!(axis.x > 0.9 && axis.z < -0.3, "forward and 20° down: {axis}");
+        let camera_from_world = worldflow_protocol::rigid_inverse(&world_from_camera);
+        for corner in 0..8 {
+            let sign = |bit: u32| if corner & (1 << bit) != 0 { 1.0 } else { -1.0 };
+            let p = Vec3::new(sign(0) * e.x, sign(1) * e.y, sign(2) * e.z);
+            let depth = camera_from_world.transform_point3(p).z;
+            assert!(depth < 0.0, "body corner {p} is in front of the lens (depth {depth})");
+        }
+        let preset = Rig::preset(RigPreset::Front, 64, 48, 70.0, e);
+        assert_eq!((preset.cameras.len(), preset.cameras[0].fov_x_deg), (1, 70.0));
     }
 
     #[test]

@@ -18,6 +18,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::grid::{GridError, MAX_CELLS};
+use crate::rig::{Rig, RigCamera, RigError, RigPreset};
+use glam::Vec3;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ScenarioError {
@@ -190,6 +192,31 @@ pub struct EgoSpawn {
     /// Heading, degrees counter-clockwise from world +x.
     #[serde(default)]
     pub yaw_deg: f32,
+    /// The cameras this agent carries, by preset (`ego4`, `front`, `drone`; sized by the renderer). Default: `drone`
+    /// for drones, `ego4` otherwise. A renderer with `RIG=scenario` draws each agent with its own rig.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rig: Option<RigPreset>,
+    /// Or the cameras themselves, each with its own mount, size and FOV (the fields of a rig file's `cameras`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cameras: Option<Vec<RigCamera>>,
+}
+
+impl EgoSpawn {
+    /// An ego of `kind` at (`x_m`, `y_m`, `z_m`) heading `yaw_deg`, with its kind's default rig.
+    pub fn new(name: impl Into<String>, kind: EgoKind, x_m: f32, y_m: f32, z_m: f32, yaw_deg: f32) -> Self {
+        Self { name: name.into(), kind, x_m, y_m, z_m, yaw_deg, rig: None, cameras: None }
+    }
+
+    /// This agent's rig: its own `cameras`, else its `rig` preset (or its kind's default) with cameras of
+    /// `width × height` and `fov_x_deg`.
+    pub fn rig(&self, width: u32, height: u32, fov_x_deg: f32) -> Rig {
+        if let Some(cameras) = &self.cameras {
+            return Rig { cameras: cameras.clone() };
+        }
+        let default = if self.kind == EgoKind::Drone { RigPreset::Drone } else { RigPreset::Ego4 };
+        let drone_body = Vec3::from(crate::DroneParams::default().half_extent_m);
+        Rig::preset(self.rig.unwrap_or(default), width, height, fov_x_deg, drone_body)
+    }
 }
 
 fn default_ego_kind() -> EgoKind {
@@ -205,16 +232,9 @@ impl Default for Scenario {
             pedestrians: default_pedestrians(),
             town: TownConfig::default(),
             traffic: TrafficConfig::default(),
-            egos: vec![EgoSpawn {
-                name: "ego0".into(),
-                kind: EgoKind::Car,
-                // Inside the town: on the second north–south road (centre x = 3.5 + 39 m), northbound lane
-                // (right of centre), so every camera sees streets and buildings, not the town's edge.
-                x_m: 42.5 + 1.75,
-                y_m: 20.0,
-                z_m: 0.0,
-                yaw_deg: 90.0,
-            }],
+            // Inside the town: on the second north–south road (centre x = 3.5 + 39 m), northbound lane (right of
+            // centre), so every camera sees streets and buildings, not the town's edge.
+            egos: vec![EgoSpawn::new("ego0", EgoKind::Car, 42.5 + 1.75, 20.0, 0.0, 90.0)],
         }
     }
 }
@@ -346,6 +366,20 @@ impl Scenario {
             let max_z = if e.kind == EgoKind::Car { 0.0 } else { 1000.0 };
             check_range(&format!("egos[{i}].z_m"), e.z_m, 0.0, max_z, "a height above ground (0 for cars)")?;
             check_range(&format!("egos[{i}].yaw_deg"), e.yaw_deg, -360.0, 360.0, "an angle in degrees")?;
+            if let Some(cameras) = &e.cameras {
+                if e.rig.is_some() {
+                    return Err(ScenarioError::invalid(
+                        format!("egos[{i}].cameras"),
+                        "expected either `rig` (a preset) or `cameras`, not both",
+                    ));
+                }
+                Rig { cameras: cameras.clone() }.validate().map_err(|err| match err {
+                    RigError::Invalid { field, message } => {
+                        ScenarioError::invalid(format!("egos[{i}].{field}"), message)
+                    }
+                    other => ScenarioError::invalid(format!("egos[{i}].cameras"), other.to_string()),
+                })?;
+            }
         }
         Ok(())
     }
@@ -392,12 +426,35 @@ mod tests {
             ("egos: [{name: a, x_m: 5, y_m: 3}, {name: a, x_m: 5, y_m: 9}]", "egos[1].name"),
             ("egos: [{name: a, x_m: 5, y_m: 3, z_m: 2}]", "egos[0].z_m"),
             ("cell_size_m: 0.1\ntown: {blocks_x: 64, blocks_y: 64}", "cell_size_m"),
+            ("egos: [{name: a, x_m: 5, y_m: 3, rig: front, cameras: []}]", "egos[0].cameras"),
+            ("egos: [{name: a, x_m: 5, y_m: 3, cameras: []}]", "egos[0].cameras"),
+            (
+                "egos: [{name: a, x_m: 5, y_m: 3, cameras: [{name: c, position_m: [0, 0, 1], width: 64, height: 48, fov_x_deg: 200}]}]",
+                "egos[0].cameras[0].fov_x_deg",
+            ),
         ];
         for (text, field) in cases {
             let err = Scenario::from_yaml_str(text, "s.yaml").unwrap_err();
             assert_eq!(err.field(), Some(field), "{text}: {err}");
             assert!(err.to_string().starts_with(field), "{err}");
         }
+    }
+
+    #[test]
+    fn each_ego_has_its_own_rig() {
+        let text = "egos:\n  - {name: car, x_m: 44.25, y_m: 20}\n  - {name: d, kind: drone, x_m: 44.25, y_m: 30}\n  \
+                    - {name: f, kind: drone, x_m: 44.25, y_m: 40, rig: front}\n  \
+                    - {name: c, kind: free_camera, x_m: 44.25, y_m: 50, z_m: 3, cameras: [{name: up, position_m: [0, 0, 0], pitch_deg: 60, width: 32, height: 24, fov_x_deg: 60}]}\n";
+        let s = Scenario::from_yaml_str(text, "s.yaml").unwrap();
+        let rigs: Vec<Rig> = s.egos.iter().map(|e| e.rig(160, 120, 90.0)).collect();
+        let names = |r: &Rig| r.cameras.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(",");
+        assert_eq!(names(&rigs[0]), "front,left,rear,right", "cars default to the 4-camera rig");
+        assert_eq!(names(&rigs[1]), "front", "drones default to their nose camera");
+        assert_eq!(rigs[1].cameras[0].pitch_deg, crate::rig::DRONE_CAMERA_PITCH_DEG);
+        assert_eq!((rigs[2].cameras.len(), rigs[2].cameras[0].pitch_deg), (1, 0.0), "a preset overrides the kind's");
+        let own = &rigs[3].cameras[0];
+        assert_eq!((own.name.as_str(), own.width, own.height, own.fov_x_deg), ("up", 32, 24, 60.0), "own sizes kept");
+        assert_eq!(Scenario::from_yaml_str(&serde_yaml::to_string(&s).unwrap(), "x").unwrap(), s);
     }
 
     #[test]

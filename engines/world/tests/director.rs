@@ -148,30 +148,13 @@ fn impossible_scenarios_are_errors_naming_the_field() {
     let centre = 0.5 * (b.min_m + b.max_m);
     let cases: Vec<(Scenario, &str, &str)> = vec![
         (
-            Scenario {
-                egos: vec![EgoSpawn {
-                    name: "a".into(),
-                    kind: EgoKind::Car,
-                    x_m: centre.x,
-                    y_m: centre.y,
-                    z_m: 0.0,
-                    yaw_deg: 0.0,
-                }],
-                ..base.clone()
-            },
+            Scenario { egos: vec![EgoSpawn::new("a", EgoKind::Car, centre.x, centre.y, 0.0, 0.0)], ..base.clone() },
             "egos[0].x_m/y_m",
             "inside a building",
         ),
         (
             Scenario {
-                egos: vec![EgoSpawn {
-                    name: "a".into(),
-                    kind: EgoKind::FreeCamera,
-                    x_m: centre.x,
-                    y_m: centre.y,
-                    z_m: 2.0,
-                    yaw_deg: 0.0,
-                }],
+                egos: vec![EgoSpawn::new("a", EgoKind::FreeCamera, centre.x, centre.y, 2.0, 0.0)],
                 ..base.clone()
             },
             "egos[0].x_m/y_m",
@@ -179,32 +162,12 @@ fn impossible_scenarios_are_errors_naming_the_field() {
         ),
         (
             // On a sidewalk corner of the first block: not a road.
-            Scenario {
-                egos: vec![EgoSpawn {
-                    name: "a".into(),
-                    kind: EgoKind::Car,
-                    x_m: 8.0,
-                    y_m: 8.0,
-                    z_m: 0.0,
-                    yaw_deg: 0.0,
-                }],
-                ..base.clone()
-            },
+            Scenario { egos: vec![EgoSpawn::new("a", EgoKind::Car, 8.0, 8.0, 0.0, 0.0)], ..base.clone() },
             "egos[0].x_m/y_m",
             "must start on a road",
         ),
         (
-            Scenario {
-                egos: vec![EgoSpawn {
-                    name: "a".into(),
-                    kind: EgoKind::Car,
-                    x_m: 5.0,
-                    y_m: 1e4,
-                    z_m: 0.0,
-                    yaw_deg: 0.0,
-                }],
-                ..base.clone()
-            },
+            Scenario { egos: vec![EgoSpawn::new("a", EgoKind::Car, 5.0, 1e4, 0.0, 0.0)], ..base.clone() },
             "egos[0].y_m",
             "off the map",
         ),
@@ -217,17 +180,7 @@ fn impossible_scenarios_are_errors_naming_the_field() {
         assert!(text.contains(words), "expected {words:?}: {text}");
     }
     // A free camera above the roofs is fine.
-    let sky = Scenario {
-        egos: vec![EgoSpawn {
-            name: "a".into(),
-            kind: EgoKind::FreeCamera,
-            x_m: centre.x,
-            y_m: centre.y,
-            z_m: 60.0,
-            yaw_deg: 0.0,
-        }],
-        ..base
-    };
+    let sky = Scenario { egos: vec![EgoSpawn::new("a", EgoKind::FreeCamera, centre.x, centre.y, 60.0, 0.0)], ..base };
     ProceduralDirector::new(&sky).unwrap();
 }
 

@@ -10,7 +10,7 @@ use worldflow_world::{
 const DT: f32 = 1.0 / 24.0;
 
 fn spawn(name: &str, kind: EgoKind, x_m: f32, y_m: f32, z_m: f32) -> EgoSpawn {
-    EgoSpawn { name: name.into(), kind, x_m, y_m, z_m, yaw_deg: 90.0 }
+    EgoSpawn::new(name, kind, x_m, y_m, z_m, 90.0)
 }
 
 #[test]

@@ -165,6 +165,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
             "HEIGHT",
             "FOV_X_DEG",
             "RIG",
+            "SCENARIO",
             "COMPAT",
             "BACKGROUND",
             "GROUND",

@@ -39,35 +39,80 @@ use pairing::{Catchup, Pairing};
 /// More entries than this waiting for a partner means the inputs are mis-wired, not late.
 const MAX_WAITING: usize = 256;
 
-/// A camera of a rig: its name and `base_from_camera`.
+/// A camera of a rig: its name, `base_from_camera` and image size.
 #[derive(Debug, Clone)]
 pub struct RigCamera {
     pub name: String,
     pub base_from_camera: Mat4,
+    pub width: u32,
+    pub height: u32,
+    pub fov_x_deg: f32,
 }
 
-/// The standard 4-camera ego rig (front/left/rear/right, 90° each, `worldflow_world::Rig::standard`).
-pub fn ego4() -> Vec<RigCamera> {
-    let rig = worldflow_world::Rig::standard(16, 16);
+/// The renderer's cameras of a world rig (sizes and FOV as the rig gives them).
+fn cameras_of(rig: &worldflow_world::Rig) -> Vec<RigCamera> {
     (0..rig.cameras.len())
-        .map(|i| RigCamera {
-            name: rig.cameras[i].name.clone(),
-            base_from_camera: rig.base_from_camera(i).expect("index in range"),
+        .map(|i| {
+            let c = &rig.cameras[i];
+            RigCamera {
+                name: c.name.clone(),
+                base_from_camera: rig.base_from_camera(i).expect("index in range"),
+                width: c.width,
+                height: c.height,
+                fov_x_deg: c.fov_x_deg,
+            }
         })
         .collect()
 }
 
-/// Reads a rig file (see `worldflow_world::Rig`); every camera must share WIDTH/HEIGHT/FOV_X_DEG of the node.
+/// The standard 4-camera ego rig (front/left/rear/right, `worldflow_world::Rig::standard`) at `width × height`
+/// and `fov_x_deg`.
+pub fn ego4(width: u32, height: u32, fov_x_deg: f32) -> Vec<RigCamera> {
+    let preset = worldflow_world::RigPreset::Ego4;
+    cameras_of(&worldflow_world::Rig::preset(preset, width, height, fov_x_deg, glam::Vec3::ZERO))
+}
+
+/// Reads a rig file (see `worldflow_world::Rig`): each camera with its own size and FOV.
 fn rig_from_file(path: &str) -> anyhow::Result<Vec<RigCamera>> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("setting RIG=`{path}`: expected single, ego4, front or a rig file"))?;
+        .with_context(|| format!("setting RIG=`{path}`: expected single, ego4, front, scenario or a rig file"))?;
     let rig = worldflow_world::Rig::from_yaml_str(&text, path).chain_context("setting RIG")?;
-    Ok((0..rig.cameras.len())
-        .map(|i| RigCamera {
-            name: rig.cameras[i].name.clone(),
-            base_from_camera: rig.base_from_camera(i).expect("index in range"),
-        })
-        .collect())
+    Ok(cameras_of(&rig))
+}
+
+/// Whose cameras render a pose.
+#[derive(Debug, Clone)]
+pub enum Rigs {
+    /// One rig for every agent.
+    Shared(Vec<RigCamera>),
+    /// `RIG=scenario`: agent k carries the rig of the scenario's `egos[k]`.
+    PerAgent(Vec<Vec<RigCamera>>),
+}
+
+impl Rigs {
+    /// The cameras agent `agent_id` carries.
+    pub fn of(&self, agent_id: u32) -> anyhow::Result<&[RigCamera]> {
+        match self {
+            Rigs::Shared(rig) => Ok(rig),
+            Rigs::PerAgent(rigs) => rigs.get(agent_id as usize).map(Vec::as_slice).with_context(|| {
+                format!(
+                    "setting RIG=scenario: a pose of agent {agent_id} arrived, the scenario has {} egos (is SCENARIO the director's?)",
+                    rigs.len()
+                )
+            }),
+        }
+    }
+
+    /// Cameras per agent, for the start-up line.
+    fn describe(&self) -> String {
+        match self {
+            Rigs::Shared(rig) => format!("{} camera(s) per agent", rig.len()),
+            Rigs::PerAgent(rigs) => {
+                let total: usize = rigs.iter().map(Vec::len).sum();
+                format!("{total} camera(s) over {} agents' own rigs", rigs.len())
+            }
+        }
+    }
 }
 
 pub struct Settings {
@@ -75,7 +120,7 @@ pub struct Settings {
     pub width: u32,
     pub height: u32,
     pub fov_x_deg: f32,
-    pub rig: Vec<RigCamera>,
+    pub rigs: Rigs,
     /// `CATCHUP`: `every` complete tick in order (default), or only the `newest`.
     pub catchup: Catchup,
     /// `AGENTS`: whose poses are drawn.
@@ -85,8 +130,20 @@ pub struct Settings {
 
 /// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
 /// the span timings) is read by `main`.
-pub const SETTINGS: &[&str] =
-    &["SCENE", "WIDTH", "HEIGHT", "FOV_X_DEG", "RIG", "COMPAT", "BACKGROUND", "GROUND", "CATCHUP", "AGENTS", "OUT_DIR"];
+pub const SETTINGS: &[&str] = &[
+    "SCENE",
+    "WIDTH",
+    "HEIGHT",
+    "FOV_X_DEG",
+    "RIG",
+    "SCENARIO",
+    "COMPAT",
+    "BACKGROUND",
+    "GROUND",
+    "CATCHUP",
+    "AGENTS",
+    "OUT_DIR",
+];
 
 impl Settings {
     /// The settings of the process environment.
@@ -102,11 +159,18 @@ impl Settings {
             anyhow::bail!("settings WIDTH/HEIGHT: expected 16..=8192 pixels, found {width}×{height}");
         }
         let fov_x_deg = env.fov_x_deg()?;
-        let rig = match env.get_or("RIG", "single")?.as_str() {
-            "single" => vec![RigCamera { name: "camera".into(), base_from_camera: Mat4::IDENTITY }],
-            "ego4" => ego4(),
-            "front" => ego4().into_iter().take(1).collect(),
-            path => rig_from_file(path)?,
+        let single = RigCamera { name: "camera".into(), base_from_camera: Mat4::IDENTITY, width, height, fov_x_deg };
+        let rigs = match env.get_or("RIG", "single")?.as_str() {
+            "single" => Rigs::Shared(vec![single]),
+            "ego4" => Rigs::Shared(ego4(width, height, fov_x_deg)),
+            "front" => Rigs::Shared(ego4(width, height, fov_x_deg).into_iter().take(1).collect()),
+            "scenario" => {
+                let scenario = worldflow_world::Scenario::from_setting(env.get("SCENARIO")?.as_deref())
+                    .chain_context("setting SCENARIO (RIG=scenario)")?;
+                let rigs = scenario.egos.iter().map(|e| cameras_of(&e.rig(width, height, fov_x_deg))).collect();
+                Rigs::PerAgent(rigs)
+            }
+            path => Rigs::Shared(rig_from_file(path)?),
         };
         let compat = env.choice("COMPAT", Compat::Inria, &[("inria", Compat::Inria), ("gsplat", Compat::Gsplat)])?;
         let bg = env.get_or("BACKGROUND", "0.55,0.7,0.9")?;
@@ -127,7 +191,7 @@ impl Settings {
             width,
             height,
             fov_x_deg,
-            rig,
+            rigs,
             catchup: env.choice(
                 "CATCHUP",
                 Catchup::Every,
@@ -149,16 +213,18 @@ impl Settings {
         }
     }
 
-    /// The cameras of the rig for a base pose.
-    pub fn cameras(&self, world_from_base: &Mat4) -> Vec<(String, Camera)> {
-        let intrinsics = Intrinsics::from_fov_x(self.width, self.height, self.fov_x_deg.to_radians());
-        self.rig
+    /// The cameras agent `agent_id` carries, for its base pose.
+    pub fn cameras(&self, agent_id: u32, world_from_base: &Mat4) -> anyhow::Result<Vec<(String, Camera)>> {
+        Ok(self
+            .rigs
+            .of(agent_id)?
             .iter()
             .map(|c| {
+                let intrinsics = Intrinsics::from_fov_x(c.width, c.height, c.fov_x_deg.to_radians());
                 let camera_from_world = rigid_inverse(&(*world_from_base * c.base_from_camera));
-                (c.name.clone(), Camera { width: self.width, height: self.height, intrinsics, camera_from_world })
+                (c.name.clone(), Camera { width: c.width, height: c.height, intrinsics, camera_from_world })
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -198,10 +264,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let streamed = settings.scene == "stream";
     let scene = if streamed { Gaussians::new(0) } else { settings.load_scene()? };
     eprintln!(
-        "splat-renderer: {} camera(s) of {}×{}, scene {}, agents {}",
-        settings.rig.len(),
-        settings.width,
-        settings.height,
+        "splat-renderer: {}, scene {}, agents {}",
+        settings.rigs.describe(),
         if streamed { "streamed".to_owned() } else { format!("{} Gaussians", scene.len()) },
         settings.agents
     );
@@ -231,13 +295,20 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             labels.clear();
             for pose in &ready.poses {
                 let world_from_base = mat4_from_rows(&pose.world_from_frame);
-                for (name, camera) in settings.cameras(&world_from_base) {
+                for (name, camera) in settings.cameras(pose.meta.agent_id, &world_from_base)? {
                     cameras.push(camera);
                     labels.push((name, pose.meta));
                 }
             }
-            images.resize_with(cameras.len(), || Image::new(settings.width, settings.height));
-            let images = &mut images[..cameras.len()];
+            images.truncate(cameras.len());
+            for (i, camera) in cameras.iter().enumerate() {
+                match images.get_mut(i) {
+                    Some(image) if (image.width, image.height) == (camera.width, camera.height) => {}
+                    Some(image) => *image = Image::new(camera.width, camera.height),
+                    None => images.push(Image::new(camera.width, camera.height)),
+                }
+            }
+            let images = &mut images[..];
             renderer.render_many(scene, &cameras, images).with_chain_context(|| format!("tick {tick}"))?;
             for (((name, meta), camera), image) in labels.drain(..).zip(&cameras).zip(images.iter()) {
                 send_frame(&mut node, image, camera, name, meta)?;
@@ -328,7 +399,7 @@ mod tests {
 
     #[test]
     fn ego4_cameras_look_along_the_base_axes() {
-        let rig = ego4();
+        let rig = ego4(16, 16, 90.0);
         let fwd = |c: &RigCamera| c.base_from_camera.transform_vector3(Vec3::Z);
         assert!((fwd(&rig[0]) - Vec3::X).length() < 1e-6);
         assert!((fwd(&rig[1]) - Vec3::Y).length() < 1e-6);
@@ -354,7 +425,9 @@ mod settings_tests {
     fn settings_are_checked_and_every_declared_setting_is_read() {
         let env = Env::from_pairs(SETTINGS, &[("WIDTH", " 320 "), ("RIG", "front")]);
         let s = Settings::from_settings(&env).unwrap();
-        assert_eq!((s.width, s.height, s.fov_x_deg, s.rig.len(), s.catchup), (320, 360, 90.0, 1, Catchup::Every));
+        let Rigs::Shared(rig) = &s.rigs else { panic!("RIG=front is one rig for all") };
+        assert_eq!((s.width, s.height, s.fov_x_deg, rig.len(), s.catchup), (320, 360, 90.0, 1, Catchup::Every));
+        assert_eq!((rig[0].width, rig[0].height), (320, 360));
         assert_eq!((s.scene.as_str(), s.options.compat, s.agents), ("builtin:plaza", Compat::Inria, AgentFilter::All));
         let one = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("AGENTS", " 1 ")])).unwrap();
         assert!(one.agents.admits(1) && !one.agents.admits(0));
@@ -369,11 +442,47 @@ mod settings_tests {
             let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[(name, value)])).err().unwrap();
             assert_eq!(e.to_string(), expected);
         }
-        // OUT_DIR is read by `main` (the span timings' directory).
+        // OUT_DIR is read by `main` (the span timings' directory); SCENARIO only with RIG=scenario.
         assert_eq!(
-            env.declared_not_read(&["OUT_DIR"]),
+            env.declared_not_read(&["OUT_DIR", "SCENARIO"]),
             Vec::<&str>::new(),
             "SETTINGS lists exactly what the node reads"
         );
+    }
+
+    #[test]
+    fn rig_scenario_gives_each_agent_its_own_cameras() {
+        let dir = std::env::temp_dir().join(format!("wf-renderer-rig-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.yaml");
+        std::fs::write(
+            &path,
+            "egos:\n  - {name: car, x_m: 44.25, y_m: 20}\n  - {name: d, kind: drone, x_m: 44.25, y_m: 30}\n  \
+             - {name: c, kind: drone, x_m: 44.25, y_m: 40, cameras: [{name: down, position_m: [0, 0, 0], pitch_deg: -89, width: 32, height: 24, fov_x_deg: 60}]}\n",
+        )
+        .unwrap();
+        let path = path.to_str().unwrap();
+        let env =
+            Env::from_pairs(SETTINGS, &[("RIG", "scenario"), ("SCENARIO", path), ("WIDTH", "160"), ("HEIGHT", "120")]);
+        let s = Settings::from_settings(&env).unwrap();
+        let names = |agent: u32| {
+            let cams = s.cameras(agent, &Mat4::IDENTITY).unwrap();
+            cams.iter().map(|(n, c)| format!("{n}:{}x{}", c.width, c.height)).collect::<Vec<_>>().join(",")
+        };
+        assert_eq!(names(0), "front:160x120,left:160x120,rear:160x120,right:160x120");
+        assert_eq!(names(1), "front:160x120");
+        assert_eq!(names(2), "down:32x24");
+        let drone_lens = s.cameras(1, &Mat4::IDENTITY).unwrap()[0].1.camera_from_world.inverse().w_axis;
+        assert!(drone_lens.x > 0.35 && drone_lens.x < 0.5 && drone_lens.z.abs() < 1e-6, "at the nose: {drone_lens}");
+        let e = s.cameras(3, &Mat4::IDENTITY).unwrap_err().to_string();
+        assert!(e.contains("agent 3") && e.contains("3 egos"), "{e}");
+        let e = Settings::from_settings(&Env::from_pairs(
+            SETTINGS,
+            &[("RIG", "scenario"), ("SCENARIO", "/nonexistent.yaml")],
+        ))
+        .err()
+        .unwrap();
+        assert!(format!("{e:#}").contains("SCENARIO"), "{e:#}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -150,7 +150,7 @@ fn a_tick_of_rig_cameras_renders_identically_at_once() {
     let cameras: Vec<Camera> = (0..4)
         .flat_map(|a| {
             let world_from_base = Mat4::from_translation(Vec3::new(-6.0 + 4.0 * a as f32, -3.0 * a as f32, 0.0));
-            ego4().into_iter().map(move |c| Camera {
+            ego4(64, 36, 90.0).into_iter().map(move |c| Camera {
                 width: 64,
                 height: 36,
                 intrinsics,
