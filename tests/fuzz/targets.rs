@@ -8,6 +8,9 @@ use glam::{Quat, Vec3};
 use worldflow_protocol::{rigid_inverse, world_from_camera_look_at, Camera, Gaussians, Intrinsics};
 use worldflow_splat::{Image, RenderOptions, Renderer};
 
+#[path = "arrow_targets.rs"]
+pub mod arrow_targets;
+
 /// A parser under test: its name, its seed corpus, and the call (true: accepted).
 pub struct Target {
     pub name: &'static str,
@@ -251,4 +254,7 @@ pub fn all() -> Vec<Target> {
             },
         },
     ]
+    .into_iter()
+    .chain(arrow_targets::all())
+    .collect()
 }
