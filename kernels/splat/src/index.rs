@@ -4,7 +4,7 @@
 //! # What the index may skip
 //! The index never changes an image or a count. It skips a Gaussian for a camera only when the projection
 //! ([`crate::project::ProjectCtx::project`]) would certainly return `Culled` for it: behind the near plane,
-//! opacity below 1/255, or off screen by its conservative test (`surely_off_screen`: the α ≥ 1/255 box of
+//! beyond the view distance (`RenderOptions::max_depth_m`), opacity below 1/255, or off screen by its conservative test (`surely_off_screen`: the α ≥ 1/255 box of
 //! the dilated 2D covariance bounded by the largest scale, padded by 1 % and a pixel). Each tree node keeps
 //! the bounding box of its Gaussians' means and the largest `√(2·ln(255·o))·s_max` of them. For one side
 //! of the image, say the left edge, a Gaussian passes the off-screen test only if
@@ -28,7 +28,7 @@ use std::ops::Range;
 
 use worldflow_protocol::{Camera, Gaussians};
 
-use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_NEAR_Z, INRIA_NEAR_Z};
+use crate::options::{Compat, DepthCull, ALPHA_MIN, DILATION_PX2, GSPLAT_NEAR_Z, INRIA_NEAR_Z};
 
 /// Gaussians per leaf (at most).
 const LEAF: usize = 128;
@@ -38,6 +38,8 @@ const MAX_INDEXED: f32 = 1e15;
 const MAX_CAMERA: f32 = 1e15;
 /// Relative slack on every term of a side test (the renderer rounds in f32: ~10⁻⁷).
 const REL_SLACK: f64 = 1e-4;
+/// The far form's constant without a view distance: its maximum is never negative.
+const NO_FAR: f64 = 1e300;
 
 /// A node of a tree, in pre-order: a subtree is `[i, skip)` (the index holds one tree per size class, one
 /// after the other).
@@ -165,11 +167,11 @@ impl SceneIndex {
     pub(crate) fn leaf_views(
         &self,
         camera: &Camera,
-        compat: Compat,
+        cull: DepthCull,
         tiles: (u32, u32),
         out: &mut Vec<LeafView>,
     ) -> Option<&[u32]> {
-        let sides = Sides::new(camera, compat, self.sqrt_two_l_max)?;
+        let sides = Sides::new(camera, cull, self.sqrt_two_l_max)?;
         let mut n = 0;
         while n < self.nodes.len() {
             let node = &self.nodes[n];
@@ -194,8 +196,8 @@ impl SceneIndex {
 
     /// Sets the bit of every Gaussian `camera` may see (see the module header) in `marks`; `false` (and
     /// nothing marked) if this camera cannot use the index (then every Gaussian is a candidate).
-    pub(crate) fn mark(&self, camera: &Camera, compat: Compat, marks: &mut [u64]) -> bool {
-        let Some(sides) = Sides::new(camera, compat, self.sqrt_two_l_max) else {
+    pub(crate) fn mark(&self, camera: &Camera, cull: DepthCull, marks: &mut [u64]) -> bool {
+        let Some(sides) = Sides::new(camera, cull, self.sqrt_two_l_max) else {
             return false;
         };
         let mut set = |i: u32| marks[i as usize / 64] |= 1 << (i % 64);
@@ -216,8 +218,8 @@ impl SceneIndex {
 
 /// Linear forms in the world position whose maximum over a node must be ≥ 0 for it to hold a candidate.
 struct Sides {
-    /// `coef·p + constant + reach_coef·reach`: left, right, top, bottom, near.
-    forms: [([f64; 3], f64, f64); 5],
+    /// `coef·p + constant + reach_coef·reach`: left, right, top, bottom, near, far.
+    forms: [([f64; 3], f64, f64); 6],
     /// Rows of `camera_from_world` (with the translation), `fx, fy, cx, cy`, the reach coefficients
     /// `kx, ky` and the constant pad `b` of the side forms (for [`Sides::tile_rect`]).
     rows: [[f64; 4]; 3],
@@ -237,7 +239,8 @@ pub(crate) struct LeafView {
 }
 
 impl Sides {
-    fn new(camera: &Camera, compat: Compat, sqrt_two_l_max: f32) -> Option<Self> {
+    fn new(camera: &Camera, cull: DepthCull, sqrt_two_l_max: f32) -> Option<Self> {
+        let DepthCull { compat, far_z } = cull;
         let m = camera.camera_from_world;
         if m.to_cols_array().iter().any(|v| !(v.abs() <= MAX_CAMERA)) {
             return None;
@@ -271,6 +274,8 @@ impl Sides {
             form(fy, r1, t1, cy - 0.5 + b, ky),
             form(-fy, r1, t1, h - 0.5 - cy + b, ky),
             (r2, t2 - 0.5 * near, 0.0),
+            // The view distance culls on the mean's depth alone (no reach); none: a form that never skips.
+            ([-r2[0], -r2[1], -r2[2]], if far_z.is_finite() { far_z as f64 - t2 } else { NO_FAR }, 0.0),
         ];
         let rows = [[r0[0], r0[1], r0[2], t0], [r1[0], r1[1], r1[2], t1], [r2[0], r2[1], r2[2], t2]];
         let sides = Self { forms, rows, k: [fx, fy, cx, cy], kxy: [kx, ky], b };

@@ -5,7 +5,7 @@ use worldflow_protocol::{Camera, Gaussians};
 
 use crate::error::SplatError;
 use crate::index::{collect_marked, LeafView, SceneIndex};
-use crate::options::Compat;
+use crate::options::DepthCull;
 
 /// Gaussians `0..static_len()` (indexed once) followed by a dynamic suffix (indexed on every
 /// [`IndexedScene::set_dynamic`]). Render it with [`crate::Renderer::render_indexed`] or
@@ -85,7 +85,7 @@ impl IndexedScene {
     pub(crate) fn leaf_views(
         &self,
         camera: &Camera,
-        compat: Compat,
+        cull: DepthCull,
         tiles: (u32, u32),
         out: &mut Vec<(u8, LeafView)>,
         scratch: &mut Vec<LeafView>,
@@ -100,7 +100,7 @@ impl IndexedScene {
         let mut always = [&[][..]; 2];
         for (tag, index) in [s, d].into_iter().enumerate() {
             scratch.clear();
-            always[tag] = index.leaf_views(camera, compat, tiles, scratch)?;
+            always[tag] = index.leaf_views(camera, cull, tiles, scratch)?;
             out.extend(scratch.iter().map(|v| (tag as u8, *v)));
         }
         Some(always)
@@ -112,11 +112,12 @@ impl IndexedScene {
         index.as_ref().map_or(&[], |i| i.leaf_members(leaf))
     }
 
-    /// How many Gaussians `camera` projects (`compat` sets the near plane): the index's candidates, or all
-    /// of them when it cannot bound this camera or the scene is unindexed. For tests and reports.
-    pub fn candidate_count(&self, camera: &Camera, compat: Compat) -> usize {
+    /// How many Gaussians `camera` projects (`cull`: the near plane of a compat mode, and a view distance):
+    /// the index's candidates, or all of them when it cannot bound this camera or the scene is unindexed. For
+    /// tests and reports.
+    pub fn candidate_count(&self, camera: &Camera, cull: impl Into<DepthCull>) -> usize {
         let (mut marks, mut out) = (Vec::new(), Vec::new());
-        if self.candidates(camera, compat, &mut marks, &mut out) {
+        if self.candidates(camera, cull.into(), &mut marks, &mut out) {
             out.len()
         } else {
             self.gaussians.len()
@@ -125,7 +126,7 @@ impl IndexedScene {
 
     /// Fills `out` with the Gaussians `camera` may see, ascending (`marks` is scratch); `false` when every
     /// Gaussian is a candidate (unindexed, or a camera the index cannot bound).
-    pub(crate) fn candidates(&self, camera: &Camera, compat: Compat, marks: &mut Vec<u64>, out: &mut Vec<u32>) -> bool {
+    pub(crate) fn candidates(&self, camera: &Camera, cull: DepthCull, marks: &mut Vec<u64>, out: &mut Vec<u32>) -> bool {
         let (Some(s), Some(d)) = (&self.static_index, &self.dynamic_index) else {
             return false;
         };
@@ -135,7 +136,7 @@ impl IndexedScene {
         }
         marks.clear();
         marks.resize(n.div_ceil(64), 0);
-        if !(s.mark(camera, compat, marks) && d.mark(camera, compat, marks)) {
+        if !(s.mark(camera, cull, marks) && d.mark(camera, cull, marks)) {
             return false;
         }
         out.clear();

@@ -53,7 +53,7 @@ pub use init::{gaussians_from_point_cloud, knn_rms_distance, PointCloudInit};
 pub use naive::render_naive;
 pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
 pub use npz::{parse_npz, read_npz, GardenScene};
-pub use options::{Compat, RenderOptions, TILE_SIZE};
+pub use options::{Compat, DepthCull, RenderOptions, TILE_SIZE};
 pub use ply::{read_ply, read_ply_bytes, write_ply, write_ply_bytes};
 pub use renderer::{RenderStats, Renderer, MAX_FRAME_BYTES};
 pub use scene::load_scene;

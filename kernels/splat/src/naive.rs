@@ -19,7 +19,7 @@ pub fn render_naive(
     image: &mut Image,
 ) -> Result<RenderStats, SplatError> {
     let sh_degree = validate_inputs(gaussians, camera, options)?;
-    let ctx = ProjectCtx::new(camera, options.compat, options.antialiased, sh_degree);
+    let ctx = ProjectCtx::new(camera, options.depth_cull(), options.antialiased, sh_degree);
     let mut stats = RenderStats { input: gaussians.len(), ..Default::default() };
     let mut splats = Vec::new();
     for i in 0..gaussians.len() {

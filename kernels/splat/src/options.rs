@@ -45,11 +45,45 @@ pub struct RenderOptions {
     pub sh_degree: Option<u8>,
     /// Mip/antialiased mode: keep the 0.3 dilation but scale opacity by `√(det/det_dilated)`.
     pub antialiased: bool,
+    /// View distance: Gaussians whose mean lies farther than this along the camera's view axis (`z` in camera
+    /// coordinates, metres) are not drawn, and the index skips whole regions beyond it, so a camera's cost
+    /// stops growing with the world past this distance. An approximation (what lies beyond shows the
+    /// background, ground and sky); `None`: no limit, the exact image.
+    pub max_depth_m: Option<f32>,
+}
+
+/// What a camera culls by depth: the compat mode's near plane and the options' view distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DepthCull {
+    pub compat: Compat,
+    /// `max_depth_m`, or `+∞`.
+    pub far_z: f32,
+}
+
+impl RenderOptions {
+    /// The depth cull these options ask for.
+    pub fn depth_cull(&self) -> DepthCull {
+        DepthCull { compat: self.compat, far_z: self.max_depth_m.unwrap_or(f32::INFINITY) }
+    }
+}
+
+impl From<Compat> for DepthCull {
+    /// The compat mode's near plane, no view distance.
+    fn from(compat: Compat) -> Self {
+        DepthCull { compat, far_z: f32::INFINITY }
+    }
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        Self { compat: Compat::Inria, background: [0.0; 3], ground: None, sh_degree: None, antialiased: false }
+        Self {
+            compat: Compat::Inria,
+            background: [0.0; 3],
+            ground: None,
+            sh_degree: None,
+            antialiased: false,
+            max_depth_m: None,
+        }
     }
 }
 

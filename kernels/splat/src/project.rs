@@ -9,7 +9,7 @@
 use glam::{Quat, Vec3};
 use worldflow_protocol::{Camera, Gaussians};
 
-use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, LOG2_255, TILE_SIZE};
+use crate::options::{Compat, DepthCull, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, LOG2_255, TILE_SIZE};
 use crate::sh::eval_sh;
 
 #[cfg(target_arch = "x86_64")]
@@ -82,12 +82,15 @@ pub(crate) struct ProjectCtx {
     pub tiles_x: u32,
     pub tiles_y: u32,
     compat: Compat,
+    /// Gaussians with a view depth beyond this are culled (`+∞`: none).
+    far_z: f32,
     antialiased: bool,
     pub sh_degree: u8,
 }
 
 impl ProjectCtx {
-    pub fn new(camera: &Camera, compat: Compat, antialiased: bool, sh_degree: u8) -> Self {
+    pub fn new(camera: &Camera, cull: DepthCull, antialiased: bool, sh_degree: u8) -> Self {
+        let DepthCull { compat, far_z } = cull;
         let m = camera.camera_from_world;
         let row = |r: usize| [m.col(0)[r], m.col(1)[r], m.col(2)[r]];
         let k = camera.intrinsics;
@@ -111,6 +114,7 @@ impl ProjectCtx {
             tiles_x: camera.width.div_ceil(TILE_SIZE),
             tiles_y: camera.height.div_ceil(TILE_SIZE),
             compat,
+            far_z,
             antialiased,
             sh_degree,
         }
@@ -146,7 +150,7 @@ impl ProjectCtx {
             Compat::Inria => tz > INRIA_NEAR_Z,
             Compat::Gsplat => (GSPLAT_NEAR_Z..=GSPLAT_FAR_Z).contains(&tz),
         };
-        if !in_depth_range {
+        if !(in_depth_range && tz <= self.far_z) {
             return Projected::Culled;
         }
 

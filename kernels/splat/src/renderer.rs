@@ -228,7 +228,7 @@ impl Renderer {
     ) -> Result<RenderStats, SplatError> {
         let sh_degree = validate_inputs(gaussians, camera, &self.options)?;
         let opts = self.options;
-        let ctx = ProjectCtx::new(camera, opts.compat, opts.antialiased, sh_degree);
+        let ctx = ProjectCtx::new(camera, opts.depth_cull(), opts.antialiased, sh_degree);
         // rayon's `with_min_len` of every parallel loop (`usize::MAX`: one job, on this thread).
         let min_len = if self.serial { usize::MAX } else { 1 };
         let n = subset.map_or(gaussians.len(), <[u32]>::len);

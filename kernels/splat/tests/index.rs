@@ -89,8 +89,10 @@ fn option_sets() -> Vec<RenderOptions> {
     let mut v = Vec::new();
     for compat in [Compat::Inria, Compat::Gsplat] {
         for (antialiased, ground) in [(false, None), (true, None), (false, ground)] {
-            v.push(RenderOptions { compat, antialiased, ground, background: [0.55, 0.7, 0.9], sh_degree: None });
+            v.push(RenderOptions { compat, antialiased, ground, background: [0.55, 0.7, 0.9], ..Default::default() });
         }
+        // A view distance inside the scene: the index's far bound must agree with the projection's cull.
+        v.push(RenderOptions { compat, ground, max_depth_m: Some(25.0), ..Default::default() });
     }
     v
 }
@@ -135,7 +137,7 @@ fn assert_identical_with(g: &Gaussians, cameras: &[Camera], occlusion: bool, wha
             let sa = plain.render(g, cam, &mut a).unwrap();
             let sb = indexed.render_indexed(&scene, cam, &mut b).unwrap();
             assert_same((sa, &a), (sb, &b), occlusion, &format!("{what}: camera {c}, {opts:?}"));
-            projected += scene.candidate_count(cam, opts.compat);
+            projected += scene.candidate_count(cam, opts.depth_cull());
             total += g.len();
         }
     }
@@ -308,4 +310,37 @@ fn empty_and_all_invalid_sets_render_the_background() {
             assert_same((sa, &a), (sb, &b), true, "empty");
         }
     }
+}
+
+#[test]
+fn the_view_distance_culls_by_depth_and_the_index_skips_what_lies_beyond() {
+    let g = spread_scene(30_000, 11);
+    let scene = IndexedScene::new(g.clone());
+    let cams = cameras();
+    let far = RenderOptions { max_depth_m: Some(25.0), ..Default::default() };
+    let (mut fewer_candidates, mut fewer_visible) = (false, false);
+    for cam in &cams {
+        let (all, near) = (scene.candidate_count(cam, Compat::Inria), scene.candidate_count(cam, far.depth_cull()));
+        assert!(near <= all);
+        fewer_candidates |= near < all;
+        let (mut a, mut b) = (Image::default(), Image::default());
+        let exact = Renderer::new(RenderOptions::default()).render(&g, cam, &mut a).unwrap();
+        let cut = Renderer::new(far).render(&g, cam, &mut b).unwrap();
+        assert!(cut.visible <= exact.visible && cut.input == exact.input);
+        fewer_visible |= cut.visible < exact.visible;
+    }
+    assert!(fewer_candidates && fewer_visible, "a 25 m view distance changed nothing in a scene 60 m wide");
+
+    // Two Gaussians straight ahead at 10 m and 60 m: only the near one is drawn with a 40 m view distance.
+    let mut two = spread_scene(2, 3);
+    let cam = camera(Vec3::new(0.0, 0.0, 1.0), Vec3::new(100.0, 0.0, 1.0), 32, 32, 1.0);
+    two.means = vec![Vec3::new(10.0, 0.0, 1.0), Vec3::new(60.0, 0.0, 1.0)];
+    two.scales = vec![Vec3::splat(0.3); 2];
+    two.opacities = vec![0.9, 0.9];
+    let stats = |max_depth_m| {
+        let opts = RenderOptions { max_depth_m, ..Default::default() };
+        Renderer::new(opts).render(&two, &cam, &mut Image::default()).unwrap()
+    };
+    assert_eq!(stats(None).visible, 2);
+    assert_eq!(stats(Some(40.0)).visible, 1);
 }

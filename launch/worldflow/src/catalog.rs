@@ -169,6 +169,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
             "COMPAT",
             "BACKGROUND",
             "GROUND",
+            "VIEW_DISTANCE_M",
             "CATCHUP",
             "AGENTS",
             "OUT_DIR",

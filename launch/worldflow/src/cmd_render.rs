@@ -83,6 +83,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         ground: None,
         sh_degree: args.sh_degree,
         antialiased: args.antialiased,
+        max_depth_m: None,
     };
     let mut renderer = Renderer::new(options);
     let mut image = Image::default();

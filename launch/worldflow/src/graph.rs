@@ -25,6 +25,8 @@ pub struct GraphNode {
     pub outputs: Vec<String>,
     /// The machine the node is placed on (`deploy: {machine: …}` of the node, or of the graph).
     pub machine: Option<String>,
+    /// The node's `env:` settings with scalar values: (key, value, position of the value).
+    pub env: Vec<(String, String, Pos)>,
     pub pos: Pos,
 }
 

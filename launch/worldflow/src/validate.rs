@@ -274,12 +274,19 @@ impl Checker<'_> {
                 }
             }
         }
+        let env = n
+            .get("env")
+            .and_then(Node::as_map)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned(), v.pos)))
+            .collect();
         let machine = match n.get("deploy") {
             Some(d) => self.deploy(d, &format!("node `{id}`")),
             None => None,
         }
         .or_else(|| top_machine.map(str::to_owned));
-        Some(GraphNode { id, path, inputs, outputs, machine, pos: n.pos })
+        Some(GraphNode { id, path, inputs, outputs, machine, env, pos: n.pos })
     }
 
     fn wiring(&mut self, graph: &Graph) {
@@ -460,7 +467,17 @@ pub fn validate_file_with(path: &std::path::Path, options: &ValidateOptions) -> 
     let shown = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| GraphErrors { lines: vec![format!("{shown}: cannot read: {e}")] })?;
-    validate_text_with(&text, &shown, options)
+    let graph = validate_text_with(&text, &shown, options)?;
+    // Nodes run in the graph's folder: the files their settings name are read from there.
+    let folder = path.parent().unwrap_or(std::path::Path::new("."));
+    let mut problems = graph_checks::scenarios(&graph, folder);
+    if problems.is_empty() {
+        return Ok(graph);
+    }
+    problems.sort_by_key(|(pos, _)| (pos.line, pos.column));
+    Err(GraphErrors {
+        lines: problems.into_iter().map(|(pos, m)| format!("{shown}:{}:{}: {m}", pos.line, pos.column)).collect(),
+    })
 }
 
 #[cfg(test)]

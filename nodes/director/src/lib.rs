@@ -15,7 +15,7 @@ pub mod barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters};
+use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, TryRecvError};
 use worldflow_node_kit::{Env, ErrorChain as _};
 
 use crate::barrier::{Barrier, Membership, Step};
@@ -374,7 +374,26 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let mut barrier = Barrier::new(n, agent_timeout);
     let mut log = WarningLog::default();
     let mut stream_ended = false;
-    loop {
+    'run: loop {
+        // Take in every event already delivered before deciding what is due: a deadline that passed while the
+        // director was busy stepping (or descheduled under load) must not drop agents whose actions arrived
+        // meanwhile and are only waiting in the event stream.
+        while !stream_ended {
+            match events.try_recv() {
+                Ok(event) => {
+                    if take_event(event, &mut barrier, n)? == Flow::Stop {
+                        break 'run;
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => {
+                    // The stream ended: step what is still queued, then end. (`InputClosed` may overtake an
+                    // input's last events — dora's scheduler reorders — so only the stream's end is the end.)
+                    (0..n as u32).for_each(|a| barrier.close(a));
+                    stream_ended = true;
+                }
+            }
+        }
         // Step every tick that is due, then wait for an input or the barrier's deadline.
         while let Some((step, dropped)) = barrier.poll(Instant::now()) {
             for m in &dropped {
@@ -389,32 +408,47 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             Some(d) => events.recv_timeout(d.saturating_duration_since(Instant::now())),
             None => events.recv(),
         };
-        let Some(event) = event else {
-            // The stream ended: step what is still queued, then end. (`InputClosed` may overtake an input's
-            // last events — dora's scheduler reorders — so only the stream's end is the end.)
-            (0..n as u32).for_each(|a| barrier.close(a));
-            stream_ended = true;
-            continue;
-        };
         match event {
-            Event::Input { id, data, .. } => {
-                let agent = agent_of_input(id.as_str(), n)?;
-                let action = action_io::decode(data.as_array().as_ref()).with_context(|| format!("input `{id}`"))?;
-                if let Some(m) = barrier.push(agent, action) {
-                    eprintln!("director: warning: {m}");
+            Some(event) => {
+                if take_event(event, &mut barrier, n)? == Flow::Stop {
+                    break;
                 }
             }
-            Event::InputClosed { id } => {
-                if let Ok(agent) = agent_of_input(id.as_str(), n) {
-                    barrier.close(agent);
-                }
+            None => {
+                (0..n as u32).for_each(|a| barrier.close(a));
+                stream_ended = true;
             }
-            // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
-            Event::Stop(dora_node_api::StopCause::Manual) => break,
-            _ => {}
         }
     }
     write_report(&out_dir, agent_timeout, &barrier.history, &log)
+}
+
+#[derive(Debug, PartialEq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// Hands one event to the barrier: an agent's action, or its input's end. `Stop` on a manual stop (Ctrl-C,
+/// `--stop-after`); when all inputs close, the loop drains what is queued instead.
+fn take_event(event: Event, barrier: &mut Barrier, n: usize) -> anyhow::Result<Flow> {
+    match event {
+        Event::Input { id, data, .. } => {
+            let agent = agent_of_input(id.as_str(), n)?;
+            let action = action_io::decode(data.as_array().as_ref()).with_context(|| format!("input `{id}`"))?;
+            if let Some(m) = barrier.push(agent, action) {
+                eprintln!("director: warning: {m}");
+            }
+        }
+        Event::InputClosed { id } => {
+            if let Ok(agent) = agent_of_input(id.as_str(), n) {
+                barrier.close(agent);
+            }
+        }
+        Event::Stop(dora_node_api::StopCause::Manual) => return Ok(Flow::Stop),
+        _ => {}
+    }
+    Ok(Flow::Go)
 }
 
 /// `agentN` → N, checked against the scenario's `n` egos.

@@ -1,7 +1,7 @@
 //! Cost per camera with and without the spatial index (`IndexedScene`), as the node renders a tick.
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=2 cargo run --release -p worldflow-splat-renderer --example view_bench -- [ROUNDS]
+//! RAYON_NUM_THREADS=2 cargo run --release -p worldflow-splat-renderer --example view_bench -- [ROUNDS] [VIEW_DISTANCE_M]
 //! ```
 //!
 //! 1. Drones: 1, 4, 16 and 64 forward-looking cameras of 160×120 (90°) spread over the default town at
@@ -12,7 +12,10 @@
 //!    frustum + occlusion culling (what the node does).
 //! 2. One 640×360 camera (90°) in the default town and in a town with twice the blocks in x and y (4× the
 //!    area): the same 6 poses relative to the town centre (street level along a road, and above it); mean
-//!    time per frame without the index, with the frustum index, with frustum + occlusion culling.
+//!    time per frame without the index, with the frustum index, with frustum + occlusion culling, and with
+//!    frustum + occlusion + a view distance (`RenderOptions::max_depth_m`, default 100 m: the renderer's
+//!    `VIEW_DISTANCE_M`), whose image change against the exact image is reported (PSNR, share of pixels off by
+//!    more than 8/255).
 //!
 //! Variants are interleaved within every round; figures are medians over the rounds (ms).
 
@@ -99,6 +102,7 @@ fn ms(t: Instant) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(5).max(1);
+    let view_distance_m: f32 = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(100.0);
     let options = RenderOptions { background: [0.55, 0.7, 0.9], ground: Some(Ground::town()), ..Default::default() };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
     println!("RAYON_NUM_THREADS {threads}, rounds {rounds}");
@@ -181,53 +185,70 @@ fn main() -> anyhow::Result<()> {
         s
     };
     let frustum = [frustum_only(&small), frustum_only(&big)];
-    // [town][variant: no index, frustum index, frustum + occlusion] → per-round mean ms per frame.
-    let mut frame: [[Vec<f64>; 3]; 2] = Default::default();
+    let mut far_renderer = Renderer::new(RenderOptions { max_depth_m: Some(view_distance_m), ..options });
+    // [town][variant: no index, frustum index, frustum + occlusion, + view distance] → per-round mean ms per
+    // frame.
+    let mut frame: [[Vec<f64>; 4]; 2] = Default::default();
     let mut image = Image::default();
     for _ in 0..rounds {
         for (t_i, (town, _)) in towns.iter().enumerate() {
             let views = big_views(town.extent);
-            for (variant, scene) in [&town.unindexed, &frustum[t_i], &town.indexed].into_iter().enumerate() {
+            for (variant, scene) in [&town.unindexed, &frustum[t_i], &town.indexed, &town.indexed].into_iter().enumerate() {
+                let r = if variant == 3 { &mut far_renderer } else { &mut renderer };
                 let t = Instant::now();
                 for cam in &views {
-                    renderer.render_indexed(scene, cam, &mut image)?;
+                    r.render_indexed(scene, cam, &mut image)?;
                 }
                 frame[t_i][variant].push(ms(t) / views.len() as f64);
             }
         }
     }
     println!("\nmean ms per frame over the 6 poses; Gaussians per frame: projected (frustum index), visible, blended (with occlusion)");
-    println!("\n| one camera 640×360 | Gaussians | no index | frustum index | frustum + occlusion | projected | visible | blended |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| one camera 640×360 | Gaussians | no index | frustum index | frustum + occlusion | + view distance {view_distance_m} m | projected | visible | blended | blended within {view_distance_m} m | PSNR vs exact | pixels off > 8/255 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut per = Vec::new();
     for (t_i, (town, name)) in towns.iter().enumerate() {
         let times = frame[t_i].clone().map(median);
         let views = big_views(town.extent);
-        let (mut projected, mut visible, mut blended) = (0, 0, 0);
+        let (mut projected, mut visible, mut blended, mut blended_far) = (0, 0, 0, 0);
+        let (mut squared_error, mut off, mut values) = (0.0f64, 0usize, 0usize);
+        let mut exact = Image::default();
         for cam in &views {
             projected += town.indexed.candidate_count(cam, options.compat);
             visible += renderer.render_indexed(&frustum[t_i], cam, &mut image)?.visible;
-            blended += renderer.render_indexed(&town.indexed, cam, &mut image)?.visible;
+            blended += renderer.render_indexed(&town.indexed, cam, &mut exact)?.visible;
+            blended_far += far_renderer.render_indexed(&town.indexed, cam, &mut image)?.visible;
+            for (a, b) in exact.data.iter().zip(&image.data) {
+                let (a, b) = ((a.clamp(0.0, 1.0) * 255.0).round(), (b.clamp(0.0, 1.0) * 255.0).round());
+                squared_error += ((a - b) as f64).powi(2);
+                off += ((a - b).abs() > 8.0) as usize;
+                values += 1;
+            }
         }
+        let psnr = 10.0 * (255.0f64.powi(2) / (squared_error / values.max(1) as f64)).log10();
         let k = views.len();
         println!(
-            "| {name} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {psnr:.1} dB | {:.2} % |",
             town.indexed.gaussians().len(),
             times[0],
             times[1],
             times[2],
+            times[3],
             projected / k,
             visible / k,
-            blended / k
+            blended / k,
+            blended_far / k,
+            100.0 * off as f64 / values.max(1) as f64
         );
         per.push(times);
     }
     println!(
-        "\nlarge / default per frame: no index {:.2}×, frustum index {:.2}×, frustum + occlusion {:.2}× (vs the default town's fastest: {:.2}×)",
+        "\nlarge / default per frame: no index {:.2}×, frustum index {:.2}×, frustum + occlusion {:.2}×, + view distance {view_distance_m} m {:.2}× (large with view distance / default exact with occlusion: {:.2}×)",
         per[1][0] / per[0][0],
         per[1][1] / per[0][1],
         per[1][2] / per[0][2],
-        per[1][2] / per[0].iter().copied().fold(f64::INFINITY, f64::min)
+        per[1][3] / per[0][3],
+        per[1][3] / per[0][2]
     );
     Ok(())
 }

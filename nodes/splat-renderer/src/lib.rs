@@ -9,7 +9,9 @@
 //! those agents' poses: one renderer per agent, each on its agent's machine, can share one pose stream; frames
 //! keep their agent id. `BACKGROUND` is the sky colour; `GROUND` (`town`, the default for the streamed town;
 //! `none`, the default for scene files; or a ground colour `r,g,b`) adds a ground plane to the horizon under
-//! it, so a camera looking past the town's edge sees ground, not a void. Frames leave as RGB8 written straight
+//! it, so a camera looking past the town's edge sees ground, not a void. `VIEW_DISTANCE_M` (unset: no limit)
+//! stops drawing Gaussians farther than that along the view axis, so a camera's cost stops growing with the
+//! world beyond it (an approximation: ground and sky show there). Frames leave as RGB8 written straight
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
 //!
 //! The scene is an [`IndexedScene`]: a fixed scene, or a streamed one's static part, is indexed once when it
@@ -140,6 +142,7 @@ pub const SETTINGS: &[&str] = &[
     "COMPAT",
     "BACKGROUND",
     "GROUND",
+    "VIEW_DISTANCE_M",
     "CATCHUP",
     "AGENTS",
     "OUT_DIR",
@@ -186,6 +189,10 @@ impl Settings {
                 ..Ground::town()
             }),
         };
+        let max_depth_m: Option<f32> = env.parse("VIEW_DISTANCE_M", "a view distance in metres")?;
+        if let Some(d) = max_depth_m.filter(|d| !(d.is_finite() && *d > 0.0)) {
+            anyhow::bail!("setting VIEW_DISTANCE_M={d}: expected a positive number of metres (unset: no limit)");
+        }
         Ok(Self {
             scene,
             width,
@@ -198,7 +205,7 @@ impl Settings {
                 &[("every", Catchup::Every), ("newest", Catchup::Newest)],
             )?,
             agents: env.parse("AGENTS", agents::EXPECTED)?.unwrap_or_default(),
-            options: RenderOptions { compat, background: bgv, ground, sh_degree: None, antialiased: false },
+            options: RenderOptions { compat, background: bgv, ground, max_depth_m, ..Default::default() },
         })
     }
 

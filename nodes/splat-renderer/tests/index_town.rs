@@ -24,7 +24,7 @@ fn options() -> Vec<RenderOptions> {
     let mut v = Vec::new();
     for compat in [Compat::Inria, Compat::Gsplat] {
         for ground in [None, Some(Ground::town())] {
-            v.push(RenderOptions { compat, background: sky, ground, sh_degree: None, antialiased: false });
+            v.push(RenderOptions { compat, background: sky, ground, ..Default::default() });
         }
     }
     v

@@ -169,6 +169,7 @@ impl ProjectCtx {
         let (tx, ty, tz) = (view(&r[0], t[0]), view(&r[1], t[1]), view(&r[2], t[2]));
         fate.invalid_unless(and3(finite(tx), finite(ty), finite(tz)));
         fate.culled_unless(_mm256_cmp_ps::<_CMP_GT_OQ>(tz, splat(INRIA_NEAR_Z)));
+        fate.culled_unless(_mm256_cmp_ps::<_CMP_LE_OQ>(tz, splat(self.far_z)));
         fate.culled_unless(_mm256_cmp_ps::<_CMP_GE_OQ>(opacity, splat(ALPHA_MIN)));
         if fate.all_decided() {
             return self.finish(g, &idx, &fate, None, out);

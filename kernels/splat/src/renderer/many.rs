@@ -32,7 +32,7 @@ impl Renderer {
             }
         }
         let mut candidates = std::mem::take(&mut self.candidates);
-        let subset = scene.candidates(camera, self.options.compat, &mut self.marks, &mut candidates);
+        let subset = scene.candidates(camera, self.options.depth_cull(), &mut self.marks, &mut candidates);
         let result = self.render_subset(scene.gaussians(), subset.then_some(candidates.as_slice()), camera, image);
         self.candidates = candidates;
         result

@@ -63,12 +63,12 @@ impl Renderer {
         let g = scene.gaussians();
         let sh_degree = validate_inputs(g, camera, &self.options)?;
         let opts = self.options;
-        let ctx = ProjectCtx::new(camera, opts.compat, opts.antialiased, sh_degree);
+        let ctx = ProjectCtx::new(camera, opts.depth_cull(), opts.antialiased, sh_degree);
         let min_len = if self.serial { usize::MAX } else { 1 };
         let (tiles_x, tiles_y) = (ctx.tiles_x, ctx.tiles_y);
         let mut views = std::mem::take(&mut self.leaf_views);
         let Some(always) =
-            scene.leaf_views(camera, opts.compat, (tiles_x, tiles_y), &mut views, &mut self.leaf_scratch)
+            scene.leaf_views(camera, opts.depth_cull(), (tiles_x, tiles_y), &mut views, &mut self.leaf_scratch)
         else {
             self.leaf_views = views;
             return Ok(None);

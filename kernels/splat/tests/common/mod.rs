@@ -66,6 +66,7 @@ pub fn load_case(path: &Path) -> GoldenCase {
         ground: None,
         sh_degree: (sh_opt >= 0).then_some(sh_opt as u8),
         antialiased: i("antialiased") != 0,
+        max_depth_m: None,
     };
     let stats = f("stats");
     GoldenCase {
