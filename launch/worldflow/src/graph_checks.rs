@@ -187,7 +187,7 @@ mod scenario_tests {
 
         let none = errors_with(Some("seed: 3\n"), "none");
         assert_eq!(none.len(), 1, "{none:?}");
-        assert!(none[0].contains("g.yml:15:") && none[0].contains("has no `egos:`"), "{none:?}");
+        assert!(none[0].contains("g.yml:14:") && none[0].contains("has no `egos:`"), "{none:?}");
 
         let one = errors_with(Some("egos:\n  - {name: a, kind: car, x_m: 44.25, y_m: 20.0, yaw_deg: 90.0}\n"), "one");
         assert_eq!(one.len(), 1, "{one:?}");

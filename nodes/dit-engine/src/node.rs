@@ -108,23 +108,17 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let mut acc = ChunkAccumulator::new();
     let mut sched = Scheduler::new(needs_context);
     let mut times = Vec::new();
-    while let Some(event) = events.recv() {
-        match event {
-            Event::Input { id, data, .. } if id.as_str() == "action" => {
-                let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
-                let cond = LatentCond::from_action(&action).chain_context("input `action`")?;
-                if let Some(chunk) = acc.push(cond).chain_context("input `action`")? {
-                    sched.add_chunk(chunk).context("input `action`")?;
-                }
+    'run: while let Some(event) = events.recv() {
+        if take_event(event, &mut acc, &mut sched)? == Flow::Stop {
+            break;
+        }
+        // Take in every event already delivered before generating: dora's scheduler hands the inputs out in
+        // turn, so one event per generated chunk would let `context` (one per chunk) run ahead of `action`
+        // (four per chunk) whenever generation is slower than the stream.
+        while let Ok(event) = events.try_recv() {
+            if take_event(event, &mut acc, &mut sched)? == Flow::Stop {
+                break 'run;
             }
-            Event::Input { id, data, .. } if id.as_str() == "context" => {
-                let ctx = ctx_wire::decode(data.as_array().as_ref()).chain_context("input `context`")?;
-                sched.add_context(ctx).context("input `context`")?;
-            }
-            // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
-            // (dora's scheduler puts control events first), so keep receiving: the stream ends by itself.
-            Event::Stop(StopCause::Manual) => break,
-            _ => {}
         }
         while let Some((chunk, ctx)) = sched.pop_ready() {
             let _span = tracing::info_span!("generate_chunk", chunk = chunk.index).entered();
@@ -161,4 +155,32 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         sched.pending().1
     );
     Ok(())
+}
+
+#[derive(Debug, PartialEq)]
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// Hands one event to the chunk accumulator or the scheduler; `Stop` on a manual stop. `AllInputsClosed` is
+/// yielded *before* inputs still queued (dora's scheduler puts control events first), so it does not stop:
+/// the stream ends by itself.
+fn take_event(event: Event, acc: &mut ChunkAccumulator, sched: &mut Scheduler) -> anyhow::Result<Flow> {
+    match event {
+        Event::Input { id, data, .. } if id.as_str() == "action" => {
+            let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
+            let cond = LatentCond::from_action(&action).chain_context("input `action`")?;
+            if let Some(chunk) = acc.push(cond).chain_context("input `action`")? {
+                sched.add_chunk(chunk).context("input `action`")?;
+            }
+        }
+        Event::Input { id, data, .. } if id.as_str() == "context" => {
+            let ctx = ctx_wire::decode(data.as_array().as_ref()).chain_context("input `context`")?;
+            sched.add_context(ctx).context("input `context`")?;
+        }
+        Event::Stop(StopCause::Manual) => return Ok(Flow::Stop),
+        _ => {}
+    }
+    Ok(Flow::Go)
 }
