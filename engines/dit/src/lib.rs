@@ -48,3 +48,5 @@ mod check_worldplay;
 mod worldplay;
 pub use check_worldplay::{check_worldplay_case, WorldPlayCheckReport};
 pub use worldplay::{camera_from_viewmat, rope_time_from_tokens, worldplay_conds, WorldPlayKv};
+mod checkpoint;
+pub use checkpoint::{checkpoint_file, load_checkpoint, read_safetensors_file, read_sharded};

@@ -165,14 +165,15 @@ impl WanModel {
         })
     }
 
-    /// Loads a safetensors checkpoint.
+    /// Loads a checkpoint: a safetensors file, a shard index (`*.safetensors.index.json`) or a folder
+    /// holding one; F16/BF16 tensors become f32 one at a time ([`crate::load_checkpoint`]).
     pub fn load(cfg: &Config, weights_path: &std::path::Path) -> Result<Self> {
-        Self::from_tensors(cfg, crate::tensor::load_safetensors(weights_path)?)
+        Self::from_tensors(cfg, crate::checkpoint::load_checkpoint(weights_path)?)
     }
 
-    /// Loads a safetensors checkpoint, block linear weights in `format` (see [`WanModel::from_tensors_with`]).
+    /// [`WanModel::load`] with the block linear weights in `format` (see [`WanModel::from_tensors_with`]).
     pub fn load_with(cfg: &Config, weights_path: &std::path::Path, format: WeightFormat) -> Result<Self> {
-        Self::from_tensors_with(cfg, crate::tensor::load_safetensors(weights_path)?, format)
+        Self::from_tensors_with(cfg, crate::checkpoint::load_checkpoint(weights_path)?, format)
     }
 
     /// How the block linear weights are kept.
