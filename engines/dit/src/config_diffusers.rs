@@ -85,14 +85,15 @@ impl TryFrom<RawConfig> for Config {
         let qk = qk_norm(r.qk_norm)?;
         if !diffusers {
             const N: &str = "Wan2.1";
+            // The official config.json omits the arguments left at `WanModel.__init__`'s defaults.
             return Ok(Config {
-                patch_size: need(r.patch_size, "patch_size", N)?,
-                text_len: need(r.text_len, "text_len", N)?,
+                patch_size: r.patch_size.unwrap_or([1, 2, 2]),
+                text_len: r.text_len.unwrap_or(512),
                 in_dim: need(r.in_dim, "in_dim", N)?,
                 dim: need(r.dim, "dim", N)?,
                 ffn_dim: need(r.ffn_dim, "ffn_dim", N)?,
-                freq_dim: need(r.freq_dim, "freq_dim", N)?,
-                text_dim: need(r.text_dim, "text_dim", N)?,
+                freq_dim: r.freq_dim.unwrap_or(256),
+                text_dim: r.text_dim.unwrap_or(4096),
                 out_dim: need(r.out_dim, "out_dim", N)?,
                 num_heads: need(r.num_heads, "num_heads", N)?,
                 num_layers: need(r.num_layers, "num_layers", N)?,
@@ -182,15 +183,21 @@ mod tests {
         assert_eq!((plain.action_classes, plain.camera_attention), (None, false));
     }
 
+    /// `config.json` of Wan-AI/Wan2.1-T2V-1.3B (the official, non-diffusers layout).
+    const WAN21_T2V_1_3B: &str = r#"{"_class_name": "WanModel", "_diffusers_version": "0.30.0", "dim": 1536,
+      "eps": 1e-06, "ffn_dim": 8960, "freq_dim": 256, "in_dim": 16, "model_type": "t2v", "num_heads": 12,
+      "num_layers": 30, "out_dim": 16, "text_len": 512}"#;
+
     #[test]
     fn wan21_config_still_reads_and_bad_fields_are_named() {
+        assert_eq!(serde_json::from_str::<Config>(WAN21_T2V_1_3B).unwrap(), Config::wan2_1_1_3b());
         let wan = serde_json::to_string(&Config::wan2_1_1_3b()).unwrap();
         assert_eq!(serde_json::from_str::<Config>(&wan).unwrap(), Config::wan2_1_1_3b());
         let cases = [
             (WAN22_TI2V_5B.replace("\"rms_norm_across_heads\"", "\"layer_norm\""), "field `qk_norm`"),
             (WAN22_TI2V_5B.replace("\"image_dim\": null", "\"image_dim\": 1280"), "field `image_dim`"),
             (WAN22_TI2V_5B.replace("\"ffn_dim\": 14336,", ""), "missing field `ffn_dim`"),
-            (r#"{"dim": 64}"#.to_owned(), "missing field `patch_size` (a Wan2.1 config.json)"),
+            (r#"{"dim": 64}"#.to_owned(), "missing field `in_dim` (a Wan2.1 config.json)"),
         ];
         for (text, want) in cases {
             let e = serde_json::from_str::<Config>(&text).unwrap_err().to_string();
