@@ -73,3 +73,65 @@ fn worldplay_check_sees_the_control_branches() {
     assert!(e > 1e-2, "{e}");
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// The public call interface: the official cache as the golden holds it (`kv.{l}.{k,v}`), read with
+/// `WorldPlayKv::from_official`, and `worldplay_chunk` give the golden `out`; `worldplay_memory`
+/// gives back that cache.
+#[test]
+fn worldplay_call_interface_takes_the_official_cache() {
+    use worldflow_dit::{
+        load_safetensors, rope_time_from_tokens, worldplay_conds, Config, SeqRequest, WanModel, WorldPlayKv,
+    };
+    use worldflow_testkit::max_rel_err;
+    let Some(dir) = goldens() else { return };
+    let cfg = Config::from_file(&dir.join("dit_tiny.config.json")).unwrap();
+    let model = WanModel::load(&cfg, &dir.join("dit_tiny.weights.safetensors")).unwrap();
+    let case = load_safetensors(&dir.join("dit_tiny_memory.case.safetensors")).unwrap();
+    let (heads, hd) = (cfg.num_heads, cfg.head_dim());
+    let layers: Vec<(Vec<f32>, Vec<f32>)> = (0..cfg.num_layers)
+        .map(|l| (case[&format!("kv.{l}.k")].data.clone(), case[&format!("kv.{l}.v")].data.clone()))
+        .collect();
+    let cache = WorldPlayKv::from_official(&layers, heads, hd).unwrap();
+    assert_eq!(cache.tokens, 18);
+    let text = model.encode_text(&case["context"].data, case["context"].shape[1]).unwrap();
+    let call = |prefix: &str| {
+        let n = |s: &str| format!("{prefix}{s}");
+        let viewmats: Vec<[[f32; 4]; 4]> = case[&n("viewmats")]
+            .data
+            .chunks_exact(16)
+            .map(|m| std::array::from_fn(|i| std::array::from_fn(|j| m[i * 4 + j])))
+            .collect();
+        let ks: Vec<[[f32; 3]; 3]> = case[&n("Ks")]
+            .data
+            .chunks_exact(9)
+            .map(|m| std::array::from_fn(|i| std::array::from_fn(|j| m[i * 3 + j])))
+            .collect();
+        let actions: Vec<u32> = case[&n("action")].data.iter().map(|&a| a as u32).collect();
+        (worldplay_conds(&case[&n("timestep")].data, &actions, &viewmats, &ks).unwrap(), case[&n("x")].data.clone())
+    };
+    let (mem_conds, mem_x) = call("mem_");
+    let mem_time = rope_time_from_tokens(0, 18, 6, 3).unwrap();
+    let mem_req = SeqRequest {
+        latents: &mem_x,
+        frames: 3,
+        height: 4,
+        width: 6,
+        conds: &mem_conds,
+        rope_time: &mem_time,
+        groups: None,
+    };
+    let ours = model.worldplay_memory(&mem_req, &text).unwrap();
+    for l in 0..cfg.num_layers {
+        let (k, v) = ours.official_layer(l, heads, hd);
+        assert!(max_rel_err("k", &k, &layers[l].0) < 1e-4 && max_rel_err("v", &v, &layers[l].1) < 1e-4);
+    }
+    let (conds, x) = call("");
+    let time = rope_time_from_tokens(18, 30, 6, 2).unwrap();
+    assert_eq!(time, [3, 4]);
+    let req = SeqRequest { latents: &x, frames: 2, height: 4, width: 6, conds: &conds, rope_time: &time, groups: None };
+    let out = model.worldplay_chunk(&req, &text, Some(&cache)).unwrap();
+    let e = max_rel_err("out", &out, &case["out"].data);
+    eprintln!("chunk on the official cache: max rel err {e:.2e}");
+    assert!(e < 1e-4, "{e}");
+    assert!(rope_time_from_tokens(3, 15, 6, 2).is_err(), "a range off a frame boundary is refused");
+}
