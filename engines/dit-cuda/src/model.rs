@@ -17,7 +17,7 @@ use cudarc::driver::CudaSlice;
 use std::sync::{Arc, Mutex};
 use worldflow_dit::{
     load_safetensors, patchify, random_weights, sinusoidal_embedding, unpatchify, Config, DitBackend, DitError,
-    LayerKv, Mat4, PastKv, Rope3d, SeqRequest, TensorMap, TextContext, Trace,
+    LayerKv, Layout, Mat4, PastKv, Rope3d, SeqRequest, TensorMap, TextContext, Trace,
 };
 
 /// How many prompts' cross-attention K/V stay on the device (CFG uses two).
@@ -56,10 +56,24 @@ struct Step {
     text: TextKv,
 }
 
+/// This backend implements the Wan2.1 layout only (its kernels pad text, use f64 sinusoids, Wan2.1
+/// names and centered PRoPE intrinsics); a WorldPlay config runs on the CPU `WanModel`.
+fn refuse_unsupported_layout(cfg: &Config) -> Result<()> {
+    match cfg.layout {
+        Layout::Wan21 => Ok(()),
+        Layout::WorldPlay => Err(CudaError::Unsupported(
+            "the WorldPlay (diffusers WanTransformer3DModel) layout is not implemented by the CUDA backend; \
+             run it on the CPU engine (worldflow_dit::WanModel)"
+                .into(),
+        )),
+    }
+}
+
 impl CudaDit {
     /// Uploads `tensors` (public Wan2.1 names, validated like the CPU model) to device `ordinal`.
     pub fn from_tensors(cfg: &Config, tensors: TensorMap, ordinal: usize) -> Result<Self> {
         cfg.validate()?;
+        refuse_unsupported_layout(cfg)?;
         if cfg.head_dim() > MAX_HEAD_DIM {
             return Err(CudaError::Unsupported(format!("head dim {} > {MAX_HEAD_DIM}", cfg.head_dim())));
         }
@@ -71,7 +85,8 @@ impl CudaDit {
 
     /// Loads a safetensors checkpoint onto device `ordinal`.
     pub fn load(cfg: &Config, weights_path: &std::path::Path, ordinal: usize) -> Result<Self> {
-        // Probe the device before reading gigabytes.
+        // Probe the device (and the layout) before reading gigabytes.
+        refuse_unsupported_layout(cfg)?;
         crate::libs::driver()?;
         Self::from_tensors(cfg, load_safetensors(weights_path)?, ordinal)
     }
@@ -79,6 +94,7 @@ impl CudaDit {
     /// Seeded random weights (the CPU `WanModel::random` tensors).
     pub fn random(cfg: &Config, seed: u64, ordinal: usize) -> Result<Self> {
         cfg.validate()?;
+        refuse_unsupported_layout(cfg)?;
         crate::libs::driver()?;
         Self::from_tensors(cfg, random_weights(cfg, seed, 0.1), ordinal)
     }

@@ -33,6 +33,13 @@ fn an_invalid_config_is_reported_before_the_device() {
 }
 
 #[test]
+fn the_worldplay_layout_is_refused_before_the_device() {
+    let e = CudaDit::random(&Config::worldplay_tiny(), 0, 0).err().expect("WorldPlay layout refused");
+    assert!(matches!(e, CudaError::Unsupported(_)), "{e}");
+    assert!(e.to_string().contains("WorldPlay"), "{e}");
+}
+
+#[test]
 fn model_check_on_cuda_without_driver_fails_before_reading_weights() {
     let dir = std::env::temp_dir().join(format!("worldflow-dit-cuda-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -2,6 +2,10 @@
 //! arguments: `dim`, `ffn_dim`, `freq_dim`, `text_dim`, `num_heads`, `num_layers`, ...), plus
 //! this crate's optional control branches (`action_classes`, `camera_attention`).
 //!
+//! A diffusers `WanTransformer3DModel` `config.json` (`num_attention_heads`, `attention_head_dim`,
+//! `in_channels`, ...: Wan2.2-TI2V-5B, the WorldPlay WAN path) is read too (`config_diffusers.rs`); it
+//! selects [`Layout::WorldPlay`] (diffusers key names, WorldPlay's action and PRoPE branches).
+//!
 //! Invariants checked by [`Config::validate`]: `dim % num_heads == 0`, head dim even and ≥ 6
 //! (the 3D RoPE split), head dim divisible by 4 when camera attention is on (PRoPE acts per
 //! 4-dim block), patch size (1, ph, pw) (temporal patch 1: one latent frame = one token frame).
@@ -14,8 +18,11 @@ use std::path::Path;
 pub const MAX_PARAMETERS: u128 = 150_000_000_000;
 
 /// DiT hyper-parameters. Unknown fields of the upstream `config.json` (e.g. `_class_name`,
-/// `model_type`) are accepted and ignored.
+/// `model_type`) are accepted and ignored. Deserialised through `config_diffusers::RawConfig`
+/// (either naming; defaults: `qk_norm`/`cross_attn_norm` true, `eps` 1e-6, no action branch, no
+/// camera attention, Wan2.1 layout, centered intrinsics, `rope_max_seq_len` 1024).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "crate::config_diffusers::RawConfig")]
 pub struct Config {
     pub patch_size: [usize; 3],
     pub text_len: usize,
@@ -27,26 +34,54 @@ pub struct Config {
     pub out_dim: usize,
     pub num_heads: usize,
     pub num_layers: usize,
-    #[serde(default = "default_true")]
     pub qk_norm: bool,
-    #[serde(default = "default_true")]
     pub cross_attn_norm: bool,
-    #[serde(default = "default_eps")]
     pub eps: f64,
     /// Discrete action classes (WorldPlay: 81 = 9 translations × 9 rotations). `None`: no
     /// action branch (tensors `action_embedding.*` must then be absent).
-    #[serde(default)]
     pub action_classes: Option<usize>,
     /// PRoPE camera-attention branch in every self-attention (`blocks.{i}.self_attn.prope_o.*`).
-    #[serde(default)]
     pub camera_attention: bool,
+    /// Which official model the weights and conventions follow (default: Wan2.1 `WanModel`).
+    pub layout: Layout,
+    /// How camera intrinsics enter PRoPE (default: [`PropeIntrinsics::Centered`]).
+    pub prope_intrinsics: PropeIntrinsics,
+    /// Rows of the RoPE table per axis (diffusers `rope_max_seq_len`): positions must stay below it.
+    pub rope_max_seq_len: usize,
 }
 
-fn default_true() -> bool {
-    true
+/// The official model a config describes: key names and the conventions that differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layout {
+    /// Wan2.1 `WanModel` (`wan/modules/model.py`): `self_attn.q`, `time_embedding.0`, ...; text
+    /// zero-padded to `text_len`; sinusoids in f64; RoPE split `d/2` pairs in 3.
+    #[default]
+    #[serde(rename = "wan2.1")]
+    Wan21,
+    /// HY-WorldPlay WAN path (`WanTransformer3DModel` of
+    /// `wan/models/dits/arwan_w_action_w_mem_relative_rope.py`, diffusers naming): `attn1.to_q`,
+    /// `condition_embedder.*`, `norm2` = cross-attention norm, `ffn.net.0.proj`, action embedder and
+    /// `to_out_prope.0`; text not padded; sinusoids in f32 (diffusers `Timesteps`); the RoPE table
+    /// built with `2·(d//6)` h/w dims and split with `d//3`; normalised PRoPE intrinsics.
+    #[serde(rename = "worldplay")]
+    WorldPlay,
 }
-fn default_eps() -> f64 {
-    1e-6
+
+/// The intrinsics matrix `K̂` PRoPE uses in `P = lift(K̂) · camera_from_world`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PropeIntrinsics {
+    /// Pixel intrinsics normalised to the image: `fx/(2cx)`, `fy/(2cy)`, principal point 0.5.
+    #[default]
+    #[serde(rename = "centered")]
+    Centered,
+    /// WorldPlay (`hyvideo/prope/camera_rope.py`): the camera's `fx`, `fy` are already normalised
+    /// (helper.KS: 0.5051, 0.8979) and used as given; `cx`, `cy` are zeroed: `K̂ = diag(fx, fy, 1)`.
+    #[serde(rename = "normalized")]
+    Normalized,
+}
+
+pub(crate) fn default_rope_max_seq_len() -> usize {
+    1024
 }
 
 impl Config {
@@ -68,6 +103,9 @@ impl Config {
             eps: 1e-6,
             action_classes: None,
             camera_attention: false,
+            layout: Layout::Wan21,
+            prope_intrinsics: PropeIntrinsics::Centered,
+            rope_max_seq_len: default_rope_max_seq_len(),
         }
     }
 
@@ -103,12 +141,47 @@ impl Config {
             eps: 1e-6,
             action_classes: None,
             camera_attention: false,
+            layout: Layout::Wan21,
+            prope_intrinsics: PropeIntrinsics::Centered,
+            rope_max_seq_len: default_rope_max_seq_len(),
         }
     }
 
-    /// A named preset: `tiny`, `small`, `wan2_1_1_3b`.
+    /// The WorldPlay golden tiny DiT (`worldplay-goldens/dit_tiny.config.json`): 2 heads × 32, 2 layers,
+    /// 48 latent channels, WorldPlay layout (actions, PRoPE with normalised intrinsics).
+    pub fn worldplay_tiny() -> Self {
+        Config {
+            text_len: 512,
+            in_dim: 48,
+            out_dim: 48,
+            num_heads: 2,
+            action_classes: Some(81),
+            camera_attention: true,
+            layout: Layout::WorldPlay,
+            prope_intrinsics: PropeIntrinsics::Normalized,
+            ..Self::tiny()
+        }
+    }
+
+    /// The HY-WorldPlay WAN-path DiT: Wan2.2-TI2V-5B shape (24 heads × 128 = 3072, FFN 14336, 30 layers,
+    /// text 4096, 48 latent channels) with WorldPlay's action and PRoPE branches.
+    pub fn worldplay_wan() -> Self {
+        Config {
+            dim: 3072,
+            ffn_dim: 14336,
+            freq_dim: 256,
+            text_dim: 4096,
+            num_heads: 24,
+            num_layers: 30,
+            ..Self::worldplay_tiny()
+        }
+    }
+
+    /// A named preset: `tiny`, `small`, `wan2_1_1_3b`, `worldplay_tiny`, `worldplay_wan`.
     pub fn preset(name: &str) -> Option<Self> {
         match name {
+            "worldplay_tiny" => Some(Self::worldplay_tiny()),
+            "worldplay_wan" | "worldplay-wan" => Some(Self::worldplay_wan()),
             "tiny" => Some(Self::tiny()),
             "small" => Some(Self::small()),
             "wan2_1_1_3b" | "wan2.1-1.3b" => Some(Self::wan2_1_1_3b()),
@@ -172,6 +245,7 @@ impl Config {
             ("patch_size[1]", self.patch_size[1], 64),
             ("patch_size[2]", self.patch_size[2], 64),
             ("action_classes", self.action_classes.unwrap_or(1), 65_536),
+            ("rope_max_seq_len", self.rope_max_seq_len, 1 << 20),
         ] {
             if v == 0 || v > max {
                 return bad(format!("{name} must be in 1..={max}, found {v}"));
@@ -200,7 +274,7 @@ mod tests {
 
     #[test]
     fn presets_are_valid_and_absurd_sizes_are_refused_before_allocating() {
-        for name in ["tiny", "small", "wan2_1_1_3b"] {
+        for name in ["tiny", "small", "wan2_1_1_3b", "worldplay_tiny", "worldplay_wan"] {
             Config::preset(name).unwrap().validate().unwrap();
         }
         type Edit = fn(&mut Config);

@@ -19,6 +19,8 @@ pub enum DitError {
     TensorSize { path: String, name: String, shape: Vec<usize> },
     #[error("tensor `{name}` in {path}: unsupported dtype {dtype} (expected F32, F16 or BF16)")]
     Dtype { path: String, name: String, dtype: String },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
     #[error("weights do not match the config:\n{0}")]
     WeightMismatch(String),
     #[error("input `{name}`: {message}")]

@@ -3,6 +3,7 @@
 mod attention;
 mod backend;
 mod config;
+mod config_diffusers;
 mod error;
 mod linear;
 mod ops;
@@ -16,7 +17,7 @@ mod weights;
 
 pub use attention::{attention, attention_naive, PackedKv};
 pub use backend::DitBackend;
-pub use config::Config;
+pub use config::{Config, Layout, PropeIntrinsics};
 pub use error::{DitError, ParseWeightFormatError, Result};
 pub use ops::matmul_wt;
 pub use qmatmul::{matmul_q8_int8, matmul_q8_panels, matmul_q8_wt, INT8_DOT_MAX_ROWS};
@@ -27,7 +28,8 @@ pub use weights::{expected_shapes, random_weights, validate, zero_init_control_b
 mod model;
 mod prope;
 pub use model::{
-    patchify, sinusoidal_embedding, unpatchify, FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace, WanModel,
+    patchify, sinusoidal_embedding, sinusoidal_embedding_f32, unpatchify, FrameCond, LayerKv, PastKv, SeqRequest,
+    TextContext, Trace, WanModel,
 };
 pub use prope::{Camera, Mat4};
 mod check;
@@ -42,3 +44,9 @@ pub use cache::{CachedFrame, KvCache};
 pub use generator::{Branch, CachePolicy, ChunkControls, ChunkGenerator, GenConfig};
 pub use guidance::Guidance;
 pub use sampler::{euler_step, predict_x0, renoise, shift_sigma, sigmas_from_timesteps, uniform_sigmas, SamplerKind};
+mod check_worldplay;
+mod worldplay;
+pub use check_worldplay::{check_worldplay_case, WorldPlayCheckReport};
+pub use worldplay::{camera_from_viewmat, rope_time_from_tokens, worldplay_conds, WorldPlayKv};
+mod checkpoint;
+pub use checkpoint::{checkpoint_file, load_checkpoint, read_safetensors_file, read_sharded};

@@ -6,6 +6,12 @@
 //! `q' = Pᵀ q`, `k' = P⁻¹ k`, `v' = P⁻¹ v`, attention, then the output is multiplied by `P` of
 //! the query's frame, so that scores depend on `P_i P_j⁻¹` only (relative camera transform).
 //! A frame without a camera uses `P = I`.
+//!
+//! That is [`PropeIntrinsics::Centered`]. WorldPlay (`hyvideo/prope/camera_rope.py`) takes
+//! intrinsics that are already normalised and zeroes the principal point: `K̂ = diag(fx, fy, 1)`
+//! ([`PropeIntrinsics::Normalized`]).
+
+use crate::config::PropeIntrinsics;
 
 /// One camera: pose (camera-to-world, OpenCV axes, row-major 4×4) and pixel intrinsics.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,7 +38,7 @@ fn mul(a: &[[f64; 4]; 4], b: &[[f64; 4]; 4]) -> [[f64; 4]; 4] {
 }
 
 /// Inverse by Gauss–Jordan with partial pivoting; `None` if singular.
-fn inverse(m: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 4]> {
+pub(crate) fn inverse(m: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 4]> {
     let mut a = *m;
     let mut inv = [[0.0; 4]; 4];
     (0..4).for_each(|i| inv[i][i] = 1.0);
@@ -69,16 +75,33 @@ fn to32(m: &[[f64; 4]; 4]) -> Mat4 {
 }
 
 impl Camera {
-    /// `(P, P⁻¹)`; `None` when the pose or intrinsics are singular (or not finite).
+    /// `(P, P⁻¹)` with [`PropeIntrinsics::Centered`]; `None` when the pose or intrinsics are singular
+    /// (or not finite).
     pub fn prope_matrices(&self) -> Option<(Mat4, Mat4)> {
-        if self.cx <= 0.0 || self.cy <= 0.0 || !(self.fx * self.fy).is_normal() {
+        self.prope_matrices_with(PropeIntrinsics::Centered)
+    }
+
+    /// `(P, P⁻¹)` with the intrinsics convention `intrinsics`.
+    pub fn prope_matrices_with(&self, intrinsics: PropeIntrinsics) -> Option<(Mat4, Mat4)> {
+        if !(self.fx * self.fy).is_normal() {
             return None;
         }
         let mut k = [[0.0f64; 4]; 4];
-        k[0][0] = self.fx as f64 / (2.0 * self.cx as f64);
-        k[1][1] = self.fy as f64 / (2.0 * self.cy as f64);
-        k[0][2] = 0.5;
-        k[1][2] = 0.5;
+        match intrinsics {
+            PropeIntrinsics::Centered => {
+                if self.cx <= 0.0 || self.cy <= 0.0 {
+                    return None;
+                }
+                k[0][0] = self.fx as f64 / (2.0 * self.cx as f64);
+                k[1][1] = self.fy as f64 / (2.0 * self.cy as f64);
+                k[0][2] = 0.5;
+                k[1][2] = 0.5;
+            }
+            PropeIntrinsics::Normalized => {
+                k[0][0] = self.fx as f64;
+                k[1][1] = self.fy as f64;
+            }
+        }
         k[2][2] = 1.0;
         k[3][3] = 1.0;
         let c2w = to64(&self.world_from_camera);

@@ -7,7 +7,11 @@
 //! chunk of [`worldflow_dit::ChunkGenerator`] (Rebuild policy: the memory latents are prefilled as context at RoPE times
 //! 0..K−1, the chunk denoised at K..K+3) and emits `latent` ([`worldflow_protocol::arrow_io::latent`]).
 //!
-//! Settings: `WEIGHTS` (safetensors checkpoint; unset = seeded random weights, announced by the weights
+//! `MODEL=worldplay-wan` runs HY-WorldPlay's WAN-path DiT instead (48 latent channels, the pipeline's
+//! 4-step schedule, memory at t = 14, normalised camera intrinsics; tiny SEEDED RANDOM weights unless
+//! `WEIGHTS` names a checkpoint): see `worldplay.rs`.
+//!
+//! Settings: `MODEL` (`wan`, the default, or `worldplay-wan`), `WEIGHTS` (safetensors checkpoint; unset = seeded random weights, announced by the weights
 //! notice), `QUANTIZE` (`none`, or `int8`: the block linear layers in Q8_0-style int8 blocks),
 //! `CONFIG` (preset `tiny` / `small` / `wan2_1_1_3b`, or a `config.json`; default `small`), `CONTROLS`
 //! (`actions,camera` by default for presets, `none`), `SEED`, `LATENT_HEIGHT` / `LATENT_WIDTH` (8 × 8),
@@ -17,15 +21,18 @@
 //! `worldflow-node-kit` (one rule for trimming, empty values and errors); [`SETTINGS`] lists them.
 //!
 //! Modules: `settings` (the settings and what they build: model, generation config, PRoPE cameras),
+//! `worldplay` (the same for `MODEL=worldplay-wan`),
 //! `scheduler` (pairs chunks of actions with their memory context, in order), `node` (the event loop).
 
 mod node;
 mod scheduler;
 mod settings;
+mod worldplay;
 
 pub use node::{generate, run, Generated};
 pub use scheduler::{memory_indices, ScheduleError, Scheduler};
-pub use settings::{apply_controls, Settings, SETTINGS, VAE_STRIDE};
+pub use settings::{apply_controls, DitModel, Settings, SETTINGS, VAE_STRIDE};
+pub use worldplay::{MEMORY_TIMESTEP, WORLDPLAY_SIGMAS};
 
 #[cfg(test)]
 mod tests {
@@ -114,6 +121,7 @@ mod tests {
         let mut config = Config::tiny();
         apply_controls(&mut config, "actions,camera").unwrap();
         Settings {
+            model: DitModel::Wan,
             config,
             config_name: "tiny".into(),
             weights: None,

@@ -79,7 +79,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         "DiT",
         &source,
         serde_json::json!({
-            "config": settings.config_name, "quantize": format!("{:?}", settings.weight_format), "device": model.device(),
+            "model": format!("{:?}", settings.model), "config": settings.config_name, "quantize": format!("{:?}", settings.weight_format), "device": model.device(),
             "dim": cfg.dim, "layers": cfg.num_layers, "heads": cfg.num_heads,
             "actions": cfg.action_classes.is_some(), "camera_attention": cfg.camera_attention,
             "latent": [cfg.out_dim, settings.latent_height, settings.latent_width],
@@ -99,8 +99,12 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         settings.steps,
         t0.elapsed().as_secs_f64() * 1e3
     );
+    if settings.model == crate::settings::DitModel::WorldPlayWan {
+        eprintln!("dit-engine: {}", crate::worldplay::describe(&settings));
+    }
     // No text encoder in the loop: the empty prompt (zero context, as upstream pads).
-    let text = model.encode_text(&[], 0).context("encoding the empty prompt")?;
+    let (prompt, rows) = settings.empty_prompt();
+    let text = model.encode_text(&prompt, rows).context("encoding the empty prompt")?;
     let branch = Branch { text, use_actions: cfg.action_classes.is_some(), use_camera: cfg.camera_attention };
     let mut gen = ChunkGenerator::new(model.as_ref(), settings.gen_config(), Guidance::None, vec![branch])
         .context("starting the chunk generator")?;

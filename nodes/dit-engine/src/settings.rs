@@ -16,6 +16,7 @@ use worldflow_protocol::{mat4_to_rows, Intrinsics};
 
 /// The settings this node reads (the launcher's catalogue lists exactly these).
 pub const SETTINGS: &[&str] = &[
+    "MODEL",
     "WEIGHTS",
     "QUANTIZE",
     "DEVICE",
@@ -33,8 +34,17 @@ pub const SETTINGS: &[&str] = &[
 /// The VAE's spatial factor: a latent cell is 8×8 pixels (camera intrinsics are in video pixels).
 pub const VAE_STRIDE: usize = 8;
 
+/// `MODEL`: which DiT family the node runs (`wan`, the default: the Wan2.1 family of `CONFIG`;
+/// `worldplay-wan`: HY-WorldPlay's WAN path, see `worldplay.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DitModel {
+    Wan,
+    WorldPlayWan,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub model: DitModel,
     pub config: Config,
     /// `CONFIG` as given (preset name or file).
     pub config_name: String,
@@ -84,6 +94,10 @@ impl Settings {
 
     /// The settings of `env`.
     pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        let models = [("wan", DitModel::Wan), (crate::worldplay::MODEL_NAME, DitModel::WorldPlayWan)];
+        if env.choice("MODEL", DitModel::Wan, &models)? == DitModel::WorldPlayWan {
+            return crate::worldplay::settings(env);
+        }
         let choice = env.config("small", Config::preset, "tiny, small, wan2_1_1_3b", |path| {
             Config::from_file(path).map_err(Into::into)
         })?;
@@ -121,6 +135,7 @@ impl Settings {
         let shift: f32 = env.parse_valid("SHIFT", 3.0, "a positive number", |s: &f32| s.is_finite() && *s > 0.0)?;
         let device: Device = env.parse("DEVICE", "cpu, cuda or cuda:N")?.unwrap_or(Device::Cpu);
         Ok(Self {
+            model: DitModel::Wan,
             device,
             config,
             config_name,
@@ -190,6 +205,9 @@ impl Settings {
     }
 
     pub fn gen_config(&self) -> GenConfig {
+        if self.model == DitModel::WorldPlayWan {
+            return crate::worldplay::gen_config(self);
+        }
         GenConfig {
             chunk_frames: CHUNK_LATENTS,
             height: self.latent_height,
@@ -205,11 +223,23 @@ impl Settings {
 
     /// The PRoPE camera of a latent: its pose and the intrinsics of the decoded video frame.
     pub fn camera(&self, c: &LatentCond) -> Camera {
+        if self.model == DitModel::WorldPlayWan {
+            return crate::worldplay::camera(self, c);
+        }
         let k = Intrinsics::from_fov_x(
             (VAE_STRIDE * self.latent_width) as u32,
             (VAE_STRIDE * self.latent_height) as u32,
             self.fov_x_deg.to_radians(),
         );
         Camera { world_from_camera: mat4_to_rows(&c.world_from_camera), fx: k.fx, fy: k.fy, cx: k.cx, cy: k.cy }
+    }
+
+    /// The prompt the node feeds (no text encoder in the loop): values and rows. Wan2.1 pads zero rows
+    /// itself; WorldPlay's pipeline hands the model `text_len` zero rows.
+    pub fn empty_prompt(&self) -> (Vec<f32>, usize) {
+        match self.model {
+            DitModel::Wan => (Vec::new(), 0),
+            DitModel::WorldPlayWan => crate::worldplay::empty_prompt(&self.config),
+        }
     }
 }

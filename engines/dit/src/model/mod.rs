@@ -14,6 +14,13 @@
 //! `x += gate₂ · FFN(LN(x)(1+scale₂)+shift₂)`. q/k RMSNorm is over the full `dim` (all heads).
 //! Text context is zero-padded to `text_len` before `text_embedding` and not masked (as upstream).
 //!
+//! [`Layout::WorldPlay`] (HY-WorldPlay's diffusers `WanTransformer3DModel`) is the same computation
+//! with: checkpoint names mapped on load (`weights.rs`), the text not padded, the sinusoids of
+//! diffusers' `Timesteps` (f32), an action label required per frame, the diffusers RoPE table
+//! (`Rope3d::diffusers`) with positions below `rope_max_seq_len`, and PRoPE with the config's
+//! intrinsics convention. The WorldPlay KV cache `[k_rope | k_prope]`, `[v | v_prope]` is
+//! [`LayerKv`]'s `k | cam_k`, `v | cam_v` (see `worldplay.rs`).
+//!
 //! Files: `request.rs` (inputs and outputs of a forward), `patch.rs` (patchify, sinusoids),
 //! `block.rs` (one attention block and its scratch buffers), this file (the model: loading, text
 //! encoding, frame embeddings, the forward).
@@ -22,13 +29,13 @@ mod block;
 mod patch;
 mod request;
 
-pub use patch::{patchify, sinusoidal_embedding, unpatchify};
+pub use patch::{patchify, sinusoidal_embedding, sinusoidal_embedding_f32, unpatchify};
 pub use request::{FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace};
 
 use block::{Block, BlockCtx, BlockScratch};
 
 use crate::attention::PackedKv;
-use crate::config::Config;
+use crate::config::{Config, Layout};
 use crate::error::{bad_input, Result};
 use crate::linear::Linear;
 use crate::ops::{gelu_tanh_inplace, layernorm_modulate_row, par_rows, rmsnorm_row, silu};
@@ -36,7 +43,7 @@ use crate::prope::{Mat4, IDENTITY};
 use crate::quant::WeightFormat;
 use crate::rope::{Rope3d, RopeTable};
 use crate::tensor::{Tensor, TensorMap};
-use crate::weights::{random_weights, validate};
+use crate::weights::{random_weights, to_internal_names, validate};
 
 /// A Wan2.1-family DiT with loaded weights.
 pub struct WanModel {
@@ -104,9 +111,10 @@ impl WanModel {
         Ok(model)
     }
 
-    fn build(cfg: &Config, mut t: TensorMap) -> Result<Self> {
+    fn build(cfg: &Config, t: TensorMap) -> Result<Self> {
         cfg.validate()?;
         validate(cfg, &t)?;
+        let mut t = to_internal_names(cfg, t);
         let mut blocks = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let b = format!("blocks.{i}");
@@ -150,18 +158,22 @@ impl WanModel {
             blocks,
             head_mod: take(&mut t, "head.modulation"),
             head: linear(&mut t, "head.head"),
-            rope: Rope3d::new(cfg.head_dim()),
+            rope: match cfg.layout {
+                Layout::Wan21 => Rope3d::new(cfg.head_dim()),
+                Layout::WorldPlay => Rope3d::diffusers(cfg.head_dim()),
+            },
         })
     }
 
-    /// Loads a safetensors checkpoint.
+    /// Loads a checkpoint: a safetensors file, a shard index (`*.safetensors.index.json`) or a folder
+    /// holding one; F16/BF16 tensors become f32 one at a time ([`crate::load_checkpoint`]).
     pub fn load(cfg: &Config, weights_path: &std::path::Path) -> Result<Self> {
-        Self::from_tensors(cfg, crate::tensor::load_safetensors(weights_path)?)
+        Self::from_tensors(cfg, crate::checkpoint::load_checkpoint(weights_path)?)
     }
 
-    /// Loads a safetensors checkpoint, block linear weights in `format` (see [`WanModel::from_tensors_with`]).
+    /// [`WanModel::load`] with the block linear weights in `format` (see [`WanModel::from_tensors_with`]).
     pub fn load_with(cfg: &Config, weights_path: &std::path::Path, format: WeightFormat) -> Result<Self> {
-        Self::from_tensors_with(cfg, crate::tensor::load_safetensors(weights_path)?, format)
+        Self::from_tensors_with(cfg, crate::checkpoint::load_checkpoint(weights_path)?, format)
     }
 
     /// How the block linear weights are kept.
@@ -194,7 +206,8 @@ impl WanModel {
     }
 
     /// Embeds a prompt (`context` [rows, text_dim], rows ≤ text_len, zero-padded to text_len like
-    /// upstream) and precomputes every layer's cross-attention keys/values.
+    /// upstream Wan2.1; not padded with [`Layout::WorldPlay`], whose pipeline pads before the model)
+    /// and precomputes every layer's cross-attention keys/values.
     pub fn encode_text(&self, context: &[f32], rows: usize) -> Result<TextContext> {
         let cfg = &self.cfg;
         if rows > cfg.text_len || context.len() != rows * cfg.text_dim {
@@ -208,9 +221,15 @@ impl WanModel {
                 ),
             ));
         }
-        let mut padded = vec![0.0f32; cfg.text_len * cfg.text_dim];
+        let l = match cfg.layout {
+            Layout::Wan21 => cfg.text_len,
+            Layout::WorldPlay => rows,
+        };
+        if l == 0 {
+            return Err(bad_input("context", "no rows (the WorldPlay layout attends to the rows as given)"));
+        }
+        let mut padded = vec![0.0f32; l * cfg.text_dim];
         padded[..context.len()].copy_from_slice(context);
-        let l = cfg.text_len;
         let mut h = self.text1.forward_vec(&padded, l);
         gelu_tanh_inplace(&mut h);
         let embedded = self.text2.forward_vec(&h, l);
@@ -232,12 +251,28 @@ impl WanModel {
     /// Per-frame `e_f` [F, dim] (time + action embedding) and `e0_f` [F, 6·dim].
     fn frame_embeddings(&self, conds: &[FrameCond]) -> Result<(Vec<f32>, Vec<f32>)> {
         let (d, fd) = (self.cfg.dim, self.cfg.freq_dim);
+        let worldplay = self.cfg.layout == Layout::WorldPlay;
+        let sinusoid = |p: f32| {
+            if worldplay {
+                sinusoidal_embedding_f32(fd, p)
+            } else {
+                sinusoidal_embedding(fd, p as f64)
+            }
+        };
         let mut e = Vec::with_capacity(conds.len() * d);
-        for c in conds {
+        for (f, c) in conds.iter().enumerate() {
             if !c.timestep.is_finite() {
                 return Err(bad_input("t", format!("timestep {} is not finite", c.timestep)));
             }
-            let mut h = self.time1.forward_vec(&sinusoidal_embedding(fd, c.timestep as f64), 1);
+            if worldplay && self.action1.is_some() && c.action.is_none() {
+                return Err(bad_input(
+                    "action",
+                    format!(
+                        "frame {f}: the WorldPlay layout needs an action label per frame (its model always adds one)"
+                    ),
+                ));
+            }
+            let mut h = self.time1.forward_vec(&sinusoid(c.timestep), 1);
             h.iter_mut().for_each(|x| *x = silu(*x));
             let mut ef = self.time2.forward_vec(&h, 1);
             if let (Some(a1), Some(a2), Some(label)) = (&self.action1, &self.action2, c.action) {
@@ -245,7 +280,7 @@ impl WanModel {
                 if label as usize >= classes {
                     return Err(bad_input("action", format!("label {label} not in 0..{classes}")));
                 }
-                let mut h = a1.forward_vec(&sinusoidal_embedding(fd, label as f64), 1);
+                let mut h = a1.forward_vec(&sinusoid(label as f32), 1);
                 h.iter_mut().for_each(|x| *x = silu(*x));
                 for (x, a) in ef.iter_mut().zip(a2.forward_vec(&h, 1)) {
                     *x += a;
@@ -286,6 +321,14 @@ impl WanModel {
             t.time_projection = e0.clone();
         }
         let positions = Rope3d::grid_positions(req.rope_time, req.height / ph, req.width / pw);
+        if cfg.layout == Layout::WorldPlay {
+            if let Some(p) = positions.iter().find(|p| p.iter().any(|&x| x >= cfg.rope_max_seq_len)) {
+                return Err(bad_input(
+                    "rope_time",
+                    format!("RoPE position {p:?} is outside the table (rope_max_seq_len {})", cfg.rope_max_seq_len),
+                ));
+            }
+        }
         let table = self.rope.table(&positions);
         let np = past.map_or(0, |p| p.tokens());
         let limit = req.key_limits(tpf, np);
@@ -295,7 +338,7 @@ impl WanModel {
                 v.push(match &c.camera {
                     None => (IDENTITY, IDENTITY),
                     Some(cam) => cam
-                        .prope_matrices()
+                        .prope_matrices_with(cfg.prope_intrinsics)
                         .ok_or_else(|| bad_input("camera", format!("frame {f}: singular or non-finite camera")))?,
                 });
             }

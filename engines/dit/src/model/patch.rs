@@ -17,6 +17,20 @@ pub fn sinusoidal_embedding(dim: usize, position: f64) -> Vec<f32> {
     out
 }
 
+/// diffusers' `Timesteps(flip_sin_to_cos=True, downscale_freq_shift=0)` in f32, as WorldPlay runs it:
+/// `ω_j = exp(−ln(10⁴)·j/half)` and `p·ω_j` in f32, then `[cos, sin]`.
+pub fn sinusoidal_embedding_f32(dim: usize, position: f32) -> Vec<f32> {
+    let half = dim / 2;
+    let ln = -(10000f64.ln() as f32);
+    let mut out = vec![0.0f32; dim];
+    for j in 0..half {
+        let a = position * ((ln * j as f32) / half as f32).exp();
+        out[j] = (a as f64).cos() as f32;
+        out[half + j] = (a as f64).sin() as f32;
+    }
+    out
+}
+
 /// Patchify [C,F,H,W] → [N, C·ph·pw] with feature order (c, ph, pw) like the Conv3d weight.
 pub fn patchify(cfg: &Config, r: &SeqRequest) -> Vec<f32> {
     let c = cfg.in_dim;
