@@ -159,6 +159,11 @@ impl FovSample {
         &self.cfg
     }
 
+    /// The whole sample, current-camera frame (in draw order).
+    pub fn points(&self) -> &[Vec3] {
+        &self.points
+    }
+
     /// Points in the current view (≈ 5% of the sample for a 60° × 35° field).
     pub fn in_current_count(&self) -> usize {
         self.in_current.len()
