@@ -189,8 +189,11 @@ impl WorldPlayRetriever {
                 .map(|&(start, d)| ClipScore { start, distance: d as f32 })
                 .collect();
             let temporal = current - self.cfg.temporal_context_size..current;
-            let mut context: Vec<usize> =
-                spatial.iter().flat_map(|c| c.start..c.start + WORLDPLAY_CHUNK_LATENTS).chain(temporal.clone()).collect();
+            let mut context: Vec<usize> = spatial
+                .iter()
+                .flat_map(|c| c.start..c.start + WORLDPLAY_CHUNK_LATENTS)
+                .chain(temporal.clone())
+                .collect();
             context.sort_unstable();
             (context, temporal, spatial)
         };

@@ -108,7 +108,12 @@ fn fixture_is_the_official_setup_and_shares_our_points() {
     }
     let sum = sample.points().iter().fold([0f64; 3], |s, p| [s[0] + p.x as f64, s[1] + p.y as f64, s[2] + p.z as f64]);
     for k in 0..3 {
-        assert!((sum[k] - f.splitmix_points.sum[k]).abs() < 1e-6, "sum[{k}] {} vs {}", sum[k], f.splitmix_points.sum[k]);
+        assert!(
+            (sum[k] - f.splitmix_points.sum[k]).abs() < 1e-6,
+            "sum[{k}] {} vs {}",
+            sum[k],
+            f.splitmix_points.sum[k]
+        );
     }
 }
 
