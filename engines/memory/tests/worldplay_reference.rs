@@ -107,13 +107,8 @@ fn fixture_is_the_official_setup_and_shares_our_points() {
         assert_eq!(sample.points()[i], Vec3::from_array(*p), "point {i}");
     }
     let sum = sample.points().iter().fold([0f64; 3], |s, p| [s[0] + p.x as f64, s[1] + p.y as f64, s[2] + p.z as f64]);
-    for k in 0..3 {
-        assert!(
-            (sum[k] - f.splitmix_points.sum[k]).abs() < 1e-6,
-            "sum[{k}] {} vs {}",
-            sum[k],
-            f.splitmix_points.sum[k]
-        );
+    for (k, (ours, theirs)) in sum.iter().zip(f.splitmix_points.sum).enumerate() {
+        assert!((ours - theirs).abs() < 1e-6, "sum[{k}] {ours} vs {theirs}");
     }
 }
 
