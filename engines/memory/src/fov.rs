@@ -7,7 +7,7 @@
 //! * a camera at position `c` whose forward axis has yaw `atan2(f.x, f.z)` and pitch
 //!   `atan2(f.y, √(f.x² + f.z²))` sees point `p` if, with `d = p − c`, `|wrap(yaw(d) − yaw)| < half_yaw`
 //!   and `|wrap(pitch(d) − pitch)| < half_pitch` (wrap to (−π, π]); a *historical* camera also needs
-//!   `|d| ≤ radius`. Roll is ignored; the current camera is at the origin with yaw = pitch = 0;
+//!   `|d| < radius` (strict, as published). Roll is ignored; the current camera is at the origin with yaw = pitch = 0;
 //! * `sim(cur, hist) = |in_cur ∩ in_hist| / |in_cur|`.
 //!
 //! Since the current camera is the origin of this frame, `in_cur` is the same subset of the sample for
@@ -114,7 +114,7 @@ impl ViewTest {
     #[inline]
     fn sees(&self, cam: &RelativeCamera, p: Vec3, check_range: bool) -> bool {
         let d = p - cam.position;
-        if check_range && d.length_squared() > self.radius_sq {
+        if check_range && d.length_squared() >= self.radius_sq {
             return false;
         }
         let (yaw, pitch) = yaw_pitch(d);
@@ -157,6 +157,11 @@ impl FovSample {
 
     pub fn config(&self) -> &FovConfig {
         &self.cfg
+    }
+
+    /// The whole sample, current-camera frame (in draw order).
+    pub fn points(&self) -> &[Vec3] {
+        &self.points
     }
 
     /// Points in the current view (≈ 5% of the sample for a 60° × 35° field).

@@ -7,13 +7,19 @@
 //! * [`fov`]: the published Monte-Carlo FOV similarity and its fast, bit-identical evaluation.
 //! * [`MemoryRetriever`]: pose history + hash grid; [`MemoryRetriever::select`] (indexed, flat cost per
 //!   chunk) and [`MemoryRetriever::select_monte_carlo`] (reference) return the same [`MemorySelection`].
+//! * [`WorldPlayRetriever`]: the selection of HY-WorldPlay's WAN pipeline (`select_mem_frames_wan`), the
+//!   `worldplay` policy; [`ContextPolicy`] lets a node hold either.
 
 pub mod chunking;
 mod error;
 pub mod fov;
 mod grid;
+mod policy;
 mod retriever;
+pub mod worldplay;
 
 pub use error::{MemoryError, Result};
 pub use fov::{FovConfig, FovSample, RelativeCamera};
+pub use policy::{ContextPolicy, MemoryPolicy};
 pub use retriever::{ClipScore, MemoryConfig, MemoryRetriever, MemorySelection};
+pub use worldplay::{WorldPlayConfig, WorldPlayRetriever};

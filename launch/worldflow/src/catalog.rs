@@ -194,7 +194,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
         package: "worldflow-memory-retriever",
         inputs: Inputs::Fixed(&[("action", Action, true)]),
         outputs: &[("context", Context)],
-        settings: &["TEMPORAL_LATENTS", "MEMORY_LATENTS", "OUT_DIR"],
+        settings: &["POLICY", "TEMPORAL_LATENTS", "MEMORY_LATENTS", "OUT_DIR"],
     },
     NodeKind {
         binary: "worldflow-dit-engine",

@@ -1,15 +1,20 @@
 //! **memory-retriever** node: the context set of every chunk (WorldPlay memory, reference/world-models.md §2).
 //!
 //! Input `action`: the action-encoder's dual action (one per tick = one per latent; its pose is the latent's
-//! camera). Every [`worldflow_memory::chunking::CHUNK_LATENTS`] ticks it asks [`worldflow_memory::MemoryRetriever`] which earlier
-//! latents form the context of the chunk made of those ticks (the recent window, the first chunk and the
-//! clips most relevant to the chunk's cameras by FOV overlap), emits it as `context` ([`wire`]), then adds the
-//! chunk's poses to the history. Settings: `TEMPORAL_LATENTS` (12), `MEMORY_LATENTS` (8, first chunk
-//! included).
+//! camera). Every [`worldflow_memory::chunking::CHUNK_LATENTS`] ticks it asks the memory policy which earlier
+//! latents form the context of the chunk made of those ticks, emits it as `context` ([`wire`]), then adds the
+//! chunk's poses to the history. Settings:
+//! * `POLICY`: `worldflow` (default; [`worldflow_memory::MemoryRetriever`]: the recent window, the first chunk
+//!   and the clips most relevant to the chunk's cameras by FOV overlap) or `worldplay`
+//!   ([`worldflow_memory::WorldPlayRetriever`]: HY-WorldPlay's own `select_mem_frames_wan`: the whole history
+//!   until it reaches TEMPORAL_LATENTS + MEMORY_LATENTS latents, then the recent window and the best clips);
+//! * `TEMPORAL_LATENTS` (12): the most recent latents, always in the context;
+//! * `MEMORY_LATENTS`: the context latents beyond the recent window, whole clips of 4: `worldflow` 8 (the first
+//!   chunk + 1 clip), `worldplay` 4 (1 clip; the official `memory_frames` = 16 = 12 + 4).
 
 use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, MetadataParameters, Parameter, StopCause};
-use worldflow_memory::{MemoryConfig, MemoryRetriever};
+use worldflow_memory::{ContextPolicy, MemoryConfig, MemoryPolicy, WorldPlayConfig};
 use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::action as action_io;
 
@@ -17,37 +22,69 @@ use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATE
 use worldflow_protocol::arrow_io::context::{self as wire, ContextMsg};
 
 /// The settings this node reads (the launcher's catalogue lists exactly these).
-pub const SETTINGS: &[&str] = &["TEMPORAL_LATENTS", "MEMORY_LATENTS", "OUT_DIR"];
+pub const SETTINGS: &[&str] = &["POLICY", "TEMPORAL_LATENTS", "MEMORY_LATENTS", "OUT_DIR"];
 
-/// The memory configuration of the process environment.
-pub fn config_from_env() -> anyhow::Result<MemoryConfig> {
+/// The memory policy of the process environment.
+pub fn config_from_env() -> anyhow::Result<MemoryPolicy> {
     config_from_settings(&Env::from_process(SETTINGS))
 }
 
-/// The memory configuration of `env`.
-pub fn config_from_settings(env: &Env) -> anyhow::Result<MemoryConfig> {
-    let mut cfg =
-        MemoryConfig { clip_latents: CHUNK_LATENTS, first_chunk_latents: CHUNK_LATENTS, ..MemoryConfig::default() };
-    cfg.temporal_latents = env.parse_or("TEMPORAL_LATENTS", cfg.temporal_latents, "a non-negative integer")?;
-    cfg.memory_latents = env.parse_valid(
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PolicyName {
+    Worldflow,
+    WorldPlay,
+}
+
+/// The memory policy of `env`.
+pub fn config_from_settings(env: &Env) -> anyhow::Result<MemoryPolicy> {
+    let policy = env.choice(
+        "POLICY",
+        PolicyName::Worldflow,
+        &[("worldflow", PolicyName::Worldflow), ("worldplay", PolicyName::WorldPlay)],
+    )?;
+    let (default_memory, least) = match policy {
+        PolicyName::Worldflow => (8, "the first chunk"),
+        PolicyName::WorldPlay => (CHUNK_LATENTS, "one clip"),
+    };
+    let temporal: usize = env.parse_or("TEMPORAL_LATENTS", 12, "a non-negative integer")?;
+    let memory = env.parse_valid(
         "MEMORY_LATENTS",
-        cfg.memory_latents,
-        &format!("a multiple of {CHUNK_LATENTS} (whole clips), at least {CHUNK_LATENTS} (the first chunk)"),
+        default_memory,
+        &format!("a multiple of {CHUNK_LATENTS} (whole clips), at least {CHUNK_LATENTS} ({least})"),
         |m: &usize| *m >= CHUNK_LATENTS && m.checked_rem(CHUNK_LATENTS) == Some(0),
     )?;
-    cfg.validate().context("settings TEMPORAL_LATENTS / MEMORY_LATENTS")?;
-    Ok(cfg)
+    let policy = match policy {
+        PolicyName::Worldflow => MemoryPolicy::Worldflow(MemoryConfig {
+            clip_latents: CHUNK_LATENTS,
+            first_chunk_latents: CHUNK_LATENTS,
+            temporal_latents: temporal,
+            memory_latents: memory,
+            ..MemoryConfig::default()
+        }),
+        PolicyName::WorldPlay => MemoryPolicy::WorldPlay(WorldPlayConfig {
+            temporal_context_size: temporal,
+            memory_frames: temporal + memory,
+            context_window_length: temporal + memory,
+            ..WorldPlayConfig::default()
+        }),
+    };
+    match &policy {
+        MemoryPolicy::Worldflow(c) => c.validate(),
+        MemoryPolicy::WorldPlay(c) => c.validate(),
+    }
+    .context("settings POLICY / TEMPORAL_LATENTS / MEMORY_LATENTS")?;
+    Ok(policy)
 }
 
 /// The node's state: the chunk accumulator and the pose history.
 pub struct Memory {
     acc: ChunkAccumulator,
-    retriever: MemoryRetriever,
+    retriever: Box<dyn ContextPolicy>,
 }
 
 impl Memory {
-    pub fn new(cfg: MemoryConfig) -> anyhow::Result<Self> {
-        Ok(Self { acc: ChunkAccumulator::new(), retriever: MemoryRetriever::new(cfg).chain_context("memory config")? })
+    pub fn new(policy: MemoryPolicy) -> anyhow::Result<Self> {
+        Ok(Self { acc: ChunkAccumulator::new(), retriever: policy.build().chain_context("memory config")? })
     }
 
     /// Adds one latent's conditions; returns the context of the chunk it completes.
@@ -88,12 +125,22 @@ impl Memory {
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
-    let cfg = config_from_env()?;
-    eprintln!(
-        "memory-retriever: temporal {} latents, memory {} latents (first chunk + clips of {CHUNK_LATENTS})",
-        cfg.temporal_latents, cfg.memory_latents
-    );
-    let mut memory = Memory::new(cfg)?;
+    let policy = config_from_env()?;
+    match &policy {
+        MemoryPolicy::Worldflow(c) => eprintln!(
+            "memory-retriever: POLICY=worldflow, temporal {} latents, memory {} latents (first chunk + clips of \
+             {CHUNK_LATENTS})",
+            c.temporal_latents, c.memory_latents
+        ),
+        MemoryPolicy::WorldPlay(c) => eprintln!(
+            "memory-retriever: POLICY=worldplay (HY-WorldPlay select_mem_frames_wan), whole history below {} \
+             latents, then {} recent + {} clip(s) of {CHUNK_LATENTS} by FOV overlap",
+            c.context_window_length,
+            c.temporal_context_size,
+            c.retrieved_clips()
+        ),
+    }
+    let mut memory = Memory::new(policy)?;
     let mut chunks = 0u64;
     while let Some(event) = events.recv() {
         match event {
@@ -134,8 +181,12 @@ mod tests {
 
     #[test]
     fn contexts_grow_then_select_and_reframe() {
-        let mut m =
-            Memory::new(MemoryConfig { clip_latents: 4, first_chunk_latents: 4, ..MemoryConfig::default() }).unwrap();
+        let mut m = Memory::new(MemoryPolicy::Worldflow(MemoryConfig {
+            clip_latents: 4,
+            first_chunk_latents: 4,
+            ..MemoryConfig::default()
+        }))
+        .unwrap();
         let mut out = vec![];
         // A camera walking forward and turning: 10 chunks.
         for t in 0..40u64 {
@@ -170,9 +221,54 @@ mod tests {
         let e = config_from_settings(&Env::from_pairs(SETTINGS, &[("MEMORY_LATENTS", "6")])).unwrap_err().to_string();
         assert!(e.contains("MEMORY_LATENTS=`6`") && e.contains("a multiple of 4"), "{e}");
         let env = Env::from_pairs(SETTINGS, &[("TEMPORAL_LATENTS", " 16 "), ("OUT_DIR", "/tmp/x")]);
-        let cfg = config_from_settings(&env).unwrap();
+        let MemoryPolicy::Worldflow(cfg) = config_from_settings(&env).unwrap() else { panic!("default policy") };
         assert_eq!((cfg.temporal_latents, cfg.memory_latents), (16, 8));
         assert_eq!(env.out_dir().unwrap(), std::path::PathBuf::from("/tmp/x"));
         assert_eq!(env.declared_not_read(&[]), Vec::<&str>::new(), "SETTINGS lists exactly what the node reads");
+    }
+
+    #[test]
+    fn worldplay_policy_settings() {
+        let env = Env::from_pairs(SETTINGS, &[("POLICY", "worldplay")]);
+        assert_eq!(config_from_settings(&env).unwrap(), MemoryPolicy::WorldPlay(WorldPlayConfig::default()));
+        let env = Env::from_pairs(SETTINGS, &[("POLICY", "worldplay"), ("MEMORY_LATENTS", "8")]);
+        let MemoryPolicy::WorldPlay(c) = config_from_settings(&env).unwrap() else { panic!("worldplay") };
+        assert_eq!((c.temporal_context_size, c.memory_frames, c.context_window_length), (12, 20, 20));
+        let e = config_from_settings(&Env::from_pairs(SETTINGS, &[("POLICY", "hyworld")])).unwrap_err().to_string();
+        assert!(e.contains("POLICY") && e.contains("worldflow or worldplay"), "{e}");
+        let env = Env::from_pairs(SETTINGS, &[("POLICY", "worldplay"), ("TEMPORAL_LATENTS", "10")]);
+        let e = format!("{:#}", config_from_settings(&env).unwrap_err());
+        assert!(e.contains("temporal_context_size") && e.contains("multiple of 4"), "{e}");
+    }
+
+    #[test]
+    fn worldplay_contexts_are_the_policy_selection_on_the_wire() {
+        let mut m = Memory::new(MemoryPolicy::WorldPlay(WorldPlayConfig::default())).unwrap();
+        let mut direct = worldflow_memory::WorldPlayRetriever::new(WorldPlayConfig::default()).unwrap();
+        // A camera turning in place and drifting: 12 chunks.
+        let poses: Vec<Mat4> = (0..48)
+            .map(|t| Mat4::from_rotation_translation(Quat::from_rotation_y(0.17 * t as f32), Vec3::X * 0.05 * t as f32))
+            .collect();
+        for (t, p) in poses.iter().enumerate() {
+            let Some(ctx) = m.on_latent(cond(t as u64, *p)).unwrap() else { continue };
+            let n = ctx.first_latent as usize;
+            let sel = direct.select(&poses[n..n + 4]).unwrap();
+            poses[n..n + 4].iter().for_each(|q| direct.push(*q).unwrap());
+            assert_eq!(ctx.context, sel.context.iter().map(|&i| i as u32).collect::<Vec<_>>());
+            let k = ctx.context.len() as u32;
+            match n {
+                0 => assert!(ctx.context.is_empty()),
+                4..=12 => assert_eq!(ctx.context, (0..n as u32).collect::<Vec<_>>()),
+                _ => {
+                    assert_eq!(k, 16, "chunk {}", ctx.chunk);
+                    assert_eq!(&ctx.context[4..], &(n as u32 - 12..n as u32).collect::<Vec<_>>()[..]);
+                    assert_eq!(ctx.spatial_start, vec![ctx.context[0]]);
+                    assert_eq!(ctx.spatial_distance.len(), 1);
+                }
+            }
+            assert_eq!(ctx.query_rope_time, (k..k + 4).collect::<Vec<_>>());
+            ctx.check().unwrap();
+            assert_eq!(wire::decode(&wire::encode(&ctx)).unwrap(), ctx);
+        }
     }
 }
