@@ -5,6 +5,7 @@ mod backend;
 mod config;
 mod error;
 mod linear;
+pub mod matrixgame;
 mod ops;
 mod q8dot;
 mod qmatmul;
