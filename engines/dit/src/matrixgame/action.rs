@@ -82,7 +82,7 @@ impl ActionModule {
         let (heads, pad, bias) = (cfg.heads_num, cfg.window_pixel_frames(), cfg.qkv_bias);
         let split_sum: usize = cfg.mouse_qk_dim_list.iter().sum();
         let head_width = |what: &str, width: usize| -> Result<usize> {
-            if width % heads != 0 || width / heads != split_sum {
+            if !width.is_multiple_of(heads) || width / heads != split_sum {
                 return Err(DitError::WeightMismatch(format!(
                     "{prefix}: {what} width {width} over {heads} heads must give heads of \
                      sum(mouse_qk_dim_list) = {split_sum} (the action RoPE table's width)"

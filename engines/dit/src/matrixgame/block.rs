@@ -112,10 +112,10 @@ impl CausalBlock {
         attention(&q, n, &kv, None, &mut o);
         let y = self.o.forward_vec(&o, n);
         par_rows(x, d, |tok, row| add_gated_row(row, &y[tok * d..(tok + 1) * d], chunk(tok, 2)));
-        let mut rec = trace.map(|t| {
+        let mut rec = trace;
+        if let Some(t) = rec.as_deref_mut() {
             t.self_attn = y;
-            t
-        });
+        }
 
         // Cross-attention on the image context (no gate).
         match &self.norm3 {

@@ -155,10 +155,10 @@ impl MatrixGameConfig {
                 return Err(invalid(format!("{name} = {v}: expected 1..={max}")));
             }
         }
-        if self.dim % self.num_heads != 0 || self.head_dim() % 2 != 0 {
+        if !self.dim.is_multiple_of(self.num_heads) || !self.head_dim().is_multiple_of(2) {
             return Err(invalid(format!("dim {} / num_heads {} must be an even head width", self.dim, self.num_heads)));
         }
-        if self.freq_dim % 2 != 0 {
+        if !self.freq_dim.is_multiple_of(2) {
             return Err(invalid(format!("freq_dim {} must be even", self.freq_dim)));
         }
         if self.patch_size.contains(&0) || self.patch_size[0] != 1 {
@@ -193,13 +193,13 @@ impl MatrixGameConfig {
             if a.vae_time_compression_ratio == 0 || a.windows_size == 0 {
                 return Err(invalid("action_config: vae_time_compression_ratio and windows_size must be ≥ 1"));
             }
-            if a.mouse_qk_dim_list.len() != 3 || a.mouse_qk_dim_list.iter().any(|d| d % 2 != 0) {
+            if a.mouse_qk_dim_list.len() != 3 || a.mouse_qk_dim_list.iter().any(|d| !d.is_multiple_of(2)) {
                 return Err(invalid(format!(
                     "action_config.mouse_qk_dim_list {:?}: expected three even widths",
                     a.mouse_qk_dim_list
                 )));
             }
-            if !(a.rope_theta > 0.0) {
+            if a.rope_theta.is_nan() || a.rope_theta <= 0.0 {
                 return Err(invalid(format!("action_config.rope_theta {}: expected > 0", a.rope_theta)));
             }
             if !a.enable_mouse && !a.enable_keyboard {
