@@ -78,3 +78,20 @@ fn zeroed_keyboard_is_detected() {
     eprintln!("keyboard zeroed: max rel err {:.2e}", report.max_rel_err());
     assert!(report.max_rel_err() > 1e-3, "zeroing the keyboard moved nothing: {}", report.max_rel_err());
 }
+
+/// The random-weight layout (used for graphs without a checkpoint) is exactly the official
+/// state dict's: same names, same shapes (the goldens' file holds the official keys).
+#[test]
+fn random_layout_is_the_official_state_dict() {
+    let Some(dir) = shared_data("matrixgame-goldens", "MATRIXGAME_GOLDENS_DIR", "dit_tiny.weights.safetensors") else {
+        return;
+    };
+    let official = worldflow_dit::load_safetensors(&dir.join("dit_tiny.weights.safetensors")).expect("weights");
+    let cfg = worldflow_dit::matrixgame::MatrixGameConfig::tiny();
+    let ours = worldflow_dit::matrixgame::random_weights(&cfg, 32, 0);
+    let shapes = |m: &worldflow_dit::TensorMap| m.iter().map(|(k, t)| (k.clone(), t.shape.clone())).collect::<Vec<_>>();
+    assert_eq!(shapes(&ours), shapes(&official));
+    let from_file =
+        worldflow_dit::matrixgame::MatrixGameConfig::from_file(&dir.join("dit_tiny.config.json")).expect("config");
+    assert_eq!(from_file, cfg, "MatrixGameConfig::tiny() is the goldens' config");
+}

@@ -114,6 +114,48 @@ fn invalid(msg: impl Into<String>) -> DitError {
 }
 
 impl MatrixGameConfig {
+    /// The tiny layout of the goldens (`matrixgame-goldens/dit_tiny.config.json`): dim 64, 4 heads,
+    /// 2 layers, an action module in block 0 (2 heads of 64), a 6-frame window. For tests and
+    /// CPU graphs with random weights; the real model is dim 1536, 30 layers.
+    pub fn tiny() -> Self {
+        MatrixGameConfig {
+            model_type: "i2v".into(),
+            patch_size: [1, 2, 2],
+            in_dim: 36,
+            dim: 64,
+            ffn_dim: 128,
+            freq_dim: 32,
+            out_dim: 16,
+            num_heads: 4,
+            num_layers: 2,
+            local_attn_size: 6,
+            sink_size: 0,
+            qk_norm: true,
+            cross_attn_norm: true,
+            action_config: Some(ActionConfig {
+                blocks: vec![0],
+                enable_keyboard: true,
+                enable_mouse: true,
+                heads_num: 2,
+                hidden_size: 16,
+                img_hidden_size: 64,
+                keyboard_dim_in: 4,
+                keyboard_hidden_dim: 128,
+                mouse_dim_in: 2,
+                mouse_hidden_dim: 128,
+                mouse_qk_dim_list: vec![8, 28, 28],
+                rope_dim_list: vec![8, 28, 28],
+                rope_theta: 256.0,
+                vae_time_compression_ratio: 4,
+                windows_size: 3,
+                qk_norm: true,
+                qkv_bias: false,
+                patch_size: [1, 2, 2],
+            }),
+            eps: 1e-6,
+        }
+    }
+
     /// Reads and validates a `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| DitError::Io { path: path.to_path_buf(), source })?;

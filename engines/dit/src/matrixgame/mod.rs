@@ -30,3 +30,4 @@ pub use model::{CallInput, CallTrace, MatrixGameCaches, MatrixGameModel, VisualC
 pub use nn::Grid;
 pub use sampler::FlowMatchScheduler;
 pub use stream::{MatrixGameStream, StreamCall, StreamSettings};
+pub use weights::{expected_shapes, random_weights};

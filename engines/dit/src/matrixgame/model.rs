@@ -247,7 +247,8 @@ impl MatrixGameModel {
         let cfg = &self.cfg;
         let [_, ph, pw] = cfg.patch_size;
         let g = c.grid;
-        if g.frames == 0 || g.height == 0 || g.width == 0 || !g.height.is_multiple_of(ph) || !g.width.is_multiple_of(pw) {
+        if g.frames == 0 || g.height == 0 || g.width == 0 || !g.height.is_multiple_of(ph) || !g.width.is_multiple_of(pw)
+        {
             return Err(bad_input("noisy", format!("latent grid {g:?} must be non-empty and divisible by the patch")));
         }
         let plane = g.frames * g.height * g.width;

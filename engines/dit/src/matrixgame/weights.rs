@@ -2,9 +2,11 @@
 //! file, f32/f16/bf16 through the crate's reader) with every shape checked, and what is left over
 //! reported, so a wrong checkpoint fails naming the key.
 
+use super::config::MatrixGameConfig;
 use crate::error::{DitError, Result};
 use crate::linear::Linear;
-use crate::tensor::TensorMap;
+use crate::tensor::{Tensor, TensorMap};
+use crate::weights::Rng;
 
 /// The tensors not taken yet, and where they came from (for errors).
 pub(crate) struct Weights {
@@ -86,4 +88,99 @@ impl Weights {
             names.join(", ")
         )))
     }
+}
+
+/// Every tensor name and shape of a `CausalWanModel.state_dict()` for `cfg`, with image features of
+/// `clip_dim` (1280 for the real CLIP). LayerNorm / RMSNorm scales are flagged `true`.
+pub fn expected_shapes(cfg: &MatrixGameConfig, clip_dim: usize) -> Vec<(String, Vec<usize>, bool)> {
+    let (d, [pt, ph, pw]) = (cfg.dim, cfg.patch_size);
+    let mut v: Vec<(String, Vec<usize>, bool)> = Vec::new();
+    let lin = |v: &mut Vec<_>, name: &str, i: usize, o: usize, bias: bool| {
+        v.push((format!("{name}.weight"), vec![o, i], false));
+        if bias {
+            v.push((format!("{name}.bias"), vec![o], false));
+        }
+    };
+    let norm = |v: &mut Vec<(String, Vec<usize>, bool)>, name: &str, w: usize, bias: bool| {
+        v.push((format!("{name}.weight"), vec![w], true));
+        if bias {
+            v.push((format!("{name}.bias"), vec![w], false));
+        }
+    };
+    v.push(("patch_embedding.weight".into(), vec![d, cfg.in_dim, pt, ph, pw], false));
+    v.push(("patch_embedding.bias".into(), vec![d], false));
+    lin(&mut v, "time_embedding.0", cfg.freq_dim, d, true);
+    lin(&mut v, "time_embedding.2", d, d, true);
+    lin(&mut v, "time_projection.1", d, 6 * d, true);
+    norm(&mut v, "img_emb.proj.0", clip_dim, true);
+    lin(&mut v, "img_emb.proj.1", clip_dim, clip_dim, true);
+    lin(&mut v, "img_emb.proj.3", clip_dim, d, true);
+    norm(&mut v, "img_emb.proj.4", d, true);
+    for i in 0..cfg.num_layers {
+        let b = format!("blocks.{i}");
+        v.push((format!("{b}.modulation"), vec![1, 6, d], false));
+        for attn in ["self_attn", "cross_attn"] {
+            for p in ["q", "k", "v", "o"] {
+                lin(&mut v, &format!("{b}.{attn}.{p}"), d, d, true);
+            }
+            if cfg.qk_norm {
+                norm(&mut v, &format!("{b}.{attn}.norm_q"), d, false);
+                norm(&mut v, &format!("{b}.{attn}.norm_k"), d, false);
+            }
+        }
+        if cfg.cross_attn_norm {
+            norm(&mut v, &format!("{b}.norm3"), d, true);
+        }
+        lin(&mut v, &format!("{b}.ffn.0"), d, cfg.ffn_dim, true);
+        lin(&mut v, &format!("{b}.ffn.2"), cfg.ffn_dim, d, true);
+        if let Some(a) = cfg.action_for(i) {
+            let m = format!("{b}.action_model");
+            let (pad, bias) = (a.window_pixel_frames(), a.qkv_bias);
+            if a.enable_keyboard {
+                lin(&mut v, &format!("{m}.keyboard_embed.0"), a.keyboard_dim_in, a.hidden_size, true);
+                lin(&mut v, &format!("{m}.keyboard_embed.2"), a.hidden_size, a.hidden_size, true);
+            }
+            if a.enable_mouse {
+                let c = a.mouse_hidden_dim;
+                lin(&mut v, &format!("{m}.mouse_mlp.0"), d + a.mouse_dim_in * pad, c, true);
+                lin(&mut v, &format!("{m}.mouse_mlp.2"), c, c, true);
+                norm(&mut v, &format!("{m}.mouse_mlp.3"), c, true);
+                lin(&mut v, &format!("{m}.t_qkv"), c, 3 * c, bias);
+                if a.qk_norm {
+                    norm(&mut v, &format!("{m}.img_attn_q_norm"), c / a.heads_num, false);
+                    norm(&mut v, &format!("{m}.img_attn_k_norm"), c / a.heads_num, false);
+                }
+                lin(&mut v, &format!("{m}.proj_mouse"), c, d, bias);
+            }
+            if a.enable_keyboard {
+                let c = a.keyboard_hidden_dim;
+                if a.qk_norm {
+                    norm(&mut v, &format!("{m}.key_attn_q_norm"), c / a.heads_num, false);
+                    norm(&mut v, &format!("{m}.key_attn_k_norm"), c / a.heads_num, false);
+                }
+                lin(&mut v, &format!("{m}.mouse_attn_q"), d, c, bias);
+                lin(&mut v, &format!("{m}.keyboard_attn_kv"), a.hidden_size * pad, 2 * c, bias);
+                lin(&mut v, &format!("{m}.proj_keyboard"), c, d, bias);
+            }
+        }
+    }
+    v.push(("head.modulation".into(), vec![1, 2, d], false));
+    lin(&mut v, "head.head", d, cfg.out_dim * pt * ph * pw, true);
+    v
+}
+
+/// Seeded random weights of the right layout (N(0, 0.1²); norm scales 1 + N(0, 0.1²), as the
+/// goldens are made): for tests and for running a graph without a checkpoint. NOT a trained model.
+pub fn random_weights(cfg: &MatrixGameConfig, clip_dim: usize, seed: u64) -> TensorMap {
+    let mut rng = Rng::new(seed);
+    expected_shapes(cfg, clip_dim)
+        .into_iter()
+        .map(|(name, shape, scale)| {
+            let mut data = rng.normal_vec(shape.iter().product(), 0.1);
+            if scale {
+                data.iter_mut().for_each(|x| *x += 1.0);
+            }
+            (name, Tensor::new(shape, data))
+        })
+        .collect()
 }
