@@ -19,8 +19,8 @@ fn model() -> MatrixGameModel {
 /// pixel frame `from` on.
 fn action(p: usize, from: usize, alter: bool) -> ([f32; 2], [f32; 4]) {
     let mut kb = [0.0; 4];
-    kb[p % 4] = if p % 3 == 0 { 0.0 } else { 1.0 };
-    let mut mouse = [0.0, if p % 2 == 0 { 0.1 } else { -0.1 }];
+    kb[p % 4] = if p.is_multiple_of(3) { 0.0 } else { 1.0 };
+    let mut mouse = [0.0, if p.is_multiple_of(2) { 0.1 } else { -0.1 }];
     if alter && p >= from {
         kb = [0.0, 1.0, 1.0, 0.0];
         mouse = [0.1, 0.1];
