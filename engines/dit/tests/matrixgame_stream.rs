@@ -88,6 +88,10 @@ fn bad_inputs_are_clear_errors() {
     }
     let e = s.next_block_seeded(&[0.0; 5], &mut Rng::new(0)).unwrap_err().to_string();
     assert!(e.contains("cond_concat"), "{e}");
+    // A wrapper checkpoint (`model.` in front of every key) loads too.
+    let wrapped =
+        random_weights(&MatrixGameConfig::tiny(), CLIP_DIM, 1).into_iter().map(|(k, v)| (format!("model.{k}"), v));
+    assert!(MatrixGameModel::from_tensors(&MatrixGameConfig::tiny(), wrapped.collect(), "wrapped").is_ok());
     let mut tensors = random_weights(&MatrixGameConfig::tiny(), CLIP_DIM, 1);
     tensors.remove("blocks.0.action_model.t_qkv.weight");
     let e = MatrixGameModel::from_tensors(&MatrixGameConfig::tiny(), tensors, "x").err().unwrap().to_string();

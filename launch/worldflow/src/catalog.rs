@@ -201,6 +201,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
         inputs: Inputs::Fixed(&[("action", Action, true), ("context", Context, false)]),
         outputs: &[("latent", Latent)],
         settings: &[
+            "MODEL",
             "WEIGHTS",
             "QUANTIZE",
             "DEVICE",

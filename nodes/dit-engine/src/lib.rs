@@ -7,6 +7,9 @@
 //! chunk of [`worldflow_dit::ChunkGenerator`] (Rebuild policy: the memory latents are prefilled as context at RoPE times
 //! 0..K−1, the chunk denoised at K..K+3) and emits `latent` ([`worldflow_protocol::arrow_io::latent`]).
 //!
+//! `MODEL=matrix-game` runs Matrix-Game 2.0 instead (keyboard + mouse actions per pixel frame, blocks of 3
+//! latents; see [`matrixgame`]); `MODEL=wan` (the default) is what follows.
+//!
 //! Settings: `WEIGHTS` (safetensors checkpoint; unset = seeded random weights, announced by the weights
 //! notice), `QUANTIZE` (`none`, or `int8`: the block linear layers in Q8_0-style int8 blocks),
 //! `CONFIG` (preset `tiny` / `small` / `wan2_1_1_3b`, or a `config.json`; default `small`), `CONTROLS`
@@ -19,13 +22,14 @@
 //! Modules: `settings` (the settings and what they build: model, generation config, PRoPE cameras),
 //! `scheduler` (pairs chunks of actions with their memory context, in order), `node` (the event loop).
 
+pub mod matrixgame;
 mod node;
 mod scheduler;
 mod settings;
 
 pub use node::{generate, run, Generated};
 pub use scheduler::{memory_indices, ScheduleError, Scheduler};
-pub use settings::{apply_controls, Settings, SETTINGS, VAE_STRIDE};
+pub use settings::{apply_controls, model_kind, ModelKind, Settings, SETTINGS, VAE_STRIDE};
 
 #[cfg(test)]
 mod tests {

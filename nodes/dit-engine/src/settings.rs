@@ -16,6 +16,7 @@ use worldflow_protocol::{mat4_to_rows, Intrinsics};
 
 /// The settings this node reads (the launcher's catalogue lists exactly these).
 pub const SETTINGS: &[&str] = &[
+    "MODEL",
     "WEIGHTS",
     "QUANTIZE",
     "DEVICE",
@@ -29,6 +30,20 @@ pub const SETTINGS: &[&str] = &[
     "FOV_X_DEG",
     "OUT_DIR",
 ];
+
+/// `MODEL`: which network the node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// The Wan2.1-family chunk generator (the default).
+    Wan,
+    /// Matrix-Game 2.0 (`matrixgame.rs`).
+    MatrixGame,
+}
+
+/// Reads `MODEL` (`wan`, the default, or `matrix-game`).
+pub fn model_kind(env: &Env) -> Result<ModelKind, SettingError> {
+    env.choice("MODEL", ModelKind::Wan, &[("wan", ModelKind::Wan), ("matrix-game", ModelKind::MatrixGame)])
+}
 
 /// The VAE's spatial factor: a latent cell is 8×8 pixels (camera intrinsics are in video pixels).
 pub const VAE_STRIDE: usize = 8;
@@ -84,6 +99,9 @@ impl Settings {
 
     /// The settings of `env`.
     pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
+        if model_kind(env)? != ModelKind::Wan {
+            anyhow::bail!("setting MODEL: the Wan settings were asked for another model (see matrixgame.rs)");
+        }
         let choice = env.config("small", Config::preset, "tiny, small, wan2_1_1_3b", |path| {
             Config::from_file(path).map_err(Into::into)
         })?;

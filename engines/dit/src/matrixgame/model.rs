@@ -87,10 +87,17 @@ pub struct CallTrace {
 }
 
 impl MatrixGameModel {
-    /// Builds the model from a `CausalWanModel.state_dict()` (official key names); every shape is
+    /// Builds the model from a `CausalWanModel.state_dict()` (official key names; a checkpoint of
+    /// the `WanDiffusionWrapper`, whose keys carry `model.` in front, is taken too); every shape is
     /// checked and left-over tensors are an error. `origin` names the source in errors.
-    pub fn from_tensors(cfg: &MatrixGameConfig, tensors: TensorMap, origin: &str) -> Result<Self> {
+    pub fn from_tensors(cfg: &MatrixGameConfig, mut tensors: TensorMap, origin: &str) -> Result<Self> {
         cfg.validate()?;
+        if !tensors.contains_key("patch_embedding.weight") && tensors.contains_key("model.patch_embedding.weight") {
+            tensors = tensors
+                .into_iter()
+                .map(|(k, v)| (k.strip_prefix("model.").map_or(k.clone(), str::to_owned), v))
+                .collect();
+        }
         let mut w = Weights::new(tensors, origin);
         let (d, [pt, ph, pw]) = (cfg.dim, cfg.patch_size);
         let pw_w = w.take("patch_embedding.weight", &[d, cfg.in_dim, pt, ph, pw])?;

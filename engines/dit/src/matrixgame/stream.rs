@@ -143,6 +143,11 @@ impl<'m> MatrixGameStream<'m> {
         1 + r * (self.next_frame + self.settings.frames_per_block - 1)
     }
 
+    /// Pixel frames of actions pushed so far.
+    pub fn pixel_frames(&self) -> usize {
+        self.pixel_frames
+    }
+
     /// Latent frames generated so far.
     pub fn frames_done(&self) -> usize {
         self.next_frame
