@@ -6,6 +6,7 @@ mod config;
 mod config_diffusers;
 mod error;
 mod linear;
+pub mod matrixgame;
 mod ops;
 mod q8dot;
 mod qmatmul;

@@ -9,9 +9,10 @@
 //!
 //! `MODEL=worldplay-wan` runs HY-WorldPlay's WAN-path DiT instead (48 latent channels, the pipeline's
 //! 4-step schedule, memory at t = 14, normalised camera intrinsics; tiny SEEDED RANDOM weights unless
-//! `WEIGHTS` names a checkpoint): see `worldplay.rs`.
+//! `WEIGHTS` names a checkpoint): see `worldplay.rs`. `MODEL=matrix-game` runs Matrix-Game 2.0 (keyboard + mouse
+//! actions per pixel frame, blocks of 3 latents; see [`matrixgame`]).
 //!
-//! Settings: `MODEL` (`wan`, the default, or `worldplay-wan`), `WEIGHTS` (safetensors checkpoint; unset = seeded random weights, announced by the weights
+//! Settings: `MODEL` (`wan`, the default, `worldplay-wan` or `matrix-game`), `WEIGHTS` (safetensors checkpoint; unset = seeded random weights, announced by the weights
 //! notice), `QUANTIZE` (`none`, or `int8`: the block linear layers in Q8_0-style int8 blocks),
 //! `CONFIG` (preset `tiny` / `small` / `wan2_1_1_3b`, or a `config.json`; default `small`), `CONTROLS`
 //! (`actions,camera` by default for presets, `none`), `SEED`, `LATENT_HEIGHT` / `LATENT_WIDTH` (8 × 8),
@@ -24,6 +25,7 @@
 //! `worldplay` (the same for `MODEL=worldplay-wan`),
 //! `scheduler` (pairs chunks of actions with their memory context, in order), `node` (the event loop).
 
+pub mod matrixgame;
 mod node;
 mod scheduler;
 mod settings;
@@ -31,7 +33,7 @@ mod worldplay;
 
 pub use node::{generate, run, Generated};
 pub use scheduler::{memory_indices, ScheduleError, Scheduler};
-pub use settings::{apply_controls, DitModel, Settings, SETTINGS, VAE_STRIDE};
+pub use settings::{apply_controls, model_of, DitModel, Settings, SETTINGS, VAE_STRIDE};
 pub use worldplay::{MEMORY_TIMESTEP, WORLDPLAY_SIGMAS};
 
 #[cfg(test)]

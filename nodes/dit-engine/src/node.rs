@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use dora_node_api::{DoraNode, Event, EventStream, StopCause};
 use worldflow_dit::{Branch, ChunkControls, ChunkGenerator, Guidance};
 use worldflow_memory::chunking::{Chunk, ChunkAccumulator, LatentCond, CHUNK_LATENTS};
-use worldflow_node_kit::ErrorChain as _;
+use worldflow_node_kit::{Env, ErrorChain as _};
 use worldflow_protocol::arrow_io::context::{self as ctx_wire, ContextMsg};
 use worldflow_protocol::arrow_io::latent::{self as wire, LatentHeader};
 use worldflow_protocol::arrow_io::{action as action_io, latent as latent_io};
@@ -14,7 +14,7 @@ use worldflow_protocol::mat4_to_rows;
 use worldflow_protocol::weights_notice as notice;
 
 use crate::scheduler::{memory_indices, Scheduler};
-use crate::settings::Settings;
+use crate::settings::{model_of, DitModel, Settings, SETTINGS};
 
 /// One generated chunk: its header and its `[C, F, H, W]` latents.
 pub struct Generated {
@@ -67,6 +67,10 @@ pub fn generate(
 }
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
+    let env = Env::from_process(SETTINGS);
+    if model_of(&env)? == DitModel::MatrixGame {
+        return crate::matrixgame::run(node, events, &env);
+    }
     let settings = Settings::from_env()?;
     let node_id = node.id().to_string();
     let source = settings.weights_source();
@@ -99,7 +103,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         settings.steps,
         t0.elapsed().as_secs_f64() * 1e3
     );
-    if settings.model == crate::settings::DitModel::WorldPlayWan {
+    if settings.model == DitModel::WorldPlayWan {
         eprintln!("dit-engine: {}", crate::worldplay::describe(&settings));
     }
     // No text encoder in the loop: the empty prompt (zero context, as upstream pads).

@@ -34,12 +34,20 @@ pub const SETTINGS: &[&str] = &[
 /// The VAE's spatial factor: a latent cell is 8×8 pixels (camera intrinsics are in video pixels).
 pub const VAE_STRIDE: usize = 8;
 
-/// `MODEL`: which DiT family the node runs (`wan`, the default: the Wan2.1 family of `CONFIG`;
-/// `worldplay-wan`: HY-WorldPlay's WAN path, see `worldplay.rs`).
+/// `MODEL`: which network the node runs (`wan`, the default: the Wan2.1 family of `CONFIG`; `worldplay-wan`:
+/// HY-WorldPlay's WAN path, see `worldplay.rs`; `matrix-game`: Matrix-Game 2.0, see `matrixgame.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DitModel {
     Wan,
     WorldPlayWan,
+    MatrixGame,
+}
+
+/// Reads `MODEL`.
+pub fn model_of(env: &Env) -> Result<DitModel, SettingError> {
+    let models =
+        [("wan", DitModel::Wan), (crate::worldplay::MODEL_NAME, DitModel::WorldPlayWan), ("matrix-game", DitModel::MatrixGame)];
+    env.choice("MODEL", DitModel::Wan, &models)
 }
 
 #[derive(Debug, Clone)]
@@ -94,9 +102,12 @@ impl Settings {
 
     /// The settings of `env`.
     pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
-        let models = [("wan", DitModel::Wan), (crate::worldplay::MODEL_NAME, DitModel::WorldPlayWan)];
-        if env.choice("MODEL", DitModel::Wan, &models)? == DitModel::WorldPlayWan {
-            return crate::worldplay::settings(env);
+        match model_of(env)? {
+            DitModel::Wan => {}
+            DitModel::WorldPlayWan => return crate::worldplay::settings(env),
+            DitModel::MatrixGame => {
+                anyhow::bail!("setting MODEL: the Wan settings were asked for Matrix-Game (see matrixgame.rs)")
+            }
         }
         let choice = env.config("small", Config::preset, "tiny, small, wan2_1_1_3b", |path| {
             Config::from_file(path).map_err(Into::into)
@@ -238,8 +249,9 @@ impl Settings {
     /// itself; WorldPlay's pipeline hands the model `text_len` zero rows.
     pub fn empty_prompt(&self) -> (Vec<f32>, usize) {
         match self.model {
-            DitModel::Wan => (Vec::new(), 0),
             DitModel::WorldPlayWan => crate::worldplay::empty_prompt(&self.config),
+            // (Matrix-Game has no text: its settings are not these.)
+            DitModel::Wan | DitModel::MatrixGame => (Vec::new(), 0),
         }
     }
 }
