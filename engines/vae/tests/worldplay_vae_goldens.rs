@@ -116,3 +116,27 @@ fn the_goldens_see_the_unpatchify_order() {
     println!("patch axes swapped: max rel err {e:.2e}");
     assert!(e > 100.0 * TOL, "the goldens cannot tell the patch order: {e:.3e}");
 }
+
+/// Real checkpoints ship BF16 or F16: the golden weights rounded to each load (converted tensor by tensor)
+/// and decode to the golden video within that rounding.
+#[test]
+fn bf16_and_f16_checkpoints_load() {
+    let Some(dir) = dir() else { return };
+    let w = std::fs::read(dir.join("vae_tiny.weights.safetensors")).unwrap();
+    let tensors = common::all_tensors(&SafeTensors::deserialize(&w).unwrap());
+    assert_eq!(tensors.len(), 86, "post_quant_conv.* and decoder.* of the tiny Wan2.2 VAE");
+    let case = std::fs::read(dir.join("vae_tiny.case.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&case).unwrap();
+    let want = common::video(&st, "video");
+    let cfg = decoder(&dir).config().clone();
+    for (dtype, tol) in [(safetensors::Dtype::BF16, 0.1), (safetensors::Dtype::F16, 0.01)] {
+        let path = std::env::temp_dir().join(format!("wf_vae_wp_{dtype:?}_{}.safetensors", std::process::id()));
+        common::write_safetensors(&path, &tensors, dtype);
+        let dec = VaeDecoder::from_safetensors(&cfg, &path);
+        std::fs::remove_file(&path).ok();
+        let got = dec.unwrap().decode(&common::video(&st, "z")).unwrap();
+        let e = common::rel_err(&format!("{dtype:?} weights"), &got, &want);
+        println!("{dtype:?} weights: video max rel err {e:.2e}");
+        assert!(e < tol && e > 0.0, "{dtype:?}: {e:.3e}");
+    }
+}
