@@ -273,7 +273,7 @@ impl VaeConfig {
     }
 
     /// Channel counts of the decoder stages: `[dim·mult[-1], dim·mult[-1], dim·mult[-2], …, dim·mult[0]]`.
-    pub(crate) fn decoder_dims(&self) -> Vec<usize> {
+    pub fn decoder_dims(&self) -> Vec<usize> {
         let mut dims = vec![self.dim * self.dim_mult[self.dim_mult.len() - 1]];
         dims.extend(self.dim_mult.iter().rev().map(|m| self.dim * m));
         dims

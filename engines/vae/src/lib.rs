@@ -9,6 +9,8 @@
 //!   the whole-clip decode because every causal conv keeps its last 2 input frames.
 //!   [`StreamingDecoder::decode_next_traced`] also returns the intermediates ([`DecodeTrace`]).
 //! * [`check_decode`]: file-in / file-out decode for the `worldflow model check` CLI.
+//! * [`ResidualBlockProbe`], [`decode_flops_per_latent`]: one full-size layer alone and the operation
+//!   count of a whole decode, to extrapolate a decode too slow to run (`examples/wan22_layer_bench.rs`).
 //!
 //! Tensors are frame-major [`Video`]s `[T, C, H, W]`; PyTorch `[C, T, H, W]` converts at the boundary.
 
@@ -20,6 +22,7 @@ mod conv;
 mod decoder;
 mod error;
 mod ops;
+mod probe;
 mod rng;
 mod tensor;
 mod up_block;
@@ -32,6 +35,7 @@ pub use config::{
 };
 pub use decoder::{DecodeTrace, StreamingDecoder, VaeDecoder};
 pub use error::{Result, VaeError, WeightProblem};
+pub use probe::{decode_flops_per_latent, ResidualBlockProbe};
 pub use rng::standard_normal;
 pub use tensor::Video;
 pub use worldflow_base::SplitMix64;
