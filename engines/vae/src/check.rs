@@ -45,8 +45,13 @@ pub struct CheckReport {
 /// Max |a − b| / max |b| (NaN when any difference is NaN).
 fn rel_err(got: &[f32], want: &[f32]) -> f32 {
     let scale = want.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
-    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, |m, d| if d.is_nan() || m.is_nan() { f32::NAN } else { m.max(d) })
-        / scale
+    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, |m, d| {
+        if d.is_nan() || m.is_nan() {
+            f32::NAN
+        } else {
+            m.max(d)
+        }
+    }) / scale
 }
 
 /// Compares `got` (frame-major) with reference `name` (`[1?, C, T, H, W]`), if the inputs carry it.
@@ -108,7 +113,8 @@ pub fn check_decode(
         SafeTensors::deserialize(&bytes).map_err(|source| VaeError::Safetensors { path: in_name.clone(), source })?;
     for (name, want) in [("latents_mean", &cfg.latents_mean), ("latents_std", &cfg.latents_std)] {
         if let Some((_, given)) = read_f32(&st, name, &in_name)? {
-            let same = given.len() == want.len() && given.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0));
+            let same = given.len() == want.len()
+                && given.iter().zip(want).all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0));
             if !same {
                 return Err(input_err(
                     name,

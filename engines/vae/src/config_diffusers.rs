@@ -37,7 +37,7 @@ struct AutoencoderKlWan {
     #[serde(default = "d_temperal_downsample")]
     temperal_downsample: Vec<bool>,
     #[serde(default)]
-    #[allow(dead_code)] // training only
+    #[allow(dead_code, reason = "training only: a known key, read and not used")]
     dropout: f64,
     #[serde(default = "d_latents_mean")]
     latents_mean: Vec<f32>,
@@ -46,7 +46,7 @@ struct AutoencoderKlWan {
     #[serde(default)]
     is_residual: bool,
     #[serde(default = "d_channels")]
-    #[allow(dead_code)] // encoder only
+    #[allow(dead_code, reason = "encoder only: a known key, read and not used")]
     in_channels: usize,
     #[serde(default = "d_channels")]
     out_channels: usize,
@@ -126,7 +126,10 @@ pub(crate) fn from_diffusers(mut value: Value, path: &str) -> Result<VaeConfig> 
         ("scale_factor_temporal", d.scale_factor_temporal, cfg.time_upsampling()),
     ] {
         if let Some(given) = given.filter(|g| *g != layout) {
-            return Err(cfg_err(field, format!("{path}: says {given}, but the layout it describes upsamples {layout}×")));
+            return Err(cfg_err(
+                field,
+                format!("{path}: says {given}, but the layout it describes upsamples {layout}×"),
+            ));
         }
     }
     Ok(cfg)
@@ -168,11 +171,15 @@ mod tests {
     fn diffusers_config_errors_name_the_field() {
         let e = VaeConfig::from_json(r#"{"base_dim": 96, "bogus": 1}"#, "cfg.json").unwrap_err().to_string();
         assert!(e.contains("cfg.json") && e.contains("bogus"), "{e}");
-        let e = VaeConfig::from_json(&wan22_json().replace("\"scale_factor_spatial\": 16", "\"scale_factor_spatial\": 8"), "c")
-            .unwrap_err()
-            .to_string();
+        let e = VaeConfig::from_json(
+            &wan22_json().replace("\"scale_factor_spatial\": 16", "\"scale_factor_spatial\": 8"),
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("scale_factor_spatial") && e.contains("16×"), "{e}");
-        let e = VaeConfig::from_json(&wan22_json().replace("\"z_dim\": 48", "\"z_dim\": 16"), "c").unwrap_err().to_string();
+        let e =
+            VaeConfig::from_json(&wan22_json().replace("\"z_dim\": 48", "\"z_dim\": 16"), "c").unwrap_err().to_string();
         assert!(e.contains("latents_mean") && e.contains("16"), "{e}");
         let e = VaeConfig::from_json(r#"{"_class_name": "AutoencoderKL"}"#, "c").unwrap_err().to_string();
         assert!(e.contains("AutoencoderKLWan"), "{e}");

@@ -151,7 +151,8 @@ impl VaeDecoder {
                     let p = format!("decoder.up_blocks.{i}");
                     let up = (i != n_stages - 1).then(|| time[i]);
                     if residual {
-                        let b = ResidualUpBlock::load(wl, &mut slots, &p, (dims[i], dims[i + 1]), cfg.num_res_blocks, up);
+                        let b =
+                            ResidualUpBlock::load(wl, &mut slots, &p, (dims[i], dims[i + 1]), cfg.num_res_blocks, up);
                         layers.push(Layer::ResidualUp(b));
                         continue;
                     }

@@ -85,7 +85,8 @@ impl ResidualUpBlock {
         let mut c = cin;
         let resnets = (0..num_res_blocks + 1)
             .map(|j| {
-                let b = ResidualBlock::load(wl, slots, &format!("{prefix}.resnets.{j}"), c, cout, WeightNames::Diffusers);
+                let b =
+                    ResidualBlock::load(wl, slots, &format!("{prefix}.resnets.{j}"), c, cout, WeightNames::Diffusers);
                 c = cout;
                 b
             })
@@ -119,7 +120,14 @@ mod tests {
     /// diffusers' `DupUp3D.forward` as its tensor ops: `repeat_interleave(r, dim=1)`, `view(co, ft, fs, fs,
     /// T, H, W)`, `permute(co, T, ft, H, fs, W, fs)` read in order (= `.contiguous().view(co, T·ft, H·fs,
     /// W·fs)`), then `[:, ft-1:]` on the first chunk. Returns `[C, T', H', W']`.
-    fn reference(x_cthw: &[f32], (cin, t, h, w): (usize, usize, usize, usize), cout: usize, ft: usize, fs: usize, first: bool) -> Vec<f32> {
+    fn reference(
+        x_cthw: &[f32],
+        (cin, t, h, w): (usize, usize, usize, usize),
+        cout: usize,
+        ft: usize,
+        fs: usize,
+        first: bool,
+    ) -> Vec<f32> {
         let r = cout * ft * fs * fs / cin;
         // repeated[j, t, y, x] = x[j / r, t, y, x]; viewed as [co, at, s1, s2, t, y, x].
         let rep = |co: usize, at: usize, s1: usize, s2: usize, ti: usize, y: usize, xx: usize| {

@@ -25,8 +25,12 @@ pub fn rel_err(what: &str, got: &Video, want: &Video) -> f32 {
 }
 
 /// Writes `tensors` (f32 values) as a safetensors file of `dtype` (F32, F16 or BF16), rounding to nearest.
-#[allow(dead_code)] // not every test file writes checkpoints
-pub fn write_safetensors(path: &std::path::Path, tensors: &[(String, Vec<usize>, Vec<f32>)], dtype: safetensors::Dtype) {
+#[allow(dead_code, reason = "not every test file writes checkpoints")]
+pub fn write_safetensors(
+    path: &std::path::Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    dtype: safetensors::Dtype,
+) {
     use safetensors::Dtype;
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
@@ -46,7 +50,7 @@ pub fn write_safetensors(path: &std::path::Path, tensors: &[(String, Vec<usize>,
 }
 
 /// Every tensor of an F32 safetensors file: `(name, shape, values)`.
-#[allow(dead_code)]
+#[allow(dead_code, reason = "not every test file reads whole checkpoints")]
 pub fn all_tensors(st: &SafeTensors<'_>) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
     names.sort();
