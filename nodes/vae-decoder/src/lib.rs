@@ -438,7 +438,8 @@ mod tests {
             "_class_name": "AutoencoderKLWan", "base_dim": 160, "decoder_base_dim": 6, "z_dim": 48,
             "num_res_blocks": 1, "is_residual": true, "in_channels": 12, "out_channels": 12, "patch_size": 2,
             "clip_output": false, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
-            "latents_mean": worldflow_vae::WAN2_2_LATENTS_MEAN, "latents_std": worldflow_vae::WAN2_2_LATENTS_STD,
+            "latents_mean": worldflow_vae::WAN2_2_LATENTS_MEAN.to_vec(),
+            "latents_std": worldflow_vae::WAN2_2_LATENTS_STD.to_vec(),
         });
         std::fs::write(&path, text.to_string()).unwrap();
         let env = Env::from_pairs(SETTINGS, &[("CONFIG", path.to_str().unwrap())]);
