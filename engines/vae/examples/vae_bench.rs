@@ -35,13 +35,14 @@ fn main() {
     later.sort_by(f64::total_cmp);
     let median = later[later.len() / 2];
     println!(
-        "preset {preset}, latent {h}×{w} → frames {}×{}, threads {}: first latent {:.1} ms (1 frame), later latents median {:.1} ms (4 frames, {:.1} ms/frame), cache {:.1} MB",
-        8 * h,
-        8 * w,
+        "preset {preset}, latent {h}×{w} → frames {}×{}, threads {}: first latent {:.1} ms (1 frame), later latents median {:.1} ms ({} frames, {:.1} ms/frame), cache {:.1} MB",
+        cfg.spatial_upsampling() * h,
+        cfg.spatial_upsampling() * w,
         rayon::current_num_threads(),
         1e3 * first,
         1e3 * median,
-        1e3 * median / 4.0,
+        cfg.time_upsampling(),
+        1e3 * median / cfg.time_upsampling() as f64,
         s.cache_bytes() as f64 / 1e6
     );
 }

@@ -1,5 +1,5 @@
-//! Decoder building blocks (Wan2.1 `ResidualBlock`, `AttentionBlock`, `Resample`) and the per-stream
-//! state they carry between calls.
+//! Decoder building blocks (Wan `ResidualBlock`, `AttentionBlock`, `Resample`, under either key naming)
+//! and the per-stream state they carry between calls. Wan2.2's residual up block is in `up_block.rs`.
 //!
 //! State rules (these are what make streaming decode equal to whole-clip decode):
 //! * every 3×3×3 causal conv and every `time_conv` owns one [`ConvCache`] slot (last 2 input frames);
@@ -8,6 +8,7 @@
 //!   second frame, i.e. frame 0 is never in its window) and becomes two frames: output channels `0..C`
 //!   then `C..2C`.
 
+use crate::config::WeightNames;
 use crate::conv::{CausalConv3d, ConvCache};
 use crate::ops::{rms_norm_frame, spatial_attention, upsample2x};
 use crate::tensor::Video;
@@ -76,18 +77,25 @@ pub(crate) struct ResidualBlock {
 }
 
 impl ResidualBlock {
+    /// Upstream keys `{prefix}.residual.{0.gamma, 2, 3.gamma, 6}`, `{prefix}.shortcut`; diffusers keys
+    /// `{prefix}.{norm1.gamma, conv1, norm2.gamma, conv2, conv_shortcut}`.
     pub(crate) fn load(
         wl: &mut WeightLoader<'_>,
         slots: &mut SlotCounter,
         prefix: &str,
         cin: usize,
         cout: usize,
+        names: WeightNames,
     ) -> Self {
-        let norm1 = load_gamma(wl, &format!("{prefix}.residual.0.gamma"), cin, false);
-        let conv1 = load_conv(wl, &format!("{prefix}.residual.2"), cin, cout, 3, 3, false);
-        let norm2 = load_gamma(wl, &format!("{prefix}.residual.3.gamma"), cout, false);
-        let conv2 = load_conv(wl, &format!("{prefix}.residual.6"), cout, cout, 3, 3, false);
-        let shortcut = (cin != cout).then(|| load_conv(wl, &format!("{prefix}.shortcut"), cin, cout, 1, 1, false));
+        let [n1, c1, n2, c2, sc] = match names {
+            WeightNames::Upstream => ["residual.0.gamma", "residual.2", "residual.3.gamma", "residual.6", "shortcut"],
+            WeightNames::Diffusers => ["norm1.gamma", "conv1", "norm2.gamma", "conv2", "conv_shortcut"],
+        };
+        let norm1 = load_gamma(wl, &format!("{prefix}.{n1}"), cin, false);
+        let conv1 = load_conv(wl, &format!("{prefix}.{c1}"), cin, cout, 3, 3, false);
+        let norm2 = load_gamma(wl, &format!("{prefix}.{n2}"), cout, false);
+        let conv2 = load_conv(wl, &format!("{prefix}.{c2}"), cout, cout, 3, 3, false);
+        let shortcut = (cin != cout).then(|| load_conv(wl, &format!("{prefix}.{sc}"), cin, cout, 1, 1, false));
         Self { norm1, conv1, slot1: slots.next_slot(), norm2, conv2, slot2: slots.next_slot(), shortcut }
     }
 
@@ -143,13 +151,21 @@ impl AttentionBlock {
 pub(crate) struct Resample {
     /// `upsample3d`: `time_conv` (C → 2C, kernel 3×1×1) and its cache slot.
     time_conv: Option<(CausalConv3d, usize)>,
-    /// 2× nearest upsampling then Conv2d 3×3 (C → C/2).
+    /// 2× nearest upsampling then Conv2d 3×3 (C → C/2 in Wan2.1, C → C in Wan2.2's residual blocks).
     conv: CausalConv3d,
 }
 
 impl Resample {
-    pub(crate) fn load(wl: &mut WeightLoader<'_>, slots: &mut SlotCounter, prefix: &str, c: usize, time: bool) -> Self {
-        let conv = load_conv(wl, &format!("{prefix}.resample.1"), c, c / 2, 1, 3, true);
+    /// Keys `{prefix}.resample.1` (the Conv2d, `c → cout`) and, when `time`, `{prefix}.time_conv`.
+    pub(crate) fn load(
+        wl: &mut WeightLoader<'_>,
+        slots: &mut SlotCounter,
+        prefix: &str,
+        c: usize,
+        cout: usize,
+        time: bool,
+    ) -> Self {
+        let conv = load_conv(wl, &format!("{prefix}.resample.1"), c, cout, 1, 3, true);
         let time_conv = time.then(|| {
             let tc = load_conv(wl, &format!("{prefix}.time_conv"), c, 2 * c, 3, 1, false);
             (tc, slots.next_slot())

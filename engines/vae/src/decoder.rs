@@ -1,13 +1,19 @@
-//! The Wan2.1 causal 3D VAE decoder (`conv2` + `Decoder3d` of upstream `WanVAE_`).
+//! The Wan causal 3D VAE decoder: Wan2.1 (`conv2` + `Decoder3d` of upstream `WanVAE_`, or the same
+//! under diffusers names) and Wan2.2 (diffusers `AutoencoderKLWan` with `is_residual`), one code path.
 //!
-//! Matches github.com/Wan-Video/Wan2.1 `wan/modules/vae.py` (decoder half), checked against goldens of
+//! Wan2.1 matches github.com/Wan-Video/Wan2.1 `wan/modules/vae.py` (decoder half), checked against goldens of
 //! the official code (`tests/conformance.rs`) and of an independent PyTorch re-implementation
-//! (`reference/make_goldens.py`, `tests/goldens.rs`).
+//! (`reference/make_goldens.py`, `tests/goldens.rs`). Wan2.2 matches diffusers 0.35 `AutoencoderKLWan` as
+//! HY-WorldPlay drives it (`tests/worldplay_vae_goldens.rs`).
 //!
-//! Layout: `z` (normalised latents) → `z·std + mean` → `conv2` (1×1×1) → `conv1` (3×3×3) →
-//! middle [res, attn, res] → per stage: (num_res_blocks + 1) res blocks [+ attn], then a resample
-//! (upsample3d where time is upsampled, else upsample2d; none after the last stage) → RMS norm, SiLU,
-//! `head` conv to RGB → clamp to [−1, 1].
+//! Layout: `z` (normalised latents) → `z·std + mean` → `post_quant_conv` (1×1×1) → `conv_in` (3×3×3) →
+//! middle [res, attn, res] → up stages → RMS norm, SiLU, `conv_out` → unpatchify (Wan2.2) → clamp to
+//! [−1, 1]. Up stages:
+//! * Wan2.1: per stage (num_res_blocks + 1) res blocks [+ attn], then a resample halving the width
+//!   (upsample3d where time is upsampled, else upsample2d; none after the last stage); stages after the
+//!   first take half the previous width.
+//! * Wan2.2: per stage a residual up block (`up_block.rs`): the res blocks, a width-keeping resample and a
+//!   `DupUp3D` shortcut from the stage's input.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,16 +21,30 @@ use std::sync::Arc;
 use crate::blocks::{
     load_conv, load_gamma, norm_video, AttentionBlock, Resample, ResidualBlock, SlotCounter, StreamState,
 };
-use crate::config::VaeConfig;
+use crate::config::{VaeConfig, WeightNames};
 use crate::conv::{CausalConv3d, ConvCache};
 use crate::error::{input_err, Result};
+use crate::ops::unpatchify_frame;
 use crate::tensor::Video;
+use crate::up_block::ResidualUpBlock;
 use crate::weights::{read_file, WeightLoader};
+
+/// One decode call's intermediate tensors, named after the diffusers modules that produce them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeTrace {
+    /// `post_quant_conv` output (`conv2` upstream): `[T, z_dim, h, w]`.
+    pub post_quant_conv: Video,
+    /// The decoder's output before unpatchify and clamp: `[T', out_channels, H/p, W/p]`.
+    pub decoder: Video,
+    /// The video: `[T', 3, H, W]`, clamped when the config says so.
+    pub video: Video,
+}
 
 enum Layer {
     Res(ResidualBlock),
     Attn(AttentionBlock),
     Up(Resample),
+    ResidualUp(ResidualUpBlock),
 }
 
 impl Layer {
@@ -33,6 +53,37 @@ impl Layer {
             Layer::Res(b) => b.forward(x, st),
             Layer::Attn(b) => b.forward(x),
             Layer::Up(b) => b.forward(x, st),
+            Layer::ResidualUp(b) => b.forward(x, st),
+        }
+    }
+}
+
+/// The keys of the layers outside the up stages, per naming.
+struct StemKeys {
+    post_quant_conv: &'static str,
+    conv_in: &'static str,
+    mid: [&'static str; 3],
+    norm_out: &'static str,
+    conv_out: &'static str,
+}
+
+impl StemKeys {
+    fn of(names: WeightNames) -> Self {
+        match names {
+            WeightNames::Upstream => Self {
+                post_quant_conv: "conv2",
+                conv_in: "decoder.conv1",
+                mid: ["decoder.middle.0", "decoder.middle.1", "decoder.middle.2"],
+                norm_out: "decoder.head.0.gamma",
+                conv_out: "decoder.head.2",
+            },
+            WeightNames::Diffusers => Self {
+                post_quant_conv: "post_quant_conv",
+                conv_in: "decoder.conv_in",
+                mid: ["decoder.mid_block.resnets.0", "decoder.mid_block.attentions.0", "decoder.mid_block.resnets.1"],
+                norm_out: "decoder.norm_out.gamma",
+                conv_out: "decoder.conv_out",
+            },
         }
     }
 }
@@ -51,8 +102,9 @@ pub struct VaeDecoder {
 }
 
 impl VaeDecoder {
-    /// Loads a safetensors checkpoint with upstream key names (`conv2.*`, `decoder.*`; encoder keys are
-    /// ignored). F32, F16 and BF16 tensors are accepted.
+    /// Loads a safetensors checkpoint with the config's key names (upstream `conv2.*`, `decoder.*` or
+    /// diffusers `post_quant_conv.*`, `decoder.*`; encoder keys are ignored). F32, F16 and BF16 tensors are
+    /// accepted and converted to f32 tensor by tensor as they are read.
     pub fn from_safetensors(cfg: &VaeConfig, path: &Path) -> Result<Self> {
         let bytes = read_file(path)?;
         Self::from_safetensors_bytes(cfg, &bytes, &path.display().to_string())
@@ -77,17 +129,58 @@ impl VaeDecoder {
     }
 
     fn build(cfg: &VaeConfig, wl: &mut WeightLoader<'_>) -> Self {
+        let names = cfg.weight_names;
+        let keys = StemKeys::of(names);
         let mut slots = SlotCounter::default();
         let z = cfg.z_dim;
         let dims = cfg.decoder_dims();
-        let conv2 = load_conv(wl, "conv2", z, z, 1, 1, false);
-        let conv1 = load_conv(wl, "decoder.conv1", z, dims[0], 3, 3, false);
+        let conv2 = load_conv(wl, keys.post_quant_conv, z, z, 1, 1, false);
+        let conv1 = load_conv(wl, keys.conv_in, z, dims[0], 3, 3, false);
         let conv1_slot = slots.next_slot();
         let mut layers = vec![
-            Layer::Res(ResidualBlock::load(wl, &mut slots, "decoder.middle.0", dims[0], dims[0])),
-            Layer::Attn(AttentionBlock::load(wl, "decoder.middle.1", dims[0])),
-            Layer::Res(ResidualBlock::load(wl, &mut slots, "decoder.middle.2", dims[0], dims[0])),
+            Layer::Res(ResidualBlock::load(wl, &mut slots, keys.mid[0], dims[0], dims[0], names)),
+            Layer::Attn(AttentionBlock::load(wl, keys.mid[1], dims[0])),
+            Layer::Res(ResidualBlock::load(wl, &mut slots, keys.mid[2], dims[0], dims[0], names)),
         ];
+        match (names, cfg.is_residual) {
+            (WeightNames::Upstream, _) => Self::upstream_stages(cfg, wl, &mut slots, &mut layers),
+            (WeightNames::Diffusers, residual) => {
+                let n_stages = cfg.dim_mult.len();
+                let time = cfg.temperal_upsample();
+                for i in 0..n_stages {
+                    let p = format!("decoder.up_blocks.{i}");
+                    let up = (i != n_stages - 1).then(|| time[i]);
+                    if residual {
+                        let b =
+                            ResidualUpBlock::load(wl, &mut slots, &p, (dims[i], dims[i + 1]), cfg.num_res_blocks, up);
+                        layers.push(Layer::ResidualUp(b));
+                        continue;
+                    }
+                    let mut cin = if i >= 1 { dims[i] / 2 } else { dims[i] };
+                    let cout = dims[i + 1];
+                    for j in 0..cfg.num_res_blocks + 1 {
+                        let r = ResidualBlock::load(wl, &mut slots, &format!("{p}.resnets.{j}"), cin, cout, names);
+                        layers.push(Layer::Res(r));
+                        cin = cout;
+                    }
+                    if let Some(time) = up {
+                        let r = Resample::load(wl, &mut slots, &format!("{p}.upsamplers.0"), cout, cout / 2, time);
+                        layers.push(Layer::Up(r));
+                    }
+                }
+            }
+        }
+        let last = dims[dims.len() - 1];
+        let head_norm = load_gamma(wl, keys.norm_out, last, false);
+        let head_conv = load_conv(wl, keys.conv_out, last, cfg.out_channels, 3, 3, false);
+        let head_slot = slots.next_slot();
+        Self { cfg: cfg.clone(), conv2, conv1, conv1_slot, layers, head_norm, head_conv, head_slot, n_slots: slots.0 }
+    }
+
+    /// Wan2.1's up stages under upstream names: one flat `decoder.upsamples.{idx}` list.
+    fn upstream_stages(cfg: &VaeConfig, wl: &mut WeightLoader<'_>, slots: &mut SlotCounter, layers: &mut Vec<Layer>) {
+        let names = WeightNames::Upstream;
+        let dims = cfg.decoder_dims();
         let n_stages = cfg.dim_mult.len();
         let mut scale = 1.0f32 / (1u64 << (n_stages - 2)) as f32;
         let mut idx = 0usize;
@@ -96,7 +189,7 @@ impl VaeDecoder {
             let cout = dims[i + 1];
             for _ in 0..cfg.num_res_blocks + 1 {
                 let p = format!("decoder.upsamples.{idx}");
-                layers.push(Layer::Res(ResidualBlock::load(wl, &mut slots, &p, cin, cout)));
+                layers.push(Layer::Res(ResidualBlock::load(wl, slots, &p, cin, cout, names)));
                 idx += 1;
                 if cfg.attn_scales.iter().any(|s| (*s - scale).abs() < 1e-6) {
                     let p = format!("decoder.upsamples.{idx}");
@@ -106,18 +199,13 @@ impl VaeDecoder {
                 cin = cout;
             }
             if i != n_stages - 1 {
-                let time = cfg.temperal_downsample[n_stages - 2 - i];
+                let time = cfg.temperal_upsample()[i];
                 let p = format!("decoder.upsamples.{idx}");
-                layers.push(Layer::Up(Resample::load(wl, &mut slots, &p, cout, time)));
+                layers.push(Layer::Up(Resample::load(wl, slots, &p, cout, cout / 2, time)));
                 idx += 1;
                 scale *= 2.0;
             }
         }
-        let last = dims[dims.len() - 1];
-        let head_norm = load_gamma(wl, "decoder.head.0.gamma", last, false);
-        let head_conv = load_conv(wl, "decoder.head.2", last, 3, 3, 3, false);
-        let head_slot = slots.next_slot();
-        Self { cfg: cfg.clone(), conv2, conv1, conv1_slot, layers, head_norm, head_conv, head_slot, n_slots: slots.0 }
     }
 
     pub fn config(&self) -> &VaeConfig {
@@ -128,8 +216,9 @@ impl VaeDecoder {
         StreamState { caches: vec![ConvCache::default(); self.n_slots], started: false }
     }
 
-    /// Decodes `latents.t` latent frames continuing the stream in `st`.
-    pub(crate) fn forward_chunk(&self, latents: &Video, st: &mut StreamState) -> Result<Video> {
+    /// Decodes `latents.t` latent frames continuing the stream in `st`; the intermediates are kept only
+    /// when `trace`.
+    pub(crate) fn forward_chunk(&self, latents: &Video, st: &mut StreamState, trace: bool) -> Result<DecodeTrace> {
         if latents.c != self.cfg.z_dim {
             return Err(input_err("z", format!("expected {} latent channels, found {}", self.cfg.z_dim, latents.c)));
         }
@@ -139,13 +228,14 @@ impl VaeDecoder {
         if let Some(bad) = latents.data.iter().find(|v| !v.is_finite()) {
             return Err(input_err("z", format!("contains a non-finite value ({bad})")));
         }
+        let p = self.cfg.patch_size;
+        let up = self.cfg.spatial_upsampling();
         if latents.t == 0 {
-            return Ok(Video::zeros(
-                0,
-                3,
-                latents.h * self.cfg.spatial_upsampling(),
-                latents.w * self.cfg.spatial_upsampling(),
-            ));
+            return Ok(DecodeTrace {
+                post_quant_conv: Video::zeros(0, self.cfg.z_dim, latents.h, latents.w),
+                decoder: Video::zeros(0, self.cfg.out_channels, latents.h * up / p, latents.w * up / p),
+                video: Video::zeros(0, 3, latents.h * up, latents.w * up),
+            });
         }
         let mut z = latents.clone();
         let hw = z.h * z.w;
@@ -158,26 +248,42 @@ impl VaeDecoder {
                 }
             }
         }
-        let x = self.conv2.forward(&z, &mut ConvCache::default());
-        let mut x = self.conv1.forward(&x, &mut st.caches[self.conv1_slot]);
+        let pqc = self.conv2.forward(&z, &mut ConvCache::default());
+        let mut x = self.conv1.forward(&pqc, &mut st.caches[self.conv1_slot]);
         for layer in &self.layers {
             x = layer.forward(x, st);
         }
         norm_video(&mut x, &self.head_norm, true);
-        let mut out = self.head_conv.forward(&x, &mut st.caches[self.head_slot]);
+        let decoder = self.head_conv.forward(&x, &mut st.caches[self.head_slot]);
+        let unpatchify = |d: &Video| {
+            let rgb = d.c / (p * p);
+            let mut v = Video::zeros(d.t, rgb, d.h * p, d.w * p);
+            for t in 0..d.t {
+                v.frame_mut(t).copy_from_slice(&unpatchify_frame(d.frame(t), rgb, p, d.h, d.w));
+            }
+            v
+        };
+        let (mut video, kept) = match (p, trace) {
+            (1, false) => (decoder, None),
+            (1, true) => (decoder.clone(), Some((pqc, decoder))),
+            (_, false) => (unpatchify(&decoder), None),
+            (_, true) => (unpatchify(&decoder), Some((pqc, decoder))),
+        };
         if self.cfg.clamp_output {
-            for v in &mut out.data {
+            for v in &mut video.data {
                 *v = v.clamp(-1.0, 1.0);
             }
         }
         st.started = true;
-        Ok(out)
+        let (post_quant_conv, decoder) = kept.unwrap_or_else(|| (Video::zeros(0, 0, 0, 0), Video::zeros(0, 0, 0, 0)));
+        Ok(DecodeTrace { post_quant_conv, decoder, video })
     }
 
-    /// Whole-clip decode: latents `[T, z_dim, h, w]` → video `[1 + 4(T−1), 3, 8h, 8w]` (Wan2.1 factors).
+    /// Whole-clip decode: latents `[T, z_dim, h, w]` → video `[1 + 4(T−1), 3, s·h, s·w]` with
+    /// s = [`VaeConfig::spatial_upsampling`] (8 for Wan2.1, 16 for Wan2.2).
     pub fn decode(&self, latents: &Video) -> Result<Video> {
         let mut st = self.new_state();
-        self.forward_chunk(latents, &mut st)
+        Ok(self.forward_chunk(latents, &mut st, false)?.video)
     }
 }
 
@@ -195,17 +301,28 @@ impl StreamingDecoder {
         Self { decoder, state, latent_hw: None, latents_seen: 0 }
     }
 
-    /// Decodes the next latent `[z_dim, h, w]` (row-major) into video frames `[n, 3, 8h, 8w]`:
-    /// n = 1 for the first latent of the stream, 4 (the time upsampling) afterwards. The frames equal
-    /// the corresponding frames of a whole-clip [`VaeDecoder::decode`].
+    /// Decodes the next latent `[z_dim, h, w]` (row-major) into video frames `[n, 3, s·h, s·w]`
+    /// (s = [`VaeConfig::spatial_upsampling`]): n = 1 for the first latent of the stream, 4 (the time
+    /// upsampling) afterwards. The frames equal the corresponding frames of a whole-clip
+    /// [`VaeDecoder::decode`].
     pub fn decode_next(&mut self, latent: &[f32], h: usize, w: usize) -> Result<Video> {
+        Ok(self.next(latent, h, w, false)?.video)
+    }
+
+    /// As [`Self::decode_next`], also returning the intermediates (`post_quant_conv`, the decoder's
+    /// output before unpatchify and clamp).
+    pub fn decode_next_traced(&mut self, latent: &[f32], h: usize, w: usize) -> Result<DecodeTrace> {
+        self.next(latent, h, w, true)
+    }
+
+    fn next(&mut self, latent: &[f32], h: usize, w: usize, trace: bool) -> Result<DecodeTrace> {
         if let Some((h0, w0)) = self.latent_hw {
             if (h0, w0) != (h, w) {
                 return Err(input_err("latent", format!("stream started at {h0}×{w0}, this latent is {h}×{w}")));
             }
         }
         let z = Video::new(1, self.decoder.cfg.z_dim, h, w, latent.to_vec(), "latent")?;
-        let out = self.decoder.forward_chunk(&z, &mut self.state)?;
+        let out = self.decoder.forward_chunk(&z, &mut self.state, trace)?;
         self.latent_hw = Some((h, w));
         self.latents_seen += 1;
         Ok(out)
@@ -221,7 +338,7 @@ impl StreamingDecoder {
                 ));
             }
         }
-        let out = self.decoder.forward_chunk(latents, &mut self.state)?;
+        let out = self.decoder.forward_chunk(latents, &mut self.state, false)?.video;
         if latents.t > 0 {
             self.latent_hw = Some((latents.h, latents.w));
         }

@@ -1,4 +1,4 @@
-//! Weight sources: a safetensors checkpoint with Wan2.1 key names, or seeded random weights.
+//! Weight sources: a safetensors checkpoint (upstream or diffusers key names), or seeded random weights.
 //!
 //! Loading never stops at the first problem: every missing, mis-shaped, badly typed or unexpected tensor
 //! is collected and reported together in one [`VaeError::Weights`]. Keys of the encoder half of a full
@@ -12,8 +12,9 @@ use crate::error::{Result, VaeError, WeightProblem};
 use crate::rng::standard_normal;
 use worldflow_base::SplitMix64;
 
-/// Prefixes of checkpoint keys that belong to the encoder and are ignored by the decoder.
-const IGNORED_PREFIXES: [&str; 2] = ["encoder.", "conv1."];
+/// Prefixes of checkpoint keys that belong to the encoder and are ignored by the decoder: `encoder.*`
+/// and the quant conv (`conv1.*` upstream, `quant_conv.*` in diffusers; `post_quant_conv.*` is read).
+const IGNORED_PREFIXES: [&str; 3] = ["encoder.", "conv1.", "quant_conv."];
 
 enum Source<'a> {
     File { st: SafeTensors<'a>, used: BTreeSet<String> },

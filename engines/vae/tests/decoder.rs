@@ -161,3 +161,95 @@ fn check_decode_round_trip() {
     assert!(err.contains("`z`") && err.contains("missing"), "{err}");
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+#[test]
+fn wan22_tiny_streams_like_the_whole_clip_at_16x() {
+    let mut cfg = VaeConfig::wan2_2_tiny();
+    cfg.clamp_output = false;
+    let dec = Arc::new(VaeDecoder::random(&cfg, 5).unwrap());
+    let z = random_latents(3, 48, 2, 3, 9);
+    let whole = dec.decode(&z).unwrap();
+    assert_eq!((whole.t, whole.c, whole.h, whole.w), (9, 3, 32, 48));
+    let mut s = StreamingDecoder::new(dec);
+    let mut streamed = Video::zeros(0, 3, 32, 48);
+    for i in 0..z.t {
+        let tr = s.decode_next_traced(z.frame(i), 2, 3).unwrap();
+        let n = if i == 0 { 1 } else { 4 };
+        assert_eq!([tr.post_quant_conv.t, tr.post_quant_conv.c, tr.post_quant_conv.h], [1, 48, 2]);
+        assert_eq!([tr.decoder.t, tr.decoder.c, tr.decoder.h, tr.decoder.w], [n, 12, 16, 24]);
+        streamed.append(&tr.video).unwrap();
+    }
+    let scale = whole.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 1e-3, "degenerate output");
+    let e = worldflow_testkit::max_rel_err("wan2.2 streamed vs whole clip", &streamed.data, &whole.data);
+    assert!(e <= 1e-5, "streamed vs whole clip: max rel err {e}");
+}
+
+/// Upstream Wan2.1 key names → diffusers' (`convert_wan_vae_to_diffusers`' mapping, written out here for a
+/// decoder with `per_stage` = num_res_blocks + 2 entries of `decoder.upsamples` per stage).
+fn diffusers_name(upstream: &str, per_stage: usize) -> String {
+    let res = |rest: &str| {
+        rest.replace("residual.0.", "norm1.")
+            .replace("residual.2.", "conv1.")
+            .replace("residual.3.", "norm2.")
+            .replace("residual.6.", "conv2.")
+            .replace("shortcut.", "conv_shortcut.")
+    };
+    if let Some(rest) = upstream.strip_prefix("conv2.") {
+        return format!("post_quant_conv.{rest}");
+    }
+    let rest = upstream.strip_prefix("decoder.").expect("decoder key");
+    let out = if let Some(r) = rest.strip_prefix("conv1.") {
+        format!("conv_in.{r}")
+    } else if let Some(r) = rest.strip_prefix("head.0.") {
+        format!("norm_out.{r}")
+    } else if let Some(r) = rest.strip_prefix("head.2.") {
+        format!("conv_out.{r}")
+    } else if let Some(r) = rest.strip_prefix("middle.1.") {
+        format!("mid_block.attentions.0.{r}")
+    } else if let Some(r) = rest.strip_prefix("middle.") {
+        let (i, r) = r.split_once('.').unwrap();
+        format!("mid_block.resnets.{}.{}", i.parse::<usize>().unwrap() / 2, res(r))
+    } else {
+        let r = rest.strip_prefix("upsamples.").expect("upsamples key");
+        let (i, r) = r.split_once('.').unwrap();
+        let i: usize = i.parse().unwrap();
+        let (stage, j) = (i / per_stage, i % per_stage);
+        if j == per_stage - 1 {
+            format!("up_blocks.{stage}.upsamplers.0.{r}")
+        } else {
+            format!("up_blocks.{stage}.resnets.{j}.{}", res(r))
+        }
+    };
+    format!("decoder.{out}")
+}
+
+#[test]
+fn wan21_under_diffusers_names_decodes_the_same() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/goldens");
+    let cfg_text = std::fs::read_to_string(dir.join("wan_dim4.config.json")).unwrap();
+    let cfg = VaeConfig::from_json(&cfg_text, "wan_dim4").unwrap();
+    let upstream = VaeDecoder::from_safetensors(&cfg, &dir.join("wan_dim4.weights.safetensors")).unwrap();
+    let bytes = std::fs::read(dir.join("wan_dim4.weights.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let per_stage = cfg.num_res_blocks + 2;
+    let renamed: Vec<(String, Vec<usize>, Vec<f32>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let d = v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            (diffusers_name(&n, per_stage), v.shape().to_vec(), d)
+        })
+        .collect();
+    assert!(renamed.iter().any(|(n, _, _)| n == "decoder.up_blocks.1.resnets.0.conv_shortcut.weight"));
+    assert!(renamed.iter().any(|(n, _, _)| n == "decoder.up_blocks.2.upsamplers.0.resample.1.weight"));
+    let path = std::env::temp_dir().join(format!("wf_vae_diffusers21_{}.safetensors", std::process::id()));
+    let refs: Vec<(&str, Vec<usize>, Vec<f32>)> =
+        renamed.iter().map(|(n, s, d)| (n.as_str(), s.clone(), d.clone())).collect();
+    write_st(&path, &refs);
+    let dcfg = VaeConfig { weight_names: worldflow_vae::WeightNames::Diffusers, ..cfg };
+    let diffusers = VaeDecoder::from_safetensors(&dcfg, &path);
+    std::fs::remove_file(&path).ok();
+    let z = random_latents(3, 16, 3, 5, 2);
+    assert_eq!(diffusers.unwrap().decode(&z).unwrap(), upstream.decode(&z).unwrap());
+}

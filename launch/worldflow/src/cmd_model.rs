@@ -99,8 +99,19 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             }
             let r = worldflow_vae::check_decode(&args.config, &args.weights, &args.inputs, &args.out)
                 .chain_context("vae decode check")?;
-            println!("vae decode: latents {:?} → video {:?} → {}", r.latent_shape, r.video_shape, args.out.display());
-            println!("{r:?}");
+            println!(
+                "vae decode, {}: latents {:?} → video {:?} → {}",
+                r.layout,
+                r.latent_shape,
+                r.video_shape,
+                args.out.display()
+            );
+            for (name, e) in &r.stream_max_rel_err {
+                println!("max relative error vs the inputs' `{name}`: {e:.3e}");
+            }
+            if let (Some(abs), Some(rel)) = (r.max_abs_diff, r.max_rel_err) {
+                println!("max relative error vs the inputs' `video`: {rel:.3e} (max abs {abs:.3e})");
+            }
         }
     }
     Ok(())

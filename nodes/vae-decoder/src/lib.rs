@@ -8,9 +8,12 @@
 //! between the latents' action times) and extra parameters `latent`, `action_tick` and `weights`
 //! (`dit=…;vae=…`, e.g. `dit=random(seed=0);vae=random(seed=0)`).
 //!
-//! Settings: `WEIGHTS` (safetensors with upstream key names; unset = seeded random weights, announced),
-//! `CONFIG` (preset `tiny` / `wan2_1`, or a JSON config; default `tiny`), `SEED`, `FOV_X_DEG` (90),
-//! `CAMERA`, `OUT_DIR`.
+//! Settings: `WEIGHTS` (safetensors with the config's key names, F32/F16/BF16; unset = seeded random
+//! weights, announced with the layout), `CONFIG` (preset `tiny` / `wan2_1` / `wan2.2-tiny` / `wan2.2`, or
+//! a JSON config: worldflow's own or a checkpoint's diffusers `AutoencoderKLWan` config.json, e.g. the
+//! Wan2.2 VAE's; default `tiny`), `SEED`, `FOV_X_DEG` (90), `CAMERA`, `OUT_DIR`.
+//!
+//! Frames are `s·h × s·w` for latents of `h × w`, s = 8 for Wan2.1 and 16 for Wan2.2 (48 latent channels).
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -24,7 +27,7 @@ use worldflow_protocol::arrow_io::latent::{read_latent, LatentHeader};
 use worldflow_protocol::arrow_io::{frame as frame_io, latent as latent_io};
 use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
 use worldflow_protocol::{mat4_from_rows, mat4_to_rows, rigid_inverse, ChunkMeta, Encoding, FrameHeader, Intrinsics};
-use worldflow_vae::{StreamingDecoder, VaeConfig, VaeDecoder};
+use worldflow_vae::{StreamingDecoder, VaeConfig, VaeDecoder, PRESET_NAMES};
 
 /// Video frames latent `i` of a stream decodes to: frame 0 for the first latent, then 4 per latent.
 pub fn frames_for_latent(i: u64) -> Range<u64> {
@@ -90,7 +93,7 @@ impl Settings {
         let choice = env.config(
             "tiny",
             |name| VaeConfig::preset(name).ok(),
-            "tiny, wan2_1",
+            PRESET_NAMES,
             |path| -> Result<VaeConfig, BoxError> {
                 let text = std::fs::read_to_string(path)?;
                 Ok(VaeConfig::from_json(&text, &path.display().to_string())?)
@@ -118,6 +121,12 @@ impl Settings {
             Some(path) => WeightsSource::Checkpoint { path: path.clone() },
             None => WeightsSource::Random { seed: self.seed },
         }
+    }
+
+    /// What the log and the weights notice call this decoder: the config's name and its layout, e.g.
+    /// `VAE decoder [CONFIG=wan2.2-tiny: Wan2.2 (residual up blocks, 48 latents, …)]`.
+    pub fn component(&self) -> String {
+        format!("VAE decoder [CONFIG={}: {}]", self.config_name, self.config.describe())
     }
 
     pub fn load(&self) -> anyhow::Result<VaeDecoder> {
@@ -251,9 +260,18 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     notice::announce(
         &settings.out_dir,
         &node_id,
-        "VAE decoder",
+        &settings.component(),
         &source,
-        serde_json::json!({"config": settings.config_name, "dim": c.dim, "z_dim": c.z_dim, "num_res_blocks": c.num_res_blocks}),
+        serde_json::json!({
+            "config": settings.config_name,
+            "layout": c.describe(),
+            "dim": c.dim,
+            "z_dim": c.z_dim,
+            "num_res_blocks": c.num_res_blocks,
+            "is_residual": c.is_residual,
+            "patch_size": c.patch_size,
+            "spatial_upsampling": c.spatial_upsampling(),
+        }),
     )?;
     let vae_tag = source.tag();
     let mut stream = Stream::new(decoder, &settings);
@@ -389,6 +407,48 @@ mod tests {
     }
 
     #[test]
+    fn wan22_tiny_preset_gives_16x_frames_and_names_its_layout() {
+        let env = Env::from_pairs(SETTINGS, &[("OUT_DIR", "/tmp/x"), ("CONFIG", "wan2.2-tiny")]);
+        let s = Settings::from_settings(&env).unwrap();
+        assert_eq!(s.config, VaeConfig::wan2_2_tiny());
+        let c = s.component();
+        assert!(c.contains("CONFIG=wan2.2-tiny") && c.contains("Wan2.2") && c.contains("48 latents"), "{c}");
+        let mut stream = Stream::new(Arc::new(s.load().unwrap()), &s);
+        let h = header(0, 48);
+        assert!(stream.check(&h).unwrap().is_none());
+        let mut ticks = vec![];
+        for i in 0..2 {
+            let latent: Vec<f32> = (0..48 * 6).map(|v| ((v + i) as f32 * 0.37).sin()).collect();
+            for f in stream.decode(&h, &latent, i).unwrap() {
+                // Latents of 2×3 → frames of 32×48 (16×).
+                assert_eq!((f.header.width, f.header.height, f.rgb.len()), (48, 32, 48 * 32 * 3));
+                ticks.push(f.header.meta.tick);
+            }
+        }
+        assert_eq!(ticks, (0..5).collect::<Vec<_>>(), "1 + 4 frames");
+        // The 16-channel Wan2.1 DiT output is refused with the reason.
+        let e = stream.check(&header(1, 16)).unwrap_err().to_string();
+        assert!(e.contains("z_dim = 48"), "{e}");
+    }
+
+    #[test]
+    fn a_diffusers_config_json_is_read_as_it_is() {
+        let path = std::env::temp_dir().join(format!("wf_vae_node_cfg_{}.json", std::process::id()));
+        let text = serde_json::json!({
+            "_class_name": "AutoencoderKLWan", "base_dim": 160, "decoder_base_dim": 6, "z_dim": 48,
+            "num_res_blocks": 1, "is_residual": true, "in_channels": 12, "out_channels": 12, "patch_size": 2,
+            "clip_output": false, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
+            "latents_mean": worldflow_vae::WAN2_2_LATENTS_MEAN.to_vec(),
+            "latents_std": worldflow_vae::WAN2_2_LATENTS_STD.to_vec(),
+        });
+        std::fs::write(&path, text.to_string()).unwrap();
+        let env = Env::from_pairs(SETTINGS, &[("CONFIG", path.to_str().unwrap())]);
+        let s = Settings::from_settings(&env);
+        std::fs::remove_file(&path).ok();
+        assert_eq!(s.unwrap().config, VaeConfig::wan2_2_tiny());
+    }
+
+    #[test]
     fn settings_defaults_and_every_declared_setting_is_read() {
         let env = Env::from_pairs(SETTINGS, &[("OUT_DIR", "/tmp/x"), ("SEED", "4")]);
         let s = Settings::from_settings(&env).unwrap();
@@ -406,7 +466,7 @@ mod tests {
         let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("CONFIG", "no-such-preset")]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("CONFIG=`no-such-preset`") && e.contains("tiny, wan2_1"), "{e}");
+        assert!(e.contains("CONFIG=`no-such-preset`") && e.contains("tiny, wan2_1, wan2.2-tiny, wan2.2"), "{e}");
         let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("CAMERA", "a/b")])).unwrap_err().to_string();
         assert!(e.contains("CAMERA=`a/b`"), "{e}");
         let mut s = settings();

@@ -23,3 +23,42 @@ pub fn rel_err(what: &str, got: &Video, want: &Video) -> f32 {
     assert_eq!((got.t, got.c, got.h, got.w), (want.t, want.c, want.h, want.w), "{what}: shape");
     worldflow_testkit::max_rel_err(what, &got.data, &want.data)
 }
+
+/// Writes `tensors` (f32 values) as a safetensors file of `dtype` (F32, F16 or BF16), rounding to nearest.
+#[allow(dead_code, reason = "not every test file writes checkpoints")]
+pub fn write_safetensors(
+    path: &std::path::Path,
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    dtype: safetensors::Dtype,
+) {
+    use safetensors::Dtype;
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, d)| match dtype {
+            Dtype::F32 => d.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Dtype::F16 => d.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+            Dtype::BF16 => d.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+            other => panic!("write_safetensors: {other:?} not supported"),
+        })
+        .collect();
+    let views: Vec<(&str, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| (n.as_str(), safetensors::tensor::TensorView::new(dtype, s.clone(), b).unwrap()))
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+/// Every tensor of an F32 safetensors file: `(name, shape, values)`.
+#[allow(dead_code, reason = "not every test file reads whole checkpoints")]
+pub fn all_tensors(st: &SafeTensors<'_>) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let (s, d) = tensor(st, &n);
+            (n, s, d)
+        })
+        .collect()
+}
