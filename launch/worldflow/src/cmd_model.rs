@@ -2,14 +2,30 @@
 //! can compare with their PyTorch code. Inputs and outputs are safetensors; names as in the engines' docs
 //! (DiT: `x` [C,F,H,W], `t`, `context` [L,text_dim], optional controls `actions` [F], `c2w` [F,4,4] +
 //! `intrinsics` [F,4], `rope_time` [F], `groups` [G], optional expected `out`; VAE: `z`, optional `video`).
+//! `--model worldplay-wan` and `--model matrix-game` take the golden case files of those models as they are
+//! (their calls, caches and stored outputs: ../shared/data/{worldplay,matrixgame}-goldens) and the model's
+//! official `config.json`; `--kind vae` reads the Wan2.1 or the Wan2.2 layout from its config.
 
 use std::path::PathBuf;
 use worldflow_node_kit::ErrorChain as _;
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelKind {
     Dit,
     Vae,
+}
+
+/// Which network a DiT check runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelFamily {
+    /// Wan2.1 (and worldflow's action/camera controls): one forward on `--inputs`.
+    #[value(name = "wan2.1")]
+    Wan21,
+    /// HY-WorldPlay's WAN path (Wan2.2-TI2V-5B base): a chunk case, or a memory call plus the chunk call
+    /// using its KV cache.
+    WorldplayWan,
+    /// Matrix-Game 2.0: a stream of calls with its KV caches, its sampler and the context re-run.
+    MatrixGame,
 }
 
 #[derive(clap::Args, Debug)]
@@ -17,10 +33,14 @@ pub struct CheckArgs {
     /// Which engine runs the check.
     #[arg(long, value_enum, default_value = "dit")]
     pub kind: ModelKind,
+    /// DiT only: which network (`--config` is that model's official config.json).
+    #[arg(long, value_enum, default_value = "wan2.1")]
+    pub model: ModelFamily,
     /// Model config (JSON).
     #[arg(long)]
     pub config: PathBuf,
-    /// Weights (safetensors, public Wan2.1 tensor names).
+    /// Weights (official tensor names): a safetensors file (F32/BF16/F16), a `*.safetensors.index.json` of
+    /// shards, or a folder holding either.
     #[arg(long)]
     pub weights: PathBuf,
     /// Input tensors (safetensors). DiT: `x` [C,F,H,W], `t` [1] or [F], `context` [L,text_dim]; optional
@@ -53,7 +73,45 @@ fn parse_weight_format(s: &str) -> Result<worldflow_dit::WeightFormat, ParseErro
 }
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+    if args.model != ModelFamily::Wan21 {
+        if args.kind == ModelKind::Vae {
+            anyhow::bail!("--model: a VAE check reads its layout (Wan2.1 or Wan2.2) from --config; leave --model out");
+        }
+        if args.quantize != worldflow_dit::WeightFormat::F32 || args.device != worldflow_dit_cuda::Device::Cpu {
+            anyhow::bail!("--quantize/--device: only the Wan2.1 check (--model wan2.1) takes them");
+        }
+    }
     match args.kind {
+        ModelKind::Dit if args.model == ModelFamily::WorldplayWan => {
+            let r = worldflow_dit::check_worldplay_case(&args.config, &args.weights, &args.inputs, &args.out)
+                .chain_context("worldplay-wan check")?;
+            println!("worldplay-wan {} case → {}", r.kind, args.out.display());
+            for (name, e) in r.errors.iter().filter(|(n, _)| !n.starts_with("trace.")) {
+                println!("max relative error vs the case's `{name}`: {e:.3e}");
+            }
+            let traces = r.errors.iter().filter(|(n, _)| n.starts_with("trace.")).map(|(_, e)| *e);
+            println!("max relative error over {} traces: {:.3e}", traces.clone().count(), traces.fold(0.0f32, f32::max));
+            println!("max relative error over the outputs: {:.3e}", r.max_output_err());
+        }
+        ModelKind::Dit if args.model == ModelFamily::MatrixGame => {
+            let r =
+                worldflow_dit::matrixgame::check_matrixgame(&args.config, &args.weights, &args.inputs, Some(&args.out))
+                    .chain_context("matrix-game check")?;
+            println!("matrix-game: {} calls → {}", r.calls.len(), args.out.display());
+            for c in &r.calls {
+                println!(
+                    "call {:>2} (block {}, {}): max relative error flow_pred {:.3e}, x0 {:.3e}",
+                    c.index, c.block, c.kind, c.flow_pred, c.x0
+                );
+            }
+            let caches = r.caches.iter().fold(0.0f32, |m, (_, e)| m.max(*e));
+            println!("max relative error over {} cache tensors: {caches:.3e}", r.caches.len());
+            for m in &r.index_mismatches {
+                println!("cache index differs: {m}");
+            }
+            println!("max relative error over the traces: {:.3e}", r.max_trace_rel_err());
+            println!("max relative error over the outputs: {:.3e}", r.max_rel_err());
+        }
         ModelKind::Dit => {
             let r = match args.device {
                 worldflow_dit_cuda::Device::Cpu => worldflow_dit::check_forward_with(

@@ -22,7 +22,7 @@ use crate::linear::Linear;
 use crate::model::sinusoidal_embedding;
 use crate::ops::{layernorm_modulate_row, par_rows, rmsnorm_row, silu};
 use crate::rope::Rope3d;
-use crate::tensor::{load_safetensors, TensorMap};
+use crate::tensor::TensorMap;
 use std::path::Path;
 
 const IMG_LN_EPS: f32 = 1e-5;
@@ -162,9 +162,9 @@ impl MatrixGameModel {
         })
     }
 
-    /// Loads one safetensors file (f32, f16 or bf16).
+    /// Loads `weights`: a safetensors file, a shard index or a folder (F32/BF16/F16; [`crate::load_checkpoint`]).
     pub fn load(cfg: &MatrixGameConfig, weights: &Path) -> Result<Self> {
-        Self::from_tensors(cfg, load_safetensors(weights)?, &weights.display().to_string())
+        Self::from_tensors(cfg, crate::load_checkpoint(weights)?, &weights.display().to_string())
     }
 
     pub fn config(&self) -> &MatrixGameConfig {
