@@ -3,7 +3,7 @@
 
     python3 scripts/bench_swarm.py [--agents 1,4,16,64] [--seconds 40] [--out out/bench-swarm]
 
-For each N, writes a scenario of N landed drones on the town's middle north-south road (the town of
+For each N, writes a scenario of N landed drones in a column on the town's middle north-south road (the town of
 engines/world/scenarios/swarm.yaml: buildings of at most 20 m) and a graph like graphs/swarm.yml with N agents
 (one forward 160x120 camera each, lock-step at 10 Hz, SOURCE=formation: a line at 25 m, 2 m apart), validates
 it, runs it for `--seconds`, and reports:
@@ -26,17 +26,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soak import ROOT, rss_kib, run_processes  # noqa: E402
 
-ROAD_X_M = [79.0, 80.75, 82.25, 84.0]  # columns on the middle north-south road (x 78..85 m)
+ROAD_X_M = 81.5  # centre line of the middle north-south road (x 78..85 m)
 
 
 def scenario(n: int) -> str:
-    rows = (n + len(ROAD_X_M) - 1) // len(ROAD_X_M)
+    """N landed drones in one column on the road, in slot order (no paths cross on the way into the line)."""
+    spacing = min(4.0, 150.0 / max(1, n - 1))
     lines = ["seed: 7", "vehicles: 0", "pedestrians: 0", "town:", "  min_building_height_m: 6.0",
              "  max_building_height_m: 20.0", "egos:"]
     for i in range(n):
-        col, row = i % len(ROAD_X_M), i // len(ROAD_X_M)
-        y = 81.5 + (row - (rows - 1) / 2) * 3.0
-        lines.append(f"  - {{name: drone{i}, kind: drone, x_m: {ROAD_X_M[col]}, y_m: {y}, z_m: 0.0, yaw_deg: 0.0}}")
+        y = 81.5 + (i - (n - 1) / 2) * spacing
+        lines.append(f"  - {{name: drone{i}, kind: drone, x_m: {ROAD_X_M}, y_m: {y:.2f}, z_m: 0.0, yaw_deg: 0.0}}")
     return "\n".join(lines) + "\n"
 
 
@@ -85,7 +85,7 @@ def graph(n: int, scenario_file: str) -> str:
   - id: recorder
     path: worldflow-recorder
     inputs:
-      frames: {{source: renderer/frame, queue_size: {max(64, 4 * n)}}}
+      frames: {{source: renderer/frame, queue_size: {max(64, 4 * n)}, queue_policy: backpressure}}
       poses: director/ego_pose
 """
 

@@ -68,6 +68,8 @@ const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
     ("drive.yml", "world::drive_graph_renders_the_4_camera_rig_from_the_living_town"),
     ("swarm.yml", "swarm::sixteen_drones_take_off_and_fold_a_line_into_a_ring_without_collisions"),
     ("worldplay.yml", "run_graphs_neural"),
+    ("worldplay-wan.yml", "real_models::worldplay_wan_graph_streams_48_channel_latents_through_the_wan22_vae"),
+    ("matrix-game.yml", "real_models::matrix_game_graph_generates_blocks_of_three_latents_from_keys"),
     // Run only inside a network namespace, against an independent DDS peer (no DDS traffic off loopback).
     ("ros2.yml", "ros2_live::the_bridge_publishes_to_an_independent_dds_peer"),
     ("closed-loop.yml", "ros2_live::a_dds_peer_closes_the_loop_in_lock_step"),

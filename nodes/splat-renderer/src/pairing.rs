@@ -8,6 +8,11 @@
 //! [`Catchup::Newest`] renders the newest and skips the older ones, keeping the view close to the present
 //! for an interactive run (a renderer that keeps up never has two).
 //!
+//! A tick's poses arrive one message per agent. A tick counts as complete once it holds as many poses as the
+//! most any tick has held (every agent the director steps sends one each tick), or once a later tick's pose
+//! has arrived (FIFO: nothing more of it can come): rendering a tick at its first pose would leave the
+//! later agents' poses of that tick behind, dropped as stale.
+//!
 //! Poses of agents the renderer does not draw (`AGENTS`, see [`AgentFilter`]) are left out on arrival: they
 //! never make a tick wait and never count as skipped; a tick with none of this renderer's poses is not one of
 //! its ticks (its dynamic set is discarded with the older ones once a later tick renders).
@@ -25,6 +30,8 @@ pub struct Pairing {
     dynamic: BTreeMap<u64, Gaussians>,
     /// The agents whose poses are drawn.
     agents: AgentFilter,
+    /// The most poses one tick has held so far: how many a complete tick holds.
+    most_poses: usize,
     /// Ticks discarded because one of their parts was dropped upstream.
     pub skipped_ticks: u64,
     /// Poses taken, and poses left out because their agent is not drawn here.
@@ -63,7 +70,9 @@ impl Pairing {
             return false;
         }
         self.admitted_poses += 1;
-        self.poses.entry(pose.meta.tick).or_default().push(pose);
+        let poses = self.poses.entry(pose.meta.tick).or_default();
+        poses.push(pose);
+        self.most_poses = self.most_poses.max(poses.len());
         true
     }
 
@@ -76,11 +85,15 @@ impl Pairing {
         self.poses.len() + self.dynamic.len()
     }
 
-    /// The tick to render now: a tick with poses and (with `streamed`) a dynamic set — the oldest such
+    /// The tick to render now: a tick with all its poses and (with `streamed`) a dynamic set — the oldest such
     /// with [`Catchup::Every`], the newest with [`Catchup::Newest`]. Older ticks on either side are
     /// discarded (counted in `skipped_ticks`).
     pub fn pop_ready(&mut self, streamed: bool, catchup: Catchup) -> Option<ReadyTick> {
-        let complete = |t: &&u64| !streamed || self.dynamic.contains_key(t);
+        let newest = *self.poses.keys().next_back()?;
+        let complete = |t: &&u64| {
+            let all_poses = **t < newest || self.poses[*t].len() >= self.most_poses;
+            all_poses && (!streamed || self.dynamic.contains_key(t))
+        };
         let tick = match catchup {
             Catchup::Every => *self.poses.keys().find(complete)?,
             Catchup::Newest => *self.poses.keys().rev().find(complete)?,
@@ -195,5 +208,31 @@ mod tests {
         let mut all = Pairing::default();
         assert!(all.push_pose(agent_pose(0, 0)) && all.push_pose(agent_pose(7, 0)));
         assert_eq!(all.pop_ready(false, Catchup::Every).unwrap().poses.len(), 2);
+    }
+
+    #[test]
+    fn a_tick_waits_for_every_agents_pose() {
+        let mut p = Pairing::new(AgentFilter::default());
+        // Tick 0 arrives whole: three agents.
+        for a in 0..3 {
+            p.push_pose(agent_pose(a, 0));
+        }
+        p.push_dynamic(0, Gaussians::new(0));
+        assert_eq!(p.pop_ready(true, Catchup::Newest).unwrap().poses.len(), 3);
+        // Tick 1's first pose and its dynamic set: not complete until the other two poses are in.
+        p.push_dynamic(1, Gaussians::new(0));
+        p.push_pose(agent_pose(0, 1));
+        assert!(p.pop_ready(true, Catchup::Newest).is_none());
+        p.push_pose(agent_pose(1, 1));
+        p.push_pose(agent_pose(2, 1));
+        assert_eq!(p.pop_ready(true, Catchup::Newest).unwrap().poses.len(), 3);
+        // An agent gone: tick 2 holds two poses, complete once tick 3's first pose shows nothing more can come.
+        p.push_dynamic(2, Gaussians::new(0));
+        p.push_pose(agent_pose(0, 2));
+        p.push_pose(agent_pose(1, 2));
+        assert!(p.pop_ready(true, Catchup::Every).is_none());
+        p.push_pose(agent_pose(0, 3));
+        let ready = p.pop_ready(true, Catchup::Every).unwrap();
+        assert_eq!((ready.tick, ready.poses.len(), p.skipped_ticks), (2, 2, 0));
     }
 }
