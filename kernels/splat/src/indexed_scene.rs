@@ -126,7 +126,13 @@ impl IndexedScene {
 
     /// Fills `out` with the Gaussians `camera` may see, ascending (`marks` is scratch); `false` when every
     /// Gaussian is a candidate (unindexed, or a camera the index cannot bound).
-    pub(crate) fn candidates(&self, camera: &Camera, cull: DepthCull, marks: &mut Vec<u64>, out: &mut Vec<u32>) -> bool {
+    pub(crate) fn candidates(
+        &self,
+        camera: &Camera,
+        cull: DepthCull,
+        marks: &mut Vec<u64>,
+        out: &mut Vec<u32>,
+    ) -> bool {
         let (Some(s), Some(d)) = (&self.static_index, &self.dynamic_index) else {
             return false;
         };

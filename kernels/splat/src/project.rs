@@ -9,7 +9,9 @@
 use glam::{Quat, Vec3};
 use worldflow_protocol::{Camera, Gaussians};
 
-use crate::options::{Compat, DepthCull, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, LOG2_255, TILE_SIZE};
+use crate::options::{
+    Compat, DepthCull, ALPHA_MIN, DILATION_PX2, GSPLAT_FAR_Z, GSPLAT_NEAR_Z, INRIA_NEAR_Z, LOG2_255, TILE_SIZE,
+};
 use crate::sh::eval_sh;
 
 #[cfg(target_arch = "x86_64")]

@@ -90,7 +90,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
                 println!("max relative error vs the case's `{name}`: {e:.3e}");
             }
             let traces = r.errors.iter().filter(|(n, _)| n.starts_with("trace.")).map(|(_, e)| *e);
-            println!("max relative error over {} traces: {:.3e}", traces.clone().count(), traces.fold(0.0f32, f32::max));
+            println!(
+                "max relative error over {} traces: {:.3e}",
+                traces.clone().count(),
+                traces.fold(0.0f32, f32::max)
+            );
             println!("max relative error over the outputs: {:.3e}", r.max_output_err());
         }
         ModelKind::Dit if args.model == ModelFamily::MatrixGame => {

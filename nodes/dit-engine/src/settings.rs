@@ -45,8 +45,11 @@ pub enum DitModel {
 
 /// Reads `MODEL`.
 pub fn model_of(env: &Env) -> Result<DitModel, SettingError> {
-    let models =
-        [("wan", DitModel::Wan), (crate::worldplay::MODEL_NAME, DitModel::WorldPlayWan), ("matrix-game", DitModel::MatrixGame)];
+    let models = [
+        ("wan", DitModel::Wan),
+        (crate::worldplay::MODEL_NAME, DitModel::WorldPlayWan),
+        ("matrix-game", DitModel::MatrixGame),
+    ];
     env.choice("MODEL", DitModel::Wan, &models)
 }
 

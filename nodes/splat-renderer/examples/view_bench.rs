@@ -193,7 +193,9 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..rounds {
         for (t_i, (town, _)) in towns.iter().enumerate() {
             let views = big_views(town.extent);
-            for (variant, scene) in [&town.unindexed, &frustum[t_i], &town.indexed, &town.indexed].into_iter().enumerate() {
+            for (variant, scene) in
+                [&town.unindexed, &frustum[t_i], &town.indexed, &town.indexed].into_iter().enumerate()
+            {
                 let r = if variant == 3 { &mut far_renderer } else { &mut renderer };
                 let t = Instant::now();
                 for cam in &views {

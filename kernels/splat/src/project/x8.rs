@@ -394,6 +394,7 @@ mod tests {
     use worldflow_protocol::{rigid_inverse, world_from_camera_look_at, Camera, Intrinsics};
 
     use super::*;
+    use crate::options::DepthCull;
     use crate::project::Projected;
 
     /// Gaussians around and behind a camera, with every kind of degenerate value mixed in.
@@ -444,9 +445,10 @@ mod tests {
             camera_from_world: rigid_inverse(&c2w),
         };
         let mut seen = [0usize; 3];
-        for sh_degree in [0u8, 3] {
+        // Without and with a view distance inside the scene (the far cull on both paths).
+        for (sh_degree, far_z) in [(0u8, f32::INFINITY), (3, f32::INFINITY), (0, 5.5)] {
             let g = mixed_scene(4000, sh_degree);
-            let ctx = ProjectCtx::new(&camera, Compat::Inria, false, sh_degree);
+            let ctx = ProjectCtx::new(&camera, DepthCull { compat: Compat::Inria, far_z }, false, sh_degree);
             assert!(ctx.has_project8());
             for base in (0..g.len()).step_by(L) {
                 let mut records = [Splat2D::default(); L];
