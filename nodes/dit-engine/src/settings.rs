@@ -43,6 +43,11 @@ pub enum DitModel {
     MatrixGame,
 }
 
+/// Reads `QUANTIZE`: `none` (f32 weights, the default) or `int8`.
+pub fn weight_format(env: &Env) -> Result<WeightFormat, SettingError> {
+    env.choice("QUANTIZE", WeightFormat::F32, &[("none", WeightFormat::F32), ("int8", WeightFormat::Int8)])
+}
+
 /// Reads `MODEL`.
 pub fn model_of(env: &Env) -> Result<DitModel, SettingError> {
     let models = [
@@ -154,11 +159,7 @@ impl Settings {
             config,
             config_name,
             weights,
-            weight_format: env.choice(
-                "QUANTIZE",
-                WeightFormat::F32,
-                &[("none", WeightFormat::F32), ("int8", WeightFormat::Int8)],
-            )?,
+            weight_format: weight_format(env)?,
             seed: env.seed()?,
             latent_height,
             latent_width,

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use worldflow_dit::{CachePolicy, Camera, Config, GenConfig, Layout, SamplerKind, WeightFormat};
+use worldflow_dit::{CachePolicy, Camera, Config, GenConfig, Layout, SamplerKind};
 use worldflow_dit_cuda::Device;
 use worldflow_memory::chunking::{LatentCond, CHUNK_LATENTS};
 use worldflow_node_kit::{Env, SettingError};
@@ -105,11 +105,7 @@ pub fn settings(env: &Env) -> anyhow::Result<Settings> {
         config,
         config_name,
         weights,
-        weight_format: env.choice(
-            "QUANTIZE",
-            WeightFormat::F32,
-            &[("none", WeightFormat::F32), ("int8", WeightFormat::Int8)],
-        )?,
+        weight_format: crate::settings::weight_format(env)?,
         seed: env.seed()?,
         steps: WORLDPLAY_SIGMAS.len(),
         shift: 1.0,

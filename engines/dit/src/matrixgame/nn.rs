@@ -87,48 +87,12 @@ pub struct Grid {
 
 /// `[C, F, H, W]` → patch rows `[F·H'·W', C·ph·pw]`, feature order (c, ph, pw) as the Conv3d weight.
 pub(crate) fn patchify(x: &[f32], c: usize, g: Grid, ph: usize, pw: usize) -> Vec<f32> {
-    let (gh, gw) = (g.height / ph, g.width / pw);
-    let feat = c * ph * pw;
-    let mut out = vec![0.0f32; g.frames * gh * gw * feat];
-    for f in 0..g.frames {
-        for y in 0..gh {
-            for xx in 0..gw {
-                let tok = (f * gh + y) * gw + xx;
-                for ci in 0..c {
-                    for q in 0..ph {
-                        for s in 0..pw {
-                            out[tok * feat + (ci * ph + q) * pw + s] =
-                                x[((ci * g.frames + f) * g.height + y * ph + q) * g.width + xx * pw + s];
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
+    crate::model::patchify_grid(x, c, (g.frames, g.height, g.width), (ph, pw))
 }
 
 /// Head rows `[F·H'·W', ph·pw·C]` (feature order (ph, pw, c)) → `[C, F, H, W]`.
 pub(crate) fn unpatchify(h: &[f32], c: usize, g: Grid, ph: usize, pw: usize) -> Vec<f32> {
-    let (gh, gw) = (g.height / ph, g.width / pw);
-    let feat = c * ph * pw;
-    let mut out = vec![0.0f32; c * g.frames * g.height * g.width];
-    for f in 0..g.frames {
-        for y in 0..gh {
-            for xx in 0..gw {
-                let tok = (f * gh + y) * gw + xx;
-                for q in 0..ph {
-                    for s in 0..pw {
-                        for ci in 0..c {
-                            out[((ci * g.frames + f) * g.height + y * ph + q) * g.width + xx * pw + s] =
-                                h[tok * feat + (q * pw + s) * c + ci];
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
+    crate::model::unpatchify_grid(h, c, (g.frames, g.height, g.width), (ph, pw))
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ mod block;
 mod patch;
 mod request;
 
-pub use patch::{patchify, sinusoidal_embedding, sinusoidal_embedding_f32, unpatchify};
+pub use patch::{patchify, patchify_grid, sinusoidal_embedding, sinusoidal_embedding_f32, unpatchify, unpatchify_grid};
 pub use request::{FrameCond, LayerKv, PastKv, SeqRequest, TextContext, Trace};
 
 use block::{Block, BlockCtx, BlockScratch};

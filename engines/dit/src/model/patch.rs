@@ -33,21 +33,35 @@ pub fn sinusoidal_embedding_f32(dim: usize, position: f32) -> Vec<f32> {
 
 /// Patchify [C,F,H,W] → [N, C·ph·pw] with feature order (c, ph, pw) like the Conv3d weight.
 pub fn patchify(cfg: &Config, r: &SeqRequest) -> Vec<f32> {
-    let c = cfg.in_dim;
     let [_, ph, pw] = cfg.patch_size;
-    let (gh, gw) = (r.height / ph, r.width / pw);
-    let n = r.frames * gh * gw;
+    patchify_grid(r.latents, cfg.in_dim, (r.frames, r.height, r.width), (ph, pw))
+}
+
+/// Unpatchify [N, ph·pw·C] (head output, feature order (ph, pw, c)) → [C, F, H, W].
+pub fn unpatchify(cfg: &Config, h: &[f32], frames: usize, height: usize, width: usize) -> Vec<f32> {
+    let [_, ph, pw] = cfg.patch_size;
+    unpatchify_grid(h, cfg.out_dim, (frames, height, width), (ph, pw))
+}
+
+/// `x` [C, F, H, W] with `(frames, height, width)` → patch rows [F·H'·W', C·ph·pw], feature order (c, ph, pw).
+pub fn patchify_grid(
+    x: &[f32],
+    c: usize,
+    (frames, height, width): (usize, usize, usize),
+    (ph, pw): (usize, usize),
+) -> Vec<f32> {
+    let (gh, gw) = (height / ph, width / pw);
     let feat = c * ph * pw;
-    let mut out = vec![0.0f32; n * feat];
-    for f in 0..r.frames {
+    let mut out = vec![0.0f32; frames * gh * gw * feat];
+    for f in 0..frames {
         for y in 0..gh {
-            for x in 0..gw {
-                let tok = (f * gh + y) * gw + x;
+            for xx in 0..gw {
+                let tok = (f * gh + y) * gw + xx;
                 for ci in 0..c {
                     for q in 0..ph {
                         for s in 0..pw {
                             out[tok * feat + (ci * ph + q) * pw + s] =
-                                r.latents[((ci * r.frames + f) * r.height + y * ph + q) * r.width + x * pw + s];
+                                x[((ci * frames + f) * height + y * ph + q) * width + xx * pw + s];
                         }
                     }
                 }
@@ -57,21 +71,24 @@ pub fn patchify(cfg: &Config, r: &SeqRequest) -> Vec<f32> {
     out
 }
 
-/// Unpatchify [N, ph·pw·C] (head output, feature order (ph, pw, c)) → [C, F, H, W].
-pub fn unpatchify(cfg: &Config, h: &[f32], frames: usize, height: usize, width: usize) -> Vec<f32> {
-    let c = cfg.out_dim;
-    let [_, ph, pw] = cfg.patch_size;
+/// Head rows [F·H'·W', ph·pw·C] (feature order (ph, pw, c)) → [C, F, H, W] with `(frames, height, width)`.
+pub fn unpatchify_grid(
+    h: &[f32],
+    c: usize,
+    (frames, height, width): (usize, usize, usize),
+    (ph, pw): (usize, usize),
+) -> Vec<f32> {
     let (gh, gw) = (height / ph, width / pw);
     let feat = c * ph * pw;
     let mut out = vec![0.0f32; c * frames * height * width];
     for f in 0..frames {
         for y in 0..gh {
-            for x in 0..gw {
-                let tok = (f * gh + y) * gw + x;
+            for xx in 0..gw {
+                let tok = (f * gh + y) * gw + xx;
                 for q in 0..ph {
                     for s in 0..pw {
                         for ci in 0..c {
-                            out[((ci * frames + f) * height + y * ph + q) * width + x * pw + s] =
+                            out[((ci * frames + f) * height + y * ph + q) * width + xx * pw + s] =
                                 h[tok * feat + (q * pw + s) * c + ci];
                         }
                     }
