@@ -3,12 +3,14 @@
 //! this crate's optional control branches (`action_classes`, `camera_attention`).
 //!
 //! A diffusers `WanTransformer3DModel` `config.json` (`num_attention_heads`, `attention_head_dim`,
-//! `in_channels`, ...: Wan2.2-TI2V-5B, the WorldPlay WAN path) is read too (`config_diffusers.rs`); it
+//! `in_channels`, ...: Wan2.2-TI2V-5B, the WorldPlay WAN path) is read too (`config/diffusers.rs`); it
 //! selects [`Layout::WorldPlay`] (diffusers key names, WorldPlay's action and PRoPE branches).
 //!
 //! Invariants checked by [`Config::validate`]: `dim % num_heads == 0`, head dim even and ≥ 6
 //! (the 3D RoPE split), head dim divisible by 4 when camera attention is on (PRoPE acts per
 //! 4-dim block), patch size (1, ph, pw) (temporal patch 1: one latent frame = one token frame).
+
+mod diffusers;
 
 use crate::error::{DitError, Result};
 use serde::{Deserialize, Serialize};
@@ -18,11 +20,11 @@ use std::path::Path;
 pub const MAX_PARAMETERS: u128 = 150_000_000_000;
 
 /// DiT hyper-parameters. Unknown fields of the upstream `config.json` (e.g. `_class_name`,
-/// `model_type`) are accepted and ignored. Deserialised through `config_diffusers::RawConfig`
+/// `model_type`) are accepted and ignored. Deserialised through `diffusers::RawConfig`
 /// (either naming; defaults: `qk_norm`/`cross_attn_norm` true, `eps` 1e-6, no action branch, no
 /// camera attention, Wan2.1 layout, centered intrinsics, `rope_max_seq_len` 1024).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "crate::config_diffusers::RawConfig")]
+#[serde(try_from = "diffusers::RawConfig")]
 pub struct Config {
     pub patch_size: [usize; 3],
     pub text_len: usize,

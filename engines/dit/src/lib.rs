@@ -3,7 +3,6 @@
 mod attention;
 mod backend;
 mod config;
-mod config_diffusers;
 mod error;
 mod linear;
 pub mod matrixgame;

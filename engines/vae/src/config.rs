@@ -4,9 +4,11 @@
 //!
 //! [`VaeConfig::from_json`] reads three forms and tells them apart by their keys: this struct itself,
 //! `{"preset": …}`, and a diffusers `AutoencoderKLWan` config.json (it has `base_dim` or `_class_name`;
-//! see `config_diffusers.rs`), which is what a released Wan2.1-Diffusers or Wan2.2 checkpoint ships.
+//! see `config/diffusers.rs`), which is what a released Wan2.1-Diffusers or Wan2.2 checkpoint ships.
 
 use serde::{Deserialize, Serialize};
+
+mod diffusers;
 
 use crate::error::{Result, VaeError};
 
@@ -176,8 +178,8 @@ impl VaeConfig {
         }
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|source| VaeError::ConfigJson { path: path.to_owned(), source })?;
-        let cfg = if crate::config_diffusers::is_diffusers(&value) {
-            crate::config_diffusers::from_diffusers(value, path)?
+        let cfg = if diffusers::is_diffusers(&value) {
+            diffusers::from_diffusers(value, path)?
         } else if let Ok(p) = serde_json::from_value::<Preset>(value.clone()) {
             Self::preset(&p.preset)?
         } else {

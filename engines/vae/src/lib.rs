@@ -17,7 +17,6 @@
 mod blocks;
 mod check;
 mod config;
-mod config_diffusers;
 mod conv;
 mod decoder;
 mod error;

@@ -22,19 +22,20 @@
 //! `worldflow-node-kit` (one rule for trimming, empty values and errors); [`SETTINGS`] lists them.
 //!
 //! Modules: `settings` (the settings and what they build: model, generation config, PRoPE cameras),
-//! `worldplay` (the same for `MODEL=worldplay-wan`),
+//! `settings/worldplay` (the same for `MODEL=worldplay-wan`), `generated` (a generated block of latents),
 //! `scheduler` (pairs chunks of actions with their memory context, in order), `node` (the event loop).
 
+mod generated;
 pub mod matrixgame;
 mod node;
 mod scheduler;
 mod settings;
-mod worldplay;
 
-pub use node::{generate, run, Generated};
+pub use generated::Generated;
+pub use node::{generate, run};
 pub use scheduler::{memory_indices, ScheduleError, Scheduler};
+pub use settings::worldplay::{MEMORY_TIMESTEP, WORLDPLAY_SIGMAS};
 pub use settings::{apply_controls, model_of, DitModel, Settings, SETTINGS, VAE_STRIDE};
-pub use worldplay::{MEMORY_TIMESTEP, WORLDPLAY_SIGMAS};
 
 #[cfg(test)]
 mod tests {

@@ -34,7 +34,7 @@ use worldflow_protocol::arrow_io::{action as action_io, latent as latent_io};
 use worldflow_protocol::messages::{Action, Keys};
 use worldflow_protocol::weights_notice::{self as notice, WeightsSource};
 
-use crate::node::Generated;
+use crate::generated::Generated;
 use crate::settings::MAX_LATENT_SIDE;
 
 /// The mouse value of a held arrow key (upstream's `CAM_VALUE`).

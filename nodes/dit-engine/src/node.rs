@@ -13,14 +13,9 @@ use worldflow_protocol::arrow_io::{action as action_io, latent as latent_io};
 use worldflow_protocol::mat4_to_rows;
 use worldflow_protocol::weights_notice as notice;
 
+use crate::generated::Generated;
 use crate::scheduler::{memory_indices, Scheduler};
 use crate::settings::{model_of, DitModel, Settings, SETTINGS};
-
-/// One generated chunk: its header and its `[C, F, H, W]` latents.
-pub struct Generated {
-    pub header: LatentHeader,
-    pub cfhw: Vec<f32>,
-}
 
 /// Generates one chunk with `gen`.
 pub fn generate(
@@ -104,7 +99,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         t0.elapsed().as_secs_f64() * 1e3
     );
     if settings.model == DitModel::WorldPlayWan {
-        eprintln!("dit-engine: {}", crate::worldplay::describe(&settings));
+        eprintln!("dit-engine: {}", crate::settings::worldplay::describe(&settings));
     }
     // No text encoder in the loop: the empty prompt (zero context, as upstream pads).
     let (prompt, rows) = settings.empty_prompt();

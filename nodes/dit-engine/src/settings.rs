@@ -14,6 +14,8 @@ use worldflow_node_kit::{Env, ErrorChain as _, SettingError};
 use worldflow_protocol::weights_notice::WeightsSource;
 use worldflow_protocol::{mat4_to_rows, Intrinsics};
 
+pub(crate) mod worldplay;
+
 /// The settings this node reads (the launcher's catalogue lists exactly these).
 pub const SETTINGS: &[&str] = &[
     "MODEL",
@@ -52,7 +54,7 @@ pub fn weight_format(env: &Env) -> Result<WeightFormat, SettingError> {
 pub fn model_of(env: &Env) -> Result<DitModel, SettingError> {
     let models = [
         ("wan", DitModel::Wan),
-        (crate::worldplay::MODEL_NAME, DitModel::WorldPlayWan),
+        (worldplay::MODEL_NAME, DitModel::WorldPlayWan),
         ("matrix-game", DitModel::MatrixGame),
     ];
     env.choice("MODEL", DitModel::Wan, &models)
@@ -112,7 +114,7 @@ impl Settings {
     pub fn from_settings(env: &Env) -> anyhow::Result<Self> {
         match model_of(env)? {
             DitModel::Wan => {}
-            DitModel::WorldPlayWan => return crate::worldplay::settings(env),
+            DitModel::WorldPlayWan => return worldplay::settings(env),
             DitModel::MatrixGame => {
                 anyhow::bail!("setting MODEL: the Wan settings were asked for Matrix-Game (see matrixgame.rs)")
             }
@@ -221,7 +223,7 @@ impl Settings {
 
     pub fn gen_config(&self) -> GenConfig {
         if self.model == DitModel::WorldPlayWan {
-            return crate::worldplay::gen_config(self);
+            return worldplay::gen_config(self);
         }
         GenConfig {
             chunk_frames: CHUNK_LATENTS,
@@ -239,7 +241,7 @@ impl Settings {
     /// The PRoPE camera of a latent: its pose and the intrinsics of the decoded video frame.
     pub fn camera(&self, c: &LatentCond) -> Camera {
         if self.model == DitModel::WorldPlayWan {
-            return crate::worldplay::camera(self, c);
+            return worldplay::camera(self, c);
         }
         let k = Intrinsics::from_fov_x(
             (VAE_STRIDE * self.latent_width) as u32,
@@ -253,7 +255,7 @@ impl Settings {
     /// itself; WorldPlay's pipeline hands the model `text_len` zero rows.
     pub fn empty_prompt(&self) -> (Vec<f32>, usize) {
         match self.model {
-            DitModel::WorldPlayWan => crate::worldplay::empty_prompt(&self.config),
+            DitModel::WorldPlayWan => worldplay::empty_prompt(&self.config),
             // (Matrix-Game has no text: its settings are not these.)
             DitModel::Wan | DitModel::MatrixGame => (Vec::new(), 0),
         }

@@ -16,7 +16,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{VaeConfig, WeightNames, WAN2_1_LATENTS_MEAN, WAN2_1_LATENTS_STD};
+use super::{VaeConfig, WeightNames, WAN2_1_LATENTS_MEAN, WAN2_1_LATENTS_STD};
 use crate::error::{Result, VaeError};
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@
 //! otherwise: `action_classes` 81 (9 translations × 9 rotations), `camera_attention` true,
 //! `prope_intrinsics` `normalized`, `text_len` 512 (the pipeline pads the T5 output to 512 rows).
 
-use crate::config::{default_rope_max_seq_len, Config, Layout, PropeIntrinsics};
+use super::{default_rope_max_seq_len, Config, Layout, PropeIntrinsics};
 use serde::Deserialize;
 
 /// Every field either naming may hold; unknown fields (`_class_name`, `_diffusers_version`, ...) are ignored.

@@ -23,7 +23,7 @@ use worldflow_memory::chunking::{LatentCond, CHUNK_LATENTS};
 use worldflow_node_kit::{Env, SettingError};
 use worldflow_protocol::{mat4_to_rows, Intrinsics};
 
-use crate::settings::{DitModel, Settings, MAX_LATENT_SIDE, VAE_STRIDE};
+use super::{DitModel, Settings, MAX_LATENT_SIDE, VAE_STRIDE};
 
 /// The `MODEL` value.
 pub const MODEL_NAME: &str = "worldplay-wan";
@@ -105,7 +105,7 @@ pub fn settings(env: &Env) -> anyhow::Result<Settings> {
         config,
         config_name,
         weights,
-        weight_format: crate::settings::weight_format(env)?,
+        weight_format: super::weight_format(env)?,
         seed: env.seed()?,
         steps: WORLDPLAY_SIGMAS.len(),
         shift: 1.0,
