@@ -259,7 +259,7 @@ impl VaeDecoder {
             let rgb = d.c / (p * p);
             let mut v = Video::zeros(d.t, rgb, d.h * p, d.w * p);
             for t in 0..d.t {
-                v.frame_mut(t).copy_from_slice(&unpatchify_frame(d.frame(t), rgb, p, d.h, d.w));
+                unpatchify_frame(d.frame(t), rgb, p, d.h, d.w, v.frame_mut(t));
             }
             v
         };

@@ -61,10 +61,11 @@ pub(crate) fn upsample2x(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
 }
 
 /// diffusers' `unpatchify` of one frame: `[C·p·p, H, W]` → `[C, H·p, W·p]`. Channel `c·p² + a·p + b`
-/// becomes pixel (row `h·p + b`, column `w·p + a`): the first patch index runs along the width.
-pub(crate) fn unpatchify_frame(x: &[f32], c: usize, p: usize, h: usize, w: usize) -> Vec<f32> {
+/// becomes pixel (row `h·p + b`, column `w·p + a`): the first patch index runs along the width. Writes every
+/// value of `out` (`C·H·p·W·p`, e.g. the output video's frame: no intermediate copy).
+pub(crate) fn unpatchify_frame(x: &[f32], c: usize, p: usize, h: usize, w: usize, out: &mut [f32]) {
     let (hp, wp) = (h * p, w * p);
-    let mut out = vec![0.0f32; c * hp * wp];
+    assert_eq!(out.len(), c * hp * wp, "unpatchify_frame: output size");
     for ci in 0..c {
         for a in 0..p {
             for b in 0..p {
@@ -79,7 +80,6 @@ pub(crate) fn unpatchify_frame(x: &[f32], c: usize, p: usize, h: usize, w: usize
             }
         }
     }
-    out
 }
 
 /// Single-head softmax attention over the pixels of one frame.
@@ -170,12 +170,14 @@ mod tests {
     #[test]
     fn unpatchify_puts_the_first_patch_index_along_the_width() {
         // One RGB-less channel, p = 2, a 1×1 frame: channels (a, b) = (0,0), (0,1), (1,0), (1,1).
-        let out = unpatchify_frame(&[1.0, 2.0, 3.0, 4.0], 1, 2, 1, 1);
+        let mut out = vec![0.0; 4];
+        unpatchify_frame(&[1.0, 2.0, 3.0, 4.0], 1, 2, 1, 1, &mut out);
         // Rows are b, columns a: [[(0,0), (1,0)], [(0,1), (1,1)]].
         assert_eq!(out, vec![1.0, 3.0, 2.0, 4.0]);
         // Two channels of 1×2: channel c's plane holds only its own 4 groups.
         let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
-        let out = unpatchify_frame(&x, 2, 2, 1, 2);
+        let mut out = vec![0.0; 16];
+        unpatchify_frame(&x, 2, 2, 1, 2, &mut out);
         assert_eq!(&out[..8], &[0.0, 4.0, 1.0, 5.0, 2.0, 6.0, 3.0, 7.0]);
         assert_eq!(&out[8..], &[8.0, 12.0, 9.0, 13.0, 10.0, 14.0, 11.0, 15.0]);
     }

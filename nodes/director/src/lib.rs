@@ -12,6 +12,7 @@
 
 pub mod barrier;
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -381,7 +382,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         while !stream_ended {
             match events.try_recv() {
                 Ok(event) => {
-                    if take_event(event, &mut barrier, n)? == Flow::Stop {
+                    if take_event(event, &mut barrier, n)?.is_break() {
                         break 'run;
                     }
                 }
@@ -410,7 +411,7 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         };
         match event {
             Some(event) => {
-                if take_event(event, &mut barrier, n)? == Flow::Stop {
+                if take_event(event, &mut barrier, n)?.is_break() {
                     break;
                 }
             }
@@ -423,15 +424,9 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     write_report(&out_dir, agent_timeout, &barrier.history, &log)
 }
 
-#[derive(Debug, PartialEq)]
-enum Flow {
-    Go,
-    Stop,
-}
-
-/// Hands one event to the barrier: an agent's action, or its input's end. `Stop` on a manual stop (Ctrl-C,
+/// Hands one event to the barrier: an agent's action, or its input's end. `Break` on a manual stop (Ctrl-C,
 /// `--stop-after`); when all inputs close, the loop drains what is queued instead.
-fn take_event(event: Event, barrier: &mut Barrier, n: usize) -> anyhow::Result<Flow> {
+fn take_event(event: Event, barrier: &mut Barrier, n: usize) -> anyhow::Result<ControlFlow<()>> {
     match event {
         Event::Input { id, data, .. } => {
             let agent = agent_of_input(id.as_str(), n)?;
@@ -445,10 +440,10 @@ fn take_event(event: Event, barrier: &mut Barrier, n: usize) -> anyhow::Result<F
                 barrier.close(agent);
             }
         }
-        Event::Stop(dora_node_api::StopCause::Manual) => return Ok(Flow::Stop),
+        Event::Stop(dora_node_api::StopCause::Manual) => return Ok(ControlFlow::Break(())),
         _ => {}
     }
-    Ok(Flow::Go)
+    Ok(ControlFlow::Continue(()))
 }
 
 /// `agentN` → N, checked against the scenario's `n` egos.

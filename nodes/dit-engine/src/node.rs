@@ -1,5 +1,6 @@
 //! The node loop: settings → model → chunk generator; actions and contexts in, latents out.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -112,14 +113,14 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let mut sched = Scheduler::new(needs_context);
     let mut times = Vec::new();
     'run: while let Some(event) = events.recv() {
-        if take_event(event, &mut acc, &mut sched)? == Flow::Stop {
+        if take_event(event, &mut acc, &mut sched)?.is_break() {
             break;
         }
         // Take in every event already delivered before generating: dora's scheduler hands the inputs out in
         // turn, so one event per generated chunk would let `context` (one per chunk) run ahead of `action`
         // (four per chunk) whenever generation is slower than the stream.
         while let Ok(event) = events.try_recv() {
-            if take_event(event, &mut acc, &mut sched)? == Flow::Stop {
+            if take_event(event, &mut acc, &mut sched)?.is_break() {
                 break 'run;
             }
         }
@@ -160,16 +161,10 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(Debug, PartialEq)]
-enum Flow {
-    Go,
-    Stop,
-}
-
-/// Hands one event to the chunk accumulator or the scheduler; `Stop` on a manual stop. `AllInputsClosed` is
+/// Hands one event to the chunk accumulator or the scheduler; `Break` on a manual stop. `AllInputsClosed` is
 /// yielded *before* inputs still queued (dora's scheduler puts control events first), so it does not stop:
 /// the stream ends by itself.
-fn take_event(event: Event, acc: &mut ChunkAccumulator, sched: &mut Scheduler) -> anyhow::Result<Flow> {
+fn take_event(event: Event, acc: &mut ChunkAccumulator, sched: &mut Scheduler) -> anyhow::Result<ControlFlow<()>> {
     match event {
         Event::Input { id, data, .. } if id.as_str() == "action" => {
             let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
@@ -182,8 +177,8 @@ fn take_event(event: Event, acc: &mut ChunkAccumulator, sched: &mut Scheduler) -
             let ctx = ctx_wire::decode(data.as_array().as_ref()).chain_context("input `context`")?;
             sched.add_context(ctx).context("input `context`")?;
         }
-        Event::Stop(StopCause::Manual) => return Ok(Flow::Stop),
+        Event::Stop(StopCause::Manual) => return Ok(ControlFlow::Break(())),
         _ => {}
     }
-    Ok(Flow::Go)
+    Ok(ControlFlow::Continue(()))
 }
