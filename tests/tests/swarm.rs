@@ -38,13 +38,15 @@ fn sixteen_drones_take_off_and_fold_a_line_into_a_ring_without_collisions() {
     let (w, h, _) = read_png(&out.join(last["file"].as_str().unwrap()));
     assert_eq!((w, h), (160, 120));
     // Every tick the renderer draws, it draws for every agent (a tick is rendered once all its poses are in), and
-    // the recorder keeps every frame: the agents' frame counts differ only by the frames in flight at the stop.
+    // the recorder keeps every frame. Under load the renderer's drop_oldest pose queue may still cut a tick's
+    // first poses (that tick is then drawn for the rest), so the counts agree within 20 %; drawing a tick at its
+    // first pose, the bug this guards, left agent15 with a tenth of agent0's frames.
     let mut per_agent = vec![0usize; AGENTS];
     for f in &frames {
         per_agent[f["agent_id"].as_u64().unwrap() as usize] += 1;
     }
     let (least, most) = (*per_agent.iter().min().unwrap(), *per_agent.iter().max().unwrap());
-    assert!(most - least <= 3, "frames per agent {per_agent:?}: ticks drawn for some agents only");
+    assert!(least * 5 >= most * 4, "frames per agent {per_agent:?}: ticks drawn for some agents only");
     for k in 0..AGENTS {
         assert!(out.join(format!("frames/agent{k}_front")).is_dir(), "frames/agent{k}_front");
     }
