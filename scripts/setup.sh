@@ -100,3 +100,19 @@ if [[ -x $py_dir/bin/python && ! -f $py_dir/.version-mcap-$MCAP_VERSION ]]; then
         echo "setup: warning: could not install mcap; the rosbag2 MCAP reference test will say it did not run" >&2
     fi
 fi
+
+# The aarch64 cross toolchain (scripts/cross-check.sh, docs/DEPLOY.md), only with `--cross`: the Rust standard
+# library for aarch64-unknown-linux-gnu (rustup), Debian's cross gcc and C library (linker, and the C compiler of
+# -sys crates), and qemu-user to run the test binaries (.cargo/config.toml names both). Only what is missing.
+if [[ ${1:-} == --cross ]]; then
+    if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+        echo "setup: rustup target add aarch64-unknown-linux-gnu" >&2
+        rustup target add aarch64-unknown-linux-gnu
+    fi
+    if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || ! command -v qemu-aarch64 >/dev/null 2>&1 ||
+        [[ ! -f /usr/aarch64-linux-gnu/include/stdio.h ]]; then
+        echo "setup: installing gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user from Debian packages" >&2
+        apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user >/dev/null 2>&1 ||
+            { apt-get update -qq && apt-get install -y -qq gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; }
+    fi
+fi

@@ -2,7 +2,9 @@
 //!
 //! Every fast path that uses FMA instructions asks [`has_avx2_fma`]; paths with AVX2 integer or float
 //! instructions but no FMA ask [`has_avx2`]. Both are cached by std after the first call and are false
-//! on every other architecture (the portable paths run there).
+//! on every other architecture. On aarch64 the NEON paths ask [`has_neon`] (Advanced SIMD with fused
+//! multiply-add: part of every ARMv8-A core, so true on every robot board we know of, but still checked,
+//! the same way). Where none holds, the portable paths run.
 
 /// Whether AVX2 instructions may run on this CPU.
 #[inline]
@@ -31,10 +33,28 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
+/// Whether NEON (Advanced SIMD, with its fused multiply-add `vfmaq_f32`) may run on this CPU: aarch64 only.
+#[inline]
+pub fn has_neon() -> bool {
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("neon")
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn fma_implies_avx2() {
         assert!(!super::has_avx2_fma() || super::has_avx2());
+    }
+
+    #[test]
+    fn neon_only_on_aarch64_and_always_there() {
+        assert_eq!(super::has_neon(), cfg!(target_arch = "aarch64"));
     }
 }
