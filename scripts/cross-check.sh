@@ -12,8 +12,7 @@ export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_lin
 # The portable, NEON and scalar paths are all compiled for aarch64: no x86 code path can hide a NEON bug.
 suites=(-p worldflow-base -p worldflow-gemm -p worldflow-splat -p worldflow-protocol -p worldflow-memory
     -p worldflow-world -p worldflow-dit -p worldflow-vae)
-packages=("${@:-${suites[@]}}")
-[[ $# -gt 0 ]] && packages=("$@")
+if [[ $# -gt 0 ]]; then packages=("$@"); else packages=("${suites[@]}"); fi
 
 echo "== cargo clippy --target $target ${packages[*]} -- -D warnings" >&2
 cargo clippy --release --target "$target" "${packages[@]}" --all-targets -- -D warnings
