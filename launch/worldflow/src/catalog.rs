@@ -172,6 +172,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
             "VIEW_DISTANCE_M",
             "CATCHUP",
             "AGENTS",
+            "THREADS",
             "OUT_DIR",
         ],
     },

@@ -10,6 +10,7 @@ use worldflow::fleet::{self, addr::parse_addr, serve, session::FleetOptions};
 use worldflow::{mermaid, run, validate};
 use worldflow_node_kit::ErrorChain as _;
 
+#[cfg(feature = "neural")]
 mod cmd_model;
 mod cmd_render;
 
@@ -54,7 +55,8 @@ enum Command {
     Graph { graph: PathBuf },
     /// Render a 3DGS scene from a camera.json.
     Render(cmd_render::RenderArgs),
-    /// Model utilities.
+    /// Model utilities (builds with the `neural` feature, the default).
+    #[cfg(feature = "neural")]
     #[command(subcommand)]
     Model(ModelCommand),
     /// Evaluations.
@@ -218,6 +220,7 @@ enum EvalCommand {
     },
 }
 
+#[cfg(feature = "neural")]
 #[derive(Subcommand)]
 enum ModelCommand {
     /// Run one DiT forward or one VAE decode on given tensors (compare with your PyTorch port).
@@ -260,6 +263,7 @@ fn main() -> ExitCode {
         },
         Command::Fleet(command) => fleet_command(command),
         Command::Render(args) => cmd_render::run(&args),
+        #[cfg(feature = "neural")]
         Command::Model(ModelCommand::Check(args)) => cmd_model::run(&args),
         Command::Bench(BenchCommand::World { ticks, width, height }) => (|| {
             let report = worldflow::bench::world(&worldflow_world::Scenario::default(), ticks.max(1), width, height)?;

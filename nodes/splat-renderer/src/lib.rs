@@ -11,7 +11,8 @@
 //! `none`, the default for scene files; or a ground colour `r,g,b`) adds a ground plane to the horizon under
 //! it, so a camera looking past the town's edge sees ground, not a void. `VIEW_DISTANCE_M` (unset: no limit)
 //! stops drawing Gaussians farther than that along the view axis, so a camera's cost stops growing with the
-//! world beyond it (an approximation: ground and sky show there). Frames leave as RGB8 written straight
+//! world beyond it (an approximation: ground and sky show there). `THREADS` (unset: one per core) caps the
+//! render threads, for a small board that must keep cores for its other nodes (docs/DEPLOY.md). Frames leave as RGB8 written straight
 //! into dora's shared-memory sample (the float image is quantised in place there; no further copy).
 //!
 //! The scene is an [`IndexedScene`]: a fixed scene, or a streamed one's static part, is indexed once when it
@@ -128,6 +129,8 @@ pub struct Settings {
     /// `AGENTS`: whose poses are drawn.
     pub agents: AgentFilter,
     pub options: RenderOptions,
+    /// `THREADS`: render threads (rayon's pool); `None`: one per core.
+    pub threads: Option<usize>,
 }
 
 /// The settings this node reads (the launcher's catalogue lists exactly these). `OUT_DIR` (the directory of
@@ -145,6 +148,7 @@ pub const SETTINGS: &[&str] = &[
     "VIEW_DISTANCE_M",
     "CATCHUP",
     "AGENTS",
+    "THREADS",
     "OUT_DIR",
 ];
 
@@ -193,6 +197,10 @@ impl Settings {
         if let Some(d) = max_depth_m.filter(|d| !(d.is_finite() && *d > 0.0)) {
             anyhow::bail!("setting VIEW_DISTANCE_M={d}: expected a positive number of metres (unset: no limit)");
         }
+        let threads: Option<usize> = env.parse("THREADS", "a number of render threads, 1 to 256")?;
+        if let Some(n) = threads.filter(|n| !(1..=256).contains(n)) {
+            anyhow::bail!("setting THREADS={n}: expected a number of render threads, 1 to 256 (unset: one per core)");
+        }
         Ok(Self {
             scene,
             width,
@@ -206,6 +214,7 @@ impl Settings {
             )?,
             agents: env.parse("AGENTS", agents::EXPECTED)?.unwrap_or_default(),
             options: RenderOptions { compat, background: bgv, ground, max_depth_m, ..Default::default() },
+            threads,
         })
     }
 
@@ -268,6 +277,13 @@ impl SceneState {
 
 pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
+    if let Some(threads) = settings.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("render-{i}"))
+            .build_global()
+            .with_context(|| format!("setting THREADS={threads}: starting the render threads"))?;
+    }
     let streamed = settings.scene == "stream";
     let scene = if streamed { Gaussians::new(0) } else { settings.load_scene()? };
     eprintln!(
@@ -436,8 +452,9 @@ mod settings_tests {
         assert_eq!((s.width, s.height, s.fov_x_deg, rig.len(), s.catchup), (320, 360, 90.0, 1, Catchup::Every));
         assert_eq!((rig[0].width, rig[0].height), (320, 360));
         assert_eq!((s.scene.as_str(), s.options.compat, s.agents), ("builtin:plaza", Compat::Inria, AgentFilter::All));
-        let one = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("AGENTS", " 1 ")])).unwrap();
+        let one = Settings::from_settings(&Env::from_pairs(SETTINGS, &[("AGENTS", " 1 "), ("THREADS", "2")])).unwrap();
         assert!(one.agents.admits(1) && !one.agents.admits(0));
+        assert_eq!((s.threads, one.threads), (None, Some(2)));
         for (name, value, expected) in [
             ("COMPAT", "unity", "setting COMPAT=`unity`: expected inria or gsplat"),
             ("CATCHUP", "all", "setting CATCHUP=`all`: expected every or newest"),
@@ -445,6 +462,7 @@ mod settings_tests {
             ("BACKGROUND", "1,2", "setting BACKGROUND=`1,2`: expected r,g,b"),
             ("GROUND", "grass", "setting GROUND=`grass`: expected none, town or r,g,b"),
             ("AGENTS", "0;1", "setting AGENTS=`0;1`: expected all or agent ids like 0,2 or 1-3"),
+            ("THREADS", "0", "setting THREADS=0: expected a number of render threads, 1 to 256 (unset: one per core)"),
         ] {
             let e = Settings::from_settings(&Env::from_pairs(SETTINGS, &[(name, value)])).err().unwrap();
             assert_eq!(e.to_string(), expected);

@@ -29,6 +29,12 @@ pub fn parse_listening(line: &str) -> Option<SocketAddr> {
 /// Runs `graph` on a loopback fleet of child processes. `options.join_timeout` bounds the wait for the daemons
 /// to register.
 pub fn run(graph: &Path, options: &FleetOptions) -> anyhow::Result<()> {
+    if !cfg!(feature = "coordinator") {
+        anyhow::bail!(
+            "fleet local starts a coordinator, and this worldflow was built without the `coordinator` feature (the \
+             robot profile): rehearse on a server or laptop build (docs/DEPLOY.md)"
+        );
+    }
     let prepared = prepare(graph, options.out_dir.as_deref())?;
     // Node processes of a daemon that dies are re-parented here instead of to init, so they can be reaped.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {

@@ -2,13 +2,10 @@
 //! foreground, until Ctrl-C (both stop what they run first) or an error.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use dora_coordinator::InMemoryStore;
 use dora_core::topics::ZenohListen;
 use dora_daemon::{Daemon, ZenohOptions};
 use worldflow_node_kit::ErrorChain as _;
@@ -20,18 +17,28 @@ use super::session::runtime;
 pub const LISTENING: &str = "worldflow fleet coordinator: listening on";
 
 /// Runs the coordinator on `listen` (port 0: any free port; the line [`LISTENING`] names the one taken).
+#[cfg(feature = "coordinator")]
 pub fn coordinator(listen: SocketAddr) -> anyhow::Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         // Graph state is kept in memory: a restarted coordinator starts empty.
-        let store = Arc::new(InMemoryStore::new());
+        let store = std::sync::Arc::new(dora_coordinator::InMemoryStore::new());
         let (port, serve) = dora_coordinator::start(listen, futures_util::stream::pending(), store, ())
             .await
             .with_chain_context(|| format!("starting the coordinator on {listen}"))?;
         println!("{LISTENING} {}", SocketAddr::new(listen.ip(), port));
-        let _ = std::io::stdout().flush();
+        let _ = std::io::Write::flush(&mut std::io::stdout());
         serve.await.chain_context("the coordinator")
     })
+}
+
+/// A build without the `coordinator` feature (the robot profile, docs/DEPLOY.md) has no coordinator to run.
+#[cfg(not(feature = "coordinator"))]
+pub fn coordinator(listen: SocketAddr) -> anyhow::Result<()> {
+    bail!(
+        "cannot run a coordinator on {listen}: this worldflow was built without the `coordinator` feature (the robot \
+         profile); run the coordinator on a server or laptop build (docs/DEPLOY.md)"
+    )
 }
 
 /// Options of one daemon.
