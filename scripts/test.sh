@@ -4,6 +4,8 @@
 #   2. lints:   cargo clippy --workspace --all-targets -- -D warnings   (policy: [workspace.lints] in Cargo.toml)
 #   3. layering: no module cycle inside any crate (../shared/tools/mod_cycles.py, beside every clone in CI)
 #   4. build every binary (the graphs spawn them), then every test, in release.
+#   5. aarch64: the lean robot launcher's lints, then the kernel and engine suites cross-built and run under
+#      qemu-user (scripts/cross-check.sh; docs/DEPLOY.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,6 +15,8 @@ cargo fmt --all --check
 
 echo "== cargo clippy --workspace --all-targets -- -D warnings" >&2
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy -p worldflow --no-default-features -- -D warnings (the robot profile's launcher)" >&2
+cargo clippy -p worldflow --no-default-features --all-targets -- -D warnings
 
 cycles_tool=../shared/tools/mod_cycles.py
 if [[ -f $cycles_tool ]]; then
@@ -28,3 +32,6 @@ fi
 echo "== build and test (release)" >&2
 cargo build --release --workspace --bins
 cargo test --release --workspace
+
+echo "== aarch64 (scripts/cross-check.sh)" >&2
+bash scripts/cross-check.sh
