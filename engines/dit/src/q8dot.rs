@@ -259,7 +259,7 @@ mod tests {
         // integer step may saturate). With unit scales every f32 step is exact (sums < 2^24), so the
         // dot is the integer dot product, on every path.
         let (m, n, k) = (3, 6, 96);
-        let q = |i: usize, period: usize| if i % period == 0 { -127i8 } else { 127 };
+        let q = |i: usize, period: usize| if i.is_multiple_of(period) { -127i8 } else { 127 };
         let x = Q8Matrix { rows: m, cols: k, qs: (0..m * k).map(|i| q(i, 3)).collect(), scales: vec![1.0; m * k / 32] };
         let w = Q8Matrix { rows: n, cols: k, qs: (0..n * k).map(|i| q(i, 5)).collect(), scales: vec![1.0; n * k / 32] };
         let mut got = vec![0.0f32; m * n];
