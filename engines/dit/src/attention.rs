@@ -7,7 +7,9 @@
 //! Work is split into (query tile of [`BQ`] rows, head) tasks run with rayon, × key tiles of [`BK`];
 //! for each tile the scores (BQ × BK) live in a small buffer, the running max / sum are updated
 //! online and the output accumulator is rescaled — no (N × N) score matrix is ever formed.
-//! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`worldflow-gemm`).
+//! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`worldflow-gemm`,
+//! `MicroKernel::detect`: AVX2 + FMA on x86_64, NEON on aarch64), and each tile's softmax loops are
+//! compiled with that kernel's features.
 
 use rayon::prelude::*;
 use worldflow_base::DisjointWriter;
@@ -87,8 +89,8 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
         assert_eq!(l.len(), nq);
         assert!(l.iter().all(|&x| x >= 1 && x <= kv.nk), "attention limits must be in 1..=nk");
     }
-    // The GEMM's micro-kernel (AVX2 + FMA where the CPU has both); the tiles run compiled with
-    // those features exactly when it is the AVX2 one.
+    // The GEMM's micro-kernel (AVX2 + FMA where the CPU has both, NEON on aarch64); the tiles run
+    // compiled with that kernel's features exactly when it is a SIMD one.
     let kernel = MicroKernel::detect();
     let dst = DisjointWriter::new(out);
     let tiles = nq.div_ceil(BQ);
@@ -163,6 +165,28 @@ unsafe fn tile(
         }
         if kernel.is_avx2_fma() {
             // SAFETY: AVX2 and FMA are present (the kernel says so only after detecting them).
+            return unsafe { fast(kernel, q, rows, h, kv, ws, out, offset) };
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        #[target_feature(enable = "neon")]
+        #[allow(clippy::too_many_arguments, reason = "the arguments of `tile`")]
+        unsafe fn fast(
+            kernel: MicroKernel,
+            q: &[f32],
+            rows: usize,
+            h: usize,
+            kv: &PackedKv,
+            ws: &mut Workspace,
+            out: DisjointWriter<f32>,
+            offset: usize,
+        ) {
+            // SAFETY: forwarded.
+            unsafe { tile_impl(kernel, q, rows, h, kv, ws, out, offset) }
+        }
+        if kernel.is_neon() {
+            // SAFETY: NEON is present (the kernel says so only after detecting it).
             return unsafe { fast(kernel, q, rows, h, kv, ws, out, offset) };
         }
     }

@@ -1,8 +1,9 @@
 //! Element-wise and row kernels (f32) and the GEMM wrapper for a weight used once.
 //!
 //! Hot kernels are written as plain loops and compiled twice (`simd_fn!`, `simd.rs`): once for the
-//! baseline target and once with `avx2,fma` enabled (selected at run time), so LLVM vectorises them
-//! with 256-bit registers without requiring `-C target-cpu`. Matches PyTorch semantics:
+//! baseline target and once with the CPU's SIMD features (selected at run time): `avx2,fma` on x86_64,
+//! so LLVM vectorises them with 256-bit registers without requiring `-C target-cpu`, and `neon` on
+//! aarch64 (128-bit registers). Matches PyTorch semantics:
 //! - `LayerNorm` (biased variance, eps inside the sqrt), `WanRMSNorm` (mean of squares over the
 //!   whole feature dim), `GELU(approximate='tanh')`, `SiLU`.
 //! - `exp_approx`: Cody–Waite range reduction + degree-6 Taylor, relative error < 2e-7 on

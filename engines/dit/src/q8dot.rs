@@ -1,17 +1,25 @@
 //! Int8 × int8 dot products of Q8_0 rows (weights and activations both in blocks of 32 with one
-//! f32 scale each), AVX2 (`maddubs`/`madd`) with a portable fallback that gives identical bits.
+//! f32 scale each): AVX2 (`maddubs`/`madd`) on x86_64, NEON (`smull`/`saddlp`/`addp`) on aarch64, and
+//! a portable fallback; all three give identical bits.
 //!
-//! Definition (both paths compute exactly this): for rows `x` (activations) and `w` (weights),
+//! Definition (every path computes exactly this): for rows `x` (activations) and `w` (weights),
 //! block `b`, lane `l` in 0..8:
 //! - `p[l] = Σ_{i=4l}^{4l+3} xq[32b+i] · wq[32b+i]` (exact i32; |p| ≤ 4·127²);
 //! - `acc[l] = acc[l] + (p[l] as f32) · (xs[b] · ws[b])` (f32 multiply, then add; no FMA);
 //! - `dot = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))`.
 //!
+//! The integer sums `p[l]` are exact in every path (any association order gives the same i32), and
+//! the f32 steps are the same operations in the same order, hence the identical bits.
+//!
 //! AVX2: `maddubs(|x|, sign(w, x))` gives the pair sums `x·w` in i16 (no saturation: values
 //! are within ±127, so a pair is at most 2·127² = 32258), `madd` with ones widens to the 8 i32
-//! lanes above. A tile of 2 activation rows × 4 weight rows shares every load.
+//! lanes above. NEON (`q8dot::neon`): widening products in i16, pairwise widening adds to i32 pairs,
+//! pairwise adds to the 8 lanes. A tile of 2 activation rows × 4 weight rows shares every load.
 
 use crate::quant::{Q8Matrix, Q8_BLOCK};
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 /// Activation rows per tile and weight rows per tile.
 const MR: usize = 2;
@@ -106,43 +114,73 @@ mod avx2 {
     }
 }
 
+/// Which tile kernel [`q8_rows_dot`] runs: a SIMD one only where the CPU has its features.
+#[derive(Clone, Copy)]
+enum TilePath {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+}
+
+impl TilePath {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2() {
+            return TilePath::Avx2;
+        }
+        #[cfg(target_arch = "aarch64")]
+        if crate::simd::has_neon() {
+            return TilePath::Neon;
+        }
+        TilePath::Portable
+    }
+}
+
+/// `$m::tile::<TM, TN>` for a tile of `tm × tn` into `out` (`[tm][tn]` order): the full tile and a
+/// one-row tile as such, other edge tiles one weight row at a time (few shapes to compile).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! fixed_tiles {
+    ($m:ident, $x:expr, $t0:expr, $tm:expr, $w:expr, $j0:expr, $tn:expr, $out:expr) => {{
+        let (x, t0, tm, w, j0, tn, out): (&Q8Matrix, usize, usize, &Q8Matrix, usize, usize, &mut [f32]) =
+            ($x, $t0, $tm, $w, $j0, $tn, $out);
+        match (tm, tn) {
+            (MR, NR) => $m::tile::<MR, NR>(x, t0, w, j0, out),
+            (1, NR) => $m::tile::<1, NR>(x, t0, w, j0, out),
+            _ => {
+                // Edge tile: one weight row at a time, results into [tm][tn] order.
+                for j in 0..tn {
+                    let mut col = [0.0f32; MR];
+                    for t in 0..tm {
+                        $m::tile::<1, 1>(x, t0 + t, w, j0 + j, &mut col[t..t + 1]);
+                    }
+                    (0..tm).for_each(|t| out[t * tn + j] = col[t]);
+                }
+            }
+        }
+    }};
+}
+
 /// `out[t·(r1 − r0) + r − r0] += dot(x row t, w row r)` for every activation row `t` and weight
 /// rows `r0..r1` (`out` is `[x.rows, r1 − r0]`); `x` and `w` share `cols`.
 pub fn q8_rows_dot(x: &Q8Matrix, w: &Q8Matrix, r0: usize, r1: usize, out: &mut [f32]) {
     assert!(x.cols == w.cols && r0 <= r1 && r1 <= w.rows && out.len() >= x.rows * (r1 - r0), "q8_rows_dot: shapes");
     let n = r1 - r0;
-    let use_avx2 = cfg!(target_arch = "x86_64") && crate::simd::has_avx2();
+    let path = TilePath::detect();
     let mut tile = [0.0f32; MR * NR];
     for t0 in (0..x.rows).step_by(MR) {
         let tm = MR.min(x.rows - t0);
         for j0 in (r0..r1).step_by(NR) {
             let tn = NR.min(r1 - j0);
-            let mut done = false;
-            #[cfg(target_arch = "x86_64")]
-            {
-                if use_avx2 {
-                    // SAFETY: AVX2 checked; rows t0..t0+tm and j0..j0+tn exist; shapes asserted above.
-                    unsafe {
-                        match (tm, tn) {
-                            (MR, NR) => avx2::tile::<MR, NR>(x, t0, w, j0, &mut tile),
-                            (1, NR) => avx2::tile::<1, NR>(x, t0, w, j0, &mut tile),
-                            _ => {
-                                // Edge tile: one weight row at a time, results into [tm][tn] order.
-                                for j in 0..tn {
-                                    let mut col = [0.0f32; MR];
-                                    for t in 0..tm {
-                                        avx2::tile::<1, 1>(x, t0 + t, w, j0 + j, &mut col[t..t + 1]);
-                                    }
-                                    (0..tm).for_each(|t| tile[t * tn + j] = col[t]);
-                                }
-                            }
-                        }
-                    }
-                    done = true;
-                }
-            }
-            if !done {
-                tile_portable(x, t0, tm, w, j0, tn, &mut tile);
+            match path {
+                // SAFETY: AVX2 checked; rows t0..t0+tm and j0..j0+tn exist; shapes asserted above.
+                #[cfg(target_arch = "x86_64")]
+                TilePath::Avx2 => unsafe { fixed_tiles!(avx2, x, t0, tm, w, j0, tn, &mut tile) },
+                // SAFETY: NEON checked; rows and shapes as above.
+                #[cfg(target_arch = "aarch64")]
+                TilePath::Neon => unsafe { fixed_tiles!(neon, x, t0, tm, w, j0, tn, &mut tile) },
+                TilePath::Portable => tile_portable(x, t0, tm, w, j0, tn, &mut tile),
             }
             for t in 0..tm {
                 for j in 0..tn {
@@ -183,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn avx2_and_portable_give_identical_bits() {
+    fn simd_and_portable_give_identical_bits() {
         let mut rng = Rng::new(5);
         for (m, n, k) in [(1, 5, 32), (3, 9, 64), (8, 36, 384), (5, 7, 1536)] {
             let x = Q8Matrix::quantize_activations(&rng.normal_vec(m * k, 2.0), m, k);
@@ -203,6 +241,33 @@ mod tests {
                 for r in r0..r1 {
                     assert_eq!(part[t * (r1 - r0) + r - r0].to_bits(), full[t * n + r].to_bits());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn detected_path_is_the_simd_one_where_the_cpu_has_it() {
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(matches!(TilePath::detect(), TilePath::Avx2), crate::simd::has_avx2());
+        #[cfg(target_arch = "aarch64")]
+        assert!(matches!(TilePath::detect(), TilePath::Neon), "NEON is part of every ARMv8-A core");
+    }
+
+    #[test]
+    fn extreme_values_give_exact_sums() {
+        // ±127 everywhere: the largest products and pair sums the format allows (no intermediate
+        // integer step may saturate). With unit scales every f32 step is exact (sums < 2^24), so the
+        // dot is the integer dot product, on every path.
+        let (m, n, k) = (3, 6, 96);
+        let q = |i: usize, period: usize| if i.is_multiple_of(period) { -127i8 } else { 127 };
+        let x = Q8Matrix { rows: m, cols: k, qs: (0..m * k).map(|i| q(i, 3)).collect(), scales: vec![1.0; m * k / 32] };
+        let w = Q8Matrix { rows: n, cols: k, qs: (0..n * k).map(|i| q(i, 5)).collect(), scales: vec![1.0; n * k / 32] };
+        let mut got = vec![0.0f32; m * n];
+        q8_rows_dot(&x, &w, 0, n, &mut got);
+        for t in 0..m {
+            for r in 0..n {
+                let want: i32 = (0..k).map(|i| x.qs[t * k + i] as i32 * w.qs[r * k + i] as i32).sum();
+                assert_eq!(got[t * n + r], want as f32, "{t},{r}");
             }
         }
     }

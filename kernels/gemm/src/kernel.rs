@@ -1,32 +1,82 @@
-//! The 6 × 16 micro-kernel: `c[R × 16] = init + a[R × kc] · b[kc × 16]` in 12 AVX2 registers (2 loads
-//! of `b` and 6 broadcasts of `a` per 12 FMAs, compiled with `avx2,fma` and chosen at run time), and a
-//! portable twin with the same summation order (`k` in order, one multiply-add at a time, starting
-//! from `init`), so a result does not depend on which one ran beyond FMA's single rounding.
+//! The 6 × 16 micro-kernel: `c[R × 16] = init + a[R × kc] · b[kc × 16]`, in three versions with the
+//! same summation order (`k` in order, one multiply-add at a time, starting from `init`), so a result
+//! does not depend on which one ran beyond FMA's single rounding:
+//! - AVX2 + FMA (x86_64): 12 registers of 8 lanes, 2 loads of `b` and 6 broadcasts of `a` per 12 FMAs;
+//! - NEON (aarch64): 24 registers of 4 lanes, 4 loads of `b` and 6 scalar reads of `a` per 24
+//!   by-element FMAs (`fmla v.4s, v.4s, v.s[0]`), 28 of the 32 vector registers;
+//! - portable: plain loops, multiply then add (no FMA), for every other CPU.
+//!
+//! The two SIMD versions fuse every step, so they give the same bits as a scalar `f32::mul_add` loop;
+//! each is compiled with its target features and chosen at run time ([`MicroKernel::detect`]).
 
 use crate::view::{Strided, StridedMut};
 use crate::{MR, NR};
 
-/// Which micro-kernel runs: the AVX2 + FMA one only where the CPU has both (the only way to get it
+/// The instruction set a [`MicroKernel`] runs on (a SIMD variant exists only on its architecture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+}
+
+/// Which micro-kernel runs: a SIMD one only where the CPU has its features (the only way to get one
 /// is [`MicroKernel::detect`]), otherwise the portable one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MicroKernel {
-    avx2_fma: bool,
+    isa: Isa,
 }
 
 impl MicroKernel {
-    /// The fastest kernel this CPU runs (`worldflow_base::cpu::has_avx2_fma`, cached by std).
+    /// The fastest kernel this CPU runs: AVX2 + FMA on x86_64 (`worldflow_base::cpu::has_avx2_fma`),
+    /// NEON on aarch64 (`worldflow_base::cpu::has_neon`), both cached by std; portable otherwise.
     pub fn detect() -> Self {
-        MicroKernel { avx2_fma: worldflow_base::cpu::has_avx2_fma() }
+        #[cfg(target_arch = "x86_64")]
+        if worldflow_base::cpu::has_avx2_fma() {
+            return MicroKernel { isa: Isa::Avx2Fma };
+        }
+        #[cfg(target_arch = "aarch64")]
+        if worldflow_base::cpu::has_neon() {
+            return MicroKernel { isa: Isa::Neon };
+        }
+        Self::portable()
     }
 
     /// The portable kernel (every CPU).
     pub fn portable() -> Self {
-        MicroKernel { avx2_fma: false }
+        MicroKernel { isa: Isa::Portable }
     }
 
-    /// Whether this is the AVX2 + FMA kernel.
+    /// Whether this is the AVX2 + FMA kernel (x86_64).
     pub fn is_avx2_fma(self) -> bool {
-        self.avx2_fma
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.isa == Isa::Avx2Fma
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Whether this is the NEON kernel (aarch64).
+    pub fn is_neon(self) -> bool {
+        #[cfg(target_arch = "aarch64")]
+        {
+            self.isa == Isa::Neon
+        }
+        #[cfg(not(target_arch = "aarch64"))]
+        {
+            false
+        }
+    }
+
+    /// Whether every step is one fused multiply-add (the SIMD kernels), so that results equal a
+    /// scalar `f32::mul_add` loop bit for bit; the portable kernel rounds the product first.
+    pub fn is_fused(self) -> bool {
+        self.isa != Isa::Portable
     }
 }
 
@@ -113,16 +163,17 @@ pub(crate) unsafe fn tile(kernel: MicroKernel, dims: TileDims, a: ATile, b: Stri
             }
         };
     }
-    #[cfg(target_arch = "x86_64")]
-    if kernel.avx2_fma {
+    match kernel.isa {
         // SAFETY: AVX2 and FMA are present (a `MicroKernel` says so only after detecting them);
         // extents as documented.
-        unsafe { dispatch!(kernel_avx2) };
-        return;
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { dispatch!(kernel_avx2) },
+        // SAFETY: NEON is present (detected, as above); extents as documented.
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { dispatch!(kernel_neon) },
+        // SAFETY: extents as documented.
+        Isa::Portable => unsafe { dispatch!(kernel_portable) },
     }
-    let _ = kernel;
-    // SAFETY: extents as documented.
-    unsafe { dispatch!(kernel_portable) }
 }
 
 /// `c[R × 16] = init + a[R × kc] · b[kc × 16]` (rows of `a` are `lda` apart; with `PA`, `a` is one
@@ -170,7 +221,65 @@ unsafe fn kernel_avx2<const R: usize, const PA: bool>(
     }
 }
 
-/// Portable version of [`kernel_avx2`] (same summation order; multiply then add, no FMA).
+/// `kernel_avx2` for NEON: row `r` keeps its 16 sums in `acc[r]`, four `float32x4_t`; each step
+/// loads 4 vectors of `b` and multiplies them by the scalar `a[r][p]` (one by-element fused
+/// multiply-add per vector), so every output is `init` then `k` FMAs in order, as on AVX2.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn kernel_neon<const R: usize, const PA: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: Strided,
+    c: StridedMut,
+    init: Init,
+) {
+    use std::arch::aarch64::*;
+    /// Lanes of one `float32x4_t`.
+    const LANES: usize = 4;
+    /// Vectors per 16-column row.
+    const VECS: usize = NR / LANES;
+    let (b, ldb, c, ldc) = (b.ptr, b.ld, c.ptr, c.ld);
+    // SAFETY: (whole body) extents as in `kernel_avx2`.
+    unsafe {
+        let mut acc = [[vdupq_n_f32(0.0); VECS]; R];
+        match init {
+            Init::Zero => {}
+            Init::Dest => {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    for (v, acc) in acc.iter_mut().enumerate() {
+                        *acc = vld1q_f32(c.add(r * ldc + v * LANES));
+                    }
+                }
+            }
+            Init::Bias(p) => {
+                let mut bias = [vdupq_n_f32(0.0); VECS];
+                for (v, bias) in bias.iter_mut().enumerate() {
+                    *bias = vld1q_f32(p.add(v * LANES));
+                }
+                acc = [bias; R];
+            }
+        }
+        for p in 0..kc {
+            let row = b.add(p * ldb);
+            let bv = [vld1q_f32(row), vld1q_f32(row.add(4)), vld1q_f32(row.add(8)), vld1q_f32(row.add(12))];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = *if PA { a.add(p * MR + r) } else { a.add(r * lda + p) };
+                for (acc, bv) in acc.iter_mut().zip(bv) {
+                    // acc + bv · av, one rounding (`fmla` by element).
+                    *acc = vfmaq_n_f32(*acc, bv, av);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                vst1q_f32(c.add(r * ldc + v * LANES), *acc);
+            }
+        }
+    }
+}
+
+/// Portable version of the SIMD kernels (same summation order; multiply then add, no FMA).
 unsafe fn kernel_portable<const R: usize, const PA: bool>(
     kc: usize,
     a: *const f32,

@@ -17,10 +17,13 @@
 //! - `k` in blocks of [`KC`] = 256 (a 16 KiB panel stays in L1 while the task's micro-panels stream
 //!   past it); tasks are row ranges (or column ranges for few rows), run with rayon; what several
 //!   tasks would copy alike is copied once and shared.
-//! - Micro-kernel: 6 × 16 tile in 12 AVX2 registers, 2 loads of `B` and 6 broadcasts of `A` per 12
-//!   FMAs (compiled with `avx2,fma`, selected at run time: [`MicroKernel`]); a portable version of the
-//!   same loop elsewhere. Summation order per output: `k` in order, one FMA at a time (bias first when
-//!   given), so results do not depend on the thread count.
+//! - Micro-kernel: 6 × 16 tile, chosen at run time by [`MicroKernel::detect`] from
+//!   `worldflow_base::cpu`: on x86_64 with AVX2 + FMA, 12 AVX2 registers, 2 loads of `B` and 6
+//!   broadcasts of `A` per 12 FMAs (compiled with `avx2,fma`); on aarch64 with NEON, 24 NEON
+//!   registers, 4 loads of `B` and 6 reads of `A` per 24 by-element FMAs (compiled with `neon`); a
+//!   portable version of the same loop elsewhere. Summation order per output: `k` in order, one
+//!   multiply-add at a time (bias first when given), so results do not depend on the thread count,
+//!   and the two SIMD kernels give the same bits (both fuse every step).
 //!
 //! Modules, lowest first: `view` (matrix views), `kernel` (micro-kernels), `pack` (operand layouts),
 //! `driver` (the blocked loop), `api` (entry points).

@@ -137,8 +137,9 @@ fn image_row_blocks_match_naive() {
 }
 
 #[test]
-fn portable_and_avx2_kernels_agree_with_naive() {
-    // Every row count, a in place and packed, partial columns, each init; both kernels.
+fn portable_and_simd_kernels_agree_with_naive() {
+    // Every row count, a in place and packed, partial columns, each init; the portable kernel and
+    // the detected one (AVX2 + FMA or NEON).
     let (kc, lda) = (37, 40);
     let a = data(MR * lda, 9);
     let b = data(kc * NR, 10);
@@ -174,6 +175,61 @@ fn portable_and_avx2_kernels_agree_with_naive() {
                                 );
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn detected_kernel_is_the_simd_one_where_the_cpu_has_it() {
+    let kernel = MicroKernel::detect();
+    assert_eq!(kernel.is_avx2_fma(), worldflow_base::cpu::has_avx2_fma());
+    assert_eq!(kernel.is_neon(), worldflow_base::cpu::has_neon());
+    assert_eq!(kernel.is_fused(), kernel.is_avx2_fma() || kernel.is_neon());
+    assert!(!MicroKernel::portable().is_fused());
+    // NEON is part of every ARMv8-A core (and of qemu's default CPU).
+    assert_eq!(kernel.is_neon(), cfg!(target_arch = "aarch64"));
+}
+
+#[test]
+fn simd_kernel_equals_fused_scalar_loop_bit_for_bit() {
+    // The SIMD kernels fuse each step, in `k` order from `init`: exactly `f32::mul_add` in a loop.
+    // Every row count, a in place and packed, each init, k across odd lengths.
+    let kernel = MicroKernel::detect();
+    if !kernel.is_fused() {
+        eprintln!("no SIMD micro-kernel on this CPU: nothing to compare");
+        return;
+    }
+    let (kc, lda) = (53, 60);
+    let a = data(MR * lda, 17);
+    let b = data(kc * NR, 18);
+    let bias = data(NR, 19);
+    let dest = data(MR * NR, 20);
+    for rows in 1..=MR {
+        let mut packed = Vec::new();
+        pack_a(MatRef::new(&a, MR, lda, lda), 0, rows, 0, kc, &mut packed);
+        for init in [Init::Zero, Init::Dest, Init::Bias(bias.as_ptr())] {
+            for at in [ATile::Rows(Strided { ptr: a.as_ptr(), ld: lda }), ATile::Packed(packed.as_ptr())] {
+                let mut c = dest.clone();
+                let (bs, cs) = (Strided { ptr: b.as_ptr(), ld: NR }, StridedMut { ptr: c.as_mut_ptr(), ld: NR });
+                // SAFETY: a is 6 × 60 (or one packed micro-panel of 53 steps), b 53 × 16, c 6 × 16.
+                unsafe { tile(kernel, TileDims { rows, cols: NR, kc }, at, bs, cs, init) };
+                for r in 0..MR {
+                    for j in 0..NR {
+                        let want = if r >= rows {
+                            dest[r * NR + j]
+                        } else {
+                            let start = match init {
+                                Init::Zero => 0.0,
+                                Init::Dest => dest[r * NR + j],
+                                Init::Bias(_) => bias[j],
+                            };
+                            (0..kc).fold(start, |acc, p| a[r * lda + p].mul_add(b[p * NR + j], acc))
+                        };
+                        let got = c[r * NR + j];
+                        assert_eq!(got.to_bits(), want.to_bits(), "rows {rows} {kernel:?} ({r}, {j}): {got} vs {want}");
                     }
                 }
             }
