@@ -14,6 +14,8 @@ use crate::options::{
 };
 use crate::sh::eval_sh;
 
+#[cfg(target_arch = "aarch64")]
+mod neon;
 #[cfg(target_arch = "x86_64")]
 mod x8;
 
@@ -120,6 +122,13 @@ impl ProjectCtx {
             antialiased,
             sh_degree,
         }
+    }
+
+    /// Whether the lane-parallel projections (`project8_at` with AVX2, `project4_at` with NEON) apply to
+    /// this context: they implement the renderer's default mode only (Inria, not antialiased).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    pub(crate) fn has_wide_projection(&self) -> bool {
+        self.compat == Compat::Inria && !self.antialiased
     }
 
     /// Projects Gaussian `i` of `g` (whose SH stride is `g.coeffs_per_gaussian()`).
@@ -417,3 +426,6 @@ fn covariance_3d(q: Quat, qn2: f32, scale: Vec3) -> [[f32; 3]; 3] {
     }
     cov
 }
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod lane_check;
