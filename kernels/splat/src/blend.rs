@@ -21,11 +21,17 @@
 //! from the reference's `o·exp(−½(a·dx² + c·dy²) − b·dx·dy)` by about 1e−6 relative in α (the ulp of
 //! `log₂ α` near −8), an order of magnitude below the golden tolerance. The per-entry work is
 //! latency-bound (the power → `exp2` → α chain of every entry must fit the out-of-order window), so fewer
-//! dependent operations per entry is what pays. The explicit AVX2 + FMA kernel is selected at run time.
-//! The portable kernel calls `f32::mul_add` exactly where the AVX2 one uses `vfmadd` (the power, the
-//! polynomial, and `acc + c·(α·T)`; fused multiply-add is exactly rounded, so both agree bit for bit) and
-//! plain operations elsewhere (Rust never contracts `a·b + c`): both produce bit-identical images. (On an
-//! x86-64 CPU without FMA the portable kernel's `mul_add` is a libm call: correct, but slow.)
+//! dependent operations per entry is what pays.
+//!
+//! Explicit SIMD kernels are selected at run time in [`blend_tile`] (with the matching gather of
+//! `tile_sets.rs`): on x86-64 the AVX2 + FMA kernel (`avx2` below) when `cpu::has_avx2_fma()`, on aarch64
+//! the NEON kernel (`blend/neon.rs`, an 8-pixel group as two 4-lane vectors) when `cpu::has_neon()`;
+//! elsewhere the portable kernel. The portable kernel calls `f32::mul_add` exactly where the SIMD ones
+//! fuse (`vfmadd`, `vfmaq_f32`: the power, the polynomial, and `acc + c·(α·T)`; fused multiply-add is
+//! exactly rounded, so they agree bit for bit) and plain operations elsewhere (Rust never contracts
+//! `a·b + c`): all produce bit-identical images (tested). On aarch64 `f32::max`/`min` are `fmaxnm`/
+//! `fminnm`, which the NEON kernel matches with `vmaxnmq`/`vminnmq`. (On an x86-64 CPU without FMA the
+//! portable kernel's `mul_add` is a libm call: correct, but slow; on aarch64 it is one `fmadd`.)
 
 use std::cell::RefCell;
 
@@ -266,8 +272,8 @@ fn log2_alpha(s: &TileSplat, dx: f32, bdy: f32, cdd_o: f32) -> f32 {
 /// factor 2, is 10³ times its error): the portable kernel skips such lanes without evaluating it.
 const LOG2_ALPHA_SKIP: f32 = -LOG2_255 - 1.5e-3;
 
-/// Step 2, portable build (the reference for the AVX2 build: same operations, same order, same fused
-/// multiply-adds).
+/// Step 2, portable build (the reference for the AVX2 and NEON builds: same operations, same order, same
+/// fused multiply-adds).
 fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, mut target: Target) {
     let w3 = frame.width as usize * 3;
     let alpha_max = frame.params.alpha_max;

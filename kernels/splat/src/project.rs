@@ -5,6 +5,12 @@
 //! positive definite (`a > 0`, `a·c − b² > 0`), `opacity ∈ [1/255, ∞)` after the Mip factor, colour ≥ 0,
 //! `depth > 0`, and the tile rectangle is non-empty and inside the tile grid. Guards are written so that
 //! NaN fails them (`!(x > 0)` rather than `x <= 0`).
+//!
+//! For the renderer's default mode (Inria, not antialiased; [`ProjectCtx::has_wide_projection`]) the
+//! renderer projects several Gaussians at a time, selected at run time: 8 with AVX2 (`project/x8.rs`,
+//! `cpu::has_avx2()`) on x86-64, 4 with NEON (`project/neon.rs`, `cpu::has_neon()`) on aarch64; both
+//! repeat [`ProjectCtx::project`] operation for operation and are tested bit-identical to it
+//! (`project/lane_check.rs`). Other modes, other CPUs and the chunk tails use the scalar projection.
 
 use glam::{Quat, Vec3};
 use worldflow_protocol::{Camera, Gaussians};

@@ -9,6 +9,8 @@
 //! (row, group): bit `j` of word `c` of a set is Gaussian `64·c + j`, so walking the set bits in order
 //! keeps depth order. Building the sets costs a few vector operations per 64 Gaussians and row, where
 //! appending each Gaussian to every (row, group) list it covers cost a dependent store per entry.
+//! The byte comparisons have AVX2 (`avx2`) and NEON (`neon`) versions, selected with the blend kernel
+//! in `blend.rs`; both build exactly the portable sets (tested).
 
 use crate::tile_splat::{SplatBlend, TileSplat};
 
