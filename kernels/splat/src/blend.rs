@@ -21,11 +21,17 @@
 //! from the reference's `o·exp(−½(a·dx² + c·dy²) − b·dx·dy)` by about 1e−6 relative in α (the ulp of
 //! `log₂ α` near −8), an order of magnitude below the golden tolerance. The per-entry work is
 //! latency-bound (the power → `exp2` → α chain of every entry must fit the out-of-order window), so fewer
-//! dependent operations per entry is what pays. The explicit AVX2 + FMA kernel is selected at run time.
-//! The portable kernel calls `f32::mul_add` exactly where the AVX2 one uses `vfmadd` (the power, the
-//! polynomial, and `acc + c·(α·T)`; fused multiply-add is exactly rounded, so both agree bit for bit) and
-//! plain operations elsewhere (Rust never contracts `a·b + c`): both produce bit-identical images. (On an
-//! x86-64 CPU without FMA the portable kernel's `mul_add` is a libm call: correct, but slow.)
+//! dependent operations per entry is what pays.
+//!
+//! Explicit SIMD kernels are selected at run time in [`blend_tile`] (with the matching gather of
+//! `tile_sets.rs`): on x86-64 the AVX2 + FMA kernel (`avx2` below) when `cpu::has_avx2_fma()`, on aarch64
+//! the NEON kernel (`blend/neon.rs`, an 8-pixel group as two 4-lane vectors) when `cpu::has_neon()`;
+//! elsewhere the portable kernel. The portable kernel calls `f32::mul_add` exactly where the SIMD ones
+//! fuse (`vfmadd`, `vfmaq_f32`: the power, the polynomial, and `acc + c·(α·T)`; fused multiply-add is
+//! exactly rounded, so they agree bit for bit) and plain operations elsewhere (Rust never contracts
+//! `a·b + c`): all produce bit-identical images (tested). On aarch64 `f32::max`/`min` are `fmaxnm`/
+//! `fminnm`, which the NEON kernel matches with `vmaxnmq`/`vminnmq`. (On an x86-64 CPU without FMA the
+//! portable kernel's `mul_add` is a libm call: correct, but slow; on aarch64 it is one `fmadd`.)
 
 use std::cell::RefCell;
 
@@ -135,6 +141,17 @@ pub(crate) fn blend_tile(
                 unsafe {
                     crate::tile_sets::avx2::gather(&geo, list, splats, &mut scratch);
                     avx2::blend_rows(frame, &geo, &scratch, target);
+                }
+                return;
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if neon::available() {
+                // SAFETY: the CPU supports NEON (checked just above).
+                unsafe {
+                    crate::tile_sets::neon::gather(&geo, list, splats, &mut scratch);
+                    neon::blend_rows(frame, &geo, &scratch, target);
                 }
                 return;
             }
@@ -255,8 +272,8 @@ fn log2_alpha(s: &TileSplat, dx: f32, bdy: f32, cdd_o: f32) -> f32 {
 /// factor 2, is 10³ times its error): the portable kernel skips such lanes without evaluating it.
 const LOG2_ALPHA_SKIP: f32 = -LOG2_255 - 1.5e-3;
 
-/// Step 2, portable build (the reference for the AVX2 build: same operations, same order, same fused
-/// multiply-adds).
+/// Step 2, portable build (the reference for the AVX2 and NEON builds: same operations, same order, same
+/// fused multiply-adds).
 fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, mut target: Target) {
     let w3 = frame.width as usize * 3;
     let alpha_max = frame.params.alpha_max;
@@ -328,6 +345,9 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, mut tar
         }
     }
 }
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 /// Step 2 with explicit AVX2 + FMA intrinsics. Every lane performs exactly the portable kernel's
 /// operations in the same order (FMA exactly where it calls `mul_add`), so both produce bit-identical
@@ -552,6 +572,146 @@ mod tests {
         assert!((LOG2_255 - 255f64.log2() as f32).abs() <= f32::EPSILON * 8.0);
     }
 
+    /// Blends a full tile and a clipped edge tile (13 × 5 pixels) of a 45 × 37 frame of 400 overlapping
+    /// Gaussians, in both stop modes, with the portable kernel and with `kernel` (a SIMD build's gather and
+    /// blend, into the target it is given), and asserts bit-identical results: straight into the image,
+    /// and in two depth-ordered parts through a state band (the first part's state, then the second
+    /// part's image, which must also equal the single pass's).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn assert_kernel_matches_portable(kernel: impl Fn(&TileFrame, &TileGeom, &[u32], &[SplatBlend], Target)) {
+        let mut state = 99u32;
+        let mut rnd = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32
+        };
+        let splats: Vec<SplatBlend> = (0..400)
+            .map(|_| {
+                let (a, c) = (0.05 + rnd() * 0.5, 0.05 + rnd() * 0.5);
+                let b = (rnd() - 0.5) * (a * c).sqrt();
+                let opacity: f32 = 0.02 + rnd() * 0.98;
+                SplatBlend::new(&Splat2D {
+                    mean_x: 16.0 + rnd() * 24.0,
+                    mean_y: 16.0 + rnd() * 20.0,
+                    conic_a: a,
+                    conic_b: b,
+                    conic_c: c,
+                    opacity,
+                    color: [rnd(), rnd() * 2.0, rnd()],
+                    log2_opacity: opacity.log2(),
+                    alpha_ext_x: 4.0 + rnd() * 8.0,
+                    alpha_ext_y: 4.0 + rnd() * 8.0,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let list: Vec<u32> = (0..splats.len() as u32).collect();
+        let (front, back) = list.split_at(list.len() * 3 / 4);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut terminated = 0;
+        for inclusive in [false, true] {
+            let frame = TileFrame {
+                width: 45,
+                height: 37,
+                params: CompatParams { alpha_max: if inclusive { 0.999 } else { 0.99 }, stop_inclusive: inclusive },
+                background: [0.1, 0.2, 0.3],
+                background_image: None,
+            };
+            for (tx, ty) in [(1u32, 1u32), (2, 2)] {
+                let case = format!("tile ({tx}, {ty}), inclusive {inclusive}");
+                let geo = TileGeom::new(frame.width, frame.height, tx, ty);
+                let portable = |list: &[u32], target: Target| {
+                    let mut sets = TileSets::default();
+                    gather(&geo, list, &splats, &mut sets);
+                    blend_rows_portable(&frame, &geo, &sets, target);
+                };
+                let (image_band, state_band) = (16 * 45 * 3, 16 * 45 * STATE);
+
+                let (mut a, mut b) = (vec![0.0f32; image_band], vec![0.0f32; image_band]);
+                portable(&list, Target::Image(&mut a));
+                kernel(&frame, &geo, &list, &splats, Target::Image(&mut b));
+                assert!(a.iter().any(|&v| v != 0.0), "{case}: nothing drawn");
+                assert_eq!(bits(&a), bits(&b), "{case}: image");
+
+                let (mut sa, mut sb) = (vec![0.0f32; state_band], vec![0.0f32; state_band]);
+                portable(front, Target::State { state: &mut sa, fresh: true, image: None });
+                kernel(&frame, &geo, front, &splats, Target::State { state: &mut sb, fresh: true, image: None });
+                assert_eq!(bits(&sa), bits(&sb), "{case}: state after the first part");
+                terminated += sa.chunks_exact(STATE).filter(|st| st[0] < 0.0).count();
+
+                let (mut pa, mut pb) = (vec![0.0f32; image_band], vec![0.0f32; image_band]);
+                portable(back, Target::State { state: &mut sa, fresh: false, image: Some(&mut pa) });
+                let target = Target::State { state: &mut sb, fresh: false, image: Some(&mut pb) };
+                kernel(&frame, &geo, back, &splats, target);
+                assert_eq!(bits(&pa), bits(&pb), "{case}: image after the second part");
+                assert_eq!(bits(&pa), bits(&a), "{case}: two parts differ from one pass");
+            }
+        }
+        println!("{terminated} pixels terminated in a first part");
+        assert!(terminated > 0, "no pixel terminated in a first part: the stop path went untested");
+        for inclusive in [false, true] {
+            assert_stop_boundary_matches_portable(&kernel, inclusive);
+        }
+    }
+
+    /// The stop test at its boundary, which random scenes practically never hit: a tile whose pixels
+    /// all get `α = alpha_max` exactly (a flat, opaque Gaussian) from a state band whose `T` makes
+    /// `T·(1 − α)` exactly `T_STOP` (and its neighbours), where `<` and `≤` decide differently.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn assert_stop_boundary_matches_portable(
+        kernel: &impl Fn(&TileFrame, &TileGeom, &[u32], &[SplatBlend], Target),
+        inclusive: bool,
+    ) {
+        let params = CompatParams { alpha_max: if inclusive { 0.999 } else { 0.99 }, stop_inclusive: inclusive };
+        let frame = TileFrame { width: 45, height: 37, params, background: [0.0; 3], background_image: None };
+        let geo = TileGeom::new(frame.width, frame.height, 1, 1);
+        let flat = SplatBlend::new(&Splat2D {
+            mean_x: 24.0,
+            mean_y: 24.0,
+            conic_a: 1e-7,
+            conic_c: 1e-7,
+            opacity: 1.0,
+            color: [1.0, 0.5, 0.25],
+            alpha_ext_x: 100.0,
+            alpha_ext_y: 100.0,
+            ..Default::default()
+        });
+        let one_minus = 1.0 - params.alpha_max;
+        let mut t_exact = T_STOP / one_minus;
+        for _ in 0..64 {
+            if t_exact * one_minus == T_STOP {
+                break;
+            }
+            t_exact = if t_exact * one_minus < T_STOP { t_exact.next_up() } else { t_exact.next_down() };
+        }
+        assert_eq!(t_exact * one_minus, T_STOP, "no T with T·(1 − α) = T_STOP exactly");
+        let ts = [t_exact, t_exact.next_up(), t_exact.next_down(), 0.5];
+        let mut start = vec![0.0f32; 16 * 45 * STATE];
+        for (k, st) in start.chunks_exact_mut(STATE).enumerate() {
+            st[0] = ts[k % ts.len()];
+        }
+        let (mut sa, mut sb) = (start.clone(), start.clone());
+        let mut sets = TileSets::default();
+        gather(&geo, &[0], &[flat], &mut sets);
+        blend_rows_portable(&frame, &geo, &sets, Target::State { state: &mut sa, fresh: false, image: None });
+        kernel(&frame, &geo, &[0], &[flat], Target::State { state: &mut sb, fresh: false, image: None });
+        // The portable kernel took each pixel that started at `t_exact` through the boundary the way the
+        // mode says: `<` composites it (T becomes T_STOP), `≤` terminates it (T kept, negated).
+        let mut boundary_pixels = 0;
+        for row in 0..geo.rows {
+            for x in geo.x0..geo.x0 + geo.cols {
+                let k = (row * frame.width as usize + x) * STATE;
+                if start[k] == t_exact {
+                    let want = if inclusive { -t_exact } else { T_STOP };
+                    assert_eq!(sa[k], want, "portable kernel at the boundary, inclusive {inclusive}");
+                    boundary_pixels += 1;
+                }
+            }
+        }
+        assert!(boundary_pixels > 0);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&sa), bits(&sb), "stop boundary, inclusive {inclusive}");
+    }
+
     /// The AVX2 kernel and the portable kernel must agree bit for bit (same operations, same FMAs).
     #[test]
     fn avx2_kernel_is_bit_identical_to_portable_kernel() {
@@ -561,58 +721,38 @@ mod tests {
                 println!("no AVX2/FMA on this CPU: nothing to compare");
                 return;
             }
-            let mut state = 99u32;
-            let mut rnd = move || {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 8) as f32 / (1u32 << 24) as f32
-            };
-            let splats: Vec<SplatBlend> = (0..400)
-                .map(|_| {
-                    let (a, c) = (0.05 + rnd() * 0.5, 0.05 + rnd() * 0.5);
-                    let b = (rnd() - 0.5) * (a * c).sqrt();
-                    let opacity: f32 = 0.02 + rnd() * 0.98;
-                    SplatBlend::new(&Splat2D {
-                        mean_x: 16.0 + rnd() * 24.0,
-                        mean_y: 16.0 + rnd() * 20.0,
-                        conic_a: a,
-                        conic_b: b,
-                        conic_c: c,
-                        opacity,
-                        color: [rnd(), rnd() * 2.0, rnd()],
-                        log2_opacity: opacity.log2(),
-                        alpha_ext_x: 4.0 + rnd() * 8.0,
-                        alpha_ext_y: 4.0 + rnd() * 8.0,
-                        ..Default::default()
-                    })
-                })
-                .collect();
-            let list: Vec<u32> = (0..splats.len() as u32).collect();
-            for inclusive in [false, true] {
-                let frame = TileFrame {
-                    width: 45,
-                    height: 37,
-                    params: CompatParams { alpha_max: if inclusive { 0.999 } else { 0.99 }, stop_inclusive: inclusive },
-                    background: [0.1, 0.2, 0.3],
-                    background_image: None,
-                };
-                for (tx, ty) in [(1u32, 1u32), (2, 2)] {
-                    let band = 16 * 45 * 3;
-                    let mut a = vec![0.0f32; band];
-                    let mut b = vec![0.0f32; band];
-                    let geo = TileGeom::new(frame.width, frame.height, tx, ty);
-                    let (mut sets, mut sets_avx2) = (TileSets::default(), TileSets::default());
-                    gather(&geo, &list, &splats, &mut sets);
-                    blend_rows_portable(&frame, &geo, &sets, Target::Image(&mut a));
-                    // SAFETY: AVX2 support checked above.
-                    unsafe {
-                        crate::tile_sets::avx2::gather(&geo, &list, &splats, &mut sets_avx2);
-                        avx2::blend_rows(&frame, &geo, &sets_avx2, Target::Image(&mut b));
-                    }
-                    assert!(a.iter().any(|&v| v != 0.0));
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&a), bits(&b), "tile ({tx}, {ty}), inclusive {inclusive}");
+            assert_kernel_matches_portable(|frame, geo, list, splats, target| {
+                let mut sets = TileSets::default();
+                // SAFETY: AVX2 and FMA support checked above.
+                unsafe {
+                    crate::tile_sets::avx2::gather(geo, list, splats, &mut sets);
+                    avx2::blend_rows(frame, geo, &sets, target);
                 }
-            }
+            });
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        println!("not x86-64: no AVX2 kernel to compare");
+    }
+
+    /// The NEON kernel and the portable kernel must agree bit for bit (same operations, same FMAs).
+    #[test]
+    fn neon_kernel_is_bit_identical_to_portable_kernel() {
+        #[cfg(target_arch = "aarch64")]
+        {
+            if !neon::available() {
+                println!("no NEON on this CPU: nothing to compare");
+                return;
+            }
+            assert_kernel_matches_portable(|frame, geo, list, splats, target| {
+                let mut sets = TileSets::default();
+                // SAFETY: NEON support checked above.
+                unsafe {
+                    crate::tile_sets::neon::gather(geo, list, splats, &mut sets);
+                    neon::blend_rows(frame, geo, &sets, target);
+                }
+            });
+        }
+        #[cfg(not(target_arch = "aarch64"))]
+        println!("not aarch64: no NEON kernel to compare");
     }
 }

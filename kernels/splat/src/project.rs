@@ -5,6 +5,12 @@
 //! positive definite (`a > 0`, `a·c − b² > 0`), `opacity ∈ [1/255, ∞)` after the Mip factor, colour ≥ 0,
 //! `depth > 0`, and the tile rectangle is non-empty and inside the tile grid. Guards are written so that
 //! NaN fails them (`!(x > 0)` rather than `x <= 0`).
+//!
+//! For the renderer's default mode (Inria, not antialiased; [`ProjectCtx::has_wide_projection`]) the
+//! renderer projects several Gaussians at a time, selected at run time: 8 with AVX2 (`project/x8.rs`,
+//! `cpu::has_avx2()`) on x86-64, 4 with NEON (`project/neon.rs`, `cpu::has_neon()`) on aarch64; both
+//! repeat [`ProjectCtx::project`] operation for operation and are tested bit-identical to it
+//! (`project/lane_check.rs`). Other modes, other CPUs and the chunk tails use the scalar projection.
 
 use glam::{Quat, Vec3};
 use worldflow_protocol::{Camera, Gaussians};
@@ -14,6 +20,8 @@ use crate::options::{
 };
 use crate::sh::eval_sh;
 
+#[cfg(target_arch = "aarch64")]
+mod neon;
 #[cfg(target_arch = "x86_64")]
 mod x8;
 
@@ -120,6 +128,13 @@ impl ProjectCtx {
             antialiased,
             sh_degree,
         }
+    }
+
+    /// Whether the lane-parallel projections (`project8_at` with AVX2, `project4_at` with NEON) apply to
+    /// this context: they implement the renderer's default mode only (Inria, not antialiased).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    pub(crate) fn has_wide_projection(&self) -> bool {
+        self.compat == Compat::Inria && !self.antialiased
     }
 
     /// Projects Gaussian `i` of `g` (whose SH stride is `g.coeffs_per_gaussian()`).
@@ -417,3 +432,6 @@ fn covariance_3d(q: Quat, qn2: f32, scale: Vec3) -> [[f32; 3]; 3] {
     }
     cov
 }
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod lane_check;

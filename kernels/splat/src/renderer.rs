@@ -116,7 +116,37 @@ fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, ids: Indices, out: &mut [Splat
             return;
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if worldflow_base::cpu::has_neon() {
+            // SAFETY: the CPU supports NEON (checked just above).
+            unsafe { project_chunk_neon(ctx, g, ids, out, status) };
+            return;
+        }
+    }
     project_chunk_impl(ctx, g, ids, 0, out, status);
+}
+
+/// [`ProjectCtx::project4_at`] (NEON, 4 lanes) over the whole groups of 4, the scalar projection for the
+/// rest and for the modes it does not cover; bit-identical to [`project_chunk_impl`] either way.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn project_chunk_neon(ctx: &ProjectCtx, g: &Gaussians, ids: Indices, out: &mut [Splat2D], status: &mut [Fate]) {
+    const L: usize = 4;
+    if !ctx.has_wide_projection() {
+        project_chunk_impl(ctx, g, ids, 0, out, status);
+        return;
+    }
+    let whole = out.len() / L * L;
+    let (out4, out_tail) = out.split_at_mut(whole);
+    let (status4, status_tail) = status.split_at_mut(whole);
+    for (c, (o, st)) in out4.chunks_exact_mut(L).zip(status4.chunks_exact_mut(L)).enumerate() {
+        st.copy_from_slice(&ctx.project4_at(g, std::array::from_fn(|l| ids.get(L * c + l)), o));
+    }
+    project_chunk_impl(ctx, g, ids, whole, out_tail, status_tail);
 }
 
 /// The same code compiled with AVX2 (single-instruction `ceil`/`floor`/`round`, wider moves). Rust never
@@ -127,7 +157,7 @@ fn project_chunk(ctx: &ProjectCtx, g: &Gaussians, ids: Indices, out: &mut [Splat
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn project_chunk_avx2(ctx: &ProjectCtx, g: &Gaussians, ids: Indices, out: &mut [Splat2D], status: &mut [Fate]) {
-    if !ctx.has_project8() {
+    if !ctx.has_wide_projection() {
         project_chunk_impl(ctx, g, ids, 0, out, status);
         return;
     }

@@ -9,12 +9,14 @@
 //! (row, group): bit `j` of word `c` of a set is Gaussian `64·c + j`, so walking the set bits in order
 //! keeps depth order. Building the sets costs a few vector operations per 64 Gaussians and row, where
 //! appending each Gaussian to every (row, group) list it covers cost a dependent store per entry.
+//! The byte comparisons have AVX2 (`avx2`) and NEON (`neon`) versions, selected with the blend kernel
+//! in `blend.rs`; both build exactly the portable sets (tested).
 
 use crate::tile_splat::{SplatBlend, TileSplat};
 
 /// Gaussians per bitset word.
 pub(crate) const CHUNK: usize = 64;
-/// Pixels per group (one AVX2 vector).
+/// Pixels per group (one AVX2 vector, two NEON vectors).
 pub(crate) const LANES: usize = 8;
 const TS: usize = crate::options::TILE_SIZE as usize;
 pub(crate) const GROUPS_PER_ROW: usize = TS / LANES;
@@ -197,6 +199,59 @@ pub(crate) mod avx2 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon {
+    use std::arch::aarch64::*;
+
+    use super::{compact, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW};
+    use crate::tile_splat::SplatBlend;
+
+    /// Bit `j` of the result is the top bit of byte `j` of the 64 bytes `m` (each byte 0x00 or 0xFF).
+    /// NEON has no movemask: keep bit `j mod 8` of byte `j`, then three rounds of pairwise byte
+    /// additions sum each run of 8 bytes into one (distinct bits, so the sum is their OR), in order.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn mask64(m: [uint8x16_t; 4]) -> u64 {
+        const WEIGHTS: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        // SAFETY: `WEIGHTS` holds 16 bytes.
+        let w = unsafe { vld1q_u8(WEIGHTS.as_ptr()) };
+        let b = m.map(|v| vandq_u8(v, w));
+        let pairs = [vpaddq_u8(b[0], b[1]), vpaddq_u8(b[2], b[3])];
+        let quads = vpaddq_u8(pairs[0], pairs[1]);
+        vgetq_lane_u64::<0>(vreinterpretq_u64_u8(vpaddq_u8(quads, quads)))
+    }
+
+    /// [`super::gather`] with the sets built by NEON byte comparisons (same sets).
+    ///
+    /// # Safety
+    /// The CPU must support NEON.
+    #[target_feature(enable = "neon")]
+    pub(crate) unsafe fn gather(geo: &TileGeom, list: &[u32], splats: &[SplatBlend], sc: &mut TileSets) {
+        compact(geo, list, splats, sc);
+        let chunks = sc.chunks;
+        // The 64 bytes of chunk `c` of a per-Gaussian byte vector (padded to `chunks·CHUNK`).
+        let load = |v: &[u8], c: usize| -> [uint8x16_t; 4] {
+            let bytes = &v[c * CHUNK..(c + 1) * CHUNK];
+            // SAFETY: each load reads 16 bytes at offset 16·h < 64 of the 64-byte slice `bytes`.
+            std::array::from_fn(|h| unsafe { vld1q_u8(bytes.as_ptr().add(16 * h)) })
+        };
+        for c in 0..chunks {
+            let (lo, hi) = (load(&sc.row_lo, c), load(&sc.row_hi, c));
+            let (glo, ghi) = (load(&sc.group_lo, c), load(&sc.group_hi, c));
+            let in_group =
+                [mask64(glo.map(|v| vceqq_u8(v, vdupq_n_u8(0)))), mask64(ghi.map(|v| vceqq_u8(v, vdupq_n_u8(1))))];
+            for row in 0..geo.rows {
+                let r = vdupq_n_u8(row as u8);
+                // In the row range: lo ≤ r ≤ hi (unsigned bytes; the padding's lo is above every row).
+                let in_row = mask64(std::array::from_fn(|h| vandq_u8(vcleq_u8(lo[h], r), vcleq_u8(r, hi[h]))));
+                for (g, in_g) in in_group.iter().enumerate() {
+                    sc.sets[(row * GROUPS_PER_ROW + g) * chunks + c] = in_row & in_g;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +315,20 @@ mod tests {
                         assert_eq!(sc_avx2.set(row, group), sc.set(row, group), "row {row}, group {group}");
                     }
                 }
+            }
+            #[cfg(target_arch = "aarch64")]
+            if worldflow_base::cpu::has_neon() {
+                let mut sc_neon = TileSets::default();
+                // SAFETY: NEON support checked just above.
+                unsafe { neon::gather(&geo, &list, &splats, &mut sc_neon) };
+                assert_eq!(sc_neon.splats.len(), sc.splats.len());
+                for row in 0..geo.rows {
+                    for group in 0..GROUPS_PER_ROW {
+                        assert_eq!(sc_neon.set(row, group), sc.set(row, group), "row {row}, group {group}");
+                    }
+                }
+            } else {
+                println!("no NEON on this CPU: the NEON sets are not compared");
             }
         }
     }

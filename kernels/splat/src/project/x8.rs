@@ -10,7 +10,7 @@ use std::arch::x86_64::*;
 use worldflow_protocol::Gaussians;
 
 use super::{log2_opacity, Fate, ProjectCtx, Splat2D};
-use crate::options::{Compat, ALPHA_MIN, DILATION_PX2, INRIA_NEAR_Z, TILE_SIZE};
+use crate::options::{ALPHA_MIN, DILATION_PX2, INRIA_NEAR_Z, TILE_SIZE};
 
 const L: usize = 8;
 
@@ -118,12 +118,7 @@ fn dot3(a: __m256, b: __m256, c: __m256, d: __m256, e: __m256, f: __m256) -> __m
 }
 
 impl ProjectCtx {
-    /// Whether [`Self::project8`] applies to this context.
-    pub(crate) fn has_project8(&self) -> bool {
-        self.compat == Compat::Inria && !self.antialiased
-    }
-
-    /// [`Self::project`] of Gaussians `base..base + 8` (requires [`Self::has_project8`]): the fates, and
+    /// [`Self::project`] of Gaussians `base..base + 8` (requires [`Self::has_wide_projection`]): the fates, and
     /// the records of the visible ones in `out[lane]` (`out.len() == 8`; other lanes untouched).
     #[cfg(test)]
     #[target_feature(enable = "avx2")]
@@ -132,7 +127,7 @@ impl ProjectCtx {
     }
 
     /// [`Self::project`] of the Gaussians `idx` (lane `l`: Gaussian `idx[l]`; requires
-    /// [`Self::has_project8`]): the fates, and the records of the visible ones in `out[lane]`.
+    /// [`Self::has_wide_projection`]): the fates, and the records of the visible ones in `out[lane]`.
     #[target_feature(enable = "avx2")]
     pub(crate) fn project8_at(&self, g: &Gaussians, idx: [usize; L], out: &mut [Splat2D]) -> [Fate; L] {
         // Gather the lanes' fields (one pass over the 8 Gaussians).
@@ -390,46 +385,7 @@ struct Lanes {
 
 #[cfg(test)]
 mod tests {
-    use glam::{Quat, Vec3};
-    use worldflow_protocol::{rigid_inverse, world_from_camera_look_at, Camera, Intrinsics};
-
     use super::*;
-    use crate::options::DepthCull;
-    use crate::project::Projected;
-
-    /// Gaussians around and behind a camera, with every kind of degenerate value mixed in.
-    fn mixed_scene(n: usize, sh_degree: u8) -> Gaussians {
-        let mut state = 0x9E37_79B9u32;
-        let mut rnd = move || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 24) as f32
-        };
-        let mut g = Gaussians::new(sh_degree);
-        let k = (sh_degree as usize + 1).pow(2);
-        for i in 0..n {
-            let mut mean = Vec3::new(rnd() * 8.0 - 4.0, rnd() * 8.0 - 4.0, rnd() * 6.0 - 2.0);
-            let mut scale = Vec3::new(0.01 + rnd() * 0.3, 0.01 + rnd() * 0.3, 0.001 + rnd() * 0.3);
-            let mut rot = Quat::from_xyzw(rnd() - 0.5, rnd() - 0.5, rnd() - 0.5, rnd() - 0.5);
-            let mut opacity = rnd();
-            match i % 23 {
-                0 => mean.x = f32::NAN,
-                1 => scale.y = f32::INFINITY,
-                2 => rot = Quat::from_xyzw(0.0, 0.0, 0.0, 0.0),
-                3 => scale.z = -0.1,
-                4 => scale.x = 0.0,
-                5 => opacity = f32::NAN,
-                6 => opacity = 0.001,
-                7 => scale = Vec3::splat(1e20),
-                8 => mean = Vec3::new(1e30, 0.0, 0.0),
-                9 => rot = Quat::from_xyzw(1e30, 1e30, 0.0, 0.0),
-                10 => scale = Vec3::new(1e-30, 1e-30, 1e-30),
-                _ => {}
-            }
-            let sh: Vec<[f32; 3]> = (0..k).map(|_| [rnd() - 0.5, rnd() - 0.5, rnd() - 0.5]).collect();
-            g.push(i as u64, mean, scale, rot, opacity, &sh);
-        }
-        g
-    }
 
     #[test]
     fn eight_wide_projection_is_bit_identical_to_the_scalar_one() {
@@ -437,34 +393,9 @@ mod tests {
             println!("no AVX2 on this CPU: nothing to compare");
             return;
         }
-        let c2w = world_from_camera_look_at(Vec3::new(0.3, -5.0, 0.8), Vec3::new(0.0, 0.0, 0.2), Vec3::Z);
-        let camera = Camera {
-            width: 203,
-            height: 117,
-            intrinsics: Intrinsics::from_fov_x(203, 117, 1.1),
-            camera_from_world: rigid_inverse(&c2w),
-        };
-        let mut seen = [0usize; 3];
-        // Without and with a view distance inside the scene (the far cull on both paths).
-        for (sh_degree, far_z) in [(0u8, f32::INFINITY), (3, f32::INFINITY), (0, 5.5)] {
-            let g = mixed_scene(4000, sh_degree);
-            let ctx = ProjectCtx::new(&camera, DepthCull { compat: Compat::Inria, far_z }, false, sh_degree);
-            assert!(ctx.has_project8());
-            for base in (0..g.len()).step_by(L) {
-                let mut records = [Splat2D::default(); L];
-                // SAFETY: AVX2 support checked above.
-                let fates = unsafe { ctx.project8(&g, base, &mut records) };
-                for (l, fate) in fates.into_iter().enumerate() {
-                    let got = match fate {
-                        Fate::Visible => format!("{:?}", Projected::Visible(records[l])),
-                        other => format!("{other:?}"),
-                    };
-                    let want = ctx.project(&g, base + l);
-                    assert_eq!(got, format!("{want:?}"), "Gaussian {}", base + l);
-                    seen[fate as usize] += 1;
-                }
-            }
-        }
-        assert!(seen.iter().all(|&n| n > 300), "visible / culled / invalid: {seen:?}");
+        // SAFETY: AVX2 support checked above.
+        let project =
+            |ctx: &ProjectCtx, g: &Gaussians, base: usize, out: &mut [Splat2D]| unsafe { ctx.project8(g, base, out) };
+        super::super::lane_check::assert_lanes_match_scalar(project);
     }
 }
