@@ -2,8 +2,8 @@
 //!
 //! The published predicate ([`crate::fov`]) compares angles: with `d = p − c`,
 //! `|wrap(atan2(d.x, d.z) − yaw)| < half_yaw`, `|wrap(atan2(d.y, h) − pitch)| < half_pitch` (`h = |d.xz|`)
-//! and `|d|² < radius²`. Two `atan2` per point were most of a retrieval's time (perf on `memory_bench`, before this module:
-//! `atanf`/`atan2f` 57 % of all samples, set-up included).
+//! and `|d|² < radius²`. Two `atan2` per point were most of a retrieval's time (perf on `memory_bench`
+//! before this module: `atanf`/`atan2f` 57 % of all samples, set-up included).
 //!
 //! The same tests in cosine form need only products: for an angle difference `θ` and a half field `a`
 //! (`0 < a < 90°`), `|wrap(θ)| < a ⇔ cos θ > cos a`, and
@@ -16,8 +16,8 @@
 //! |u − v|`, the true angle is then at least `MARGIN` = 1e-4 rad inside (outside) the field, while the
 //! published f32 evaluation is off by at most a few 1e-7 rad (`atan2f`, one subtraction, the `f32` τ in
 //! `wrap`) and the cosine evaluation here by a few 1e-7 relative: both sides agree with the exact answer
-//! there. Points inside the 1e-4 band (≈ 0.05 % of them, see the test in `fov.rs`), and degenerate directions (`h ≈ 0`, where
-//! `atan2(±0, ±0)` decides), go to the published predicate itself. The count is therefore exactly the
+//! there. Points inside the 1e-4 band (≈ 0.05 % of them, see the test in `fov.rs`), and degenerate
+//! directions (`h ≈ 0`, where `atan2(±0, ±0)` decides), go to the published predicate itself. The count is therefore exactly the
 //! published count, and the per-point work is branch-free arithmetic that the compiler vectorises over
 //! the structure-of-arrays layout of [`PointsSoa`].
 
