@@ -41,9 +41,9 @@ fn main() {
     let arg = |i: usize| std::env::args().nth(i);
     let max_mc: usize = arg(1).and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let step: f32 = arg(2).and_then(|a| a.parse().ok()).unwrap_or(1.0);
-    println!(
-        "| history (latents) | indexed ms/chunk mean | median | max | near latents/query | Monte-Carlo ms/chunk | same selection |"
-    );
+    let header = "| history (latents) | indexed ms/chunk mean | median | max | near latents/query \
+                  | Monte-Carlo ms/chunk | same selection |";
+    println!("{header}");
     println!("|---:|---:|---:|---:|---:|---:|:---:|");
     for n in [100usize, 1_000, 10_000, 100_000] {
         let mut r = MemoryRetriever::new(MemoryConfig::default()).unwrap();

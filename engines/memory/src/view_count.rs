@@ -17,9 +17,9 @@
 //! published f32 evaluation is off by at most a few 1e-7 rad (`atan2f`, one subtraction, the `f32` τ in
 //! `wrap`) and the cosine evaluation here by a few 1e-7 relative: both sides agree with the exact answer
 //! there. Points inside the 1e-4 band (≈ 0.05 % of them, see the test in `fov.rs`), and degenerate
-//! directions (`h ≈ 0`, where `atan2(±0, ±0)` decides), go to the published predicate itself. The count is therefore exactly the
-//! published count, and the per-point work is branch-free arithmetic that the compiler vectorises over
-//! the structure-of-arrays layout of [`PointsSoa`].
+//! directions (`h ≈ 0`, where `atan2(±0, ±0)` decides), go to the published predicate itself. The count
+//! is therefore exactly the published count, and the per-point work is branch-free arithmetic that the
+//! compiler vectorises over the structure-of-arrays layout of [`PointsSoa`].
 
 use glam::Vec3;
 
