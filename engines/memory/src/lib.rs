@@ -14,8 +14,10 @@ pub mod chunking;
 mod error;
 pub mod fov;
 mod grid;
+mod point_tree;
 mod policy;
 mod retriever;
+mod view_count;
 pub mod worldplay;
 
 pub use error::{MemoryError, Result};

@@ -107,6 +107,18 @@ pub struct MemorySelection {
     pub query_rope_time: Vec<u32>,
 }
 
+/// How [`MemoryRetriever::select_impl`] ranks clips (all give the same ranking).
+#[derive(Debug, Clone, Copy)]
+enum Ranking {
+    /// Near clips only (hash grid), [`FovSample::sim`].
+    Indexed,
+    /// Every clip, every sample point ([`FovSample::sim_monte_carlo`]).
+    MonteCarlo,
+    /// Near clips only, [`FovSample::sim_pointwise`].
+    #[cfg(test)]
+    IndexedPointwise,
+}
+
 /// Pose history + spatial index; answers "which latents form the context of the next chunk".
 #[derive(Debug, Clone)]
 pub struct MemoryRetriever {
@@ -149,12 +161,20 @@ impl MemoryRetriever {
 
     /// The context for the chunk whose latents have poses `query` (fast, indexed).
     pub fn select(&self, query: &[Mat4]) -> Result<MemorySelection> {
-        self.select_impl(query, false)
+        self.select_impl(query, Ranking::Indexed)
     }
 
     /// Same result by the published Monte-Carlo procedure over every clip (reference; O(N · 50k)).
     pub fn select_monte_carlo(&self, query: &[Mat4]) -> Result<MemorySelection> {
-        self.select_impl(query, true)
+        self.select_impl(query, Ranking::MonteCarlo)
+    }
+
+    /// The indexed selection with the previous per-point similarity ([`FovSample::sim_pointwise`]):
+    /// the check of [`Self::select`] on long random trajectories, where the Monte-Carlo reference is
+    /// too slow.
+    #[cfg(test)]
+    pub(crate) fn select_pointwise(&self, query: &[Mat4]) -> Result<MemorySelection> {
+        self.select_impl(query, Ranking::IndexedPointwise)
     }
 
     /// Candidate clip starts, oldest first: aligned, after the first chunk, before the temporal window.
@@ -178,7 +198,7 @@ impl MemoryRetriever {
         (acc / pairs as f64) as f32
     }
 
-    fn select_impl(&self, query: &[Mat4], monte_carlo: bool) -> Result<MemorySelection> {
+    fn select_impl(&self, query: &[Mat4], ranking: Ranking) -> Result<MemorySelection> {
         if query.is_empty() {
             return Err(MemoryError::Query("no query poses (the chunk to generate needs ≥ 1 latent pose)".into()));
         }
@@ -193,7 +213,12 @@ impl MemoryRetriever {
             let temporal = n - cfg.temporal_latents..n;
             let first_chunk = 0..cfg.first_chunk_latents;
             let want = cfg.spatial_clips();
-            let spatial = if monte_carlo { self.rank_monte_carlo(query, want) } else { self.rank_indexed(query, want) };
+            let spatial = match ranking {
+                Ranking::MonteCarlo => self.rank_monte_carlo(query, want),
+                Ranking::Indexed => self.rank_indexed(query, want, |c| self.sample.sim(c)),
+                #[cfg(test)]
+                Ranking::IndexedPointwise => self.rank_indexed(query, want, |c| self.sample.sim_pointwise(c)),
+            };
             let mut set: BTreeSet<usize> = first_chunk.clone().chain(temporal.clone()).collect();
             for clip in &spatial {
                 set.extend(clip.start..clip.start + cfg.clip_latents);
@@ -231,7 +256,7 @@ impl MemoryRetriever {
         scores
     }
 
-    fn rank_indexed(&self, query: &[Mat4], want: usize) -> Vec<ClipScore> {
+    fn rank_indexed(&self, query: &[Mat4], want: usize, sim: impl Fn(&RelativeCamera) -> f32 + Sync) -> Vec<ClipScore> {
         let c = self.cfg.clip_latents;
         let range = self.clip_range();
         let cull = self.sample.cull_distance();
@@ -254,7 +279,7 @@ impl MemoryRetriever {
         let mut scores: Vec<ClipScore> = near
             .par_iter()
             .map(|&k| {
-                let d = self.clip_distance(k, query, |q, h| self.sample.sim(&RelativeCamera::new(q, h)));
+                let d = self.clip_distance(k, query, |q, h| sim(&RelativeCamera::new(q, h)));
                 ClipScore { start: k * c, distance: d }
             })
             .filter(|s| s.distance < 1.0)
@@ -278,3 +303,7 @@ impl MemoryRetriever {
         self.poses.get(i).map(|m| m.w_axis.truncate())
     }
 }
+
+#[cfg(test)]
+#[path = "retriever_identity_tests.rs"]
+mod identity_tests;
