@@ -70,8 +70,9 @@ def load(path, name):
             sys.modules[pkg] = m
     if name == "model":
         _diffusers_stub()
-    # upstream's `torch.cuda.amp.autocast` decorators and contexts (no-ops on CPU) warn on every import
+    # upstream's `torch.cuda.amp.autocast` decorators and contexts (no-ops on CPU) warn
     warnings.filterwarnings("ignore", message=".*torch.cuda.amp.autocast.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="CUDA is not available.*Disabling autocast", category=UserWarning)
     mod = importlib.import_module(f"wan.modules.{name}")
     if name == "model":
         att = importlib.import_module("wan.modules.attention")
