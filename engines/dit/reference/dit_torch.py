@@ -167,3 +167,109 @@ def block_forward(W, cfg, h, e0, ang, ctx_kv, i=0):
     h = h + lin(W, b + ".cross_attn.o", o.reshape(N, D))
     y = ln(h, eps) * (1 + m[4]) + m[3]
     return h + lin(W, b + ".ffn.2", F.gelu(lin(W, b + ".ffn.0", y), approximate="tanh")) * m[5]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The same architecture written for speed, the way a PyTorch engineer would run it in float32 on CPU:
+# `F.linear`, `F.layer_norm` / `F.rms_norm`, `scaled_dot_product_attention` (with the block-causal mask as a
+# boolean `attn_mask`), RoPE as a complex multiply with the rotations computed once per forward, the
+# per-frame modulation computed once per layer and broadcast over the frame's tokens (no per-token [N, 6, D]
+# copy), the PRoPE transforms applied per frame with `matmul`, and the text keys/values computed once per
+# prompt (`text_kv`), as the Rust engine does. Same outputs as `forward` (to float32 rounding).
+
+
+def _linear(W, name, x):
+    return F.linear(x, W[name + ".weight"], W[name + ".bias"])
+
+
+def text_kv(W, cfg, context):
+    """Per prompt: each layer's cross-attention keys and values, [H, text_len, d] each."""
+    D, nh = cfg["dim"], cfg["num_heads"]
+    hd, eps = D // nh, cfg["eps"]
+    ctx = context.new_zeros(cfg["text_len"], cfg["text_dim"])
+    ctx[: context.shape[0]] = context
+    ctx = _linear(W, "text_embedding.2", F.gelu(_linear(W, "text_embedding.0", ctx), approximate="tanh"))
+    kv = []
+    for i in range(cfg["num_layers"]):
+        b = f"blocks.{i}.cross_attn"
+        k = F.rms_norm(_linear(W, b + ".k", ctx), (D,), W[b + ".norm_k.weight"], eps)
+        v = _linear(W, b + ".v", ctx)
+        kv.append((k.view(-1, nh, hd).transpose(0, 1), v.view(-1, nh, hd).transpose(0, 1)))
+    return kv
+
+
+def forward_sdpa(W, cfg, x, t, kv, actions=None, c2w=None, intr=None, rope_time=None, groups=None):
+    """As `forward` (float32), with the text K/V from `text_kv`. x [C,F,H,W], t [F] → [C,F,H,W]."""
+    dt = x.dtype
+    C, Fr, Hh, Ww = x.shape
+    _, ph, pw = cfg["patch_size"]
+    D, nh = cfg["dim"], cfg["num_heads"]
+    hd, eps = D // nh, cfg["eps"]
+    gh, gw = Hh // ph, Ww // pw
+    tpf = gh * gw
+    N = Fr * tpf
+    sdpa = F.scaled_dot_product_attention
+    h = F.conv3d(x[None], W["patch_embedding.weight"], W["patch_embedding.bias"], stride=(1, ph, pw))[0]
+    h = h.flatten(1).T.contiguous()  # [N, D]
+    e = _linear(W, "time_embedding.2", F.silu(_linear(W, "time_embedding.0", sinusoid(cfg["freq_dim"], t).to(dt))))
+    if actions is not None:
+        e = e + _linear(W, "action_embedding.2",
+                        F.silu(_linear(W, "action_embedding.0", sinusoid(cfg["freq_dim"], actions).to(dt))))
+    e0 = _linear(W, "time_projection.1", F.silu(e)).view(Fr, 1, 6, D)
+    frame_of = torch.arange(N) // tpf
+    rt = torch.arange(Fr) if rope_time is None else torch.as_tensor(rope_time)
+    pos = torch.stack([rt[frame_of], (torch.arange(N) % tpf) // gw, torch.arange(N) % gw], dim=1)
+    ang = rope_angles(hd, pos)
+    rot = torch.polar(torch.ones_like(ang), ang).to(torch.complex64)[:, None]  # [N, 1, d/2]
+    mask = None
+    if groups is not None:
+        ends = torch.cumsum(torch.as_tensor(groups), 0)
+        end_tok = ends[torch.bucketize(frame_of, ends, right=True)] * tpf
+        mask = torch.arange(N)[None] < end_tok[:, None]  # [N, N], True = visible
+    cam = cfg.get("camera_attention", False)
+    if cam:
+        if c2w is None:
+            P = torch.eye(4, dtype=torch.float64).repeat(Fr, 1, 1)
+            Pi = P.clone()
+        else:
+            P, Pi = prope_mats(c2w, intr)
+        P, Pi = P.to(dt)[:, None, None], Pi.to(dt)[:, None, None]  # [F, 1, 1, 4, 4]
+        PT, PiT = P.transpose(-1, -2), Pi.transpose(-1, -2)
+
+    def per_frame(z, M):  # z [N, H, d] → each token's 4-blocks times M of its frame (z_b @ M)
+        return (z.reshape(Fr, tpf, nh, hd // 4, 4) @ M).view(N, nh, hd)
+
+    def heads(z):  # [N, H, d] → [H, N, d]
+        return z.transpose(0, 1)
+
+    def rope(z):
+        return torch.view_as_real(torch.view_as_complex(z.reshape(N, nh, hd // 2, 2)) * rot).view(N, nh, hd)
+
+    for i in range(cfg["num_layers"]):
+        b = f"blocks.{i}"
+        m = W[b + ".modulation"][0] + e0  # [F, 1, 6, D], once per layer
+        hv = h.view(Fr, tpf, D)
+        y = (F.layer_norm(hv, (D,), eps=eps) * (1 + m[:, :, 1]) + m[:, :, 0]).view(N, D)
+        q = F.rms_norm(_linear(W, b + ".self_attn.q", y), (D,), W[b + ".self_attn.norm_q.weight"], eps).view(N, nh, hd)
+        k = F.rms_norm(_linear(W, b + ".self_attn.k", y), (D,), W[b + ".self_attn.norm_k.weight"], eps).view(N, nh, hd)
+        v = _linear(W, b + ".self_attn.v", y).view(N, nh, hd)
+        o = sdpa(heads(rope(q)), heads(rope(k)), heads(v), attn_mask=mask)
+        sa = _linear(W, b + ".self_attn.o", o.transpose(0, 1).reshape(N, D))
+        if cam:
+            oc = sdpa(heads(per_frame(q, P)), heads(per_frame(k, PiT)), heads(per_frame(v, PiT)), attn_mask=mask)
+            sa = sa + _linear(W, b + ".self_attn.prope_o", per_frame(oc.transpose(0, 1), PT).reshape(N, D))
+        h = h + (sa.view(Fr, tpf, D) * m[:, :, 2]).view(N, D)
+        y = F.layer_norm(h, (D,), W[b + ".norm3.weight"], W[b + ".norm3.bias"], eps)
+        q = F.rms_norm(_linear(W, b + ".cross_attn.q", y), (D,), W[b + ".cross_attn.norm_q.weight"], eps)
+        ck, cv = kv[i]
+        o = sdpa(q.view(N, nh, hd).transpose(0, 1), ck, cv)
+        h = h + _linear(W, b + ".cross_attn.o", o.transpose(0, 1).reshape(N, D))
+        hv = h.view(Fr, tpf, D)
+        y = (F.layer_norm(hv, (D,), eps=eps) * (1 + m[:, :, 4]) + m[:, :, 3]).view(N, D)
+        f = _linear(W, b + ".ffn.2", F.gelu(_linear(W, b + ".ffn.0", y), approximate="tanh"))
+        h = h + (f.view(Fr, tpf, D) * m[:, :, 5]).view(N, D)
+    hm = (W["head.modulation"][0] + e[:, None])[:, None]  # [F, 1, 2, D]
+    y = F.layer_norm(h.view(Fr, tpf, D), (D,), eps=eps) * (1 + hm[:, :, 1]) + hm[:, :, 0]
+    out = _linear(W, "head.head", y.view(N, D))  # [N, ph*pw*C]
+    Co = cfg["out_dim"]
+    return out.reshape(Fr, gh, gw, ph, pw, Co).permute(5, 0, 1, 3, 2, 4).reshape(Co, Fr, Hh, Ww)
