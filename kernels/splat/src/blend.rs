@@ -24,7 +24,9 @@
 //! dependent operations per entry is what pays.
 //!
 //! Explicit SIMD kernels are selected at run time in [`blend_tile`] (with the matching gather of
-//! `tile_sets.rs`): on x86-64 the AVX2 + FMA kernel (`avx2` below) when `cpu::has_avx2_fma()`, on aarch64
+//! `tile_sets.rs`): on x86-64 the AVX-512 kernel (`blend/avx512.rs`: a whole 16-pixel tile row per vector,
+//! the two groups' sets walked as one) when the CPU has AVX-512F, else the AVX2 + FMA kernel (`avx2` below)
+//! when `cpu::has_avx2_fma()`, on aarch64
 //! the NEON kernel (`blend/neon.rs`, an 8-pixel group as two 4-lane vectors) when `cpu::has_neon()`;
 //! elsewhere the portable kernel. The portable kernel calls `f32::mul_add` exactly where the SIMD ones
 //! fuse (`vfmadd`, `vfmaq_f32`: the power, the polynomial, and `acc + c·(α·T)`; fused multiply-add is
@@ -136,6 +138,14 @@ pub(crate) fn blend_tile(
         let geo = TileGeom::new(frame.width, frame.height, tile_x, tile_y);
         #[cfg(target_arch = "x86_64")]
         {
+            if avx512::available() {
+                // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
+                unsafe {
+                    crate::tile_sets::avx2::gather(&geo, list, splats, &mut scratch);
+                    avx512::blend_rows(frame, &geo, &scratch, target);
+                }
+                return;
+            }
             if avx2::available() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 unsafe {
@@ -348,6 +358,9 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, mut tar
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// Step 2 with explicit AVX2 + FMA intrinsics. Every lane performs exactly the portable kernel's
 /// operations in the same order (FMA exactly where it calls `mul_add`), so both produce bit-identical
@@ -732,6 +745,28 @@ mod tests {
         }
         #[cfg(not(target_arch = "x86_64"))]
         println!("not x86-64: no AVX2 kernel to compare");
+    }
+
+    /// The AVX-512 row kernel and the portable kernel must agree bit for bit (same operations per lane).
+    #[test]
+    fn avx512_kernel_is_bit_identical_to_portable_kernel() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx512f") || !avx2::available() {
+                println!("no AVX-512F on this CPU: nothing to compare");
+                return;
+            }
+            assert_kernel_matches_portable(|frame, geo, list, splats, target| {
+                let mut sets = TileSets::default();
+                // SAFETY: AVX-512F, AVX2 and FMA support checked above.
+                unsafe {
+                    crate::tile_sets::avx2::gather(geo, list, splats, &mut sets);
+                    avx512::blend_rows(frame, geo, &sets, target);
+                }
+            });
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        println!("not x86-64: no AVX-512 kernel to compare");
     }
 
     /// The NEON kernel and the portable kernel must agree bit for bit (same operations, same FMAs).
