@@ -347,7 +347,10 @@ mod tests {
         let code = Rig::surround6(800, 450);
         assert_eq!(file.cameras.len(), code.cameras.len());
         for (f, c) in file.cameras.iter().zip(&code.cameras) {
-            assert_eq!((&f.name, f.width, f.height, f.yaw_deg, f.fov_x_deg), (&c.name, c.width, c.height, c.yaw_deg, c.fov_x_deg));
+            assert_eq!(
+                (&f.name, f.width, f.height, f.yaw_deg, f.fov_x_deg),
+                (&c.name, c.width, c.height, c.yaw_deg, c.fov_x_deg)
+            );
             let off = Vec3::from(f.position_m) - Vec3::from(c.position_m);
             assert!(off.length() < 1e-3, "{}: file {:?} vs code {:?}", f.name, f.position_m, c.position_m);
         }

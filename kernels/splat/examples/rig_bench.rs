@@ -27,6 +27,16 @@ fn rig(name: &str) -> anyhow::Result<Rig> {
     })
 }
 
+/// On-CPU time of all this process's threads, ns (Linux `/proc/self/task/*/schedstat`): the work of a tick
+/// whatever else runs on the machine (wall time on a loaded machine mostly measures the others).
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn quantiles(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[0], v[v.len() / 2], v[v.len() - 1])
@@ -58,7 +68,8 @@ fn main() -> anyhow::Result<()> {
 
     let options = RenderOptions { background: [0.55, 0.7, 0.9], ground: Some(Ground::town()), ..Default::default() };
     let mut renderer = Renderer::new(options);
-    let cameras: Vec<Vec<Vec<Camera>>> = rigs.iter().map(|(_, r)| poses.iter().map(|p| r.cameras(p)).collect()).collect();
+    let cameras: Vec<Vec<Vec<Camera>>> =
+        rigs.iter().map(|(_, r)| poses.iter().map(|p| r.cameras(p)).collect()).collect();
     let mut images: Vec<Vec<Image>> = rigs.iter().map(|(_, r)| vec![Image::default(); r.cameras.len()]).collect();
     // Warm-up: every buffer grown once.
     for (r, cams) in cameras.iter().enumerate() {
@@ -67,24 +78,27 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let mut ticks: Vec<Vec<f64>> = vec![Vec::new(); rigs.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); rigs.len()];
     for _ in 0..rounds {
         for (r, cams) in cameras.iter().enumerate() {
             for c in cams {
-                let t = Instant::now();
+                let (t, cpu0) = (Instant::now(), cpu_ns());
                 scene.set_dynamic(&dynamic)?;
                 renderer.render_many(&scene, c, &mut images[r])?;
                 ticks[r].push(t.elapsed().as_secs_f64() * 1e3);
+                cpu[r].push((cpu_ns() - cpu0) as f64 * 1e-6);
             }
         }
     }
-    println!("\n| rig | cameras | tick min | median | max (ms) | ticks/s at the median | Gaussians blended per camera (spawn pose) | tile instances per camera |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| rig | cameras | tick min | median | max (ms) | ticks/s at the median | CPU ms per tick min / median | Gaussians blended per camera (spawn pose) | tile instances per camera |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (r, (name, rig)) in rigs.iter().enumerate() {
         let (min, median, max) = quantiles(ticks[r].clone());
+        let (cpu_min, cpu_median, _) = quantiles(cpu[r].clone());
         let stats = renderer.render_many(&scene, &cameras[r][0], &mut images[r])?;
         let c0 = &rig.cameras[0];
         println!(
-            "| {name} | {} × {}×{} | {min:.1} | {median:.1} | {max:.1} | {:.1} | {:?} | {:?} |",
+            "| {name} | {} × {}×{} | {min:.1} | {median:.1} | {max:.1} | {:.1} | {cpu_min:.1} / {cpu_median:.1} | {:?} | {:?} |",
             rig.cameras.len(),
             c0.width,
             c0.height,

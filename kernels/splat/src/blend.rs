@@ -251,20 +251,33 @@ fn write_row(
 ) {
     let (start, end) = (geo.x0 * 3, (geo.x0 + geo.cols) * 3);
     let px = &mut line[start..end];
-    let composite = |col: usize, o: &mut [f32], bg: &[f32]| {
+    // (A function, not a closure: `#[inline(always)]` makes sure it is inlined into the SIMD kernels'
+    // target-feature callers, where a closure call stayed out of line — 5 % of a rig frame.)
+    #[inline(always)]
+    fn composite(
+        t: &[[f32; LANES]; GROUPS_PER_ROW],
+        acc: &[[[f32; LANES]; GROUPS_PER_ROW]; 3],
+        col: usize,
+        o: &mut [f32],
+        bg: &[f32],
+    ) {
         let (g, l) = (col / LANES, col % LANES);
         let tv = t[g][l];
         o[0] = acc[0][g][l] + tv * bg[0];
         o[1] = acc[1][g][l] + tv * bg[1];
         o[2] = acc[2][g][l] + tv * bg[2];
-    };
+    }
     match frame.background_image {
-        None => px.chunks_exact_mut(3).enumerate().for_each(|(col, o)| composite(col, o, &frame.background)),
+        None => {
+            for (col, o) in px.chunks_exact_mut(3).enumerate() {
+                composite(t, acc, col, o, &frame.background);
+            }
+        }
         Some(image) => {
             let image_row = (geo.y0 + row) * frame.width as usize * 3;
             let bg = &image[image_row + start..image_row + end];
             for (col, (o, bg)) in px.chunks_exact_mut(3).zip(bg.chunks_exact(3)).enumerate() {
-                composite(col, o, bg);
+                composite(t, acc, col, o, bg);
             }
         }
     }

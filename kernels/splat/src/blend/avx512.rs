@@ -143,7 +143,8 @@ fn blend_row<const INCLUSIVE: bool>(
             let log2_alpha = _mm512_fmadd_ps(dx, _mm512_fmadd_ps(_mm512_set1_ps(s.pa), dx, bdy), cdd_o);
             let alpha = _mm512_min_ps(exp2_neg(log2_alpha, c), c.alpha_max);
             // `power₂ ≤ 0` (as `log₂ α ≤ log₂ o`), α ≥ 1/255, a live pixel of a group that holds it.
-            let valid = _mm512_mask_cmp_ps_mask::<_CMP_LE_OQ>(live & member, log2_alpha, _mm512_set1_ps(s.log2_opacity));
+            let valid =
+                _mm512_mask_cmp_ps_mask::<_CMP_LE_OQ>(live & member, log2_alpha, _mm512_set1_ps(s.log2_opacity));
             let valid = _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(valid, alpha, c.alpha_min);
             let test_t = _mm512_mul_ps(t, _mm512_sub_ps(c.one, alpha));
             let stop = if INCLUSIVE {
