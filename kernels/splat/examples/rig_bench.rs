@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use glam::{Mat4, Vec3};
+use glam::Mat4;
 use worldflow_protocol::Camera;
 use worldflow_splat::{Ground, Image, IndexedScene, RenderOptions, Renderer};
 use worldflow_world::{Actor, ActorConfig, Director, Ego, ProceduralDirector, Rig, Scenario};
@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         "RAYON_NUM_THREADS {threads}, rounds {rounds}; town: {} static + {} dynamic Gaussians; ego at {:?}",
         static_part.len(),
         dynamic.len(),
-        Vec3::from(spawn.w_axis.truncate())
+        spawn.w_axis.truncate()
     );
 
     let options = RenderOptions { background: [0.55, 0.7, 0.9], ground: Some(Ground::town()), ..Default::default() };

@@ -56,7 +56,7 @@ impl Ground {
 ///
 /// Every pixel of every camera needs its background (a pixel is `C + T·background` and `T` never reaches
 /// 0), so this runs over the whole image each frame: a row's ground weights are computed branch-free in
-/// a lane-friendly loop (the haze factor with the blend kernel's polynomial [`exp2_neg`] instead of libm's
+/// a lane-friendly loop (the haze factor with the blend kernel's polynomial [`crate::exp2::exp2_neg`] instead of libm's
 /// `exp`), compiled a second time with AVX2 + FMA where the CPU has them. Both builds give the same bits:
 /// `exp2_neg` uses `mul_add` exactly where the AVX2 build fuses, and the rest is plain IEEE arithmetic
 /// (square root and division included), which Rust never contracts.
@@ -111,7 +111,7 @@ fn background_image_impl(camera: &Camera, sky: [f32; 3], ground: &Ground, out: &
                 let rise = (dx * x_up + dy_y) / len;
                 let sees_ground = eye_height_m > 0.0 && rise < 0.0;
                 // Evaluated on every lane, then selected: where `rise ≥ 0` the value is garbage, unused.
-                let haze = crate::blend::exp2_neg(exponent_scale / rise);
+                let haze = crate::exp2::exp2_neg(exponent_scale / rise);
                 *weight = if sees_ground { haze } else { 0.0 };
             }
             for (px, &ground_weight) in pixels.chunks_exact_mut(3).zip(&weights) {
