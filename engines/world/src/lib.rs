@@ -74,7 +74,7 @@ pub use intersection::Conflicts;
 pub use metrics::{psnr, ssim, MetricsError, RgbImage};
 pub use pedestrians::{Corner, Crowd, Leg, Pedestrian, Walkways, PEDESTRIAN_HALF_EXTENT_M, PEDESTRIAN_ID_BASE};
 pub use procedural::ProceduralDirector;
-pub use rig::{Rig, RigCamera, RigError, RigPreset};
+pub use rig::{Rig, RigCamera, RigError, RigPreset, SURROUND_BACK_FOV_X_DEG, SURROUND_FOV_X_DEG};
 pub use rigid_flow::{flow_between, rigid_flow, FLOW_BAND_CELLS};
 pub use roads::{Dir, PathPose, Piece, Roads};
 pub use scenario::{EgoKind, EgoSpawn, Scenario, ScenarioError, TownConfig, TrafficConfig};

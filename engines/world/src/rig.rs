@@ -3,7 +3,9 @@
 //! A mount is a position in the base frame (x forward, y left, z up, metres), a yaw (degrees, 0 = looking
 //! along base +x, 90 = left) and a pitch (degrees, positive = up). The camera's optical axis z is that
 //! direction, x (right) is horizontal, y points down. [`Rig::standard`] is the 4-camera ego rig:
-//! front/left/rear/right, 90° horizontal FOV each, 1.6 m above the base.
+//! front/left/rear/right, 90° horizontal FOV each, 1.6 m above the base. [`Rig::surround6`] is a six-camera
+//! surround rig laid out like an autonomous-driving data set's (nuScenes-style; see its doc for where the
+//! numbers come from).
 //!
 //! **Own body.** A car ego is a body of the world (see [`crate::ProceduralDirector`]), so its cameras must not
 //! see it: each lens of the standard rig sits [`LENS_CLEARANCE_M`] outside the face of the body box it looks
@@ -57,6 +59,11 @@ pub const DRONE_LENS_CLEARANCE_M: f32 = 0.05;
 /// Downward tilt of a drone's forward camera, degrees (a gimbal that sees the ground ahead as well as the horizon).
 pub const DRONE_CAMERA_PITCH_DEG: f32 = -20.0;
 
+/// Horizontal FOV of the surround rig's front and side cameras, degrees (nuScenes: 70°).
+pub const SURROUND_FOV_X_DEG: f32 = 70.0;
+/// Horizontal FOV of the surround rig's back camera, degrees (nuScenes: 110°).
+pub const SURROUND_BACK_FOV_X_DEG: f32 = 110.0;
+
 /// A rig by name, sized by the renderer (its WIDTH, HEIGHT and FOV_X_DEG).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +101,52 @@ impl Rig {
             fov_x_deg: 90.0,
         };
         Self { cameras: vec![cam("front", 0.0), cam("left", 90.0), cam("rear", 180.0), cam("right", -90.0)] }
+    }
+
+    /// Six cameras of `width × height` around a car, laid out like the nuScenes surround rig (a plausible
+    /// nuScenes-like layout from its published description, not its calibration): front (yaw 0°), front-left
+    /// and front-right (±55°), back-left and back-right (±110°) with a 70° horizontal FOV, and back (180°) with
+    /// 110°. All 1.6 m above the base (nuScenes mounts them on the roof, 1.5–1.8 m up). Each lens sits at the
+    /// body corner (or face centre) it looks out of, moved [`LENS_CLEARANCE_M`] along its optical axis: then
+    /// every point of the body box lies behind its image plane (the own-body rule of this module), without
+    /// the lens floating far from the car.
+    pub fn surround6(width: u32, height: u32) -> Self {
+        Self::surround6_for_body(width, height, Vec3::from(BicycleParams::default().half_extent_m))
+    }
+
+    /// [`Rig::surround6`] on a body of half extents `half_extent_m`.
+    pub fn surround6_for_body(width: u32, height: u32, half_extent_m: Vec3) -> Self {
+        let (hx, hy) = (half_extent_m.x.abs(), half_extent_m.y.abs());
+        // (name, yaw, corner as signs of the body's half extents x/y, FOV): the corner is the body point
+        // farthest along the optical axis (the support point), so clearance past it clears the whole box.
+        let layout: [(&str, f32, f32, f32, f32); 6] = [
+            ("front", 0.0, 1.0, 0.0, SURROUND_FOV_X_DEG),
+            ("front_left", 55.0, 1.0, 1.0, SURROUND_FOV_X_DEG),
+            ("front_right", -55.0, 1.0, -1.0, SURROUND_FOV_X_DEG),
+            ("back", 180.0, -1.0, 0.0, SURROUND_BACK_FOV_X_DEG),
+            ("back_left", 110.0, -1.0, 1.0, SURROUND_FOV_X_DEG),
+            ("back_right", -110.0, -1.0, -1.0, SURROUND_FOV_X_DEG),
+        ];
+        let cameras = layout
+            .iter()
+            .map(|&(name, yaw_deg, sx, sy, fov_x_deg)| {
+                let yaw = yaw_deg.to_radians();
+                RigCamera {
+                    name: name.into(),
+                    position_m: [
+                        sx * hx + LENS_CLEARANCE_M * yaw.cos(),
+                        sy * hy + LENS_CLEARANCE_M * yaw.sin(),
+                        STANDARD_MOUNT_HEIGHT_M,
+                    ],
+                    yaw_deg,
+                    pitch_deg: 0.0,
+                    width,
+                    height,
+                    fov_x_deg,
+                }
+            })
+            .collect();
+        Self { cameras }
     }
 
     /// One forward camera `front` on a drone body of half extents `half_extent_m`: the lens
@@ -258,6 +311,50 @@ mod tests {
             c.validate().unwrap();
             assert!((c.intrinsics.fx - 32.0).abs() < 1e-4); // 90° over 64 px: fx = 32
         }
+    }
+
+    /// Every corner of the body box has negative depth in every camera of `rig`.
+    fn body_behind_every_image_plane(rig: &Rig, e: Vec3) {
+        for i in 0..rig.cameras.len() {
+            let camera_from_base = worldflow_protocol::rigid_inverse(&rig.base_from_camera(i).unwrap());
+            for corner in 0..8 {
+                let sign = |bit: u32| if corner & (1 << bit) != 0 { 1.0 } else { -1.0 };
+                // The body box spans z in [0, 2 e.z] above the base (the lens height does not matter at pitch 0).
+                let p = Vec3::new(sign(0) * e.x, sign(1) * e.y, e.z + sign(2) * e.z);
+                let depth = camera_from_base.transform_point3(p).z;
+                assert!(depth < -0.29, "{}: body corner {p} at depth {depth}", rig.cameras[i].name);
+            }
+        }
+    }
+
+    #[test]
+    fn surround_rig_looks_six_ways_and_never_sees_its_body() {
+        let rig = Rig::surround6(800, 450);
+        rig.validate().unwrap();
+        let names: Vec<&str> = rig.cameras.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["front", "front_left", "front_right", "back", "back_left", "back_right"]);
+        body_behind_every_image_plane(&rig, Vec3::from(BicycleParams::default().half_extent_m));
+        let back = rig.world_from_camera(3, &Mat4::IDENTITY).unwrap();
+        assert!((back.z_axis.truncate() + Vec3::X).length() < 1e-6);
+        assert_eq!((rig.cameras[3].fov_x_deg, rig.cameras[1].fov_x_deg), (110.0, 70.0));
+    }
+
+    #[test]
+    fn the_graphs_surround_rig_file_is_the_surround_rig() {
+        let path = "graphs/ad6.rig.yaml";
+        let text = include_str!("../../../graphs/ad6.rig.yaml");
+        let file = Rig::from_yaml_str(text, path).unwrap();
+        let code = Rig::surround6(800, 450);
+        assert_eq!(file.cameras.len(), code.cameras.len());
+        for (f, c) in file.cameras.iter().zip(&code.cameras) {
+            assert_eq!(
+                (&f.name, f.width, f.height, f.yaw_deg, f.fov_x_deg),
+                (&c.name, c.width, c.height, c.yaw_deg, c.fov_x_deg)
+            );
+            let off = Vec3::from(f.position_m) - Vec3::from(c.position_m);
+            assert!(off.length() < 1e-3, "{}: file {:?} vs code {:?}", f.name, f.position_m, c.position_m);
+        }
+        body_behind_every_image_plane(&file, Vec3::from(BicycleParams::default().half_extent_m));
     }
 
     #[test]

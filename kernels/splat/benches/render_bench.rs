@@ -11,8 +11,35 @@ use std::time::Instant;
 use glam::{Quat, Vec3};
 use worldflow_protocol::{rigid_inverse, world_from_camera_look_at, Camera, Gaussians, Intrinsics};
 use worldflow_splat::{
-    gaussians_from_point_cloud, render_naive, GardenScene, Image, PointCloudInit, RenderOptions, Renderer,
+    gaussians_from_point_cloud, render_naive_counted, GardenScene, Image, PointCloudInit, RenderOptions, Renderer,
 };
+
+/// On-CPU time of all this process's threads, seconds (Linux `/proc/self/task/*/schedstat`; 0 elsewhere):
+/// the work of a frame whatever else runs on the machine.
+fn cpu_secs() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 * 1e-9
+}
+
+/// [`time_frames`] that also returns the CPU seconds per frame (all threads).
+fn time_frames_cpu(frames: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let c0 = cpu_secs();
+    let wall = time_frames_no_warmup(frames, &mut f);
+    (wall, (cpu_secs() - c0) / frames as f64)
+}
+
+fn time_frames_no_warmup(frames: usize, f: &mut impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..frames {
+        f();
+    }
+    t.elapsed().as_secs_f64() / frames as f64
+}
 
 fn time_frames(frames: usize, mut f: impl FnMut()) -> f64 {
     f(); // warm-up (first-frame allocations)
@@ -87,9 +114,10 @@ fn main() {
         );
         for (i, cam) in scene.cameras.iter().enumerate() {
             let mut stats = Default::default();
-            let fast = time_frames(frames, || stats = renderer.render(&g, cam, &mut image).unwrap());
-            let naive = time_frames(if quick { 1 } else { 2 }, || {
-                render_naive(&g, cam, &RenderOptions::default(), &mut Image::default()).unwrap();
+            let (fast, fast_cpu) = time_frames_cpu(frames, || stats = renderer.render(&g, cam, &mut image).unwrap());
+            let mut pairs = Default::default();
+            let (naive, naive_cpu) = time_frames_cpu(if quick { 1 } else { 2 }, || {
+                pairs = render_naive_counted(&g, cam, &RenderOptions::default(), &mut Image::default()).unwrap().1;
             });
             println!(
                 "garden cam {i} {}x{}: optimised {:.2} ms ({:.1} fps), naive {:.1} ms ({:.2} fps), speed-up {:.1}x; visible {}, tile instances {}",
@@ -102,6 +130,20 @@ fn main() {
                 naive / fast,
                 stats.visible,
                 stats.tile_instances
+            );
+            // The work per (pixel, Gaussian) pair: CPU time over the pairs the frame blends (the same for
+            // both paths: the same image), and over those the naive loop evaluates.
+            let per_pair = |secs: f64| secs * 1e9 / pairs.blended.max(1) as f64;
+            println!(
+                "  CPU per frame: optimised {:.1} ms, naive {:.1} ms, ratio {:.1}x; pairs blended {}, evaluated by the naive loop {} ({:.2} per blended); CPU ns per blended pair: optimised {:.2}, naive {:.2}",
+                fast_cpu * 1e3,
+                naive_cpu * 1e3,
+                naive_cpu / fast_cpu,
+                pairs.blended,
+                pairs.evaluated,
+                pairs.evaluated as f64 / pairs.blended.max(1) as f64,
+                per_pair(fast_cpu),
+                per_pair(naive_cpu)
             );
         }
     } else {

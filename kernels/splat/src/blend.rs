@@ -24,7 +24,9 @@
 //! dependent operations per entry is what pays.
 //!
 //! Explicit SIMD kernels are selected at run time in [`blend_tile`] (with the matching gather of
-//! `tile_sets.rs`): on x86-64 the AVX2 + FMA kernel (`avx2` below) when `cpu::has_avx2_fma()`, on aarch64
+//! `tile_sets.rs`): on x86-64 the AVX-512 kernel (`blend/avx512.rs`: a whole 16-pixel tile row per vector,
+//! the two groups' sets walked as one) when the CPU has AVX-512F, else the AVX2 + FMA kernel (`avx2` below)
+//! when `cpu::has_avx2_fma()`, on aarch64
 //! the NEON kernel (`blend/neon.rs`, an 8-pixel group as two 4-lane vectors) when `cpu::has_neon()`;
 //! elsewhere the portable kernel. The portable kernel calls `f32::mul_add` exactly where the SIMD ones
 //! fuse (`vfmadd`, `vfmaq_f32`: the power, the polynomial, and `acc + c·(α·T)`; fused multiply-add is
@@ -37,6 +39,8 @@ use std::cell::RefCell;
 
 use worldflow_protocol::Camera;
 
+pub(crate) use crate::exp2::exp2_neg;
+use crate::exp2::{EXP2_FLOOR, EXP2_P, EXP_BIAS, MAGIC};
 use crate::options::{CompatParams, RenderOptions, ALPHA_MIN, LOG2_255, T_STOP};
 use crate::tile_sets::{gather, TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES};
 use crate::tile_splat::{SplatBlend, TileSplat};
@@ -71,41 +75,6 @@ thread_local! {
     static SCRATCH: RefCell<TileSets> = RefCell::new(TileSets::default());
 }
 
-/// `2^x` for `x ≤ 0`; inputs below −86 return `2^−86` (≈ 1.3e−26: any α from it is far below 1/255, and
-/// the clamp keeps every product normal — denormals cost microcode assists of ~100 cycles). `x = k + r` with
-/// `k` the nearest integer (exact: `r = x − k` needs no extended-precision constant, unlike `e^x`'s
-/// Cody–Waite reduction) and `2^r ≈ 1 + r·P(r)` on `|r| ≤ ½`, written with fused multiply-adds
-/// (`mul_add` is exactly rounded, so the AVX2 build's `vfmadd` gives the same bits). Pure float/int
-/// arithmetic so that it vectorises.
-#[inline(always)]
-pub(crate) fn exp2_neg(x: f32) -> f32 {
-    let x = x.max(EXP2_FLOOR);
-    // t = 1.5·2^23 + k with k = round(x) ∈ [−86, 0]: an integer-valued float whose low mantissa bits hold
-    // k, so 2^k is built from t's bits directly.
-    let t = x + MAGIC;
-    let k = t - MAGIC;
-    let r = x - k;
-    // Estrin's scheme (3 dependent steps instead of Horner's 5):
-    // 2^r ≈ (1 + c₄r) + r²·((c₃ + c₂r) + r²·(c₁ + c₀r)).
-    let [c0, c1, c2, c3, c4] = EXP2_P;
-    let r2 = r * r;
-    let u0 = c4.mul_add(r, 1.0);
-    let u1 = c2.mul_add(r, c3);
-    let u2 = c0.mul_add(r, c1);
-    let e = u2.mul_add(r2, u1).mul_add(r2, u0);
-    e * f32::from_bits(((t.to_bits() as i32).wrapping_add(EXP_BIAS) as u32) << 23)
-}
-
-const EXP2_FLOOR: f32 = -86.0;
-const MAGIC: f32 = 12_582_912.0; // 1.5·2^23: adding and subtracting rounds to an integer
-/// `2^r ≈ 1 + r·P(r)` on `|r| ≤ ½`: `P` of degree 4 (highest coefficient first) fitted for minimax
-/// relative error (9e−8 in exact arithmetic, 1.7e−7 with f32 rounding).
-/// (The last is a fitted value that merely lies close to ln 2.)
-#[allow(clippy::approx_constant, reason = "a fitted coefficient that merely lies close to ln 2")]
-const EXP2_P: [f32; 5] = [1.326_472_4e-3, 9.671_513e-3, 5.550_733_6e-2, 2.402_224_2e-1, 0.693_147];
-/// `127 − bits(1.5·2^23)`: `bits(t) + EXP_BIAS = k + 127`, the biased exponent of `2^k`.
-const EXP_BIAS: i32 = 127 - 0x4B40_0000;
-
 /// Where a tile's blending starts and ends.
 pub(crate) enum Target<'a> {
     /// From `T = 1`, no colour, into the image band (`width·3` floats per image row, first row = the tile's
@@ -136,6 +105,14 @@ pub(crate) fn blend_tile(
         let geo = TileGeom::new(frame.width, frame.height, tile_x, tile_y);
         #[cfg(target_arch = "x86_64")]
         {
+            if avx512::available() {
+                // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
+                unsafe {
+                    crate::tile_sets::avx2::gather(&geo, list, splats, &mut scratch);
+                    avx512::blend_rows(frame, &geo, &scratch, target);
+                }
+                return;
+            }
             if avx2::available() {
                 // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 unsafe {
@@ -241,20 +218,33 @@ fn write_row(
 ) {
     let (start, end) = (geo.x0 * 3, (geo.x0 + geo.cols) * 3);
     let px = &mut line[start..end];
-    let composite = |col: usize, o: &mut [f32], bg: &[f32]| {
+    // (A function, not a closure: `#[inline(always)]` makes sure it is inlined into the SIMD kernels'
+    // target-feature callers, where a closure call stayed out of line — 5 % of a rig frame.)
+    #[inline(always)]
+    fn composite(
+        t: &[[f32; LANES]; GROUPS_PER_ROW],
+        acc: &[[[f32; LANES]; GROUPS_PER_ROW]; 3],
+        col: usize,
+        o: &mut [f32],
+        bg: &[f32],
+    ) {
         let (g, l) = (col / LANES, col % LANES);
         let tv = t[g][l];
         o[0] = acc[0][g][l] + tv * bg[0];
         o[1] = acc[1][g][l] + tv * bg[1];
         o[2] = acc[2][g][l] + tv * bg[2];
-    };
+    }
     match frame.background_image {
-        None => px.chunks_exact_mut(3).enumerate().for_each(|(col, o)| composite(col, o, &frame.background)),
+        None => {
+            for (col, o) in px.chunks_exact_mut(3).enumerate() {
+                composite(t, acc, col, o, &frame.background);
+            }
+        }
         Some(image) => {
             let image_row = (geo.y0 + row) * frame.width as usize * 3;
             let bg = &image[image_row + start..image_row + end];
             for (col, (o, bg)) in px.chunks_exact_mut(3).zip(bg.chunks_exact(3)).enumerate() {
-                composite(col, o, bg);
+                composite(t, acc, col, o, bg);
             }
         }
     }
@@ -348,6 +338,9 @@ fn blend_rows_portable(frame: &TileFrame, geo: &TileGeom, sc: &TileSets, mut tar
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// Step 2 with explicit AVX2 + FMA intrinsics. Every lane performs exactly the portable kernel's
 /// operations in the same order (FMA exactly where it calls `mul_add`), so both produce bit-identical
@@ -732,6 +725,28 @@ mod tests {
         }
         #[cfg(not(target_arch = "x86_64"))]
         println!("not x86-64: no AVX2 kernel to compare");
+    }
+
+    /// The AVX-512 row kernel and the portable kernel must agree bit for bit (same operations per lane).
+    #[test]
+    fn avx512_kernel_is_bit_identical_to_portable_kernel() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx512f") || !avx2::available() {
+                println!("no AVX-512F on this CPU: nothing to compare");
+                return;
+            }
+            assert_kernel_matches_portable(|frame, geo, list, splats, target| {
+                let mut sets = TileSets::default();
+                // SAFETY: AVX-512F, AVX2 and FMA support checked above.
+                unsafe {
+                    crate::tile_sets::avx2::gather(geo, list, splats, &mut sets);
+                    avx512::blend_rows(frame, geo, &sets, target);
+                }
+            });
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        println!("not x86-64: no AVX-512 kernel to compare");
     }
 
     /// The NEON kernel and the portable kernel must agree bit for bit (same operations, same FMAs).

@@ -53,7 +53,37 @@ impl Ground {
 
 /// Fills `out` (`width·height·3`, row-major RGB) with each pixel's background: the ground plane where the
 /// pixel-centre ray meets it from above, else `sky`.
+///
+/// Every pixel of every camera needs its background (a pixel is `C + T·background` and `T` never reaches
+/// 0), so this runs over the whole image each frame: a row's ground weights are computed branch-free in
+/// a lane-friendly loop (the haze factor with the blend kernel's polynomial [`crate::exp2::exp2_neg`] instead of libm's
+/// `exp`), compiled a second time with AVX2 + FMA where the CPU has them. Both builds give the same bits:
+/// `exp2_neg` uses `mul_add` exactly where the AVX2 build fuses, and the rest is plain IEEE arithmetic
+/// (square root and division included), which Rust never contracts.
 pub(crate) fn background_image(camera: &Camera, sky: [f32; 3], ground: &Ground, out: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if worldflow_base::cpu::has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { background_image_avx2(camera, sky, ground, out) };
+            return;
+        }
+    }
+    background_image_impl(camera, sky, ground, out);
+}
+
+/// [`background_image_impl`] compiled with AVX2 + FMA (8-lane loops; `mul_add` becomes one `vfmadd`).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn background_image_avx2(camera: &Camera, sky: [f32; 3], ground: &Ground, out: &mut Vec<f32>) {
+    background_image_impl(camera, sky, ground, out);
+}
+
+#[inline(always)]
+fn background_image_impl(camera: &Camera, sky: [f32; 3], ground: &Ground, out: &mut Vec<f32>) {
     let (w, h) = (camera.width as usize, camera.height as usize);
     out.clear();
     out.resize(w * h * 3, 0.0);
@@ -63,22 +93,31 @@ pub(crate) fn background_image(camera: &Camera, sky: [f32; 3], ground: &Ground, 
     let [x_up, y_up, z_up] = [0, 1, 2].map(|i| up.dot(world_from_camera.col(i).truncate()));
     let eye_height_m = up.dot(world_from_camera.w_axis.truncate()) - ground.height_m;
     let k = camera.intrinsics;
+    // `exp(−s / haze) = 2^(−s·log₂e / haze)`: with `s = eye / −rise`, the exponent is `eye·(log₂e/haze) / rise`.
+    let exponent_scale = eye_height_m * (std::f32::consts::LOG2_E / ground.haze_m);
     let mix = |t: f32, a: f32, b: f32| a * t + b * (1.0 - t);
+    // A row is done in runs of `RUN` pixels: their weights in a stack array (no allocation per frame).
+    const RUN: usize = 64;
+    let mut weights = [0.0f32; RUN];
     for (v, row) in out.chunks_exact_mut(w * 3).enumerate() {
         let dy = (v as f32 + 0.5 - k.cy) / k.fy;
-        for (u, px) in row.chunks_exact_mut(3).enumerate() {
-            let dx = (u as f32 + 0.5 - k.cx) / k.fx;
-            // The ray `(dx, dy, 1)` in camera axes; its rise along `up` per unit length.
-            let len = (dx * dx + dy * dy + 1.0).sqrt();
-            let rise = (dx * x_up + dy * y_up + z_up) / len;
-            let ground_weight = if eye_height_m > 0.0 && rise < 0.0 {
-                let distance_m = eye_height_m / -rise;
-                (-distance_m / ground.haze_m).exp()
-            } else {
-                0.0
-            };
-            for c in 0..3 {
-                px[c] = mix(ground_weight, ground.rgb[c], sky[c]);
+        let (dy2_1, dy_y) = (dy * dy + 1.0, dy * y_up + z_up);
+        for (run, pixels) in row.chunks_mut(RUN * 3).enumerate() {
+            let u0 = run * RUN;
+            for (j, weight) in weights.iter_mut().enumerate() {
+                let dx = ((u0 + j) as f32 + 0.5 - k.cx) / k.fx;
+                // The ray `(dx, dy, 1)` in camera axes; its rise along `up` per unit length.
+                let len = (dx * dx + dy2_1).sqrt();
+                let rise = (dx * x_up + dy_y) / len;
+                let sees_ground = eye_height_m > 0.0 && rise < 0.0;
+                // Evaluated on every lane, then selected: where `rise ≥ 0` the value is garbage, unused.
+                let haze = crate::exp2::exp2_neg(exponent_scale / rise);
+                *weight = if sees_ground { haze } else { 0.0 };
+            }
+            for (px, &ground_weight) in pixels.chunks_exact_mut(3).zip(&weights) {
+                for c in 0..3 {
+                    px[c] = mix(ground_weight, ground.rgb[c], sky[c]);
+                }
             }
         }
     }

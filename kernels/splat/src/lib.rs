@@ -25,6 +25,7 @@
 mod bin;
 mod blend;
 mod error;
+mod exp2;
 mod ground;
 mod image;
 mod index;
@@ -50,7 +51,7 @@ pub use image::Image;
 pub use index::SceneIndex;
 pub use indexed_scene::IndexedScene;
 pub use init::{gaussians_from_point_cloud, knn_rms_distance, PointCloudInit};
-pub use naive::render_naive;
+pub use naive::{render_naive, render_naive_counted, PixelPairs};
 pub use npy::{parse_npy, read_npy, write_npy_f32, NpyArray, NpyData};
 pub use npz::{parse_npz, read_npz, GardenScene};
 pub use options::{Compat, DepthCull, RenderOptions, TILE_SIZE};

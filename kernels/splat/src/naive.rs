@@ -18,6 +18,26 @@ pub fn render_naive(
     options: &RenderOptions,
     image: &mut Image,
 ) -> Result<RenderStats, SplatError> {
+    render_naive_counted(gaussians, camera, options, image).map(|(stats, _)| stats)
+}
+
+/// The (pixel, Gaussian) pairs of a frame: those the naive loop evaluated (every entry of the pixel's tile
+/// list until the pixel terminated) and those blended (composited: `α ≥ 1/255` before termination). The
+/// blended pairs are the work any renderer of the same image must do; the rest is what binning lets through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PixelPairs {
+    pub evaluated: u64,
+    pub blended: u64,
+}
+
+/// [`render_naive`] that also counts the frame's (pixel, Gaussian) pairs.
+pub fn render_naive_counted(
+    gaussians: &Gaussians,
+    camera: &Camera,
+    options: &RenderOptions,
+    image: &mut Image,
+) -> Result<(RenderStats, PixelPairs), SplatError> {
+    let mut pairs = PixelPairs::default();
     let sh_degree = validate_inputs(gaussians, camera, options)?;
     let ctx = ProjectCtx::new(camera, options.depth_cull(), options.antialiased, sh_degree);
     let mut stats = RenderStats { input: gaussians.len(), ..Default::default() };
@@ -66,6 +86,7 @@ pub fn render_naive(
                 let mut t = 1.0f32;
                 let mut c = [0.0f32; 3];
                 for &(_, i) in list {
+                    pairs.evaluated += 1;
                     let s = &splats[i as usize];
                     let dx = s.mean_x - px;
                     let dy = s.mean_y - py;
@@ -82,6 +103,7 @@ pub fn render_naive(
                     if stop {
                         break;
                     }
+                    pairs.blended += 1;
                     for (acc, color) in c.iter_mut().zip(s.color) {
                         *acc += color * alpha * t;
                     }
@@ -98,5 +120,5 @@ pub fn render_naive(
             }
         }
     }
-    Ok(stats)
+    Ok((stats, pairs))
 }
