@@ -66,6 +66,7 @@ const GRAPHS_RUN_BY_TESTS: &[(&str, &str)] = &[
     ("actions.yml", "run_graphs::actions_graph_produces_the_dual_action_stream"),
     ("preview.yml", "run_graphs::preview_graph_renders_frames_through_shared_memory"),
     ("drive.yml", "world::drive_graph_renders_the_4_camera_rig_from_the_living_town"),
+    ("ad-rig.yml", "world::ad_rig_graph_renders_six_surround_cameras_through_shared_memory"),
     ("swarm.yml", "swarm::sixteen_drones_take_off_and_fold_a_line_into_a_ring_without_collisions"),
     ("worldplay.yml", "run_graphs_neural"),
     ("worldplay-wan.yml", "real_models::worldplay_wan_graph_streams_48_channel_latents_through_the_wan22_vae"),

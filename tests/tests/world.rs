@@ -39,6 +39,27 @@ fn drive_graph_renders_the_4_camera_rig_from_the_living_town() {
 }
 
 #[test]
+fn ad_rig_graph_renders_six_surround_cameras_through_shared_memory() {
+    let out = out_dir("ad-rig");
+    run_graph(&workspace_root().join("graphs/ad-rig.yml"), &out, Some(Duration::from_secs(12))).unwrap();
+    let frames = read_jsonl(&out.join("frames.jsonl"));
+    let mut per_camera = std::collections::BTreeMap::<&str, usize>::new();
+    for f in &frames {
+        *per_camera.entry(f["camera"].as_str().unwrap()).or_default() += 1;
+    }
+    assert_eq!(
+        per_camera.keys().copied().collect::<Vec<_>>(),
+        vec!["back", "back_left", "back_right", "front", "front_left", "front_right"],
+        "the six cameras of graphs/ad6.rig.yaml"
+    );
+    assert!(per_camera.values().all(|&n| n >= 2), "several ticks of every camera: {per_camera:?}");
+    // 6 × 1.08 MB per tick: the renderer's 64 MB pool keeps every frame in shared memory (an 8 MB pool would not).
+    assert!(frames.iter().all(|f| f["zero_copy"] == true), "frames cross through shared memory");
+    let (w, h, _) = read_png(&out.join(frames[0]["file"].as_str().unwrap()));
+    assert_eq!((w, h), (800, 450));
+}
+
+#[test]
 fn revisit_renders_the_static_scene_identically() {
     let report = worldflow::eval::revisit(&worldflow::eval::RevisitOptions {
         scenario: worldflow_world::Scenario::default(),
