@@ -65,17 +65,23 @@ fn compare(poses: &[Mat4], cfg: &MemoryConfig) -> (usize, usize) {
     (overlapping, tied)
 }
 
+/// Under qemu (the aarch64 suites of scripts/cross-check.sh) every instruction is emulated and the point-wise
+/// references cost ~30× more: a quarter of the cases there. The crate has no architecture-specific code; what
+/// differs on aarch64 is libm and the compiler's instruction choice, which a quarter of the cases still cover.
+const EMULATED_SHARE: usize = if cfg!(target_arch = "aarch64") { 4 } else { 1 };
+
 #[test]
 fn random_walks_select_like_pointwise() {
     let one_clip = MemoryConfig::default();
     let three_clips = MemoryConfig { memory_latents: 16, clip_sample_stride: 2, ..Default::default() };
     let mut overlapping = 0;
-    for seed in 0..12u64 {
+    let walks = 12 / EMULATED_SHARE as u64;
+    for seed in 0..walks {
         let (step, half_box) = [(1.0, 20.0), (0.4, 8.0), (0.1, 4.0)][seed as usize % 3];
         let cfg = if seed % 2 == 0 { &one_clip } else { &three_clips };
         overlapping += compare(&walk(160, seed, step, half_box), cfg).0;
     }
-    assert!(overlapping > 250, "the walks should revisit: {overlapping}");
+    assert!(overlapping > 250 / EMULATED_SHARE, "the walks should revisit: {overlapping}");
 }
 
 #[test]
@@ -83,10 +89,13 @@ fn exact_repeats_tie_and_select_like_pointwise() {
     // A 24-latent loop walked again and again: every clip has exact copies, so distances tie exactly
     // and the more recent clip must win in both paths.
     let lap = walk(24, 5, 0.5, 3.0);
-    let poses: Vec<Mat4> = lap.iter().cycle().take(24 * 8).copied().collect();
+    let poses: Vec<Mat4> = lap.iter().cycle().take(24 * 8 / EMULATED_SHARE.min(2)).copied().collect();
     let three_clips = MemoryConfig { memory_latents: 16, ..Default::default() };
     let (overlapping, tied) = compare(&poses, &three_clips);
-    assert!(overlapping > 20 && tied > 10, "overlapping {overlapping}, tied {tied}");
+    assert!(
+        overlapping > 20 / EMULATED_SHARE.min(2) && tied > 10 / EMULATED_SHARE.min(2),
+        "overlapping {overlapping}, tied {tied}"
+    );
     // A camera standing still (every clip identical) and one turning on the spot.
     let still = vec![pose(Vec3::ZERO, 0.3, 0.0, 0.0); 96];
     assert!(compare(&still, &three_clips).1 > 10);
