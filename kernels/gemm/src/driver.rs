@@ -6,10 +6,10 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::kernel::{tile, ATile, Init, MicroKernel, TileDims};
+use crate::kernel::{tile, ATile, BTile, Init, MicroKernel, TileDims};
 use crate::pack::{pack_a, Panels, COPY_PANELS, PANEL_SLOT};
-use crate::view::{MatRef, SharedMatMut, Strided};
-use crate::{KC, MR, NR};
+use crate::view::{MatRef, SharedMatMut};
+use crate::{KC, NR};
 
 /// What the GEMM does with the product `x · Wᵀ` before writing `out`.
 #[derive(Clone, Copy, Debug)]
@@ -39,15 +39,17 @@ thread_local! {
 enum ASource<'a> {
     /// Rows of `a` in place.
     InPlace(MatRef<'a>),
-    /// Packed micro-panels ([`pack_a`]) of rows `r0..`: micro-panel g at `g·kc·MR`.
+    /// Packed micro-panels ([`pack_a`]) of rows `r0..`: micro-panel g at `g·kc·mr`.
     Packed(&'a [f32], usize),
 }
 
 /// The left operand of one product and, when column tasks share it, all of it packed up front.
 struct AOperand<'a> {
     a: MatRef<'a>,
+    /// Rows per micro-panel (the kernel's).
+    mr: usize,
     micro_rows: usize,
-    /// [`pack_a`] of every `k` block over all rows: block `kb` at `kb·micro_rows·MR`.
+    /// [`pack_a`] of every `k` block over all rows: block `kb` at `kb·micro_rows·mr`.
     shared: Option<Vec<f32>>,
 }
 
@@ -55,10 +57,10 @@ impl<'a> AOperand<'a> {
     /// Packs all of `a` once, for tasks that each need every row.
     fn with_shared(self) -> Self {
         let (m, k) = (self.a.rows(), self.a.cols());
-        let mut all = Vec::with_capacity(self.micro_rows * MR * k);
+        let mut all = Vec::with_capacity(self.micro_rows * self.mr * k);
         let mut block = Vec::new();
         for kb in (0..k).step_by(KC) {
-            pack_a(self.a, 0, m, kb, KC.min(k - kb), &mut block);
+            pack_a(self.a, 0, m, kb, KC.min(k - kb), self.mr, &mut block);
             all.extend_from_slice(&block);
         }
         AOperand { shared: Some(all), ..self }
@@ -76,9 +78,9 @@ impl<'a> AOperand<'a> {
         buf: &'s mut Vec<f32>,
     ) -> ASource<'s> {
         match &self.shared {
-            Some(all) => ASource::Packed(&all[kb * self.micro_rows * MR..], 0),
+            Some(all) => ASource::Packed(&all[kb * self.micro_rows * self.mr..], 0),
             None if span >= PACK_A_MIN_PANELS => {
-                pack_a(self.a, rows.start, rows.end, kb, kc, buf);
+                pack_a(self.a, rows.start, rows.end, kb, kc, self.mr, buf);
                 ASource::Packed(buf, rows.start)
             }
             None => ASource::InPlace(self.a),
@@ -111,24 +113,28 @@ impl Product<'_> {
     ) {
         let (r0, r1) = (rows.start, rows.end);
         let last = kb + kc == self.k;
-        for j in panels {
-            let (col, cols) = (j * NR, NR.min(self.n - j * NR));
-            let b = Strided { ptr: panel(j), ld: NR };
+        let (mr, wide) = (self.kernel.mr(), self.kernel.panels() == 2);
+        let mut j = panels.start;
+        while j < panels.end {
+            // A wide kernel takes two panels side by side while two are left.
+            let pair = wide && j + 1 < panels.end;
+            let (col, cols) = (j * NR, (if pair { 2 * NR } else { NR }).min(self.n - j * NR));
+            let b = BTile { ptr: panel(j), next: if pair { panel(j + 1) } else { std::ptr::null() }, ld: NR };
             let init = match (kb, self.ep) {
                 (0, Epilogue::Overwrite) => Init::Zero,
                 (0, Epilogue::Bias(bias) | Epilogue::BiasMap(bias, _)) => Init::Bias(bias[col..].as_ptr()),
                 _ => Init::Dest,
             };
-            for (g, i) in (r0..r1).step_by(MR).enumerate() {
-                let rows = MR.min(r1 - i);
+            for (g, i) in (r0..r1).step_by(mr).enumerate() {
+                let rows = mr.min(r1 - i);
                 let at = match a {
                     ASource::InPlace(a) => ATile::Rows(a.strided_at(i, kb)),
-                    ASource::Packed(p, row0) => ATile::Packed(p[(g + (r0 - row0) / MR) * kc * MR..].as_ptr()),
+                    ASource::Packed(p, row0) => ATile::Packed(p[(g + (r0 - row0) / mr) * kc * mr..].as_ptr()),
                 };
                 // Rows i..i+rows, columns col..col+cols of `c`: the caller's (contract).
                 let c = self.c.strided_at(i, col);
                 // SAFETY: `at` is a packed micro-panel of kc steps or `rows` rows of `a` from
-                // column kb; `b` holds kc rows of 16 (contract).
+                // column kb; each panel of `b` holds kc rows of 16 (contract).
                 unsafe { tile(self.kernel, TileDims { rows, cols, kc }, at, b, c, init) };
                 if let (true, Epilogue::BiasMap(_, f)) = (last, self.ep) {
                     for r in 0..rows {
@@ -137,6 +143,7 @@ impl Product<'_> {
                     }
                 }
             }
+            j += if pair { 2 } else { 1 };
         }
     }
 }
@@ -156,14 +163,19 @@ impl Product<'_> {
 pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilogue, serial: bool) {
     let (m, k, n) = (a.rows(), a.cols(), c.cols());
     debug_assert_eq!(c.rows(), m);
+    let kernel = MicroKernel::detect();
+    let (mr, unit) = (kernel.mr(), kernel.panels());
     let panels = n.div_ceil(NR);
-    let (row_parts, col_parts) = if serial { (1, 1) } else { split(m, panels, 2 * m * n * k) };
-    let micro_rows = m.div_ceil(MR);
+    // Column tasks get whole tiles: `unit` panels each (the last may be short).
+    let tiles = panels.div_ceil(unit);
+    let (row_parts, col_parts) = if serial { (1, 1) } else { split(m.div_ceil(mr), tiles, 2 * m * n * k) };
+    let micro_rows = m.div_ceil(mr);
     let row_range =
-        |ri: usize| (micro_rows * ri / row_parts * MR).min(m)..(micro_rows * (ri + 1) / row_parts * MR).min(m);
-    let col_range = |ci: usize| panels * ci / col_parts..panels * (ci + 1) / col_parts;
-    let pr = Product { k, n, c, ep, kernel: MicroKernel::detect() };
-    let a_op = AOperand { a, micro_rows, shared: None };
+        |ri: usize| (micro_rows * ri / row_parts * mr).min(m)..(micro_rows * (ri + 1) / row_parts * mr).min(m);
+    let col_range =
+        |ci: usize| (tiles * ci / col_parts * unit).min(panels)..(tiles * (ci + 1) / col_parts * unit).min(panels);
+    let pr = Product { k, n, c, ep, kernel };
+    let a_op = AOperand { a, mr, micro_rows, shared: None };
 
     if row_parts > 1 && matches!(b, Panels::Rows { .. }) {
         // Row tasks over copied panels: per k block, copy every panel once, then all row tasks.
@@ -234,16 +246,15 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
     }
 }
 
-/// Row and column parts for a product of `flops`: one task when small, else about four per thread,
-/// along the dimension with more tiles (each row part reuses every panel of `b`; each column part
-/// every row of `a`).
-fn split(m: usize, panels: usize, flops: usize) -> (usize, usize) {
+/// Row and column parts for a product of `flops` over `micro_rows` × `panels` tiles: one task when
+/// small, else about four per thread, along the dimension with more tiles (each row part reuses
+/// every panel of `b`; each column part every row of `a`).
+fn split(micro_rows: usize, panels: usize, flops: usize) -> (usize, usize) {
     let threads = rayon::current_num_threads();
     if flops < 2_000_000 || threads == 1 {
         return (1, 1);
     }
     let want = 4 * threads;
-    let micro_rows = m.div_ceil(MR);
     if micro_rows >= panels {
         let row_parts = want.min(micro_rows / 2).max(1);
         (row_parts, want.div_ceil(row_parts).min(panels).max(1))

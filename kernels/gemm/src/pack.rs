@@ -1,10 +1,10 @@
 //! Operands in the layouts the micro-kernel streams: the right operand in panels of [`NR`] = 16
 //! columns, `[k][16]` with 64-byte rows (a [`PackedWt`] holds a weight that way for good; other right
 //! operands, given as [`RowBlock`]s, are copied one (k block, panel) at a time), and the left operand
-//! in micro-panels of [`MR`] = 6 rows, `[k][6]` ([`pack_a`]).
+//! in micro-panels of the kernel's `mr` rows (6, or 12 for AVX-512), `[k][mr]` ([`pack_a`]).
 
 use crate::view::MatRef;
-use crate::{KC, MR, NR};
+use crate::{KC, NR};
 
 /// One step of `k` of a panel: 16 weights, one cache line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -181,18 +181,18 @@ impl Panels<'_, '_> {
     }
 }
 
-/// Rows `r0..r1`, columns `kb..kb + kc` of `x` as micro-panels of [`MR`] rows, each `[kc][MR]` (rows
-/// past `r1` zero): every step of the micro-kernel then reads its 6 values of `a` from one contiguous
-/// 24-byte run instead of 6 rows far apart.
-pub(crate) fn pack_a(x: MatRef, r0: usize, r1: usize, kb: usize, kc: usize, out: &mut Vec<f32>) {
+/// Rows `r0..r1`, columns `kb..kb + kc` of `x` as micro-panels of `mr` rows, each `[kc][mr]` (rows
+/// past `r1` zero): every step of the micro-kernel then reads its `mr` values of `a` from one
+/// contiguous run instead of `mr` rows far apart.
+pub(crate) fn pack_a(x: MatRef, r0: usize, r1: usize, kb: usize, kc: usize, mr: usize, out: &mut Vec<f32>) {
     let (data, lda) = (x.data(), x.ld());
-    let groups = (r1 - r0).div_ceil(MR);
+    let groups = (r1 - r0).div_ceil(mr);
     out.clear();
-    out.resize(groups * kc * MR, 0.0);
-    for (g, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
-        let rows = MR.min(r1 - r0 - g * MR);
-        let src: Vec<&[f32]> = (0..rows).map(|r| &data[(r0 + g * MR + r) * lda + kb..][..kc]).collect();
-        for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
+    out.resize(groups * kc * mr, 0.0);
+    for (g, panel) in out.chunks_exact_mut(kc * mr).enumerate() {
+        let rows = mr.min(r1 - r0 - g * mr);
+        let src: Vec<&[f32]> = (0..rows).map(|r| &data[(r0 + g * mr + r) * lda + kb..][..kc]).collect();
+        for (p, step) in panel.chunks_exact_mut(mr).enumerate() {
             for (v, row) in step.iter_mut().zip(&src) {
                 *v = row[p];
             }
