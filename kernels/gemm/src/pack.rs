@@ -138,6 +138,37 @@ pub(crate) const PANEL_SLOT: usize = KC * NR + NR;
 /// Panels per copy in a column task (≈ 512 KiB, within L2).
 pub(crate) const COPY_PANELS: usize = 32;
 
+/// One contiguous run of a row of `b` in a panel copy: `len` values from `src` (offset in the row) to
+/// `dst` (offset in the copy buffer for step 0 of `k`).
+#[derive(Clone, Copy)]
+struct Run {
+    src: usize,
+    dst: usize,
+    len: usize,
+}
+
+/// The runs that columns `c0..c1` of a row of `blk` fall into, cut at image rows and at panel
+/// boundaries. They are the same for every row of a block layout, so [`Panels::copy`] works them
+/// out once (each needs divisions) and then only moves data.
+fn runs(blk: &RowBlock, c0: usize, c1: usize) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut c = c0;
+    while c < c1 {
+        let run = (blk.width - c % blk.width).min(c1 - c);
+        let src = blk.offset(c);
+        let mut done = 0;
+        while done < run {
+            let cc = c - c0 + done;
+            let (jj, lane) = (cc / NR, cc % NR);
+            let len = (NR - lane).min(run - done);
+            runs.push(Run { src: src + done, dst: jj * PANEL_SLOT + lane, len });
+            done += len;
+        }
+        c += run;
+    }
+    runs
+}
+
 impl Panels<'_, '_> {
     /// Rows `kb..kb + kc` of panels `j0..j1` into `out`, panel `j` at `(j − j0)·PANEL_SLOT`, as rows of
     /// 16 values (zero past `n`). `Rows` only: a packed weight is read in place. Each source row is read
@@ -150,29 +181,21 @@ impl Panels<'_, '_> {
         while r >= blocks[bi].rows {
             (r, bi) = (r - blocks[bi].rows, bi + 1);
         }
+        // The runs of the current block layout (width, pitch), recomputed when it changes.
+        let (mut layout, mut row_runs) = (None, Vec::new());
+        let tail = (c1 - c0) % NR;
         for p in 0..kc {
             while r == blocks[bi].rows {
                 (bi, r) = (bi + 1, 0);
             }
             let blk = &blocks[bi];
-            let base = r * blk.stride;
-            // Runs of contiguous columns (one per image row at most), cut at panel boundaries.
-            let mut c = c0;
-            while c < c1 {
-                let (cc, run) = (c - c0, (blk.width - c % blk.width).min(c1 - c));
-                let src = &blk.data[base + blk.offset(c)..][..run];
-                let mut done = 0;
-                while done < run {
-                    let (jj, lane) = ((cc + done) / NR, (cc + done) % NR);
-                    let len = (NR - lane).min(run - done);
-                    let dst = &mut out[jj * PANEL_SLOT + p * NR + lane..][..len];
-                    let seg = &src[done..done + len];
-                    copy_short(dst, seg);
-                    done += len;
-                }
-                c += run;
+            if layout != Some((blk.width, blk.pitch)) {
+                (layout, row_runs) = (Some((blk.width, blk.pitch)), runs(blk, c0, c1));
             }
-            let tail = (c1 - c0) % NR;
+            let row = &blk.data[r * blk.stride..];
+            for run in &row_runs {
+                copy_short(&mut out[run.dst + p * NR..][..run.len], &row[run.src..][..run.len]);
+            }
             if tail != 0 {
                 out[((c1 - c0) / NR) * PANEL_SLOT + p * NR + tail..][..NR - tail].fill(0.0);
             }
@@ -183,7 +206,9 @@ impl Panels<'_, '_> {
 
 /// Rows `r0..r1`, columns `kb..kb + kc` of `x` as micro-panels of `mr` rows, each `[kc][mr]` (rows
 /// past `r1` zero): every step of the micro-kernel then reads its `mr` values of `a` from one
-/// contiguous run instead of `mr` rows far apart.
+/// contiguous run instead of `mr` rows far apart. Each source row is read left to right in one go
+/// (one stream for the prefetcher; a conv's weights come from DRAM), its values scattered `mr` apart
+/// into the panel, which stays in L1.
 pub(crate) fn pack_a(x: MatRef, r0: usize, r1: usize, kb: usize, kc: usize, mr: usize, out: &mut Vec<f32>) {
     let (data, lda) = (x.data(), x.ld());
     let groups = (r1 - r0).div_ceil(mr);
@@ -191,10 +216,10 @@ pub(crate) fn pack_a(x: MatRef, r0: usize, r1: usize, kb: usize, kc: usize, mr: 
     out.resize(groups * kc * mr, 0.0);
     for (g, panel) in out.chunks_exact_mut(kc * mr).enumerate() {
         let rows = mr.min(r1 - r0 - g * mr);
-        let src: Vec<&[f32]> = (0..rows).map(|r| &data[(r0 + g * mr + r) * lda + kb..][..kc]).collect();
-        for (p, step) in panel.chunks_exact_mut(mr).enumerate() {
-            for (v, row) in step.iter_mut().zip(&src) {
-                *v = row[p];
+        for r in 0..rows {
+            let src = &data[(r0 + g * mr + r) * lda + kb..][..kc];
+            for (dst, v) in panel[r..].iter_mut().step_by(mr).zip(src) {
+                *dst = *v;
             }
         }
     }
