@@ -1,5 +1,5 @@
 //! The entry points: dense layers on a packed weight ([`matmul_packed`], [`matmul_packed_serial`]),
-//! products of row-major views ([`matmul`], [`matmul_rows`]) and one micro-tile ([`micro_tile`]).
+//! products of row-major views ([`matmul`], [`matmul_rows`]) and strips of micro-tiles ([`micro_tiles`]).
 
 use crate::driver::{gemm_core, Epilogue};
 use crate::kernel::{tile, ATile, BTile, Init, MicroKernel, TileDims};

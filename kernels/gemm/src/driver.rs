@@ -1,5 +1,5 @@
 //! The blocked loop behind every entry point (GotoBLAS-style): tasks over row or column ranges run
-//! with rayon, `k` walked in blocks of [`KC`], each task's panels, then its rows in micro-tiles.
+//! with rayon, `k` walked in blocks of `KC`, each task's panels, then its rows in micro-tiles.
 //! Whatever several tasks would copy alike is copied once and shared.
 
 use std::ops::Range;
@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::kernel::{tile, ATile, BTile, Init, MicroKernel, TileDims};
 use crate::pack::{pack_a, Panels, COPY_PANELS, PANEL_SLOT};
 use crate::view::{MatRef, SharedMatMut};
-use crate::{KC, NR};
+use crate::NR;
 
 /// What the GEMM does with the product `x · Wᵀ` before writing `out`.
 #[derive(Clone, Copy, Debug)]
@@ -54,13 +54,13 @@ struct AOperand<'a> {
 }
 
 impl<'a> AOperand<'a> {
-    /// Packs all of `a` once, for tasks that each need every row.
-    fn with_shared(self) -> Self {
+    /// Packs all of `a` once, for tasks that each need every row, in the product's `k` blocks.
+    fn with_shared(self, k_blocks: &[(usize, usize)]) -> Self {
         let (m, k) = (self.a.rows(), self.a.cols());
         let mut all = Vec::with_capacity(self.micro_rows * self.mr * k);
         let mut block = Vec::new();
-        for kb in (0..k).step_by(KC) {
-            pack_a(self.a, 0, m, kb, KC.min(k - kb), self.mr, &mut block);
+        for &(kb, kc) in k_blocks {
+            pack_a(self.a, 0, m, kb, kc, self.mr, &mut block);
             all.extend_from_slice(&block);
         }
         AOperand { shared: Some(all), ..self }
@@ -98,7 +98,8 @@ struct Product<'a> {
 }
 
 impl Product<'_> {
-    /// Rows `rows` × panels `panels` for the `k` block `kb..kb + kc`, panel `j` from `panel(j)`.
+    /// Rows `rows` × panels `panels` for the `k` block `kb..kb + kc` (`kblock` = `(kb, kc)`), panel
+    /// `j` at `panel(j)`, its rows `ldb` apart.
     ///
     /// # Safety
     /// That block of `c` must be the caller's alone; `a` and the panels must hold the values described.
@@ -106,9 +107,9 @@ impl Product<'_> {
         &self,
         rows: Range<usize>,
         panels: Range<usize>,
-        kb: usize,
-        kc: usize,
+        (kb, kc): (usize, usize),
         a: ASource,
+        ldb: usize,
         mut panel: impl FnMut(usize) -> *const f32,
     ) {
         let (r0, r1) = (rows.start, rows.end);
@@ -119,7 +120,7 @@ impl Product<'_> {
             // A wide kernel takes two panels side by side while two are left.
             let pair = wide && j + 1 < panels.end;
             let (col, cols) = (j * NR, (if pair { 2 * NR } else { NR }).min(self.n - j * NR));
-            let b = BTile { ptr: panel(j), next: if pair { panel(j + 1) } else { std::ptr::null() }, ld: NR };
+            let b = BTile { ptr: panel(j), next: if pair { panel(j + 1) } else { std::ptr::null() }, ld: ldb };
             let init = match (kb, self.ep) {
                 (0, Epilogue::Overwrite) => Init::Zero,
                 (0, Epilogue::Bias(bias) | Epilogue::BiasMap(bias, _)) => Init::Bias(bias[col..].as_ptr()),
@@ -151,12 +152,15 @@ impl Product<'_> {
 /// `c (epilogue) a · b`, `a` [m × k], `b` [k × n], `c` [m × n]: the blocked loop behind every entry
 /// point.
 ///
-/// Tasks (rayon, unless `serial`) are row or column ranges ([`split`]), `k` walked in blocks of
-/// [`KC`], each task's panels, then its rows in micro-tiles. Whatever several tasks would copy
-/// alike is copied once and shared: with column tasks the packed `a` ([`pack_a`], all of it up
-/// front); with row tasks over copied panels of `b`, each `k` block's panels (packed in parallel,
-/// then computed). `a` is read in place when too few panels would reuse a packed copy
-/// ([`PACK_A_MIN_PANELS`]).
+/// Tasks (rayon, unless `serial`) are row or column ranges ([`split`]) of whole tiles (the
+/// kernel's `mr` rows, its `panels()` panels), `k` walked in blocks of [`crate::KC`] ([`Panels::k_blocks`]),
+/// each task's panels (two at a time for a wide kernel), then its rows in micro-tiles. Whatever
+/// several tasks would copy alike is copied once and shared: with column tasks the packed `a`
+/// ([`pack_a`], all of it up front); with row tasks over copied panels of `b`, each `k` block's
+/// panels (packed in parallel, then computed). Row blocks of `b` whose panels are contiguous
+/// ([`Panels::in_place`]: a conv's image rows a multiple of 16 wide) are not copied at all: the
+/// kernel reads them where they lie, `k` blocks cut at block ends. `a` is read in place when too few
+/// panels would reuse a packed copy ([`PACK_A_MIN_PANELS`]).
 ///
 /// # Safety
 /// No other thread may touch `c`'s block meanwhile; `b` gives `k` rows of `n` values.
@@ -176,13 +180,13 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
         |ci: usize| (tiles * ci / col_parts * unit).min(panels)..(tiles * (ci + 1) / col_parts * unit).min(panels);
     let pr = Product { k, n, c, ep, kernel };
     let a_op = AOperand { a, mr, micro_rows, shared: None };
+    let k_blocks = b.k_blocks(k);
 
-    if row_parts > 1 && matches!(b, Panels::Rows { .. }) {
+    if row_parts > 1 && matches!(b, Panels::Rows { .. }) && !b.in_place() {
         // Row tasks over copied panels: per k block, copy every panel once, then all row tasks.
         let mut shared_b = vec![0.0f32; panels * PANEL_SLOT];
         let per_task = panels.div_ceil(rayon::current_num_threads());
-        for kb in (0..k).step_by(KC) {
-            let kc = KC.min(k - kb);
+        for &(kb, kc) in &k_blocks {
             shared_b.par_chunks_mut(per_task * PANEL_SLOT).enumerate().for_each(|(t, buf)| {
                 let j0 = t * per_task;
                 b.copy(kb, kc, j0, (j0 + per_task).min(panels), buf);
@@ -197,7 +201,7 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
                     let apack = &mut *cell.borrow_mut();
                     let src = a_op.source(rows.clone(), panels, kb, kc, apack);
                     // SAFETY: these rows are this task's; the shared panels hold kc rows of 16.
-                    unsafe { pr.block(rows, 0..panels, kb, kc, src, |j| shared_b[j * PANEL_SLOT..].as_ptr()) };
+                    unsafe { pr.block(rows, 0..panels, (kb, kc), src, NR, |j| shared_b[j * PANEL_SLOT..].as_ptr()) };
                 });
             });
         }
@@ -205,7 +209,8 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
     }
 
     // Column tasks would each pack the same rows of `a`: pack them once here instead.
-    let a_op = if col_parts > 1 && panels >= PACK_A_MIN_PANELS { a_op.with_shared() } else { a_op };
+    let a_op = if col_parts > 1 && panels >= PACK_A_MIN_PANELS { a_op.with_shared(&k_blocks) } else { a_op };
+    let copied = matches!(b, Panels::Rows { .. }) && !b.in_place();
     let task = |t: usize| {
         let (rows, cols) = (row_range(t / col_parts), col_range(t % col_parts));
         if rows.is_empty() || cols.is_empty() {
@@ -213,15 +218,22 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
         }
         A_PACK.with(|cell| {
             let apack = &mut *cell.borrow_mut();
-            let mut bbuf = vec![0.0f32; if matches!(b, Panels::Rows { .. }) { COPY_PANELS * PANEL_SLOT } else { 0 }];
-            for kb in (0..k).step_by(KC) {
-                let kc = KC.min(k - kb);
+            let mut bbuf = vec![0.0f32; if copied { COPY_PANELS * PANEL_SLOT } else { 0 }];
+            for &(kb, kc) in &k_blocks {
                 let src = a_op.source(rows.clone(), cols.len(), kb, kc, apack);
                 match b {
                     Panels::Packed(w) => {
                         // SAFETY: these rows × panels are this task's; a packed panel holds kc rows of
                         // 16 from kb.
-                        unsafe { pr.block(rows.clone(), cols.clone(), kb, kc, src, |j| w.panel_from(j, kb)) };
+                        unsafe { pr.block(rows.clone(), cols.clone(), (kb, kc), src, NR, |j| w.panel_from(j, kb)) };
+                    }
+                    Panels::Rows { .. } if !copied => {
+                        let ldb = b.panel_in_place(kb, cols.start).1;
+                        // SAFETY: as above; read in place, a panel is 16 contiguous values in each of
+                        // the kc rows of one block, `ldb` apart (`Panels::in_place`, `k_blocks`).
+                        unsafe {
+                            pr.block(rows.clone(), cols.clone(), (kb, kc), src, ldb, |j| b.panel_in_place(kb, j).0)
+                        };
                     }
                     Panels::Rows { .. } => {
                         for c0 in cols.clone().step_by(COPY_PANELS) {
@@ -230,7 +242,9 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
                             let bbuf = &bbuf;
                             // SAFETY: as above; the copied panels hold kc rows of 16.
                             unsafe {
-                                pr.block(rows.clone(), c0..c1, kb, kc, src, |j| bbuf[(j - c0) * PANEL_SLOT..].as_ptr())
+                                pr.block(rows.clone(), c0..c1, (kb, kc), src, NR, |j| {
+                                    bbuf[(j - c0) * PANEL_SLOT..].as_ptr()
+                                })
                             };
                         }
                     }

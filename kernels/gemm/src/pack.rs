@@ -138,6 +138,52 @@ pub(crate) const PANEL_SLOT: usize = KC * NR + NR;
 /// Panels per copy in a column task (≈ 512 KiB, within L2).
 pub(crate) const COPY_PANELS: usize = 32;
 
+impl Panels<'_, '_> {
+    /// Whether every panel of `b` can be read where it lies, without a copy: a `Rows` operand whose
+    /// panels are each 16 contiguous values of one row (image rows a multiple of 16 wide, or rows
+    /// without wrap, and no partial last panel). The micro-kernel then reads a panel's `k` rows
+    /// straight from the blocks (rows `stride` apart), one block at a time ([`Panels::k_blocks`]).
+    pub(crate) fn in_place(&self) -> bool {
+        match self {
+            Panels::Packed(_) => false,
+            Panels::Rows { blocks, n } => {
+                n % NR == 0 && blocks.iter().all(|blk| blk.width >= *n || blk.width % NR == 0)
+            }
+        }
+    }
+
+    /// The `k` blocks `(kb, kc)` of the product: [`KC`] rows at a time, and for panels read in place
+    /// also cut where one row block ends (a panel's rows are equally spaced only within a block).
+    pub(crate) fn k_blocks(&self, k: usize) -> Vec<(usize, usize)> {
+        match self {
+            Panels::Rows { blocks, .. } if self.in_place() => {
+                let mut out = Vec::new();
+                let mut kb = 0;
+                for blk in blocks.iter() {
+                    for start in (0..blk.rows).step_by(KC) {
+                        out.push((kb + start, KC.min(blk.rows - start)));
+                    }
+                    kb += blk.rows;
+                }
+                out
+            }
+            _ => (0..k).step_by(KC).map(|kb| (kb, KC.min(k - kb))).collect(),
+        }
+    }
+
+    /// Panel `j` from row `kb` on, read in place ([`Panels::in_place`]; `kb` starts one of
+    /// [`Panels::k_blocks`]): its first value and the distance between its rows.
+    pub(crate) fn panel_in_place(&self, kb: usize, j: usize) -> (*const f32, usize) {
+        let Panels::Rows { blocks, .. } = self else { unreachable!("only row blocks are read in place") };
+        let (mut bi, mut r) = (0, kb);
+        while r >= blocks[bi].rows {
+            (r, bi) = (r - blocks[bi].rows, bi + 1);
+        }
+        let blk = &blocks[bi];
+        (blk.data[r * blk.stride + blk.offset(j * NR)..].as_ptr(), blk.stride)
+    }
+}
+
 /// One contiguous run of a row of `b` in a panel copy: `len` values from `src` (offset in the row) to
 /// `dst` (offset in the copy buffer for step 0 of `k`).
 #[derive(Clone, Copy)]

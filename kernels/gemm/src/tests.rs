@@ -1,7 +1,7 @@
 //! Products against a naive f64 reference, the micro-kernels against each other, determinism.
 
 use crate::kernel::{tile, ATile, BTile, Init, TileDims, MR_MAX};
-use crate::pack::pack_a;
+use crate::pack::{pack_a, Panels};
 use crate::view::{Strided, StridedMut};
 use crate::*;
 
@@ -109,29 +109,37 @@ fn strided_matmul_matches_naive() {
 
 #[test]
 fn image_row_blocks_match_naive() {
-    // Two blocks of image rows (width 7, pitch 10, 9 image rows → 63 columns), as a conv's taps.
-    let (m, width, pitch, h) = (13, 7, 10, 9);
-    let n = width * h;
-    let plane = pitch * h + 3;
-    let src = data(4 * plane, 12);
-    let blocks = [
-        RowBlock::image(&src[2..], plane, 2, width, pitch),
-        RowBlock::image(&src[2 * plane + 1..], plane, 2, width, pitch),
-    ];
-    let k = 4;
-    let b_at = |p: usize, c: usize| {
-        let blk = &blocks[p / 2];
-        blk.data[(p % 2) * plane + (c / width) * pitch + c % width]
-    };
-    let a = data(m * k, 13);
-    let w: Vec<f32> = (0..n * k).map(|i| b_at(i % k, i / k)).collect(); // bᵀ as [n, k]
-    let want = naive(&a, m, k, &w, n);
-    for threads in [1, 3] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
-        let mut got = vec![0.0f32; m * n];
-        pool.install(|| matmul_rows(MatMut::dense(&mut got, m, n), MatRef::dense(&a, m, k), &blocks, false));
-        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
-            assert!((*g as f64 - e).abs() < 1e-5, "{threads} threads, at {i}: {g} vs {e}");
+    // Blocks of image rows, as a conv's taps: width 7 (pitch 10), whose panels straddle image rows
+    // and are copied; widths 16 and 32 (pitch 18, 35), whose panels are read in place, `k` cut at
+    // block ends and at KC (300-row blocks), on 1 and 3 threads (the larger product splits).
+    for (m, width, pitch, h, rows, nblocks, in_place) in
+        [(13, 7, 10, 9, 2, 2, false), (30, 16, 18, 8, 5, 3, true), (40, 32, 35, 6, 300, 3, true)]
+    {
+        let n = width * h;
+        let plane = pitch * h + 3;
+        let src = data((nblocks * rows + 1) * plane, 12);
+        let blocks: Vec<RowBlock> = (0..nblocks)
+            .map(|bi| RowBlock::image(&src[bi * rows * plane + 1 + bi..], plane, rows, width, pitch))
+            .collect();
+        assert_eq!(Panels::Rows { blocks: &blocks, n }.in_place(), in_place);
+        let k = rows * nblocks;
+        let b_at = |p: usize, c: usize| {
+            let blk = &blocks[p / rows];
+            blk.data[(p % rows) * plane + (c / width) * pitch + c % width]
+        };
+        let a = data(m * k, 13);
+        let w: Vec<f32> = (0..n * k).map(|i| b_at(i % k, i / k)).collect(); // bᵀ as [n, k]
+        let want = naive(&a, m, k, &w, n);
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            let mut got = vec![0.0f32; m * n];
+            pool.install(|| matmul_rows(MatMut::dense(&mut got, m, n), MatRef::dense(&a, m, k), &blocks, false));
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (*g as f64 - e).abs() <= 1e-5 * (1.0 + e.abs()) * (k as f64).sqrt(),
+                    "width {width}, {threads} threads, at {i}: {g} vs {e}"
+                );
+            }
         }
     }
 }
