@@ -24,9 +24,10 @@ pub enum Epilogue<'a> {
     BiasMap(&'a [f32], fn(&mut [f32])),
 }
 
-/// Panels a task must span for packing `a` to pay: packing costs a few cycles per value of `a`, each
-/// packed value then feeds 16 FMAs per panel. (A convolution at latent resolution has few columns and
-/// a large weight as `a`: there the strided reads win.)
+/// Panels a task must span for packing `a` to pay, on a kernel that packs it at all
+/// ([`MicroKernel::packs_a`]): packing costs a few cycles per value of `a`, each packed value then
+/// feeds 16 FMAs per panel. (A convolution at latent resolution has few columns and a large weight as
+/// `a`: there the strided reads win.)
 const PACK_A_MIN_PANELS: usize = 8;
 
 thread_local! {
@@ -48,6 +49,8 @@ struct AOperand<'a> {
     a: MatRef<'a>,
     /// Rows per micro-panel (the kernel's).
     mr: usize,
+    /// Panels a task must span for packing `a` ([`PACK_A_MIN_PANELS`], or never).
+    pack_min_panels: usize,
     micro_rows: usize,
     /// [`pack_a`] of every `k` block over all rows: block `kb` at `kb·micro_rows·mr`.
     shared: Option<Vec<f32>>,
@@ -67,7 +70,7 @@ impl<'a> AOperand<'a> {
     }
 
     /// Where rows `r0..r1` come from in the `k` block `kb..kb + kc`, for a task over `span` panels: the
-    /// shared packing, a packing into `buf` when enough panels reuse it ([`PACK_A_MIN_PANELS`]), or
+    /// shared packing, a packing into `buf` when enough panels reuse it (`pack_min_panels`), or
     /// the rows in place.
     fn source<'s>(
         &'s self,
@@ -79,7 +82,7 @@ impl<'a> AOperand<'a> {
     ) -> ASource<'s> {
         match &self.shared {
             Some(all) => ASource::Packed(&all[kb * self.micro_rows * self.mr..], 0),
-            None if span >= PACK_A_MIN_PANELS => {
+            None if span >= self.pack_min_panels => {
                 pack_a(self.a, rows.start, rows.end, kb, kc, self.mr, buf);
                 ASource::Packed(buf, rows.start)
             }
@@ -160,7 +163,7 @@ impl Product<'_> {
 /// panels (packed in parallel, then computed). Row blocks of `b` whose panels are contiguous
 /// ([`Panels::in_place`]: a conv's image rows a multiple of 16 wide) are not copied at all: the
 /// kernel reads them where they lie, `k` blocks cut at block ends. `a` is read in place when too few
-/// panels would reuse a packed copy ([`PACK_A_MIN_PANELS`]).
+/// panels would reuse a packed copy ([`PACK_A_MIN_PANELS`]) and always by the AVX-512 kernel.
 ///
 /// # Safety
 /// No other thread may touch `c`'s block meanwhile; `b` gives `k` rows of `n` values.
@@ -179,7 +182,8 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
     let col_range =
         |ci: usize| (tiles * ci / col_parts * unit).min(panels)..(tiles * (ci + 1) / col_parts * unit).min(panels);
     let pr = Product { k, n, c, ep, kernel };
-    let a_op = AOperand { a, mr, micro_rows, shared: None };
+    let pack_min_panels = if kernel.packs_a() { PACK_A_MIN_PANELS } else { usize::MAX };
+    let a_op = AOperand { a, mr, pack_min_panels, micro_rows, shared: None };
     let k_blocks = b.k_blocks(k);
 
     if row_parts > 1 && matches!(b, Panels::Rows { .. }) && !b.in_place() {
@@ -209,7 +213,7 @@ pub(crate) unsafe fn gemm_core(a: MatRef, b: &Panels, c: SharedMatMut, ep: Epilo
     }
 
     // Column tasks would each pack the same rows of `a`: pack them once here instead.
-    let a_op = if col_parts > 1 && panels >= PACK_A_MIN_PANELS { a_op.with_shared(&k_blocks) } else { a_op };
+    let a_op = if col_parts > 1 && panels >= pack_min_panels { a_op.with_shared(&k_blocks) } else { a_op };
     let copied = matches!(b, Panels::Rows { .. }) && !b.in_place();
     let task = |t: usize| {
         let (rows, cols) = (row_range(t / col_parts), col_range(t % col_parts));

@@ -132,6 +132,15 @@ impl MicroKernel {
         }
     }
 
+    /// Whether packing `a` into micro-panels pays for this kernel. Not for the AVX-512 one: its tile
+    /// broadcasts each value of `a` straight from memory into 2 FMAs over 32 columns, and the 12
+    /// sequential row streams prefetch well, so reading `a` in place was faster (2026-12-07, Zen 5,
+    /// 2 threads: DiT layers 455–509 vs 422–468 GFLOP/s, the VAE decode 3–5 % faster); the 6-row
+    /// kernels keep it (a step's 6 broadcasts from one run instead of 6 rows far apart).
+    pub(crate) fn packs_a(self) -> bool {
+        !self.is_avx512()
+    }
+
     /// Whether this is the AVX2 + FMA kernel (x86_64).
     pub fn is_avx2_fma(self) -> bool {
         #[cfg(target_arch = "x86_64")]
