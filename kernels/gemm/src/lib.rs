@@ -9,11 +9,13 @@
 //!
 //! Layout and blocking (GotoBLAS-style, specialised for the transformer's and the VAE's shapes):
 //! - `B` in panels of [`NR`] = 16 columns, `[k][16]` with 64-byte rows, so the micro-kernel streams one
-//!   cache line per step of `k`: [`PackedWt`] holds a weight that way for good; other `B`s are copied
-//!   one (k block, panel) at a time.
+//!   cache line per step of `k` (two for the AVX-512 kernel, which takes two panels side by side):
+//!   [`PackedWt`] holds a weight that way for good; other `B`s are read in place where each panel is
+//!   16 contiguous values of a row, else copied one (k block, panel) at a time.
 //! - `A` in micro-panels of the kernel's `mr` rows ([`MR`] = 6, 12 for AVX-512), `[k][mr]`, so a
 //!   step's broadcasts read one contiguous run (from rows far apart they cost a quarter of the
-//!   throughput); read in place where too few panels would reuse the copy.
+//!   throughput); read in place where too few panels would reuse the copy, and always by the AVX-512
+//!   kernel (`MicroKernel::packs_a`).
 //! - `k` in blocks of [`KC`] = 256 (a 16 KiB panel stays in L1 while the task's micro-panels stream
 //!   past it); tasks are row ranges (or column ranges for few rows), run with rayon; what several
 //!   tasks would copy alike is copied once and shared.
