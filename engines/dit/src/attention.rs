@@ -7,9 +7,10 @@
 //! Work is split into (query tile of [`BQ`] rows, head) tasks run with rayon, × key tiles of [`BK`];
 //! for each tile the scores (BQ × BK) live in a small buffer, the running max / sum are updated
 //! online and the output accumulator is rescaled — no (N × N) score matrix is ever formed.
-//! The tile products use the dense GEMM's 6×16 register-blocked micro-kernel (`worldflow-gemm`,
-//! `MicroKernel::detect`: AVX2 + FMA on x86_64, NEON on aarch64), and each tile's softmax loops are
-//! compiled with that kernel's features.
+//! The tile products use the dense GEMM's register-blocked micro-kernel (`worldflow-gemm`,
+//! `MicroKernel::detect`) on 16-wide strips: 12×16 tiles with AVX-512F, 6×16 with AVX2 + FMA on
+//! x86_64 or NEON on aarch64; each tile's softmax loops are compiled with AVX2 + FMA (x86_64, both
+//! kernels) or NEON.
 
 use rayon::prelude::*;
 use worldflow_base::DisjointWriter;
@@ -89,8 +90,8 @@ pub fn attention(q: &[f32], nq: usize, kv: &PackedKv, limit: Option<&[usize]>, o
         assert_eq!(l.len(), nq);
         assert!(l.iter().all(|&x| x >= 1 && x <= kv.nk), "attention limits must be in 1..=nk");
     }
-    // The GEMM's micro-kernel (AVX2 + FMA where the CPU has both, NEON on aarch64); the tiles run
-    // compiled with that kernel's features exactly when it is a SIMD one.
+    // The GEMM's micro-kernel (AVX-512F, else AVX2 + FMA, NEON on aarch64); the tiles run compiled
+    // with AVX2 + FMA (x86_64) or NEON exactly when it is a SIMD one.
     let kernel = MicroKernel::detect();
     let dst = DisjointWriter::new(out);
     let tiles = nq.div_ceil(BQ);
@@ -163,8 +164,9 @@ unsafe fn tile(
             // SAFETY: forwarded.
             unsafe { tile_impl(kernel, q, rows, h, kv, ws, out, offset) }
         }
-        if kernel.is_avx2_fma() {
-            // SAFETY: AVX2 and FMA are present (the kernel says so only after detecting them).
+        if kernel.is_avx2_fma() || kernel.is_avx512() {
+            // SAFETY: AVX2 and FMA are present (the kernel says so only after detecting them; the
+            // AVX-512 one only where the CPU has AVX2 and FMA too).
             return unsafe { fast(kernel, q, rows, h, kv, ws, out, offset) };
         }
     }

@@ -1,5 +1,6 @@
-//! GEMM throughput: the micro-kernel alone on L1-resident operands (the machine's FMA peak, one
-//! thread), then whole products of the DiT's and the VAE's shapes on 1 and 2 threads (best of 10).
+//! GEMM throughput: each micro-kernel the CPU has, alone on L1-resident operands (the machine's FMA
+//! peak, one thread), then whole products of the DiT's and the VAE's shapes on 1 and 2 threads (best
+//! of 10) with the detected kernel (`WORLDFLOW_GEMM_ISA=avx2` etc. to pick another).
 //!
 //!     cargo run --release -p worldflow-gemm --example gemm_bench
 use std::time::Instant;
@@ -22,19 +23,24 @@ fn best_secs(rounds: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let (a, b, mut c) = (vec![0.5f32; 6 * 256], vec![0.25f32; 256 * 16], vec![0.0f32; 6 * 16]);
-    let reps = 200_000;
-    let kernel = MicroKernel::detect();
-    let secs = best_secs(3, || {
-        for _ in 0..reps {
-            let (a, b) = (MatRef::dense(&a, 6, 256), MatRef::dense(&b, 256, 16));
-            micro_tiles(kernel, a, b, MatMut::dense(&mut c, 6, 16), true);
-        }
-    });
-    println!(
-        "micro-kernel 6×16, k 256, operands in L1, 1 thread: {:.1} GFLOP/s",
-        gflops(2.0 * 6.0 * 16.0 * 256.0 * reps as f64, secs)
-    );
+    for kernel in MicroKernel::available() {
+        // One tile of the kernel's shape (mr rows × its panels of 16), k 256.
+        let (mr, nr) = (kernel.mr(), 16 * kernel.panels());
+        let (a, b, mut c) = (vec![0.5f32; mr * 256], vec![0.25f32; 256 * nr], vec![0.0f32; mr * nr]);
+        let reps = 400_000 / kernel.panels();
+        let secs = best_secs(3, || {
+            for _ in 0..reps {
+                let (a, b) = (MatRef::dense(&a, mr, 256), MatRef::dense(&b, 256, nr));
+                micro_tiles(kernel, a, b, MatMut::dense(&mut c, mr, nr), true);
+            }
+        });
+        println!(
+            "micro-kernel {:>8} {mr}×{nr}, k 256, operands in L1, 1 thread: {:.1} GFLOP/s",
+            kernel.name(),
+            gflops(2.0 * (mr * nr * 256 * reps) as f64, secs)
+        );
+    }
+    println!("products with the {} kernel:", MicroKernel::detect().name());
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
         for (what, m, k, n) in

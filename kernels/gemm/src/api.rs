@@ -1,11 +1,11 @@
 //! The entry points: dense layers on a packed weight ([`matmul_packed`], [`matmul_packed_serial`]),
-//! products of row-major views ([`matmul`], [`matmul_rows`]) and one micro-tile ([`micro_tile`]).
+//! products of row-major views ([`matmul`], [`matmul_rows`]) and strips of micro-tiles ([`micro_tiles`]).
 
 use crate::driver::{gemm_core, Epilogue};
-use crate::kernel::{tile, ATile, Init, MicroKernel, TileDims};
+use crate::kernel::{tile, ATile, BTile, Init, MicroKernel, TileDims};
 use crate::pack::{PackedWt, Panels, RowBlock};
 use crate::view::{MatMut, MatRef, SharedMatMut, Strided, StridedMut};
-use crate::{MR, NR};
+use crate::NR;
 
 /// `out[m, n] (epilogue) x[m, k] · Wᵀ`.
 pub fn matmul_packed(x: &[f32], m: usize, w: &PackedWt, out: &mut [f32], epilogue: Epilogue) {
@@ -93,25 +93,33 @@ pub unsafe fn matmul_packed_serial(x: &[f32], w: &PackedWt, out: SharedMatMut, e
     unsafe { gemm_core(MatRef::dense(&x[..m * w.k], m, w.k), &Panels::Packed(w), out, epilogue, true) }
 }
 
-/// `c (+)= a · b` for one column strip of micro-tiles with the GEMM's micro-kernel: `a` [rows × kc],
-/// `b` [kc × 16], `c` [rows × 16], computed [`MR`] rows at a time (each tile exactly as in the GEMM);
-/// used by the attention tiles. The views are checked once per strip.
+/// `c (+)= a · b` in micro-tiles of the GEMM's micro-kernel, for callers that block themselves (the
+/// attention tiles): `a` [rows × kc], `b` [kc × w], `c` [rows × w], `w` a multiple of [`NR`] = 16
+/// (b's rows `ld` apart), computed [`MicroKernel::mr`] rows by [`MicroKernel::panels`] × 16 columns
+/// at a time, each tile exactly as in the GEMM. The views are checked once per call.
 #[inline]
 pub fn micro_tiles(kernel: MicroKernel, a: MatRef, b: MatRef, mut c: MatMut, accumulate: bool) {
-    let (rows, kc) = (a.rows(), a.cols());
-    assert!(b.rows() == kc && b.cols() == NR, "micro_tiles: b is {}×{}, needs {kc}×{NR}", b.rows(), b.cols());
-    assert!(c.rows() == rows && c.cols() == NR, "micro_tiles: c is {}×{}, needs {rows}×{NR}", c.rows(), c.cols());
+    let (rows, kc, w) = (a.rows(), a.cols(), b.cols());
+    assert!(b.rows() == kc && w % NR == 0, "micro_tiles: b is {}×{w}, needs {kc}×(16·j)", b.rows());
+    assert!(c.rows() == rows && c.cols() == w, "micro_tiles: c is {}×{}, needs {rows}×{w}", c.rows(), c.cols());
     if rows == 0 {
         return;
     }
     let init = if accumulate { Init::Dest } else { Init::Zero };
     let (a0, b0, c0) = (a.strided_at(0, 0), b.strided_at(0, 0), c.strided());
-    for i in (0..rows).step_by(MR) {
-        let dims = TileDims { rows: MR.min(rows - i), cols: NR, kc };
-        // Rows i.. of `a` and `c`: inside the views (checked by their constructors and above).
-        let at = ATile::Rows(Strided { ptr: a0.ptr.wrapping_add(i * a0.ld), ld: a0.ld });
-        let ct = StridedMut { ptr: c0.ptr.wrapping_add(i * c0.ld), ld: c0.ld };
-        // SAFETY: the views hold the extents the tiles read and write; `c` is borrowed mutably.
-        unsafe { tile(kernel, dims, at, b0, ct, init) }
+    let (mr, step) = (kernel.mr(), kernel.panels() * NR);
+    for j in (0..w).step_by(step) {
+        let cols = step.min(w - j);
+        // Columns j..j+cols of `b`: one or two panels of 16, inside the view (checked above).
+        let ptr = b0.ptr.wrapping_add(j);
+        let bt = BTile { ptr, next: if cols > NR { ptr.wrapping_add(NR) } else { std::ptr::null() }, ld: b0.ld };
+        for i in (0..rows).step_by(mr) {
+            let dims = TileDims { rows: mr.min(rows - i), cols, kc };
+            // Rows i.. of `a` and `c`: inside the views (checked by their constructors and above).
+            let at = ATile::Rows(Strided { ptr: a0.ptr.wrapping_add(i * a0.ld), ld: a0.ld });
+            let ct = StridedMut { ptr: c0.ptr.wrapping_add(i * c0.ld + j), ld: c0.ld };
+            // SAFETY: the views hold the extents the tiles read and write; `c` is borrowed mutably.
+            unsafe { tile(kernel, dims, at, bt, ct, init) }
+        }
     }
 }

@@ -1,16 +1,36 @@
-//! The 6 × 16 micro-kernel: `c[R × 16] = init + a[R × kc] · b[kc × 16]`, in three versions with the
-//! same summation order (`k` in order, one multiply-add at a time, starting from `init`), so a result
-//! does not depend on which one ran beyond FMA's single rounding:
-//! - AVX2 + FMA (x86_64): 12 registers of 8 lanes, 2 loads of `b` and 6 broadcasts of `a` per 12 FMAs;
-//! - NEON (aarch64): 24 registers of 4 lanes, 4 loads of `b` and 6 scalar reads of `a` per 24
+//! The micro-kernels: `c[R × W] = init + a[R × kc] · b[kc × W]`, in four versions with the same
+//! summation order (`k` in order, one multiply-add at a time, starting from `init`), so a result does
+//! not depend on which one ran beyond FMA's single rounding:
+//! - AVX-512F (x86_64): a 12 × 32 tile, 24 registers of 16 lanes over two 16-column panels of `b`
+//!   (2 loads of `b` and 12 broadcasts of `a` per 24 FMAs), or 12 × 16 for a lone panel
+//!   (`kernel/avx512.rs`);
+//! - AVX2 + FMA (x86_64): 6 × 16, 12 registers of 8 lanes, 2 loads of `b` and 6 broadcasts of `a` per
+//!   12 FMAs;
+//! - NEON (aarch64): 6 × 16, 24 registers of 4 lanes, 4 loads of `b` and 6 scalar reads of `a` per 24
 //!   by-element FMAs (`fmla v.4s, v.4s, v.s[0]`), 28 of the 32 vector registers;
-//! - portable: plain loops, multiply then add (no FMA), for every other CPU.
+//! - portable: 6 × 16, plain loops, multiply then add (no FMA), for every other CPU.
 //!
-//! The two SIMD versions fuse every step, so they give the same bits as a scalar `f32::mul_add` loop;
-//! each is compiled with its target features and chosen at run time ([`MicroKernel::detect`]).
+//! The SIMD versions fuse every step, so they give the same bits as a scalar `f32::mul_add` loop;
+//! each is compiled with its target features and chosen at run time ([`MicroKernel::detect`], which
+//! `WORLDFLOW_GEMM_ISA` can overrule for benchmarks). The kernel decides the tile: [`MicroKernel::mr`]
+//! rows (the height of a packed `a` micro-panel) by [`MicroKernel::panels`] panels of [`NR`] columns
+//! (the layout of `b` never changes: a wide tile reads two panels side by side).
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+use std::sync::OnceLock;
 
 use crate::view::{Strided, StridedMut};
 use crate::{MR, NR};
+
+/// Rows of the AVX-512 tile: 12 rows × 2 registers = 24 accumulators, plus 2 registers of `b`, of the
+/// 32; 24 independent FMAs per step cover the FMA latency (4 cycles) on two 512-bit pipes 3 times.
+pub(crate) const MR_AVX512: usize = 12;
+
+/// The largest [`MicroKernel::mr`] (test buffers sized for any kernel).
+#[cfg(test)]
+pub(crate) const MR_MAX: usize = MR_AVX512;
 
 /// The instruction set a [`MicroKernel`] runs on (a SIMD variant exists only on its architecture).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,30 +38,62 @@ enum Isa {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
     #[cfg(target_arch = "aarch64")]
     Neon,
 }
 
-/// Which micro-kernel runs: a SIMD one only where the CPU has its features (the only way to get one
-/// is [`MicroKernel::detect`]), otherwise the portable one.
+/// Which micro-kernel runs: a SIMD one only where the CPU has its features (the only ways to get one
+/// are [`MicroKernel::detect`] and [`MicroKernel::available`]), otherwise the portable one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MicroKernel {
     isa: Isa,
 }
 
+/// The environment variable that overrules [`MicroKernel::detect`]: `avx512`, `avx2`, `neon` or
+/// `portable` (read once per process; a kernel this CPU lacks, or another name, is reported on stderr
+/// and ignored).
+pub const ISA_ENV: &str = "WORLDFLOW_GEMM_ISA";
+
 impl MicroKernel {
-    /// The fastest kernel this CPU runs: AVX2 + FMA on x86_64 (`worldflow_base::cpu::has_avx2_fma`),
-    /// NEON on aarch64 (`worldflow_base::cpu::has_neon`), both cached by std; portable otherwise.
+    /// The kernel every product uses: the fastest this CPU runs (AVX-512F where
+    /// `worldflow_base::cpu::has_avx512f`, else AVX2 + FMA where `has_avx2_fma` on x86_64; NEON where
+    /// `has_neon` on aarch64; portable otherwise), unless [`ISA_ENV`] names another available one.
+    /// Decided once per process.
     pub fn detect() -> Self {
+        static CHOSEN: OnceLock<MicroKernel> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let all = Self::available();
+            let best = all[0];
+            match std::env::var(ISA_ENV) {
+                Ok(name) => all.iter().copied().find(|k| k.name() == name).unwrap_or_else(|| {
+                    eprintln!("{ISA_ENV}={name}: not a kernel this CPU runs; using {}", best.name());
+                    best
+                }),
+                Err(_) => best,
+            }
+        })
+    }
+
+    /// Every kernel this CPU runs, fastest first (the portable one last).
+    pub fn available() -> Vec<Self> {
+        let mut all = Vec::new();
         #[cfg(target_arch = "x86_64")]
-        if worldflow_base::cpu::has_avx2_fma() {
-            return MicroKernel { isa: Isa::Avx2Fma };
+        {
+            if worldflow_base::cpu::has_avx512f() {
+                all.push(MicroKernel { isa: Isa::Avx512 });
+            }
+            if worldflow_base::cpu::has_avx2_fma() {
+                all.push(MicroKernel { isa: Isa::Avx2Fma });
+            }
         }
         #[cfg(target_arch = "aarch64")]
         if worldflow_base::cpu::has_neon() {
-            return MicroKernel { isa: Isa::Neon };
+            all.push(MicroKernel { isa: Isa::Neon });
         }
-        Self::portable()
+        all.push(Self::portable());
+        all
     }
 
     /// The portable kernel (every CPU).
@@ -49,11 +101,63 @@ impl MicroKernel {
         MicroKernel { isa: Isa::Portable }
     }
 
+    /// The kernel's name, as [`ISA_ENV`] spells it.
+    pub fn name(self) -> &'static str {
+        match self.isa {
+            Isa::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => "avx512",
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => "neon",
+        }
+    }
+
+    /// Rows of one tile, and of one packed micro-panel of `a`.
+    pub fn mr(self) -> usize {
+        if self.is_avx512() {
+            MR_AVX512
+        } else {
+            MR
+        }
+    }
+
+    /// Panels of [`NR`] columns one tile spans at most (a lone last panel gets a narrow tile).
+    pub fn panels(self) -> usize {
+        if self.is_avx512() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Whether packing `a` into micro-panels pays for this kernel. Not for the AVX-512 one: its tile
+    /// broadcasts each value of `a` straight from memory into 2 FMAs over 32 columns, and the 12
+    /// sequential row streams prefetch well, so reading `a` in place was faster (2026-12-07, Zen 5,
+    /// 2 threads: DiT layers 455–509 vs 422–468 GFLOP/s, the VAE decode 3–5 % faster); the 6-row
+    /// kernels keep it (a step's 6 broadcasts from one run instead of 6 rows far apart).
+    pub(crate) fn packs_a(self) -> bool {
+        !self.is_avx512()
+    }
+
     /// Whether this is the AVX2 + FMA kernel (x86_64).
     pub fn is_avx2_fma(self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             self.isa == Isa::Avx2Fma
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Whether this is the AVX-512F kernel (x86_64; the CPU then has AVX2 and FMA as well).
+    pub fn is_avx512(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.isa == Isa::Avx512
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -86,7 +190,7 @@ pub(crate) enum Init {
     Zero,
     /// From the destination (accumulate, or a later `k` block).
     Dest,
-    /// From `bias[col..col + 16]`.
+    /// From `bias[col..col + cols]`.
     Bias(*const f32),
 }
 
@@ -95,11 +199,22 @@ pub(crate) enum Init {
 pub(crate) enum ATile {
     /// `rows` rows of `kc` values, `ld` apart.
     Rows(Strided),
-    /// One packed micro-panel (`crate::pack::pack_a`): element (r, p) at `ptr[p·MR + r]`.
+    /// One packed micro-panel (`crate::pack::pack_a` with the kernel's `mr`): element (r, p) at
+    /// `ptr[p·mr + r]`.
     Packed(*const f32),
 }
 
-/// The extent of one micro-tile: `rows` ≤ [`MR`] rows, `cols` ≤ [`NR`] columns, depth `kc`.
+/// Where a micro-tile reads `b`: one panel (`kc` rows of [`NR`] values, `ld` apart) and, for a wide
+/// tile, the next one (`next`, same row stride; null for a narrow tile).
+#[derive(Clone, Copy)]
+pub(crate) struct BTile {
+    pub(crate) ptr: *const f32,
+    pub(crate) next: *const f32,
+    pub(crate) ld: usize,
+}
+
+/// The extent of one micro-tile: `rows` ≤ [`MicroKernel::mr`] rows, `cols` ≤ [`NR`] columns (up to
+/// 2·[`NR`] for a wide tile), depth `kc`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TileDims {
     pub(crate) rows: usize,
@@ -107,14 +222,32 @@ pub(crate) struct TileDims {
     pub(crate) kc: usize,
 }
 
-/// One micro-tile `c[rows × cols] = init + a · b[kc × 16]`; partial columns go through a 16-wide
-/// scratch tile (the kernels always write 16 columns).
+/// One micro-tile `c[rows × cols] = init + a · b`; a wide tile (`b.next` set, AVX-512 only) spans
+/// two panels. The AVX-512 kernel masks partial columns; the others go through a 16-wide scratch
+/// tile (they always write 16 columns).
 ///
 /// # Safety
-/// `a` must address `rows` rows of `kc` values (or a packed micro-panel of `kc` steps), `b` `kc` rows
-/// of 16 values, `c` `rows` rows of `cols` values that no other thread touches meanwhile; a bias
-/// `init` must have `cols` values.
-pub(crate) unsafe fn tile(kernel: MicroKernel, dims: TileDims, a: ATile, b: Strided, c: StridedMut, init: Init) {
+/// `a` must address `rows` rows of `kc` values (or a packed micro-panel of `kc` steps), each panel of
+/// `b` `kc` rows of 16 values, `c` `rows` rows of `cols` values that no other thread touches
+/// meanwhile; a bias `init` must have `cols` values.
+pub(crate) unsafe fn tile(kernel: MicroKernel, dims: TileDims, a: ATile, b: BTile, c: StridedMut, init: Init) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel.isa == Isa::Avx512 {
+        // SAFETY: AVX-512F is present (a `MicroKernel` says so only after detecting it); extents as
+        // documented.
+        return unsafe { avx512::tile(dims, a, b, c, init) };
+    }
+    debug_assert!(b.next.is_null() && dims.cols <= NR && dims.rows <= MR);
+    let b = Strided { ptr: b.ptr, ld: b.ld };
+    // SAFETY: forwarded.
+    unsafe { tile16(kernel, dims, a, b, c, init) }
+}
+
+/// [`tile`] for the 6 × 16 kernels.
+///
+/// # Safety
+/// As for [`tile`], with one panel of `b`.
+unsafe fn tile16(kernel: MicroKernel, dims: TileDims, a: ATile, b: Strided, c: StridedMut, init: Init) {
     let TileDims { rows, cols, kc } = dims;
     if cols < NR {
         let mut tmp = [[0.0f32; NR]; MR];
@@ -136,7 +269,7 @@ pub(crate) unsafe fn tile(kernel: MicroKernel, dims: TileDims, a: ATile, b: Stri
         };
         let scratch = StridedMut { ptr: tmp.as_mut_ptr().cast(), ld: NR };
         // SAFETY: the scratch tile is MR × 16.
-        unsafe { tile(kernel, TileDims { cols: NR, ..dims }, a, b, scratch, init) };
+        unsafe { tile16(kernel, TileDims { cols: NR, ..dims }, a, b, scratch, init) };
         for (r, t) in tmp.iter().enumerate().take(rows) {
             // SAFETY: as above.
             unsafe { c.row(r, cols) }.copy_from_slice(&t[..cols]);
@@ -168,6 +301,8 @@ pub(crate) unsafe fn tile(kernel: MicroKernel, dims: TileDims, a: ATile, b: Stri
         // extents as documented.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => unsafe { dispatch!(kernel_avx2) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unreachable!("the AVX-512 kernel has its own tiles"),
         // SAFETY: NEON is present (detected, as above); extents as documented.
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => unsafe { dispatch!(kernel_neon) },

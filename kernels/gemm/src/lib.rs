@@ -5,25 +5,29 @@
 //! - [`matmul_rows`]: the same with `B` given as blocks of rows anywhere (a convolution's taps);
 //! - [`matmul_packed_serial`]: one task's block of a destination shared by parallel tasks
 //!   ([`SharedMatMut`] over a `worldflow_base::DisjointWriter`);
-//! - [`micro_tiles`]: a strip of 6 × 16 tiles, for callers that do their own blocking (flash attention).
+//! - [`micro_tiles`]: strips of micro-tiles, for callers that do their own blocking (flash attention).
 //!
 //! Layout and blocking (GotoBLAS-style, specialised for the transformer's and the VAE's shapes):
 //! - `B` in panels of [`NR`] = 16 columns, `[k][16]` with 64-byte rows, so the micro-kernel streams one
-//!   cache line per step of `k`: [`PackedWt`] holds a weight that way for good; other `B`s are copied
-//!   one (k block, panel) at a time.
-//! - `A` in micro-panels of [`MR`] = 6 rows, `[k][6]`, so a step's 6 broadcasts read one 24-byte run
-//!   (from 6 rows far apart they cost a quarter of the throughput); read in place where too few
-//!   panels would reuse the copy.
+//!   cache line per step of `k` (two for the AVX-512 kernel, which takes two panels side by side):
+//!   [`PackedWt`] holds a weight that way for good; other `B`s are read in place where each panel is
+//!   16 contiguous values of a row, else copied one (k block, panel) at a time.
+//! - `A` in micro-panels of the kernel's `mr` rows ([`MR`] = 6, 12 for AVX-512), `[k][mr]`, so a
+//!   step's broadcasts read one contiguous run (from rows far apart they cost a quarter of the
+//!   throughput); read in place where too few panels would reuse the copy, and always by the AVX-512
+//!   kernel (`MicroKernel::packs_a`).
 //! - `k` in blocks of [`KC`] = 256 (a 16 KiB panel stays in L1 while the task's micro-panels stream
 //!   past it); tasks are row ranges (or column ranges for few rows), run with rayon; what several
 //!   tasks would copy alike is copied once and shared.
-//! - Micro-kernel: 6 × 16 tile, chosen at run time by [`MicroKernel::detect`] from
-//!   `worldflow_base::cpu`: on x86_64 with AVX2 + FMA, 12 AVX2 registers, 2 loads of `B` and 6
-//!   broadcasts of `A` per 12 FMAs (compiled with `avx2,fma`); on aarch64 with NEON, 24 NEON
-//!   registers, 4 loads of `B` and 6 reads of `A` per 24 by-element FMAs (compiled with `neon`); a
-//!   portable version of the same loop elsewhere. Summation order per output: `k` in order, one
+//! - Micro-kernel, chosen at run time by [`MicroKernel::detect`] from `worldflow_base::cpu` (or
+//!   [`ISA_ENV`] = `WORLDFLOW_GEMM_ISA`): on x86_64 with AVX-512F a 12 × 32 tile over two panels, 24
+//!   zmm accumulators, 2 loads of `B` and 12 broadcasts of `A` per 24 FMAs (compiled with
+//!   `avx512f`); with AVX2 + FMA a 6 × 16 tile, 12 AVX2 registers, 2 loads of `B` and 6 broadcasts
+//!   of `A` per 12 FMAs (compiled with `avx2,fma`); on aarch64 with NEON 6 × 16, 24 NEON registers,
+//!   4 loads of `B` and 6 reads of `A` per 24 by-element FMAs (compiled with `neon`); a portable
+//!   version of the same loop elsewhere. Summation order per output: `k` in order, one
 //!   multiply-add at a time (bias first when given), so results do not depend on the thread count,
-//!   and the two SIMD kernels give the same bits (both fuse every step).
+//!   and the SIMD kernels give the same bits (all fuse every step).
 //!
 //! Modules, lowest first: `view` (matrix views), `kernel` (micro-kernels), `pack` (operand layouts),
 //! `driver` (the blocked loop), `api` (entry points).
@@ -36,13 +40,13 @@ mod view;
 
 pub use api::{matmul, matmul_packed, matmul_packed_serial, matmul_rows, micro_tiles};
 pub use driver::Epilogue;
-pub use kernel::MicroKernel;
+pub use kernel::{MicroKernel, ISA_ENV};
 pub use pack::{PackedWt, RowBlock};
 pub use view::{MatMut, MatRef, SharedMatMut};
 
 /// Output columns per panel.
 pub const NR: usize = 16;
-/// Rows per micro-tile.
+/// Rows per micro-tile of the 16-wide kernels (AVX2, NEON, portable; AVX-512: `MicroKernel::mr`).
 pub const MR: usize = 6;
 /// Depth of one `k` block.
 pub const KC: usize = 256;

@@ -1,10 +1,10 @@
 //! Operands in the layouts the micro-kernel streams: the right operand in panels of [`NR`] = 16
 //! columns, `[k][16]` with 64-byte rows (a [`PackedWt`] holds a weight that way for good; other right
 //! operands, given as [`RowBlock`]s, are copied one (k block, panel) at a time), and the left operand
-//! in micro-panels of [`MR`] = 6 rows, `[k][6]` ([`pack_a`]).
+//! in micro-panels of the kernel's `mr` rows (6, or 12 for AVX-512), `[k][mr]` ([`pack_a`]).
 
 use crate::view::MatRef;
-use crate::{KC, MR, NR};
+use crate::{KC, NR};
 
 /// One step of `k` of a panel: 16 weights, one cache line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -139,6 +139,83 @@ pub(crate) const PANEL_SLOT: usize = KC * NR + NR;
 pub(crate) const COPY_PANELS: usize = 32;
 
 impl Panels<'_, '_> {
+    /// Whether every panel of `b` can be read where it lies, without a copy: a `Rows` operand whose
+    /// panels are each 16 contiguous values of one row (image rows a multiple of 16 wide, or rows
+    /// without wrap, and no partial last panel). The micro-kernel then reads a panel's `k` rows
+    /// straight from the blocks (rows `stride` apart), one block at a time ([`Panels::k_blocks`]).
+    pub(crate) fn in_place(&self) -> bool {
+        match self {
+            Panels::Packed(_) => false,
+            Panels::Rows { blocks, n } => {
+                n % NR == 0 && blocks.iter().all(|blk| blk.width >= *n || blk.width % NR == 0)
+            }
+        }
+    }
+
+    /// The `k` blocks `(kb, kc)` of the product: [`KC`] rows at a time, and for panels read in place
+    /// also cut where one row block ends (a panel's rows are equally spaced only within a block).
+    pub(crate) fn k_blocks(&self, k: usize) -> Vec<(usize, usize)> {
+        match self {
+            Panels::Rows { blocks, .. } if self.in_place() => {
+                let mut out = Vec::new();
+                let mut kb = 0;
+                for blk in blocks.iter() {
+                    for start in (0..blk.rows).step_by(KC) {
+                        out.push((kb + start, KC.min(blk.rows - start)));
+                    }
+                    kb += blk.rows;
+                }
+                out
+            }
+            _ => (0..k).step_by(KC).map(|kb| (kb, KC.min(k - kb))).collect(),
+        }
+    }
+
+    /// Panel `j` from row `kb` on, read in place ([`Panels::in_place`]; `kb` starts one of
+    /// [`Panels::k_blocks`]): its first value and the distance between its rows.
+    pub(crate) fn panel_in_place(&self, kb: usize, j: usize) -> (*const f32, usize) {
+        let Panels::Rows { blocks, .. } = self else { unreachable!("only row blocks are read in place") };
+        let (mut bi, mut r) = (0, kb);
+        while r >= blocks[bi].rows {
+            (r, bi) = (r - blocks[bi].rows, bi + 1);
+        }
+        let blk = &blocks[bi];
+        (blk.data[r * blk.stride + blk.offset(j * NR)..].as_ptr(), blk.stride)
+    }
+}
+
+/// One contiguous run of a row of `b` in a panel copy: `len` values from `src` (offset in the row) to
+/// `dst` (offset in the copy buffer for step 0 of `k`).
+#[derive(Clone, Copy)]
+struct Run {
+    src: usize,
+    dst: usize,
+    len: usize,
+}
+
+/// The runs that columns `c0..c1` of a row of `blk` fall into, cut at image rows and at panel
+/// boundaries. They are the same for every row of a block layout, so [`Panels::copy`] works them
+/// out once (each needs divisions) and then only moves data.
+fn runs(blk: &RowBlock, c0: usize, c1: usize) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut c = c0;
+    while c < c1 {
+        let run = (blk.width - c % blk.width).min(c1 - c);
+        let src = blk.offset(c);
+        let mut done = 0;
+        while done < run {
+            let cc = c - c0 + done;
+            let (jj, lane) = (cc / NR, cc % NR);
+            let len = (NR - lane).min(run - done);
+            runs.push(Run { src: src + done, dst: jj * PANEL_SLOT + lane, len });
+            done += len;
+        }
+        c += run;
+    }
+    runs
+}
+
+impl Panels<'_, '_> {
     /// Rows `kb..kb + kc` of panels `j0..j1` into `out`, panel `j` at `(j − j0)·PANEL_SLOT`, as rows of
     /// 16 values (zero past `n`). `Rows` only: a packed weight is read in place. Each source row is read
     /// once, left to right, so the hardware prefetcher streams it.
@@ -150,29 +227,21 @@ impl Panels<'_, '_> {
         while r >= blocks[bi].rows {
             (r, bi) = (r - blocks[bi].rows, bi + 1);
         }
+        // The runs of the current block layout (width, pitch), recomputed when it changes.
+        let (mut layout, mut row_runs) = (None, Vec::new());
+        let tail = (c1 - c0) % NR;
         for p in 0..kc {
             while r == blocks[bi].rows {
                 (bi, r) = (bi + 1, 0);
             }
             let blk = &blocks[bi];
-            let base = r * blk.stride;
-            // Runs of contiguous columns (one per image row at most), cut at panel boundaries.
-            let mut c = c0;
-            while c < c1 {
-                let (cc, run) = (c - c0, (blk.width - c % blk.width).min(c1 - c));
-                let src = &blk.data[base + blk.offset(c)..][..run];
-                let mut done = 0;
-                while done < run {
-                    let (jj, lane) = ((cc + done) / NR, (cc + done) % NR);
-                    let len = (NR - lane).min(run - done);
-                    let dst = &mut out[jj * PANEL_SLOT + p * NR + lane..][..len];
-                    let seg = &src[done..done + len];
-                    copy_short(dst, seg);
-                    done += len;
-                }
-                c += run;
+            if layout != Some((blk.width, blk.pitch)) {
+                (layout, row_runs) = (Some((blk.width, blk.pitch)), runs(blk, c0, c1));
             }
-            let tail = (c1 - c0) % NR;
+            let row = &blk.data[r * blk.stride..];
+            for run in &row_runs {
+                copy_short(&mut out[run.dst + p * NR..][..run.len], &row[run.src..][..run.len]);
+            }
             if tail != 0 {
                 out[((c1 - c0) / NR) * PANEL_SLOT + p * NR + tail..][..NR - tail].fill(0.0);
             }
@@ -181,20 +250,22 @@ impl Panels<'_, '_> {
     }
 }
 
-/// Rows `r0..r1`, columns `kb..kb + kc` of `x` as micro-panels of [`MR`] rows, each `[kc][MR]` (rows
-/// past `r1` zero): every step of the micro-kernel then reads its 6 values of `a` from one contiguous
-/// 24-byte run instead of 6 rows far apart.
-pub(crate) fn pack_a(x: MatRef, r0: usize, r1: usize, kb: usize, kc: usize, out: &mut Vec<f32>) {
+/// Rows `r0..r1`, columns `kb..kb + kc` of `x` as micro-panels of `mr` rows, each `[kc][mr]` (rows
+/// past `r1` zero): every step of the micro-kernel then reads its `mr` values of `a` from one
+/// contiguous run instead of `mr` rows far apart. Each source row is read left to right in one go
+/// (one stream for the prefetcher; a conv's weights come from DRAM), its values scattered `mr` apart
+/// into the panel, which stays in L1.
+pub(crate) fn pack_a(x: MatRef, r0: usize, r1: usize, kb: usize, kc: usize, mr: usize, out: &mut Vec<f32>) {
     let (data, lda) = (x.data(), x.ld());
-    let groups = (r1 - r0).div_ceil(MR);
+    let groups = (r1 - r0).div_ceil(mr);
     out.clear();
-    out.resize(groups * kc * MR, 0.0);
-    for (g, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
-        let rows = MR.min(r1 - r0 - g * MR);
-        let src: Vec<&[f32]> = (0..rows).map(|r| &data[(r0 + g * MR + r) * lda + kb..][..kc]).collect();
-        for (p, step) in panel.chunks_exact_mut(MR).enumerate() {
-            for (v, row) in step.iter_mut().zip(&src) {
-                *v = row[p];
+    out.resize(groups * kc * mr, 0.0);
+    for (g, panel) in out.chunks_exact_mut(kc * mr).enumerate() {
+        let rows = mr.min(r1 - r0 - g * mr);
+        for r in 0..rows {
+            let src = &data[(r0 + g * mr + r) * lda + kb..][..kc];
+            for (dst, v) in panel[r..].iter_mut().step_by(mr).zip(src) {
+                *dst = *v;
             }
         }
     }
