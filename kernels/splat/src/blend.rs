@@ -732,7 +732,7 @@ mod tests {
     fn avx512_kernel_is_bit_identical_to_portable_kernel() {
         #[cfg(target_arch = "x86_64")]
         {
-            if !std::arch::is_x86_feature_detected!("avx512f") || !avx2::available() {
+            if !worldflow_base::cpu::has_avx512f() || !avx2::available() {
                 println!("no AVX-512F on this CPU: nothing to compare");
                 return;
             }

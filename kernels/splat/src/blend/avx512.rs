@@ -24,9 +24,7 @@ const _: () = assert!(ROW == 16, "the kernel holds one 16-pixel tile row in a 16
 pub(super) fn available() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && worldflow_base::cpu::has_avx2_fma()
-            && std::env::var("WORLDFLOW_SPLAT_AVX512").map_or(true, |v| v != "0")
+        worldflow_base::cpu::has_avx512f() && std::env::var("WORLDFLOW_SPLAT_AVX512").map_or(true, |v| v != "0")
     })
 }
 
