@@ -147,9 +147,13 @@ unsafe fn tile(
     out: DisjointWriter<f32>,
     offset: usize,
 ) {
-    #[cfg(target_arch = "x86_64")]
+    // One wrapper per architecture's SIMD level: the tile's softmax loops are compiled for it, and run when
+    // the micro-kernel is a SIMD one (a `MicroKernel` is so only after detecting its features; the AVX-512
+    // one only where the CPU has AVX2 and FMA too).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
-        #[target_feature(enable = "avx2,fma")]
+        #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+        #[cfg_attr(target_arch = "aarch64", target_feature(enable = "neon"))]
         #[allow(clippy::too_many_arguments, reason = "the arguments of `tile`")]
         unsafe fn fast(
             kernel: MicroKernel,
@@ -164,31 +168,8 @@ unsafe fn tile(
             // SAFETY: forwarded.
             unsafe { tile_impl(kernel, q, rows, h, kv, ws, out, offset) }
         }
-        if kernel.is_avx2_fma() || kernel.is_avx512() {
-            // SAFETY: AVX2 and FMA are present (the kernel says so only after detecting them; the
-            // AVX-512 one only where the CPU has AVX2 and FMA too).
-            return unsafe { fast(kernel, q, rows, h, kv, ws, out, offset) };
-        }
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        #[target_feature(enable = "neon")]
-        #[allow(clippy::too_many_arguments, reason = "the arguments of `tile`")]
-        unsafe fn fast(
-            kernel: MicroKernel,
-            q: &[f32],
-            rows: usize,
-            h: usize,
-            kv: &PackedKv,
-            ws: &mut Workspace,
-            out: DisjointWriter<f32>,
-            offset: usize,
-        ) {
-            // SAFETY: forwarded.
-            unsafe { tile_impl(kernel, q, rows, h, kv, ws, out, offset) }
-        }
-        if kernel.is_neon() {
-            // SAFETY: NEON is present (the kernel says so only after detecting it).
+        if kernel.is_fused() {
+            // SAFETY: the features `fast` is compiled with are present (see above).
             return unsafe { fast(kernel, q, rows, h, kv, ws, out, offset) };
         }
     }
