@@ -11,7 +11,9 @@ fn graph_files() -> Vec<String> {
     for dir in ["", "fleet/"] {
         for entry in std::fs::read_dir(workspace_root().join("graphs").join(dir)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
-            if (name.ends_with(".yml") || name.ends_with(".yaml")) && !name.contains(".scenario.") {
+            // Scenario and rig files sit beside the graphs that name them; they are not graphs.
+            let data_file = name.contains(".scenario.") || name.contains(".rig.");
+            if (name.ends_with(".yml") || name.ends_with(".yaml")) && !data_file {
                 names.push(format!("{dir}{name}"));
             }
         }
