@@ -30,10 +30,7 @@ pub fn parse_listening(line: &str) -> Option<SocketAddr> {
 /// to register.
 pub fn run(graph: &Path, options: &FleetOptions) -> anyhow::Result<()> {
     if !cfg!(feature = "coordinator") {
-        anyhow::bail!(
-            "fleet local starts a coordinator, and this worldflow was built without the `coordinator` feature (the \
-             robot profile): rehearse on a server or laptop build (docs/DEPLOY.md)"
-        );
+        anyhow::bail!("fleet local starts a coordinator: {}", super::serve::NO_COORDINATOR);
     }
     let prepared = prepare(graph, options.out_dir.as_deref())?;
     // Node processes of a daemon that dies are re-parented here instead of to init, so they can be reaped.

@@ -32,13 +32,14 @@ pub fn coordinator(listen: SocketAddr) -> anyhow::Result<()> {
     })
 }
 
-/// A build without the `coordinator` feature (the robot profile, docs/DEPLOY.md) has no coordinator to run.
+/// Why a build without the `coordinator` feature (the robot profile, docs/DEPLOY.md) cannot start one.
+pub const NO_COORDINATOR: &str = "this worldflow was built without the `coordinator` feature (the robot profile): run \
+     the coordinator, or rehearse with `fleet local`, on a server or laptop build (docs/DEPLOY.md)";
+
+/// A build without the `coordinator` feature has no coordinator to run.
 #[cfg(not(feature = "coordinator"))]
 pub fn coordinator(listen: SocketAddr) -> anyhow::Result<()> {
-    bail!(
-        "cannot run a coordinator on {listen}: this worldflow was built without the `coordinator` feature (the robot \
-         profile); run the coordinator on a server or laptop build (docs/DEPLOY.md)"
-    )
+    bail!("cannot run a coordinator on {listen}: {NO_COORDINATOR}")
 }
 
 /// Options of one daemon.
