@@ -71,6 +71,12 @@ fn worldplay_graph_streams_chunks_into_frames_and_says_the_weights_are_random() 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert!(report["latency_ms_p99"].as_f64().unwrap() >= report["latency_ms_p50"].as_f64().unwrap(), "{report}");
+    // The memory-retriever's `context_hint` lets the dit prefill a chunk's memory while it waits for the chunk's
+    // last action: chunks 1–3 have a memory (chunk 0 none), and a hint comes 100 ms before each chunk's action.
+    let timings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("timings/dit.json")).unwrap()).unwrap();
+    let prefills = timings["spans"]["prefill_memory"]["count"].as_u64().unwrap_or(0);
+    assert!((1..=3).contains(&prefills), "memory prefills ahead of their chunk: {prefills} (1–3 expected): {timings}");
 }
 
 #[test]

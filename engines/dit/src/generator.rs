@@ -10,6 +10,11 @@
 //!   caller) with temporal reframing: memory gets RoPE times 0..K−1 (original order, gaps
 //!   collapsed), the new chunk K..K+n−1; memory is prefilled as one block at `context_timestep`.
 //!
+//! With Rebuild the memory prefill is one whole forward over the memory set, in the critical path of the
+//! chunk. [`ChunkGenerator::prefill_memory`] runs it ahead, while the engine waits for the chunk's last
+//! action (a speculative set, e.g. the memory-retriever's hint): the chunk reuses it when its memory set is
+//! the same, bit for bit the context it would compute, and computes its own otherwise.
+//!
 //! Every guidance pass ([`Branch`]) has its own cache (its K/V depend on its text and controls).
 //! Prompt switch (LongLive KV re-cache): [`ChunkGenerator::switch_prompt`] replaces the texts and
 //! recomputes the cached frames' K/V under them, chunk by chunk (block-causal), at `cache_timestep`.
@@ -63,6 +68,22 @@ pub struct ChunkControls {
     pub cameras: Option<Vec<Camera>>,
 }
 
+/// How the memory prefills of Rebuild chunks went: computed ahead and used, computed ahead and dropped (the
+/// chunk's memory set differed, or the prompt changed), computed in the chunk's own critical path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefillStats {
+    pub ahead_used: usize,
+    pub ahead_dropped: usize,
+    pub in_chunk: usize,
+}
+
+/// Contexts prefilled ahead over `memory`, one per branch.
+#[derive(Debug)]
+struct Prefilled {
+    memory: Vec<usize>,
+    contexts: Vec<Option<KvCache>>,
+}
+
 #[derive(Clone, Debug)]
 struct HistFrame {
     latent: Vec<f32>,
@@ -79,6 +100,8 @@ pub struct ChunkGenerator<'m> {
     history: Vec<HistFrame>,
     rng: Rng,
     chunks: usize,
+    prefilled: Option<Prefilled>,
+    prefill_stats: PrefillStats,
 }
 
 impl<'m> ChunkGenerator<'m> {
@@ -114,6 +137,8 @@ impl<'m> ChunkGenerator<'m> {
             history: Vec::new(),
             rng,
             chunks: 0,
+            prefilled: None,
+            prefill_stats: PrefillStats::default(),
         })
     }
 
@@ -201,9 +226,7 @@ impl<'m> ChunkGenerator<'m> {
                 return Err(bad_input(name, format!("{} values for a chunk of {n} frames", len.unwrap_or(0))));
             }
         }
-        if memory.windows(2).any(|p| p[1] <= p[0]) || memory.last().is_some_and(|&m| m >= self.history.len()) {
-            return Err(bad_input("memory", format!("{memory:?}: increasing indices of generated frames required")));
-        }
+        self.check_memory(memory)?;
         let action = |f: usize| controls.actions.as_ref().map(|a| a[f]);
         let camera = |f: usize| controls.cameras.as_ref().map(|c| c[f]);
         let start = self.history.len();
@@ -217,44 +240,18 @@ impl<'m> ChunkGenerator<'m> {
             Some(_) => (memory.len()..memory.len() + n).collect(),
             None => (start..start + n).collect(),
         };
-        let mut contexts: Vec<Option<KvCache>> = vec![None; self.branches.len()];
-        if let (Some(t_ctx), false) = (rebuild, memory.is_empty()) {
-            let lat: Vec<&[f32]> = memory.iter().map(|&i| self.history[i].latent.as_slice()).collect();
-            let latents = self.stack(&lat);
-            let mem_rope: Vec<usize> = (0..memory.len()).collect();
-            for (bi, (branch, _)) in self.branches.iter().enumerate() {
-                let conds: Vec<FrameCond> = memory
-                    .iter()
-                    .map(|&i| Self::cond(branch, t_ctx, self.history[i].action, self.history[i].camera))
-                    .collect();
-                let req = SeqRequest {
-                    latents: &latents,
-                    frames: memory.len(),
-                    height: h,
-                    width: w,
-                    conds: &conds,
-                    rope_time: &mem_rope,
-                    groups: None,
-                };
-                let (_, rec) = self.model.forward_seq(&req, &branch.text, None, true, None)?;
-                let meta = memory
-                    .iter()
-                    .zip(&conds)
-                    .zip(&mem_rope)
-                    .map(|((&i, c), &rt)| CachedFrame {
-                        index: i,
-                        rope_time: rt,
-                        group: 0,
-                        latent: Vec::new(),
-                        cond: *c,
-                        layers: Vec::new(),
-                    })
-                    .collect();
-                let mut cache = KvCache::new();
-                cache.push_chunk(meta, rec.expect("recorded"), self.tokens_per_frame(), self.model.config().dim);
-                contexts[bi] = Some(cache);
+        let contexts = match (rebuild, self.prefilled.take()) {
+            (None, _) => vec![None; self.branches.len()],
+            (Some(_), Some(p)) if p.memory == memory => {
+                self.prefill_stats.ahead_used += 1;
+                p.contexts
             }
-        }
+            (Some(_), other) => {
+                self.prefill_stats.ahead_dropped += usize::from(other.is_some());
+                self.prefill_stats.in_chunk += usize::from(!memory.is_empty());
+                self.memory_contexts(memory)?
+            }
+        };
 
         // Denoising.
         let size = self.frame_size() * n;
@@ -342,6 +339,83 @@ impl<'m> ChunkGenerator<'m> {
         Ok(Tensor::new(vec![self.model.config().in_dim, n, h, w], x0))
     }
 
+    fn check_memory(&self, memory: &[usize]) -> Result<()> {
+        if memory.windows(2).any(|p| p[1] <= p[0]) || memory.last().is_some_and(|&m| m >= self.history.len()) {
+            return Err(bad_input("memory", format!("{memory:?}: increasing indices of generated frames required")));
+        }
+        Ok(())
+    }
+
+    /// Rebuild: prefills the context of the next chunk over `memory` now, ahead of the chunk (a speculative
+    /// set: the next [`Self::next_chunk_with_memory`] uses it only if its own memory set is the same). Returns
+    /// whether there was anything to prefill (Rebuild policy, non-empty set).
+    pub fn prefill_memory(&mut self, memory: &[usize]) -> Result<bool> {
+        self.check_memory(memory)?;
+        if !matches!(self.cfg.policy, CachePolicy::Rebuild { .. }) || memory.is_empty() {
+            return Ok(false);
+        }
+        if self.prefilled.as_ref().is_some_and(|p| p.memory == memory) {
+            return Ok(true);
+        }
+        self.prefill_stats.ahead_dropped += usize::from(self.prefilled.is_some());
+        let contexts = self.memory_contexts(memory)?;
+        self.prefilled = Some(Prefilled { memory: memory.to_vec(), contexts });
+        Ok(true)
+    }
+
+    /// How the memory prefills went so far.
+    pub fn prefill_stats(&self) -> PrefillStats {
+        self.prefill_stats
+    }
+
+    /// Rebuild: the context of every branch over the memory set (`None` for an empty set), prefilled as one
+    /// block at `context_timestep` with RoPE times 0..K−1.
+    fn memory_contexts(&self, memory: &[usize]) -> Result<Vec<Option<KvCache>>> {
+        let (h, w) = (self.cfg.height, self.cfg.width);
+        let mut contexts: Vec<Option<KvCache>> = vec![None; self.branches.len()];
+        let CachePolicy::Rebuild { context_timestep, .. } = self.cfg.policy else { return Ok(contexts) };
+        if memory.is_empty() {
+            return Ok(contexts);
+        }
+        let t_ctx = context_timestep;
+        let lat: Vec<&[f32]> = memory.iter().map(|&i| self.history[i].latent.as_slice()).collect();
+        let latents = self.stack(&lat);
+        let mem_rope: Vec<usize> = (0..memory.len()).collect();
+        for (bi, (branch, _)) in self.branches.iter().enumerate() {
+            let conds: Vec<FrameCond> = memory
+                .iter()
+                .map(|&i| Self::cond(branch, t_ctx, self.history[i].action, self.history[i].camera))
+                .collect();
+            let req = SeqRequest {
+                latents: &latents,
+                frames: memory.len(),
+                height: h,
+                width: w,
+                conds: &conds,
+                rope_time: &mem_rope,
+                groups: None,
+            };
+            let (_, rec) = self.model.forward_seq(&req, &branch.text, None, true, None)?;
+            let meta = memory
+                .iter()
+                .zip(&conds)
+                .zip(&mem_rope)
+                .map(|((&i, c), &rt)| CachedFrame {
+                    index: i,
+                    rope_time: rt,
+                    group: 0,
+                    latent: Vec::new(),
+                    cond: *c,
+                    layers: Vec::new(),
+                })
+                .collect();
+            let mut cache = KvCache::new();
+            cache.push_chunk(meta, rec.expect("recorded"), self.tokens_per_frame(), self.model.config().dim);
+            contexts[bi] = Some(cache);
+        }
+        Ok(contexts)
+    }
+
     fn tokens_per_frame(&self) -> usize {
         let [_, ph, pw] = self.model.config().patch_size;
         (self.cfg.height / ph) * (self.cfg.width / pw)
@@ -355,6 +429,8 @@ impl<'m> ChunkGenerator<'m> {
         }
         let (h, w) = (self.cfg.height, self.cfg.width);
         let (tpf, dim) = (self.tokens_per_frame(), self.model.config().dim);
+        // A context prefilled ahead was computed under the old texts.
+        self.prefill_stats.ahead_dropped += usize::from(self.prefilled.take().is_some());
         for ((branch, cache), text) in self.branches.iter_mut().zip(texts) {
             branch.text = text;
             let old = std::mem::take(&mut cache.frames);

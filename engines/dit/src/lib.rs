@@ -41,7 +41,7 @@ mod generator;
 mod guidance;
 mod sampler;
 pub use cache::{CachedFrame, KvCache};
-pub use generator::{Branch, CachePolicy, ChunkControls, ChunkGenerator, GenConfig};
+pub use generator::{Branch, CachePolicy, ChunkControls, ChunkGenerator, GenConfig, PrefillStats};
 pub use guidance::Guidance;
 pub use sampler::{euler_step, predict_x0, renoise, shift_sigma, sigmas_from_timesteps, uniform_sigmas, SamplerKind};
 mod check_worldplay;

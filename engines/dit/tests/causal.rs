@@ -247,3 +247,50 @@ fn rebuild_policy_is_deterministic_and_uses_memory() {
     assert!(max_rel_err("z", &z.data, &outs[2].data) > 1e-4);
     assert!(c.next_chunk_with_memory(&ChunkControls::default(), &[3, 2]).is_err());
 }
+
+#[test]
+fn memory_prefilled_ahead_gives_the_same_chunk_and_a_wrong_guess_is_dropped() {
+    let model = control_model();
+    let text = model.encode_text(&[], 0).expect("text");
+    let mk = || {
+        let cfg = gen_cfg(CachePolicy::Rebuild { recent: 2, first: 2, context_timestep: 14.0 }, SamplerKind::EulerFlow);
+        ChunkGenerator::new(
+            &model,
+            cfg,
+            Guidance::None,
+            vec![Branch { text: text.clone(), use_actions: true, use_camera: true }],
+        )
+        .expect("gen")
+    };
+    let controls = |k: usize| ChunkControls {
+        actions: Some(vec![(3 * k) as u32, (3 * k + 1) as u32]),
+        cameras: Some(vec![cam(2 * k), cam(2 * k + 1)]),
+    };
+    let (mut plain, mut ahead) = (mk(), mk());
+    // Chunk 0 has no memory: nothing to prefill.
+    assert!(!ahead.prefill_memory(&[]).expect("empty set"));
+    for k in 0..2 {
+        assert_eq!(
+            plain.next_chunk(&controls(k)).expect("plain"),
+            ahead.next_chunk(&controls(k)).expect("ahead"),
+            "chunk {k}"
+        );
+    }
+    // Right guess: the chunk uses the prefilled context and is bit for bit the plain chunk.
+    let memory = plain.default_memory();
+    assert!(ahead.prefill_memory(&memory).expect("prefill"));
+    let x = plain.next_chunk_with_memory(&controls(2), &memory).expect("plain 2");
+    let y = ahead.next_chunk_with_memory(&controls(2), &memory).expect("ahead 2");
+    assert_eq!(x, y, "a context prefilled ahead must be the context the chunk computes");
+    assert_eq!(ahead.prefill_stats(), PrefillStats { ahead_used: 1, ahead_dropped: 0, in_chunk: 1 });
+    // Wrong guess: dropped, the chunk computes its own context, same output as without the guess.
+    assert!(ahead.prefill_memory(&[0, 5]).expect("prefill guess"));
+    let memory = plain.default_memory();
+    let x = plain.next_chunk_with_memory(&controls(3), &memory).expect("plain 3");
+    let y = ahead.next_chunk_with_memory(&controls(3), &memory).expect("ahead 3");
+    assert_eq!(x, y, "a wrong guess must not change the chunk");
+    assert_eq!(ahead.prefill_stats(), PrefillStats { ahead_used: 1, ahead_dropped: 1, in_chunk: 2 });
+    // A guess naming frames not generated yet is a clear error.
+    let err = ahead.prefill_memory(&[0, 99]).expect_err("index past the history");
+    assert!(err.to_string().contains("memory"), "{err}");
+}

@@ -105,6 +105,11 @@ impl ChunkAccumulator {
         Ok(Some(Chunk { index: latents[0].tick / CHUNK_LATENTS as u64, latents }))
     }
 
+    /// The latents of the chunk being filled, oldest first.
+    pub fn pending(&self) -> &[LatentCond] {
+        &self.pending
+    }
+
     /// Latents received that do not yet form a chunk (dropped at the end of a run).
     pub fn incomplete(&self) -> usize {
         self.pending.len()

@@ -194,13 +194,17 @@ pub const NODE_KINDS: &[NodeKind] = &[
         binary: "worldflow-memory-retriever",
         package: "worldflow-memory-retriever",
         inputs: Inputs::Fixed(&[("action", Action, true)]),
-        outputs: &[("context", Context)],
+        outputs: &[("context", Context), ("context_hint", Context)],
         settings: &["POLICY", "TEMPORAL_LATENTS", "MEMORY_LATENTS", "OUT_DIR"],
     },
     NodeKind {
         binary: "worldflow-dit-engine",
         package: "worldflow-dit-engine",
-        inputs: Inputs::Fixed(&[("action", Action, true), ("context", Context, false)]),
+        inputs: Inputs::Fixed(&[
+            ("action", Action, true),
+            ("context", Context, false),
+            ("context_hint", Context, false),
+        ]),
         outputs: &[("latent", Latent)],
         settings: &[
             "MODEL",

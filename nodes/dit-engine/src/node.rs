@@ -112,15 +112,16 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let mut acc = ChunkAccumulator::new();
     let mut sched = Scheduler::new(needs_context);
     let mut times = Vec::new();
+    let mut hint: Option<ContextMsg> = None;
     'run: while let Some(event) = events.recv() {
-        if take_event(event, &mut acc, &mut sched)?.is_break() {
+        if take_event(event, &mut acc, &mut sched, &mut hint)?.is_break() {
             break;
         }
         // Take in every event already delivered before generating: dora's scheduler hands the inputs out in
         // turn, so one event per generated chunk would let `context` (one per chunk) run ahead of `action`
         // (four per chunk) whenever generation is slower than the stream.
         while let Ok(event) = events.try_recv() {
-            if take_event(event, &mut acc, &mut sched)?.is_break() {
+            if take_event(event, &mut acc, &mut sched, &mut hint)?.is_break() {
                 break 'run;
             }
         }
@@ -148,12 +149,19 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
             )
             .with_chain_context(|| format!("sending the latents of chunk {}", chunk.index))?;
         }
+        prefill_hint(&mut gen, &sched, &mut hint)?;
     }
     let mean = if times.is_empty() { 0.0 } else { times.iter().sum::<f64>() / times.len() as f64 };
+    let p = gen.prefill_stats();
     eprintln!(
-        "dit-engine: {} chunks ({} latents), mean {mean:.0} ms per chunk; {} trailing action(s) did not fill a chunk; {} chunk(s) of actions and {} context(s) left unmatched; weights {weights_tag}",
+        "dit-engine: {} chunks ({} latents), mean {mean:.0} ms per chunk; memory prefilled ahead from a hint and used \
+         {} time(s), dropped {}, prefilled in the chunk {}; {} trailing action(s) did not fill a chunk; {} chunk(s) \
+         of actions and {} context(s) left unmatched; weights {weights_tag}",
         sched.handed_out(),
         gen.frames_generated(),
+        p.ahead_used,
+        p.ahead_dropped,
+        p.in_chunk,
         acc.incomplete(),
         sched.pending().0,
         sched.pending().1
@@ -161,10 +169,30 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prefills the memory of the next chunk from the memory-retriever's `context_hint` while the engine waits for
+/// the chunk's last action: that forward leaves the action-to-frame path whenever the guess is right (the
+/// chunk checks it against its real context). A hint for a later chunk waits for the chunks before it; one
+/// for a chunk already generated, or whose own context is there, is dropped.
+fn prefill_hint(gen: &mut ChunkGenerator<'_>, sched: &Scheduler, hint: &mut Option<ContextMsg>) -> anyhow::Result<()> {
+    let Some(h) = hint.take_if(|h| h.chunk <= sched.handed_out()) else { return Ok(()) };
+    if h.chunk < sched.handed_out() || sched.context_ready(h.chunk) {
+        return Ok(());
+    }
+    let memory = memory_indices(Some(&h), gen.frames_generated(), Vec::new()).context("input `context_hint`")?;
+    let _span = tracing::info_span!("prefill_memory", chunk = h.chunk).entered();
+    gen.prefill_memory(&memory).with_context(|| format!("prefilling the memory of chunk {} from its hint", h.chunk))?;
+    Ok(())
+}
+
 /// Hands one event to the chunk accumulator or the scheduler; `Break` on a manual stop. `AllInputsClosed` is
 /// yielded *before* inputs still queued (dora's scheduler puts control events first), so it does not stop:
 /// the stream ends by itself.
-fn take_event(event: Event, acc: &mut ChunkAccumulator, sched: &mut Scheduler) -> anyhow::Result<ControlFlow<()>> {
+fn take_event(
+    event: Event,
+    acc: &mut ChunkAccumulator,
+    sched: &mut Scheduler,
+    hint: &mut Option<ContextMsg>,
+) -> anyhow::Result<ControlFlow<()>> {
     match event {
         Event::Input { id, data, .. } if id.as_str() == "action" => {
             let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
@@ -176,6 +204,10 @@ fn take_event(event: Event, acc: &mut ChunkAccumulator, sched: &mut Scheduler) -
         Event::Input { id, data, .. } if id.as_str() == "context" => {
             let ctx = ctx_wire::decode(data.as_array().as_ref()).chain_context("input `context`")?;
             sched.add_context(ctx).context("input `context`")?;
+        }
+        // Only the newest guess counts.
+        Event::Input { id, data, .. } if id.as_str() == "context_hint" => {
+            *hint = Some(ctx_wire::decode(data.as_array().as_ref()).chain_context("input `context_hint`")?);
         }
         Event::Stop(StopCause::Manual) => return Ok(ControlFlow::Break(())),
         _ => {}

@@ -94,6 +94,11 @@ impl Scheduler {
         Some((chunk, ctx))
     }
 
+    /// Whether the context of `chunk` has arrived (and waits for its actions).
+    pub fn context_ready(&self, chunk: u64) -> bool {
+        self.contexts.contains_key(&chunk)
+    }
+
     /// (chunks of actions, contexts) waiting for their counterpart.
     pub fn pending(&self) -> (usize, usize) {
         (self.chunks.len(), self.contexts.len())

@@ -3,7 +3,9 @@
 //! Input `action`: the action-encoder's dual action (one per tick = one per latent; its pose is the latent's
 //! camera). Every [`worldflow_memory::chunking::CHUNK_LATENTS`] ticks it asks the memory policy which earlier
 //! latents form the context of the chunk made of those ticks, emits it as `context` ([`wire`]), then adds the
-//! chunk's poses to the history. Settings:
+//! chunk's poses to the history. When the optional output `context_hint` is wired, it also sends, once a
+//! chunk lacks only its last action, a guess at that chunk's context ([`Memory::hint`]: the last pose
+//! extrapolated), so that the dit-engine can prefill the memory while it waits for that action. Settings:
 //! * `POLICY`: `worldflow` (default; [`worldflow_memory::MemoryRetriever`]: the recent window, the first chunk
 //!   and the clips most relevant to the chunk's cameras by FOV overlap) or `worldplay`
 //!   ([`worldflow_memory::WorldPlayRetriever`]: HY-WorldPlay's own `select_mem_frames_wan`: the whole history
@@ -99,18 +101,36 @@ impl Memory {
     fn context_of(&mut self, chunk: &Chunk) -> anyhow::Result<ContextMsg> {
         debug_assert_eq!(self.retriever.len() as u64, chunk.first_latent());
         let queries: Vec<glam::Mat4> = chunk.latents.iter().map(|l| l.world_from_camera).collect();
-        let sel = self
-            .retriever
-            .select(&queries)
-            .with_context(|| format!("selecting the memory of chunk {}", chunk.index))?;
+        let ctx = self.select(chunk.index, chunk.latents[0].agent_id, &queries)?;
         for q in queries {
             self.retriever.push(q).with_context(|| format!("adding the poses of chunk {}", chunk.index))?;
         }
+        Ok(ctx)
+    }
+
+    /// A guess at the context of the chunk being filled once it lacks only its last latent: the selection for
+    /// its known poses and a last pose that continues their motion (the pose before it moved by the last
+    /// step). The dit-engine may prefill it while it waits for that last action.
+    pub fn hint(&self) -> anyhow::Result<Option<ContextMsg>> {
+        let pending = self.acc.pending();
+        if CHUNK_LATENTS < 2 || pending.len() != CHUNK_LATENTS - 1 {
+            return Ok(None);
+        }
+        let mut queries: Vec<glam::Mat4> = pending.iter().map(|l| l.world_from_camera).collect();
+        let (before, last) = (queries[queries.len() - 2], queries[queries.len() - 1]);
+        queries.push(last * before.inverse() * last);
+        let index = pending[0].tick / CHUNK_LATENTS as u64;
+        self.select(index, pending[0].agent_id, &queries).map(Some)
+    }
+
+    /// The context of chunk `index` (the next one after the history) for the camera poses `queries`.
+    fn select(&self, index: u64, agent_id: u32, queries: &[glam::Mat4]) -> anyhow::Result<ContextMsg> {
+        let sel = self.retriever.select(queries).with_context(|| format!("selecting the memory of chunk {index}"))?;
         let u32s = |v: &[usize]| v.iter().map(|&i| i as u32).collect::<Vec<u32>>();
         Ok(ContextMsg {
-            agent_id: chunk.latents[0].agent_id,
-            chunk: chunk.index,
-            first_latent: chunk.first_latent(),
+            agent_id,
+            chunk: index,
+            first_latent: index * CHUNK_LATENTS as u64,
             context: u32s(&sel.context),
             context_rope_time: sel.context_rope_time,
             query_rope_time: sel.query_rope_time,
@@ -141,20 +161,21 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         ),
     }
     let mut memory = Memory::new(policy)?;
-    let mut chunks = 0u64;
+    let send_hints = node.node_config().outputs.iter().any(|o| o.as_str() == "context_hint");
+    let (mut chunks, mut hints) = (0u64, 0u64);
     while let Some(event) = events.recv() {
         match event {
             Event::Input { id, data, .. } if id.as_str() == "action" => {
                 let _span = tracing::info_span!("retrieve_memory").entered();
                 let action = action_io::decode(data.as_array().as_ref()).context("input `action`")?;
                 let cond = LatentCond::from_action(&action).chain_context("input `action`")?;
+                let tick = action.meta.tick;
                 if let Some(ctx) = memory.on_latent(cond)? {
-                    let mut p = MetadataParameters::new();
-                    p.insert("chunk".into(), Parameter::Integer(ctx.chunk as i64));
-                    p.insert("tick".into(), Parameter::Integer(action.meta.tick as i64));
-                    node.send_output("context".to_owned().into(), p, wire::encode(&ctx))
-                        .with_chain_context(|| format!("sending context of chunk {}", ctx.chunk))?;
+                    send(&mut node, "context", &ctx, tick)?;
                     chunks += 1;
+                } else if let Some(hint) = send_hints.then(|| memory.hint()).transpose()?.flatten() {
+                    send(&mut node, "context_hint", &hint, tick)?;
+                    hints += 1;
                 }
             }
             // A manual stop ends the run now. `AllInputsClosed` is yielded *before* inputs still queued
@@ -164,10 +185,18 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
         }
     }
     eprintln!(
-        "memory-retriever: {chunks} chunk contexts; {} trailing latent(s) did not fill a chunk",
+        "memory-retriever: {chunks} chunk contexts, {hints} hints; {} trailing latent(s) did not fill a chunk",
         memory.incomplete()
     );
     Ok(())
+}
+
+fn send(node: &mut DoraNode, output: &str, ctx: &ContextMsg, tick: u64) -> anyhow::Result<()> {
+    let mut p = MetadataParameters::new();
+    p.insert("chunk".into(), Parameter::Integer(ctx.chunk as i64));
+    p.insert("tick".into(), Parameter::Integer(tick as i64));
+    node.send_output(output.to_owned().into(), p, wire::encode(ctx))
+        .with_chain_context(|| format!("sending `{output}` of chunk {}", ctx.chunk))
 }
 
 #[cfg(test)]
@@ -270,5 +299,32 @@ mod tests {
             ctx.check().unwrap();
             assert_eq!(wire::decode(&wire::encode(&ctx)).unwrap(), ctx);
         }
+    }
+
+    #[test]
+    fn hints_come_one_action_early_and_match_the_context_for_steady_motion() {
+        let mut m = Memory::new(MemoryPolicy::WorldPlay(WorldPlayConfig::default())).unwrap();
+        // A camera turning at a steady rate and drifting: the extrapolated last pose is the real one.
+        let pose =
+            |t: u64| Mat4::from_rotation_translation(Quat::from_rotation_y(0.17 * t as f32), Vec3::X * 0.05 * t as f32);
+        let mut hint = None;
+        let (mut hints, mut matched) = (0, 0);
+        for t in 0..48u64 {
+            if let Some(ctx) = m.on_latent(cond(t, pose(t))).unwrap() {
+                let h: ContextMsg = hint.take().expect("a hint before every chunk");
+                assert_eq!((h.chunk, h.first_latent), (ctx.chunk, ctx.first_latent));
+                matched += usize::from(h.context == ctx.context);
+                assert_eq!(h.query_rope_time, ctx.query_rope_time);
+                continue;
+            }
+            let h = m.hint().unwrap();
+            assert_eq!(h.is_some(), t % 4 == 2, "tick {t}: a hint once the chunk lacks only its last action");
+            if let Some(h) = h {
+                h.check().unwrap();
+                hints += 1;
+                hint = Some(h);
+            }
+        }
+        assert_eq!((hints, matched), (12, 12), "steady motion: every hint is the chunk's context");
     }
 }
