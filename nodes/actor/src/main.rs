@@ -1,8 +1,9 @@
 use worldflow_node_kit::{Env, ErrorChain as _};
 
 fn main() -> anyhow::Result<()> {
+    let state = worldflow_actor::prepare()?;
     let (node, events) = dora_node_api::DoraNode::init_from_env().chain_context("starting the dora node")?;
     let out_dir = Env::from_process(worldflow_actor::SETTINGS).out_dir()?;
     let _timings = worldflow_telemetry::SpanTimes::install(node.id().as_ref(), &out_dir);
-    worldflow_actor::run(node, events)
+    worldflow_actor::run(node, events, state)
 }
