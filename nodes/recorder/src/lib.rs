@@ -14,6 +14,7 @@
 //! OUT/video/agent<A>_<camera>.y4m   with VIDEO=y4m: every recorded frame as a video stream (VIDEO_FPS, default 10)
 //! ```
 
+pub mod frame_writer;
 pub mod mapping;
 pub mod report;
 pub mod video;
@@ -31,22 +32,20 @@ use worldflow_node_kit::Env;
 use worldflow_protocol::arrow_io::{action as action_io, frame as frame_io, pose as pose_io};
 use worldflow_protocol::Encoding;
 
+use frame_writer::{FrameJob, FrameWriter};
 use report::{FrameRecord, Report};
-use video::{VideoFormat, Y4mWriter};
+use video::VideoFormat;
 use writer::JsonLines;
 
 pub struct Recorder {
     out: PathBuf,
     poses: JsonLines,
     actions: JsonLines,
-    frames: JsonLines,
+    /// PNGs, videos and `frames.jsonl`, written on their own thread.
+    disk: FrameWriter,
     /// Send time of the first action seen for (agent, tick): the start of action-to-frame latency.
     action_sent: BTreeMap<(u32, u64), SystemTime>,
     report: Report,
-    rgb8: Vec<u8>,
-    video: VideoSettings,
-    /// One stream per (agent, camera) when `VIDEO=y4m`.
-    videos: BTreeMap<(u32, String), Y4mWriter>,
 }
 
 /// The `VIDEO` (`y4m` or `none`) and `VIDEO_FPS` (frame rate in the stream header) settings.
@@ -98,13 +97,10 @@ impl Recorder {
         Ok(Self {
             poses: JsonLines::create(&out.join("poses.jsonl"))?,
             actions: JsonLines::create(&out.join("actions.jsonl"))?,
-            frames: JsonLines::create(&out.join("frames.jsonl"))?,
+            disk: FrameWriter::start(out.clone(), JsonLines::create(&out.join("frames.jsonl"))?, video)?,
             out,
             action_sent: BTreeMap::new(),
             report: Report::default(),
-            rgb8: Vec::new(),
-            video,
-            videos: BTreeMap::new(),
         })
     }
 
@@ -129,38 +125,23 @@ impl Recorder {
             DataType::UInt8 | DataType::Float32 => {
                 let bytes_len = array.len() * if *array.data_type() == DataType::Float32 { 4 } else { 1 };
                 let h = frame_io::decode(params, bytes_len).with_context(|| format!("input `{input}`"))?;
-                let (ptr, ok) = match h.encoding {
+                let mut rgb8 = self.disk.buffer(h.width as usize * h.height as usize * 3);
+                let ptr = match h.encoding {
                     Encoding::Rgb8 => {
                         let bytes = frame_io::payload_bytes(array)?;
-                        (bytes.as_ptr() as usize, true)
+                        rgb8.extend_from_slice(bytes);
+                        bytes.as_ptr() as usize
                     }
                     Encoding::Rgb32F => {
                         let values =
                             array.as_primitive_opt::<Float32Type>().context("rgb32f frame must be a Float32 array")?;
-                        writer::float_to_rgb8(values.values(), &mut self.rgb8);
-                        (values.values().as_ptr() as usize, true)
+                        writer::float_to_rgb8(values.values(), &mut rgb8);
+                        values.values().as_ptr() as usize
                     }
                 };
-                let zero_copy = ok && mapping::is_shared_memory(ptr);
+                let zero_copy = mapping::is_shared_memory(ptr);
                 let dir = self.out.join("frames").join(format!("agent{}_{}", h.meta.agent_id, h.camera));
-                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join(format!("{:06}.png", h.meta.tick));
-                let rgb8 = match h.encoding {
-                    Encoding::Rgb8 => frame_io::payload_bytes(array)?,
-                    Encoding::Rgb32F => &self.rgb8[..],
-                };
-                writer::write_png_rgb8(&file, h.width, h.height, rgb8)?;
-                if self.video.format == VideoFormat::Y4m {
-                    let key = (h.meta.agent_id, h.camera.clone());
-                    if !self.videos.contains_key(&key) {
-                        let dir = self.out.join("video");
-                        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                        let path = dir.join(format!("agent{}_{}.y4m", h.meta.agent_id, h.camera));
-                        self.videos.insert(key.clone(), Y4mWriter::create(&path, h.width, h.height, self.video.fps)?);
-                    }
-                    let stream = self.videos.get_mut(&key).expect("inserted above");
-                    stream.write_rgb8(h.width, h.height, rgb8).with_context(|| format!("input `{input}`"))?;
-                }
                 let action_tick = match params.get("action_tick") {
                     Some(Parameter::Integer(t)) if *t >= 0 => Some(*t as u64),
                     Some(other) => {
@@ -184,8 +165,8 @@ impl Recorder {
                     latency_ms,
                     zero_copy,
                 };
-                self.frames.write(&record)?;
                 self.report.add(&record, now);
+                self.disk.submit(FrameJob { png: file, width: h.width, height: h.height, rgb8, record })?;
                 // Keep the latency map bounded: ticks older than the frame just written are done.
                 let key = (h.meta.agent_id, latency_tick.saturating_sub(64));
                 self.action_sent = self.action_sent.split_off(&key);
@@ -197,8 +178,16 @@ impl Recorder {
         Ok(())
     }
 
-    pub fn finish(&mut self) -> anyhow::Result<()> {
+    /// Writes report.json as it stands (the run goes on).
+    pub fn write_report(&self) -> anyhow::Result<()> {
         self.report.write(&self.out.join("report.json"))
+    }
+
+    /// Writes every queued frame, then report.json (also when the disk thread failed: its error is returned).
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        let disk = self.disk.finish();
+        self.write_report()?;
+        disk
     }
 }
 
@@ -213,7 +202,7 @@ pub fn run(_node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
                     let _span = tracing::info_span!("record_input").entered();
                     rec.on_input(id.as_str(), &metadata.parameters, sent, data.as_array().as_ref())?;
                     if rec.report.frames % 50 == 1 {
-                        rec.finish()?;
+                        rec.write_report()?;
                     }
                 }
                 // Only a manual stop (Ctrl-C, --stop-after) ends early; when all inputs close, drain what is queued.
