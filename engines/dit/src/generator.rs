@@ -20,10 +20,14 @@
 //! recomputes the cached frames' K/V under them, chunk by chunk (block-causal), at `cache_timestep`.
 //! Invariant (tested): the cache equals a full block-causal recomputation over the cached frames.
 
+use std::borrow::Cow;
+use std::path::Path;
+
 use crate::backend::DitBackend;
 use crate::cache::{CachedFrame, KvCache};
 use crate::error::{bad_input, Result};
 use crate::guidance::Guidance;
+use crate::history::{LatentConds, LatentHistory};
 use crate::model::{FrameCond, SeqRequest, TextContext};
 use crate::prope::Camera;
 use crate::sampler::{euler_step, predict_x0, renoise, SamplerKind};
@@ -84,20 +88,13 @@ struct Prefilled {
     contexts: Vec<Option<KvCache>>,
 }
 
-#[derive(Clone, Debug)]
-struct HistFrame {
-    latent: Vec<f32>,
-    action: Option<u32>,
-    camera: Option<Camera>,
-}
-
 /// Streams chunks of latents, running the network on any [`DitBackend`] (the CPU `WanModel`, a GPU backend).
 pub struct ChunkGenerator<'m> {
     model: &'m dyn DitBackend,
     cfg: GenConfig,
     guidance: Guidance,
     branches: Vec<(Branch, KvCache)>,
-    history: Vec<HistFrame>,
+    history: LatentHistory,
     rng: Rng,
     chunks: usize,
     prefilled: Option<Prefilled>,
@@ -134,7 +131,7 @@ impl<'m> ChunkGenerator<'m> {
             cfg,
             guidance,
             branches: branches.into_iter().map(|b| (b, KvCache::new())).collect(),
-            history: Vec::new(),
+            history: LatentHistory::default(),
             rng,
             chunks: 0,
             prefilled: None,
@@ -152,9 +149,23 @@ impl<'m> ChunkGenerator<'m> {
         &self.branches[branch].1
     }
 
-    /// Clean latent of generated frame `index` [C, H, W].
-    pub fn frame_latent(&self, index: usize) -> Option<&[f32]> {
-        self.history.get(index).map(|h| h.latent.as_slice())
+    /// Clean latent of generated frame `index` [C, H, W] (read back from the spill file when it left RAM).
+    pub fn frame_latent(&self, index: usize) -> Result<Cow<'_, [f32]>> {
+        if index >= self.history.len() {
+            return Err(bad_input("index", format!("frame {index}: {} frames generated", self.history.len())));
+        }
+        self.history.latent(index)
+    }
+
+    /// Bounds the RAM the generated latents take: the newest `ram_latents` stay in RAM, older ones (any of which
+    /// a memory set may still name) move to an unnamed spill file in `dir`. Set before the first chunk.
+    pub fn spill_history(&mut self, dir: &Path, ram_latents: usize) -> Result<()> {
+        self.history.spill_to(dir, ram_latents)
+    }
+
+    /// Generated latents held in RAM now (all of them unless [`Self::spill_history`] was set).
+    pub fn latents_in_ram(&self) -> usize {
+        self.history.in_ram()
     }
 
     fn frame_size(&self) -> usize {
@@ -333,7 +344,7 @@ impl<'m> ChunkGenerator<'m> {
             }
         }
         for (f, lat) in self.unstack(&x0, n).into_iter().enumerate() {
-            self.history.push(HistFrame { latent: lat, action: action(f), camera: camera(f) });
+            self.history.push(lat, LatentConds { action: action(f), camera: camera(f) })?;
         }
         self.chunks += 1;
         Ok(Tensor::new(vec![self.model.config().in_dim, n, h, w], x0))
@@ -378,13 +389,16 @@ impl<'m> ChunkGenerator<'m> {
             return Ok(contexts);
         }
         let t_ctx = context_timestep;
-        let lat: Vec<&[f32]> = memory.iter().map(|&i| self.history[i].latent.as_slice()).collect();
-        let latents = self.stack(&lat);
+        let lat = memory.iter().map(|&i| self.history.latent(i)).collect::<Result<Vec<_>>>()?;
+        let latents = self.stack(&lat.iter().map(|l| l.as_ref()).collect::<Vec<_>>());
         let mem_rope: Vec<usize> = (0..memory.len()).collect();
         for (bi, (branch, _)) in self.branches.iter().enumerate() {
             let conds: Vec<FrameCond> = memory
                 .iter()
-                .map(|&i| Self::cond(branch, t_ctx, self.history[i].action, self.history[i].camera))
+                .map(|&i| {
+                    let c = self.history.conds(i);
+                    Self::cond(branch, t_ctx, c.action, c.camera)
+                })
                 .collect();
             let req = SeqRequest {
                 latents: &latents,

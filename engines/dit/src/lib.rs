@@ -39,6 +39,7 @@ pub use check_inputs::CheckInputs;
 mod cache;
 mod generator;
 mod guidance;
+mod history;
 mod sampler;
 pub use cache::{CachedFrame, KvCache};
 pub use generator::{Branch, CachePolicy, ChunkControls, ChunkGenerator, GenConfig, PrefillStats};

@@ -294,3 +294,32 @@ fn memory_prefilled_ahead_gives_the_same_chunk_and_a_wrong_guess_is_dropped() {
     let err = ahead.prefill_memory(&[0, 99]).expect_err("index past the history");
     assert!(err.to_string().contains("memory"), "{err}");
 }
+
+#[test]
+fn a_history_spilled_to_disk_gives_the_same_chunks_as_one_in_ram() {
+    let model = control_model();
+    let text = model.encode_text(&[], 0).expect("text");
+    let mk = || {
+        let cfg = gen_cfg(CachePolicy::Rebuild { recent: 2, first: 2, context_timestep: 14.0 }, SamplerKind::EulerFlow);
+        ChunkGenerator::new(
+            &model,
+            cfg,
+            Guidance::None,
+            vec![Branch { text: text.clone(), use_actions: true, use_camera: true }],
+        )
+        .expect("gen")
+    };
+    let (mut ram, mut spilled) = (mk(), mk());
+    spilled.spill_history(&std::env::temp_dir(), 2).expect("spill file");
+    for k in 0..5 {
+        // The default memory names the first chunk's frames, long gone from RAM in `spilled`.
+        assert_eq!(
+            ram.next_chunk(&ChunkControls::default()).expect("ram"),
+            spilled.next_chunk(&ChunkControls::default()).expect("spilled"),
+            "chunk {k}"
+        );
+    }
+    assert_eq!((ram.latents_in_ram(), spilled.latents_in_ram()), (10, 2));
+    assert_eq!(ram.frame_latent(0).expect("0"), spilled.frame_latent(0).expect("0"));
+    assert!(spilled.frame_latent(10).is_err(), "frame 10 has not been generated");
+}

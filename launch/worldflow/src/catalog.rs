@@ -219,6 +219,7 @@ pub const NODE_KINDS: &[NodeKind] = &[
             "STEPS",
             "SHIFT",
             "FOV_X_DEG",
+            "HISTORY_RAM_LATENTS",
             "OUT_DIR",
         ],
     },

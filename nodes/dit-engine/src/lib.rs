@@ -136,6 +136,7 @@ mod tests {
             shift: 3.0,
             fov_x_deg: 90.0,
             out_dir: std::env::temp_dir(),
+            history_ram_latents: 64,
             device: Device::Cpu,
         }
     }

@@ -108,6 +108,8 @@ pub fn run(mut node: DoraNode, mut events: EventStream) -> anyhow::Result<()> {
     let branch = Branch { text, use_actions: cfg.action_classes.is_some(), use_camera: cfg.camera_attention };
     let mut gen = ChunkGenerator::new(model.as_ref(), settings.gen_config(), Guidance::None, vec![branch])
         .context("starting the chunk generator")?;
+    gen.spill_history(&settings.out_dir, settings.history_ram_latents)
+        .with_context(|| format!("setting HISTORY_RAM_LATENTS={}", settings.history_ram_latents))?;
     let needs_context = node.node_config().inputs.keys().any(|k| k.as_str() == "context");
     let mut acc = ChunkAccumulator::new();
     let mut sched = Scheduler::new(needs_context);

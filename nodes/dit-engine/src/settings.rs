@@ -30,6 +30,7 @@ pub const SETTINGS: &[&str] = &[
     "STEPS",
     "SHIFT",
     "FOV_X_DEG",
+    "HISTORY_RAM_LATENTS",
     "OUT_DIR",
 ];
 
@@ -76,8 +77,21 @@ pub struct Settings {
     pub shift: f32,
     pub fov_x_deg: f32,
     pub out_dir: PathBuf,
+    /// `HISTORY_RAM_LATENTS`: generated latents kept in RAM; older ones (a memory set may still pick them) spill
+    /// to an unnamed file in `OUT_DIR`.
+    pub history_ram_latents: usize,
     /// `DEVICE`: `cpu` (default) or `cuda` / `cuda:N`.
     pub device: Device,
+}
+
+/// `HISTORY_RAM_LATENTS` (default 64, at least 16: the recent window of 12 and one chunk of 4).
+pub fn history_ram_latents(env: &Env) -> Result<usize, SettingError> {
+    env.parse_valid(
+        "HISTORY_RAM_LATENTS",
+        64,
+        "at least 16 latents (older ones spill to a file in OUT_DIR)",
+        |n: &usize| *n >= 16,
+    )
 }
 
 /// Applies `CONTROLS` (`actions,camera`, `actions`, `camera`, `none`) to a config.
@@ -169,6 +183,7 @@ impl Settings {
             shift,
             fov_x_deg: env.fov_x_deg()?,
             out_dir: env.out_dir()?,
+            history_ram_latents: history_ram_latents(env)?,
         })
     }
 

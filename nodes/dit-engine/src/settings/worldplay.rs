@@ -111,6 +111,7 @@ pub fn settings(env: &Env) -> anyhow::Result<Settings> {
         shift: 1.0,
         fov_x_deg: env.fov_x_deg()?,
         out_dir: env.out_dir()?,
+        history_ram_latents: super::history_ram_latents(env)?,
         device: env.parse("DEVICE", "cpu, cuda or cuda:N")?.unwrap_or(Device::Cpu),
     })
 }
