@@ -1,0 +1,143 @@
+//! Winograd F(2×2, 3×3) for the 3×3 (×kt) convolutions (Lavin & Gray 2016): a 2×2 output tile is
+//! `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d Bᵀᵀ)] A` with `d` the 4×4 input patch around it, so the 9·4 multiplies per
+//! tile and channel pair become 16 — one GEMM per transformed position `p = 4·r + c` (16 in all),
+//! `[cout × kt·cin] · [kt·cin × tiles]`, the time taps stacked on `k` as in the direct conv.
+//!
+//! ```text
+//!      ⎡1  0 −1  0⎤        ⎡1    0    0 ⎤        ⎡1  1  1  0⎤
+//! Bᵀ = ⎢0  1  1  0⎥    G = ⎢½    ½    ½ ⎥   Aᵀ = ⎣0  1 −1 −1⎦
+//!      ⎢0 −1  1  0⎥        ⎢½   −½    ½ ⎥
+//!      ⎣0  1  0 −1⎦        ⎣0    0    1 ⎦
+//! ```
+//!
+//! Frames are zero-padded by one pixel and rounded up to even sizes ([`padded_dims`]), so every tile's
+//! 4×4 patch lies inside the padded frame; outputs past an odd `h` or `w` are not written.
+
+/// Padded frame `(rows, cols)` of an `h × w` frame: one zero pixel around, rounded up to whole 2×2
+/// tiles (`2·⌈h/2⌉ + 2`, `2·⌈w/2⌉ + 2`).
+pub(crate) fn padded_dims(h: usize, w: usize) -> (usize, usize) {
+    (2 * h.div_ceil(2) + 2, 2 * w.div_ceil(2) + 2)
+}
+
+/// Transformed weights `[16][cout][kt·cin]` (column `dt·cin + ci`) from PyTorch's `[cout, cin, kt, 3, 3]`.
+pub(crate) fn transform_weights(weight: &[f32], cin: usize, cout: usize, kt: usize) -> Vec<f32> {
+    debug_assert_eq!(weight.len(), cout * cin * kt * 9);
+    let kk = kt * cin;
+    let mut u = vec![0.0f32; 16 * cout * kk];
+    // Rows of G applied to a 3-vector.
+    let gmul = |v: [f64; 3]| [v[0], 0.5 * (v[0] + v[1] + v[2]), 0.5 * (v[0] - v[1] + v[2]), v[2]];
+    for co in 0..cout {
+        for ci in 0..cin {
+            for dt in 0..kt {
+                let g = &weight[((co * cin + ci) * kt + dt) * 9..][..9];
+                // G g: 4 rows of 3 (G applied to each column of g).
+                let cols: [[f64; 4]; 3] =
+                    std::array::from_fn(|kx| gmul([g[kx] as f64, g[3 + kx] as f64, g[6 + kx] as f64]));
+                for r in 0..4 {
+                    // (G g) Gᵀ: G applied to row r.
+                    let row = gmul([cols[0][r], cols[1][r], cols[2][r]]);
+                    for (c, v) in row.iter().enumerate() {
+                        u[((4 * r + c) * cout + co) * kk + dt * cin + ci] = *v as f32;
+                    }
+                }
+            }
+        }
+    }
+    u
+}
+
+/// `Bᵀ d B` of tile rows `rows` of one padded channel plane (`wp` values a row, `tx` tiles a row) into
+/// `out` `[16][np]`, tile `(i, j)` at column `(i − rows.start)·tx + j`. `h` is scratch.
+pub(crate) fn input_transform(
+    plane: &[f32],
+    wp: usize,
+    tx: usize,
+    rows: std::ops::Range<usize>,
+    np: usize,
+    out: &mut [f32],
+    h: &mut Vec<f32>,
+) {
+    h.resize(16 * tx, 0.0);
+    for i in rows.clone() {
+        // Horizontal pass over the patch rows 2i..2i+4: Bᵀ on each row's 4 columns 2j..2j+4.
+        for r in 0..4 {
+            let src = &plane[(2 * i + r) * wp..][..2 * tx + 2];
+            let (h0, rest) = h[4 * r * tx..].split_at_mut(tx);
+            let (h1, rest) = rest.split_at_mut(tx);
+            let (h2, rest) = rest.split_at_mut(tx);
+            let h3 = &mut rest[..tx];
+            for j in 0..tx {
+                let (e0, o0, e1, o1) = (src[2 * j], src[2 * j + 1], src[2 * j + 2], src[2 * j + 3]);
+                h0[j] = e0 - e1;
+                h1[j] = o0 + e1;
+                h2[j] = e1 - o0;
+                h3[j] = o0 - o1;
+            }
+        }
+        // Vertical pass: Bᵀ on the 4 rows of each horizontal component c.
+        let col0 = (i - rows.start) * tx;
+        for c in 0..4 {
+            let a = &h[c * tx..][..tx];
+            let b = &h[(4 + c) * tx..][..tx];
+            let cc = &h[(8 + c) * tx..][..tx];
+            let d = &h[(12 + c) * tx..][..tx];
+            let (v0, rest) = out[c * np + col0..].split_at_mut(4 * np);
+            let (v1, rest) = rest.split_at_mut(4 * np);
+            let (v2, v3) = rest.split_at_mut(4 * np);
+            for j in 0..tx {
+                v0[j] = a[j] - cc[j];
+                v1[j] = b[j] + cc[j];
+                v2[j] = cc[j] - b[j];
+                v3[j] = b[j] - d[j];
+            }
+        }
+    }
+}
+
+/// `Aᵀ m A + bias` of one output channel: `m` holds the 16 transformed positions `pstride` apart (tile
+/// `(i, j)` of tile rows `rows` at `(i − rows.start)·tx + j`), `out` is the channel's `h × w` plane.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn output_transform(
+    m: &[f32],
+    pstride: usize,
+    tx: usize,
+    rows: std::ops::Range<usize>,
+    bias: f32,
+    out: &mut [f32],
+    h: usize,
+    w: usize,
+) {
+    for i in rows.clone() {
+        let col0 = (i - rows.start) * tx;
+        let ms: [&[f32]; 16] = std::array::from_fn(|k| &m[k * pstride + col0..][..tx]);
+        let (r0, r1) = out[2 * i * w..].split_at_mut(w);
+        // Tile j: the 2×2 outputs (Aᵀ m A)[a][b] + bias.
+        let tile = |j: usize| {
+            let s: [[f32; 4]; 2] = [
+                std::array::from_fn(|c| ms[c][j] + ms[4 + c][j] + ms[8 + c][j]),
+                std::array::from_fn(|c| ms[4 + c][j] - ms[8 + c][j] - ms[12 + c][j]),
+            ];
+            s.map(|s| [s[0] + s[1] + s[2] + bias, s[1] - s[2] - s[3] + bias])
+        };
+        if 2 * tx == w && 2 * i + 1 < h {
+            for (j, (o0, o1)) in r0.chunks_exact_mut(2).zip(r1[..w].chunks_exact_mut(2)).enumerate() {
+                let [y0, y1] = tile(j);
+                o0.copy_from_slice(&y0);
+                o1.copy_from_slice(&y1);
+            }
+        } else {
+            for j in 0..tx {
+                let y = tile(j);
+                for (a, row) in [&mut *r0, &mut *r1].into_iter().enumerate() {
+                    if 2 * i + a < h {
+                        for b in 0..2 {
+                            if 2 * j + b < w {
+                                row[2 * j + b] = y[a][b];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
