@@ -16,12 +16,12 @@
 use rayon::prelude::*;
 
 use crate::tensor::Video;
-use crate::winograd::{input_transform, output_transform, padded_dims, transform_weights};
+use crate::winograd::{input_transform, output_transform, pad_plane, padded_dims, transform_weights};
 use worldflow_gemm::{matmul_rows, MatMut, MatRef, RowBlock};
 
 /// Bound on `cin × tiles` of one band of a Winograd conv: its transformed input is `16·4` bytes a
 /// value per present frame (8 MiB), its transformed output `16 × cout × tiles` values.
-const BAND_VALUES: usize = 1 << 17;
+const BAND_VALUES: usize = 1 << 15;
 
 /// Cached input frames of one causal conv (padded for a 3×3 conv), oldest first, at most `kt − 1`.
 #[derive(Debug, Clone, Default)]
@@ -76,14 +76,12 @@ impl CausalConv3d {
         Self { cin, cout, kt, k, taps, bias }
     }
 
-    /// One frame `[cin, h, w]` zero-padded for the Winograd tiles: `[cin, hp, wp]` ([`padded_dims`]).
+    /// One frame `[cin, h, w]` zero-padded for the Winograd tiles: `[cin, hp, wp]` ([`pad_plane`]).
     fn pad(&self, frame: &[f32], h: usize, w: usize) -> Vec<f32> {
         let (hp, wp) = padded_dims(h, w);
         let mut out = vec![0.0f32; self.cin * hp * wp];
         for (dst, src) in out.chunks_exact_mut(hp * wp).zip(frame.chunks_exact(h * w)) {
-            for (y, row) in src.chunks_exact(w).enumerate() {
-                dst[(y + 1) * wp + 1..][..w].copy_from_slice(row);
-            }
+            pad_plane(src, h, w, dst);
         }
         out
     }
@@ -140,7 +138,8 @@ impl CausalConv3d {
         let missing = ctx - cache.frames.len().min(ctx);
         let present: Vec<&[f32]> = cache.frames.iter().chain(&padded).map(Vec::as_slice).collect();
         // Bands of tile rows, as even as the bound allows.
-        let max_rows = (BAND_VALUES / (cin.max(cout) * tx)).clamp(1, ty);
+        let bv = std::env::var("WF_BAND").ok().and_then(|v| v.parse().ok()).unwrap_or(BAND_VALUES);
+        let max_rows = (bv / (cin.max(cout) * tx)).clamp(1, ty);
         let band_rows = ty.div_ceil(ty.div_ceil(max_rows));
         let np_max = (band_rows * tx).next_multiple_of(16);
         let kk = self.kt * cin;

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Frames are zero-padded by one pixel and rounded up to even sizes ([`padded_dims`]), so every tile's
-//! 4×4 patch lies inside the padded frame; outputs past an odd `h` or `w` are not written.
+//! 4×4 patch lies inside the padded frame; outputs past an odd `h` or `w` are not written. A padded row
+//! is stored as its even columns, then its odd ones ([`pad_plane`]).
 
 /// Padded frame `(rows, cols)` of an `h × w` frame: one zero pixel around, rounded up to whole 2×2
 /// tiles (`2·⌈h/2⌉ + 2`, `2·⌈w/2⌉ + 2`).
@@ -46,8 +47,27 @@ pub(crate) fn transform_weights(weight: &[f32], cin: usize, cout: usize, kt: usi
     u
 }
 
-/// `Bᵀ d B` of tile rows `rows` of one padded channel plane (`wp` values a row, `tx` tiles a row) into
-/// `out` `[16][np]`, tile `(i, j)` at column `(i − rows.start)·tx + j`. `h` is scratch.
+/// One channel `[h, w]` into its padded plane `[hp, wp]` ([`padded_dims`]), each row stored as its even
+/// columns then its odd columns (`wp / 2` each), so the input transform reads both contiguously.
+/// `dst` must be zero outside the frame.
+pub(crate) fn pad_plane(src: &[f32], h: usize, w: usize, dst: &mut [f32]) {
+    let (_, wp) = padded_dims(h, w);
+    let half = wp / 2;
+    for (y, row) in src.chunks_exact(w).enumerate() {
+        let (even, odd) = dst[(y + 1) * wp..][..wp].split_at_mut(half);
+        // Padded column x + 1: odd for even x.
+        for (o, v) in odd.iter_mut().zip(row.iter().step_by(2)) {
+            *o = *v;
+        }
+        for (e, v) in even[1..].iter_mut().zip(row.iter().skip(1).step_by(2)) {
+            *e = *v;
+        }
+    }
+}
+
+/// `Bᵀ d B` of tile rows `rows` of one padded channel plane ([`pad_plane`], `wp` values a row, `tx`
+/// tiles a row) into `out` `[16][np]`, tile `(i, j)` at column `(i − rows.start)·tx + j`. `h` is scratch.
+#[inline(never)]
 pub(crate) fn input_transform(
     plane: &[f32],
     wp: usize,
@@ -57,33 +77,36 @@ pub(crate) fn input_transform(
     out: &mut [f32],
     h: &mut Vec<f32>,
 ) {
-    h.resize(16 * tx, 0.0);
-    for i in rows.clone() {
-        // Horizontal pass over the patch rows 2i..2i+4: Bᵀ on each row's 4 columns 2j..2j+4.
-        for r in 0..4 {
-            let src = &plane[(2 * i + r) * wp..][..2 * tx + 2];
-            let (h0, rest) = h[4 * r * tx..].split_at_mut(tx);
-            let (h1, rest) = rest.split_at_mut(tx);
-            let (h2, rest) = rest.split_at_mut(tx);
-            let h3 = &mut rest[..tx];
-            for j in 0..tx {
-                let (e0, o0, e1, o1) = (src[2 * j], src[2 * j + 1], src[2 * j + 2], src[2 * j + 3]);
-                h0[j] = e0 - e1;
-                h1[j] = o0 + e1;
-                h2[j] = e1 - o0;
-                h3[j] = o0 - o1;
-            }
+    let half = wp / 2;
+    debug_assert_eq!(half, tx + 1);
+    // Horizontal pass over the padded rows 2·start .. 2·end + 2: Bᵀ on the 4 columns 2j..2j+4 of each
+    // (even e, odd o: e[j], o[j], e[j+1], o[j+1]), component c of row r at (4r + c)·tx.
+    let nr = 2 * rows.len() + 2;
+    h.resize(4 * nr * tx, 0.0);
+    for (r, hr) in h.chunks_exact_mut(4 * tx).enumerate() {
+        let (e, o) = plane[(2 * rows.start + r) * wp..][..wp].split_at(half);
+        let (h0, rest) = hr.split_at_mut(tx);
+        let (h1, rest) = rest.split_at_mut(tx);
+        let (h2, h3) = rest.split_at_mut(tx);
+        let (e0, e1, o0, o1) = (&e[..tx], &e[1..=tx], &o[..tx], &o[1..=tx]);
+        for j in 0..tx {
+            h0[j] = e0[j] - e1[j];
+            h1[j] = o0[j] + e1[j];
+            h2[j] = e1[j] - o0[j];
+            h3[j] = o0[j] - o1[j];
         }
-        // Vertical pass: Bᵀ on the 4 rows of each horizontal component c.
+    }
+    // Vertical pass: Bᵀ on the 4 rows 2i..2i+4 of each horizontal component c.
+    for i in rows.clone() {
+        let rr = 2 * (i - rows.start);
         let col0 = (i - rows.start) * tx;
         for c in 0..4 {
-            let a = &h[c * tx..][..tx];
-            let b = &h[(4 + c) * tx..][..tx];
-            let cc = &h[(8 + c) * tx..][..tx];
-            let d = &h[(12 + c) * tx..][..tx];
+            let row = |k: usize| &h[(4 * (rr + k) + c) * tx..][..tx];
+            let (a, b, cc, d) = (row(0), row(1), row(2), row(3));
             let (v0, rest) = out[c * np + col0..].split_at_mut(4 * np);
             let (v1, rest) = rest.split_at_mut(4 * np);
             let (v2, v3) = rest.split_at_mut(4 * np);
+            let (v0, v1, v2, v3) = (&mut v0[..tx], &mut v1[..tx], &mut v2[..tx], &mut v3[..tx]);
             for j in 0..tx {
                 v0[j] = a[j] - cc[j];
                 v1[j] = b[j] + cc[j];
@@ -97,6 +120,7 @@ pub(crate) fn input_transform(
 /// `Aᵀ m A + bias` of one output channel: `m` holds the 16 transformed positions `pstride` apart (tile
 /// `(i, j)` of tile rows `rows` at `(i − rows.start)·tx + j`), `out` is the channel's `h × w` plane.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub(crate) fn output_transform(
     m: &[f32],
     pstride: usize,
