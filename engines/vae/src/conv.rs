@@ -16,6 +16,7 @@
 use rayon::prelude::*;
 
 use crate::tensor::Video;
+pub(crate) use crate::winograd::Prep;
 use crate::winograd::{input_transform, output_transform, pad_plane, padded_dims, transform_weights};
 use worldflow_gemm::{matmul_rows, MatMut, MatRef, RowBlock};
 
@@ -76,22 +77,35 @@ impl CausalConv3d {
         Self { cin, cout, kt, k, taps, bias }
     }
 
-    /// One frame `[cin, h, w]` zero-padded for the Winograd tiles: `[cin, hp, wp]` ([`pad_plane`]).
-    fn pad(&self, frame: &[f32], h: usize, w: usize) -> Vec<f32> {
-        let (hp, wp) = padded_dims(h, w);
-        let mut out = vec![0.0f32; self.cin * hp * wp];
-        for (dst, src) in out.chunks_exact_mut(hp * wp).zip(frame.chunks_exact(h * w)) {
-            pad_plane(src, h, w, dst);
+    /// One frame `[cin, h, w]` prepared (`prep`) and zero-padded for the Winograd tiles: `[cin, hp, wp]`
+    /// ([`padded_dims`] of the frame the conv sees), the channels in parallel.
+    fn pad(&self, frame: &[f32], h: usize, w: usize, prep: Prep) -> Vec<f32> {
+        let (hc, wc) = if matches!(prep, Prep::Upsample2x) { (2 * h, 2 * w) } else { (h, w) };
+        let (hp, wp) = padded_dims(hc, wc);
+        let mut scale = Vec::new();
+        if let Prep::Norm { .. } = prep {
+            crate::ops::rms_scale(frame, self.cin, h * w, &mut scale);
         }
+        let mut out = vec![0.0f32; self.cin * hp * wp];
+        out.par_chunks_mut(hp * wp).zip(frame.par_chunks(h * w)).enumerate().for_each(|(ci, (dst, src))| {
+            pad_plane(src, ci, h, w, prep, &scale, dst);
+        });
         out
     }
 
     /// Convolves `x` (`cin` channels) given the frames cached from earlier calls, and updates the cache.
     pub(crate) fn forward(&self, x: &Video, cache: &mut ConvCache) -> Video {
+        self.forward_prep(x, cache, Prep::Plain)
+    }
+
+    /// [`CausalConv3d::forward`] of `x` prepared by `prep` (a norm, an upsampling) on the way into the
+    /// padded frames (3×3 kernels only; the cache then holds the prepared frames).
+    pub(crate) fn forward_prep(&self, x: &Video, cache: &mut ConvCache, prep: Prep) -> Video {
         assert_eq!(x.c, self.cin, "CausalConv3d: input channels");
         if self.k == 3 {
-            self.forward_winograd(x, cache)
+            self.forward_winograd(x, cache, prep)
         } else {
+            assert!(matches!(prep, Prep::Plain), "CausalConv3d: a 1×1 conv takes its input as given");
             self.forward_pointwise(x, cache)
         }
     }
@@ -129,12 +143,15 @@ impl CausalConv3d {
         out
     }
 
-    fn forward_winograd(&self, x: &Video, cache: &mut ConvCache) -> Video {
-        let (h, w, cin, cout) = (x.h, x.w, self.cin, self.cout);
+    fn forward_winograd(&self, x: &Video, cache: &mut ConvCache, prep: Prep) -> Video {
+        let (h, w, cin, cout) = match prep {
+            Prep::Upsample2x => (2 * x.h, 2 * x.w, self.cin, self.cout),
+            _ => (x.h, x.w, self.cin, self.cout),
+        };
         let (hp, wp) = padded_dims(h, w);
         let (ty, tx) = (h.div_ceil(2), w.div_ceil(2));
         let ctx = self.kt - 1;
-        let padded: Vec<Vec<f32>> = (0..x.t).into_par_iter().map(|t| self.pad(x.frame(t), h, w)).collect();
+        let padded: Vec<Vec<f32>> = (0..x.t).into_par_iter().map(|t| self.pad(x.frame(t), x.h, x.w, prep)).collect();
         let missing = ctx - cache.frames.len().min(ctx);
         let present: Vec<&[f32]> = cache.frames.iter().chain(&padded).map(Vec::as_slice).collect();
         // Bands of tile rows, as even as the bound allows.
@@ -240,6 +257,32 @@ mod tests {
             streamed.append(&conv.forward(&x.frames(a, bnd), &mut cache)).unwrap();
         }
         assert!(streamed.max_abs_diff(&want) < 1e-4);
+    }
+
+    /// A norm (+ SiLU) or a 2× upsampling applied on the way into the padded frames gives what the
+    /// conv gives on the prepared video.
+    #[test]
+    fn prepared_inputs_match_preparing_first() {
+        let mut rng = worldflow_base::SplitMix64::new(3);
+        let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect() };
+        let (cin, cout, t, h, w) = (5, 4, 3, 6, 7);
+        let x = Video { t, c: cin, h, w, data: normal(t * cin * h * w) };
+        let gamma: Vec<f32> = normal(cin);
+        for (kt, silu) in [(3, true), (1, false)] {
+            let conv = CausalConv3d::new(cin, cout, kt, 3, &normal(cout * cin * kt * 9), normal(cout));
+            let mut normed = x.clone();
+            crate::blocks::norm_video(&mut normed, &gamma, silu);
+            let want = conv.forward(&normed, &mut ConvCache::default());
+            let got = conv.forward_prep(&x, &mut ConvCache::default(), Prep::Norm { gamma: &gamma, silu });
+            assert!(got.max_abs_diff(&want) < 1e-5, "norm kt {kt}: {}", got.max_abs_diff(&want));
+            let mut up = Video::zeros(t, cin, 2 * h, 2 * w);
+            for f in 0..t {
+                up.frame_mut(f).copy_from_slice(&crate::ops::upsample2x(x.frame(f), cin, h, w));
+            }
+            let want = conv.forward(&up, &mut ConvCache::default());
+            let got = conv.forward_prep(&x, &mut ConvCache::default(), Prep::Upsample2x);
+            assert!(got.max_abs_diff(&want) < 1e-5, "upsample kt {kt}: {}", got.max_abs_diff(&want));
+        }
     }
 
     /// Odd sizes, a 1×1 conv with time taps, a 2D 3×3 conv, and a frame wide enough for several bands.

@@ -62,33 +62,57 @@ unsafe fn rms_norm_avx512(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], app
     rms_norm_body(x, c, hw, gamma, apply_silu)
 }
 
+/// Per-pixel scale of Wan's `RMS_norm` over the `c` channels of one frame `[C, HW]`:
+/// `√C / max(‖x_p‖₂, 1e-12)`.
 #[inline(always)]
-fn rms_norm_body(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], apply_silu: bool) {
-    let mut sumsq = vec![0.0f32; hw];
+pub(crate) fn rms_scale(x: &[f32], c: usize, hw: usize, scale: &mut Vec<f32>) {
+    scale.clear();
+    scale.resize(hw, 0.0);
     for xc in x.chunks_exact(hw).take(c) {
-        for (s, v) in sumsq.iter_mut().zip(xc) {
+        for (s, v) in scale.iter_mut().zip(xc) {
             *s += v * v;
         }
     }
-    let scale = (c as f32).sqrt();
-    for s in sumsq.iter_mut() {
-        *s = scale / s.sqrt().max(1e-12);
+    let sqrt_c = (c as f32).sqrt();
+    for s in scale.iter_mut() {
+        *s = sqrt_c / s.sqrt().max(1e-12);
     }
+}
+
+/// `dst = x·scale·g`, then SiLU when `apply_silu` (one channel's values and their pixels' scales).
+#[inline(always)]
+pub(crate) fn norm_values(dst: &mut [f32], x: &[f32], scale: &[f32], g: f32, apply_silu: bool) {
+    if apply_silu {
+        for (d, (v, s)) in dst.iter_mut().zip(x.iter().zip(scale)) {
+            *d = silu(*v * s * g);
+        }
+    } else {
+        for (d, (v, s)) in dst.iter_mut().zip(x.iter().zip(scale)) {
+            *d = *v * s * g;
+        }
+    }
+}
+
+#[inline(always)]
+fn rms_norm_body(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], apply_silu: bool) {
+    let mut scale = Vec::new();
+    rms_scale(x, c, hw, &mut scale);
     for (xc, g) in x.chunks_exact_mut(hw).zip(&gamma[..c]) {
         if apply_silu {
-            for (v, s) in xc.iter_mut().zip(&sumsq) {
+            for (v, s) in xc.iter_mut().zip(&scale) {
                 *v = silu(*v * s * g);
             }
         } else {
-            for (v, s) in xc.iter_mut().zip(&sumsq) {
+            for (v, s) in xc.iter_mut().zip(&scale) {
                 *v *= s * g;
             }
         }
     }
 }
 
-/// 2× nearest upsampling of one frame `[C, H, W]` → `[C, 2H, 2W]` (`nearest-exact` and `nearest`
+/// (The reference for `Prep::Upsample2x`.) 2× nearest upsampling of one frame `[C, H, W]` → `[C, 2H, 2W]` (`nearest-exact` and `nearest`
 /// coincide for an integer factor: output pixel i reads input i / 2).
+#[cfg(test)]
 pub(crate) fn upsample2x(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
     let (h2, w2) = (2 * h, 2 * w);
     let mut out = vec![0.0f32; c * h2 * w2];

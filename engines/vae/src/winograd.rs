@@ -12,7 +12,7 @@
 //!
 //! Frames are zero-padded by one pixel and rounded up to even sizes ([`padded_dims`]), so every tile's
 //! 4×4 patch lies inside the padded frame; outputs past an odd `h` or `w` are not written. A padded row
-//! is stored as its even columns, then its odd ones ([`pad_plane`]).
+//! is stored as its even columns, then its odd ones ([`put_row`]).
 
 /// Padded frame `(rows, cols)` of an `h × w` frame: one zero pixel around, rounded up to whole 2×2
 /// tiles (`2·⌈h/2⌉ + 2`, `2·⌈w/2⌉ + 2`).
@@ -47,25 +47,88 @@ pub(crate) fn transform_weights(weight: &[f32], cin: usize, cout: usize, kt: usi
     u
 }
 
-/// One channel `[h, w]` into its padded plane `[hp, wp]` ([`padded_dims`]), each row stored as its even
-/// columns then its odd columns (`wp / 2` each), so the input transform reads both contiguously.
-/// `dst` must be zero outside the frame.
-pub(crate) fn pad_plane(src: &[f32], h: usize, w: usize, dst: &mut [f32]) {
-    let (_, wp) = padded_dims(h, w);
-    let half = wp / 2;
-    for (y, row) in src.chunks_exact(w).enumerate() {
-        let (even, odd) = dst[(y + 1) * wp..][..wp].split_at_mut(half);
-        // Padded column x + 1: odd for even x.
-        for (o, v) in odd.iter_mut().zip(row.iter().step_by(2)) {
-            *o = *v;
+/// Row `row` (`w` values) into a padded row (`wp` values, [`padded_dims`]): padded column `x + 1`,
+/// stored as the even columns then the odd ones (`wp / 2` each), so the input transform reads both
+/// contiguously. The border stays as it is (zero).
+#[inline(always)]
+fn put_row(dst: &mut [f32], row: &[f32]) {
+    let (even, odd) = dst.split_at_mut(dst.len() / 2);
+    // Padded column x + 1: odd for even x.
+    for (o, v) in odd.iter_mut().zip(row.iter().step_by(2)) {
+        *o = *v;
+    }
+    for (e, v) in even[1..].iter_mut().zip(row.iter().skip(1).step_by(2)) {
+        *e = *v;
+    }
+}
+
+/// How a conv's input frame is turned into its padded planes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Prep<'a> {
+    /// The frame as given.
+    Plain,
+    /// Wan's `RMS_norm` over channels with scale `gamma` (the per-pixel scales precomputed), then
+    /// SiLU when `silu`.
+    Norm { gamma: &'a [f32], silu: bool },
+    /// 2× nearest upsampling: the conv runs on the `2h × 2w` frame.
+    Upsample2x,
+}
+
+/// Channel `ci` `[h, w]` of a frame into its padded plane (`dst`, zero outside the frame, of the
+/// frame the conv sees: `2h × 2w` for [`Prep::Upsample2x`]); `scale` the per-pixel norm scales for
+/// [`Prep::Norm`], `row` scratch.
+pub(crate) fn pad_plane(src: &[f32], ci: usize, h: usize, w: usize, prep: Prep, scale: &[f32], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { pad_plane_avx512(src, ci, h, w, prep, scale, dst) };
+    }
+    pad_plane_body(src, ci, h, w, prep, scale, dst)
+}
+
+/// [`pad_plane_body`] compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pad_plane_avx512(src: &[f32], ci: usize, h: usize, w: usize, prep: Prep, scale: &[f32], dst: &mut [f32]) {
+    pad_plane_body(src, ci, h, w, prep, scale, dst)
+}
+
+#[inline(always)]
+fn pad_plane_body(src: &[f32], ci: usize, h: usize, w: usize, prep: Prep, scale: &[f32], dst: &mut [f32]) {
+    match prep {
+        Prep::Plain => {
+            let wp = padded_dims(h, w).1;
+            for (y, row) in src.chunks_exact(w).take(h).enumerate() {
+                put_row(&mut dst[(y + 1) * wp..][..wp], row);
+            }
         }
-        for (e, v) in even[1..].iter_mut().zip(row.iter().skip(1).step_by(2)) {
-            *e = *v;
+        Prep::Norm { gamma, silu } => {
+            let wp = padded_dims(h, w).1;
+            let mut normed = vec![0.0f32; w];
+            for (y, (row, sc)) in src.chunks_exact(w).zip(scale.chunks_exact(w)).take(h).enumerate() {
+                crate::ops::norm_values(&mut normed, row, sc, gamma[ci], silu);
+                put_row(&mut dst[(y + 1) * wp..][..wp], &normed);
+            }
+        }
+        Prep::Upsample2x => {
+            // Upsampled column X = 2q, 2q + 1 reads column q: padded columns 2q + 1 (odd q) and
+            // 2q + 2 (even q + 1) both hold it; upsampled rows 2y, 2y + 1 read row y.
+            let wp = padded_dims(2 * h, 2 * w).1;
+            let half = wp / 2;
+            for (y, row) in src.chunks_exact(w).take(h).enumerate() {
+                let (first, second) = dst[(2 * y + 1) * wp..][..2 * wp].split_at_mut(wp);
+                first[half..half + w].copy_from_slice(row);
+                first[1..=w].copy_from_slice(row);
+                second.copy_from_slice(first);
+            }
         }
     }
 }
 
-/// `Bᵀ d B` of tile rows `rows` of one padded channel plane ([`pad_plane`], `wp` values a row, `tx`
+/// `Bᵀ d B` of tile rows `rows` of one padded channel plane ([`put_row`], `wp` values a row, `tx`
 /// tiles a row) into `out` `[16][np]`, tile `(i, j)` at column `(i − rows.start)·tx + j`. `h` is scratch.
 #[inline(never)]
 pub(crate) fn input_transform(
