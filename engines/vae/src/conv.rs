@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::tensor::Video;
 pub(crate) use crate::winograd::Prep;
 use crate::winograd::{input_transform, output_transform, pad_plane, padded_dims, transform_weights};
-use worldflow_gemm::{matmul_rows, MatMut, MatRef, RowBlock};
+use worldflow_gemm::{matmul_rows, MatMut, MatRef, RowBlock, KC};
 
 /// Bound on `cin × tiles` of one band of a Winograd conv: its transformed input is `16·4` bytes a
 /// value per present frame (8 MiB), its transformed output `16 × cout × tiles` values.
@@ -177,8 +177,16 @@ impl CausalConv3d {
                 let m = &mut m[..16 * cout * np];
                 m.par_chunks_mut(cout * np).enumerate().for_each(|(p, mp)| {
                     let a = MatRef::new(&self.taps[p * cout * kk + skip * cin..], cout, kk - skip * cin, kk);
-                    let b = RowBlock::new(&v[first * cin * 16 * np + p * np..], 16 * np, kk - skip * cin);
-                    matmul_rows(MatMut::dense(mp, cout, np), a, &[b], false);
+                    // k in even blocks of at most KC rows (no short last block).
+                    let k = kk - skip * cin;
+                    let blocks = k.div_ceil(KC);
+                    let b: Vec<RowBlock> = (0..blocks)
+                        .map(|i| {
+                            let (r0, r1) = (k * i / blocks, k * (i + 1) / blocks);
+                            RowBlock::new(&v[(first * cin + r0) * 16 * np + p * np..], 16 * np, r1 - r0)
+                        })
+                        .collect();
+                    matmul_rows(MatMut::dense(mp, cout, np), a, &b, false);
                 });
                 let m = &*m;
                 out.frame_mut(t).par_chunks_mut(h * w).enumerate().for_each(|(co, plane)| {

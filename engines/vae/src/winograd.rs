@@ -54,11 +54,13 @@ pub(crate) fn transform_weights(weight: &[f32], cin: usize, cout: usize, kt: usi
 fn put_row(dst: &mut [f32], row: &[f32]) {
     let (even, odd) = dst.split_at_mut(dst.len() / 2);
     // Padded column x + 1: odd for even x.
-    for (o, v) in odd.iter_mut().zip(row.iter().step_by(2)) {
-        *o = *v;
+    let pairs = row.chunks_exact(2);
+    if let [last] = pairs.remainder() {
+        odd[row.len() / 2] = *last;
     }
-    for (e, v) in even[1..].iter_mut().zip(row.iter().skip(1).step_by(2)) {
-        *e = *v;
+    for ((o, e), pair) in odd.iter_mut().zip(&mut even[1..]).zip(pairs) {
+        *o = pair[0];
+        *e = pair[1];
     }
 }
 
@@ -130,8 +132,43 @@ fn pad_plane_body(src: &[f32], ci: usize, h: usize, w: usize, prep: Prep, scale:
 
 /// `Bᵀ d B` of tile rows `rows` of one padded channel plane ([`put_row`], `wp` values a row, `tx`
 /// tiles a row) into `out` `[16][np]`, tile `(i, j)` at column `(i − rows.start)·tx + j`. `h` is scratch.
-#[inline(never)]
 pub(crate) fn input_transform(
+    plane: &[f32],
+    wp: usize,
+    tx: usize,
+    rows: std::ops::Range<usize>,
+    np: usize,
+    out: &mut [f32],
+    h: &mut Vec<f32>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { input_transform_avx512(plane, wp, tx, rows, np, out, h) };
+    }
+    input_transform_body(plane, wp, tx, rows, np, out, h)
+}
+
+/// [`input_transform_body`] compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn input_transform_avx512(
+    plane: &[f32],
+    wp: usize,
+    tx: usize,
+    rows: std::ops::Range<usize>,
+    np: usize,
+    out: &mut [f32],
+    h: &mut Vec<f32>,
+) {
+    input_transform_body(plane, wp, tx, rows, np, out, h)
+}
+
+#[inline(always)]
+fn input_transform_body(
     plane: &[f32],
     wp: usize,
     tx: usize,
@@ -183,8 +220,47 @@ pub(crate) fn input_transform(
 /// `Aᵀ m A + bias` of one output channel: `m` holds the 16 transformed positions `pstride` apart (tile
 /// `(i, j)` of tile rows `rows` at `(i − rows.start)·tx + j`), `out` is the channel's `h × w` plane.
 #[allow(clippy::too_many_arguments)]
-#[inline(never)]
 pub(crate) fn output_transform(
+    m: &[f32],
+    pstride: usize,
+    tx: usize,
+    rows: std::ops::Range<usize>,
+    bias: f32,
+    out: &mut [f32],
+    h: usize,
+    w: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { output_transform_avx512(m, pstride, tx, rows, bias, out, h, w) };
+    }
+    output_transform_body(m, pstride, tx, rows, bias, out, h, w)
+}
+
+/// [`output_transform_body`] compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output_transform_avx512(
+    m: &[f32],
+    pstride: usize,
+    tx: usize,
+    rows: std::ops::Range<usize>,
+    bias: f32,
+    out: &mut [f32],
+    h: usize,
+    w: usize,
+) {
+    output_transform_body(m, pstride, tx, rows, bias, out, h, w)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn output_transform_body(
     m: &[f32],
     pstride: usize,
     tx: usize,
