@@ -160,14 +160,18 @@ impl CausalConv3d {
         let band_rows = ty.div_ceil(ty.div_ceil(max_rows));
         let np_max = (band_rows * tx).next_multiple_of(16);
         let kk = self.kt * cin;
-        let mut v = vec![0.0f32; present.len() * cin * 16 * np_max];
+        // One (frame, channel) of the transformed input: 16 positions of `np` tiles, and one cache line
+        // more, so that the GEMM's rows of `b` (that far apart) do not all fall into a few cache sets.
+        let v_chunk = |np: usize| 16 * np + 16;
+        let mut v = vec![0.0f32; present.len() * cin * v_chunk(np_max)];
         let mut m = vec![0.0f32; 16 * cout * np_max];
         let mut out = Video::zeros(x.t, cout, h, w);
         for i0 in (0..ty).step_by(band_rows) {
             let rows = i0..(i0 + band_rows).min(ty);
             let np = (rows.len() * tx).next_multiple_of(16);
-            let v = &mut v[..present.len() * cin * 16 * np];
-            v.par_chunks_mut(16 * np).enumerate().for_each_init(Vec::new, |scratch, (sc, dst)| {
+            let vs = v_chunk(np);
+            let v = &mut v[..present.len() * cin * vs];
+            v.par_chunks_mut(vs).enumerate().for_each_init(Vec::new, |scratch, (sc, dst)| {
                 let plane = &present[sc / cin][(sc % cin) * hp * wp..][..hp * wp];
                 input_transform(plane, wp, tx, rows.clone(), np, dst, scratch);
             });
@@ -183,7 +187,7 @@ impl CausalConv3d {
                     let b: Vec<RowBlock> = (0..blocks)
                         .map(|i| {
                             let (r0, r1) = (k * i / blocks, k * (i + 1) / blocks);
-                            RowBlock::new(&v[(first * cin + r0) * 16 * np + p * np..], 16 * np, r1 - r0)
+                            RowBlock::new(&v[(first * cin + r0) * vs + p * np..], vs, r1 - r0)
                         })
                         .collect();
                     matmul_rows(MatMut::dense(mp, cout, np), a, &b, false);
