@@ -103,13 +103,10 @@ impl ResidualBlock {
         let shortcut = self.shortcut.as_ref().map(|s| s.forward(&x, &mut no_cache()));
         // The norms (+ SiLU) are applied on the way into each conv's padded frames.
         let y = self.conv1.forward_prep(&x, &mut st.caches[self.slot1], Prep::Norm { gamma: &self.norm1, silu: true });
-        let mut y =
-            self.conv2.forward_prep(&y, &mut st.caches[self.slot2], Prep::Norm { gamma: &self.norm2, silu: true });
-        let h = shortcut.as_ref().unwrap_or(&x);
-        for (a, b) in y.data.iter_mut().zip(&h.data) {
-            *a += b;
-        }
-        y
+        // The second conv adds its output onto the residual (the block's input or its shortcut).
+        let residual = shortcut.unwrap_or(x);
+        let norm2 = Prep::Norm { gamma: &self.norm2, silu: true };
+        self.conv2.forward_prep_add(&y, &mut st.caches[self.slot2], norm2, residual)
     }
 }
 

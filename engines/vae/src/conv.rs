@@ -103,11 +103,24 @@ impl CausalConv3d {
     pub(crate) fn forward_prep(&self, x: &Video, cache: &mut ConvCache, prep: Prep) -> Video {
         assert_eq!(x.c, self.cin, "CausalConv3d: input channels");
         if self.k == 3 {
-            self.forward_winograd(x, cache, prep)
+            self.forward_winograd(x, cache, prep, None)
         } else {
             assert!(matches!(prep, Prep::Plain), "CausalConv3d: a 1×1 conv takes its input as given");
             self.forward_pointwise(x, cache)
         }
+    }
+
+    /// `residual + ` [`CausalConv3d::forward_prep`]`(x)`, the conv's output added into `residual`'s
+    /// frames in place (no separate output and add pass).
+    pub(crate) fn forward_prep_add(&self, x: &Video, cache: &mut ConvCache, prep: Prep, residual: Video) -> Video {
+        assert_eq!(x.c, self.cin, "CausalConv3d: input channels");
+        if self.k == 3 {
+            return self.forward_winograd(x, cache, prep, Some(residual));
+        }
+        let mut out = self.forward_prep(x, cache, prep);
+        assert_eq!((out.t, out.c, out.h, out.w), (residual.t, residual.c, residual.h, residual.w), "residual shape");
+        out.data.iter_mut().zip(&residual.data).for_each(|(o, r)| *o += r);
+        out
     }
 
     /// Output frame `t` reads sequence frames `t..t + kt`; the first `missing` of the sequence are
@@ -143,7 +156,7 @@ impl CausalConv3d {
         out
     }
 
-    fn forward_winograd(&self, x: &Video, cache: &mut ConvCache, prep: Prep) -> Video {
+    fn forward_winograd(&self, x: &Video, cache: &mut ConvCache, prep: Prep, residual: Option<Video>) -> Video {
         let (h, w, cin, cout) = match prep {
             Prep::Upsample2x => (2 * x.h, 2 * x.w, self.cin, self.cout),
             _ => (x.h, x.w, self.cin, self.cout),
@@ -155,8 +168,7 @@ impl CausalConv3d {
         let missing = ctx - cache.frames.len().min(ctx);
         let present: Vec<&[f32]> = cache.frames.iter().chain(&padded).map(Vec::as_slice).collect();
         // Bands of tile rows, as even as the bound allows.
-        let bv = std::env::var("WF_BAND").ok().and_then(|v| v.parse().ok()).unwrap_or(BAND_VALUES);
-        let max_rows = (bv / (cin.max(cout) * tx)).clamp(1, ty);
+        let max_rows = (BAND_VALUES / (cin.max(cout) * tx)).clamp(1, ty);
         let band_rows = ty.div_ceil(ty.div_ceil(max_rows));
         let np_max = (band_rows * tx).next_multiple_of(16);
         let kk = self.kt * cin;
@@ -165,7 +177,9 @@ impl CausalConv3d {
         let v_chunk = |np: usize| 16 * np + 16;
         let mut v = vec![0.0f32; present.len() * cin * v_chunk(np_max)];
         let mut m = vec![0.0f32; 16 * cout * np_max];
-        let mut out = Video::zeros(x.t, cout, h, w);
+        let add = residual.is_some();
+        let mut out = residual.unwrap_or_else(|| Video::zeros(x.t, cout, h, w));
+        assert_eq!((out.t, out.c, out.h, out.w), (x.t, cout, h, w), "CausalConv3d: residual shape");
         for i0 in (0..ty).step_by(band_rows) {
             let rows = i0..(i0 + band_rows).min(ty);
             let np = (rows.len() * tx).next_multiple_of(16);
@@ -194,7 +208,7 @@ impl CausalConv3d {
                 });
                 let m = &*m;
                 out.frame_mut(t).par_chunks_mut(h * w).enumerate().for_each(|(co, plane)| {
-                    output_transform(&m[co * np..], cout * np, tx, rows.clone(), self.bias[co], plane, h, w);
+                    output_transform(&m[co * np..], cout * np, tx, rows.clone(), self.bias[co], plane, h, w, add);
                 });
             }
         }
@@ -294,6 +308,17 @@ mod tests {
             let want = conv.forward(&up, &mut ConvCache::default());
             let got = conv.forward_prep(&x, &mut ConvCache::default(), Prep::Upsample2x);
             assert!(got.max_abs_diff(&want) < 1e-5, "upsample kt {kt}: {}", got.max_abs_diff(&want));
+            let residual = Video { t, c: cout, h: 2 * h, w: 2 * w, data: normal(t * cout * 4 * h * w) };
+            let mut want = want;
+            want.data.iter_mut().zip(&residual.data).for_each(|(a, r)| *a += r);
+            let got = conv.forward_prep_add(&x, &mut ConvCache::default(), Prep::Upsample2x, residual);
+            assert!(got.max_abs_diff(&want) < 1e-5, "residual kt {kt}: {}", got.max_abs_diff(&want));
+            // Odd width: the edge tiles' writes.
+            let residual = Video { t, c: cout, h, w, data: normal(t * cout * h * w) };
+            let mut want = conv.forward(&x, &mut ConvCache::default());
+            want.data.iter_mut().zip(&residual.data).for_each(|(a, r)| *a += r);
+            let got = conv.forward_prep_add(&x, &mut ConvCache::default(), Prep::Plain, residual);
+            assert!(got.max_abs_diff(&want) < 1e-5, "odd residual kt {kt}: {}", got.max_abs_diff(&want));
         }
     }
 

@@ -218,7 +218,8 @@ fn input_transform_body(
 }
 
 /// `Aᵀ m A + bias` of one output channel: `m` holds the 16 transformed positions `pstride` apart (tile
-/// `(i, j)` of tile rows `rows` at `(i − rows.start)·tx + j`), `out` is the channel's `h × w` plane.
+/// `(i, j)` of tile rows `rows` at `(i − rows.start)·tx + j`), `out` is the channel's `h × w` plane,
+/// written or, when `add`, added to.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn output_transform(
     m: &[f32],
@@ -229,13 +230,14 @@ pub(crate) fn output_transform(
     out: &mut [f32],
     h: usize,
     w: usize,
+    add: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F (checked just above).
-        return unsafe { output_transform_avx512(m, pstride, tx, rows, bias, out, h, w) };
+        return unsafe { output_transform_avx512(m, pstride, tx, rows, bias, out, h, w, add) };
     }
-    output_transform_body(m, pstride, tx, rows, bias, out, h, w)
+    output_transform_body(m, pstride, tx, rows, bias, out, h, w, add)
 }
 
 /// [`output_transform_body`] compiled for AVX-512F.
@@ -254,8 +256,9 @@ unsafe fn output_transform_avx512(
     out: &mut [f32],
     h: usize,
     w: usize,
+    add: bool,
 ) {
-    output_transform_body(m, pstride, tx, rows, bias, out, h, w)
+    output_transform_body(m, pstride, tx, rows, bias, out, h, w, add)
 }
 
 #[inline(always)]
@@ -269,6 +272,7 @@ fn output_transform_body(
     out: &mut [f32],
     h: usize,
     w: usize,
+    add: bool,
 ) {
     for i in rows.clone() {
         let col0 = (i - rows.start) * tx;
@@ -285,8 +289,13 @@ fn output_transform_body(
         if 2 * tx == w && 2 * i + 1 < h {
             for (j, (o0, o1)) in r0.chunks_exact_mut(2).zip(r1[..w].chunks_exact_mut(2)).enumerate() {
                 let [y0, y1] = tile(j);
-                o0.copy_from_slice(&y0);
-                o1.copy_from_slice(&y1);
+                if add {
+                    o0.iter_mut().zip(y0).for_each(|(o, y)| *o += y);
+                    o1.iter_mut().zip(y1).for_each(|(o, y)| *o += y);
+                } else {
+                    o0.copy_from_slice(&y0);
+                    o1.copy_from_slice(&y1);
+                }
             }
         } else {
             for j in 0..tx {
@@ -295,7 +304,7 @@ fn output_transform_body(
                     if 2 * i + a < h {
                         for b in 0..2 {
                             if 2 * j + b < w {
-                                row[2 * j + b] = y[a][b];
+                                row[2 * j + b] = if add { row[2 * j + b] + y[a][b] } else { y[a][b] };
                             }
                         }
                     }
