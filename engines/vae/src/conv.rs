@@ -135,8 +135,7 @@ impl CausalConv3d {
         let (h, w) = (x.h, x.w);
         let ctx = self.kt - 1;
         let missing = ctx - cache.frames.len().min(ctx);
-        let present: Vec<&[f32]> =
-            cache.frames.iter().map(Vec::as_slice).chain((0..x.t).map(|t| x.frame(t))).collect();
+        let present: Vec<&[f32]> = cache.frames.iter().map(Vec::as_slice).chain((0..x.t).map(|t| x.frame(t))).collect();
         let mut out = Video::zeros(x.t, self.cout, h, w);
         let frame_len = out.frame_len();
         let kk = self.kt * self.cin;
@@ -290,7 +289,8 @@ mod tests {
     #[test]
     fn prepared_inputs_match_preparing_first() {
         let mut rng = worldflow_base::SplitMix64::new(3);
-        let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect() };
+        let mut normal =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect() };
         let (cin, cout, t, h, w) = (5, 4, 3, 6, 7);
         let x = Video { t, c: cin, h, w, data: normal(t * cin * h * w) };
         let gamma: Vec<f32> = normal(cin);
@@ -326,7 +326,8 @@ mod tests {
     #[test]
     fn matches_naive_other_shapes() {
         let mut rng = worldflow_base::SplitMix64::new(2);
-        let mut normal = |n: usize| -> Vec<f32> { (0..n).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect() };
+        let mut normal =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| crate::rng::standard_normal(&mut rng) as f32).collect() };
         for (cin, cout, kt, k, t, h, w) in
             [(3, 5, 3, 3, 4, 5, 3), (4, 3, 3, 1, 4, 3, 4), (2, 3, 1, 3, 2, 6, 7), (4, 4, 3, 3, 3, 160, 1030)]
         {

@@ -18,9 +18,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::blocks::{
-    load_conv, load_gamma, AttentionBlock, Resample, ResidualBlock, SlotCounter, StreamState,
-};
+use crate::blocks::{load_conv, load_gamma, AttentionBlock, Resample, ResidualBlock, SlotCounter, StreamState};
 use crate::config::{VaeConfig, WeightNames};
 use crate::conv::{CausalConv3d, ConvCache, Prep};
 use crate::error::{input_err, Result};

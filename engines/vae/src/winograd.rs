@@ -220,7 +220,7 @@ fn input_transform_body(
 /// `Aᵀ m A + bias` of one output channel: `m` holds the 16 transformed positions `pstride` apart (tile
 /// `(i, j)` of tile rows `rows` at `(i − rows.start)·tx + j`), `out` is the channel's `h × w` plane,
 /// written or, when `add`, added to.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "the band geometry, the channel and its bias, the plane")]
 pub(crate) fn output_transform(
     m: &[f32],
     pstride: usize,
@@ -246,7 +246,7 @@ pub(crate) fn output_transform(
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "the band geometry, the channel and its bias, the plane")]
 unsafe fn output_transform_avx512(
     m: &[f32],
     pstride: usize,
@@ -262,7 +262,7 @@ unsafe fn output_transform_avx512(
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, reason = "the band geometry, the channel and its bias, the plane")]
 fn output_transform_body(
     m: &[f32],
     pstride: usize,
