@@ -8,7 +8,7 @@
 //! Implementation. A 3×3 (×kt) conv runs as Winograd F(2×2, 3×3) (`winograd.rs`): the frames are
 //! zero-padded once (to whole 2×2 tiles), the input transform of each present frame is taken band by
 //! band of tile rows (bounded memory), then per output frame 16 GEMMs `[cout × kt·cin] · [kt·cin ×
-//! tiles]` (the time taps stacked on `k`, read in place as one block of rows) and the output transform
+//! tiles]` (the time taps stacked on `k`, the transformed frames read in place) and the output transform
 //! with the bias. A 1×1 (×kt) conv is one GEMM per output frame, `[cout × kt·cin] · [kt·cin × H·W]`, the
 //! frames read where they lie (one `RowBlock` per time tap). Taps reading frames before the start of
 //! the stream are zeros and are left out of `k`.
@@ -20,8 +20,9 @@ pub(crate) use crate::winograd::Prep;
 use crate::winograd::{input_transform, output_transform, pad_plane, padded_dims, transform_weights};
 use worldflow_gemm::{matmul_rows, MatMut, MatRef, RowBlock, KC};
 
-/// Bound on `cin × tiles` of one band of a Winograd conv: its transformed input is `16·4` bytes a
-/// value per present frame (8 MiB), its transformed output `16 × cout × tiles` values.
+/// Bound on `max(cin, cout) × tiles` of one band of a Winograd conv: its transformed input is 16 values
+/// per `cin × tiles` and present frame (2 MiB a frame, 12 MiB for a 4-frame call: within the L3), its
+/// transformed output 16 per `cout × tiles`. (16 K, 64 K and 128 K measured equal within noise.)
 const BAND_VALUES: usize = 1 << 15;
 
 /// Cached input frames of one causal conv (padded for a 3×3 conv), oldest first, at most `kt − 1`.
