@@ -9,8 +9,8 @@
 //!   then `C..2C`.
 
 use crate::config::WeightNames;
-use crate::conv::{CausalConv3d, ConvCache};
-use crate::ops::{rms_norm_frame, spatial_attention, upsample2x};
+use crate::conv::{CausalConv3d, ConvCache, Prep};
+use crate::ops::{rms_norm_frame, spatial_attention};
 use crate::tensor::Video;
 use crate::weights::WeightLoader;
 
@@ -100,19 +100,13 @@ impl ResidualBlock {
     }
 
     pub(crate) fn forward(&self, x: Video, st: &mut StreamState) -> Video {
-        let h = match &self.shortcut {
-            Some(s) => s.forward(&x, &mut no_cache()),
-            None => x.clone(),
-        };
-        let mut y = x;
-        norm_video(&mut y, &self.norm1, true);
-        let mut y = self.conv1.forward(&y, &mut st.caches[self.slot1]);
-        norm_video(&mut y, &self.norm2, true);
-        let mut y = self.conv2.forward(&y, &mut st.caches[self.slot2]);
-        for (a, b) in y.data.iter_mut().zip(&h.data) {
-            *a += b;
-        }
-        y
+        let shortcut = self.shortcut.as_ref().map(|s| s.forward(&x, &mut no_cache()));
+        // The norms (+ SiLU) are applied on the way into each conv's padded frames.
+        let y = self.conv1.forward_prep(&x, &mut st.caches[self.slot1], Prep::Norm { gamma: &self.norm1, silu: true });
+        // The second conv adds its output onto the residual (the block's input or its shortcut).
+        let residual = shortcut.unwrap_or(x);
+        let norm2 = Prep::Norm { gamma: &self.norm2, silu: true };
+        self.conv2.forward_prep_add(&y, &mut st.caches[self.slot2], norm2, residual)
     }
 }
 
@@ -178,25 +172,19 @@ impl Resample {
             None => x,
             Some((tc, slot)) => {
                 let skip = usize::from(!st.started).min(x.t);
-                let y = tc.forward(&x.frames(skip, x.t), &mut st.caches[*slot]);
-                let c = x.c;
-                let hw = x.h * x.w;
-                let mut out = Video::zeros(skip + 2 * y.t, c, x.h, x.w);
-                for t in 0..skip {
-                    out.frame_mut(t).copy_from_slice(x.frame(t));
+                let cache = &mut st.caches[*slot];
+                let y = if skip == 0 { tc.forward(&x, cache) } else { tc.forward(&x.frames(skip, x.t), cache) };
+                // Time_conv frame t's 2C channels are output frames 2t and 2t + 1 as they lie.
+                let y = Video { t: 2 * y.t, c: x.c, h: x.h, w: x.w, data: y.data };
+                if skip == 0 {
+                    y
+                } else {
+                    let mut out = x.frames(0, skip);
+                    out.append(&y).expect("same frame shape");
+                    out
                 }
-                for t in 0..y.t {
-                    let f = y.frame(t);
-                    out.frame_mut(skip + 2 * t).copy_from_slice(&f[..c * hw]);
-                    out.frame_mut(skip + 2 * t + 1).copy_from_slice(&f[c * hw..]);
-                }
-                out
             }
         };
-        let mut up = Video::zeros(x.t, x.c, 2 * x.h, 2 * x.w);
-        for t in 0..x.t {
-            up.frame_mut(t).copy_from_slice(&upsample2x(x.frame(t), x.c, x.h, x.w));
-        }
-        self.conv.forward(&up, &mut no_cache())
+        self.conv.forward_prep(&x, &mut no_cache(), Prep::Upsample2x)
     }
 }

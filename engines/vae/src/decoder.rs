@@ -18,11 +18,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::blocks::{
-    load_conv, load_gamma, norm_video, AttentionBlock, Resample, ResidualBlock, SlotCounter, StreamState,
-};
+use crate::blocks::{load_conv, load_gamma, AttentionBlock, Resample, ResidualBlock, SlotCounter, StreamState};
 use crate::config::{VaeConfig, WeightNames};
-use crate::conv::{CausalConv3d, ConvCache};
+use crate::conv::{CausalConv3d, ConvCache, Prep};
 use crate::error::{input_err, Result};
 use crate::ops::unpatchify_frame;
 use crate::tensor::Video;
@@ -253,8 +251,8 @@ impl VaeDecoder {
         for layer in &self.layers {
             x = layer.forward(x, st);
         }
-        norm_video(&mut x, &self.head_norm, true);
-        let decoder = self.head_conv.forward(&x, &mut st.caches[self.head_slot]);
+        let head = Prep::Norm { gamma: &self.head_norm, silu: true };
+        let decoder = self.head_conv.forward_prep(&x, &mut st.caches[self.head_slot], head);
         let unpatchify = |d: &Video| {
             let rgb = d.c / (p * p);
             let mut v = Video::zeros(d.t, rgb, d.h * p, d.w * p);

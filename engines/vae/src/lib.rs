@@ -26,6 +26,7 @@ mod rng;
 mod tensor;
 mod up_block;
 mod weights;
+mod winograd;
 
 pub use check::{check_decode, CheckReport};
 pub use config::{

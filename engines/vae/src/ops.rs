@@ -14,35 +14,105 @@ fn transpose(src: &[f32], lds: usize, rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-#[inline]
+/// `eˣ` for f32 in a form that vectorizes: `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, `eʳ` by its Taylor
+/// polynomial to degree 7 (relative error < 2e-7), `2ⁿ` by the exponent bits; `x` clamped to
+/// [−87, 88] (the result stays finite and normal).
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    // 1.5·2²³: adding and subtracting it rounds to the nearest integer (|x·log₂e| < 2²²).
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    // ln 2 split so that n·LN2_HI is exact.
+    let r = (x - n * 0.693_145_75) - n * 1.428_606_8e-6;
+    let p = 1.0 / 5040.0;
+    let p = p * r + 1.0 / 720.0;
+    let p = p * r + 1.0 / 120.0;
+    let p = p * r + 1.0 / 24.0;
+    let p = p * r + 1.0 / 6.0;
+    let p = p * r + 0.5;
+    let p = p * r + 1.0;
+    let p = p * r + 1.0;
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+#[inline(always)]
 pub(crate) fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
+    x / (1.0 + exp_f32(-x))
 }
 
 /// Wan's `RMS_norm` over channels of one frame `[C, HW]`, in place:
 /// `x / max(‖x‖₂, 1e-12) · √C · γ_c` (PyTorch `F.normalize` semantics), optionally followed by SiLU.
 pub(crate) fn rms_norm_frame(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], apply_silu: bool) {
-    let mut sumsq = vec![0.0f32; hw];
-    for ci in 0..c {
-        for (s, v) in sumsq.iter_mut().zip(&x[ci * hw..(ci + 1) * hw]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { rms_norm_avx512(x, c, hw, gamma, apply_silu) };
+    }
+    rms_norm_body(x, c, hw, gamma, apply_silu)
+}
+
+/// [`rms_norm_body`] compiled for AVX-512F (16 pixels a vector).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn rms_norm_avx512(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], apply_silu: bool) {
+    rms_norm_body(x, c, hw, gamma, apply_silu)
+}
+
+/// Per-pixel scale of Wan's `RMS_norm` over the `c` channels of one frame `[C, HW]`:
+/// `√C / max(‖x_p‖₂, 1e-12)`.
+#[inline(always)]
+pub(crate) fn rms_scale(x: &[f32], c: usize, hw: usize, scale: &mut Vec<f32>) {
+    scale.clear();
+    scale.resize(hw, 0.0);
+    for xc in x.chunks_exact(hw).take(c) {
+        for (s, v) in scale.iter_mut().zip(xc) {
             *s += v * v;
         }
     }
-    let scale = (c as f32).sqrt();
-    for s in sumsq.iter_mut() {
-        *s = scale / s.sqrt().max(1e-12);
+    let sqrt_c = (c as f32).sqrt();
+    for s in scale.iter_mut() {
+        *s = sqrt_c / s.sqrt().max(1e-12);
     }
-    for ci in 0..c {
-        let g = gamma[ci];
-        for (v, s) in x[ci * hw..(ci + 1) * hw].iter_mut().zip(&sumsq) {
-            let y = *v * s * g;
-            *v = if apply_silu { silu(y) } else { y };
+}
+
+/// `dst = x·scale·g`, then SiLU when `apply_silu` (one channel's values and their pixels' scales).
+#[inline(always)]
+pub(crate) fn norm_values(dst: &mut [f32], x: &[f32], scale: &[f32], g: f32, apply_silu: bool) {
+    if apply_silu {
+        for (d, (v, s)) in dst.iter_mut().zip(x.iter().zip(scale)) {
+            *d = silu(*v * s * g);
+        }
+    } else {
+        for (d, (v, s)) in dst.iter_mut().zip(x.iter().zip(scale)) {
+            *d = *v * s * g;
         }
     }
 }
 
-/// 2× nearest upsampling of one frame `[C, H, W]` → `[C, 2H, 2W]` (`nearest-exact` and `nearest`
+#[inline(always)]
+fn rms_norm_body(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], apply_silu: bool) {
+    let mut scale = Vec::new();
+    rms_scale(x, c, hw, &mut scale);
+    for (xc, g) in x.chunks_exact_mut(hw).zip(&gamma[..c]) {
+        if apply_silu {
+            for (v, s) in xc.iter_mut().zip(&scale) {
+                *v = silu(*v * s * g);
+            }
+        } else {
+            for (v, s) in xc.iter_mut().zip(&scale) {
+                *v *= s * g;
+            }
+        }
+    }
+}
+
+/// (The reference for `Prep::Upsample2x`.) 2× nearest upsampling of one frame `[C, H, W]` → `[C, 2H, 2W]` (`nearest-exact` and `nearest`
 /// coincide for an integer factor: output pixel i reads input i / 2).
+#[cfg(test)]
 pub(crate) fn upsample2x(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
     let (h2, w2) = (2 * h, 2 * w);
     let mut out = vec![0.0f32; c * h2 * w2];
@@ -180,6 +250,20 @@ mod tests {
         unpatchify_frame(&x, 2, 2, 1, 2, &mut out);
         assert_eq!(&out[..8], &[0.0, 4.0, 1.0, 5.0, 2.0, 6.0, 3.0, 7.0]);
         assert_eq!(&out[8..], &[8.0, 12.0, 9.0, 13.0, 10.0, 14.0, 11.0, 15.0]);
+    }
+
+    #[test]
+    fn exp_and_silu_match_std() {
+        let mut worst = 0.0f32;
+        for i in -20_000..=20_000 {
+            let x = i as f32 * 0.0043;
+            worst = worst.max((exp_f32(x) - x.exp()).abs() / x.exp());
+            let want = x / (1.0 + (-x).exp());
+            assert!((silu(x) - want).abs() <= 1e-6 * want.abs().max(1e-3), "silu({x})");
+        }
+        assert!(worst < 4e-7, "exp relative error {worst}");
+        assert!(exp_f32(-1000.0) >= 0.0 && exp_f32(1000.0).is_finite());
+        assert!(silu(-200.0) <= 0.0 && silu(-200.0).abs() < 1e-30 && silu(200.0) == 200.0);
     }
 
     #[test]

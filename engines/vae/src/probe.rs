@@ -33,7 +33,9 @@ impl ResidualBlockProbe {
         self.block.forward(x, &mut self.state)
     }
 
-    /// Floating-point operations (2 per multiply-add) of one steady-state call on `frames` frames of `h × w`.
+    /// Floating-point operations (2 per multiply-add) of one steady-state call on `frames` frames of `h × w`,
+    /// counted as a direct convolution (the Winograd 3×3 convs do 16/36 of the 3×3 multiply-adds: a rate
+    /// from this count is a direct-equivalent rate).
     pub fn flops(&self, frames: usize, h: usize, w: usize) -> f64 {
         let px = (frames * h * w) as f64;
         let (cin, cout) = (self.cin as f64, self.cout as f64);
@@ -45,7 +47,7 @@ impl ResidualBlockProbe {
 /// Floating-point operations (2 per multiply-add) of decoding one latent in the stream's steady state (4
 /// frames out, every temporal tap live) at latent size `h × w`: every conv, the mid-block attention's
 /// two products, and the 1×1 projections. Norms, SiLU, upsampling copies and the shortcut additions are
-/// left out (memory-bound, a few % at most).
+/// left out (memory-bound, a few % at most). Direct-convolution count, as [`ResidualBlockProbe::flops`].
 pub fn decode_flops_per_latent(cfg: &VaeConfig, h: usize, w: usize) -> f64 {
     let dims = cfg.decoder_dims();
     let conv = |cin: usize, cout: usize, taps: usize, px: usize| 2.0 * (cin * cout * taps * px) as f64;
