@@ -1,6 +1,6 @@
 //! GEMM throughput: each micro-kernel the CPU has, alone on L1-resident operands (the machine's FMA
 //! peak, one thread), then whole products of the DiT's and the VAE's shapes on 1 and 2 threads (best
-//! of 10) with the detected kernel (`WORLDFLOW_GEMM_ISA=avx2` etc. to pick another).
+//! of 10) with the detected kernel (`WORLDFLOW_ISA=avx2` etc. to pick another).
 //!
 //!     cargo run --release -p worldflow-gemm --example gemm_bench
 use std::time::Instant;

@@ -12,14 +12,12 @@
 //!
 //! The SIMD versions fuse every step, so they give the same bits as a scalar `f32::mul_add` loop;
 //! each is compiled with its target features and chosen at run time ([`MicroKernel::detect`], which
-//! `WORLDFLOW_GEMM_ISA` can overrule for benchmarks). The kernel decides the tile: [`MicroKernel::mr`]
+//! `WORLDFLOW_ISA` can cap it, with every other SIMD path). The kernel decides the tile: [`MicroKernel::mr`]
 //! rows (the height of a packed `a` micro-panel) by [`MicroKernel::panels`] panels of [`NR`] columns
 //! (the layout of `b` never changes: a wide tile reads two panels side by side).
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-
-use std::sync::OnceLock;
 
 use crate::view::{Strided, StridedMut};
 use crate::{MR, NR};
@@ -51,29 +49,13 @@ pub struct MicroKernel {
     isa: Isa,
 }
 
-/// The environment variable that overrules [`MicroKernel::detect`]: `avx512`, `avx2`, `neon` or
-/// `portable` (read once per process; a kernel this CPU lacks, or another name, is reported on stderr
-/// and ignored).
-pub const ISA_ENV: &str = "WORLDFLOW_GEMM_ISA";
-
 impl MicroKernel {
     /// The kernel every product uses: the fastest this CPU runs (AVX-512F where
     /// `worldflow_base::cpu::has_avx512f`, else AVX2 + FMA where `has_avx2_fma` on x86_64; NEON where
-    /// `has_neon` on aarch64; portable otherwise), unless [`ISA_ENV`] names another available one.
-    /// Decided once per process.
+    /// `has_neon` on aarch64; portable otherwise). `WORLDFLOW_ISA` (`worldflow_base::cpu::ISA_ENV`) caps it
+    /// together with every other SIMD path.
     pub fn detect() -> Self {
-        static CHOSEN: OnceLock<MicroKernel> = OnceLock::new();
-        *CHOSEN.get_or_init(|| {
-            let all = Self::available();
-            let best = all[0];
-            match std::env::var(ISA_ENV) {
-                Ok(name) => all.iter().copied().find(|k| k.name() == name).unwrap_or_else(|| {
-                    eprintln!("{ISA_ENV}={name}: not a kernel this CPU runs; using {}", best.name());
-                    best
-                }),
-                Err(_) => best,
-            }
-        })
+        Self::available()[0]
     }
 
     /// Every kernel this CPU runs, fastest first (the portable one last).
@@ -101,7 +83,7 @@ impl MicroKernel {
         MicroKernel { isa: Isa::Portable }
     }
 
-    /// The kernel's name, as [`ISA_ENV`] spells it.
+    /// The kernel's name, as `WORLDFLOW_ISA` spells it.
     pub fn name(self) -> &'static str {
         match self.isa {
             Isa::Portable => "portable",

@@ -20,7 +20,7 @@
 //!   past it); tasks are row ranges (or column ranges for few rows), run with rayon; what several
 //!   tasks would copy alike is copied once and shared.
 //! - Micro-kernel, chosen at run time by [`MicroKernel::detect`] from `worldflow_base::cpu` (or
-//!   [`ISA_ENV`] = `WORLDFLOW_GEMM_ISA`): on x86_64 with AVX-512F a 12 × 32 tile over two panels, 24
+//!   the cap `WORLDFLOW_ISA` it reads): on x86_64 with AVX-512F a 12 × 32 tile over two panels, 24
 //!   zmm accumulators, 2 loads of `B` and 12 broadcasts of `A` per 24 FMAs (compiled with
 //!   `avx512f`); with AVX2 + FMA a 6 × 16 tile, 12 AVX2 registers, 2 loads of `B` and 6 broadcasts
 //!   of `A` per 12 FMAs (compiled with `avx2,fma`); on aarch64 with NEON 6 × 16, 24 NEON registers,
@@ -40,7 +40,7 @@ mod view;
 
 pub use api::{matmul, matmul_packed, matmul_packed_serial, matmul_rows, micro_tiles};
 pub use driver::Epilogue;
-pub use kernel::{MicroKernel, ISA_ENV};
+pub use kernel::MicroKernel;
 pub use pack::{PackedWt, RowBlock};
 pub use view::{MatMut, MatRef, SharedMatMut};
 

@@ -212,7 +212,7 @@ fn detected_kernel_is_the_fastest_one_the_cpu_has() {
     let all = MicroKernel::available();
     assert_eq!(*all.last().expect("portable"), MicroKernel::portable());
     assert!(all.contains(&kernel));
-    if std::env::var(ISA_ENV).is_err() {
+    if std::env::var(worldflow_base::cpu::ISA_ENV).is_err() {
         assert_eq!(kernel, all[0]);
         assert_eq!(kernel.is_avx512(), worldflow_base::cpu::has_avx512f());
         assert_eq!(kernel.is_avx2_fma(), worldflow_base::cpu::has_avx2_fma() && !kernel.is_avx512());

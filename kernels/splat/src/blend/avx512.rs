@@ -19,13 +19,10 @@ use crate::tile_sets::{TileGeom, TileSets, CHUNK, GROUPS_PER_ROW, LANES};
 const ROW: usize = GROUPS_PER_ROW * LANES;
 const _: () = assert!(ROW == 16, "the kernel holds one 16-pixel tile row in a 16-lane vector");
 
-/// AVX-512F (with the AVX2 gather of `tile_sets.rs`), unless `WORLDFLOW_SPLAT_AVX512=0` asks for the AVX2
-/// kernel (read once; for A/B measurements in one process build).
+/// AVX-512F (with the AVX2 gather of `tile_sets.rs`); `WORLDFLOW_ISA=avx2` asks for the AVX2 kernel (for A/B
+/// measurements in one build).
 pub(super) fn available() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        worldflow_base::cpu::has_avx512f() && std::env::var("WORLDFLOW_SPLAT_AVX512").map_or(true, |v| v != "0")
-    })
+    worldflow_base::cpu::has_avx512f()
 }
 
 /// The kernel's constants (32 vector registers hold them all).
