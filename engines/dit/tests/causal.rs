@@ -123,6 +123,13 @@ fn gen_cfg(policy: CachePolicy, sampler: SamplerKind) -> GenConfig {
     }
 }
 
+/// A Rebuild generator (memory: the first 2 and the last 2 frames) with one branch seeing actions and cameras.
+fn rebuild_generator<'m>(model: &'m WanModel, text: &TextContext) -> ChunkGenerator<'m> {
+    let cfg = gen_cfg(CachePolicy::Rebuild { recent: 2, first: 2, context_timestep: 14.0 }, SamplerKind::EulerFlow);
+    let branch = Branch { text: text.clone(), use_actions: true, use_camera: true };
+    ChunkGenerator::new(model, cfg, Guidance::None, vec![branch]).expect("gen")
+}
+
 /// The generator's cache must equal a full block-causal forward over its frames at t = 0.
 fn assert_cache_is_full_recompute(model: &WanModel, cache: &KvCache, text: &TextContext, chunk: usize) {
     let cfg = model.config();
@@ -220,16 +227,7 @@ fn rolling_window_keeps_sinks_and_recent_frames() {
 fn rebuild_policy_is_deterministic_and_uses_memory() {
     let model = control_model();
     let text = model.encode_text(&[], 0).expect("text");
-    let mk = || {
-        let cfg = gen_cfg(CachePolicy::Rebuild { recent: 2, first: 2, context_timestep: 14.0 }, SamplerKind::EulerFlow);
-        ChunkGenerator::new(
-            &model,
-            cfg,
-            Guidance::None,
-            vec![Branch { text: text.clone(), use_actions: true, use_camera: true }],
-        )
-        .expect("gen")
-    };
+    let mk = || rebuild_generator(&model, &text);
     let (mut a, mut b) = (mk(), mk());
     let mut outs = Vec::new();
     for _ in 0..3 {
@@ -252,16 +250,7 @@ fn rebuild_policy_is_deterministic_and_uses_memory() {
 fn memory_prefilled_ahead_gives_the_same_chunk_and_a_wrong_guess_is_dropped() {
     let model = control_model();
     let text = model.encode_text(&[], 0).expect("text");
-    let mk = || {
-        let cfg = gen_cfg(CachePolicy::Rebuild { recent: 2, first: 2, context_timestep: 14.0 }, SamplerKind::EulerFlow);
-        ChunkGenerator::new(
-            &model,
-            cfg,
-            Guidance::None,
-            vec![Branch { text: text.clone(), use_actions: true, use_camera: true }],
-        )
-        .expect("gen")
-    };
+    let mk = || rebuild_generator(&model, &text);
     let controls = |k: usize| ChunkControls {
         actions: Some(vec![(3 * k) as u32, (3 * k + 1) as u32]),
         cameras: Some(vec![cam(2 * k), cam(2 * k + 1)]),
@@ -299,16 +288,7 @@ fn memory_prefilled_ahead_gives_the_same_chunk_and_a_wrong_guess_is_dropped() {
 fn a_history_spilled_to_disk_gives_the_same_chunks_as_one_in_ram() {
     let model = control_model();
     let text = model.encode_text(&[], 0).expect("text");
-    let mk = || {
-        let cfg = gen_cfg(CachePolicy::Rebuild { recent: 2, first: 2, context_timestep: 14.0 }, SamplerKind::EulerFlow);
-        ChunkGenerator::new(
-            &model,
-            cfg,
-            Guidance::None,
-            vec![Branch { text: text.clone(), use_actions: true, use_camera: true }],
-        )
-        .expect("gen")
-    };
+    let mk = || rebuild_generator(&model, &text);
     let (mut ram, mut spilled) = (mk(), mk());
     spilled.spill_history(&std::env::temp_dir(), 2).expect("spill file");
     for k in 0..5 {

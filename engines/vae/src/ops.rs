@@ -45,8 +45,8 @@ pub(crate) fn silu(x: f32) -> f32 {
 /// `x / max(‖x‖₂, 1e-12) · √C · γ_c` (PyTorch `F.normalize` semantics), optionally followed by SiLU.
 pub(crate) fn rms_norm_frame(x: &mut [f32], c: usize, hw: usize, gamma: &[f32], apply_silu: bool) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
+    if worldflow_base::cpu::has_avx512f() {
+        // SAFETY: the CPU has AVX-512F (`has_avx512f`, just above).
         return unsafe { rms_norm_avx512(x, c, hw, gamma, apply_silu) };
     }
     rms_norm_body(x, c, hw, gamma, apply_silu)

@@ -81,8 +81,8 @@ pub(crate) enum Prep<'a> {
 /// [`Prep::Norm`], `row` scratch.
 pub(crate) fn pad_plane(src: &[f32], ci: usize, h: usize, w: usize, prep: Prep, scale: &[f32], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
+    if worldflow_base::cpu::has_avx512f() {
+        // SAFETY: the CPU has AVX-512F (`has_avx512f`, just above).
         return unsafe { pad_plane_avx512(src, ci, h, w, prep, scale, dst) };
     }
     pad_plane_body(src, ci, h, w, prep, scale, dst)
@@ -142,8 +142,8 @@ pub(crate) fn input_transform(
     h: &mut Vec<f32>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
+    if worldflow_base::cpu::has_avx512f() {
+        // SAFETY: the CPU has AVX-512F (`has_avx512f`, just above).
         return unsafe { input_transform_avx512(plane, wp, tx, rows, np, out, h) };
     }
     input_transform_body(plane, wp, tx, rows, np, out, h)
@@ -233,8 +233,8 @@ pub(crate) fn output_transform(
     add: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
+    if worldflow_base::cpu::has_avx512f() {
+        // SAFETY: the CPU has AVX-512F (`has_avx512f`, just above).
         return unsafe { output_transform_avx512(m, pstride, tx, rows, bias, out, h, w, add) };
     }
     output_transform_body(m, pstride, tx, rows, bias, out, h, w, add)
