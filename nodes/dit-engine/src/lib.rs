@@ -6,6 +6,9 @@
 //! Every 4 actions (one chunk) — and once the chunk's context is there when `context` is wired — it runs one
 //! chunk of [`worldflow_dit::ChunkGenerator`] (Rebuild policy: the memory latents are prefilled as context at RoPE times
 //! 0..K−1, the chunk denoised at K..K+3) and emits `latent` ([`worldflow_protocol::arrow_io::latent`]).
+//! With the optional input `context_hint` (the memory-retriever's guess at a chunk's context, sent one action
+//! early) it prefills that memory while it waits for the chunk's last action; the chunk uses the prefill when its
+//! real context names the same latents, and computes its own otherwise.
 //!
 //! `MODEL=worldplay-wan` runs HY-WorldPlay's WAN-path DiT instead (48 latent channels, the pipeline's
 //! 4-step schedule, memory at t = 14, normalised camera intrinsics; tiny SEEDED RANDOM weights unless
@@ -16,7 +19,9 @@
 //! notice), `QUANTIZE` (`none`, or `int8`: the block linear layers in Q8_0-style int8 blocks),
 //! `CONFIG` (preset `tiny` / `small` / `wan2_1_1_3b`, or a `config.json`; default `small`), `CONTROLS`
 //! (`actions,camera` by default for presets, `none`), `SEED`, `LATENT_HEIGHT` / `LATENT_WIDTH` (8 × 8),
-//! `STEPS` (4), `SHIFT` (3), `FOV_X_DEG` (90, the camera of the PRoPE branch), `OUT_DIR`, `DEVICE` (`cpu`, the
+//! `STEPS` (4), `SHIFT` (3), `FOV_X_DEG` (90, the camera of the PRoPE branch), `HISTORY_RAM_LATENTS` (64:
+//! generated latents kept in RAM for the memory, older ones spill to an unnamed file in `OUT_DIR`), `OUT_DIR`,
+//! `DEVICE` (`cpu`, the
 //! default, or `cuda` / `cuda:N`: the CUDA backend of `worldflow-dit-cuda`, f32 weights only; without a driver
 //! or device the node fails at start with a sentence saying so). Settings are read through
 //! `worldflow-node-kit` (one rule for trimming, empty values and errors); [`SETTINGS`] lists them.
