@@ -26,7 +26,14 @@ pub fn out_dir(name: &str) -> PathBuf {
 }
 
 /// Runs a graph on the embedded dora runtime.
+///
+/// One graph at a time per test binary (the tests of a binary run on parallel threads): dora proves each
+/// output's direct shared-memory route in a startup handshake with a fixed 500 ms budget and leaves a route
+/// that missed it on the copying daemon path for the whole run, so several graphs starting at once on the 2
+/// cores of CI could turn a run's frames into copies (seen once: every frame of a drive.yml run copied).
 pub fn run_graph(graph: &Path, out: &Path, stop_after: Option<Duration>) -> anyhow::Result<()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     worldflow::run::run_graph(
         graph,
         &worldflow::run::RunOptions {
