@@ -181,6 +181,9 @@ fn prefill_hint(gen: &mut ChunkGenerator<'_>, sched: &Scheduler, hint: &mut Opti
         return Ok(());
     }
     let memory = memory_indices(Some(&h), gen.frames_generated(), Vec::new()).context("input `context_hint`")?;
+    if memory.is_empty() {
+        return Ok(()); // the first chunk has no memory
+    }
     let _span = tracing::info_span!("prefill_memory", chunk = h.chunk).entered();
     gen.prefill_memory(&memory).with_context(|| format!("prefilling the memory of chunk {} from its hint", h.chunk))?;
     Ok(())
