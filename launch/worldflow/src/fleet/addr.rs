@@ -40,11 +40,13 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, AddrError> {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound and released). Another process may take it before
+/// `n` distinct loopback TCP ports that were free a moment ago: each is bound at once and all are released
+/// together, so the kernel cannot hand the same port out twice (binding port 0 one at a time can, and two
+/// daemons of `fleet local` then asked for the same listen address). Another process may still take one before
 /// it is used: callers that bind it report the port in their error.
-pub fn free_loopback_port() -> std::io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+pub fn free_loopback_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..n).map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0))).collect::<std::io::Result<Vec<_>>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 #[cfg(test)]
@@ -69,7 +71,10 @@ mod tests {
     }
 
     #[test]
-    fn free_ports_are_nonzero() {
-        assert_ne!(free_loopback_port().unwrap(), 0);
+    fn free_ports_are_nonzero_and_distinct() {
+        let ports = free_loopback_ports(16).unwrap();
+        assert!(ports.iter().all(|&p| p != 0));
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::addr::free_loopback_port;
+use super::addr::free_loopback_ports;
 use super::children::{first_line, reap_orphans, Children};
 use super::prepare::prepare;
 use super::serve::LISTENING;
@@ -51,8 +51,10 @@ pub fn run(graph: &Path, options: &FleetOptions) -> anyhow::Result<()> {
     };
 
     let mut endpoints: Vec<String> = Vec::new();
-    for machine in prepared.placement.machine_ids() {
-        let port = free_loopback_port().context("finding a free loopback port for a daemon's Zenoh listener")?;
+    let machines = prepared.placement.machine_ids();
+    let ports =
+        free_loopback_ports(machines.len()).context("finding free loopback ports for the daemons' Zenoh listeners")?;
+    for (machine, port) in machines.iter().zip(ports) {
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let mut cmd = Command::new(&exe);
         cmd.args(["fleet", "daemon", "--coordinator", &coordinator.to_string(), "--machine-id", machine])
